@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Test fixture: a private bus (GTestDBus) with procpoold from the build tree on it. */
+#pragma once
+
+#include <gio/gio.h>
+
+#define BUS_NAME "org.procpool.Supervisor1"
+#define MANAGER_PATH "/org/procpool/Supervisor1"
+#define MANAGER_IFACE "org.procpool.Supervisor1"
+#define JOB_IFACE "org.procpool.Job1"
+
+typedef struct {
+        GTestDBus *bus;
+        GDBusConnection *conn; /* the test's own connection to the private bus */
+        GPid daemon_pid;
+        char *address;
+} Fixture;
+
+/* Extra daemon arguments for a fixture: pass a NULL-terminated array of strings as test data. */
+void fixture_setup(Fixture *f, gconstpointer extra_args);
+void fixture_teardown(Fixture *f, gconstpointer extra_args);
+
+/* Starts procpoold on f's bus with extra_args and waits until it owns its name; returns its pid. */
+GPid fixture_start_daemon(Fixture *f, const char *const *extra_args);
+/* Sends SIGTERM to pid and waits for it (SIGKILL after 10 s); returns its wait status. */
+int fixture_stop_daemon(GPid pid);
+
+/* Calls a manager method and waits as long as it takes; returns NULL and sets error on failure. */
+GVariant *fixture_call(Fixture *f, const char *method, GVariant *params, GError **error);
+/* Calls a method on a job object and waits as long as it takes. */
+GVariant *fixture_job_call(Fixture *f, const char *job_path, const char *method, GVariant *params,
+                           GError **error);
+/* Reads a property of a job object or of the manager (path MANAGER_PATH). */
+GVariant *fixture_get_property(Fixture *f, const char *path, const char *iface, const char *name);
+/* Submit with a NULL-terminated argv and an a{sv} options value (floating refs are taken). */
+char *fixture_submit(Fixture *f, const char *const *argv, GVariant *options);
+/* Polls a job's State until it equals state or 20 s pass; returns TRUE if it got there. */
+gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state);
+/* Builds an a{sv} from key/GVariant pairs ending in NULL; values may be floating. */
+GVariant *fixture_options(const char *first_key, ...) G_GNUC_NULL_TERMINATED;
+/* Runs a shell snippet's output as a string, e.g. to count processes; stripped. */
+char *fixture_shell(const char *script);
