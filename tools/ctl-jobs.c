@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* procpoolctl's commands that look at and act on jobs: list, status, output, cancel, kill, release,
+ * pool-size. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl-output.h"
+#include "ctl-parse.h"
+#include "ctl.h"
+
+static uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* How long a job ran, or has run so far; 0 if it never started. */
+static uint64_t job_runtime(const JobInfo *j) {
+        uint64_t end;
+
+        if (j->started_at == 0)
+                return 0;
+        end = j->finished_at ? j->finished_at : now_realtime_usec();
+        return end > j->started_at ? end - j->started_at : 0;
+}
+
+static void json_write_job(FILE *f, const JobInfo *j) {
+        fprintf(f, "{\"id\":%" PRIu64 ",\"path\":", j->id);
+        json_write_string(f, j->path);
+        fputs(",\"state\":", f);
+        json_write_string(f, j->state);
+        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":", j->returncode,
+                j->pid, j->owner);
+        json_write_string(f, j->label);
+        fputs(",\"argv\":", f);
+        json_write_strv(f, j->argv);
+        fprintf(f,
+                ",\"submitted_at\":%" PRIu64 ",\"started_at\":%" PRIu64 ",\"finished_at\":%" PRIu64
+                ",\"runtime_usec\":%" PRIu64 ",\"error\":",
+                j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
+        json_write_string(f, j->error);
+        fputc('}', f);
+}
+
+typedef struct JobList {
+        JobInfo *jobs;
+        size_t n;
+} JobList;
+
+static void job_list_done(JobList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                job_info_done(&l->jobs[i]);
+        free(l->jobs);
+        *l = (JobList) {};
+}
+
+/* Reads every job ListJobs names (only unfinished ones unless all) with its properties. */
+static int collect_jobs(Ctl *c, bool all, JobList *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        JobList l = {};
+        uint64_t id;
+        const char *path, *state;
+        int32_t rc;
+        int r;
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "ListJobs", &error,
+                               &reply, NULL);
+        if (r < 0)
+                return ctl_log_error(c, &error, r, "Failed to list jobs");
+        r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(tosi)", &id, &path, &state, &rc)) > 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                JobInfo *n;
+
+                if (!all && job_state_is_final(state))
+                        continue;
+                n = realloc(l.jobs, (l.n + 1) * sizeof(JobInfo));
+                if (!n) {
+                        r = -ENOMEM;
+                        break;
+                }
+                l.jobs = n;
+                r = ctl_job_info(c, path, &l.jobs[l.n], &e);
+                if (r < 0) {
+                        if (sd_bus_error_has_names(&e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD,
+                                                   SD_BUS_ERROR_UNKNOWN_INTERFACE)) {
+                                r = 0; /* released between ListJobs and GetAll */
+                                continue;
+                        }
+                        job_list_done(&l);
+                        return ctl_log_error(c, &e, r, "Failed to read the properties of job %" PRIu64, id);
+                }
+                l.n++;
+        }
+        if (r < 0) {
+                job_list_done(&l);
+                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        }
+        *ret = l;
+        return 0;
+}
+
+static char *format_returncode(const JobInfo *j) {
+        char *s = NULL;
+
+        /* Only a process that ran and ended has a return code. */
+        if (!job_state_is_final(j->state) || j->started_at == 0)
+                return strdup("-");
+        if (asprintf(&s, "%" PRIi32, j->returncode) < 0)
+                return NULL;
+        return s;
+}
+
+static size_t terminal_width(void) {
+        struct winsize ws = {};
+
+        if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
+                return 0;
+        return ws.ws_col;
+}
+
+static int list_jobs(Ctl *c) {
+        static const char *const headers[] = { "ID", "STATE", "RC", "PID", "RUNTIME", "LABEL", "COMMAND" };
+        JobList l = {};
+        Table *t;
+        int r;
+
+        r = collect_jobs(c, c->all, &l);
+        if (r != 0)
+                return r;
+        if (c->json) {
+                fputc('[', stdout);
+                for (size_t i = 0; i < l.n; i++) {
+                        if (i > 0)
+                                fputc(',', stdout);
+                        json_write_job(stdout, &l.jobs[i]);
+                }
+                fputs("]\n", stdout);
+                job_list_done(&l);
+                return EXIT_SUCCESS;
+        }
+
+        t = table_new(ELEMENTSOF(headers), headers);
+        for (size_t i = 0; t && i < l.n; i++) {
+                const JobInfo *j = &l.jobs[i];
+                char id[32], pid[32];
+                _cleanup_free_ char *rc = format_returncode(j);
+                _cleanup_free_ char *runtime = j->started_at ? format_timespan(job_runtime(j)) : strdup("-");
+                _cleanup_free_ char *cmd = format_command_line(j->argv);
+
+                snprintf(id, sizeof id, "%" PRIu64, j->id);
+                snprintf(pid, sizeof pid, j->pid ? "%" PRIu32 : "-", j->pid);
+                const char *const row[] = { id, j->state, rc, pid, runtime, j->label && *j->label ? j->label : "-",
+                                            cmd };
+                if (table_add_row(t, row) < 0)
+                        t = table_free(t);
+        }
+        if (!t) {
+                job_list_done(&l);
+                return ctl_log_error(c, NULL, -ENOMEM, "Failed to list jobs");
+        }
+        table_print(t, stdout, !c->no_legend && !c->quiet, c->full ? 0 : terminal_width());
+        if (!c->no_legend && !c->quiet) {
+                if (table_rows(t) > 0)
+                        printf("\nSTATE   = queued, running, or how the job ended: exited, killed, timed-out,\n"
+                               "          cancelled, failed.\n"
+                               "RC      = The exit code, or minus the signal that ended the job.\n"
+                               "RUNTIME = How long the job has run.\n\n");
+                printf("%zu job%s listed.", table_rows(t), table_rows(t) == 1 ? "" : "s");
+                if (!c->all)
+                        printf(" Pass --all to see finished jobs, too.");
+                putchar('\n');
+        }
+        table_free(t);
+        job_list_done(&l);
+        return EXIT_SUCCESS;
+}
+
+int verb_list(Ctl *c, int argc, char **argv) {
+        return list_jobs(c);
+}
+
+static const char *signal_name(int sig) {
+        const char *n = sig > 0 ? sigabbrev_np(sig) : NULL;
+        return n ? n : "?";
+}
+
+static void print_job_status(const JobInfo *j) {
+        _cleanup_free_ char *cmd = format_command_line(j->argv);
+        struct passwd *pw = getpwuid(j->owner);
+
+        printf("Job %" PRIu64 " - %s\n", j->id, j->label && *j->label ? j->label : cmd ? cmd : "");
+        printf("      State: %s", j->state);
+        if (j->pid)
+                printf(" (PID %" PRIu32 ")", j->pid);
+        else if (job_state_is_final(j->state) && j->started_at != 0) {
+                if (j->returncode >= 0)
+                        printf(" (code %" PRIi32 ")", j->returncode);
+                else
+                        printf(" (signal %s)", signal_name(-j->returncode));
+        }
+        putchar('\n');
+        printf("    Command: %s\n", cmd ? cmd : "");
+        if (j->label && *j->label)
+                printf("      Label: %s\n", j->label);
+        if (job_state_is_final(j->state) && j->started_at != 0)
+                printf(" ReturnCode: %" PRIi32 "\n", j->returncode);
+        printf("      Owner: %" PRIu32 "%s%s%s\n", j->owner, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "");
+        if (j->submitted_at) {
+                _cleanup_free_ char *t = format_timestamp(j->submitted_at);
+                printf("  Submitted: %s\n", t ? t : "");
+        }
+        if (j->started_at) {
+                _cleanup_free_ char *t = format_timestamp(j->started_at);
+                _cleanup_free_ char *rt = format_timespan(job_runtime(j));
+                printf("    Started: %s\n", t ? t : "");
+                if (j->finished_at) {
+                        _cleanup_free_ char *f = format_timestamp(j->finished_at);
+                        printf("   Finished: %s\n", f ? f : "");
+                }
+                printf("    Runtime: %s\n", rt ? rt : "");
+        } else if (j->finished_at) {
+                _cleanup_free_ char *f = format_timestamp(j->finished_at);
+                printf("   Finished: %s\n", f ? f : "");
+        }
+        if (j->error && *j->error)
+                printf("      Error: %s\n", j->error);
+        printf("       Path: %s\n", j->path);
+}
+
+int verb_status(Ctl *c, int argc, char **argv) {
+        int ret = EXIT_SUCCESS;
+
+        if (argc <= 1)
+                return list_jobs(c);
+        for (int i = 1; i < argc; i++) {
+                uint64_t id;
+                if (parse_job_id(argv[i], &id) < 0) {
+                        fprintf(stderr, "Invalid job id '%s'.\n", argv[i]);
+                        return EXIT_USAGE;
+                }
+        }
+        for (int i = 1; i < argc; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_free_ char *path = NULL;
+                JobInfo j = {};
+                uint64_t id;
+                int r;
+
+                (void) parse_job_id(argv[i], &id);
+                r = ctl_job_path(c, id, &path);
+                if (r != 0) {
+                        ret = r;
+                        if (c->absent)
+                                break;
+                        continue;
+                }
+                r = ctl_job_info(c, path, &j, &error);
+                if (r < 0) {
+                        ret = ctl_log_error(c, &error, r, "Failed to read the properties of job %" PRIu64, id);
+                        continue;
+                }
+                if (c->json) {
+                        json_write_job(stdout, &j);
+                        putchar('\n');
+                } else {
+                        if (i > 1)
+                                putchar('\n');
+                        print_job_status(&j);
+                }
+                job_info_done(&j);
+        }
+        return ret;
+}
+
+int verb_output(Ctl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = NULL;
+        uint64_t id;
+        int r;
+
+        if (parse_job_id(argv[1], &id) < 0) {
+                fprintf(stderr, "Invalid job id '%s'.\n", argv[1]);
+                return EXIT_USAGE;
+        }
+        r = ctl_job_path(c, id, &path);
+        if (r != 0)
+                return r;
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, "GetOutput", &error, &reply, NULL);
+        if (r < 0)
+                return ctl_log_error(c, &error, r, "Failed to get the output of job %" PRIu64, id);
+        /* stdout first, then stderr: each stream is kept whole, their interleaving is not. */
+        r = ctl_write_byte_array(reply, STDOUT_FILENO);
+        if (r >= 0)
+                r = ctl_write_byte_array(reply, STDERR_FILENO);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to write the output of job %" PRIu64, id);
+        return EXIT_SUCCESS;
+}
+
+/* Calls a method on each job named in argv[1..]; returns 0 if every call succeeded. */
+static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const char *what, const char *types,
+                        int arg) {
+        int ret = EXIT_SUCCESS;
+
+        for (int i = 1; i < argc; i++) {
+                uint64_t id;
+                if (parse_job_id(argv[i], &id) < 0) {
+                        fprintf(stderr, "Invalid job id '%s'.\n", argv[i]);
+                        return EXIT_USAGE;
+                }
+        }
+        for (int i = 1; i < argc; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_free_ char *path = NULL;
+                uint64_t id;
+                int r;
+
+                (void) parse_job_id(argv[i], &id);
+                r = ctl_job_path(c, id, &path);
+                if (r != 0) {
+                        ret = r;
+                        if (c->absent)
+                                break;
+                        continue;
+                }
+                if (types)
+                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, method, &error, NULL, types,
+                                               arg);
+                else
+                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, method, &error, NULL, NULL);
+                if (r < 0)
+                        ret = ctl_log_error(c, &error, r, "Failed to %s job %" PRIu64, what, id);
+        }
+        return ret;
+}
+
+int verb_cancel(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Cancel", "cancel", NULL, 0);
+}
+
+int verb_kill(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Kill", "kill", "i", c->kill_signal);
+}
+
+int verb_release(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Release", "release", NULL, 0);
+}
+
+int verb_pool_size(Ctl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        uint32_t size, running = 0, queued = 0, max_queued = 0;
+        int r;
+
+        if (argc > 1) {
+                long long n;
+
+                if (parse_int_range(argv[1], 0, UINT32_MAX, &n) < 0) {
+                        fprintf(stderr, "Invalid pool size '%s': expected a positive number.\n", argv[1]);
+                        return EXIT_USAGE;
+                }
+                r = ctl_connect(c);
+                if (r != 0)
+                        return r;
+                r = sd_bus_set_property(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "PoolSize",
+                                        &error, "u", (uint32_t) n);
+                if (r < 0)
+                        return ctl_log_error(c, &error, r, "Failed to set the pool size to %lld", n);
+                return EXIT_SUCCESS;
+        }
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "PoolSize",
+                                        &error, 'u', &size);
+        if (r < 0)
+                return ctl_log_error(c, &error, r, "Failed to read the pool size");
+        if (!c->json) {
+                printf("%" PRIu32 "\n", size);
+                return EXIT_SUCCESS;
+        }
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "Running",
+                                        &error, 'u', &running);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
+                                                "Queued", &error, 'u', &queued);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
+                                                "MaxQueued", &error, 'u', &max_queued);
+        if (r < 0)
+                return ctl_log_error(c, &error, r, "Failed to read the pool's properties");
+        printf("{\"pool_size\":%" PRIu32 ",\"running\":%" PRIu32 ",\"queued\":%" PRIu32 ",\"max_queued\":%" PRIu32
+               "}\n",
+               size, running, queued, max_queued);
+        return EXIT_SUCCESS;
+}

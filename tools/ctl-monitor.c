@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* procpoolctl monitor: prints job events (submitted, started, finished) from the daemon's signals. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "ctl-output.h"
+#include "ctl.h"
+
+typedef struct Monitor {
+        Ctl *ctl;
+        /* Jobs whose start was printed: a job that starts while it is added shows as running in
+         * InterfacesAdded already, and its State change must not print it twice. */
+        uint64_t *started;
+        size_t n_started;
+} Monitor;
+
+static bool monitor_mark_started(Monitor *m, uint64_t id) {
+        uint64_t *n;
+
+        for (size_t i = 0; i < m->n_started; i++)
+                if (m->started[i] == id)
+                        return false;
+        n = realloc(m->started, (m->n_started + 1) * sizeof(uint64_t));
+        if (!n)
+                return true; /* printing twice is better than not at all */
+        m->started = n;
+        m->started[m->n_started++] = id;
+        return true;
+}
+
+static void monitor_forget(Monitor *m, uint64_t id) {
+        for (size_t i = 0; i < m->n_started; i++)
+                if (m->started[i] == id) {
+                        m->started[i] = m->started[--m->n_started];
+                        return;
+                }
+}
+
+static void print_started(Monitor *m, uint64_t id, uint32_t pid) {
+        if (!monitor_mark_started(m, id))
+                return;
+        if (m->ctl->json)
+                printf("{\"event\":\"started\",\"id\":%" PRIu64 ",\"pid\":%" PRIu32 "}\n", id, pid);
+        else if (pid)
+                printf("Job %" PRIu64 " started, PID %" PRIu32 ".\n", id, pid);
+        else
+                printf("Job %" PRIu64 " started.\n", id);
+        fflush(stdout);
+}
+
+static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Monitor *m = userdata;
+        _cleanup_(job_info_donep) JobInfo *jp = NULL;
+        JobInfo j = {};
+        const char *path, *iface;
+        bool found = false;
+        int r;
+
+        r = sd_bus_message_read(msg, "o", &path);
+        if (r < 0)
+                return 0;
+        jp = &j;
+        r = sd_bus_message_enter_container(msg, 'a', "{sa{sv}}");
+        while (r > 0 && (r = sd_bus_message_enter_container(msg, 'e', "sa{sv}")) > 0) {
+                r = sd_bus_message_read(msg, "s", &iface);
+                if (r < 0)
+                        break;
+                if (strcmp(iface, JOB_IFACE) == 0) {
+                        r = job_info_read_properties(msg, &j);
+                        found = r >= 0;
+                } else
+                        r = sd_bus_message_skip(msg, "a{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(msg);
+        }
+        if (!found)
+                return 0;
+        if (j.id == 0)
+                j.id = job_path_to_id(path);
+
+        if (m->ctl->json) {
+                printf("{\"event\":\"submitted\",\"id\":%" PRIu64 ",\"path\":", j.id);
+                json_write_string(stdout, path);
+                fputs(",\"argv\":", stdout);
+                json_write_strv(stdout, j.argv);
+                fputs(",\"label\":", stdout);
+                json_write_string(stdout, j.label);
+                fputs("}\n", stdout);
+        } else {
+                _cleanup_free_ char *cmd = format_command_line(j.argv);
+                printf("Job %" PRIu64 " submitted: %s\n", j.id, cmd ? cmd : "");
+        }
+        fflush(stdout);
+        if (j.state && strcmp(j.state, "running") == 0)
+                print_started(m, j.id, j.pid);
+        return 0;
+}
+
+static int match_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Monitor *m = userdata;
+        _cleanup_(job_info_donep) JobInfo *jp = NULL;
+        JobInfo j = {};
+        const char *iface;
+
+        if (sd_bus_message_read(msg, "s", &iface) < 0 || strcmp(iface, JOB_IFACE) != 0)
+                return 0;
+        jp = &j;
+        if (job_info_read_properties(msg, &j) < 0)
+                return 0;
+        if (j.state && strcmp(j.state, "running") == 0)
+                print_started(m, job_path_to_id(sd_bus_message_get_path(msg)), j.pid);
+        return 0;
+}
+
+static int match_job_finished(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Monitor *m = userdata;
+        const char *path, *state;
+        uint64_t id;
+        int32_t rc;
+
+        if (sd_bus_message_read(msg, "tosi", &id, &path, &state, &rc) < 0)
+                return 0;
+        monitor_forget(m, id);
+        if (m->ctl->json) {
+                printf("{\"event\":\"finished\",\"id\":%" PRIu64 ",\"state\":", id);
+                json_write_string(stdout, state);
+                printf(",\"returncode\":%" PRIi32 "}\n", rc);
+        } else
+                printf("Job %" PRIu64 " finished: %s, return code %" PRIi32 ".\n", id, state, rc);
+        fflush(stdout);
+        return 0;
+}
+
+static int on_monitor_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), EXIT_SUCCESS);
+}
+
+int verb_monitor(Ctl *c, int argc, char **argv) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        Monitor m = { .ctl = c };
+        sigset_t mask;
+        int r;
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+
+        /* No sender in the rules: a well-known name in a match is resolved by the bus, not by sd-bus's
+         * own filtering; the paths and interfaces are procpool's alone. */
+        r = sd_bus_match_signal(c->bus, NULL, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
+                                "InterfacesAdded", match_interfaces_added, &m);
+        if (r >= 0)
+                r = sd_bus_add_match(c->bus, NULL,
+                                     "type='signal',interface='org.freedesktop.DBus.Properties',"
+                                     "member='PropertiesChanged',path_namespace='" PROCPOOL_OBJECT_PATH "/job',"
+                                     "arg0='" JOB_IFACE "'",
+                                     match_properties_changed, &m);
+        if (r >= 0)
+                r = sd_bus_match_signal(c->bus, NULL, NULL, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "JobFinished",
+                                        match_job_finished, &m);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to subscribe to job events");
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return ctl_log_error(c, NULL, -errno, "Failed to block signals");
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, on_monitor_signal, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, on_monitor_signal, NULL);
+        if (r >= 0)
+                r = sd_bus_attach_event(c->bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = sd_bus_set_exit_on_disconnect(c->bus, true);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to set up the event loop");
+
+        if (!c->quiet)
+                fprintf(stderr, "Monitoring procpool job events; press Ctrl-C to stop.\n");
+        r = sd_event_loop(event);
+        (void) sd_bus_detach_event(c->bus);
+        free(m.started);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to run the event loop");
+        return r;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What procpoolctl's commands share: the parsed command line, the bus, and job property access. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+#define MANAGER_IFACE "org.procpool.Supervisor1"
+#define JOB_IFACE "org.procpool.Job1"
+#define JOB_PATH_PREFIX PROCPOOL_OBJECT_PATH "/job/"
+
+/* Exit codes of procpoolctl itself; a job's own code is passed through as it is. */
+enum {
+        EXIT_FAILED = 1, /* procpoolctl or the daemon failed: unreachable, access denied, unknown job */
+        EXIT_USAGE = 2,
+        EXIT_TIMED_OUT = 124, /* the job ran past --timeout, as timeout(1) reports it */
+};
+
+typedef struct Ctl {
+        /* global options */
+        bool user, system;
+        const char *host;
+        const char *machine;
+        const char *address;
+        bool json;
+        bool no_legend;
+        bool quiet;
+        bool all;
+        bool full;
+
+        /* job options of call, communicate and submit */
+        uint64_t timeout_usec;
+        bool timeout_set;
+        uint64_t stop_timeout_usec;
+        bool stop_timeout_set;
+        char **environment;
+        size_t n_environment;
+        bool clear_env;
+        const char *cwd;
+        const char *label;
+        int32_t priority;
+        bool priority_set;
+        uint64_t output_limit;
+        bool output_limit_set;
+        bool wait;
+
+        int kill_signal;
+
+        const char *verb;
+        sd_bus *bus;
+        bool absent; /* the daemon turned out not to be running */
+} Ctl;
+
+/* One job's properties, as org.procpool.Job1 has them. */
+typedef struct JobInfo {
+        uint64_t id;
+        char *path;
+        char **argv;
+        char *state;
+        int32_t returncode;
+        uint32_t pid;
+        uint32_t owner;
+        char *label;
+        uint64_t submitted_at, started_at, finished_at;
+        char *error;
+} JobInfo;
+
+/* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */
+int ctl_connect(Ctl *c);
+
+/* Prints "<what>: <error>" on stderr, or that procpoold is not running when the error says the name
+ * has no owner; returns EXIT_FAILED. */
+int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) _printf_(4, 5);
+
+/* Whether the error means no daemon owns the bus name. */
+bool ctl_error_is_absent(const sd_bus_error *error);
+
+/* Looks up job id's object path with GetJob; prints the failure and returns EXIT_FAILED. */
+int ctl_job_path(Ctl *c, uint64_t id, char **ret_path);
+
+/* Reads all Job1 properties of path; returns 0 or a negative errno with error set. */
+int ctl_job_info(Ctl *c, const char *path, JobInfo *ret, sd_bus_error *error);
+
+/* Reads Job1 properties from an a{sv} at m's read position into info, keeping fields not present. */
+int job_info_read_properties(sd_bus_message *m, JobInfo *info);
+
+void job_info_done(JobInfo *info);
+
+/* Writes the ay at m's read position to fd; returns 0 or a negative errno. */
+int ctl_write_byte_array(sd_bus_message *m, int fd);
+
+/* The id at the end of a job's object path, or 0. */
+uint64_t job_path_to_id(const char *path);
+
+/* The exit code a shell would give for a return code: the code, or 128+N for signal N. */
+int returncode_to_exit(int32_t rc);
+
+/* Whether a state is one a job ends in. */
+bool job_state_is_final(const char *state);
+
+/* Commands, each returning procpoolctl's exit code. argv[0] is the command's name. */
+int verb_call(Ctl *c, int argc, char **argv);
+int verb_communicate(Ctl *c, int argc, char **argv);
+int verb_submit(Ctl *c, int argc, char **argv);
+int verb_wait(Ctl *c, int argc, char **argv);
+int verb_list(Ctl *c, int argc, char **argv);
+int verb_status(Ctl *c, int argc, char **argv);
+int verb_output(Ctl *c, int argc, char **argv);
+int verb_cancel(Ctl *c, int argc, char **argv);
+int verb_kill(Ctl *c, int argc, char **argv);
+int verb_release(Ctl *c, int argc, char **argv);
+int verb_pool_size(Ctl *c, int argc, char **argv);
+int verb_monitor(Ctl *c, int argc, char **argv);
+
+static inline void job_info_donep(JobInfo **p) {
+        if (*p)
+                job_info_done(*p);
+}

@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* procpoolctl: the command line, the bus connection and the error reporting every command shares. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl-parse.h"
+#include "ctl.h"
+
+typedef struct Verb {
+        const char *name;
+        int (*run)(Ctl *c, int argc, char **argv);
+        unsigned min_args, max_args; /* positional arguments after the name */
+        bool job_options;            /* takes the options of call, communicate and submit */
+        const char *synopsis;
+        const char *short_help; /* one line for the overview */
+        const char *summary;
+        const char *options_help;
+} Verb;
+
+#define JOB_OPTIONS_HELP                                                                          \
+        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n"   \
+        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"       \
+        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"       \
+        "      --clear-env            Start from an empty environment, not procpoold's\n"           \
+        "      --cwd=DIR              Working directory (default: the current one)\n"               \
+        "      --label=TEXT           Free text shown in list and status\n"                         \
+        "      --priority=N           Higher starts first (default: 0)\n"                           \
+        "      --output-limit=BYTES   Bytes kept per captured stream, with K, M, G suffixes\n"
+
+#define UINT_MAX_ARGS ((unsigned) -1)
+
+static const Verb verbs[] = {
+        { "call", verb_call, 1, UINT_MAX_ARGS, true, "call [OPTIONS...] -- CMD [ARG...]",
+          "Run CMD with this terminal's streams, exit with its code",
+          "Run CMD in the pool with this process's stdin, stdout and stderr, and exit with its code.\n"
+          "Ctrl-C or SIGTERM cancels the job.",
+          JOB_OPTIONS_HELP },
+        { "communicate", verb_communicate, 1, UINT_MAX_ARGS, true, "communicate [OPTIONS...] -- CMD [ARG...]",
+          "Run CMD with all of stdin as input, print its output",
+          "Read all of stdin, run CMD in the pool with it as input, then write the job's stdout and\n"
+          "stderr, and exit with its code.",
+          JOB_OPTIONS_HELP },
+        { "submit", verb_submit, 1, UINT_MAX_ARGS, true, "submit [OPTIONS...] [--wait] -- CMD [ARG...]",
+          "Queue CMD and print its job id",
+          "Queue CMD as a job and print its id. Its output is kept for 'procpoolctl output'.",
+          JOB_OPTIONS_HELP
+          "      --wait                 Wait for the job and exit with its code\n" },
+        { "wait", verb_wait, 0, UINT_MAX_ARGS, false, "wait [ID...]",
+          "Wait for jobs (all of yours without IDs)",
+          "Wait until the jobs have ended; without IDs, all of your unfinished jobs. Exits 0 if\n"
+          "every job exited 0; with one ID, with that job's code.",
+          NULL },
+        { "list", verb_list, 0, 0, false, "list",
+          "List unfinished jobs (all with --all)",
+          "List the unfinished jobs, or all jobs with --all.",
+          "  -a, --all                  Also list finished jobs\n"
+          "  -l, --full                 Do not cut the command line to the terminal's width\n" },
+        { "status", verb_status, 0, UINT_MAX_ARGS, false, "status [ID...]",
+          "Show jobs' properties, or list jobs",
+          "Show the properties of jobs; without an ID, list jobs as 'list' does.",
+          "  -a, --all                  Without an ID, also list finished jobs\n"
+          "  -l, --full                 Do not cut the command line to the terminal's width\n" },
+        { "output", verb_output, 1, 1, false, "output ID",
+          "Print a job's captured stdout and stderr",
+          "Write the captured stdout of a job to stdout and its stderr to stderr.",
+          NULL },
+        { "cancel", verb_cancel, 1, UINT_MAX_ARGS, false, "cancel ID...",
+          "Cancel jobs",
+          "Cancel jobs: a queued job never starts, a running one is stopped.",
+          NULL },
+        { "kill", verb_kill, 1, UINT_MAX_ARGS, false, "kill [-s SIGNAL] ID...",
+          "Send a signal to jobs",
+          "Send a signal to the process group of running jobs.",
+          "  -s, --signal=SIGNAL        The signal: a name (TERM, SIGUSR1) or number (default: TERM)\n" },
+        { "release", verb_release, 1, UINT_MAX_ARGS, false, "release ID...",
+          "Forget finished jobs",
+          "Forget finished jobs.",
+          NULL },
+        { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]",
+          "Show or set how many jobs run at once",
+          "Show how many jobs may run at once, or set it to N.",
+          NULL },
+        { "monitor", verb_monitor, 0, 0, false, "monitor",
+          "Print job events as they happen",
+          "Print job events (submitted, started, finished) as they happen, until interrupted.",
+          NULL },
+};
+
+static const char global_options_help[] =
+        "  -h, --help                 Show this help\n"
+        "      --version              Show the version\n"
+        "      --user                 Talk to procpoold on the user's session bus (default)\n"
+        "      --system               Talk to procpoold on the system bus\n"
+        "  -H, --host=[USER@]HOST     Talk to the system bus of a remote host over SSH\n"
+        "  -M, --machine=NAME         Talk to the bus of a local container\n"
+        "      --address=ADDRESS      Talk to the bus at this D-Bus address\n"
+        "      --json                 Print JSON (submit, list, status, pool-size, monitor)\n"
+        "      --no-legend            Do not print the header and footer of tables\n"
+        "  -q, --quiet                Print no progress and no informational messages\n";
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_USER,
+        ARG_SYSTEM,
+        ARG_ADDRESS,
+        ARG_JSON,
+        ARG_NO_LEGEND,
+        ARG_TIMEOUT,
+        ARG_STOP_TIMEOUT,
+        ARG_CLEAR_ENV,
+        ARG_CWD,
+        ARG_LABEL,
+        ARG_PRIORITY,
+        ARG_OUTPUT_LIMIT,
+        ARG_WAIT,
+};
+
+static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        { "user", no_argument, NULL, ARG_USER },
+        { "system", no_argument, NULL, ARG_SYSTEM },
+        { "host", required_argument, NULL, 'H' },
+        { "machine", required_argument, NULL, 'M' },
+        { "address", required_argument, NULL, ARG_ADDRESS },
+        { "json", no_argument, NULL, ARG_JSON },
+        { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+        { "quiet", no_argument, NULL, 'q' },
+        { "all", no_argument, NULL, 'a' },
+        { "full", no_argument, NULL, 'l' },
+        { "timeout", required_argument, NULL, ARG_TIMEOUT },
+        { "stop-timeout", required_argument, NULL, ARG_STOP_TIMEOUT },
+        { "setenv", required_argument, NULL, 'E' },
+        { "clear-env", no_argument, NULL, ARG_CLEAR_ENV },
+        { "cwd", required_argument, NULL, ARG_CWD },
+        { "label", required_argument, NULL, ARG_LABEL },
+        { "priority", required_argument, NULL, ARG_PRIORITY },
+        { "output-limit", required_argument, NULL, ARG_OUTPUT_LIMIT },
+        { "wait", no_argument, NULL, ARG_WAIT },
+        { "signal", required_argument, NULL, 's' },
+        {},
+};
+
+static const Verb *find_verb(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (strcmp(verbs[i].name, name) == 0)
+                        return &verbs[i];
+        return NULL;
+}
+
+static void help(void) {
+        printf("procpoolctl [OPTIONS...] COMMAND ...\n\n"
+               "Run commands through procpoold, a bounded pool of worker processes.\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-40s %s\n", verbs[i].synopsis, verbs[i].short_help);
+        printf("\nOptions:\n%s\nOptions of call, communicate and submit:\n%s\n"
+               "See 'procpoolctl COMMAND --help' or procpoolctl(1) for more.\n",
+               global_options_help, JOB_OPTIONS_HELP);
+}
+
+static void verb_help(const Verb *v) {
+        printf("procpoolctl [OPTIONS...] %s\n\n%s\n", v->synopsis, v->summary);
+        if (v->options_help)
+                printf("\nOptions:\n%s", v->options_help);
+        printf("\nGlobal options:\n%s", global_options_help);
+}
+
+static int usage_error(const char *fmt, ...) _printf_(1, 2);
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("procpoolctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs("\nSee 'procpoolctl --help'.\n", stderr);
+        return EXIT_USAGE;
+}
+
+/* Handles one option; returns 0, or EXIT_USAGE after printing why. Exits for --help and --version. */
+static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option_seen, bool *wait_seen,
+                         bool *signal_seen) {
+        uint64_t u;
+        long long n;
+        int r;
+
+        switch (opt) {
+        case 'h':
+                if (v)
+                        verb_help(v);
+                else
+                        help();
+                exit(EXIT_SUCCESS);
+        case ARG_VERSION:
+                printf("procpoolctl %s\n", PROCPOOL_VERSION);
+                exit(EXIT_SUCCESS);
+        case ARG_USER:
+                c->user = true;
+                c->system = false;
+                return 0;
+        case ARG_SYSTEM:
+                c->system = true;
+                c->user = false;
+                return 0;
+        case 'H':
+                c->host = optarg;
+                return 0;
+        case 'M':
+                c->machine = optarg;
+                return 0;
+        case ARG_ADDRESS:
+                c->address = optarg;
+                return 0;
+        case ARG_JSON:
+                c->json = true;
+                return 0;
+        case ARG_NO_LEGEND:
+                c->no_legend = true;
+                return 0;
+        case 'q':
+                c->quiet = true;
+                return 0;
+        case 'a':
+                c->all = true;
+                return 0;
+        case 'l':
+                c->full = true;
+                return 0;
+        case ARG_TIMEOUT:
+                *job_option_seen = "--timeout";
+                r = parse_timespan(optarg, &u);
+                if (r < 0)
+                        return usage_error("Invalid time span for --timeout: '%s'.", optarg);
+                c->timeout_usec = u == USEC_INFINITY ? 0 : u;
+                c->timeout_set = true;
+                return 0;
+        case ARG_STOP_TIMEOUT:
+                *job_option_seen = "--stop-timeout";
+                r = parse_timespan(optarg, &u);
+                if (r < 0 || u == USEC_INFINITY)
+                        return usage_error("Invalid time span for --stop-timeout: '%s'.", optarg);
+                c->stop_timeout_usec = u;
+                c->stop_timeout_set = true;
+                return 0;
+        case 'E': {
+                char **l;
+
+                *job_option_seen = "--setenv";
+                if (!strchr(optarg, '=') || optarg[0] == '=')
+                        return usage_error("Invalid --setenv value '%s': expected NAME=VALUE.", optarg);
+                l = realloc(c->environment, (c->n_environment + 2) * sizeof(char *));
+                if (!l) {
+                        fputs("Out of memory.\n", stderr);
+                        exit(EXIT_FAILED);
+                }
+                c->environment = l;
+                l[c->n_environment++] = optarg;
+                l[c->n_environment] = NULL;
+                return 0;
+        }
+        case ARG_CLEAR_ENV:
+                *job_option_seen = "--clear-env";
+                c->clear_env = true;
+                return 0;
+        case ARG_CWD:
+                *job_option_seen = "--cwd";
+                c->cwd = optarg;
+                return 0;
+        case ARG_LABEL:
+                *job_option_seen = "--label";
+                c->label = optarg;
+                return 0;
+        case ARG_PRIORITY:
+                *job_option_seen = "--priority";
+                if (parse_int_range(optarg, INT32_MIN, INT32_MAX, &n) < 0)
+                        return usage_error("Invalid priority '%s': expected an integer.", optarg);
+                c->priority = (int32_t) n;
+                c->priority_set = true;
+                return 0;
+        case ARG_OUTPUT_LIMIT:
+                *job_option_seen = "--output-limit";
+                if (parse_size(optarg, &u) < 0)
+                        return usage_error("Invalid size for --output-limit: '%s'.", optarg);
+                c->output_limit = u;
+                c->output_limit_set = true;
+                return 0;
+        case ARG_WAIT:
+                *wait_seen = true;
+                c->wait = true;
+                return 0;
+        case 's':
+                *signal_seen = true;
+                if (parse_signal(optarg, &c->kill_signal) < 0)
+                        return usage_error("Invalid signal '%s'.", optarg);
+                return 0;
+        default: /* getopt printed what was wrong */
+                fputs("See 'procpoolctl --help'.\n", stderr);
+                return EXIT_USAGE;
+        }
+}
+
+static void ctl_done(Ctl *c) {
+        free(c->environment);
+        c->bus = sd_bus_flush_close_unref(c->bus);
+}
+
+int main(int argc, char **argv) {
+        static const char short_options[] = "hH:M:qalE:s:";
+        Ctl c = { .kill_signal = 15 /* SIGTERM */ };
+        const char *job_option_seen = NULL;
+        bool wait_seen = false, signal_seen = false;
+        const Verb *v;
+        int opt, r, verb_argc;
+        char **verb_argv;
+
+        setlocale(LC_ALL, "");
+
+        /* Options before the command, up to its name. */
+        opterr = 1;
+        while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:", options, NULL)) >= 0) {
+                r = handle_option(&c, opt, NULL, &job_option_seen, &wait_seen, &signal_seen);
+                if (r != 0)
+                        return r;
+        }
+        if (optind >= argc)
+                return usage_error("Missing command.");
+        if (strcmp(argv[optind], "help") == 0) {
+                const Verb *h = optind + 1 < argc ? find_verb(argv[optind + 1]) : NULL;
+                if (h)
+                        verb_help(h);
+                else
+                        help();
+                return EXIT_SUCCESS;
+        }
+        v = find_verb(argv[optind]);
+        if (!v)
+                return usage_error("Unknown command '%s'.", argv[optind]);
+
+        /* Options after the command's name. A command line to run starts at its first word, so
+         * `procpoolctl call sh -c ...` leaves -c to sh; other commands take options anywhere. */
+        verb_argc = argc - optind;
+        verb_argv = argv + optind;
+        optind = 0;
+        while ((opt = getopt_long(verb_argc, verb_argv, v->job_options ? "+hH:M:qalE:s:" : short_options, options,
+                                  NULL)) >= 0) {
+                r = handle_option(&c, opt, v, &job_option_seen, &wait_seen, &signal_seen);
+                if (r != 0)
+                        return r;
+        }
+
+        if (job_option_seen && !v->job_options)
+                return usage_error("Option %s is not valid for '%s'.", job_option_seen, v->name);
+        if (wait_seen && v->run != verb_submit)
+                return usage_error("Option --wait is not valid for '%s'.", v->name);
+        if (signal_seen && v->run != verb_kill)
+                return usage_error("Option --signal is not valid for '%s'.", v->name);
+        if (c.host && c.machine)
+                return usage_error("Options --host and --machine cannot be combined.");
+        if (c.host && c.user)
+                return usage_error("Option --host reaches the system bus only; --user cannot be combined with it.");
+        if ((unsigned) (verb_argc - optind) < v->min_args) {
+                if (v->job_options)
+                        return usage_error("'%s' needs a command to run: procpoolctl %s", v->name, v->synopsis);
+                return usage_error("'%s' needs an argument: procpoolctl %s", v->name, v->synopsis);
+        }
+        if ((unsigned) (verb_argc - optind) > v->max_args)
+                return usage_error("Too many arguments for '%s': procpoolctl %s", v->name, v->synopsis);
+
+        /* Hand the command its name and positional arguments. */
+        verb_argv[optind - 1] = verb_argv[0];
+        c.verb = v->name;
+        r = v->run(&c, verb_argc - optind + 1, verb_argv + optind - 1);
+        ctl_done(&c);
+        return r;
+}
+
+static const char *bus_description(const Ctl *c) {
+        if (c->address)
+                return "the bus";
+        if (c->host || c->machine)
+                return c->user ? "the remote user bus" : "the remote system bus";
+        return c->system ? "the system bus" : "the user bus";
+}
+
+int ctl_connect(Ctl *c) {
+        int r;
+
+        if (c->bus)
+                return 0;
+        if (c->address) {
+                r = sd_bus_new(&c->bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(c->bus, c->address);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(c->bus, true);
+                if (r >= 0)
+                        r = sd_bus_negotiate_fds(c->bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(c->bus);
+        } else if (c->host)
+                r = sd_bus_open_system_remote(&c->bus, c->host);
+        else if (c->machine)
+                r = c->user ? sd_bus_open_user_machine(&c->bus, c->machine)
+                            : sd_bus_open_system_machine(&c->bus, c->machine);
+        else if (c->system)
+                r = sd_bus_open_system(&c->bus);
+        else
+                r = sd_bus_open_user(&c->bus);
+        if (r < 0) {
+                c->bus = sd_bus_unref(c->bus);
+                fprintf(stderr, "Failed to connect to %s%s%s: %s\n", bus_description(c),
+                        c->address ? " at " : "", c->address ? c->address : "", strerror(-r));
+                return EXIT_FAILED;
+        }
+        return 0;
+}
+
+bool ctl_error_is_absent(const sd_bus_error *error) {
+        return sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER);
+}
+
+int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) {
+        va_list ap;
+
+        if (ctl_error_is_absent(error)) {
+                c->absent = true;
+                if (c->address)
+                        fprintf(stderr, "procpoold is not running on the bus at %s; start it with "
+                                "'procpoold --address=%s'.\n", c->address, c->address);
+                else if (c->system || c->host || (c->machine && !c->user))
+                        fprintf(stderr, "procpoold is not running on %s; start it with 'systemctl start "
+                                "procpoold', or run 'procpoold --system'.\n", bus_description(c));
+                else
+                        fprintf(stderr, "procpoold is not running on %s; start it with 'systemctl --user "
+                                "start procpoold', or run 'procpoold'.\n", bus_description(c));
+                return EXIT_FAILED;
+        }
+        va_start(ap, what);
+        vfprintf(stderr, what, ap);
+        va_end(ap);
+        fprintf(stderr, ": %s\n", sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
+        return EXIT_FAILED;
+}
+
+uint64_t job_path_to_id(const char *path) {
+        uint64_t id;
+
+        if (!path || parse_job_id(path, &id) < 0)
+                return 0;
+        return id;
+}
+
+int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        char *p;
+        int r;
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "GetJob", &error,
+                               &reply, "t", id);
+        if (r < 0) {
+                if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
+                        fprintf(stderr, "Job %" PRIu64 " could not be found.\n", id);
+                        return EXIT_FAILED;
+                }
+                return ctl_log_error(c, &error, r, "Failed to look up job %" PRIu64, id);
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to read the reply of GetJob");
+        p = strdup(path);
+        if (!p)
+                return ctl_log_error(c, NULL, -ENOMEM, "Failed to look up job %" PRIu64, id);
+        *ret_path = p;
+        return 0;
+}
+
+static int read_strv(sd_bus_message *m, char ***ret) {
+        char **l = NULL;
+        size_t n = 0;
+        const char *s;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "s", &s)) > 0) {
+                char **nl = realloc(l, (n + 2) * sizeof(char *));
+                if (!nl) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+                l = nl;
+                l[n] = strdup(s);
+                l[n + 1] = NULL;
+                if (!l[n]) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        if (r < 0) {
+                strv_free(l);
+                return r;
+        }
+        if (!l) {
+                l = calloc(1, sizeof(char *));
+                if (!l)
+                        return -ENOMEM;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                strv_free(l);
+                return r;
+        }
+        strv_free(*ret);
+        *ret = l;
+        return 0;
+}
+
+static int read_string_variant(sd_bus_message *m, char **field) {
+        const char *s;
+        char *d;
+        int r = sd_bus_message_read(m, "v", "s", &s);
+
+        if (r < 0)
+                return r;
+        d = strdup(s);
+        if (!d)
+                return -ENOMEM;
+        free(*field);
+        *field = d;
+        return 0;
+}
+
+int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *name;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                if (strcmp(name, "Id") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->id);
+                else if (strcmp(name, "Argv") == 0) {
+                        r = sd_bus_message_enter_container(m, 'v', "as");
+                        if (r >= 0)
+                                r = read_strv(m, &info->argv);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(m);
+                } else if (strcmp(name, "State") == 0)
+                        r = read_string_variant(m, &info->state);
+                else if (strcmp(name, "ReturnCode") == 0)
+                        r = sd_bus_message_read(m, "v", "i", &info->returncode);
+                else if (strcmp(name, "Pid") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &info->pid);
+                else if (strcmp(name, "Owner") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &info->owner);
+                else if (strcmp(name, "Label") == 0)
+                        r = read_string_variant(m, &info->label);
+                else if (strcmp(name, "SubmittedAt") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->submitted_at);
+                else if (strcmp(name, "StartedAt") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->started_at);
+                else if (strcmp(name, "FinishedAt") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->finished_at);
+                else if (strcmp(name, "Error") == 0)
+                        r = read_string_variant(m, &info->error);
+                else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+int ctl_job_info(Ctl *c, const char *path, JobInfo *ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        JobInfo info = {};
+        int r;
+
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", error,
+                               &reply, "s", JOB_IFACE);
+        if (r < 0)
+                return r;
+        info.path = strdup(path);
+        if (!info.path)
+                return -ENOMEM;
+        r = job_info_read_properties(reply, &info);
+        if (r < 0) {
+                job_info_done(&info);
+                return r;
+        }
+        *ret = info;
+        return 0;
+}
+
+void job_info_done(JobInfo *info) {
+        free(info->path);
+        strv_free(info->argv);
+        free(info->state);
+        free(info->label);
+        free(info->error);
+        *info = (JobInfo) {};
+}
+
+int returncode_to_exit(int32_t rc) {
+        if (rc < 0)
+                return 128 + (-rc & 0x7f);
+        return rc & 0xff;
+}
+
+bool job_state_is_final(const char *state) {
+        return state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0;
+}
