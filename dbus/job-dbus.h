@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Job objects /org/procpool/Supervisor1/job/<id>: org.procpool.Job1, and the callers waiting on them. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <systemd/sd-bus.h>
+
+#include "job.h"
+#include "manager.h"
+
+#define JOB_PATH_PREFIX PROCPOOL_OBJECT_PATH "/job"
+
+typedef enum WaiterKind {
+        WAITER_RETURNCODE, /* Call and Wait: (i) */
+        WAITER_COMMUNICATE, /* (iayay) */
+} WaiterKind;
+
+/* What the bus layer keeps per job: its submitter and the method calls awaiting its end. */
+typedef struct JobBus {
+        Client *client;
+        bool cancel_on_disconnect;
+        struct Waiter *waiters;
+} JobBus;
+
+extern const sd_bus_vtable job_vtable[];
+
+int job_bus_add(Manager *m);
+/* The job's object path; free it. */
+char *job_path(const Job *j);
+JobBus *job_bus_new(Client *client, bool cancel_on_disconnect);
+JobBus *job_bus_free(JobBus *jb);
+/* Holds message until the job ends, then replies to it as kind says. */
+int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind);
+/* Replies to every waiter of a finished job. */
+void job_bus_reply_all(Manager *m, Job *j);
+/* Forgets, without replying, the waiters that sender sent. */
+void job_bus_drop_waiters(Job *j, const char *sender);
+void job_bus_emit_changed(Manager *m, Job *j, JobChange what);
+/* Sends the end of the job to message as kind says. */
+int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind);

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* procpoold: parses the command line and runs the manager. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "macro.h"
+#include "manager.h"
+#include "parse-util.h"
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Runs commands for D-Bus clients in a bounded pool of worker processes.\n\n"
+               "  -h --help                Show this help\n"
+               "     --version             Show the version\n"
+               "     --user                Serve on the session bus (the default)\n"
+               "     --system              Serve on the system bus\n"
+               "     --address=ADDRESS     Serve on the bus at ADDRESS\n"
+               "     --pool-size=N         Run at most N jobs at once (default: online CPUs)\n"
+               "     --max-queued=N        Queue at most N jobs (default: %u)\n"
+               "     --output-limit=BYTES  Keep at most BYTES per captured stream (default: 16M)\n"
+               "     --retain=N            Keep at most N finished jobs (default: %u)\n"
+               "     --retain-time=TIME    Release finished jobs TIME after they end (default: 10min;\n"
+               "                           0 keeps them until released)\n"
+               "     --exit-on-idle=TIME   Exit after TIME with no job queued, running or retained\n",
+               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, POOL_RETAIN_DEFAULT);
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_USER,
+        ARG_SYSTEM,
+        ARG_ADDRESS,
+        ARG_POOL_SIZE,
+        ARG_MAX_QUEUED,
+        ARG_OUTPUT_LIMIT,
+        ARG_RETAIN,
+        ARG_RETAIN_TIME,
+        ARG_EXIT_ON_IDLE,
+};
+
+static int usage_error(const char *option, const char *expected) {
+        fprintf(stderr, "%s: --%s=%s: expected %s\n", program_invocation_short_name, option, optarg, expected);
+        return -1;
+}
+
+/* Returns 1 to run, 0 to exit successfully (--help, --version), -1 on a usage error. */
+static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "user", no_argument, NULL, ARG_USER },
+                { "system", no_argument, NULL, ARG_SYSTEM },
+                { "address", required_argument, NULL, ARG_ADDRESS },
+                { "pool-size", required_argument, NULL, ARG_POOL_SIZE },
+                { "max-queued", required_argument, NULL, ARG_MAX_QUEUED },
+                { "output-limit", required_argument, NULL, ARG_OUTPUT_LIMIT },
+                { "retain", required_argument, NULL, ARG_RETAIN },
+                { "retain-time", required_argument, NULL, ARG_RETAIN_TIME },
+                { "exit-on-idle", required_argument, NULL, ARG_EXIT_ON_IDLE },
+                {}
+        };
+        uint64_t v;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("procpoold %s\n", PROCPOOL_VERSION);
+                        return 0;
+                case ARG_USER:
+                        cfg->bus_kind = BUS_USER;
+                        break;
+                case ARG_SYSTEM:
+                        cfg->bus_kind = BUS_SYSTEM;
+                        break;
+                case ARG_ADDRESS:
+                        cfg->bus_kind = BUS_ADDRESS;
+                        cfg->address = optarg;
+                        break;
+                case ARG_POOL_SIZE:
+                        if (parse_unsigned(optarg, 1, UINT32_MAX, &v) < 0)
+                                return usage_error("pool-size", "a whole number from 1");
+                        cfg->pool.pool_size = v;
+                        break;
+                case ARG_MAX_QUEUED:
+                        if (parse_unsigned(optarg, 1, UINT32_MAX, &v) < 0)
+                                return usage_error("max-queued", "a whole number from 1");
+                        cfg->pool.max_queued = v;
+                        break;
+                case ARG_OUTPUT_LIMIT:
+                        if (parse_size(optarg, &v) < 0)
+                                return usage_error("output-limit", "a size such as 16M");
+                        cfg->pool.output_limit = v;
+                        break;
+                case ARG_RETAIN:
+                        if (parse_unsigned(optarg, 0, UINT32_MAX, &v) < 0)
+                                return usage_error("retain", "a whole number");
+                        cfg->pool.retain = v;
+                        break;
+                case ARG_RETAIN_TIME:
+                        if (parse_timespan(optarg, &v) < 0)
+                                return usage_error("retain-time", "a time span such as 10min");
+                        cfg->pool.retain_usec = v;
+                        break;
+                case ARG_EXIT_ON_IDLE:
+                        if (parse_timespan(optarg, &v) < 0 || v == 0)
+                                return usage_error("exit-on-idle", "a time span such as 30s");
+                        cfg->exit_on_idle_usec = v;
+                        break;
+                default:
+                        return -1;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n", program_invocation_short_name, argv[optind]);
+                return -1;
+        }
+        return 1;
+}
+
+int main(int argc, char *argv[]) {
+        ManagerConfig cfg = {
+                .bus_kind = BUS_USER,
+                .pool = {
+                        .max_queued = POOL_MAX_QUEUED_DEFAULT,
+                        .retain = POOL_RETAIN_DEFAULT,
+                        .retain_usec = POOL_RETAIN_USEC_DEFAULT,
+                        .output_limit = JOB_OUTPUT_LIMIT_DEFAULT,
+                },
+        };
+        Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv, &cfg);
+        if (r <= 0)
+                return r == 0 ? EXIT_SUCCESS : 2;
+
+        /* sd-event takes these through signalfd and pidfds; they must be blocked, and a job's
+         * closed stdin must not kill the daemon. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = manager_new(&cfg, &m);
+        if (r < 0) {
+                fprintf(stderr, "procpoold: out of memory\n");
+                return EXIT_FAILURE;
+        }
+        r = manager_run(m);
+        manager_free(m);
+        return r;
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The daemon's context: the bus, the event loop, the pool and the clients, owned by run(). */
+#include <errno.h>
+#include <inttypes.h>
+#include <search.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include "config.h"
+#include "job-dbus.h"
+#include "macro.h"
+#include "manager.h"
+#include "supervisor-dbus.h"
+
+#define STATUS_INTERVAL_USEC (100ULL * USEC_PER_MSEC)
+
+struct Client {
+        Manager *manager;
+        char *name; /* unique bus name */
+        uid_t uid;
+        sd_bus_slot *match;
+        sd_bus_slot *check;
+};
+
+uid_t client_uid(const Client *c) {
+        return c->uid;
+}
+
+static int client_compare(const void *a, const void *b) {
+        return strcmp(((const Client *) a)->name, ((const Client *) b)->name);
+}
+
+static Client *client_free(Client *c) {
+        if (!c)
+                return NULL;
+        sd_bus_slot_unref(c->match);
+        sd_bus_slot_unref(c->check);
+        free(c->name);
+        free(c);
+        return NULL;
+}
+
+static int forget_client(Job *j, void *userdata) {
+        Client *c = userdata;
+        JobBus *jb = j->bus_data;
+
+        job_bus_drop_waiters(j, c->name);
+        if (!jb || jb->client != c)
+                return 0;
+        jb->client = NULL;
+        if (jb->cancel_on_disconnect && !job_state_is_final(j->state))
+                (void) job_cancel(j);
+        return 0;
+}
+
+/* The connection left the bus: nobody hears replies on it any more, and its jobs that asked for it
+ * are cancelled. */
+static void client_gone(Client *c) {
+        Manager *m = c->manager;
+
+        (void) tdelete(c, &m->clients, client_compare);
+        (void) pool_foreach(m->pool, forget_client, c);
+        client_free(c);
+}
+
+static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (strcmp(name, c->name) == 0 && new_owner[0] == '\0')
+                client_gone(c);
+        return 0;
+}
+
+static int on_name_owner_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        c->check = sd_bus_slot_unref(c->check);
+        if (sd_bus_message_is_method_error(reply, NULL))
+                client_gone(c);
+        return 0;
+}
+
+/* The match is in place: a connection that left before it was cannot be heard leaving any more,
+ * so ask once whether it is still there. */
+static int on_match_installed(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Client *c = userdata;
+
+        if (sd_bus_message_is_method_error(reply, NULL))
+                return 0;
+        (void) sd_bus_call_method_async(c->manager->bus, &c->check, "org.freedesktop.DBus",
+                                        "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetNameOwner",
+                                        on_name_owner_reply, c, "s", c->name);
+        return 0;
+}
+
+int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_free_ char *rule = NULL;
+        const char *sender = sd_bus_message_get_sender(message);
+        Client key = { .name = (char *) sender }, *c, **found;
+        uid_t uid;
+        int r;
+
+        if (!sender)
+                return -EPERM;
+        found = tfind(&key, &m->clients, client_compare);
+        if (found) {
+                *ret = *found;
+                return 0;
+        }
+
+        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+
+        c = calloc(1, sizeof(Client));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->uid = uid;
+        c->name = strdup(sender);
+        if (!c->name || asprintf(&rule,
+                                 "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                 "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'",
+                                 sender) < 0) {
+                client_free(c);
+                return -ENOMEM;
+        }
+        r = sd_bus_add_match_async(m->bus, &c->match, rule, match_name_owner_changed, on_match_installed, c);
+        if (r < 0) {
+                client_free(c);
+                return r;
+        }
+        if (!tsearch(c, &m->clients, client_compare)) {
+                client_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* ---- logging --------------------------------------------------------------------------------- */
+
+static char *argv_join(char **argv) {
+        size_t len = 1;
+        char *s, *p;
+
+        for (char **a = argv; *a; a++)
+                len += strlen(*a) + 1;
+        s = p = malloc(len);
+        if (!s)
+                return NULL;
+        for (char **a = argv; *a; a++)
+                p = stpcpy(stpcpy(p, *a), a[1] ? " " : "");
+        *p = '\0';
+        return s;
+}
+
+static void log_job(Manager *m, Job *j, const char *what) {
+        _cleanup_free_ char *cmd = argv_join(j->spec.argv);
+        const char *state = job_state_to_string(j->state);
+
+        if (m->under_systemd)
+                (void) sd_journal_send("MESSAGE=Job %" PRIu64 " %s: %s (%s, %d)", j->id, what, cmd ?: "", state,
+                                       j->returncode, "PRIORITY=6", "PROCPOOL_JOB_ID=%" PRIu64, j->id,
+                                       "PROCPOOL_PID=%d", (int) j->pid, "PROCPOOL_STATE=%s", state,
+                                       "PROCPOOL_RETURNCODE=%d", j->returncode, "PROCPOOL_ARGV=%s", cmd ?: "",
+                                       NULL);
+        else
+                fprintf(stderr, "procpoold: job %" PRIu64 " %s: %s (%s, %d)\n", j->id, what, cmd ?: "", state,
+                        j->returncode);
+}
+
+/* ---- what the pool reports ---------------------------------------------------------------------- */
+
+static void on_job_added(Job *j, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *path = job_path(j);
+
+        if (path)
+                (void) sd_bus_emit_object_added(m->bus, path);
+}
+
+static void on_job_changed(Job *j, JobChange what, void *userdata) {
+        Manager *m = userdata;
+
+        job_bus_emit_changed(m, j, what);
+        if ((what & JOB_CHANGE_STATE) && j->state == JOB_RUNNING)
+                log_job(m, j, "started");
+}
+
+static void on_job_finished(Job *j, void *userdata) {
+        Manager *m = userdata;
+
+        log_job(m, j, "finished");
+        job_bus_reply_all(m, j);
+        supervisor_emit_job_finished(m, j);
+        if (m->shutting_down && pool_is_idle(m->pool, false))
+                (void) sd_event_exit(m->event, 0);
+}
+
+static void on_job_removed(Job *j, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *path = job_path(j);
+
+        if (path && !m->freeing)
+                (void) sd_bus_emit_object_removed(m->bus, path);
+        j->bus_data = job_bus_free(j->bus_data);
+}
+
+static void on_counts_changed(Pool *p, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_ONESHOT);
+}
+
+static void on_pool_idle(Pool *p, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->idle_source) {
+                (void) sd_event_source_set_time_relative(m->idle_source, m->config.exit_on_idle_usec);
+                (void) sd_event_source_set_enabled(m->idle_source, SD_EVENT_ONESHOT);
+        }
+}
+
+static const PoolCallbacks pool_callbacks = {
+        .job_added = on_job_added,
+        .job_changed = on_job_changed,
+        .job_finished = on_job_finished,
+        .job_removed = on_job_removed,
+        .counts_changed = on_counts_changed,
+        .idle = on_pool_idle,
+};
+
+/* ---- event sources ----------------------------------------------------------------------------- */
+
+static int on_counts(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        supervisor_emit_counts_changed(m);
+        if (m->status_source && sd_event_source_get_enabled(m->status_source, NULL) == 0)
+                (void) sd_event_source_set_enabled(m->status_source, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static void notify_status(Manager *m) {
+        (void) sd_notifyf(0, "STATUS=%u running, %zu queued, %" PRIu64 " finished, pool size %u%s",
+                          m->pool->n_running, m->pool->n_queued, m->pool->n_finished_total,
+                          m->pool->config.pool_size, m->shutting_down ? ", stopping" : "");
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        notify_status(m);
+        /* The next update waits at least an interval: STATUS= is rate-limited. */
+        (void) sd_event_source_set_time_relative(s, STATUS_INTERVAL_USEC);
+        return 0;
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->shutting_down || !pool_is_idle(m->pool, true))
+                return 0;
+        fprintf(stderr, "procpoold: idle for %" PRIu64 " ms, exiting\n", m->config.exit_on_idle_usec / 1000);
+        /* Give the name back first, so the next caller activates a new instance instead of
+         * talking to one that is leaving. */
+        (void) sd_bus_release_name(m->bus, PROCPOOL_BUS_NAME);
+        (void) sd_notify(0, "STOPPING=1\nSTATUS=Idle, exiting");
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_begin_shutdown(userdata);
+        return 0;
+}
+
+void manager_begin_shutdown(Manager *m) {
+        if (m->shutting_down)
+                return;
+        m->shutting_down = true;
+        (void) sd_notify(0, "STOPPING=1");
+        pool_shutdown(m->pool);
+        notify_status(m);
+        if (pool_is_idle(m->pool, false))
+                (void) sd_event_exit(m->event, 0);
+}
+
+/* ---- life cycle -------------------------------------------------------------------------------- */
+
+int manager_new(const ManagerConfig *config, Manager **ret) {
+        Manager *m = calloc(1, sizeof(Manager));
+
+        if (!m)
+                return -ENOMEM;
+        m->config = *config;
+        m->under_systemd = getenv("INVOCATION_ID") || getenv("JOURNAL_STREAM");
+        *ret = m;
+        return 0;
+}
+
+static void free_client_node(void *c) {
+        client_free(c);
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        m->freeing = true;
+        m->pool = pool_free(m->pool);
+        tdestroy(m->clients, free_client_node);
+        sd_event_source_disable_unref(m->counts_source);
+        sd_event_source_disable_unref(m->status_source);
+        sd_event_source_disable_unref(m->idle_source);
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+static int open_bus(Manager *m) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        switch (m->config.bus_kind) {
+        case BUS_USER:
+                r = sd_bus_open_user(&bus);
+                break;
+        case BUS_SYSTEM:
+                r = sd_bus_open_system(&bus);
+                break;
+        default:
+                r = sd_bus_new(&bus);
+                if (r < 0)
+                        break;
+                r = sd_bus_set_address(bus, m->config.address);
+                if (r < 0)
+                        break;
+                r = sd_bus_set_bus_client(bus, true);
+                if (r < 0)
+                        break;
+                r = sd_bus_negotiate_fds(bus, true);
+                if (r < 0)
+                        break;
+                r = sd_bus_start(bus);
+        }
+        if (r < 0)
+                return r;
+        m->bus = TAKE_PTR(bus);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                goto fail;
+        /* Fed from the loop while WATCHDOG_USEC is set: a stuck loop stops feeding it. */
+        (void) sd_event_set_watchdog(m->event, true);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r < 0)
+                goto fail;
+
+        r = open_bus(m);
+        if (r < 0) {
+                fprintf(stderr, "procpoold: Failed to connect to the %s bus: %s\n",
+                        m->config.bus_kind == BUS_SYSTEM ? "system" :
+                        m->config.bus_kind == BUS_USER  ? "session" : "given",
+                        strerror(-r));
+                return 1;
+        }
+        (void) sd_bus_set_exit_on_disconnect(m->bus, true);
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+
+        r = pool_new(m->event, &m->config.pool, &pool_callbacks, m, &m->pool);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_defer(m->event, &m->counts_source, on_counts, m);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_OFF);
+        if (getenv("NOTIFY_SOCKET")) {
+                r = sd_event_add_time_relative(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 0,
+                                               on_status_timer, m);
+                if (r < 0)
+                        goto fail;
+        }
+        if (m->config.exit_on_idle_usec > 0) {
+                r = sd_event_add_time_relative(m->event, &m->idle_source, CLOCK_MONOTONIC,
+                                               m->config.exit_on_idle_usec, 0, on_idle_timer, m);
+                if (r < 0)
+                        goto fail;
+        }
+
+        r = supervisor_bus_add(m);
+        if (r >= 0)
+                r = job_bus_add(m);
+        if (r < 0)
+                goto fail;
+
+        r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
+        if (r == -EEXIST || r == -EALREADY) {
+                fprintf(stderr, "procpoold: Failed to acquire bus name %s: another process owns it "
+                        "(is procpoold already running?)\n", PROCPOOL_BUS_NAME);
+                return 1;
+        }
+        if (r < 0) {
+                fprintf(stderr, "procpoold: Failed to acquire bus name %s: %s\n", PROCPOOL_BUS_NAME,
+                        strerror(-r));
+                return 1;
+        }
+        (void) sd_notifyf(0, "READY=1\nSTATUS=0 running, 0 queued, 0 finished, pool size %u",
+                          m->pool->config.pool_size);
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                goto fail;
+        (void) sd_bus_flush(m->bus);
+        return 0;
+fail:
+        fprintf(stderr, "procpoold: %s\n", strerror(-r));
+        return 1;
+}

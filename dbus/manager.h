@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The daemon's context: the bus, the event loop, the pool and the clients, owned by run(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "pool.h"
+
+typedef enum BusKind {
+        BUS_USER,
+        BUS_SYSTEM,
+        BUS_ADDRESS,
+} BusKind;
+
+typedef struct ManagerConfig {
+        BusKind bus_kind;
+        const char *address;
+        PoolConfig pool;
+        uint64_t exit_on_idle_usec; /* 0: never */
+} ManagerConfig;
+
+typedef struct Client Client;
+
+typedef struct Manager {
+        ManagerConfig config;
+        sd_event *event;
+        sd_bus *bus;
+        Pool *pool;
+        void *clients; /* tsearch() tree of Client, by unique name */
+
+        sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
+        sd_event_source *status_source; /* rate-limits STATUS= */
+        sd_event_source *idle_source;
+        unsigned last_running, last_queued;
+        bool shutting_down;
+        bool under_systemd; /* log to the journal */
+        bool freeing;
+} Manager;
+
+int manager_new(const ManagerConfig *config, Manager **ret);
+Manager *manager_free(Manager *m);
+/* Connects, serves the objects, takes the bus name, and runs until stopped. Returns the exit code. */
+int manager_run(Manager *m);
+
+/* The uid and connection record of a method call's sender, looked up once per connection. */
+int manager_get_client(Manager *m, sd_bus_message *message, Client **ret);
+uid_t client_uid(const Client *c);
+
+/* Begins a graceful stop: no new jobs, running ones stopped, waiting callers answered. */
+void manager_begin_shutdown(Manager *m);

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Decoding and validating a request's argv, input and a{sv} options from a method call. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "options-dbus.h"
+
+#define INVALID_ARGS SD_BUS_ERROR_INVALID_ARGS
+
+typedef enum OptionKey {
+        OPT_CWD,
+        OPT_ENVIRONMENT,
+        OPT_CLEAR_ENVIRONMENT,
+        OPT_TIMEOUT,
+        OPT_STOP_TIMEOUT,
+        OPT_STDIN,
+        OPT_STDOUT,
+        OPT_STDERR,
+        OPT_OUTPUT_LIMIT,
+        OPT_PRIORITY,
+        OPT_LABEL,
+        OPT_CANCEL_ON_DISCONNECT,
+        _OPT_MAX,
+} OptionKey;
+
+static const struct {
+        const char *name;
+        const char *signature;
+} options[_OPT_MAX] = {
+        [OPT_CWD] = { "cwd", "s" },
+        [OPT_ENVIRONMENT] = { "environment", "as" },
+        [OPT_CLEAR_ENVIRONMENT] = { "clear-environment", "b" },
+        [OPT_TIMEOUT] = { "timeout-usec", "t" },
+        [OPT_STOP_TIMEOUT] = { "stop-timeout-usec", "t" },
+        [OPT_STDIN] = { "stdin", "h" },
+        [OPT_STDOUT] = { "stdout", "h" },
+        [OPT_STDERR] = { "stderr", "h" },
+        [OPT_OUTPUT_LIMIT] = { "output-limit", "t" },
+        [OPT_PRIORITY] = { "priority", "i" },
+        [OPT_LABEL] = { "label", "s" },
+        [OPT_CANCEL_ON_DISCONNECT] = { "cancel-on-disconnect", "b" },
+};
+
+static int option_lookup(const char *name) {
+        for (int i = 0; i < _OPT_MAX; i++)
+                if (strcmp(options[i].name, name) == 0)
+                        return i;
+        return -1;
+}
+
+static int validate_environment(char **env, sd_bus_error *error) {
+        for (char **e = env; e && *e; e++) {
+                const char *eq = strchr(*e, '=');
+                if (!eq)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option 'environment': entry '%s' has no '='", *e);
+                if (eq == *e)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option 'environment': entry '%s' has an empty name", *e);
+                size_t len = eq - *e + 1;
+                for (char **o = env; o < e; o++)
+                        if (strncmp(*o, *e, len) == 0)
+                                return sd_bus_error_setf(error, INVALID_ARGS,
+                                                         "Option 'environment': '%.*s' is set twice",
+                                                         (int) (len - 1), *e);
+        }
+        return 0;
+}
+
+static int read_fd_option(sd_bus_message *m, const char *name, int *fd, sd_bus_error *error) {
+        struct stat st;
+        int r, in;
+
+        r = sd_bus_message_read_basic(m, 'h', &in);
+        if (r < 0)
+                return r;
+        if (fstat(in, &st) < 0)
+                return sd_bus_error_setf(error, INVALID_ARGS, "Option '%s': fd is not usable: %s", name,
+                                         strerror(errno));
+        if (S_ISDIR(st.st_mode))
+                return sd_bus_error_setf(error, INVALID_ARGS, "Option '%s': fd refers to a directory", name);
+        /* The message owns its fds; the job keeps its own copy, above the standard fds. */
+        *fd = fcntl(in, F_DUPFD_CLOEXEC, 3);
+        if (*fd < 0)
+                return -errno;
+        return 0;
+}
+
+static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *req, sd_bus_error *error) {
+        JobSpec *spec = &req->spec;
+        const char *s;
+        uint64_t t;
+        int b, r;
+
+        switch (key) {
+        case OPT_CWD:
+                r = sd_bus_message_read_basic(m, 's', &s);
+                if (r < 0)
+                        return r;
+                if (s[0] != '/')
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option 'cwd': '%s' is not an absolute path", s);
+                spec->cwd = strdup(s);
+                return spec->cwd ? 0 : -ENOMEM;
+        case OPT_ENVIRONMENT:
+                r = sd_bus_message_read_strv(m, &spec->environment);
+                if (r < 0)
+                        return r;
+                return validate_environment(spec->environment, error);
+        case OPT_CLEAR_ENVIRONMENT:
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                spec->clear_environment = b;
+                return r < 0 ? r : 0;
+        case OPT_TIMEOUT:
+                return sd_bus_message_read_basic(m, 't', &spec->timeout_usec);
+        case OPT_STOP_TIMEOUT:
+                return sd_bus_message_read_basic(m, 't', &spec->stop_timeout_usec);
+        case OPT_STDIN:
+                if (kind == REQUEST_COMMUNICATE)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option 'stdin' does not go with Communicate: its input "
+                                                 "argument is the job's stdin");
+                return read_fd_option(m, "stdin", &spec->fds[0], error);
+        case OPT_STDOUT:
+                return read_fd_option(m, "stdout", &spec->fds[1], error);
+        case OPT_STDERR:
+                return read_fd_option(m, "stderr", &spec->fds[2], error);
+        case OPT_OUTPUT_LIMIT:
+                r = sd_bus_message_read_basic(m, 't', &t);
+                if (r < 0)
+                        return r;
+                spec->output_limit = t;
+                return 0;
+        case OPT_PRIORITY:
+                return sd_bus_message_read_basic(m, 'i', &spec->priority);
+        case OPT_LABEL:
+                r = sd_bus_message_read_basic(m, 's', &s);
+                if (r < 0)
+                        return r;
+                spec->label = strdup(s);
+                return spec->label ? 0 : -ENOMEM;
+        case OPT_CANCEL_ON_DISCONNECT:
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                req->cancel_on_disconnect = b;
+                return r < 0 ? r : 0;
+        }
+        return -EINVAL;
+}
+
+static int read_options(sd_bus_message *m, RequestKind kind, Request *req, sd_bus_error *error) {
+        bool seen[_OPT_MAX] = {};
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *name, *contents;
+                char type;
+                int key;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = sd_bus_message_read_basic(m, 's', &name);
+                if (r < 0)
+                        return r;
+                key = option_lookup(name);
+                if (key < 0)
+                        return sd_bus_error_setf(error, INVALID_ARGS, "Unknown option '%s'", name);
+                if (seen[key])
+                        return sd_bus_error_setf(error, INVALID_ARGS, "Option '%s' is given twice", name);
+                seen[key] = true;
+
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (type != 'v' || strcmp(contents, options[key].signature) != 0)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option '%s' takes a value of type '%s', not '%s'", name,
+                                                 options[key].signature, contents);
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return r;
+                r = read_option(m, key, kind, req, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+static void unref_message(void *userdata) {
+        sd_bus_message_unref(userdata);
+}
+
+int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_error *error) {
+        Request req = { .cancel_on_disconnect = kind != REQUEST_SUBMIT };
+        int r;
+
+        job_spec_init(&req.spec);
+
+        r = sd_bus_message_read_strv(m, &req.spec.argv);
+        if (r < 0)
+                goto fail;
+        if (!req.spec.argv || !req.spec.argv[0]) {
+                r = sd_bus_error_setf(error, INVALID_ARGS, "argv is empty: name a program to run");
+                goto fail;
+        }
+        if (req.spec.argv[0][0] == '\0') {
+                r = sd_bus_error_setf(error, INVALID_ARGS, "argv[0] is empty: name a program to run");
+                goto fail;
+        }
+
+        if (kind == REQUEST_COMMUNICATE) {
+                const void *p;
+                size_t n;
+                r = sd_bus_message_read_array(m, 'y', &p, &n);
+                if (r < 0)
+                        goto fail;
+                /* No copy: the input stays in the message, which the job holds until it is written. */
+                req.spec.has_input = true;
+                req.spec.kill_on_output_limit = true;
+                req.spec.input = p;
+                req.spec.input_size = n;
+                req.spec.input_userdata = sd_bus_message_ref(m);
+                req.spec.input_free = unref_message;
+        }
+
+        r = read_options(m, kind, &req, error);
+        if (r < 0)
+                goto fail;
+
+        *ret = req;
+        return 0;
+fail:
+        job_spec_done(&req.spec);
+        return r;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Decoding and validating a request's argv, input and a{sv} options from a method call. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <systemd/sd-bus.h>
+
+#include "job.h"
+
+typedef enum RequestKind {
+        REQUEST_SUBMIT,
+        REQUEST_CALL,
+        REQUEST_COMMUNICATE,
+} RequestKind;
+
+typedef struct Request {
+        JobSpec spec;
+        bool cancel_on_disconnect;
+} Request;
+
+/* Reads "as a{sv}" (or "as ay a{sv}" for REQUEST_COMMUNICATE) from message into ret. Bad input
+ * fills error (InvalidArgs naming the problem) and returns a negative errno; ret is then untouched.
+ * On success the caller owns ret->spec. */
+int request_parse(sd_bus_message *message, RequestKind kind, Request *ret, sd_bus_error *error);

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The manager object /org/procpool/Supervisor1: org.procpool.Supervisor1 and the ObjectManager. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "errors-dbus.h"
+#include "job-dbus.h"
+#include "macro.h"
+#include "options-dbus.h"
+#include "supervisor-dbus.h"
+
+/* Validates and queues a request; on success returns the job, its JobBus attached. */
+static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
+                          sd_bus_error *error) {
+        Request req;
+        JobBus *jb;
+        Client *c;
+        Job *j;
+        int r;
+
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and takes no new jobs");
+        r = manager_get_client(m, message, &c);
+        if (r < 0)
+                return r;
+        if (m->config.bus_kind == BUS_SYSTEM && client_uid(c) != 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "Only root may run jobs through the system instance of procpoold");
+
+        r = request_parse(message, kind, &req, error);
+        if (r < 0)
+                return r;
+        req.spec.owner = client_uid(c);
+
+        jb = job_bus_new(c, req.cancel_on_disconnect);
+        if (!jb) {
+                job_spec_done(&req.spec);
+                return -ENOMEM;
+        }
+        r = pool_submit(m->pool, &req.spec, &j);
+        job_spec_done(&req.spec);
+        if (r < 0) {
+                job_bus_free(jb);
+                if (r == POOL_ERROR_QUEUE_FULL)
+                        return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
+                                                 "The queue is full: %u jobs are waiting (MaxQueued)",
+                                                 m->pool->config.max_queued);
+                if (r == POOL_ERROR_SHUTTING_DOWN)
+                        return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                                "procpoold is shutting down and takes no new jobs");
+                return r;
+        }
+        j->bus_data = jb;
+        *ret = j;
+        return 0;
+}
+
+static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        Job *j;
+        int r;
+
+        r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
+        if (r < 0)
+                return r;
+        path = job_path(j);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(message, "o", path);
+}
+
+static int submit_and_wait(sd_bus_message *message, Manager *m, RequestKind kind, WaiterKind wkind,
+                           sd_bus_error *error) {
+        Job *j;
+        int r;
+
+        r = submit_request(m, message, kind, &j, error);
+        if (r < 0)
+                return r;
+        r = job_bus_add_waiter(j, message, wkind);
+        if (r < 0) {
+                (void) job_cancel(j); /* nobody could hear how it ends */
+                return r;
+        }
+        return 1; /* the reply comes when the job ends */
+}
+
+static int method_call(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return submit_and_wait(message, userdata, REQUEST_CALL, WAITER_RETURNCODE, error);
+}
+
+static int method_communicate(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return submit_and_wait(message, userdata, REQUEST_COMMUNICATE, WAITER_COMMUNICATE, error);
+}
+
+static int method_get_job(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        uint64_t id;
+        Job *j;
+        int r;
+
+        r = sd_bus_message_read(message, "t", &id);
+        if (r < 0)
+                return r;
+        j = pool_find(m->pool, id);
+        if (!j)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_OBJECT, "No job %" PRIu64, id);
+        path = job_path(j);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(message, "o", path);
+}
+
+static int append_job(Job *j, void *userdata) {
+        _cleanup_free_ char *path = job_path(j);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_message_append(userdata, "(tosi)", j->id, path, job_state_to_string(j->state),
+                                     (int32_t) j->returncode);
+}
+
+static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(tosi)");
+        if (r < 0)
+                return r;
+        r = pool_foreach(m->pool, append_job, reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int property_get_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "u", m->pool->config.pool_size);
+}
+
+static int property_set_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *value, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        Client *c;
+        uint32_t n;
+        int r;
+
+        r = sd_bus_message_read(value, "u", &n);
+        if (r < 0)
+                return r;
+        r = manager_get_client(m, value, &c);
+        if (r < 0)
+                return r;
+        if (client_uid(c) != 0 && client_uid(c) != geteuid())
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Only root or uid %u may change PoolSize", (unsigned) geteuid());
+        if (n == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "PoolSize must be at least 1");
+        r = pool_set_size(m->pool, n);
+        if (r < 0)
+                return r;
+        (void) sd_bus_emit_properties_changed(bus, path, interface, "PoolSize", NULL);
+        return 1;
+}
+
+static int property_get_running(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "u", m->pool->n_running);
+}
+
+static int property_get_queued(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "u", (uint32_t) m->pool->n_queued);
+}
+
+static int property_get_max_queued(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "u", m->pool->config.max_queued);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PROCPOOL_VERSION);
+}
+
+const sd_bus_vtable supervisor_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_WRITABLE_PROPERTY("PoolSize", "u", property_get_pool_size, property_set_pool_size, 0,
+                                 SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PROPERTY("Running", "u", property_get_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Queued", "u", property_get_queued, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MaxQueued", "u", property_get_max_queued, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("Submit", SD_BUS_ARGS("as", argv, "a{sv}", options), SD_BUS_RESULT("o", job),
+                                method_submit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Call", SD_BUS_ARGS("as", argv, "a{sv}", options),
+                                SD_BUS_RESULT("i", returncode), method_call, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Communicate", SD_BUS_ARGS("as", argv, "ay", input, "a{sv}", options),
+                                SD_BUS_RESULT("i", returncode, "ay", stdout, "ay", stderr), method_communicate,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetJob", SD_BUS_ARGS("t", id), SD_BUS_RESULT("o", job), method_get_job,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(tosi)", jobs), method_list_jobs,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("JobFinished", SD_BUS_ARGS("t", id, "o", job, "s", state, "i", returncode), 0),
+        SD_BUS_VTABLE_END,
+};
+
+int supervisor_bus_add(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, PROCPOOL_OBJECT_PATH, "org.procpool.Supervisor1",
+                                     supervisor_vtable, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_object_manager(m->bus, NULL, PROCPOOL_OBJECT_PATH);
+}
+
+void supervisor_emit_job_finished(Manager *m, Job *j) {
+        _cleanup_free_ char *path = job_path(j);
+
+        if (!path)
+                return;
+        (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, "org.procpool.Supervisor1", "JobFinished",
+                                  "tosi", j->id, path, job_state_to_string(j->state), (int32_t) j->returncode);
+}
+
+void supervisor_emit_counts_changed(Manager *m) {
+        const char *names[3];
+        size_t n = 0;
+
+        if (m->pool->n_running != m->last_running)
+                names[n++] = "Running";
+        if (m->pool->n_queued != m->last_queued)
+                names[n++] = "Queued";
+        names[n] = NULL;
+        m->last_running = m->pool->n_running;
+        m->last_queued = m->pool->n_queued;
+        if (n > 0)
+                (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH,
+                                                           "org.procpool.Supervisor1", (char **) names);
+}

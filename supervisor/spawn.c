@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Starting one child process: its own process group, clean signals, fds 0-2 only, no shell fallback. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "spawn.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int pidfd_open_fd(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The candidate paths for a program without a slash, as execvp walks PATH. Allocated before vfork,
+ * since the child must not allocate. */
+static char **path_candidates(const char *program, const char *path_env) {
+        const char *path = path_env && *path_env ? path_env : SPAWN_DEFAULT_PATH;
+        size_t n = 1, len = strlen(program);
+        char **l;
+
+        for (const char *c = path; *c; c++)
+                if (*c == ':')
+                        n++;
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return NULL;
+
+        size_t i = 0;
+        for (const char *p = path;; ) {
+                const char *end = strchrnul(p, ':');
+                size_t dlen = end - p;
+                /* An empty entry means the current directory, as for execvp. */
+                char *s = malloc(dlen + 1 + len + 1);
+                if (!s) {
+                        strv_free(l);
+                        return NULL;
+                }
+                if (dlen == 0)
+                        memcpy(s, ".", (dlen = 1));
+                else
+                        memcpy(s, p, dlen);
+                s[dlen] = '/';
+                memcpy(s + dlen + 1, program, len + 1);
+                l[i++] = s;
+                if (!*end)
+                        break;
+                p = end + 1;
+        }
+        return l;
+}
+
+/* Runs in the vfork()ed child: it shares the parent's memory, so it only makes system calls and
+ * writes its failure into *err. */
+static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, volatile int *err,
+                      volatile SpawnStage *stage) {
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigset_t empty;
+        int fds[3];
+
+        *stage = SPAWN_STAGE_SETUP;
+        if (setpgid(0, 0) < 0)
+                goto fail;
+
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &dfl, NULL); /* invalid numbers fail, ignoring */
+        sigemptyset(&empty);
+        if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0)
+                goto fail;
+
+        if (r->cgroup_procs_fd >= 0) {
+                *stage = SPAWN_STAGE_CGROUP;
+                if (write(r->cgroup_procs_fd, "0", 1) != 1)
+                        goto fail;
+                *stage = SPAWN_STAGE_SETUP;
+        }
+
+        /* Move the sources above 2 first, so that one source's dup2() cannot overwrite another. */
+        for (int i = 0; i < 3; i++) {
+                fds[i] = fcntl(r->fds[i], F_DUPFD_CLOEXEC, 3);
+                if (fds[i] < 0)
+                        goto fail;
+        }
+        for (int i = 0; i < 3; i++)
+                if (dup2(fds[i], i) < 0)
+                        goto fail;
+        if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+                for (int fd = 3; fd < 65536; fd++) /* kernels before 5.9 */
+                        (void) close(fd);
+
+        if (r->cwd) {
+                *stage = SPAWN_STAGE_CHDIR;
+                if (chdir(r->cwd) < 0)
+                        goto fail;
+        }
+
+        *stage = SPAWN_STAGE_EXEC;
+        if (!candidates) {
+                execve(r->program, r->argv, r->envp);
+                goto fail;
+        }
+
+        /* As execvp: a missing file tries the next directory, a denied one is remembered. Unlike
+         * execvp, ENOEXEC is final: a file without an interpreter line is not run with /bin/sh. */
+        bool denied = false;
+        for (char *const *c = candidates; *c; c++) {
+                execve(*c, r->argv, r->envp);
+                if (errno == EACCES)
+                        denied = true;
+                else if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG && errno != ELOOP)
+                        goto fail;
+        }
+        errno = denied ? EACCES : ENOENT;
+fail:
+        *err = errno;
+        _exit(127);
+}
+
+/* vfork() lives in a function of its own with nothing on its frame that the child could clobber. */
+static __attribute__((noinline)) pid_t vfork_child(const SpawnRequest *r, char *const *candidates,
+                                                   volatile int *err, volatile SpawnStage *stage) {
+        pid_t pid = vfork();
+        if (pid == 0)
+                child_run(r, candidates, err, stage);
+        return pid;
+}
+
+int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnStage *ret_stage) {
+        _cleanup_strv_free_ char **candidates = NULL;
+        volatile int err = 0;
+        volatile SpawnStage stage = SPAWN_STAGE_NONE;
+        pid_t pid;
+        int pidfd;
+
+        if (!strchr(r->program, '/')) {
+                candidates = path_candidates(r->program, r->path_env);
+                if (!candidates)
+                        return -ENOMEM;
+        }
+
+        /* vfork(): the parent waits until the child has exec'd or failed, and no page tables are
+         * copied, so a daemon holding many jobs spawns as fast as a small one. */
+        pid = vfork_child(r, candidates, &err, &stage);
+        if (pid < 0) {
+                if (ret_stage)
+                        *ret_stage = SPAWN_STAGE_NONE;
+                return -errno;
+        }
+
+        if (err != 0) {
+                (void) waitpid(pid, NULL, 0);
+                if (ret_stage)
+                        *ret_stage = stage;
+                return -err;
+        }
+
+        /* The child is ours and not yet reaped, so its pid cannot have been reused. */
+        pidfd = pidfd_open_fd(pid);
+        if (pidfd < 0) {
+                int e = errno;
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                if (ret_stage)
+                        *ret_stage = SPAWN_STAGE_NONE;
+                return -e;
+        }
+
+        *ret_pid = pid;
+        *ret_pidfd = pidfd;
+        return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Starting one child process: its own process group, clean signals, fds 0-2 only, no shell fallback. */
+#pragma once
+
+#include <sys/types.h>
+
+typedef enum SpawnStage {
+        SPAWN_STAGE_NONE,
+        SPAWN_STAGE_SETUP,   /* process group, signals, fds */
+        SPAWN_STAGE_CGROUP,  /* entering the job's cgroup */
+        SPAWN_STAGE_CHDIR,
+        SPAWN_STAGE_EXEC,
+} SpawnStage;
+
+typedef struct SpawnRequest {
+        const char *program; /* argv[0] as given: with a slash it is used as is, else looked up in PATH */
+        char *const *argv;
+        char *const *envp;
+        const char *path_env; /* the PATH to search; NULL for the default */
+        const char *cwd;      /* NULL: stay in the daemon's */
+        int fds[3];           /* become the child's 0, 1, 2 */
+        int cgroup_procs_fd;  /* an open cgroup.procs the child enters before exec, or -EBADF */
+} SpawnRequest;
+
+/* Starts the process. On success returns 0 with its pid and a pidfd (O_CLOEXEC). On failure returns
+ * a negative errno and the stage that failed; the failed child has been reaped. */
+int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnStage *ret_stage);
+
+#define SPAWN_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
