@@ -197,6 +197,16 @@ static int property_get_argv(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append_strv(reply, j->spec.argv);
 }
 
+static int property_get_cpu_usage(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", job_cpu_usage(userdata));
+}
+
+static int property_get_memory_peak(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", job_memory_peak(userdata));
+}
+
 /* Cancel, Kill, GetOutput and Release: the submitter's uid, or root. */
 static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
         Manager *m = j->pool->userdata;
@@ -314,6 +324,9 @@ const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("StartedAt", "t", NULL, offsetof(Job, started_at), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("FinishedAt", "t", NULL, offsetof(Job, finished_at), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", NULL, offsetof(Job, error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        /* Read live from the job's cgroup while it runs: no change signals for them. */
+        SD_BUS_PROPERTY("CPUUsageUSec", "t", property_get_cpu_usage, 0, 0),
+        SD_BUS_PROPERTY("MemoryPeak", "t", property_get_memory_peak, 0, 0),
         SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,

@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "job-dbus.h"
 #include "macro.h"
@@ -363,6 +364,51 @@ static int open_bus(Manager *m) {
         return 0;
 }
 
+/* Asks the service manager whether our unit has Delegate=yes: systemd does not always mark a
+ * delegated cgroup with an xattr (not on hybrid hierarchies, for one). */
+static bool systemd_says_delegated(Manager *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *unit;
+        int delegate = 0, r;
+
+        if (!getenv("INVOCATION_ID"))
+                return false;
+        r = sd_bus_call_method(m->bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "GetUnitByPID", &error, &reply, "u",
+                               (uint32_t) getpid());
+        if (r < 0 || sd_bus_message_read(reply, "o", &unit) < 0)
+                return false;
+        r = sd_bus_get_property_trivial(m->bus, "org.freedesktop.systemd1", unit,
+                                        "org.freedesktop.systemd1.Service", "Delegate", &error, 'b', &delegate);
+        return r >= 0 && delegate;
+}
+
+/* Per-job cgroups where the daemon's cgroup is delegated to it; process groups otherwise. */
+static void setup_cgroups(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        const char *why;
+        int r;
+
+        r = cgroup_own_path(&path);
+        if (r < 0)
+                why = "no cgroup v2 hierarchy";
+        else if (!cgroup_marked_delegated(path) && !systemd_says_delegated(m))
+                why = "its cgroup is not delegated to it (Delegate=yes)";
+        else {
+                r = cgroup_root_setup(path, &m->pool->cgroup);
+                if (r >= 0) {
+                        fprintf(stderr, "procpoold: each job runs in its own cgroup under %s%s\n", path,
+                                m->pool->cgroup->has_memory ? "" : " (no memory controller: memory-max is off)");
+                        return;
+                }
+                fprintf(stderr, "procpoold: Failed to take over cgroup %s: %s\n", path, strerror(-r));
+                why = "its cgroup could not be set up";
+        }
+        fprintf(stderr, "procpoold: %s; jobs are tracked by process group, and a job's processes that leave "
+                "its group are not stopped with it\n", why);
+}
+
 int manager_run(Manager *m) {
         int r;
 
@@ -393,6 +439,7 @@ int manager_run(Manager *m) {
         r = pool_new(m->event, &m->config.pool, &pool_callbacks, m, &m->pool);
         if (r < 0)
                 goto fail;
+        setup_cgroups(m);
         r = sd_event_add_defer(m->event, &m->counts_source, on_counts, m);
         if (r < 0)
                 goto fail;

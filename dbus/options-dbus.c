@@ -23,6 +23,7 @@ typedef enum OptionKey {
         OPT_PRIORITY,
         OPT_LABEL,
         OPT_CANCEL_ON_DISCONNECT,
+        OPT_MEMORY_MAX,
         _OPT_MAX,
 } OptionKey;
 
@@ -42,6 +43,7 @@ static const struct {
         [OPT_PRIORITY] = { "priority", "i" },
         [OPT_LABEL] = { "label", "s" },
         [OPT_CANCEL_ON_DISCONNECT] = { "cancel-on-disconnect", "b" },
+        [OPT_MEMORY_MAX] = { "memory-max", "t" },
 };
 
 static int option_lookup(const char *name) {
@@ -146,6 +148,13 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 r = sd_bus_message_read_basic(m, 'b', &b);
                 req->cancel_on_disconnect = b;
                 return r < 0 ? r : 0;
+        case OPT_MEMORY_MAX:
+                r = sd_bus_message_read_basic(m, 't', &spec->memory_max);
+                if (r < 0)
+                        return r;
+                if (spec->memory_max == 0)
+                        return sd_bus_error_setf(error, INVALID_ARGS, "Option 'memory-max' must be above 0");
+                return 0;
         }
         return -EINVAL;
 }

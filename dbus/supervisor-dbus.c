@@ -50,6 +50,11 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                         return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
                                                  "The queue is full: %u jobs are waiting (MaxQueued)",
                                                  m->pool->config.max_queued);
+                if (r == POOL_ERROR_NO_MEMORY_CONTROLLER)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                                "Option 'memory-max' needs the cgroup memory controller, which "
+                                                "procpoold does not have here (no delegated cgroup v2 subtree "
+                                                "with the memory controller)");
                 if (r == POOL_ERROR_SHUTTING_DOWN)
                         return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
                                                 "procpoold is shutting down and takes no new jobs");

@@ -6,11 +6,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "job.h"
 #include "macro.h"
 #include "pool.h"
@@ -96,9 +98,19 @@ static void job_close_io(Job *j) {
         release_input(j);
 }
 
+static void job_release_cgroup(Job *j) {
+        close_source(&j->cgroup_source);
+        if (!j->cgroup_path)
+                return;
+        (void) cgroup_remove(j->cgroup_path); /* still populated only if the daemon let go, ignoring */
+        free(j->cgroup_path);
+        j->cgroup_path = NULL;
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
+        job_release_cgroup(j);
         close_source(&j->child_source);
         close_source(&j->timeout_source);
         close_source(&j->kill_source);
@@ -117,10 +129,33 @@ static void job_set_error(Job *j, char *error) {
 }
 
 static int job_signal_group(Job *j, int sig) {
+        /* With a cgroup the whole tree gets it, also what left the process group. */
+        if (j->cgroup_path)
+                return cgroup_signal(j->cgroup_path, sig, j->pool->cgroup->has_kill);
         /* The group leader is not reaped before the job finishes, so its pid still names the group. */
-        if (killpg(j->pid, sig) < 0 && errno != ESRCH)
+        if (!j->main_exited && killpg(j->pid, sig) < 0 && errno != ESRCH)
                 return -errno;
         return 0;
+}
+
+void job_kill_tree(Job *j) {
+        if (j->state == JOB_RUNNING)
+                (void) job_signal_group(j, SIGKILL);
+}
+
+uint64_t job_cpu_usage(Job *j) {
+        uint64_t v;
+        if (j->state == JOB_RUNNING && j->cgroup_path && cgroup_read_cpu_usage(j->cgroup_path, &v) >= 0)
+                return v;
+        return j->cpu_usage_usec;
+}
+
+uint64_t job_memory_peak(Job *j) {
+        uint64_t v;
+        if (j->state == JOB_RUNNING && j->cgroup_path && j->pool->cgroup->has_memory &&
+            cgroup_read_memory_peak(j->cgroup_path, &v) >= 0)
+                return v;
+        return j->memory_peak;
 }
 
 static void job_finish(Job *j, JobState state) {
@@ -243,23 +278,25 @@ static int on_stdin(sd_event_source *source, int fd, uint32_t revents, void *use
         return 0;
 }
 
-static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
-        Job *j = userdata;
+/* The job is over: its main process exited and, with a cgroup, the whole tree is gone. */
+static void job_complete(Job *j) {
         JobState state;
 
-        if (si->si_code == CLD_EXITED)
-                j->returncode = si->si_status;
-        else
-                j->returncode = -si->si_status;
-
-        /* What the child wrote before it exited is in the pipes now: take it, then stop listening,
-         * so that a background process holding the pipe open cannot keep the job alive. */
+        /* What the job wrote is in the pipes now: take it, then stop listening, so that a process
+         * outside the job's control that still holds a pipe cannot keep the job alive. */
         for (int s = 0; s < _JOB_STREAM_MAX; s++)
                 if (j->output_fd[s] >= 0) {
                         (void) job_read_stream(j, s);
                         job_close_stream(j, s);
                 }
         job_close_stdin(j);
+
+        if (j->cgroup_path) {
+                (void) cgroup_read_cpu_usage(j->cgroup_path, &j->cpu_usage_usec);
+                if (j->pool->cgroup->has_memory)
+                        (void) cgroup_read_memory_peak(j->cgroup_path, &j->memory_peak);
+        }
+        job_release_cgroup(j);
 
         switch (j->stop_reason) {
         case JOB_STOP_TIMEOUT:
@@ -272,9 +309,41 @@ static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *use
                 state = JOB_KILLED;
                 break;
         default:
-                state = si->si_code == CLD_EXITED ? JOB_EXITED : JOB_KILLED;
+                state = j->returncode < 0 ? JOB_KILLED : JOB_EXITED;
         }
         job_finish(j, state);
+}
+
+static int on_cgroup_event(sd_event_source *source, const struct inotify_event *event, void *userdata) {
+        Job *j = userdata;
+
+        if (cgroup_is_populated(j->cgroup_path) != 0)
+                return 0;
+        job_complete(j);
+        return 0;
+}
+
+static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
+        Job *j = userdata;
+        _cleanup_free_ char *events = NULL;
+
+        if (si->si_code == CLD_EXITED)
+                j->returncode = si->si_status;
+        else
+                j->returncode = -si->si_status;
+        j->main_exited = true;
+        j->pid = 0;
+
+        /* With a cgroup, the job ends when the last process of its tree does. */
+        if (j->cgroup_path && cgroup_is_populated(j->cgroup_path) > 0 &&
+            asprintf(&events, "%s/cgroup.events", j->cgroup_path) >= 0 &&
+            sd_event_add_inotify(j->pool->event, &j->cgroup_source, events, IN_MODIFY, on_cgroup_event, j) >= 0) {
+                pool_job_changed(j->pool, j, JOB_CHANGE_PID);
+                /* It may have emptied between the check and the watch. */
+                if (cgroup_is_populated(j->cgroup_path) > 0)
+                        return 0;
+        }
+        job_complete(j);
         return 0;
 }
 
@@ -379,6 +448,7 @@ static const char *spawn_stage_verb(SpawnStage stage) {
 int job_start(Job *j) {
         int in[2] = { -EBADF, -EBADF }, out[2][2] = { { -EBADF, -EBADF }, { -EBADF, -EBADF } };
         _cleanup_close_ int null_fd = -EBADF;
+        int cgroup_fd = -EBADF;
         _cleanup_free_ char **env = NULL;
         SpawnStage stage = SPAWN_STAGE_NONE;
         SpawnRequest req;
@@ -424,7 +494,27 @@ int job_start(Job *j) {
                 req.fds[1 + s] = out[s][1];
         }
 
+        if (j->pool->cgroup) {
+                r = cgroup_job_create(j->pool->cgroup, j->id, j->spec.memory_max, &j->cgroup_path, &cgroup_fd);
+                if (r < 0) {
+                        _cleanup_free_ char *e = NULL;
+                        if (asprintf(&e, "Failed to create the cgroup of job %" PRIu64 ": %s", j->id,
+                                     strerror(-r)) < 0)
+                                e = NULL;
+                        closep(&in[0]);
+                        closep(&in[1]);
+                        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                                closep(&out[s][0]);
+                                closep(&out[s][1]);
+                        }
+                        job_finish_unstarted(j, JOB_FAILED, e ? e : "Failed to create the job's cgroup");
+                        return 0;
+                }
+                req.cgroup_procs_fd = cgroup_fd;
+        }
+
         r = spawn_process(&req, &pid, &pidfd, &stage);
+        closep(&cgroup_fd);
         closep(&in[0]);
         closep(&out[0][1]);
         closep(&out[1][1]);
@@ -437,6 +527,7 @@ int job_start(Job *j) {
                 closep(&in[1]);
                 closep(&out[0][0]);
                 closep(&out[1][0]);
+                job_release_cgroup(j);
                 job_finish_unstarted(j, JOB_FAILED, e ? e : "Failed to start");
                 return 0;
         }

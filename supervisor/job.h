@@ -69,6 +69,7 @@ typedef struct JobSpec {
         int32_t priority;
         char *label;
         uid_t owner;
+        uint64_t memory_max; /* bytes, 0: no limit; needs the memory controller */
 } JobSpec;
 
 /* Sets the defaults: no fds, default stop timeout and output limit. */
@@ -96,6 +97,11 @@ struct Job {
         uint64_t finished_monotonic;
 
         pid_t pid;
+        bool main_exited;              /* the main process is gone, its cgroup not yet empty */
+        char *cgroup_path;             /* the job's own cgroup, when the daemon has a delegated one */
+        sd_event_source *cgroup_source; /* watches cgroup.events for the tree to empty */
+        uint64_t cpu_usage_usec;       /* from cpu.stat when the job ended */
+        uint64_t memory_peak;          /* from memory.peak when the job ended */
         sd_event_source *child_source; /* owns the pidfd */
         sd_event_source *timeout_source;
         sd_event_source *kill_source; /* SIGKILL after the stop timeout */
@@ -123,6 +129,10 @@ int job_cancel(Job *j);
 /* Sends sig to the job's process group. JOB_ERROR_NOT_RUNNING if it is not running, -EINVAL for an
  * invalid signal. */
 int job_kill(Job *j, int sig);
+/* CPU time and peak memory of the job's cgroup: live while it runs, final once it ended; 0 without
+ * a cgroup or the controller. */
+uint64_t job_cpu_usage(Job *j);
+uint64_t job_memory_peak(Job *j);
 /* Forgets a finished job and frees it. JOB_ERROR_NOT_FINISHED if it has not ended. */
 int job_release(Job *j);
 
@@ -133,5 +143,7 @@ int job_release(Job *j);
 /* Internal to supervisor/: used by pool.c. */
 Job *job_new(Pool *pool, uint64_t id, JobSpec *spec);
 Job *job_free(Job *j);
+/* SIGKILLs the whole job now, without waiting: for a daemon that lets go of its jobs. */
+void job_kill_tree(Job *j);
 int job_start(Job *j);
 void job_finish_unstarted(Job *j, JobState state, const char *error);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "macro.h"
 #include "pool.h"
 
@@ -355,8 +356,7 @@ static int free_one(Job *j, void *userdata) {
         Pool *p = userdata;
 
         /* Nothing may be left running unwatched once the daemon lets go of it. */
-        if (j->state == JOB_RUNNING && j->pid > 0)
-                (void) killpg(j->pid, SIGKILL);
+        job_kill_tree(j);
         if (p->callbacks->job_removed)
                 p->callbacks->job_removed(j, p->userdata);
         j->queue_index = SIZE_MAX;
@@ -372,6 +372,7 @@ Pool *pool_free(Pool *p) {
         free(p->slots);
         free(p->queue);
         strv_free(p->base_environment);
+        cgroup_root_free(p->cgroup);
         sd_event_source_disable_unref(p->schedule_source);
         sd_event_source_disable_unref(p->retain_source);
         sd_event_unref(p->event);
@@ -387,6 +388,8 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
                 return POOL_ERROR_SHUTTING_DOWN;
         if (p->n_queued >= p->config.max_queued)
                 return POOL_ERROR_QUEUE_FULL;
+        if (spec->memory_max > 0 && !(p->cgroup && p->cgroup->has_memory))
+                return POOL_ERROR_NO_MEMORY_CONTROLLER;
         if (spec->output_limit == JOB_OUTPUT_LIMIT_UNSET)
                 spec->output_limit = p->config.output_limit ?: JOB_OUTPUT_LIMIT_DEFAULT;
 

@@ -37,6 +37,8 @@ typedef struct PoolConfig {
 
 /* pool_submit(): the queue already holds max_queued jobs. */
 #define POOL_ERROR_QUEUE_FULL (-EXFULL)
+/* pool_submit(): memory-max was asked for, but the memory controller is not available. */
+#define POOL_ERROR_NO_MEMORY_CONTROLLER (-EOPNOTSUPP)
 /* pool_submit(): the pool is shutting down. */
 #define POOL_ERROR_SHUTTING_DOWN (-ESHUTDOWN)
 
@@ -60,6 +62,7 @@ struct Pool {
         Job *finished_head, *finished_tail;
         size_t n_finished;
 
+        struct CgroupRoot *cgroup; /* per-job cgroups when set; process groups otherwise */
         char **base_environment; /* the daemon's environment minus what must not reach jobs */
         sd_event_source *schedule_source;
         sd_event_source *retain_source;
