@@ -14,14 +14,23 @@ typedef struct {
         GDBusConnection *conn; /* the test's own connection to the private bus */
         GPid daemon_pid;
         char *address;
+        GPid bus_pid; /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
 } Fixture;
 
 /* Extra daemon arguments for a fixture: pass a NULL-terminated array of strings as test data. */
 void fixture_setup(Fixture *f, gconstpointer extra_args);
 void fixture_teardown(Fixture *f, gconstpointer extra_args);
 
+/* As fixture_setup, on a private dbus-daemon that admits every uid (GTestDBus admits only its own),
+ * so that a client can talk to procpoold as another user. */
+void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args);
+/* Brings up the bus and the test's connection only; the test starts procpoold itself. */
+void fixture_setup_no_daemon(Fixture *f, gconstpointer unused);
+
 /* Starts procpoold on f's bus with extra_args and waits until it owns its name; returns its pid. */
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args);
+/* As fixture_start_daemon, with envp as the daemon's whole environment (NULL: the test's own). */
+GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const char *const *envp);
 /* Sends SIGTERM to pid and waits for it (SIGKILL after 10 s); returns its wait status. */
 int fixture_stop_daemon(GPid pid);
 
@@ -40,3 +49,18 @@ gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state)
 GVariant *fixture_options(const char *first_key, ...) G_GNUC_NULL_TERMINATED;
 /* Runs a shell snippet's output as a string, e.g. to count processes; stripped. */
 char *fixture_shell(const char *script);
+
+/* Iterates the default main context (signals arrive there) until cond(data) or 20 s pass. */
+gboolean fixture_iterate_until(gboolean (*cond)(gpointer data), gpointer data);
+/* Call with a NULL-terminated argv; returns the return code, or -1000 with error set. */
+int fixture_call_argv(Fixture *f, const char *const *argv, GVariant *options, GError **error);
+/* Communicate: returns TRUE with the return code and both streams (free them), or FALSE and error. */
+gboolean fixture_communicate(Fixture *f, const char *const *argv, const void *input, gsize input_size,
+                             GVariant *options, int *ret_rc, GBytes **ret_stdout, GBytes **ret_stderr,
+                             GError **error);
+/* The State, ReturnCode and Error of a job, read in one go; free *ret_error. */
+void fixture_job_outcome(Fixture *f, const char *job_path, char **ret_state, int *ret_rc, char **ret_error);
+/* Asserts that error is the D-Bus error name (and, if non-NULL, that its message contains text). */
+void fixture_assert_error(const GError *error, const char *name, const char *text);
+/* An empty a{sv}, floating. */
+#define FIXTURE_NO_OPTIONS g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)
