@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* procpoold: parses the command line and runs the manager. */
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +27,16 @@ static void help(void) {
                "     --retain=N            Keep at most N finished jobs (default: %u)\n"
                "     --retain-time=TIME    Release finished jobs TIME after they end (default: 10min;\n"
                "                           0 keeps them until released)\n"
-               "     --exit-on-idle=TIME   Exit after TIME with no job queued, running or retained\n",
-               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, POOL_RETAIN_DEFAULT);
+               "     --exit-on-idle=TIME   Exit after TIME with no job queued, running or retained\n"
+               "     --max-queued-per-user=N\n"
+               "                           Queue at most N jobs of one uid (default: %u; 0: no limit)\n"
+               "     --max-running-per-user=N\n"
+               "                           Run at most N jobs of one uid at once (default: no limit)\n"
+               "     --max-output-per-user=BYTES\n"
+               "                           Hold at most BYTES of captured output of one uid\n"
+               "                           (default: 256M; 0: no limit)\n",
+               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, POOL_RETAIN_DEFAULT,
+               POOL_MAX_QUEUED_PER_USER_DEFAULT);
 }
 
 enum {
@@ -40,6 +50,9 @@ enum {
         ARG_RETAIN,
         ARG_RETAIN_TIME,
         ARG_EXIT_ON_IDLE,
+        ARG_MAX_QUEUED_PER_USER,
+        ARG_MAX_RUNNING_PER_USER,
+        ARG_MAX_OUTPUT_PER_USER,
 };
 
 static int usage_error(const char *option, const char *expected) {
@@ -61,8 +74,12 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 { "retain", required_argument, NULL, ARG_RETAIN },
                 { "retain-time", required_argument, NULL, ARG_RETAIN_TIME },
                 { "exit-on-idle", required_argument, NULL, ARG_EXIT_ON_IDLE },
+                { "max-queued-per-user", required_argument, NULL, ARG_MAX_QUEUED_PER_USER },
+                { "max-running-per-user", required_argument, NULL, ARG_MAX_RUNNING_PER_USER },
+                { "max-output-per-user", required_argument, NULL, ARG_MAX_OUTPUT_PER_USER },
                 {}
         };
+        bool output_limit_set = false;
         uint64_t v;
         int c;
 
@@ -98,6 +115,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                         if (parse_size(optarg, &v) < 0)
                                 return usage_error("output-limit", "a size such as 16M");
                         cfg->pool.output_limit = v;
+                        output_limit_set = true;
                         break;
                 case ARG_RETAIN:
                         if (parse_unsigned(optarg, 0, UINT32_MAX, &v) < 0)
@@ -114,10 +132,33 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                                 return usage_error("exit-on-idle", "a time span such as 30s");
                         cfg->exit_on_idle_usec = v;
                         break;
+                case ARG_MAX_QUEUED_PER_USER:
+                        if (parse_unsigned(optarg, 0, UINT32_MAX, &v) < 0)
+                                return usage_error("max-queued-per-user", "a whole number");
+                        cfg->pool.per_user.max_queued = v;
+                        break;
+                case ARG_MAX_RUNNING_PER_USER:
+                        if (parse_unsigned(optarg, 0, UINT32_MAX, &v) < 0)
+                                return usage_error("max-running-per-user", "a whole number");
+                        cfg->pool.per_user.max_running = v;
+                        break;
+                case ARG_MAX_OUTPUT_PER_USER:
+                        if (parse_size(optarg, &v) < 0)
+                                return usage_error("max-output-per-user", "a size such as 256M");
+                        cfg->pool.per_user.max_output = v;
+                        break;
                 default:
                         return -1;
                 }
         }
+        if (output_limit_set && cfg->pool.output_limit > manager_stream_max(cfg->bus_kind)) {
+                fprintf(stderr, "%s: --output-limit=%" PRIu64 " is above the %" PRIu64 " bytes one bus reply can "
+                        "carry per stream\n", program_invocation_short_name, cfg->pool.output_limit,
+                        manager_stream_max(cfg->bus_kind));
+                return -1;
+        }
+        if (!output_limit_set && cfg->pool.output_limit > manager_stream_max(cfg->bus_kind))
+                cfg->pool.output_limit = manager_stream_max(cfg->bus_kind);
         if (optind < argc) {
                 fprintf(stderr, "%s: unexpected argument '%s'\n", program_invocation_short_name, argv[optind]);
                 return -1;
@@ -133,6 +174,10 @@ int main(int argc, char *argv[]) {
                         .retain = POOL_RETAIN_DEFAULT,
                         .retain_usec = POOL_RETAIN_USEC_DEFAULT,
                         .output_limit = JOB_OUTPUT_LIMIT_DEFAULT,
+                        .per_user = {
+                                .max_queued = POOL_MAX_QUEUED_PER_USER_DEFAULT,
+                                .max_output = POOL_MAX_OUTPUT_PER_USER_DEFAULT,
+                        },
                 },
         };
         Manager *m = NULL;

@@ -29,6 +29,10 @@ struct Client {
         sd_bus_slot *check;
 };
 
+uint64_t manager_stream_max(BusKind kind) {
+        return kind == BUS_SYSTEM ? MANAGER_STREAM_MAX_SYSTEM : MANAGER_STREAM_MAX_SESSION;
+}
+
 uid_t client_uid(const Client *c) {
         return c->uid;
 }

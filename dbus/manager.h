@@ -26,6 +26,12 @@ typedef struct ManagerConfig {
 
 typedef struct Client Client;
 
+/* The most one captured stream may hold: GetOutput and Communicate replies carry two streams, and a
+ * D-Bus message is at most 128 MiB (the system bus's dbus-daemon takes 32 MiB). */
+#define MANAGER_STREAM_MAX_SESSION (60ULL * 1024 * 1024)
+#define MANAGER_STREAM_MAX_SYSTEM (15ULL * 1024 * 1024)
+uint64_t manager_stream_max(BusKind kind);
+
 typedef struct Manager {
         ManagerConfig config;
         sd_event *event;

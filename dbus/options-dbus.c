@@ -142,6 +142,9 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 r = sd_bus_message_read_basic(m, 's', &s);
                 if (r < 0)
                         return r;
+                if (strlen(s) > REQUEST_LABEL_MAX)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "Option 'label' is longer than %u bytes", REQUEST_LABEL_MAX);
                 spec->label = strdup(s);
                 return spec->label ? 0 : -ENOMEM;
         case OPT_CANCEL_ON_DISCONNECT:
@@ -209,6 +212,24 @@ static int read_options(sd_bus_message *m, RequestKind kind, Request *req, sd_bu
         return sd_bus_message_exit_container(m);
 }
 
+static int check_size(char **argv, char **env, sd_bus_error *error) {
+        size_t bytes = 0, entries = 0;
+
+        for (char **a = argv; a && *a; a++, entries++)
+                bytes += strlen(*a) + 1;
+        for (char **e = env; e && *e; e++, entries++)
+                bytes += strlen(*e) + 1;
+        if (entries > REQUEST_ARGS_MAX_ENTRIES)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "argv and environment have %zu entries; at most %u are taken", entries,
+                                         REQUEST_ARGS_MAX_ENTRIES);
+        if (bytes > REQUEST_ARGS_MAX_BYTES)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "argv and environment take %zu bytes; at most %u are taken", bytes,
+                                         REQUEST_ARGS_MAX_BYTES);
+        return 0;
+}
+
 static void unref_message(void *userdata) {
         sd_bus_message_unref(userdata);
 }
@@ -247,6 +268,9 @@ int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_erro
         }
 
         r = read_options(m, kind, &req, error);
+        if (r < 0)
+                goto fail;
+        r = check_size(req.spec.argv, req.spec.environment, error);
         if (r < 0)
                 goto fail;
 

@@ -8,6 +8,12 @@
 
 #include "job.h"
 
+/* Bounds checked before anything is forked: argv and environment together, and the label. The
+ * kernel takes 2 MiB of arguments and environment at most; a request stays well below. */
+#define REQUEST_ARGS_MAX_BYTES (1024U * 1024U)
+#define REQUEST_ARGS_MAX_ENTRIES 16384U
+#define REQUEST_LABEL_MAX 4096U
+
 typedef enum RequestKind {
         REQUEST_SUBMIT,
         REQUEST_CALL,

@@ -36,6 +36,15 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         if (r < 0)
                 return r;
         req.spec.owner = client_uid(c);
+        if (req.spec.output_limit != JOB_OUTPUT_LIMIT_UNSET &&
+            req.spec.output_limit > manager_stream_max(m->config.bus_kind)) {
+                job_spec_done(&req.spec);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Option 'output-limit' is above the %" PRIu64 " bytes one bus reply "
+                                         "can carry per stream; pass an fd with the 'stdout' or 'stderr' "
+                                         "option for more",
+                                         manager_stream_max(m->config.bus_kind));
+        }
 
         jb = job_bus_new(c, req.cancel_on_disconnect);
         if (!jb) {
@@ -46,6 +55,10 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         job_spec_done(&req.spec);
         if (r < 0) {
                 job_bus_free(jb);
+                if (r == POOL_ERROR_USER_QUEUE_FULL)
+                        return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
+                                                 "uid %u has %u jobs queued already (--max-queued-per-user)",
+                                                 (unsigned) client_uid(c), m->pool->config.per_user.max_queued);
                 if (r == POOL_ERROR_QUEUE_FULL)
                         return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
                                                  "The queue is full: %u jobs are waiting (MaxQueued)",

@@ -180,7 +180,15 @@ static void job_stop(Job *j, JobStopReason reason);
 static bool job_read_stream(Job *j, JobStream s) {
         static char discard[READ_CHUNK];
         OutputBuffer *b = &j->output[s];
-        uint64_t limit = j->spec.output_limit;
+        const QuotaLimits *quota = &j->pool->config.per_user;
+        uint64_t limit = j->spec.output_limit, room = quota_output_room(j->usage, quota);
+        bool user_limited = false;
+
+        /* The uid's share of captured bytes may end the stream's capture before its own limit. */
+        if (b->size < limit && room < limit - b->size) {
+                limit = b->size + room;
+                user_limited = true;
+        }
 
         for (int n = 0; n < READS_PER_WAKEUP; n++) {
                 char *dst = discard;
@@ -217,21 +225,31 @@ static bool job_read_stream(Job *j, JobStream s) {
                 }
                 if (k == 0)
                         return false;
-                if (dst != discard)
+                if (dst != discard) {
                         b->size += k;
-                else {
-                        b->truncated = true;
-                        if (j->spec.kill_on_output_limit && j->stop_reason == JOB_STOP_NONE) {
-                                _cleanup_free_ char *e = NULL;
-                                if (asprintf(&e,
+                        j->usage->output_bytes += k;
+                        continue;
+                }
+                b->truncated = true;
+                if (j->spec.kill_on_output_limit && j->stop_reason == JOB_STOP_NONE) {
+                        const char *name = s == JOB_STDOUT ? "stdout" : "stderr";
+                        _cleanup_free_ char *e = NULL;
+                        int q;
+                        if (user_limited)
+                                q = asprintf(&e,
+                                             "%s passed the per-user limit of %" PRIu64 " captured bytes held "
+                                             "(--max-output-per-user); release finished jobs, or pass an fd "
+                                             "with the '%s' option",
+                                             name, quota->max_output, name);
+                        else
+                                q = asprintf(&e,
                                              "%s passed the output limit of %" PRIu64
                                              " bytes; pass an fd with the '%s' option to take more",
-                                             s == JOB_STDOUT ? "stdout" : "stderr", limit,
-                                             s == JOB_STDOUT ? "stdout" : "stderr") >= 0)
-                                        job_set_error(j, TAKE_PTR(e));
-                                job_stop(j, JOB_STOP_OUTPUT_LIMIT);
-                                pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
-                        }
+                                             name, limit, name);
+                        if (q >= 0)
+                                job_set_error(j, TAKE_PTR(e));
+                        job_stop(j, JOB_STOP_OUTPUT_LIMIT);
+                        pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
                 }
         }
         return true;

@@ -113,6 +113,7 @@ struct Job {
         OutputBuffer output[_JOB_STREAM_MAX];
 
         size_t queue_index;               /* position in the pool's queue while queued */
+        struct UserUsage *usage;          /* the owner's use of the pool */
         Job *finished_prev, *finished_next; /* the pool's list of finished jobs, oldest first */
 
         void *bus_data; /* owned by the bus layer, freed through PoolCallbacks.job_removed */

@@ -116,6 +116,7 @@ static void queue_remove(Pool *p, Job *j) {
         if (i == SIZE_MAX)
                 return;
         j->queue_index = SIZE_MAX;
+        j->usage->n_queued--;
         p->n_queued--;
         if (i == p->n_queued)
                 return;
@@ -204,13 +205,31 @@ static void pool_check_idle(Pool *p) {
                 p->callbacks->idle(p, p->userdata);
 }
 
+/* How many jobs of uids at their running limit the scheduler passes over, at most, per round. */
+#define SCHEDULE_LOOKAHEAD 64
+
 static int on_schedule(sd_event_source *s, void *userdata) {
         Pool *p = userdata;
+
+        unsigned max_running = p->config.per_user.max_running;
+        Job *held[SCHEDULE_LOOKAHEAD];
+        size_t n_held = 0;
 
         while (!p->shutting_down && p->n_running < p->config.pool_size && p->n_queued > 0) {
                 Job *j = p->queue[0];
                 queue_remove(p, j);
+                /* A uid at its running limit waits; the next jobs of others go first. */
+                if (max_running > 0 && j->usage->n_running >= max_running) {
+                        held[n_held++] = j;
+                        if (n_held == ELEMENTSOF(held))
+                                break;
+                        continue;
+                }
                 (void) job_start(j); /* a job that cannot start ends as failed */
+        }
+        for (size_t i = 0; i < n_held; i++) {
+                held[i]->usage->n_queued++;
+                (void) queue_push(p, held[i]); /* room is there: they were just in the queue */
         }
         pool_counts_changed(p);
         return 0;
@@ -244,6 +263,7 @@ static void retain_arm(Pool *p) {
 
 void pool_job_started(Pool *p, Job *j) {
         p->n_running++;
+        j->usage->n_running++;
         if (p->callbacks->job_changed)
                 p->callbacks->job_changed(j, JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT,
                                           p->userdata);
@@ -261,6 +281,7 @@ void pool_job_finished(Pool *p, Job *j) {
                 queue_remove(p, j);
         if (j->started_at != 0) {
                 p->n_running--;
+                j->usage->n_running--;
                 what |= JOB_CHANGE_PID | JOB_CHANGE_RETURNCODE;
         }
         if (j->error)
@@ -290,6 +311,14 @@ void pool_job_finished(Pool *p, Job *j) {
         pool_check_idle(p);
 }
 
+static void pool_job_unref_usage(Pool *p, Job *j) {
+        if (!j->usage)
+                return;
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                j->usage->output_bytes -= j->output[s].size;
+        quota_unref(&p->users, TAKE_PTR(j->usage));
+}
+
 void pool_job_removed(Pool *p, Job *j) {
         if (p->callbacks->job_removed)
                 p->callbacks->job_removed(j, p->userdata);
@@ -307,6 +336,7 @@ void pool_job_removed(Pool *p, Job *j) {
         }
         queue_remove(p, j);
         slots_remove(p, j);
+        pool_job_unref_usage(p, j);
         job_free(j);
         pool_check_idle(p);
 }
@@ -361,6 +391,7 @@ static int free_one(Job *j, void *userdata) {
                 p->callbacks->job_removed(j, p->userdata);
         j->queue_index = SIZE_MAX;
         p->slots[j->id - p->first_id] = NULL;
+        pool_job_unref_usage(p, j);
         job_free(j);
         return 0;
 }
@@ -373,6 +404,7 @@ Pool *pool_free(Pool *p) {
         free(p->queue);
         strv_free(p->base_environment);
         cgroup_root_free(p->cgroup);
+        quota_free_all(&p->users);
         sd_event_source_disable_unref(p->schedule_source);
         sd_event_source_disable_unref(p->retain_source);
         sd_event_unref(p->event);
@@ -390,13 +422,23 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
                 return POOL_ERROR_QUEUE_FULL;
         if (spec->memory_max > 0 && !(p->cgroup && p->cgroup->has_memory))
                 return POOL_ERROR_NO_MEMORY_CONTROLLER;
+        UserUsage *u = quota_ref(&p->users, spec->owner);
+        if (!u)
+                return -ENOMEM;
+        if (p->config.per_user.max_queued > 0 && u->n_queued >= p->config.per_user.max_queued) {
+                quota_unref(&p->users, u);
+                return POOL_ERROR_USER_QUEUE_FULL;
+        }
         if (spec->output_limit == JOB_OUTPUT_LIMIT_UNSET)
                 spec->output_limit = p->config.output_limit ?: JOB_OUTPUT_LIMIT_DEFAULT;
 
         j = job_new(p, p->next_id, spec);
-        if (!j)
+        if (!j) {
+                quota_unref(&p->users, u);
                 return -ENOMEM;
+        }
         j->queue_index = SIZE_MAX;
+        j->usage = u;
         r = slots_add(p, j);
         if (r < 0)
                 goto fail;
@@ -405,6 +447,7 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
                 slots_remove(p, j);
                 goto fail;
         }
+        u->n_queued++;
         p->next_id++;
 
         if (p->callbacks->job_added)
@@ -415,6 +458,7 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
         return 0;
 fail:
         /* Hand the spec back so the caller still owns what it passed in. */
+        quota_unref(&p->users, TAKE_PTR(j->usage));
         *spec = j->spec;
         job_spec_init(&j->spec);
         job_free(j);

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "job.h"
+#include "quota.h"
 
 /* How the bus layer hears about jobs. Every member may be NULL. */
 typedef struct PoolCallbacks {
@@ -29,14 +30,19 @@ typedef struct PoolConfig {
         unsigned retain;         /* finished jobs kept at most */
         uint64_t retain_usec;    /* finished jobs are released this long after they end; 0: forever */
         uint64_t output_limit;   /* default per-stream capture limit */
+        QuotaLimits per_user;
 } PoolConfig;
 
 #define POOL_MAX_QUEUED_DEFAULT 65536U
 #define POOL_RETAIN_DEFAULT 1000U
+#define POOL_MAX_QUEUED_PER_USER_DEFAULT 16384U
+#define POOL_MAX_OUTPUT_PER_USER_DEFAULT (256ULL * 1024ULL * 1024ULL)
 #define POOL_RETAIN_USEC_DEFAULT (10ULL * 60ULL * 1000000ULL)
 
 /* pool_submit(): the queue already holds max_queued jobs. */
 #define POOL_ERROR_QUEUE_FULL (-EXFULL)
+/* pool_submit(): the submitter's uid has max_queued jobs queued already. */
+#define POOL_ERROR_USER_QUEUE_FULL (-EDQUOT)
 /* pool_submit(): memory-max was asked for, but the memory controller is not available. */
 #define POOL_ERROR_NO_MEMORY_CONTROLLER (-EOPNOTSUPP)
 /* pool_submit(): the pool is shutting down. */
@@ -53,6 +59,8 @@ struct Pool {
         size_t n_slots, allocated_slots;
         uint64_t first_id, next_id;
         size_t n_jobs;
+
+        void *users; /* tsearch() tree of UserUsage, by uid */
 
         Job **queue; /* binary heap: higher priority first, then lower id */
         size_t n_queued, allocated_queue;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,10 @@ static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, 
 
         *stage = SPAWN_STAGE_SETUP;
         if (setpgid(0, 0) < 0)
+                goto fail;
+        /* A job never outlives a daemon killed outright: the kernel kills it along. The parent
+         * may have died before this took effect, hence the check. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != r->parent_pid)
                 goto fail;
 
         for (int sig = 1; sig < _NSIG; sig++)
@@ -139,8 +144,12 @@ int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnSt
         _cleanup_strv_free_ char **candidates = NULL;
         volatile int err = 0;
         volatile SpawnStage stage = SPAWN_STAGE_NONE;
+        SpawnRequest req = *r;
         pid_t pid;
         int pidfd;
+
+        req.parent_pid = getpid();
+        r = &req;
 
         if (!strchr(r->program, '/')) {
                 candidates = path_candidates(r->program, r->path_env);

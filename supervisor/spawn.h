@@ -20,6 +20,7 @@ typedef struct SpawnRequest {
         const char *cwd;      /* NULL: stay in the daemon's */
         int fds[3];           /* become the child's 0, 1, 2 */
         int cgroup_procs_fd;  /* an open cgroup.procs the child enters before exec, or -EBADF */
+        pid_t parent_pid;     /* filled in by spawn_process() */
 } SpawnRequest;
 
 /* Starts the process. On success returns 0 with its pid and a pidfd (O_CLOEXEC). On failure returns

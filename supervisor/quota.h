@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Per-uid use of the pool (jobs queued and running, captured bytes held), against per-uid limits. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct QuotaLimits {
+        unsigned max_queued;  /* 0: no per-uid limit */
+        unsigned max_running; /* 0: no per-uid limit */
+        uint64_t max_output;  /* captured bytes held for one uid; 0: no limit */
+} QuotaLimits;
+
+typedef struct UserUsage {
+        uid_t uid;
+        unsigned n_jobs; /* jobs held, in any state: the record lives while this is above 0 */
+        unsigned n_queued;
+        unsigned n_running;
+        uint64_t output_bytes;
+} UserUsage;
+
+/* The record of uid in *tree, made if there is none yet; takes a job reference. NULL on OOM. */
+UserUsage *quota_ref(void **tree, uid_t uid);
+/* Drops a job reference; frees the record with the last one. */
+void quota_unref(void **tree, UserUsage *u);
+/* Frees every record. */
+void quota_free_all(void **tree);
+/* How many more captured bytes u may hold. */
+uint64_t quota_output_room(const UserUsage *u, const QuotaLimits *limits);
