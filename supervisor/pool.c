@@ -474,8 +474,12 @@ int pool_set_size(Pool *p, unsigned size) {
 }
 
 static int cancel_running(Job *j, void *userdata) {
-        if (j->state == JOB_RUNNING)
-                (void) job_cancel(j);
+        if (j->state != JOB_RUNNING)
+                return 0;
+        /* The daemon must be gone within its unit's TimeoutStopSec whatever a job asked for. */
+        if (j->spec.stop_timeout_usec > POOL_SHUTDOWN_STOP_TIMEOUT_USEC)
+                j->spec.stop_timeout_usec = POOL_SHUTDOWN_STOP_TIMEOUT_USEC;
+        (void) job_cancel(j);
         return 0;
 }
 
