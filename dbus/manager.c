@@ -25,8 +25,6 @@ struct Client {
         Manager *manager;
         char *name; /* unique bus name */
         uid_t uid;
-        sd_bus_slot *match;
-        sd_bus_slot *check;
 };
 
 uint64_t manager_stream_max(BusKind kind) {
@@ -44,8 +42,6 @@ static int client_compare(const void *a, const void *b) {
 static Client *client_free(Client *c) {
         if (!c)
                 return NULL;
-        sd_bus_slot_unref(c->match);
-        sd_bus_slot_unref(c->check);
         free(c->name);
         free(c);
         return NULL;
@@ -74,42 +70,26 @@ static void client_gone(Client *c) {
         client_free(c);
 }
 
+/* One match for every connection that leaves the bus: the bus sends NameOwnerChanged after
+ * anything the connection sent, so a client is never missed, and no per-client rule is needed. */
 static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        Client *c = userdata;
+        Manager *m = userdata;
         const char *name, *old_owner, *new_owner;
+        Client key, **found;
 
         if (sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
-        if (strcmp(name, c->name) == 0 && new_owner[0] == '\0')
-                client_gone(c);
-        return 0;
-}
-
-static int on_name_owner_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Client *c = userdata;
-
-        c->check = sd_bus_slot_unref(c->check);
-        if (sd_bus_message_is_method_error(reply, NULL))
-                client_gone(c);
-        return 0;
-}
-
-/* The match is in place: a connection that left before it was cannot be heard leaving any more,
- * so ask once whether it is still there. */
-static int on_match_installed(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Client *c = userdata;
-
-        if (sd_bus_message_is_method_error(reply, NULL))
+        if (name[0] != ':' || new_owner[0] != '\0')
                 return 0;
-        (void) sd_bus_call_method_async(c->manager->bus, &c->check, "org.freedesktop.DBus",
-                                        "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetNameOwner",
-                                        on_name_owner_reply, c, "s", c->name);
+        key.name = (char *) name;
+        found = tfind(&key, &m->clients, client_compare);
+        if (found)
+                client_gone(*found);
         return 0;
 }
 
 int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        _cleanup_free_ char *rule = NULL;
         const char *sender = sd_bus_message_get_sender(message);
         Client key = { .name = (char *) sender }, *c, **found;
         uid_t uid;
@@ -136,19 +116,7 @@ int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
         c->manager = m;
         c->uid = uid;
         c->name = strdup(sender);
-        if (!c->name || asprintf(&rule,
-                                 "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                                 "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'",
-                                 sender) < 0) {
-                client_free(c);
-                return -ENOMEM;
-        }
-        r = sd_bus_add_match_async(m->bus, &c->match, rule, match_name_owner_changed, on_match_installed, c);
-        if (r < 0) {
-                client_free(c);
-                return r;
-        }
-        if (!tsearch(c, &m->clients, client_compare)) {
+        if (!c->name || !tsearch(c, &m->clients, client_compare)) {
                 client_free(c);
                 return -ENOMEM;
         }
@@ -461,7 +429,10 @@ int manager_run(Manager *m) {
                         goto fail;
         }
 
-        r = supervisor_bus_add(m);
+        r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                "org.freedesktop.DBus", "NameOwnerChanged", match_name_owner_changed, m);
+        if (r >= 0)
+                r = supervisor_bus_add(m);
         if (r >= 0)
                 r = job_bus_add(m);
         if (r < 0)
