@@ -244,7 +244,8 @@ static bool job_read_stream(Job *j, JobStream s) {
                         else
                                 q = asprintf(&e,
                                              "%s passed the output limit of %" PRIu64
-                                             " bytes; pass an fd with the '%s' option to take more",
+                                             " bytes (option 'output-limit'); raise it, or pass an fd "
+                                             "with the '%s' option to take more",
                                              name, limit, name);
                         if (q >= 0)
                                 job_set_error(j, TAKE_PTR(e));
