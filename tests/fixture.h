@@ -2,6 +2,8 @@
 /* Test fixture: a private bus (GTestDBus) with procpoold from the build tree on it. */
 #pragma once
 
+#include <string.h>
+
 #include <gio/gio.h>
 
 #define BUS_NAME "org.procpool.Supervisor1"
