@@ -591,7 +591,8 @@ int job_start(Job *j) {
         if (j->spec.timeout_usec > 0) {
                 r = sd_event_add_time_relative(j->pool->event, &j->timeout_source, CLOCK_MONOTONIC,
                                                j->spec.timeout_usec, 0, on_timeout, j);
-                if (r < 0)
+                /* A timeout past the clock's range (UINT64_MAX, as systemd's "infinity") never comes. */
+                if (r < 0 && r != -EOVERFLOW)
                         goto fail_running;
         }
 
