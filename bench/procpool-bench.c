@@ -246,6 +246,34 @@ static int cmd_call(const Args *a) {
         return 0;
 }
 
+/* The bus alone: a Peer.Ping round trip to procpoold through the bus daemon, spawning nothing. */
+static int cmd_ping(const Args *a) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ double *usec = calloc(a->count, sizeof(double));
+        int r;
+
+        if (!usec)
+                return -ENOMEM;
+        r = bus_open(a->address, &bus);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < a->count; i++) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                uint64_t t0 = now_nsec();
+
+                r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer",
+                                       "Ping", &error, NULL, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "Ping failed: %s\n", error.message ?: strerror(-r));
+                        sd_bus_error_free(&error);
+                        return r;
+                }
+                usec[i] = (now_nsec() - t0) / 1e3;
+        }
+        print_latencies("call", "ping", usec, a->count, "");
+        return 0;
+}
+
 /* systemd's own way, as `systemd-run --wait` does it: StartTransientUnit with AddRef, wait for the start
  * job's JobRemoved, then follow the unit's properties (GetAll, again on each PropertiesChanged) until it
  * is inactive, and read its result. Unref afterwards stands in for systemd-run's exit and is not timed. */
@@ -1192,6 +1220,7 @@ static const struct {
         { "ready", cmd_ready, "wait until procpool owns its name" },
         { "floor-call", cmd_floor_call, "posix_spawn + waitpid of /bin/true, --count times" },
         { "call", cmd_call, "procpool Call of /bin/true, --count times" },
+        { "ping", cmd_ping, "Peer.Ping to procpoold, --count times: the bus round trip alone" },
         { "systemd-call", cmd_systemd_call, "transient unit of /bin/true, as systemd-run --wait" },
         { "floor-throughput", cmd_floor_throughput, "--count /bin/true, --parallel at once, in C" },
         { "submit", cmd_submit, "--count Submits of /bin/true at PoolSize --parallel" },
