@@ -36,6 +36,9 @@ int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind);
 void job_bus_reply_all(Manager *m, Job *j);
 /* Forgets, without replying, the waiters that sender sent. */
 void job_bus_drop_waiters(Job *j, const char *sender);
+/* PropertiesChanged for what changed; InterfacesAdded and InterfacesRemoved of the ObjectManager. */
 void job_bus_emit_changed(Manager *m, Job *j, JobChange what);
+void job_bus_emit_added(Manager *m, Job *j);
+void job_bus_emit_removed(Manager *m, Job *j);
 /* Sends the end of the job to message as kind says. */
 int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind);

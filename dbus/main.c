@@ -20,7 +20,8 @@ static void help(void) {
                "     --version             Show the version\n"
                "     --user                Serve on the session bus (the default)\n"
                "     --system              Serve on the system bus\n"
-               "     --address=ADDRESS     Serve on the bus at ADDRESS\n"
+               "     --address=ADDRESS     Serve on the bus at ADDRESS (with --system, under the\n"
+               "                           system bus's rules)\n"
                "     --pool-size=N         Run at most N jobs at once (default: online CPUs)\n"
                "     --max-queued=N        Queue at most N jobs (default: %u)\n"
                "     --output-limit=BYTES  Keep at most BYTES per captured stream (default: 16M)\n"
@@ -92,10 +93,14 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                         printf("procpoold %s\n", PROCPOOL_VERSION);
                         return 0;
                 case ARG_USER:
-                        cfg->bus_kind = BUS_USER;
+                        if (cfg->bus_kind != BUS_ADDRESS)
+                                cfg->bus_kind = BUS_USER;
+                        cfg->system_policy = false;
                         break;
                 case ARG_SYSTEM:
-                        cfg->bus_kind = BUS_SYSTEM;
+                        if (cfg->bus_kind != BUS_ADDRESS)
+                                cfg->bus_kind = BUS_SYSTEM;
+                        cfg->system_policy = true;
                         break;
                 case ARG_ADDRESS:
                         cfg->bus_kind = BUS_ADDRESS;

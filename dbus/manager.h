@@ -18,8 +18,9 @@ typedef enum BusKind {
 } BusKind;
 
 typedef struct ManagerConfig {
-        BusKind bus_kind;
+        BusKind bus_kind;     /* where to connect */
         const char *address;
+        bool system_policy;   /* --system: only root may run jobs (also on a bus given by --address) */
         PoolConfig pool;
         uint64_t exit_on_idle_usec; /* 0: never */
 } ManagerConfig;

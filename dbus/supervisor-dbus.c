@@ -28,7 +28,7 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         r = manager_get_client(m, message, &c);
         if (r < 0)
                 return r;
-        if (m->config.bus_kind == BUS_SYSTEM && client_uid(c) != 0)
+        if (m->config.system_policy && client_uid(c) != 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
                                         "Only root may run jobs through the system instance of procpoold");
 

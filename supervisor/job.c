@@ -192,29 +192,16 @@ static bool job_read_stream(Job *j, JobStream s) {
 
         for (int n = 0; n < READS_PER_WAKEUP; n++) {
                 char *dst = discard;
-                size_t want = sizeof(discard);
+                size_t want = sizeof(discard), keep;
                 ssize_t k;
 
-                if (b->size < limit) {
-                        size_t need = b->size + READ_CHUNK;
-                        if (need > limit)
-                                need = limit;
-                        if (need > b->allocated) {
-                                size_t a = b->allocated ? b->allocated * 2 : READ_CHUNK;
-                                while (a < need)
-                                        a *= 2;
-                                if (a > limit)
-                                        a = limit;
-                                char *d = realloc(b->data, a);
-                                if (d) {
-                                        b->data = d;
-                                        b->allocated = a;
-                                }
-                        }
-                        if (b->allocated > b->size) {
-                                dst = b->data + b->size;
-                                want = b->allocated - b->size;
-                        }
+                /* Straight into the buffer where it has room; otherwise through the scratch buffer,
+                 * so that a stream that ends without data costs no allocation. */
+                if (b->size < limit && b->allocated > b->size) {
+                        dst = b->data + b->size;
+                        want = b->allocated - b->size;
+                        if (want > limit - b->size)
+                                want = limit - b->size;
                 }
 
                 k = read(j->output_fd[s], dst, want);
@@ -230,6 +217,28 @@ static bool job_read_stream(Job *j, JobStream s) {
                         j->usage->output_bytes += k;
                         continue;
                 }
+
+                keep = b->size < limit ? (size_t) MIN((uint64_t) k, limit - b->size) : 0;
+                if (keep > 0) {
+                        size_t a = b->allocated ? b->allocated * 2 : 4096;
+                        while (a < b->size + keep)
+                                a *= 2;
+                        if (a > limit)
+                                a = limit;
+                        char *d = realloc(b->data, a);
+                        if (!d)
+                                keep = 0; /* dropped, as past a limit */
+                        else {
+                                b->data = d;
+                                b->allocated = a;
+                                memcpy(b->data + b->size, discard, keep);
+                                b->size += keep;
+                                j->usage->output_bytes += keep;
+                        }
+                }
+                if (keep == (size_t) k)
+                        continue;
+
                 b->truncated = true;
                 if (j->spec.kill_on_output_limit && j->stop_reason == JOB_STOP_NONE) {
                         const char *name = s == JOB_STDOUT ? "stdout" : "stderr";
@@ -466,7 +475,6 @@ static const char *spawn_stage_verb(SpawnStage stage) {
 
 int job_start(Job *j) {
         int in[2] = { -EBADF, -EBADF }, out[2][2] = { { -EBADF, -EBADF }, { -EBADF, -EBADF } };
-        _cleanup_close_ int null_fd = -EBADF;
         int cgroup_fd = -EBADF;
         _cleanup_free_ char **env = NULL;
         SpawnStage stage = SPAWN_STAGE_NONE;
@@ -494,14 +502,8 @@ int job_start(Job *j) {
                 req.fds[0] = in[0];
         } else if (j->spec.fds[0] >= 0)
                 req.fds[0] = j->spec.fds[0];
-        else {
-                null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null_fd < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-                req.fds[0] = null_fd;
-        }
+        else
+                req.fds[0] = j->pool->null_fd;
         for (int s = 0; s < _JOB_STREAM_MAX; s++) {
                 if (j->spec.fds[1 + s] >= 0) {
                         req.fds[1 + s] = j->spec.fds[1 + s];

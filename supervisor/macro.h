@@ -59,6 +59,13 @@ static inline void strv_freep(char ***l) {
                         func(*p);               \
         }
 
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
 #define USEC_PER_SEC 1000000ULL
 #define USEC_PER_MSEC 1000ULL
 #define NSEC_PER_USEC 1000ULL

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The pool: jobs by id, the priority queue, at most pool_size running, retention of finished jobs. */
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <string.h>
 #include <signal.h>
@@ -201,30 +203,44 @@ static void pool_counts_changed(Pool *p) {
 }
 
 static void pool_check_idle(Pool *p) {
-        if (p->callbacks->idle && pool_is_idle(p, true))
+        if (!pool_is_idle(p, true))
+                return;
+        /* Everything is released: give what the jobs used back to the system, not just to malloc. */
+        (void) malloc_trim(0);
+        if (p->callbacks->idle)
                 p->callbacks->idle(p, p->userdata);
 }
 
-/* How many jobs of uids at their running limit the scheduler passes over, at most, per round. */
-#define SCHEDULE_LOOKAHEAD 64
+static bool pool_user_at_limit(Pool *p, const UserUsage *u) {
+        return p->config.per_user.max_running > 0 && u->n_running >= p->config.per_user.max_running;
+}
 
 static int on_schedule(sd_event_source *s, void *userdata) {
         Pool *p = userdata;
 
-        unsigned max_running = p->config.per_user.max_running;
-        Job *held[SCHEDULE_LOOKAHEAD];
-        size_t n_held = 0;
+        /* Jobs of uids at their running limit, passed over this round. Not bounded: any bound lets
+         * one uid's waiting jobs hide every other uid's behind them. pool_submit() does not schedule
+         * for a uid at its limit, so a round runs per finished job, not per queued one. */
+        _cleanup_free_ Job **held = NULL;
+        size_t n_held = 0, allocated_held = 0;
 
         while (!p->shutting_down && p->n_running < p->config.pool_size && p->n_queued > 0) {
                 Job *j = p->queue[0];
-                queue_remove(p, j);
                 /* A uid at its running limit waits; the next jobs of others go first. */
-                if (max_running > 0 && j->usage->n_running >= max_running) {
+                if (pool_user_at_limit(p, j->usage)) {
+                        if (n_held == allocated_held) {
+                                size_t a = allocated_held ? allocated_held * 2 : 64;
+                                Job **h = realloc(held, a * sizeof(Job *));
+                                if (!h)
+                                        break;
+                                held = h;
+                                allocated_held = a;
+                        }
+                        queue_remove(p, j);
                         held[n_held++] = j;
-                        if (n_held == ELEMENTSOF(held))
-                                break;
                         continue;
                 }
+                queue_remove(p, j);
                 (void) job_start(j); /* a job that cannot start ends as failed */
         }
         for (size_t i = 0; i < n_held; i++) {
@@ -352,6 +368,7 @@ int pool_new(sd_event *event, const PoolConfig *config, const PoolCallbacks *cal
         p = calloc(1, sizeof(Pool));
         if (!p)
                 return -ENOMEM;
+        p->null_fd = -EBADF;
         p->event = sd_event_ref(event);
         p->config = *config;
         if (p->config.pool_size == 0)
@@ -359,6 +376,11 @@ int pool_new(sd_event *event, const PoolConfig *config, const PoolCallbacks *cal
         p->callbacks = callbacks ?: &no_callbacks;
         p->userdata = userdata;
         p->next_id = 1;
+        p->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (p->null_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
 
         p->base_environment = base_environment_new();
         if (!p->base_environment) {
@@ -403,6 +425,8 @@ Pool *pool_free(Pool *p) {
         free(p->slots);
         free(p->queue);
         strv_free(p->base_environment);
+        if (p->null_fd >= 0)
+                (void) close(p->null_fd);
         cgroup_root_free(p->cgroup);
         quota_free_all(&p->users);
         sd_event_source_disable_unref(p->schedule_source);
@@ -452,7 +476,8 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
 
         if (p->callbacks->job_added)
                 p->callbacks->job_added(j, p->userdata);
-        pool_schedule(p);
+        if (!pool_user_at_limit(p, u))
+                pool_schedule(p);
         pool_counts_changed(p);
         *ret = j;
         return 0;

@@ -73,6 +73,7 @@ struct Pool {
         size_t n_finished;
 
         struct CgroupRoot *cgroup; /* per-job cgroups when set; process groups otherwise */
+        int null_fd; /* /dev/null, the stdin of jobs given none */
         char **base_environment; /* the daemon's environment minus what must not reach jobs */
         sd_event_source *schedule_source;
         sd_event_source *retain_source;

@@ -60,6 +60,25 @@ static char **path_candidates(const char *program, const char *path_env) {
         return l;
 }
 
+/* The signals this process ignores, asked once: the daemon sets its dispositions at start and never
+ * again. The child then resets only those, not every signal, while the parent waits for its exec. */
+static void ignored_signals(sigset_t *ret) {
+        static sigset_t ignored;
+        static bool known = false;
+
+        if (!known) {
+                sigemptyset(&ignored);
+                for (int sig = 1; sig < _NSIG; sig++) {
+                        struct sigaction sa;
+                        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+                            sa.sa_handler == SIG_IGN)
+                                sigaddset(&ignored, sig);
+                }
+                known = true;
+        }
+        *ret = ignored;
+}
+
 /* Runs in the vfork()ed child: it shares the parent's memory, so it only makes system calls and
  * writes its failure into *err. */
 static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, volatile int *err,
@@ -76,9 +95,10 @@ static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, 
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != r->parent_pid)
                 goto fail;
 
+        /* execve() resets handled signals by itself; only ignored ones would stay ignored. */
         for (int sig = 1; sig < _NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        (void) sigaction(sig, &dfl, NULL); /* invalid numbers fail, ignoring */
+                if (sigismember(&r->ignored, sig) == 1)
+                        (void) sigaction(sig, &dfl, NULL);
         sigemptyset(&empty);
         if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0)
                 goto fail;
@@ -149,6 +169,7 @@ int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnSt
         int pidfd;
 
         req.parent_pid = getpid();
+        ignored_signals(&req.ignored);
         r = &req;
 
         if (!strchr(r->program, '/')) {

@@ -2,6 +2,7 @@
 /* Starting one child process: its own process group, clean signals, fds 0-2 only, no shell fallback. */
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 typedef enum SpawnStage {
@@ -21,6 +22,7 @@ typedef struct SpawnRequest {
         int fds[3];           /* become the child's 0, 1, 2 */
         int cgroup_procs_fd;  /* an open cgroup.procs the child enters before exec, or -EBADF */
         pid_t parent_pid;     /* filled in by spawn_process() */
+        sigset_t ignored;     /* filled in by spawn_process() */
 } SpawnRequest;
 
 /* Starts the process. On success returns 0 with its pid and a pidfd (O_CLOEXEC). On failure returns
