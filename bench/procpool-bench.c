@@ -25,6 +25,11 @@
 
 extern char **environ;
 
+/* Exit status when procpoold refuses a request by its limits (InvalidArgs): the measurement cannot be
+ * made on this daemon, which the runner reports as such, not as a broken harness. */
+#define EXIT_REFUSED 3
+static bool refused = false;
+
 #define MANAGER_IFACE "org.procpool.Supervisor1"
 #define JOB_IFACE "org.procpool.Job1"
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
@@ -813,6 +818,8 @@ static int cmd_communicate(const Args *a) {
                         return r;
                 r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, &reply);
                 if (r < 0) {
+                        refused = sd_bus_error_has_name(&error, SD_BUS_ERROR_INVALID_ARGS) ||
+                                  sd_bus_error_has_name(&error, SD_BUS_ERROR_LIMITS_EXCEEDED);
                         fprintf(stderr, "Communicate failed: %s\n", error.message ?: strerror(-r));
                         sd_bus_error_free(&error);
                         return r;
@@ -1304,6 +1311,8 @@ int main(int argc, char *argv[]) {
                 if (strcmp(argv[optind], commands[i].name) == 0) {
                         r = commands[i].run(&a);
                         if (r < 0) {
+                                if (refused)
+                                        return EXIT_REFUSED;
                                 fprintf(stderr, "%s failed: %s\n", commands[i].name, strerror(-r));
                                 return 1;
                         }
