@@ -176,9 +176,9 @@ static void on_job_changed(Job *j, JobChange what, void *userdata) {
 static void on_job_finished(Job *j, void *userdata) {
         Manager *m = userdata;
 
-        log_job(m, j, "finished");
         job_bus_reply_all(m, j);
         supervisor_emit_job_finished(m, j);
+        log_job(m, j, "finished");
         if (m->shutting_down && pool_is_idle(m->pool, false))
                 (void) sd_event_exit(m->event, 0);
 }

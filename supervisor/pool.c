@@ -313,10 +313,11 @@ void pool_job_finished(Pool *p, Job *j) {
         p->n_finished++;
         p->n_finished_total++;
 
-        if (p->callbacks->job_changed)
-                p->callbacks->job_changed(j, what, p->userdata);
+        /* Finished first: waiting callers get their answer before observers get signals. */
         if (p->callbacks->job_finished)
                 p->callbacks->job_finished(j, p->userdata);
+        if (p->callbacks->job_changed)
+                p->callbacks->job_changed(j, what, p->userdata);
 
         while (p->n_finished > p->config.retain && p->finished_head)
                 (void) job_release(p->finished_head);
