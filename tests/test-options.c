@@ -1,0 +1,672 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The a{sv} options of Submit, Call and Communicate: what each does, and each bad value refused with
+ * InvalidArgs naming the key while the daemon goes on serving. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
+#include <glib/gstdio.h>
+
+#include "fixture.h"
+
+#define INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
+
+static void assert_outcome(Fixture *f, const char *path, const char *state, int rc) {
+        g_autofree char *s = NULL;
+        int r;
+
+        fixture_job_outcome(f, path, &s, &r, NULL);
+        g_assert_cmpstr(s, ==, state);
+        g_assert_cmpint(r, ==, rc);
+}
+
+/* Communicate with empty input; asserts success and returns stdout as a string. */
+static char *run_output(Fixture *f, const char *const *argv, GVariant *options, int expected_rc) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) out = NULL, err = NULL;
+        int rc = -1;
+
+        g_assert_true(fixture_communicate(f, argv, NULL, 0, options, &rc, &out, &err, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(rc, ==, expected_rc);
+        return g_strndup(g_bytes_get_size(out) ? g_bytes_get_data(out, NULL) : "", g_bytes_get_size(out));
+}
+
+/* Submit, Call and Communicate all refuse options with InvalidArgs mentioning text; no job is made. */
+static void assert_refused(Fixture *f, GVariant *options, const char *text) {
+        const char *argv[] = { "true", NULL };
+        g_autoptr(GVariant) o = g_variant_ref_sink(options);
+        g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL;
+        g_autoptr(GVariant) r1 = NULL, r2 = NULL;
+        g_autoptr(GBytes) out = NULL, err = NULL;
+        int rc;
+
+        r1 = fixture_call(f, "Submit", g_variant_new("(^as@a{sv})", argv, o), &e1);
+        g_assert_null(r1);
+        fixture_assert_error(e1, INVALID_ARGS, text);
+        g_assert_cmpint(fixture_call_argv(f, argv, o, &e2), ==, -1000);
+        fixture_assert_error(e2, INVALID_ARGS, text);
+        g_assert_false(fixture_communicate(f, argv, NULL, 0, o, &rc, &out, &err, &e3));
+        fixture_assert_error(e3, INVALID_ARGS, text);
+}
+
+static void assert_still_serving(Fixture *f) {
+        const char *argv[] = { "sh", "-c", "exit 9", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, list = NULL;
+
+        g_assert_cmpint(fixture_call_argv(f, argv, NULL, &error), ==, 9);
+        g_assert_no_error(error);
+        /* Refused requests made no job. */
+        r = fixture_call(f, "ListJobs", NULL, &error);
+        g_assert_no_error(error);
+        list = g_variant_get_child_value(r, 0);
+        g_assert_cmpuint(g_variant_n_children(list), ==, 1);
+}
+
+/* ---- bad input ---------------------------------------------------------------------------------- */
+
+static void test_unknown_key(Fixture *f, gconstpointer unused) {
+        assert_refused(f, fixture_options("frobnicate", g_variant_new_uint32(1), NULL), "'frobnicate'");
+        assert_refused(f, fixture_options("label", g_variant_new_string("x"), "CWD", g_variant_new_string("/"),
+                                          NULL),
+                       "'CWD'");
+        assert_still_serving(f);
+}
+
+static void test_wrong_type(Fixture *f, gconstpointer unused) {
+        static const struct {
+                const char *key;
+                const char *wrong; /* GVariant text of a value of another type */
+        } cases[] = {
+                { "cwd", "uint32 1" },
+                { "environment", "'A=1'" },
+                { "clear-environment", "'true'" },
+                { "timeout-usec", "int32 5" },
+                { "stop-timeout-usec", "uint32 5" },
+                { "stdin", "int32 0" },
+                { "stdout", "'1'" },
+                { "stderr", "uint32 2" },
+                { "output-limit", "int64 10" },
+                { "priority", "uint32 1" },
+                { "label", "['a']" },
+                { "cancel-on-disconnect", "int32 1" },
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *quoted = g_strdup_printf("'%s'", cases[i].key);
+                GVariant *v = g_variant_parse(NULL, cases[i].wrong, NULL, NULL, NULL);
+                g_assert_nonnull(v);
+                g_test_message("key %s", cases[i].key);
+                if (g_str_equal(cases[i].key, "stdin")) {
+                        /* Communicate refuses stdin whatever its type; the others name the type. */
+                        const char *argv[] = { "true", NULL };
+                        g_autoptr(GError) error = NULL;
+                        g_autoptr(GVariant) r = fixture_call(
+                                f, "Submit",
+                                g_variant_new("(^as@a{sv})", argv, fixture_options(cases[i].key, v, NULL)),
+                                &error);
+                        g_assert_null(r);
+                        fixture_assert_error(error, INVALID_ARGS, quoted);
+                        continue;
+                }
+                assert_refused(f, fixture_options(cases[i].key, v, NULL), quoted);
+        }
+        assert_still_serving(f);
+}
+
+static void test_bad_cwd(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "true", NULL };
+        g_autoptr(GError) e1 = NULL, e2 = NULL;
+
+        assert_refused(f, fixture_options("cwd", g_variant_new_string("tmp"), NULL), "'cwd'");
+        assert_refused(f, fixture_options("cwd", g_variant_new_string(""), NULL), "'cwd'");
+        assert_still_serving(f);
+
+        /* Absolute but not enterable: the job fails at spawn. */
+        g_assert_cmpint(fixture_call_argv(f, argv,
+                                          fixture_options("cwd", g_variant_new_string("/nonexistent/procpool"),
+                                                          NULL),
+                                          &e1),
+                        ==, -1000);
+        fixture_assert_error(e1, "org.procpool.Error.SpawnFailed",
+                             "Failed to change directory to '/nonexistent/procpool': No such file or directory");
+        g_assert_cmpint(fixture_call_argv(f, argv, fixture_options("cwd", g_variant_new_string("/dev/null"), NULL),
+                                          &e2),
+                        ==, -1000);
+        fixture_assert_error(e2, "org.procpool.Error.SpawnFailed", "Not a directory");
+        assert_outcome(f, MANAGER_PATH "/job/2", "failed", 0);
+}
+
+static void test_bad_environment(Fixture *f, gconstpointer unused) {
+        const char *no_eq[] = { "A=1", "NOEQUALS", NULL };
+        const char *empty_name[] = { "=value", NULL };
+        const char *twice[] = { "A=1", "B=2", "A=3", NULL };
+
+        assert_refused(f, fixture_options("environment", g_variant_new_strv(no_eq, -1), NULL), "'NOEQUALS'");
+        assert_refused(f, fixture_options("environment", g_variant_new_strv(empty_name, -1), NULL), "empty name");
+        assert_refused(f, fixture_options("environment", g_variant_new_strv(twice, -1), NULL), "'A'");
+        assert_refused(f, fixture_options("environment", g_variant_new_strv(twice, -1), NULL), "'environment'");
+        assert_still_serving(f);
+}
+
+/* ---- cwd, environment ------------------------------------------------------------------------------ */
+
+static void test_cwd(Fixture *f, gconstpointer unused) {
+        const char *pwd[] = { "pwd", NULL };
+        g_autofree char *here = g_get_current_dir();
+        g_autofree char *expected = g_strdup_printf("%s\n", here);
+        g_autofree char *a = run_output(f, pwd, fixture_options("cwd", g_variant_new_string("/tmp"), NULL), 0);
+        g_autofree char *b = run_output(f, pwd, NULL, 0);
+
+        g_assert_cmpstr(a, ==, "/tmp\n");
+        /* By default the daemon's own working directory, which it inherited from the test. */
+        g_assert_cmpstr(b, ==, expected);
+}
+
+static void test_environment(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "printf '%s|%s|%s' \"$PP_NEW\" \"$PROCPOOL_SOURCE_ROOT\" \"$HOME\"", NULL };
+        const char *env[] = { "PP_NEW=a b=c", "HOME=/procpool-home", NULL };
+        g_autofree char *expected = g_strdup_printf("a b=c|%s|/procpool-home", g_getenv("PROCPOOL_SOURCE_ROOT"));
+        g_autofree char *expected_default = g_strdup_printf("|%s|%s", g_getenv("PROCPOOL_SOURCE_ROOT"),
+                                                            g_getenv("HOME") ?: "");
+        g_autofree char *out = run_output(f, argv, fixture_options("environment", g_variant_new_strv(env, -1),
+                                                                   NULL),
+                                          0);
+        g_autofree char *plain = run_output(f, argv, NULL, 0);
+
+        g_assert_nonnull(g_getenv("PROCPOOL_SOURCE_ROOT")); /* set by meson test, inherited by procpoold */
+        /* Set over the daemon's environment: new and overridden entries, the rest passes through. */
+        g_assert_cmpstr(out, ==, expected);
+        g_assert_cmpstr(plain, ==, expected_default);
+}
+
+static void test_clear_environment(Fixture *f, gconstpointer unused) {
+        const char *env_argv[] = { "env", NULL };
+        const char *only[] = { "ONLY=1", NULL };
+        g_autofree char *a = run_output(f, env_argv,
+                                        fixture_options("clear-environment", g_variant_new_boolean(TRUE),
+                                                        "environment", g_variant_new_strv(only, -1), NULL),
+                                        0);
+        g_autofree char *b = run_output(f, env_argv,
+                                        fixture_options("clear-environment", g_variant_new_boolean(TRUE), NULL), 0);
+        g_autofree char *c = run_output(f, env_argv,
+                                        fixture_options("clear-environment", g_variant_new_boolean(FALSE), NULL),
+                                        0);
+
+        /* Nothing but the given entries; 'env' is still found, through the default PATH. */
+        g_assert_cmpstr(a, ==, "ONLY=1\n");
+        g_assert_cmpstr(b, ==, "");
+        g_assert_nonnull(strstr(c, "PROCPOOL_SOURCE_ROOT="));
+}
+
+/* ---- timeouts ----------------------------------------------------------------------------------- */
+
+static void test_timeout(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sleep", "30", NULL };
+        const char *quick[] = { "sh", "-c", "exit 4", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL, *message = NULL, *state = NULL;
+        int rc;
+
+        g_assert_cmpint(fixture_call_argv(f, argv, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL),
+                                          &error),
+                        ==, -1000);
+        fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
+        assert_outcome(f, MANAGER_PATH "/job/1", "timed-out", -15);
+
+        path = fixture_submit(f, argv, fixture_options("timeout-usec", g_variant_new_uint64(100000), NULL));
+        g_assert_true(fixture_wait_state(f, path, "timed-out"));
+        fixture_job_outcome(f, path, &state, &rc, &message);
+        g_assert_cmpint(rc, ==, -15);
+        g_assert_nonnull(strstr(message, "100 ms"));
+
+        /* A job that ends in time is not touched. */
+        g_clear_error(&error);
+        g_assert_cmpint(fixture_call_argv(f, quick, fixture_options("timeout-usec", g_variant_new_uint64(30000000),
+                                                                    NULL),
+                                          &error),
+                        ==, 4);
+        g_assert_no_error(error);
+}
+
+static void wait_output(Fixture *f, const char *path, const char *expected) {
+        for (int i = 0; i < 2000; i++) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), out = NULL, err = NULL;
+                g_assert_no_error(error);
+                g_variant_get(r, "(@ay@ay)", &out, &err);
+                if (g_variant_get_size(out) == strlen(expected)) {
+                        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), expected, strlen(expected));
+                        return;
+                }
+                g_usleep(10000);
+        }
+        g_error("job %s never wrote '%s'", path, expected);
+}
+
+static void test_stop_timeout(Fixture *f, gconstpointer unused) {
+        /* Ignores SIGTERM (and so does its sleep): only the SIGKILL after the grace ends it. */
+        const char *argv[] = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done", NULL };
+        const char *quick_trap[] = { "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done", NULL };
+        g_autofree char *path = fixture_submit(f, argv, fixture_options("stop-timeout-usec",
+                                                                        g_variant_new_uint64(300000), NULL));
+        g_autoptr(GError) error = NULL;
+
+        wait_output(f, path, "ready\n");
+        g_assert_true(g_dbus_connection_call_sync(f->conn, BUS_NAME, path, JOB_IFACE, "Cancel", NULL, NULL,
+                                                  G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error) != NULL);
+        g_assert_no_error(error);
+        g_assert_true(fixture_wait_state(f, path, "cancelled"));
+        assert_outcome(f, path, "cancelled", -9);
+
+        /* The same through a timeout. */
+        g_assert_cmpint(fixture_call_argv(f, quick_trap,
+                                          fixture_options("timeout-usec", g_variant_new_uint64(300000),
+                                                          "stop-timeout-usec", g_variant_new_uint64(200000), NULL),
+                                          &error),
+                        ==, -1000);
+        fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
+        assert_outcome(f, MANAGER_PATH "/job/2", "timed-out", -9);
+}
+
+/* ---- fds ------------------------------------------------------------------------------------------ */
+
+static GVariant *submit_with_fds(Fixture *f, const char *const *argv, const char *const *keys, const int *fds,
+                                 GError **error) {
+        g_autoptr(GUnixFDList) list = g_unix_fd_list_new();
+        GVariantBuilder b;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        for (int i = 0; keys[i]; i++) {
+                int idx = g_unix_fd_list_append(list, fds[i], NULL);
+                g_assert_cmpint(idx, >=, 0);
+                g_variant_builder_add(&b, "{sv}", keys[i], g_variant_new_handle(idx));
+        }
+        return g_dbus_connection_call_with_unix_fd_list_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                g_variant_new("(^as@a{sv})", argv, g_variant_builder_end(&b)), NULL, G_DBUS_CALL_FLAGS_NONE, 20000,
+                list, NULL, NULL, error);
+}
+
+static char *read_all(int fd) {
+        GString *s = g_string_new(NULL);
+        char buf[4096];
+        ssize_t k;
+
+        while ((k = read(fd, buf, sizeof(buf))) != 0) {
+                if (k < 0 && errno == EINTR)
+                        continue;
+                g_assert_cmpint(k, >, 0);
+                g_string_append_len(s, buf, k);
+        }
+        return g_string_free(s, FALSE);
+}
+
+static void test_stdio_fds(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "tr a-z A-Z; echo err >&2", NULL };
+        const char *keys[] = { "stdin", "stdout", NULL };
+        int in[2], out[2];
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, got = NULL, o = NULL, e = NULL;
+        g_autofree char *data = NULL;
+        const char *path;
+
+        g_assert_no_errno(pipe2(in, O_CLOEXEC));
+        g_assert_no_errno(pipe2(out, O_CLOEXEC));
+        r = submit_with_fds(f, argv, keys, (int[]) { in[0], out[1] }, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(&o)", &path);
+        /* Only the job holds the other ends now. */
+        close(in[0]);
+        close(out[1]);
+        g_assert_cmpint(write(in[1], "bytes flow\n", 11), ==, 11);
+        close(in[1]);
+        data = read_all(out[0]);
+        close(out[0]);
+        g_assert_cmpstr(data, ==, "BYTES FLOW\n");
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+
+        /* A stream given as an fd is not captured; the other one is. */
+        got = fixture_job_call(f, path, "GetOutput", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(got, "(@ay@ay)", &o, &e);
+        g_assert_cmpuint(g_variant_get_size(o), ==, 0);
+        g_assert_cmpmem(g_variant_get_data(e), g_variant_get_size(e), "err\n", 4);
+}
+
+static void test_stderr_file(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "echo to-file >&2; echo captured", NULL };
+        const char *keys[] = { "stderr", NULL };
+        g_autofree char *name = NULL, *contents = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        const char *path;
+        int fd = g_file_open_tmp("procpool-stderr-XXXXXX", &name, &error);
+
+        g_assert_no_error(error);
+        r = submit_with_fds(f, argv, keys, (int[]) { fd }, &error);
+        g_assert_no_error(error);
+        close(fd);
+        g_variant_get(r, "(&o)", &path);
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+        g_assert_true(g_file_get_contents(name, &contents, NULL, &error));
+        g_assert_cmpstr(contents, ==, "to-file\n");
+        (void) g_unlink(name);
+        g_autoptr(GVariant) got = fixture_job_call(f, path, "GetOutput", NULL, &error), o = NULL, e = NULL;
+        g_variant_get(got, "(@ay@ay)", &o, &e);
+        g_assert_cmpmem(g_variant_get_data(o), g_variant_get_size(o), "captured\n", 9);
+        g_assert_cmpuint(g_variant_get_size(e), ==, 0);
+}
+
+static void test_fd_directory(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "true", NULL };
+        const char *const names[] = { "stdin", "stdout", "stderr" };
+        int dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        g_assert_cmpint(dir, >=, 0);
+        for (int i = 0; i < 3; i++) {
+                const char *keys[] = { names[i], NULL };
+                g_autofree char *quoted = g_strdup_printf("'%s'", names[i]);
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GVariant) r = submit_with_fds(f, argv, keys, (int[]) { dir }, &error);
+                g_assert_null(r);
+                fixture_assert_error(error, INVALID_ARGS, quoted);
+                g_assert_nonnull(strstr(error->message, "directory"));
+        }
+        close(dir);
+        assert_still_serving(f);
+}
+
+static void test_fd_not_sent(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "true", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+
+        /* A handle that names no fd of the message: refused, and not a stall. */
+        r = g_dbus_connection_call_with_unix_fd_list_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                g_variant_new("(^as@a{sv})", argv, fixture_options("stdout", g_variant_new_handle(3), NULL)), NULL,
+                G_DBUS_CALL_FLAGS_NONE, 10000, NULL, NULL, NULL, &error);
+        g_assert_null(r);
+        fixture_assert_error(error, INVALID_ARGS, "'stdout'");
+        assert_still_serving(f);
+}
+
+static void test_communicate_refuses_stdin(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "cat", NULL };
+        g_autoptr(GUnixFDList) list = g_unix_fd_list_new();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        g_assert_cmpint(g_unix_fd_list_append(list, fd, NULL), ==, 0);
+        close(fd);
+        r = g_dbus_connection_call_with_unix_fd_list_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "x", 1, 1),
+                              fixture_options("stdin", g_variant_new_handle(0), NULL)),
+                NULL, G_DBUS_CALL_FLAGS_NONE, 10000, list, NULL, NULL, &error);
+        g_assert_null(r);
+        fixture_assert_error(error, INVALID_ARGS, "'stdin'");
+        assert_still_serving(f);
+}
+
+/* ---- output-limit, priority, label ------------------------------------------------------------------ */
+
+static void test_output_limit_submit(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "seq 1 200000; seq 1 200000 >&2; exit 3", NULL };
+        g_autofree char *path = fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(10),
+                                                                        NULL));
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
+
+        /* The first bytes are kept, the rest drained: the job runs to its own end, no SIGPIPE. */
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+        assert_outcome(f, path, "exited", 3);
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(@ay@ay)", &o, &e);
+        g_assert_cmpmem(g_variant_get_data(o), g_variant_get_size(o), "1\n2\n3\n4\n5\n", 10);
+        g_assert_cmpmem(g_variant_get_data(e), g_variant_get_size(e), "1\n2\n3\n4\n5\n", 10);
+
+        /* Call as well: the return code, never OutputLimit. */
+        g_assert_cmpint(fixture_call_argv(f, argv, fixture_options("output-limit", g_variant_new_uint64(1), NULL),
+                                          &error),
+                        ==, 3);
+        g_assert_no_error(error);
+}
+
+static const char *const daemon_limit[] = { "--output-limit=16", NULL };
+
+static void test_output_limit_default(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "seq", "1", "100000", NULL };
+        g_autofree char *path = fixture_submit(f, argv, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
+        g_autoptr(GBytes) out = NULL, err = NULL;
+        int rc;
+
+        /* --output-limit is the default; the option overrides it. */
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(@ay@ay)", &o, &e);
+        g_assert_cmpmem(g_variant_get_data(o), g_variant_get_size(o), "1\n2\n3\n4\n5\n6\n7\n8\n", 16);
+
+        g_assert_false(fixture_communicate(f, argv, NULL, 0, NULL, &rc, &out, &err, &error));
+        fixture_assert_error(error, "org.procpool.Error.OutputLimit", "16 bytes");
+        g_clear_error(&error);
+        const char *small[] = { "seq", "1", "20", NULL };
+        g_assert_true(fixture_communicate(f, small, NULL, 0,
+                                          fixture_options("output-limit", g_variant_new_uint64(1000), NULL), &rc,
+                                          &out, &err, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(g_bytes_get_size(out), ==, 51);
+}
+
+static void test_priority(Fixture *f, gconstpointer unused) {
+        static const int prios[] = { 0, 5, -1, 5, 10, 0, G_MININT32, G_MAXINT32 };
+        g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);
+        g_autofree char *log = g_build_filename(dir, "order", NULL);
+        const char *blocker_argv[] = { "sleep", "30", NULL };
+        g_autofree char *blocker = fixture_submit(f, blocker_argv, NULL);
+        g_autofree char *order = NULL;
+        g_autoptr(GError) error = NULL;
+        char *paths[G_N_ELEMENTS(prios)];
+
+        /* One worker, held by the blocker: everything else queues, then runs highest first, FIFO
+         * within one priority. */
+        g_assert_true(fixture_wait_state(f, blocker, "running"));
+        for (gsize i = 0; i < G_N_ELEMENTS(prios); i++) {
+                g_autofree char *script = g_strdup_printf("echo %zu >> '%s'", i, log);
+                const char *argv[] = { "sh", "-c", script, NULL };
+                paths[i] = fixture_submit(f, argv, fixture_options("priority", g_variant_new_int32(prios[i]), NULL));
+        }
+        g_assert_true(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL, NULL,
+                                                  G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error) != NULL);
+        for (gsize i = 0; i < G_N_ELEMENTS(prios); i++) {
+                g_assert_true(fixture_wait_state(f, paths[i], "exited"));
+                g_free(paths[i]);
+        }
+        g_assert_true(g_file_get_contents(log, &order, NULL, &error));
+        g_assert_cmpstr(order, ==, "7\n4\n1\n3\n0\n5\n2\n6\n");
+        (void) g_unlink(log);
+        (void) g_rmdir(dir);
+}
+
+static const char *const pool1[] = { "--pool-size=1", NULL };
+
+static void test_label(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "true", NULL };
+        g_autofree char *a = fixture_submit(f, argv, fixture_options("label", g_variant_new_string("nightly ✓"), NULL));
+        g_autofree char *b = fixture_submit(f, argv, NULL);
+        g_autoptr(GVariant) la = fixture_get_property(f, a, JOB_IFACE, "Label");
+        g_autoptr(GVariant) lb = fixture_get_property(f, b, JOB_IFACE, "Label");
+
+        g_assert_cmpstr(g_variant_get_string(la, NULL), ==, "nightly ✓");
+        g_assert_cmpstr(g_variant_get_string(lb, NULL), ==, "");
+}
+
+/* ---- cancel-on-disconnect ---------------------------------------------------------------------------- */
+
+static GDBusConnection *connect_other(Fixture *f) {
+        g_autoptr(GError) error = NULL;
+        GDBusConnection *c = g_dbus_connection_new_for_address_sync(
+                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        g_assert_no_error(error);
+        return c;
+}
+
+/* Closes c and returns once procpoold has certainly heard that it left the bus. */
+static void disconnect(Fixture *f, GDBusConnection *c) {
+        g_autofree char *name = g_strdup(g_dbus_connection_get_unique_name(c));
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_dbus_connection_close_sync(c, NULL, &error));
+        g_assert_no_error(error);
+        for (int i = 0; i < 2000; i++) {
+                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                        f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                        "NameHasOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE,
+                        -1, NULL, &error);
+                gboolean has;
+                g_assert_no_error(error);
+                g_variant_get(r, "(b)", &has);
+                if (!has)
+                        break;
+                g_usleep(5000);
+        }
+        /* The bus sent NameOwnerChanged before this call reaches the daemon, which handles them in order. */
+        g_autoptr(GVariant) v = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, "Version");
+}
+
+static char *other_submit(GDBusConnection *c, const char *const *argv, GVariant *options) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                                            g_variant_new("(^as@a{sv})", argv,
+                                                                          options ?: FIXTURE_NO_OPTIONS),
+                                                            NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        char *path;
+
+        g_assert_no_error(error);
+        g_variant_get(r, "(o)", &path);
+        return path;
+}
+
+static void test_cancel_on_disconnect_call(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sleep", "30", NULL };
+        g_autoptr(GDBusConnection) other = connect_other(f);
+        const char *path = MANAGER_PATH "/job/1";
+        g_autoptr(GVariant) pid = NULL;
+        g_autofree char *message = NULL, *state = NULL;
+        int rc;
+
+        g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
+                               g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
+                               G_MAXINT, NULL, NULL, NULL);
+        for (int i = 0; i < 2000; i++) {
+                g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, NULL);
+                g_autoptr(GVariant) l = g_variant_get_child_value(r, 0);
+                if (g_variant_n_children(l) == 1)
+                        break;
+                g_usleep(5000);
+        }
+        g_assert_true(fixture_wait_state(f, path, "running"));
+        pid = fixture_get_property(f, path, JOB_IFACE, "Pid");
+        disconnect(f, other);
+        g_assert_true(fixture_wait_state(f, path, "cancelled"));
+        fixture_job_outcome(f, path, &state, &rc, &message);
+        g_assert_cmpint(rc, ==, -15);
+        g_assert_cmpint(kill(g_variant_get_uint32(pid), 0), ==, -1);
+        g_assert_cmpint(errno, ==, ESRCH);
+}
+
+static void test_cancel_on_disconnect_submit(Fixture *f, gconstpointer unused) {
+        const char *survivor[] = { "sh", "-c", "sleep 0.5; exit 3", NULL };
+        const char *victim[] = { "sleep", "30", NULL };
+        g_autoptr(GDBusConnection) other = connect_other(f);
+        g_autofree char *a = other_submit(other, survivor, NULL);
+        g_autofree char *b = other_submit(other, victim, fixture_options("cancel-on-disconnect",
+                                                                         g_variant_new_boolean(TRUE), NULL));
+        g_autofree char *c = other_submit(other, survivor, fixture_options("cancel-on-disconnect",
+                                                                           g_variant_new_boolean(FALSE), NULL));
+
+        g_assert_true(fixture_wait_state(f, a, "running"));
+        g_assert_true(fixture_wait_state(f, b, "running"));
+        disconnect(f, other);
+        /* Submit's default is to outlive the caller; asked for, it is cancelled like a Call. */
+        g_assert_true(fixture_wait_state(f, b, "cancelled"));
+        assert_outcome(f, a, "running", 0);
+        g_assert_true(fixture_wait_state(f, a, "exited"));
+        assert_outcome(f, a, "exited", 3);
+        g_assert_true(fixture_wait_state(f, c, "exited"));
+        assert_outcome(f, c, "exited", 3);
+}
+
+static void test_call_survives_disconnect(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "sleep 0.5; exit 3", NULL };
+        g_autoptr(GDBusConnection) other = connect_other(f);
+        const char *path = MANAGER_PATH "/job/1";
+
+        g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
+                               g_variant_new("(^as@a{sv})", argv,
+                                             fixture_options("cancel-on-disconnect", g_variant_new_boolean(FALSE),
+                                                             NULL)),
+                               NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
+        g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
+        for (int i = 0; i < 2000; i++) {
+                g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, NULL);
+                g_autoptr(GVariant) l = g_variant_get_child_value(r, 0);
+                if (g_variant_n_children(l) == 1)
+                        break;
+                g_usleep(5000);
+        }
+        g_assert_true(fixture_wait_state(f, path, "running"));
+        disconnect(f, other);
+        assert_outcome(f, path, "running", 0);
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+        assert_outcome(f, path, "exited", 3);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add("/procpool/options/unknown-key", Fixture, NULL, fixture_setup, test_unknown_key, fixture_teardown);
+        g_test_add("/procpool/options/wrong-type", Fixture, NULL, fixture_setup, test_wrong_type, fixture_teardown);
+        g_test_add("/procpool/options/bad-cwd", Fixture, NULL, fixture_setup, test_bad_cwd, fixture_teardown);
+        g_test_add("/procpool/options/bad-environment", Fixture, NULL, fixture_setup, test_bad_environment,
+                   fixture_teardown);
+        g_test_add("/procpool/options/cwd", Fixture, NULL, fixture_setup, test_cwd, fixture_teardown);
+        g_test_add("/procpool/options/environment", Fixture, NULL, fixture_setup, test_environment,
+                   fixture_teardown);
+        g_test_add("/procpool/options/clear-environment", Fixture, NULL, fixture_setup, test_clear_environment,
+                   fixture_teardown);
+        g_test_add("/procpool/options/timeout", Fixture, NULL, fixture_setup, test_timeout, fixture_teardown);
+        g_test_add("/procpool/options/stop-timeout", Fixture, NULL, fixture_setup, test_stop_timeout,
+                   fixture_teardown);
+        g_test_add("/procpool/options/stdio-fds", Fixture, NULL, fixture_setup, test_stdio_fds, fixture_teardown);
+        g_test_add("/procpool/options/stderr-file", Fixture, NULL, fixture_setup, test_stderr_file,
+                   fixture_teardown);
+        g_test_add("/procpool/options/fd-directory", Fixture, NULL, fixture_setup, test_fd_directory,
+                   fixture_teardown);
+        g_test_add("/procpool/options/fd-not-sent", Fixture, NULL, fixture_setup, test_fd_not_sent,
+                   fixture_teardown);
+        g_test_add("/procpool/options/communicate-refuses-stdin", Fixture, NULL, fixture_setup,
+                   test_communicate_refuses_stdin, fixture_teardown);
+        g_test_add("/procpool/options/output-limit-submit", Fixture, NULL, fixture_setup, test_output_limit_submit,
+                   fixture_teardown);
+        g_test_add("/procpool/options/output-limit-default", Fixture, daemon_limit, fixture_setup,
+                   test_output_limit_default, fixture_teardown);
+        g_test_add("/procpool/options/priority", Fixture, pool1, fixture_setup, test_priority, fixture_teardown);
+        g_test_add("/procpool/options/label", Fixture, NULL, fixture_setup, test_label, fixture_teardown);
+        g_test_add("/procpool/options/cancel-on-disconnect-call", Fixture, NULL, fixture_setup,
+                   test_cancel_on_disconnect_call, fixture_teardown);
+        g_test_add("/procpool/options/cancel-on-disconnect-submit", Fixture, NULL, fixture_setup,
+                   test_cancel_on_disconnect_submit, fixture_teardown);
+        g_test_add("/procpool/options/call-survives-disconnect", Fixture, NULL, fixture_setup,
+                   test_call_survives_disconnect, fixture_teardown);
+        return g_test_run();
+}
