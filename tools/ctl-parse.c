@@ -66,7 +66,7 @@ static int parse_one_span(const char **p, uint64_t *ret) {
                 s++;
                 digits = true;
         }
-        if (*s == '.') {
+        if (*s == '.' && digits) {
                 s++;
                 while (isdigit((unsigned char) *s)) {
                         /* Digits past the microsecond of the largest unit cannot change the result. */

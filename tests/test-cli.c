@@ -1,0 +1,1196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* procpoolctl end to end: its exit codes, streams, JSON and messages, against procpoold on a private bus. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "fixture.h"
+
+typedef struct {
+        int status; /* the exit code, or 128+N when signal N ended procpoolctl */
+        GBytes *out;
+        GBytes *err;
+        char *out_str;
+        char *err_str;
+} CtlResult;
+
+static void ctl_result_clear(CtlResult *r) {
+        g_clear_pointer(&r->out, g_bytes_unref);
+        g_clear_pointer(&r->err, g_bytes_unref);
+        g_clear_pointer(&r->out_str, g_free);
+        g_clear_pointer(&r->err_str, g_free);
+}
+
+static const char *ctl_path(void) {
+        const char *p = g_getenv("PROCPOOLCTL");
+        g_assert_nonnull(p); /* set by meson test */
+        return p;
+}
+
+static int wait_status_of(GSubprocess *p) {
+        if (g_subprocess_get_if_signaled(p))
+                return 128 + g_subprocess_get_term_sig(p);
+        return g_subprocess_get_exit_status(p);
+}
+
+/* The argv of a procpoolctl run: the binary, --address= unless address is NULL, then args. */
+static GPtrArray *ctl_argv(const char *address, const char *const *args) {
+        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+
+        g_ptr_array_add(argv, g_strdup(ctl_path()));
+        if (address)
+                g_ptr_array_add(argv, g_strdup_printf("--address=%s", address));
+        for (const char *const *a = args; *a; a++)
+                g_ptr_array_add(argv, g_strdup(*a));
+        g_ptr_array_add(argv, NULL);
+        return argv;
+}
+
+static GSubprocessLauncher *ctl_launcher(GSubprocessFlags flags, const char *cwd, const char *session_address) {
+        GSubprocessLauncher *l = g_subprocess_launcher_new(flags);
+
+        if (cwd)
+                g_subprocess_launcher_set_cwd(l, cwd);
+        if (session_address)
+                g_subprocess_launcher_setenv(l, "DBUS_SESSION_BUS_ADDRESS", session_address, TRUE);
+        else
+                g_subprocess_launcher_unsetenv(l, "DBUS_SESSION_BUS_ADDRESS");
+        return l;
+}
+
+/* Runs procpoolctl to its end with input on stdin; address goes in --address= unless NULL, and env_address
+ * becomes DBUS_SESSION_BUS_ADDRESS. */
+static void ctl_run_full(const char *address, const char *env_address, const char *cwd, GBytes *input,
+                         const char *const *args, CtlResult *ret) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) argv = ctl_argv(address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(
+                G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, cwd,
+                env_address);
+        g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_autofree char *cmdline = g_strjoinv(" ", (char **) argv->pdata);
+        g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
+        gsize size;
+
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_communicate(p, input ? input : empty, NULL, &ret->out, &ret->err, &error));
+        g_assert_no_error(error);
+        ret->status = wait_status_of(p);
+        /* empty GBytes may have no data pointer at all */
+        size = g_bytes_get_size(ret->out);
+        ret->out_str = g_strndup(size ? g_bytes_get_data(ret->out, NULL) : "", size);
+        size = g_bytes_get_size(ret->err);
+        ret->err_str = g_strndup(size ? g_bytes_get_data(ret->err, NULL) : "", size);
+        g_test_message("%s -> %d\nstdout: %s\nstderr: %s", cmdline, ret->status, ret->out_str, ret->err_str);
+}
+
+/* Runs procpoolctl --address=<f's bus> with the NULL-terminated arguments; stdin is empty. */
+static int ctl(Fixture *f, CtlResult *ret, ...) G_GNUC_NULL_TERMINATED;
+static int ctl(Fixture *f, CtlResult *ret, ...) {
+        g_autoptr(GPtrArray) args = g_ptr_array_new();
+        va_list ap;
+
+        va_start(ap, ret);
+        for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *))
+                g_ptr_array_add(args, (char *) a);
+        va_end(ap);
+        g_ptr_array_add(args, NULL);
+        ctl_result_clear(ret);
+        ctl_run_full(f->address, NULL, NULL, NULL, (const char *const *) args->pdata, ret);
+        return ret->status;
+}
+
+static JsonNode *parse_json(const char *text) {
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GError) error = NULL;
+
+        json_parser_load_from_data(parser, text, -1, &error);
+        g_assert_no_error(error);
+        return json_node_copy(json_parser_get_root(parser));
+}
+
+static char *job_path(guint64 id) {
+        return g_strdup_printf(MANAGER_PATH "/job/%" G_GUINT64_FORMAT, id);
+}
+
+static guint64 parse_id(const char *text) {
+        g_autofree char *s = g_strstrip(g_strdup(text));
+        guint64 id = 0;
+
+        g_assert_true(g_ascii_string_to_unsigned(s, 10, 1, G_MAXUINT64, &id, NULL));
+        return id;
+}
+
+/* Submits through procpoolctl and returns the job's id. */
+static guint64 ctl_submit(Fixture *f, const char *shell) {
+        CtlResult r = {};
+        guint64 id;
+
+        g_assert_cmpint(ctl(f, &r, "submit", "--", "sh", "-c", shell, NULL), ==, 0);
+        id = parse_id(r.out_str);
+        ctl_result_clear(&r);
+        return id;
+}
+
+static char *job_state(Fixture *f, guint64 id) {
+        g_autofree char *path = job_path(id);
+        g_autoptr(GVariant) v = fixture_get_property(f, path, JOB_IFACE, "State");
+        return g_variant_dup_string(v, NULL);
+}
+
+static gboolean job_wait_state(Fixture *f, guint64 id, const char *state) {
+        g_autofree char *path = job_path(id);
+        return fixture_wait_state(f, path, state);
+}
+
+/* The id of the newest job the daemon holds. */
+static guint64 last_job(Fixture *f) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, &error);
+        g_autoptr(GVariantIter) it = NULL;
+        guint64 id, last = 0;
+
+        g_assert_no_error(error);
+        g_variant_get(r, "(a(tosi))", &it);
+        while (g_variant_iter_next(it, "(t&o&si)", &id, NULL, NULL, NULL))
+                last = id;
+        return last;
+}
+
+/* A master/slave pseudo-terminal pair of cols columns, for what procpoolctl does on a terminal. */
+static int open_pty(unsigned cols, int *ret_slave) {
+        struct winsize ws = { .ws_row = 24, .ws_col = cols };
+        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+        g_assert_cmpint(m, >=, 0);
+        g_assert_cmpint(grantpt(m), ==, 0);
+        g_assert_cmpint(unlockpt(m), ==, 0);
+        *ret_slave = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        g_assert_cmpint(*ret_slave, >=, 0);
+        g_assert_cmpint(ioctl(m, TIOCSWINSZ, &ws), ==, 0);
+        return m;
+}
+
+/* Reads from a pty master into buf until needle shows up (NULL: until the other side is closed). */
+static void pty_read_until(int master, GString *buf, const char *needle) {
+        while (!needle || !strstr(buf->str, needle)) {
+                char chunk[4096];
+                ssize_t n = read(master, chunk, sizeof chunk);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) { /* EIO: every slave fd is closed */
+                        g_assert_null(needle);
+                        return;
+                }
+                g_string_append_len(buf, chunk, n);
+        }
+}
+
+/* ---- call ------------------------------------------------------------------------------------------- */
+
+static void test_call_exit_code(Fixture *f, gconstpointer data) {
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "call", "--", "true", NULL), ==, 0);
+        g_assert_cmpint(ctl(f, &r, "call", "--", "sh", "-c", "exit 3", NULL), ==, 3);
+        /* 128+N for signal N, as a shell reports it */
+        g_assert_cmpint(ctl(f, &r, "call", "--", "sh", "-c", "kill -9 $$", NULL), ==, 128 + 9);
+        g_assert_cmpstr(r.err_str, ==, "");
+        /* without "--" the command starts at its first word and keeps its own options */
+        g_assert_cmpint(ctl(f, &r, "call", "sh", "-c", "exit 4", NULL), ==, 4);
+        ctl_result_clear(&r);
+}
+
+static void test_call_streams(Fixture *f, gconstpointer data) {
+        g_autoptr(GBytes) input = g_bytes_new_static("line one\nline two\n", 18);
+        const char *cat[] = { "call", "--", "cat", NULL };
+        const char *err[] = { "call", "--", "sh", "-c", "echo to-stderr >&2; echo to-stdout", NULL };
+        CtlResult r = {};
+
+        /* stdin flows into the job, its stdout comes out of procpoolctl's */
+        ctl_run_full(f->address, NULL, NULL, input, cat, &r);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_cmpstr(r.out_str, ==, "line one\nline two\n");
+        ctl_result_clear(&r);
+
+        ctl_run_full(f->address, NULL, NULL, NULL, err, &r);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_cmpstr(r.out_str, ==, "to-stdout\n");
+        g_assert_cmpstr(r.err_str, ==, "to-stderr\n");
+        ctl_result_clear(&r);
+}
+
+/* A job prints, then sleeps: its line is readable while it still runs; then a signal to procpoolctl
+ * cancels the job and procpoolctl exits as a shell reports that signal. */
+static void check_live_and_signal(Fixture *f, int sig) {
+        const char *args[] = { "call", "--", "sh", "-c", "echo started; exec sleep 600", NULL };
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_autoptr(GDataInputStream) out = NULL;
+        g_autofree char *line = NULL;
+        g_autofree char *state = NULL;
+        g_autoptr(GVariant) pid = NULL;
+        g_autofree char *path = NULL;
+        guint64 id;
+
+        g_assert_no_error(error);
+        out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+        line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(line, ==, "started");
+
+        id = last_job(f);
+        path = job_path(id);
+        state = job_state(f, id);
+        g_assert_cmpstr(state, ==, "running");
+        pid = fixture_get_property(f, path, JOB_IFACE, "Pid");
+        g_assert_cmpuint(g_variant_get_uint32(pid), >, 0);
+
+        g_subprocess_send_signal(p, sig);
+        g_assert_true(g_subprocess_wait(p, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_get_if_exited(p));
+        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 128 + sig);
+
+        g_assert_true(job_wait_state(f, id, "cancelled"));
+        /* the sleep is gone, and reaped by the daemon */
+        g_assert_cmpint(kill((pid_t) g_variant_get_uint32(pid), 0), ==, -1);
+        g_assert_cmpint(errno, ==, ESRCH);
+}
+
+static void test_call_ctrl_c(Fixture *f, gconstpointer data) {
+        check_live_and_signal(f, SIGINT);
+}
+
+static void test_call_sigterm(Fixture *f, gconstpointer data) {
+        check_live_and_signal(f, SIGTERM);
+}
+
+/* Runs procpoolctl with its stdout and stderr in files rather than pipes, so that a daemon that kept
+ * them open could not hang the test; then checks that the daemon did not keep them. */
+static void ctl_run_to_files(Fixture *f, const char *const *args, CtlResult *ret) {
+        g_autofree char *dir = g_dir_make_tmp("procpool-cli-XXXXXX", NULL);
+        g_autofree char *out_path = g_build_filename(dir, "out", NULL);
+        g_autofree char *err_path = g_build_filename(dir, "err", NULL);
+        g_autofree char *fds = g_strdup_printf("/proc/%d/fd", (int) f->daemon_pid);
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_NONE, NULL, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDir) d = NULL;
+        const char *name;
+        gsize size;
+
+        g_subprocess_launcher_set_stdout_file_path(l, out_path);
+        g_subprocess_launcher_set_stderr_file_path(l, err_path);
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_wait(p, NULL, &error));
+        ctl_result_clear(ret);
+        ret->status = wait_status_of(p);
+        g_assert_true(g_file_get_contents(out_path, &ret->out_str, &size, NULL));
+        g_assert_true(g_file_get_contents(err_path, &ret->err_str, &size, NULL));
+        g_test_message("-> %d\nstdout: %s\nstderr: %s", ret->status, ret->out_str, ret->err_str);
+
+        /* the job is over: the daemon must not hold procpoolctl's streams any more */
+        d = g_dir_open(fds, 0, &error);
+        g_assert_no_error(error);
+        while ((name = g_dir_read_name(d))) {
+                g_autofree char *link = g_build_filename(fds, name, NULL);
+                g_autofree char *target = g_file_read_link(link, NULL);
+                g_assert_false(target && g_str_has_prefix(target, dir));
+        }
+        (void) g_unlink(out_path);
+        (void) g_unlink(err_path);
+        (void) g_rmdir(dir);
+}
+
+static void test_call_spawn_failed(Fixture *f, gconstpointer data) {
+        const char *call[] = { "call", "--", "procpool-no-such-program", NULL };
+        const char *communicate[] = { "communicate", "--", "procpool-no-such-program", NULL };
+        const char *submit[] = { "submit", "--wait", "--", "procpool-no-such-program", NULL };
+        const char *cwd[] = { "call", "--cwd=/procpool-no-such-dir", "--", "true", NULL };
+        CtlResult r = {};
+
+        ctl_run_to_files(f, call, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        g_assert_cmpstr(r.err_str, ==, "Failed to execute 'procpool-no-such-program': No such file or directory\n");
+        ctl_run_to_files(f, communicate, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        g_assert_cmpstr(r.err_str, ==, "Failed to execute 'procpool-no-such-program': No such file or directory\n");
+        ctl_run_to_files(f, submit, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        g_assert_cmpstr(r.err_str, ==, "Failed to execute 'procpool-no-such-program': No such file or directory\n");
+        ctl_run_to_files(f, cwd, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        g_assert_true(strstr(r.err_str, "/procpool-no-such-dir") != NULL);
+        ctl_result_clear(&r);
+}
+
+/* ---- communicate ------------------------------------------------------------------------------------ */
+
+static void test_communicate_binary(Fixture *f, gconstpointer data) {
+        g_autofree guint8 *bytes = g_malloc(256 * 257);
+        g_autoptr(GBytes) input = NULL;
+        const char *cat[] = { "communicate", "--", "cat", NULL };
+        const char *to_err[] = { "communicate", "--", "sh", "-c", "cat >&2; exit 4", NULL };
+        CtlResult r = {};
+
+        /* every byte value, NULs included, in a pattern that is not periodic in 256 */
+        for (gsize i = 0; i < 256 * 257; i++)
+                bytes[i] = (guint8) (i + i / 256);
+        input = g_bytes_new(bytes, 256 * 257);
+
+        ctl_run_full(f->address, NULL, NULL, input, cat, &r);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_true(g_bytes_equal(r.out, input));
+        g_assert_cmpuint(g_bytes_get_size(r.err), ==, 0);
+        ctl_result_clear(&r);
+
+        ctl_run_full(f->address, NULL, NULL, input, to_err, &r);
+        g_assert_cmpint(r.status, ==, 4);
+        g_assert_cmpuint(g_bytes_get_size(r.out), ==, 0);
+        g_assert_true(g_bytes_equal(r.err, input));
+        ctl_result_clear(&r);
+}
+
+/* ---- submit, wait, output ----------------------------------------------------------------------------- */
+
+static void test_submit(Fixture *f, gconstpointer data) {
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *o;
+        g_autofree char *state = NULL;
+        g_autofree char *expected_path = NULL;
+        CtlResult r = {};
+        guint64 id;
+
+        id = ctl_submit(f, "echo out; echo err >&2; exit 5");
+        {
+                g_autofree char *ids = g_strdup_printf("%" G_GUINT64_FORMAT, id);
+                g_assert_cmpint(ctl(f, &r, "wait", ids, NULL), ==, 5);
+                g_assert_cmpint(ctl(f, &r, "output", ids, NULL), ==, 0);
+                g_assert_cmpstr(r.out_str, ==, "out\n");
+                g_assert_cmpstr(r.err_str, ==, "err\n");
+        }
+
+        /* --wait: the id, then the job's code */
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "sh", "-c", "exit 6", NULL), ==, 6);
+        id = parse_id(r.out_str);
+        state = job_state(f, id);
+        g_assert_cmpstr(state, ==, "exited");
+
+        /* --json: an object with the id and the path */
+        g_assert_cmpint(ctl(f, &r, "--json", "submit", "--", "true", NULL), ==, 0);
+        root = parse_json(r.out_str);
+        o = json_node_get_object(root);
+        id = (guint64) json_object_get_int_member(o, "id");
+        expected_path = job_path(id);
+        g_assert_cmpstr(json_object_get_string_member(o, "path"), ==, expected_path);
+        g_assert_cmpuint(id, ==, last_job(f));
+        ctl_result_clear(&r);
+}
+
+static void test_output(Fixture *f, gconstpointer data) {
+        g_autofree char *ids = NULL;
+        CtlResult r = {};
+        guint64 id;
+
+        id = ctl_submit(f, "printf 'a\\000b'; printf 'x\\377y' >&2");
+        ids = g_strdup_printf("%" G_GUINT64_FORMAT, id);
+        g_assert_cmpint(ctl(f, &r, "wait", ids, NULL), ==, 0);
+        g_assert_cmpint(ctl(f, &r, "output", ids, NULL), ==, 0);
+        g_assert_cmpmem(g_bytes_get_data(r.out, NULL), g_bytes_get_size(r.out), "a\0b", 3);
+        g_assert_cmpmem(g_bytes_get_data(r.err, NULL), g_bytes_get_size(r.err), "x\377y", 3);
+        g_assert_cmpint(ctl(f, &r, "output", "9999", NULL), ==, 1);
+        g_assert_cmpstr(r.err_str, ==, "Job 9999 could not be found.\n");
+        ctl_result_clear(&r);
+}
+
+static void test_wait_mixed(Fixture *f, gconstpointer data) {
+        g_autofree char *a = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exit 0"));
+        g_autofree char *b = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exit 0"));
+        g_autofree char *c = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exit 3"));
+        g_autofree char *d = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "kill -9 $$"));
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "wait", a, b, NULL), ==, 0);
+        g_assert_cmpint(ctl(f, &r, "wait", a, b, c, NULL), ==, 1);
+        g_assert_true(strstr(r.err_str, "exited with code 3") != NULL);
+        g_assert_cmpint(ctl(f, &r, "wait", a, d, NULL), ==, 1);
+        /* one job: its own code, as submit --wait gives it */
+        g_assert_cmpint(ctl(f, &r, "wait", c, NULL), ==, 3);
+        g_assert_cmpint(ctl(f, &r, "wait", d, NULL), ==, 128 + 9);
+        g_assert_cmpint(ctl(f, &r, "wait", a, "9999", NULL), ==, 1);
+        g_assert_cmpint(ctl(f, &r, "wait", "x", NULL), ==, 2);
+        /* nothing unfinished: nothing to wait for */
+        g_assert_cmpint(ctl(f, &r, "wait", NULL), ==, 0);
+        ctl_result_clear(&r);
+}
+
+/* wait with no IDs waits for the caller's unfinished jobs, showing progress on a terminal. */
+static void test_wait_all(Fixture *f, gconstpointer data) {
+        g_autofree char *dir = g_dir_make_tmp("procpool-cli-XXXXXX", NULL);
+        g_autofree char *gate = g_build_filename(dir, "gate", NULL);
+        g_autofree char *ok = g_strdup_printf("while ! [ -e %s ]; do sleep 0.02; done; exit 0", gate);
+        g_autofree char *bad = g_strdup_printf("while ! [ -e %s ]; do sleep 0.02; done; exit 7", gate);
+        guint64 a = ctl_submit(f, ok), b = ctl_submit(f, bad);
+        const char *args[] = { "wait", NULL };
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_NONE, NULL, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GString) tty = g_string_new(NULL);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *sa = NULL, *sb = NULL;
+        int slave, master = open_pty(80, &slave);
+
+        g_subprocess_launcher_take_stderr_fd(l, slave);
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        g_clear_object(&l); /* closes our copy of the slave */
+
+        pty_read_until(master, tty, "0/2 done, 2 running");
+        g_assert_true(g_file_set_contents(gate, "", 0, NULL));
+        pty_read_until(master, tty, NULL);
+        g_assert_true(g_subprocess_wait(p, NULL, &error));
+        g_assert_cmpint(wait_status_of(p), ==, 1); /* one job exited 7 */
+        g_assert_true(strstr(tty->str, "1/2 done, 1 running") != NULL);
+        g_assert_true(strstr(tty->str, "exited with code 7") != NULL);
+        sa = job_state(f, a);
+        sb = job_state(f, b);
+        g_assert_cmpstr(sa, ==, "exited");
+        g_assert_cmpstr(sb, ==, "exited");
+
+        (void) close(master);
+        (void) g_unlink(gate);
+        (void) g_rmdir(dir);
+}
+
+/* ---- job options ------------------------------------------------------------------------------------ */
+
+static void test_options_env(Fixture *f, gconstpointer data) {
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "FOO=bar", "--setenv=X=1=2", "--", "sh", "-c", "echo $FOO/$X",
+                            NULL),
+                        ==, 0);
+        g_assert_cmpstr(r.out_str, ==, "bar/1=2\n");
+        /* --clear-env: only what -E sets */
+        g_assert_cmpint(ctl(f, &r, "call", "--clear-env", "-E", "ONLY=this", "--", "env", NULL), ==, 0);
+        g_assert_cmpstr(r.out_str, ==, "ONLY=this\n");
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "novalue", "--", "true", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+static void test_options_cwd(Fixture *f, gconstpointer data) {
+        const char *pwd[] = { "call", "--", "pwd", NULL };
+        const char *root[] = { "call", "--cwd=/", "--", "pwd", NULL };
+        const char *rel[] = { "call", "--cwd=bin", "--", "pwd", NULL };
+        CtlResult r = {};
+
+        /* the default is procpoolctl's own working directory, not the daemon's */
+        ctl_run_full(f->address, NULL, "/usr", NULL, pwd, &r);
+        g_assert_cmpstr(r.out_str, ==, "/usr\n");
+        ctl_result_clear(&r);
+        ctl_run_full(f->address, NULL, "/usr", NULL, root, &r);
+        g_assert_cmpstr(r.out_str, ==, "/\n");
+        ctl_result_clear(&r);
+        ctl_run_full(f->address, NULL, "/usr", NULL, rel, &r);
+        g_assert_cmpstr(r.out_str, ==, "/usr/bin\n");
+        ctl_result_clear(&r);
+}
+
+static void test_options_timeout(Fixture *f, gconstpointer data) {
+        g_autofree char *state = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "call", "--timeout=200ms", "--", "sleep", "600", NULL), ==, 124);
+        g_assert_cmpstr(r.err_str, !=, "");
+        g_assert_true(strstr(r.err_str, "timed out") != NULL);
+        state = job_state(f, last_job(f));
+        g_assert_cmpstr(state, ==, "timed-out");
+        g_assert_cmpint(ctl(f, &r, "call", "--timeout=soon", "--", "true", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+static void test_options_priority(Fixture *f, gconstpointer data) {
+        g_autofree char *blocker = NULL, *low = NULL, *high = NULL;
+        g_autofree char *low_state = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "pool-size", "1", NULL), ==, 0);
+        blocker = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_true(job_wait_state(f, parse_id(blocker), "running"));
+        g_assert_cmpint(ctl(f, &r, "submit", "--priority=0", "--", "sleep", "600", NULL), ==, 0);
+        low = g_strstrip(g_strdup(r.out_str));
+        g_assert_cmpint(ctl(f, &r, "submit", "--priority=5", "--", "sleep", "600", NULL), ==, 0);
+        high = g_strstrip(g_strdup(r.out_str));
+
+        /* the later, higher-priority job takes the free worker */
+        g_assert_cmpint(ctl(f, &r, "cancel", blocker, NULL), ==, 0);
+        g_assert_true(job_wait_state(f, parse_id(high), "running"));
+        low_state = job_state(f, parse_id(low));
+        g_assert_cmpstr(low_state, ==, "queued");
+        g_assert_cmpint(ctl(f, &r, "cancel", high, low, NULL), ==, 0);
+        g_assert_cmpint(ctl(f, &r, "submit", "--priority=high", "--", "true", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+static void test_options_output_limit(Fixture *f, gconstpointer data) {
+        g_autofree char *id = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--output-limit=1K", "--", "head", "-c", "5000", "/dev/zero",
+                            NULL),
+                        ==, 0);
+        id = g_strstrip(g_strdup(r.out_str));
+        g_assert_cmpint(ctl(f, &r, "output", id, NULL), ==, 0);
+        g_assert_cmpuint(g_bytes_get_size(r.out), ==, 1024);
+        g_assert_cmpint(ctl(f, &r, "submit", "--output-limit=lots", "--", "true", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+/* ---- list and status -------------------------------------------------------------------------------- */
+
+static void test_list(Fixture *f, gconstpointer data) {
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *running = NULL, *done = NULL;
+        JsonArray *a;
+        gboolean seen_running = FALSE, seen_done = FALSE;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "submit", "--label=nightly", "--", "sleep", "600", NULL), ==, 0);
+        running = g_strstrip(g_strdup(r.out_str));
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "sh", "-c", "exit 3", NULL), ==, 3);
+        done = g_strstrip(g_strdup(r.out_str));
+        g_assert_true(job_wait_state(f, parse_id(running), "running"));
+
+        /* unfinished jobs, with a header and a legend */
+        g_assert_cmpint(ctl(f, &r, "list", NULL), ==, 0);
+        g_assert_true(g_str_has_prefix(r.out_str, "ID "));
+        g_assert_true(strstr(r.out_str, "STATE") && strstr(r.out_str, "RC") && strstr(r.out_str, "PID") &&
+                      strstr(r.out_str, "RUNTIME") && strstr(r.out_str, "LABEL") && strstr(r.out_str, "COMMAND"));
+        g_assert_true(strstr(r.out_str, "running") != NULL);
+        g_assert_true(strstr(r.out_str, "nightly") != NULL);
+        g_assert_true(strstr(r.out_str, "sleep 600") != NULL);
+        g_assert_null(strstr(r.out_str, "exit 3"));
+        g_assert_true(strstr(r.out_str, "1 job listed.") != NULL);
+
+        /* --all, -a: finished ones too */
+        g_assert_cmpint(ctl(f, &r, "list", "--all", NULL), ==, 0);
+        g_assert_true(strstr(r.out_str, "sh -c 'exit 3'") != NULL);
+        g_assert_true(strstr(r.out_str, "2 jobs listed.") != NULL);
+        g_assert_cmpint(ctl(f, &r, "-a", "list", NULL), ==, 0);
+        g_assert_true(strstr(r.out_str, "sh -c 'exit 3'") != NULL);
+
+        /* status without an ID lists */
+        g_assert_cmpint(ctl(f, &r, "status", NULL), ==, 0);
+        g_assert_true(g_str_has_prefix(r.out_str, "ID "));
+        g_assert_true(strstr(r.out_str, "sleep 600") != NULL);
+
+        /* --no-legend and -q: rows only */
+        g_assert_cmpint(ctl(f, &r, "--no-legend", "list", NULL), ==, 0);
+        g_assert_true(g_str_has_prefix(r.out_str, running));
+        g_assert_null(strstr(r.out_str, "listed"));
+        g_assert_cmpint(ctl(f, &r, "-q", "list", NULL), ==, 0);
+        g_assert_true(g_str_has_prefix(r.out_str, running));
+        g_assert_null(strstr(r.out_str, "listed"));
+
+        /* --json: an array with the right values */
+        g_assert_cmpint(ctl(f, &r, "--json", "list", "-a", NULL), ==, 0);
+        root = parse_json(r.out_str);
+        a = json_node_get_array(root);
+        g_assert_cmpuint(json_array_get_length(a), ==, 2);
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+                JsonObject *o = json_array_get_object_element(a, i);
+                guint64 id = (guint64) json_object_get_int_member(o, "id");
+                JsonArray *argv = json_object_get_array_member(o, "argv");
+
+                if (id == parse_id(running)) {
+                        g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "running");
+                        g_assert_cmpstr(json_object_get_string_member(o, "label"), ==, "nightly");
+                        g_assert_cmpint(json_object_get_int_member(o, "pid"), >, 0);
+                        g_assert_cmpstr(json_array_get_string_element(argv, 0), ==, "sleep");
+                        seen_running = TRUE;
+                } else if (id == parse_id(done)) {
+                        g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "exited");
+                        g_assert_cmpint(json_object_get_int_member(o, "returncode"), ==, 3);
+                        g_assert_cmpstr(json_array_get_string_element(argv, 2), ==, "exit 3");
+                        seen_done = TRUE;
+                }
+        }
+        g_assert_true(seen_running && seen_done);
+        g_assert_cmpint(ctl(f, &r, "--json", "list", NULL), ==, 0);
+        g_clear_pointer(&root, json_node_unref);
+        root = parse_json(r.out_str);
+        g_assert_cmpuint(json_array_get_length(json_node_get_array(root)), ==, 1);
+
+        g_assert_cmpint(ctl(f, &r, "cancel", running, NULL), ==, 0);
+        ctl_result_clear(&r);
+}
+
+/* On a terminal the command column is cut to its width, unless --full. */
+static void test_list_full(Fixture *f, gconstpointer data) {
+        static const char *long_arg = "an-argument-long-enough-to-pass-the-width-of-a-narrow-terminal-xyz";
+        const char *args_cut[] = { "list", NULL };
+        const char *args_full[] = { "list", "--full", NULL };
+        const char *const *variants[] = { args_cut, args_full };
+        g_autofree char *id = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "submit", "--", "sh", "-c", "exec sleep 600", long_arg, NULL), ==, 0);
+        id = g_strstrip(g_strdup(r.out_str));
+        g_assert_true(job_wait_state(f, parse_id(id), "running"));
+        for (gsize v = 0; v < G_N_ELEMENTS(variants); v++) {
+                g_autoptr(GPtrArray) argv = ctl_argv(f->address, variants[v]);
+                g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_NONE, NULL, NULL);
+                g_autoptr(GSubprocess) p = NULL;
+                g_autoptr(GString) tty = g_string_new(NULL);
+                g_autoptr(GError) error = NULL;
+                int slave, master = open_pty(60, &slave);
+
+                g_subprocess_launcher_take_stdout_fd(l, slave);
+                p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+                g_assert_no_error(error);
+                g_clear_object(&l);
+                pty_read_until(master, tty, NULL);
+                g_assert_true(g_subprocess_wait(p, NULL, NULL));
+                g_assert_cmpint(wait_status_of(p), ==, 0);
+                g_test_message("%s", tty->str);
+                if (v == 0) {
+                        g_assert_null(strstr(tty->str, long_arg));
+                        g_assert_true(strstr(tty->str, "\xe2\x80\xa6") != NULL);
+                } else
+                        g_assert_true(strstr(tty->str, long_arg) != NULL);
+                (void) close(master);
+        }
+        g_assert_cmpint(ctl(f, &r, "cancel", id, NULL), ==, 0);
+        ctl_result_clear(&r);
+}
+
+static void test_status(Fixture *f, gconstpointer data) {
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *id = NULL, *failed = NULL;
+        JsonObject *o;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--label=build", "--", "sh", "-c", "exit 3", NULL), ==, 3);
+        id = g_strstrip(g_strdup(r.out_str));
+        g_assert_cmpint(ctl(f, &r, "status", id, NULL), ==, 0);
+        g_assert_true(strstr(r.out_str, "State: exited (code 3)") != NULL);
+        g_assert_true(strstr(r.out_str, "Command: sh -c 'exit 3'") != NULL);
+        g_assert_true(strstr(r.out_str, "Label: build") != NULL);
+        g_assert_true(strstr(r.out_str, "Owner: ") != NULL);
+
+        g_assert_cmpint(ctl(f, &r, "--json", "status", id, NULL), ==, 0);
+        root = parse_json(r.out_str);
+        o = json_node_get_object(root);
+        g_assert_cmpint(json_object_get_int_member(o, "id"), ==, (gint64) parse_id(id));
+        g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "exited");
+        g_assert_cmpint(json_object_get_int_member(o, "returncode"), ==, 3);
+        g_assert_cmpstr(json_object_get_string_member(o, "label"), ==, "build");
+        g_assert_cmpint(json_object_get_int_member(o, "owner"), ==, (gint64) getuid());
+        g_assert_cmpint(json_object_get_int_member(o, "finished_at"), >=,
+                        json_object_get_int_member(o, "started_at"));
+
+        /* a failed job shows why */
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "procpool-no-such-program", NULL), ==, 1);
+        failed = g_strdup_printf("%" G_GUINT64_FORMAT, last_job(f));
+        g_assert_cmpint(ctl(f, &r, "status", failed, NULL), ==, 0);
+        g_assert_true(strstr(r.out_str, "State: failed") != NULL);
+        g_assert_true(strstr(r.out_str, "Error: Failed to execute 'procpool-no-such-program'") != NULL);
+
+        g_assert_cmpint(ctl(f, &r, "status", "424242", NULL), ==, 1);
+        g_assert_cmpstr(r.err_str, ==, "Job 424242 could not be found.\n");
+        ctl_result_clear(&r);
+}
+
+/* ---- cancel, kill, release, pool-size ------------------------------------------------------------------ */
+
+static void test_cancel(Fixture *f, gconstpointer data) {
+        g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_autofree char *state = NULL;
+        CtlResult r = {};
+
+        g_assert_true(job_wait_state(f, parse_id(id), "running"));
+        g_assert_cmpint(ctl(f, &r, "cancel", id, NULL), ==, 0);
+        g_assert_true(job_wait_state(f, parse_id(id), "cancelled"));
+        g_assert_cmpint(ctl(f, &r, "wait", id, NULL), ==, 1);
+        g_assert_true(strstr(r.err_str, "cancelled") != NULL);
+        /* cancelling it again is an error that says why */
+        g_assert_cmpint(ctl(f, &r, "cancel", id, NULL), ==, 1);
+        g_assert_true(g_str_has_prefix(r.err_str, "Failed to cancel job "));
+        g_assert_cmpint(ctl(f, &r, "cancel", "31337", NULL), ==, 1);
+        g_assert_cmpint(ctl(f, &r, "cancel", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+static void test_kill(Fixture *f, gconstpointer data) {
+        static const struct {
+                const char *const args[3];
+                int signal;
+        } cases[] = {
+                { { NULL }, SIGTERM },
+                { { "-s", "USR1", NULL }, SIGUSR1 },
+                { { "--signal=SIGHUP", NULL }, SIGHUP },
+                { { "-s", "9", NULL }, SIGKILL },
+        };
+        CtlResult r = {};
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+                g_autoptr(GPtrArray) args = g_ptr_array_new();
+                g_autofree char *state = NULL;
+                const char *wait_args[] = { "wait", id, NULL };
+
+                g_assert_true(job_wait_state(f, parse_id(id), "running"));
+                g_ptr_array_add(args, (char *) "kill");
+                for (const char *const *a = cases[i].args; *a; a++)
+                        g_ptr_array_add(args, (char *) *a);
+                g_ptr_array_add(args, id);
+                g_ptr_array_add(args, NULL);
+                ctl_result_clear(&r);
+                ctl_run_full(f->address, NULL, NULL, NULL, (const char *const *) args->pdata, &r);
+                g_assert_cmpint(r.status, ==, 0);
+                ctl_result_clear(&r);
+                ctl_run_full(f->address, NULL, NULL, NULL, wait_args, &r);
+                g_assert_cmpint(r.status, ==, 128 + cases[i].signal);
+                state = job_state(f, parse_id(id));
+                g_assert_cmpstr(state, ==, "killed");
+        }
+        g_assert_cmpint(ctl(f, &r, "kill", "-s", "NOSUCHSIG", "1", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "kill", "1", NULL), ==, 1); /* not running any more */
+        ctl_result_clear(&r);
+}
+
+static void test_release(Fixture *f, gconstpointer data) {
+        g_autofree char *id = NULL, *running = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "true", NULL), ==, 0);
+        id = g_strstrip(g_strdup(r.out_str));
+        g_assert_cmpint(ctl(f, &r, "release", id, NULL), ==, 0);
+        g_assert_cmpint(ctl(f, &r, "status", id, NULL), ==, 1);
+        g_assert_true(strstr(r.err_str, "could not be found") != NULL);
+
+        running = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_cmpint(ctl(f, &r, "release", running, NULL), ==, 1);
+        g_assert_true(g_str_has_prefix(r.err_str, "Failed to release job "));
+        g_assert_cmpint(ctl(f, &r, "cancel", running, NULL), ==, 0);
+        ctl_result_clear(&r);
+}
+
+static void test_pool_size(Fixture *f, gconstpointer data) {
+        g_autoptr(JsonNode) root = NULL;
+        g_autoptr(GVariant) v = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "pool-size", "3", NULL), ==, 0);
+        v = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, "PoolSize");
+        g_assert_cmpuint(g_variant_get_uint32(v), ==, 3);
+        g_assert_cmpint(ctl(f, &r, "pool-size", NULL), ==, 0);
+        g_assert_cmpstr(r.out_str, ==, "3\n");
+        g_assert_cmpint(ctl(f, &r, "--json", "pool-size", NULL), ==, 0);
+        root = parse_json(r.out_str);
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(root), "pool_size"), ==, 3);
+        g_assert_cmpint(json_object_get_int_member(json_node_get_object(root), "max_queued"), >, 0);
+        /* the daemon refuses 0: a daemon error, not a usage error */
+        g_assert_cmpint(ctl(f, &r, "pool-size", "0", NULL), ==, 1);
+        g_assert_true(g_str_has_prefix(r.err_str, "Failed to set the pool size to 0: "));
+        g_assert_cmpint(ctl(f, &r, "pool-size", "many", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "pool-size", "1", "2", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+/* ---- monitor ---------------------------------------------------------------------------------------- */
+
+static char *read_line(GDataInputStream *in) {
+        g_autoptr(GError) error = NULL;
+        char *line = g_data_input_stream_read_line(in, NULL, NULL, &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(line);
+        g_test_message("monitor: %s", line);
+        return line;
+}
+
+static void check_monitor(Fixture *f, gboolean json) {
+        const char *args_text[] = { "monitor", NULL };
+        const char *args_json[] = { "--json", "monitor", NULL };
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, json ? args_json : args_text);
+        g_autoptr(GSubprocessLauncher) l =
+                ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_autoptr(GDataInputStream) out = NULL, err = NULL;
+        g_autofree char *ready = NULL, *submitted = NULL, *started = NULL, *finished = NULL, *path = NULL;
+        const char *sleep_argv[] = { "sleep", "600", NULL };
+        guint64 id;
+
+        g_assert_no_error(error);
+        out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+        err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(p));
+        /* its subscriptions are in place once it says so */
+        ready = read_line(err);
+        g_assert_true(g_str_has_prefix(ready, "Monitoring"));
+
+        path = fixture_submit(f, sleep_argv, fixture_options("label", g_variant_new_string("mon"), NULL));
+        id = last_job(f);
+        submitted = read_line(out);
+        started = read_line(out);
+        fixture_job_call(f, path, "Kill", g_variant_new("(i)", SIGKILL), &error);
+        g_assert_no_error(error);
+        finished = read_line(out);
+
+        if (json) {
+                g_autoptr(JsonNode) a = parse_json(submitted), b = parse_json(started), c = parse_json(finished);
+                JsonObject *oa = json_node_get_object(a), *ob = json_node_get_object(b),
+                           *oc = json_node_get_object(c);
+
+                g_assert_cmpstr(json_object_get_string_member(oa, "event"), ==, "submitted");
+                g_assert_cmpint(json_object_get_int_member(oa, "id"), ==, (gint64) id);
+                g_assert_cmpstr(json_object_get_string_member(oa, "label"), ==, "mon");
+                g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(oa, "argv"), 0), ==,
+                                "sleep");
+                g_assert_cmpstr(json_object_get_string_member(ob, "event"), ==, "started");
+                g_assert_cmpint(json_object_get_int_member(ob, "id"), ==, (gint64) id);
+                g_assert_cmpint(json_object_get_int_member(ob, "pid"), >, 0);
+                g_assert_cmpstr(json_object_get_string_member(oc, "event"), ==, "finished");
+                g_assert_cmpint(json_object_get_int_member(oc, "id"), ==, (gint64) id);
+                g_assert_cmpstr(json_object_get_string_member(oc, "state"), ==, "killed");
+                g_assert_cmpint(json_object_get_int_member(oc, "returncode"), ==, -9);
+        } else {
+                g_autofree char *s = g_strdup_printf("Job %" G_GUINT64_FORMAT " submitted: sleep 600", id);
+                g_autofree char *st = g_strdup_printf("Job %" G_GUINT64_FORMAT " started", id);
+                g_autofree char *fi =
+                        g_strdup_printf("Job %" G_GUINT64_FORMAT " finished: killed, return code -9.", id);
+                g_assert_cmpstr(submitted, ==, s);
+                g_assert_true(g_str_has_prefix(started, st));
+                g_assert_cmpstr(finished, ==, fi);
+        }
+
+        /* it runs until interrupted, and an interrupt is its normal end */
+        g_assert_nonnull(g_subprocess_get_identifier(p)); /* still running */
+        g_subprocess_send_signal(p, SIGINT);
+        g_assert_true(g_subprocess_wait(p, NULL, &error));
+        g_assert_true(g_subprocess_get_if_exited(p));
+        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
+}
+
+static void test_monitor(Fixture *f, gconstpointer data) {
+        check_monitor(f, FALSE);
+}
+
+static void test_monitor_json(Fixture *f, gconstpointer data) {
+        check_monitor(f, TRUE);
+}
+
+/* ---- buses, the absent daemon, usage ----------------------------------------------------------------- */
+
+static void setup_no_daemon(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+
+        f->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
+        g_test_dbus_up(f->bus);
+        f->address = g_strdup(g_test_dbus_get_bus_address(f->bus));
+        f->conn = g_dbus_connection_new_for_address_sync(
+                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        g_assert_no_error(error);
+        f->daemon_pid = 0;
+}
+
+static void assert_one_line(const char *s) {
+        g_assert_true(g_str_has_suffix(s, "\n"));
+        g_assert_true(strchr(s, '\n') == s + strlen(s) - 1);
+}
+
+static void test_absent(Fixture *f, gconstpointer data) {
+        const char *const commands[][5] = {
+                { "list", NULL },
+                { "call", "--", "true", NULL },
+                { "communicate", "--", "true", NULL },
+                { "submit", "--", "true", NULL },
+                { "status", "1", NULL },
+                { "cancel", "1", "2", NULL },
+                { "pool-size", NULL },
+                { "wait", NULL },
+        };
+        const char *list[] = { "list", NULL };
+        CtlResult r = {};
+
+        for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
+                ctl_run_full(f->address, NULL, NULL, NULL, commands[i], &r);
+                g_assert_cmpint(r.status, ==, 1);
+                g_assert_true(g_str_has_prefix(r.err_str, "procpoold is not running"));
+                assert_one_line(r.err_str);
+                ctl_result_clear(&r);
+        }
+
+        /* through DBUS_SESSION_BUS_ADDRESS, the user bus: how to start it there */
+        ctl_run_full(NULL, f->address, NULL, NULL, list, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        g_assert_cmpstr(r.err_str, ==,
+                        "procpoold is not running on the user bus; start it with 'systemctl --user start "
+                        "procpoold', or run 'procpoold'.\n");
+        ctl_result_clear(&r);
+
+        /* no bus at all */
+        {
+                const char *args[] = { "--address=unix:path=/nonexistent/procpool-bus", "list", NULL };
+                ctl_run_full(NULL, NULL, NULL, NULL, args, &r);
+                g_assert_cmpint(r.status, ==, 1);
+                g_assert_true(g_str_has_prefix(r.err_str, "Failed to connect to the bus at "));
+                assert_one_line(r.err_str);
+                ctl_result_clear(&r);
+        }
+}
+
+static void test_buses(Fixture *f, gconstpointer data) {
+        const char *user[] = { "--user", "pool-size", NULL };
+        const char *plain[] = { "pool-size", NULL };
+        const char *system[] = { "--system", "pool-size", NULL };
+        const char *host[] = { "-H", "root@procpool-no-such-host.invalid", "pool-size", NULL };
+        const char *machine[] = { "--machine=procpool-no-such-machine", "pool-size", NULL };
+        const char *both[] = { "-H", "x", "-M", "y", "pool-size", NULL };
+        const char *user_host[] = { "--user", "--host=x", "pool-size", NULL };
+        CtlResult r = {};
+
+        /* the user bus is DBUS_SESSION_BUS_ADDRESS, by default and with --user */
+        ctl_run_full(NULL, f->address, NULL, NULL, plain, &r);
+        g_assert_cmpint(r.status, ==, 0);
+        ctl_result_clear(&r);
+        ctl_run_full(NULL, f->address, NULL, NULL, user, &r);
+        g_assert_cmpint(r.status, ==, 0);
+        ctl_result_clear(&r);
+        /* --system, -H and -M go elsewhere, where this daemon is not */
+        ctl_run_full(NULL, f->address, NULL, NULL, system, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        g_assert_true(strstr(r.err_str, "system bus") != NULL);
+        ctl_result_clear(&r);
+        ctl_run_full(NULL, f->address, NULL, NULL, host, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        ctl_result_clear(&r);
+        ctl_run_full(NULL, f->address, NULL, NULL, machine, &r);
+        g_assert_cmpint(r.status, ==, 1);
+        ctl_result_clear(&r);
+        ctl_run_full(NULL, f->address, NULL, NULL, both, &r);
+        g_assert_cmpint(r.status, ==, 2);
+        ctl_result_clear(&r);
+        ctl_run_full(NULL, f->address, NULL, NULL, user_host, &r);
+        g_assert_cmpint(r.status, ==, 2);
+        ctl_result_clear(&r);
+}
+
+static void test_usage(Fixture *f, gconstpointer data) {
+        static const char *const verbs[] = { "call", "communicate", "submit", "wait", "list", "status", "output",
+                                             "cancel", "kill", "release", "pool-size", "monitor" };
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "--version", NULL), ==, 0);
+        g_assert_true(g_str_has_prefix(r.out_str, "procpoolctl "));
+        g_assert_true(g_ascii_isdigit(r.out_str[strlen("procpoolctl ")]));
+        g_assert_cmpint(ctl(f, &r, "--help", NULL), ==, 0);
+        for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++)
+                g_assert_true(strstr(r.out_str, verbs[i]) != NULL);
+        for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++) {
+                g_autofree char *synopsis = g_strdup_printf("procpoolctl [OPTIONS...] %s", verbs[i]);
+                g_assert_cmpint(ctl(f, &r, verbs[i], "--help", NULL), ==, 0);
+                g_assert_true(g_str_has_prefix(r.out_str, synopsis));
+                g_assert_cmpint(ctl(f, &r, "help", verbs[i], NULL), ==, 0);
+                g_assert_true(g_str_has_prefix(r.out_str, synopsis));
+        }
+        /* usage errors: 2, with the error on stderr and nothing on stdout */
+        g_assert_cmpint(ctl(f, &r, NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "frobnicate", NULL), ==, 2);
+        g_assert_true(strstr(r.err_str, "Unknown command 'frobnicate'") != NULL);
+        g_assert_cmpstr(r.out_str, ==, "");
+        g_assert_cmpint(ctl(f, &r, "call", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "call", "--", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "--no-such-option", "list", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "list", "--label=x", NULL), ==, 2);
+        g_assert_true(strstr(r.err_str, "--label") != NULL);
+        g_assert_cmpint(ctl(f, &r, "call", "--wait", "--", "true", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "list", "extra", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "output", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "call", "--stop-timeout=forever-ish", "--", "true", NULL), ==, 2);
+        g_assert_cmpint(ctl(f, &r, "status", "abc", NULL), ==, 2);
+        g_assert_cmpstr(r.out_str, ==, "");
+        ctl_result_clear(&r);
+}
+
+/* ---- what reaches the daemon: a stand-in service records the options of Submit ---------------------------- */
+
+typedef struct {
+        GVariant *options;
+        char **argv;
+} Recorded;
+
+static void mock_method_call(GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+                             const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data) {
+        Recorded *rec = data;
+
+        g_assert_cmpstr(method, ==, "Submit");
+        g_clear_pointer(&rec->options, g_variant_unref);
+        g_clear_pointer(&rec->argv, g_strfreev);
+        g_variant_get(params, "(^as@a{sv})", &rec->argv, &rec->options);
+        g_dbus_method_invocation_return_value(inv, g_variant_new("(o)", MANAGER_PATH "/job/77"));
+}
+
+static void on_communicated(GObject *source, GAsyncResult *res, gpointer data) {
+        gboolean *done = data;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_subprocess_communicate_finish(G_SUBPROCESS(source), res, NULL, NULL, &error));
+        g_assert_no_error(error);
+        *done = TRUE;
+}
+
+/* Runs procpoolctl submit with options against the stand-in, serving it meanwhile. */
+static void mock_submit(Fixture *f, const char *cwd, const char *const *options, int expect_status) {
+        g_autoptr(GPtrArray) args = g_ptr_array_new();
+        g_autoptr(GPtrArray) argv = NULL;
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, cwd, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        gboolean done = FALSE;
+
+        g_ptr_array_add(args, (char *) "submit");
+        for (const char *const *o = options; *o; o++)
+                g_ptr_array_add(args, (char *) *o);
+        g_ptr_array_add(args, (char *) "--");
+        g_ptr_array_add(args, (char *) "true");
+        g_ptr_array_add(args, NULL);
+        argv = ctl_argv(f->address, (const char *const *) args->pdata);
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        g_subprocess_communicate_async(p, NULL, NULL, on_communicated, &done);
+        while (!done)
+                g_main_context_iteration(NULL, TRUE);
+        g_assert_true(g_subprocess_wait(p, NULL, NULL));
+        g_assert_cmpint(wait_status_of(p), ==, expect_status);
+}
+
+static void test_options_sent(Fixture *f, gconstpointer data) {
+        static const GDBusInterfaceVTable vtable = { .method_call = mock_method_call };
+        g_autofree char *xml_path = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "data",
+                                                     "org.procpool.Supervisor1.xml", NULL);
+        g_autofree char *xml = NULL;
+        g_autoptr(GDBusNodeInfo) node = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) owned = NULL;
+        Recorded rec = {};
+        guint reg;
+        guint64 t;
+        gint32 prio;
+        gboolean b;
+        const char *s;
+        g_autofree const char **env = NULL;
+
+        g_assert_true(g_file_get_contents(xml_path, &xml, NULL, &error));
+        node = g_dbus_node_info_new_for_xml(xml, &error);
+        g_assert_no_error(error);
+        reg = g_dbus_connection_register_object(f->conn, MANAGER_PATH,
+                                                g_dbus_node_info_lookup_interface(node, MANAGER_IFACE), &vtable, &rec,
+                                                NULL, &error);
+        g_assert_no_error(error);
+        owned = g_dbus_connection_call_sync(f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                            "org.freedesktop.DBus", "RequestName",
+                                            g_variant_new("(su)", BUS_NAME, 4 /* DO_NOT_QUEUE */), NULL,
+                                            G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        g_assert_no_error(error);
+
+        /* nothing given: only the working directory, procpoolctl's own */
+        mock_submit(f, "/usr", (const char *const[]) { NULL }, 0);
+        g_assert_cmpuint(g_variant_n_children(rec.options), ==, 1);
+        g_assert_true(g_variant_lookup(rec.options, "cwd", "&s", &s));
+        g_assert_cmpstr(s, ==, "/usr");
+        g_assert_cmpstr(rec.argv[0], ==, "true");
+
+        mock_submit(f, NULL,
+                    (const char *const[]) { "--timeout=1h 30min", "--stop-timeout=500ms", "-E", "A=1",
+                                            "--setenv=B=x=y", "--clear-env", "--cwd=/srv", "--label=nightly build",
+                                            "--priority=-5", "--output-limit=2M", NULL },
+                    0);
+        g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 5400ULL * G_USEC_PER_SEC);
+        g_assert_true(g_variant_lookup(rec.options, "stop-timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 500000);
+        g_assert_true(g_variant_lookup(rec.options, "environment", "^a&s", &env));
+        g_assert_cmpuint(g_strv_length((char **) env), ==, 2);
+        g_assert_cmpstr(env[0], ==, "A=1");
+        g_assert_cmpstr(env[1], ==, "B=x=y");
+        g_assert_true(g_variant_lookup(rec.options, "clear-environment", "b", &b));
+        g_assert_true(b);
+        g_assert_true(g_variant_lookup(rec.options, "cwd", "&s", &s));
+        g_assert_cmpstr(s, ==, "/srv");
+        g_assert_true(g_variant_lookup(rec.options, "label", "&s", &s));
+        g_assert_cmpstr(s, ==, "nightly build");
+        g_assert_true(g_variant_lookup(rec.options, "priority", "i", &prio));
+        g_assert_cmpint(prio, ==, -5);
+        g_assert_true(g_variant_lookup(rec.options, "output-limit", "t", &t));
+        g_assert_cmpuint(t, ==, 2 * 1024 * 1024);
+        /* submit leaves a job running when procpoolctl goes away */
+        g_assert_false(g_variant_lookup(rec.options, "cancel-on-disconnect", "b", &b) && b);
+
+        /* other spellings of time spans and sizes */
+        mock_submit(f, NULL, (const char *const[]) { "--timeout=30", "--stop-timeout=2us", "--output-limit=16K", NULL },
+                    0);
+        g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 30 * G_USEC_PER_SEC);
+        g_assert_true(g_variant_lookup(rec.options, "stop-timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 2);
+        g_assert_true(g_variant_lookup(rec.options, "output-limit", "t", &t));
+        g_assert_cmpuint(t, ==, 16 * 1024);
+        mock_submit(f, NULL, (const char *const[]) { "--timeout=5min", NULL }, 0);
+        g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 300 * G_USEC_PER_SEC);
+
+        g_dbus_connection_unregister_object(f->conn, reg);
+        g_clear_pointer(&rec.options, g_variant_unref);
+        g_clear_pointer(&rec.argv, g_strfreev);
+}
+
+int main(int argc, char **argv) {
+        g_test_init(&argc, &argv, NULL);
+
+#define ADD(name, fn) g_test_add("/procpool/cli/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+        ADD("call/exit-code", test_call_exit_code);
+        ADD("call/streams", test_call_streams);
+        ADD("call/ctrl-c", test_call_ctrl_c);
+        ADD("call/sigterm", test_call_sigterm);
+        ADD("call/spawn-failed", test_call_spawn_failed);
+        ADD("communicate/binary", test_communicate_binary);
+        ADD("submit", test_submit);
+        ADD("output", test_output);
+        ADD("wait/mixed", test_wait_mixed);
+        ADD("wait/all", test_wait_all);
+        ADD("options/env", test_options_env);
+        ADD("options/cwd", test_options_cwd);
+        ADD("options/timeout", test_options_timeout);
+        ADD("options/priority", test_options_priority);
+        ADD("options/output-limit", test_options_output_limit);
+        ADD("list", test_list);
+        ADD("list/full", test_list_full);
+        ADD("status", test_status);
+        ADD("cancel", test_cancel);
+        ADD("kill", test_kill);
+        ADD("release", test_release);
+        ADD("pool-size", test_pool_size);
+        ADD("monitor", test_monitor);
+        ADD("monitor/json", test_monitor_json);
+        ADD("buses", test_buses);
+        ADD("usage", test_usage);
+#undef ADD
+        g_test_add("/procpool/cli/absent", Fixture, NULL, setup_no_daemon, test_absent, fixture_teardown);
+        g_test_add("/procpool/cli/options/sent", Fixture, NULL, setup_no_daemon, test_options_sent, fixture_teardown);
+        return g_test_run();
+}
