@@ -163,6 +163,10 @@ static void job_finish(Job *j, JobState state) {
         j->pid = 0;
         j->finished_at = now_usec(CLOCK_REALTIME);
         j->finished_monotonic = now_usec(CLOCK_MONOTONIC);
+        /* A finished job holds no fd: retained jobs would otherwise keep a pidfd each, and every
+         * spawn's child would close them all again before exec. sd-event reaps the child after this
+         * callback even with its source gone. */
+        close_source(&j->child_source);
         close_source(&j->timeout_source);
         close_source(&j->kill_source);
         pool_job_finished(j->pool, j);
