@@ -171,7 +171,7 @@ static void test_retain_and_ids(void) {
         Job *j;
         Ctx c;
 
-        ctx_init(&c, 2, 100, 2);
+        ctx_init(&c, 1, 100, 2);
         for (int i = 0; i < 4; i++)
                 submit(&c, "exit 0", 0);
         ctx_run(&c, 4);
