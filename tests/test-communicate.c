@@ -159,6 +159,25 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(rc, ==, -15);
 }
 
+static void test_background_holds_pipe(Fixture *f, gconstpointer unused) {
+        /* The job ends with its main process: a background process that keeps stdout open does not
+         * hold the reply back. It ends by itself soon after; the call gives up long before it would. */
+        const char *argv[] = { "sh", "-c", "sleep 4 & echo main done; exit 5", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, out = NULL, err = NULL;
+        int rc = -1;
+
+        r = g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                                        g_variant_new("(^as@ay@a{sv})", argv,
+                                                      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
+                                                      FIXTURE_NO_OPTIONS),
+                                        NULL, G_DBUS_CALL_FLAGS_NONE, 3000, NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(i@ay@ay)", &rc, &out, &err);
+        g_assert_cmpint(rc, ==, 5);
+        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), "main done\n", 10);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/communicate/filter", Fixture, NULL, fixture_setup, test_filter, fixture_teardown);
@@ -176,5 +195,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/communicate/output-limit-exact", Fixture, NULL, fixture_setup,
                    test_output_limit_exact, fixture_teardown);
         g_test_add("/procpool/communicate/timeout", Fixture, NULL, fixture_setup, test_timeout, fixture_teardown);
+        g_test_add("/procpool/communicate/background-holds-pipe", Fixture, NULL, fixture_setup,
+                   test_background_holds_pipe, fixture_teardown);
         return g_test_run();
 }
