@@ -307,7 +307,11 @@ static void ctl_run_to_files(Fixture *f, const char *const *args, CtlResult *ret
         while ((name = g_dir_read_name(d))) {
                 g_autofree char *link = g_build_filename(fds, name, NULL);
                 g_autofree char *target = g_file_read_link(link, NULL);
-                g_assert_false(target && g_str_has_prefix(target, dir));
+                /* a failure, not an abort: the fixture must still stop the daemon that holds them */
+                if (target && g_str_has_prefix(target, dir)) {
+                        g_test_message("procpoold still holds %s as its fd %s after the job ended", target, name);
+                        g_test_fail();
+                }
         }
         (void) g_unlink(out_path);
         (void) g_unlink(err_path);
