@@ -632,6 +632,112 @@ static void test_call_survives_disconnect(Fixture *f, gconstpointer unused) {
         assert_outcome(f, path, "exited", 3);
 }
 
+static void test_disconnect_queued(Fixture *f, gconstpointer unused) {
+        g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);
+        g_autofree char *marker = g_build_filename(dir, "ran", NULL);
+        const char *touch[] = { "touch", marker, NULL };
+        const char *sleeper[] = { "sleep", "30", NULL };
+        const char *t[] = { "true", NULL };
+        g_autofree char *blocker = fixture_submit(f, sleeper, NULL);
+        g_autoptr(GDBusConnection) other = connect_other(f);
+        const char *path = MANAGER_PATH "/job/2";
+        g_autoptr(GError) error = NULL;
+
+        /* A Call still in the queue when its caller leaves is cancelled there and never runs. */
+        g_assert_true(fixture_wait_state(f, blocker, "running"));
+        g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
+                               g_variant_new("(^as@a{sv})", touch, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
+                               G_MAXINT, NULL, NULL, NULL);
+        g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
+        g_assert_true(fixture_wait_state(f, path, "queued"));
+        disconnect(f, other);
+        g_assert_true(fixture_wait_state(f, path, "cancelled"));
+        assert_outcome(f, path, "cancelled", 0);
+        g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL, NULL,
+                                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+        g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 0);
+        g_assert_no_error(error);
+        g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+        (void) g_rmdir(dir);
+}
+
+static void test_disconnect_at_once(Fixture *f, gconstpointer unused) {
+        const char *sleeper[] = { "sleep", "30", NULL };
+        g_autoptr(GError) error = NULL;
+
+        /* Callers that leave right after sending, maybe before procpoold watches them at all: a job
+         * made for them is cancelled all the same (or none is made, if they left before procpoold
+         * could learn who they were). */
+        for (int i = 0; i < 5; i++) {
+                g_autoptr(GDBusConnection) other = connect_other(f);
+                g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
+                                       g_variant_new("(^as@a{sv})", sleeper, FIXTURE_NO_OPTIONS), NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
+                g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
+                disconnect(f, other);
+        }
+        for (int k = 0; k < 2000; k++) {
+                g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, &error);
+                g_autoptr(GVariantIter) it = NULL;
+                const char *state;
+                gboolean ended = TRUE;
+                g_assert_no_error(error);
+                g_variant_get(r, "(a(tosi))", &it);
+                while (g_variant_iter_next(it, "(t&o&si)", NULL, NULL, &state, NULL)) {
+                        if (g_str_equal(state, "running") || g_str_equal(state, "queued"))
+                                ended = FALSE;
+                        else
+                                g_assert_cmpstr(state, ==, "cancelled");
+                }
+                if (ended)
+                        return;
+                g_usleep(5000);
+        }
+        g_error("jobs of callers that left are still running");
+}
+
+static void test_communicate_stdout_fd(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "cat; echo err >&2", NULL };
+        g_autoptr(GUnixFDList) list = g_unix_fd_list_new();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
+        g_autofree char *data = NULL;
+        int p[2], rc;
+
+        g_assert_no_errno(pipe2(p, O_CLOEXEC));
+        g_assert_cmpint(g_unix_fd_list_append(list, p[1], NULL), ==, 0);
+        close(p[1]);
+        r = g_dbus_connection_call_with_unix_fd_list_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "abc", 3, 1),
+                              fixture_options("stdout", g_variant_new_handle(0), NULL)),
+                NULL, G_DBUS_CALL_FLAGS_NONE, 20000, list, NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_clear_object(&list);
+        /* stdout went to the fd, so the reply's stdout is empty; stderr was captured. */
+        g_variant_get(r, "(i@ay@ay)", &rc, &o, &e);
+        g_assert_cmpint(rc, ==, 0);
+        g_assert_cmpuint(g_variant_get_size(o), ==, 0);
+        g_assert_cmpmem(g_variant_get_data(e), g_variant_get_size(e), "err\n", 4);
+        data = read_all(p[0]);
+        close(p[0]);
+        g_assert_cmpstr(data, ==, "abc");
+}
+
+static void test_output_limit_zero(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "seq 1 1000; exit 2", NULL };
+        g_autofree char *path = fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(0), NULL));
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
+
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+        assert_outcome(f, path, "exited", 2);
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(@ay@ay)", &o, &e);
+        g_assert_cmpuint(g_variant_get_size(o), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/options/unknown-key", Fixture, NULL, fixture_setup, test_unknown_key, fixture_teardown);
@@ -668,5 +774,13 @@ int main(int argc, char *argv[]) {
                    test_cancel_on_disconnect_submit, fixture_teardown);
         g_test_add("/procpool/options/call-survives-disconnect", Fixture, NULL, fixture_setup,
                    test_call_survives_disconnect, fixture_teardown);
+        g_test_add("/procpool/options/cancel-on-disconnect-queued", Fixture, pool1, fixture_setup,
+                   test_disconnect_queued, fixture_teardown);
+        g_test_add("/procpool/options/cancel-on-disconnect-at-once", Fixture, NULL, fixture_setup,
+                   test_disconnect_at_once, fixture_teardown);
+        g_test_add("/procpool/options/communicate-stdout-fd", Fixture, NULL, fixture_setup,
+                   test_communicate_stdout_fd, fixture_teardown);
+        g_test_add("/procpool/options/output-limit-zero", Fixture, NULL, fixture_setup, test_output_limit_zero,
+                   fixture_teardown);
         return g_test_run();
 }
