@@ -1031,6 +1031,70 @@ static void test_usage(Fixture *f, gconstpointer data) {
         ctl_result_clear(&r);
 }
 
+/* ---- bash completion ---------------------------------------------------------------------------------- */
+
+static const char completion_script[] =
+        "source /usr/share/bash-completion/bash_completion\n"
+        "source \"$1\"\n"
+        "comp() {\n"
+        "        COMP_WORDS=(\"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+        "        COMP_LINE=\"$*\"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()\n"
+        "        _procpoolctl procpoolctl \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+        "        echo \"${COMPREPLY[*]}\"\n"
+        "}\n"
+        "comp procpoolctl ''\n"
+        "comp procpoolctl kill -s US\n"
+        "comp procpoolctl submit --w\n"
+        "comp procpoolctl \"--address=$2\" cancel ''\n"
+        "comp procpoolctl \"--address=$2\" status ''\n";
+
+static void test_bash_completion(Fixture *f, gconstpointer data) {
+        g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
+                                                 "procpoolctl.bash-completion", NULL);
+        g_autofree char *bindir = g_path_get_dirname(ctl_path());
+        g_autofree char *path = g_strdup_printf("%s:%s", bindir, g_getenv("PATH"));
+        g_autofree char *running = NULL, *done = NULL, *expected_running = NULL, *expected_all = NULL;
+        g_autoptr(GSubprocessLauncher) l = NULL;
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL;
+        g_auto(GStrv) lines = NULL;
+        CtlResult r = {};
+
+        if (!g_file_test("/usr/share/bash-completion/bash_completion", G_FILE_TEST_EXISTS)) {
+                g_test_skip("bash-completion is not installed");
+                return;
+        }
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "true", NULL), ==, 0);
+        done = g_strstrip(g_strdup(r.out_str));
+        running = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_true(job_wait_state(f, parse_id(running), "running"));
+
+        l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+        g_subprocess_launcher_setenv(l, "PATH", path, TRUE);
+        g_subprocess_launcher_unsetenv(l, "DBUS_SESSION_BUS_ADDRESS");
+        p = g_subprocess_launcher_spawn(l, &error, "bash", "-c", completion_script, "bash", file, f->address, NULL);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+        g_assert_no_error(error);
+        g_test_message("%s", out);
+        lines = g_strsplit(out, "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), >=, 5);
+
+        /* commands, signal names, a command's options */
+        g_assert_true(g_str_has_prefix(lines[0], "call communicate submit wait list status output cancel kill"));
+        g_assert_cmpstr(lines[1], ==, "USR1 USR2");
+        g_assert_cmpstr(lines[2], ==, "--wait");
+        /* job ids from the daemon on the bus named on the line: unfinished ones to cancel, all for status */
+        expected_running = g_strdup(running);
+        expected_all = g_strdup_printf("%s %s", done, running);
+        g_assert_cmpstr(lines[3], ==, expected_running);
+        g_assert_cmpstr(lines[4], ==, expected_all);
+
+        g_assert_cmpint(ctl(f, &r, "cancel", running, NULL), ==, 0);
+        ctl_result_clear(&r);
+}
+
 /* ---- what reaches the daemon: a stand-in service records the options of Submit ---------------------------- */
 
 typedef struct {
@@ -1193,6 +1257,7 @@ int main(int argc, char **argv) {
         ADD("monitor/json", test_monitor_json);
         ADD("buses", test_buses);
         ADD("usage", test_usage);
+        ADD("bash-completion", test_bash_completion);
 #undef ADD
         g_test_add("/procpool/cli/absent", Fixture, NULL, setup_no_daemon, test_absent, fixture_teardown);
         g_test_add("/procpool/cli/options/sent", Fixture, NULL, setup_no_daemon, test_options_sent, fixture_teardown);

@@ -416,8 +416,11 @@ int ctl_connect(Ctl *c) {
                 r = sd_bus_open_user(&c->bus);
         if (r < 0) {
                 c->bus = sd_bus_unref(c->bus);
-                fprintf(stderr, "Failed to connect to %s%s%s: %s\n", bus_description(c),
-                        c->address ? " at " : "", c->address ? c->address : "", strerror(-r));
+                fprintf(stderr, "Failed to connect to %s%s%s: %s%s\n", bus_description(c),
+                        c->address ? " at " : "", c->address ? c->address : "", strerror(-r),
+                        !c->address && !c->host && !c->machine && !c->system
+                                ? " (no session bus; set DBUS_SESSION_BUS_ADDRESS, or use --system)"
+                                : "");
                 return EXIT_FAILED;
         }
         return 0;
@@ -441,6 +444,13 @@ int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ..
                 else
                         fprintf(stderr, "procpoold is not running on %s; start it with 'systemctl --user "
                                 "start procpoold', or run 'procpoold'.\n", bus_description(c));
+                return EXIT_FAILED;
+        }
+        if (error && error->name && strncmp(error->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0) {
+                /* Bus activation found the service but could not start it. */
+                c->absent = true;
+                fprintf(stderr, "procpoold is not running on %s, and starting it failed: %s\n", bus_description(c),
+                        error->message ? error->message : error->name);
                 return EXIT_FAILED;
         }
         va_start(ap, what);
