@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
 
 #include "fixture.h"
@@ -195,6 +196,59 @@ static void test_wait_disconnect(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 0);
         g_assert_no_error(error);
         g_assert_cmpint(wait_job(f, path, &error), ==, 2);
+}
+
+typedef struct {
+        int n;
+        int rc[3];
+} Many;
+
+static void on_many(GObject *source, GAsyncResult *res, gpointer data) {
+        Many *m = data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+
+        g_assert_no_error(error);
+        g_variant_get(r, "(i)", &m->rc[m->n++]);
+}
+
+static gboolean three_replies(gpointer data) {
+        return ((Many *) data)->n == 3;
+}
+
+static void test_wait_many(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "read x; exit 12", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDBusConnection) other = g_dbus_connection_new_for_address_sync(
+                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        int p[2];
+        Many m = {};
+
+        g_assert_no_error(error);
+        g_assert_no_errno(pipe(p));
+        /* The job waits for a line on a pipe the test holds, so every Wait arrives before it ends. */
+        g_autoptr(GUnixFDList) list = g_unix_fd_list_new_from_array(&p[0], 1);
+        g_autoptr(GVariant) r = g_dbus_connection_call_with_unix_fd_list_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                g_variant_new("(^as@a{sv})", argv, fixture_options("stdin", g_variant_new_handle(0), NULL)), NULL,
+                G_DBUS_CALL_FLAGS_NONE, -1, list, NULL, NULL, &error);
+        const char *path;
+        g_assert_no_error(error);
+        g_variant_get(r, "(&o)", &path);
+        g_assert_true(fixture_wait_state(f, path, "running"));
+        for (int i = 0; i < 3; i++)
+                g_dbus_connection_call(i == 1 ? other : f->conn, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_many, &m);
+        g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
+        /* Every Wait is in the daemon before the job can end: Get is answered after them. */
+        g_autoptr(GVariant) state = fixture_get_property(f, path, JOB_IFACE, "State");
+        g_assert_cmpstr(g_variant_get_string(state, NULL), ==, "running");
+        g_assert_cmpint(write(p[1], "go\n", 3), ==, 3);
+        close(p[1]);
+        g_assert_true(fixture_iterate_until(three_replies, &m));
+        for (int i = 0; i < 3; i++)
+                g_assert_cmpint(m.rc[i], ==, 12);
 }
 
 /* ---- Cancel ----------------------------------------------------------------------------------- */
@@ -591,6 +645,78 @@ static void test_properties_changed(Fixture *f, gconstpointer unused) {
         g_ptr_array_unref(rec.changes);
 }
 
+/* The last value each job property had in a PropertiesChanged signal of path. */
+typedef struct {
+        const char *path;
+        GHashTable *last; /* name -> GVariant */
+        gboolean invalidated;
+} Values;
+
+static void on_values(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                      const char *member, GVariant *params, gpointer data) {
+        Values *v = data;
+        g_autoptr(GVariant) changed = g_variant_get_child_value(params, 1);
+        g_autoptr(GVariant) invalidated = g_variant_get_child_value(params, 2);
+        GVariantIter it;
+        const char *name;
+        GVariant *value;
+
+        if (!g_str_equal(path, v->path))
+                return;
+        if (g_variant_n_children(invalidated) > 0)
+                v->invalidated = TRUE;
+        g_variant_iter_init(&it, changed);
+        while (g_variant_iter_next(&it, "{&sv}", &name, &value))
+                g_hash_table_replace(v->last, g_strdup(name), value);
+}
+
+static gboolean has_finished_at(gpointer data) {
+        Values *v = data;
+        GVariant *f = g_hash_table_lookup(v->last, "FinishedAt");
+        return f && g_variant_get_uint64(f) > 0;
+}
+
+static void test_changed_values(Fixture *f, gconstpointer unused) {
+        static const char *const props[] = { "State", "Pid", "ReturnCode", "StartedAt", "FinishedAt", "Error" };
+        const char *path = MANAGER_PATH "/job/1";
+        Values v = { path, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref) };
+        guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.Properties",
+                                                       "PropertiesChanged", NULL, JOB_IFACE,
+                                                       G_DBUS_SIGNAL_FLAGS_NONE, on_values, &v, NULL);
+        g_autofree char *submitted = fixture_submit(f, sleep30, fixture_options("timeout-usec",
+                                                                                 g_variant_new_uint64(200000), NULL));
+        gboolean saw_pid = FALSE;
+
+        g_assert_cmpstr(submitted, ==, path);
+        g_assert_true(fixture_wait_state(f, path, "running"));
+        while (g_main_context_iteration(NULL, FALSE))
+                ;
+        /* While it runs, the Pid and StartedAt signalled are the ones read. */
+        GVariant *pid = g_hash_table_lookup(v.last, "Pid");
+        if (pid) {
+                g_autoptr(GVariant) now = fixture_get_property(f, path, JOB_IFACE, "Pid");
+                g_assert_cmpuint(g_variant_get_uint32(pid), ==, g_variant_get_uint32(now));
+                g_assert_cmpuint(g_variant_get_uint32(pid), >, 0);
+                saw_pid = TRUE;
+        }
+        g_assert_true(fixture_iterate_until(has_finished_at, &v));
+        g_assert_true(saw_pid || g_hash_table_contains(v.last, "Pid"));
+        /* Each of them came with its new value, equal to what Get says once the job has timed out. */
+        g_assert_false(v.invalidated);
+        for (gsize i = 0; i < G_N_ELEMENTS(props); i++) {
+                g_autoptr(GVariant) now = fixture_get_property(f, path, JOB_IFACE, props[i]);
+                GVariant *last = g_hash_table_lookup(v.last, props[i]);
+                g_test_message("%s", props[i]);
+                g_assert_nonnull(last);
+                g_assert_true(g_variant_equal(last, now));
+        }
+        g_assert_cmpstr(g_variant_get_string(g_hash_table_lookup(v.last, "State"), NULL), ==, "timed-out");
+        g_assert_cmpint(g_variant_get_int32(g_hash_table_lookup(v.last, "ReturnCode")), ==, -15);
+        g_assert_cmpuint(g_variant_get_uint32(g_hash_table_lookup(v.last, "Pid")), ==, 0);
+        g_dbus_connection_signal_unsubscribe(f->conn, sub);
+        g_hash_table_unref(v.last);
+}
+
 static void on_interfaces(GDBusConnection *c, const char *sender, const char *path, const char *iface,
                           const char *member, GVariant *params, gpointer data) {
         GPtrArray *events = data;
@@ -796,6 +922,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/job/wait", Fixture, NULL, fixture_setup, test_wait, fixture_teardown);
         g_test_add("/procpool/job/wait-disconnect", Fixture, NULL, fixture_setup, test_wait_disconnect,
                    fixture_teardown);
+        g_test_add("/procpool/job/wait-many", Fixture, NULL, fixture_setup, test_wait_many, fixture_teardown);
         g_test_add("/procpool/job/cancel-running", Fixture, NULL, fixture_setup, test_cancel_running,
                    fixture_teardown);
         g_test_add("/procpool/job/cancel-queued", Fixture, pool1, fixture_setup, test_cancel_queued,
@@ -818,6 +945,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/job/job-finished-signal", Fixture, pool1, fixture_setup, test_job_finished_signal,
                    fixture_teardown);
         g_test_add("/procpool/job/properties-changed", Fixture, pool1, fixture_setup, test_properties_changed,
+                   fixture_teardown);
+        g_test_add("/procpool/job/changed-values", Fixture, NULL, fixture_setup, test_changed_values,
                    fixture_teardown);
         g_test_add("/procpool/job/object-manager", Fixture, NULL, fixture_setup, test_object_manager,
                    fixture_teardown);
