@@ -25,8 +25,8 @@
 
 extern char **environ;
 
-/* Exit status when procpoold refuses a request by its limits (InvalidArgs): the measurement cannot be
- * made on this daemon, which the runner reports as such, not as a broken harness. */
+/* Exit status when procpoold refuses a request by its limits (InvalidArgs, LimitsExceeded): it cannot be
+ * measured on this daemon, which the runner reports as such, not as a broken harness. */
 #define EXIT_REFUSED 3
 static bool refused = false;
 
