@@ -312,9 +312,8 @@ static void ctl_done(Ctl *c) {
         c->bus = sd_bus_flush_close_unref(c->bus);
 }
 
-int main(int argc, char **argv) {
+static int run(Ctl *c, int argc, char **argv) {
         static const char short_options[] = "hH:M:qalE:s:";
-        Ctl c = { .kill_signal = 15 /* SIGTERM */ };
         const char *job_option_seen = NULL;
         bool wait_seen = false, signal_seen = false;
         const Verb *v;
@@ -326,7 +325,7 @@ int main(int argc, char **argv) {
         /* Options before the command, up to its name. */
         opterr = 1;
         while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:", options, NULL)) >= 0) {
-                r = handle_option(&c, opt, NULL, &job_option_seen, &wait_seen, &signal_seen);
+                r = handle_option(c, opt, NULL, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
         }
@@ -351,7 +350,7 @@ int main(int argc, char **argv) {
         optind = 0;
         while ((opt = getopt_long(verb_argc, verb_argv, v->job_options ? "+hH:M:qalE:s:" : short_options, options,
                                   NULL)) >= 0) {
-                r = handle_option(&c, opt, v, &job_option_seen, &wait_seen, &signal_seen);
+                r = handle_option(c, opt, v, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
         }
@@ -362,9 +361,9 @@ int main(int argc, char **argv) {
                 return usage_error("Option --wait is not valid for '%s'.", v->name);
         if (signal_seen && v->run != verb_kill)
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
-        if (c.host && c.machine)
+        if (c->host && c->machine)
                 return usage_error("Options --host and --machine cannot be combined.");
-        if (c.host && c.user)
+        if (c->host && c->user)
                 return usage_error("Option --host reaches the system bus only; --user cannot be combined with it.");
         if ((unsigned) (verb_argc - optind) < v->min_args) {
                 if (v->job_options)
@@ -376,8 +375,14 @@ int main(int argc, char **argv) {
 
         /* Hand the command its name and positional arguments. */
         verb_argv[optind - 1] = verb_argv[0];
-        c.verb = v->name;
-        r = v->run(&c, verb_argc - optind + 1, verb_argv + optind - 1);
+        c->verb = v->name;
+        return v->run(c, verb_argc - optind + 1, verb_argv + optind - 1);
+}
+
+int main(int argc, char **argv) {
+        Ctl c = { .kill_signal = 15 /* SIGTERM */ };
+        int r = run(&c, argc, argv);
+
         ctl_done(&c);
         return r;
 }
