@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of procpoolctl's argument parsers and output formatting. */
+/* Unit tests of procpoolctl's own argument parsers and its output formatting. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,58 +9,6 @@
 
 #include "ctl-output.h"
 #include "ctl-parse.h"
-
-static void test_timespan(void) {
-        static const struct {
-                const char *text;
-                uint64_t usec;
-        } good[] = {
-                { "30", 30000000 },        { "30s", 30000000 },          { "5min", 300000000 },
-                { "1h 30min", 5400000000 }, { "1h30min", 5400000000 },   { "500ms", 500000 },
-                { "2us", 2 },              { "1.5s", 1500000 },          { "0", 0 },
-                { "2 hours", 7200000000 }, { "1d", 86400000000 },        { "1w", 604800000000 },
-                { " 10 sec ", 10000000 },  { "3m", 180000000 },          { "0.25ms", 250 },
-                { "infinity", UINT64_MAX }, { "1min 30s 250ms", 90250000 },
-        };
-        static const char *const bad[] = { "", " ", "s", "5x", "-1", "1.2.3s", "5 min x", "abc", "1h -30min" };
-        uint64_t v;
-
-        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
-                g_test_message("%s", good[i].text);
-                g_assert_cmpint(parse_timespan(good[i].text, &v), ==, 0);
-                g_assert_cmpuint(v, ==, good[i].usec);
-        }
-        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-                g_test_message("%s", bad[i]);
-                g_assert_cmpint(parse_timespan(bad[i], &v), ==, -EINVAL);
-        }
-        g_assert_cmpint(parse_timespan("99999999999999999999", &v), ==, -ERANGE);
-        g_assert_cmpint(parse_timespan("999999999999y", &v), ==, -ERANGE);
-}
-
-static void test_size(void) {
-        static const struct {
-                const char *text;
-                uint64_t bytes;
-        } good[] = {
-                { "0", 0 },       { "100", 100 },      { "1K", 1024 },           { "16k", 16384 },
-                { "2M", 2097152 }, { "1G", 1073741824 }, { "1KiB", 1024 },       { "3MB", 3145728 },
-                { "1T", 1099511627776ULL }, { "512B", 512 },  { "8 K", 8192 },
-        };
-        static const char *const bad[] = { "", "K", "1X", "1.5M", "-1", "1KK", "1Kb", "M1" };
-        uint64_t v;
-
-        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
-                g_test_message("%s", good[i].text);
-                g_assert_cmpint(parse_size(good[i].text, &v), ==, 0);
-                g_assert_cmpuint(v, ==, good[i].bytes);
-        }
-        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-                g_test_message("%s", bad[i]);
-                g_assert_cmpint(parse_size(bad[i], &v), ==, -EINVAL);
-        }
-        g_assert_cmpint(parse_size("20000000000T", &v), ==, -ERANGE);
-}
 
 static void test_signal(void) {
         int s;
@@ -129,8 +77,6 @@ static void test_format(void) {
 
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add_func("/procpool/ctl-parse/timespan", test_timespan);
-        g_test_add_func("/procpool/ctl-parse/size", test_size);
         g_test_add_func("/procpool/ctl-parse/signal", test_signal);
         g_test_add_func("/procpool/ctl-parse/job-id", test_job_id);
         g_test_add_func("/procpool/ctl-parse/json-string", test_json_string);

@@ -1,19 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Parsers for procpoolctl's arguments: time spans, sizes, signals and job ids. */
+/* Parsers for procpoolctl's own arguments: signals and job ids. Time spans and sizes are read by
+ * supervisor/parse-util.h, as procpoold reads them. */
 #pragma once
 
 #include <stdint.h>
-
-#define USEC_INFINITY UINT64_MAX
-
-/* Parses a time span as systemd does: "30" (seconds), "30s", "5min", "1h 30min", "1.5s", "500ms", "2us";
- * "infinity" gives USEC_INFINITY. Returns 0, or -EINVAL for text that is not a time span and -ERANGE
- * for one that does not fit. */
-int parse_timespan(const char *s, uint64_t *ret_usec);
-
-/* Parses a byte count with an optional K, M, G or T suffix (base 1024; "K", "KB" and "KiB" alike).
- * Returns 0, -EINVAL or -ERANGE. */
-int parse_size(const char *s, uint64_t *ret_bytes);
 
 /* Parses a signal given by name ("TERM", "SIGTERM", case-insensitive) or number ("9").
  * Returns 0 or -EINVAL. */

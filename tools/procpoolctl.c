@@ -12,6 +12,7 @@
 #include "config.h"
 #include "ctl-parse.h"
 #include "ctl.h"
+#include "parse-util.h"
 
 typedef struct Verb {
         const char *name;
@@ -190,7 +191,6 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                          bool *signal_seen) {
         uint64_t u;
         long long n;
-        int r;
 
         switch (opt) {
         case 'h':
@@ -236,16 +236,17 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 return 0;
         case ARG_TIMEOUT:
                 *job_option_seen = "--timeout";
-                r = parse_timespan(optarg, &u);
-                if (r < 0)
+                /* "infinity", as systemd spells no timeout, is the daemon's 0 */
+                if (strcmp(optarg, "infinity") == 0)
+                        u = 0;
+                else if (parse_timespan(optarg, &u) < 0)
                         return usage_error("Invalid time span for --timeout: '%s'.", optarg);
-                c->timeout_usec = u == USEC_INFINITY ? 0 : u;
+                c->timeout_usec = u;
                 c->timeout_set = true;
                 return 0;
         case ARG_STOP_TIMEOUT:
                 *job_option_seen = "--stop-timeout";
-                r = parse_timespan(optarg, &u);
-                if (r < 0 || u == USEC_INFINITY)
+                if (parse_timespan(optarg, &u) < 0)
                         return usage_error("Invalid time span for --stop-timeout: '%s'.", optarg);
                 c->stop_timeout_usec = u;
                 c->stop_timeout_set = true;
