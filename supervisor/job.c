@@ -21,6 +21,8 @@
 /* Bytes read from one stream per wakeup: enough for throughput, small enough to stay fair. */
 #define READ_CHUNK (64U * 1024U)
 #define READS_PER_WAKEUP 16
+/* Pipes of jobs that move data in bulk grow to this (the default pipe-max-size). */
+#define BULK_PIPE_SIZE (1024 * 1024)
 
 static const char *const job_state_table[_JOB_STATE_MAX] = {
         [JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running",     [JOB_EXITED] = "exited",
@@ -216,6 +218,11 @@ static bool job_read_stream(Job *j, JobStream s) {
                 }
                 if (k == 0)
                         return false;
+                /* A full pipe means a stream in bulk: a larger pipe takes it in fewer wakeups. */
+                if ((size_t) k >= READ_CHUNK && !b->pipe_grown) {
+                        (void) fcntl(j->output_fd[s], F_SETPIPE_SZ, BULK_PIPE_SIZE); /* best effort, ignoring */
+                        b->pipe_grown = true;
+                }
                 if (dst != discard) {
                         b->size += k;
                         j->usage->output_bytes += k;
@@ -586,6 +593,8 @@ int job_start(Job *j) {
         }
         if (in[1] >= 0) {
                 j->stdin_fd = TAKE_FD(in[1]);
+                if (j->spec.input_size > READ_CHUNK) /* fewer wakeups for bulk input; best effort */
+                        (void) fcntl(j->stdin_fd, F_SETPIPE_SZ, (int) MIN(j->spec.input_size, BULK_PIPE_SIZE));
                 if (j->spec.input_size == 0)
                         job_close_stdin(j);
                 else {

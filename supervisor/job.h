@@ -82,6 +82,7 @@ typedef struct OutputBuffer {
         size_t size;
         size_t allocated;
         bool truncated; /* bytes past the limit were dropped */
+        bool pipe_grown; /* the pipe was found full once and enlarged */
 } OutputBuffer;
 
 struct Job {
