@@ -478,6 +478,32 @@ static void test_wait_all(Fixture *f, gconstpointer data) {
         (void) g_rmdir(dir);
 }
 
+/* Waiting has no method call timeout: sd-bus takes its default one from $SYSTEMD_BUS_TIMEOUT, and a
+ * job that outlasts it still ends with its own code. */
+static void test_no_call_timeout(Fixture *f, gconstpointer data) {
+        g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "sleep 1.5; exit 7"));
+        const char *const cases[][6] = {
+                { "call", "--", "sh", "-c", "sleep 1.5; exit 3", NULL },
+                { "communicate", "--", "sh", "-c", "sleep 1.5; exit 4", NULL },
+                { "submit", "--wait", "--", "sh", "-c", "sleep 1.5; exit 5" },
+                { "wait", id, NULL },
+        };
+        const int expected[] = { 3, 4, 5, 7 };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GPtrArray) argv = ctl_argv(f->address, cases[i]);
+                g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, NULL, NULL);
+                g_autoptr(GSubprocess) p = NULL;
+                g_autoptr(GError) error = NULL;
+
+                g_subprocess_launcher_setenv(l, "SYSTEMD_BUS_TIMEOUT", "300ms", TRUE);
+                p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+                g_assert_no_error(error);
+                g_assert_true(g_subprocess_wait(p, NULL, &error));
+                g_assert_cmpint(wait_status_of(p), ==, expected[i]);
+        }
+}
+
 /* ---- job options ------------------------------------------------------------------------------------ */
 
 static void test_options_env(Fixture *f, gconstpointer data) {
@@ -1241,6 +1267,7 @@ int main(int argc, char **argv) {
         ADD("output", test_output);
         ADD("wait/mixed", test_wait_mixed);
         ADD("wait/all", test_wait_all);
+        ADD("wait/no-call-timeout", test_no_call_timeout);
         ADD("options/env", test_options_env);
         ADD("options/cwd", test_options_cwd);
         ADD("options/timeout", test_options_timeout);
