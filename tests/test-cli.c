@@ -2,6 +2,7 @@
 /* procpoolctl end to end: its exit codes, streams, JSON and messages, against procpoold on a private bus. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -181,8 +182,13 @@ static int open_pty(unsigned cols, int *ret_slave) {
 /* Reads from a pty master into buf until needle shows up (NULL: until the other side is closed). */
 static void pty_read_until(int master, GString *buf, const char *needle) {
         while (!needle || !strstr(buf->str, needle)) {
+                struct pollfd pfd = { .fd = master, .events = POLLIN };
                 char chunk[4096];
-                ssize_t n = read(master, chunk, sizeof chunk);
+                ssize_t n;
+
+                /* a guard against hanging the suite, not a timing requirement */
+                g_assert_cmpint(poll(&pfd, 1, 60000), ==, 1);
+                n = read(master, chunk, sizeof chunk);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0) { /* EIO: every slave fd is closed */
