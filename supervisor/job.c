@@ -175,6 +175,12 @@ static void job_finish(Job *j, JobState state) {
 }
 
 void job_finish_unstarted(Job *j, JobState state, const char *error) {
+        /* The caller's fds never reached a process: give them back now, not at release, or a
+         * pipeline reading the job's stdout would wait for an EOF that never comes. */
+        for (int i = 0; i < 3; i++) {
+                closep(&j->spec.fds[i]);
+                j->spec.fds[i] = -EBADF;
+        }
         if (error)
                 job_set_error(j, strdup(error));
         job_finish(j, state);
