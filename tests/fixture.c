@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,11 @@ static const char *daemon_path(void) {
         const char *p = g_getenv("PROCPOOLD");
         g_assert_nonnull(p); /* set by meson test */
         return p;
+}
+
+/* A test that fails aborts without its teardown: what it started must not outlive it. */
+static void die_with_test(gpointer unused) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args) {
@@ -31,7 +37,7 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
         g_ptr_array_add(argv, NULL);
 
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, (char **) envp, G_SPAWN_DO_NOT_REAP_CHILD,
-                                    NULL, NULL, &pid, &error));
+                                    die_with_test, NULL, &pid, &error));
         g_assert_no_error(error);
 
         /* Ready means the name is owned. */
@@ -123,7 +129,7 @@ void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
 
         const char *argv[] = { "dbus-daemon", config_arg, "--nofork", "--print-address", NULL };
         g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
-                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, die_with_test, NULL,
                                                &f->bus_pid, NULL, &out, NULL, &error));
         g_assert_no_error(error);
         /* The address is the first line it prints, once it listens. */
