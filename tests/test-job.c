@@ -116,7 +116,14 @@ static void test_running_properties(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(pid, >, 0);
         /* The Pid is the command's own process. */
         stat_path = g_strdup_printf("/proc/%u/cmdline", pid);
-        g_assert_true(g_file_get_contents(stat_path, &cmdline, &len, NULL));
+        /* Right after a vfork()ed exec the new image may not have set up its arguments yet. */
+        for (int i = 0; i < 2000; i++) {
+                g_clear_pointer(&cmdline, g_free);
+                g_assert_true(g_file_get_contents(stat_path, &cmdline, &len, NULL));
+                if (len > 0)
+                        break;
+                g_usleep(1000);
+        }
         g_assert_cmpmem(cmdline, len, "sleep\0" "30\0", 9);
         g_assert_cmpint(prop_t(f, path, "StartedAt"), >, 0);
         g_assert_cmpint(prop_t(f, path, "FinishedAt"), ==, 0);
