@@ -306,6 +306,37 @@ static void test_cancel_queued(Fixture *f, gconstpointer unused) {
         (void) g_rmdir(dir);
 }
 
+static void test_queued_methods(Fixture *f, gconstpointer unused) {
+        const char *t[] = { "true", NULL };
+        g_autofree char *blocker = fixture_submit(f, sleep30, NULL);
+        g_autofree char *queued = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
+
+        /* A job that has not started: no signal to send, nothing to release, no output yet. */
+        g_assert_true(fixture_wait_state(f, blocker, "running"));
+        queued = fixture_submit(f, t, NULL);
+        assert_job_call_error(f, queued, "Kill", g_variant_new("(i)", SIGTERM), "org.procpool.Error.NotRunning");
+        assert_job_call_error(f, queued, "Release", NULL, "org.procpool.Error.NotFinished");
+        r = job_call(f, queued, "GetOutput", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(@ay@ay)", &o, &e);
+        g_assert_cmpuint(g_variant_get_size(o) + g_variant_get_size(e), ==, 0);
+        g_assert_cmpuint(prop_u(f, queued, "Pid"), ==, 0);
+        g_assert_cmpuint(prop_t(f, queued, "StartedAt"), ==, 0);
+        g_assert_cmpuint(prop_t(f, queued, "SubmittedAt"), >, 0);
+        assert_outcome(f, queued, "queued", 0);
+        assert_job_call_ok(f, blocker, "Cancel", NULL);
+        g_assert_true(fixture_wait_state(f, queued, "exited"));
+        /* A failed job has ended too. */
+        const char *missing[] = { "procpool-no-such-program", NULL };
+        g_autofree char *failed = fixture_submit(f, missing, NULL);
+        g_assert_true(fixture_wait_state(f, failed, "failed"));
+        assert_job_call_error(f, failed, "Cancel", NULL, "org.procpool.Error.NotRunning");
+        assert_job_call_error(f, failed, "Kill", g_variant_new("(i)", SIGTERM), "org.procpool.Error.NotRunning");
+        assert_job_call_ok(f, failed, "Release", NULL);
+}
+
 static void test_cancel_finished(Fixture *f, gconstpointer unused) {
         const char *t[] = { "true", NULL };
         g_autofree char *path = fixture_submit(f, t, NULL);
@@ -934,6 +965,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/job/cancel-running", Fixture, NULL, fixture_setup, test_cancel_running,
                    fixture_teardown);
         g_test_add("/procpool/job/cancel-queued", Fixture, pool1, fixture_setup, test_cancel_queued,
+                   fixture_teardown);
+        g_test_add("/procpool/job/queued-methods", Fixture, pool1, fixture_setup, test_queued_methods,
                    fixture_teardown);
         g_test_add("/procpool/job/cancel-finished", Fixture, NULL, fixture_setup, test_cancel_finished,
                    fixture_teardown);

@@ -327,6 +327,23 @@ static void test_counts_changed(Fixture *f, gconstpointer unused) {
         g_ptr_array_unref(counts.seen);
 }
 
+static void test_timeout_from_start(Fixture *f, gconstpointer unused) {
+        const char *blocker_argv[] = { "sleep", "0.6", NULL };
+        const char *argv[] = { "sh", "-c", "exit 4", NULL };
+        g_autofree char *blocker = fixture_submit(f, blocker_argv, NULL);
+        g_autofree char *path = NULL;
+        g_autoptr(GVariant) rc = NULL;
+
+        /* The timeout runs from the start, not from the submission: waiting in the queue longer
+         * than it does not end the job. */
+        g_assert_true(fixture_wait_state(f, blocker, "running"));
+        path = fixture_submit(f, argv, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL));
+        g_assert_true(fixture_wait_state(f, path, "exited"));
+        rc = fixture_get_property(f, path, JOB_IFACE, "ReturnCode");
+        g_assert_cmpint(g_variant_get_int32(rc), ==, 4);
+        assert_state(f, blocker, "exited");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/pool/four-of-five", Fixture, pool4, fixture_setup, test_four_of_five, fixture_teardown);
@@ -341,6 +358,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/pool/shared-queue", Fixture, pool1, fixture_setup, test_shared_queue,
                    fixture_teardown);
         g_test_add("/procpool/pool/counts-changed", Fixture, pool1, fixture_setup, test_counts_changed,
+                   fixture_teardown);
+        g_test_add("/procpool/pool/timeout-from-start", Fixture, pool1, fixture_setup, test_timeout_from_start,
                    fixture_teardown);
         return g_test_run();
 }
