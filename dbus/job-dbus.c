@@ -225,10 +225,16 @@ static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
 
 static int method_job_wait(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
+        Client *c;
         int r;
 
         if (job_state_is_final(j->state))
                 return job_bus_reply(j, message, WAITER_RETURNCODE);
+        /* Known as a client, so that the waiter is dropped when its connection leaves the bus rather
+         * than held until the job ends. */
+        r = manager_get_client(j->pool->userdata, message, &c);
+        if (r < 0)
+                return r;
         r = job_bus_add_waiter(j, message, WAITER_RETURNCODE);
         return r < 0 ? r : 1;
 }
