@@ -358,22 +358,48 @@ static void test_kill(Fixture *f, gconstpointer unused) {
         assert_job_call_error(f, path, "Kill", g_variant_new("(i)", SIGKILL), "org.procpool.Error.NotRunning");
 }
 
+/* Live (not zombie) processes whose process group is pgid. */
+static guint group_members(pid_t pgid) {
+        g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+        const char *name;
+        guint n = 0;
+
+        while ((name = g_dir_read_name(d))) {
+                g_autofree char *p = NULL, *stat = NULL;
+                const char *end;
+                char state;
+                int ppid, pgrp;
+
+                if (!g_ascii_isdigit(name[0]))
+                        continue;
+                p = g_strdup_printf("/proc/%s/stat", name);
+                if (!g_file_get_contents(p, &stat, NULL, NULL) || !(end = strrchr(stat, ')')))
+                        continue;
+                if (sscanf(end + 2, "%c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z')
+                        n++;
+        }
+        return n;
+}
+
 static void test_kill_group(Fixture *f, gconstpointer unused) {
         /* The whole process group gets the signal: the shell and its sleep both end. */
         const char *argv[] = { "sh", "-c", "sleep 30; exit 0", NULL };
         g_autofree char *path = fixture_submit(f, argv, NULL);
-        g_autofree char *count = NULL, *script = NULL;
         guint32 pid;
 
         g_assert_true(fixture_wait_state(f, path, "running"));
         pid = prop_u(f, path, "Pid");
+        /* Wait for the shell's child, so that there is a group to signal. */
+        for (int i = 0; i < 2000 && group_members(pid) < 2; i++)
+                g_usleep(5000);
+        g_assert_cmpuint(group_members(pid), ==, 2);
         assert_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGTERM));
         g_assert_true(fixture_wait_state(f, path, "killed"));
         assert_outcome(f, path, "killed", -15);
-        script = g_strdup_printf("for i in $(seq 200); do n=$(ps -o pid= -g %u | wc -l); "
-                                 "[ $n = 0 ] && break; sleep 0.05; done; echo $n", pid);
-        count = fixture_shell(script);
-        g_assert_cmpstr(count, ==, "0");
+        /* Nothing is left in its process group (the shell's sleep included). */
+        for (int i = 0; i < 2000 && group_members(pid) > 0; i++)
+                g_usleep(5000);
+        g_assert_cmpuint(group_members(pid), ==, 0);
 }
 
 static void test_kill_nonfatal(Fixture *f, gconstpointer unused) {

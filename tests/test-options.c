@@ -417,7 +417,8 @@ static void test_communicate_refuses_stdin(Fixture *f, gconstpointer unused) {
 /* ---- output-limit, priority, label ------------------------------------------------------------------ */
 
 static void test_output_limit_submit(Fixture *f, gconstpointer unused) {
-        const char *argv[] = { "sh", "-c", "seq 1 200000; seq 1 200000 >&2; exit 3", NULL };
+        /* Each seq must succeed (no SIGPIPE) for the shell to reach its own exit 3. */
+        const char *argv[] = { "sh", "-c", "seq 1 200000 && seq 1 200000 >&2 && exit 3", NULL };
         g_autofree char *path = fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(10),
                                                                         NULL));
         g_autoptr(GError) error = NULL;
