@@ -194,6 +194,14 @@ static void test_path_lookup(Fixture *f, gconstpointer unused) {
         remove_dir(d2);
 }
 
+static void test_relative_slash(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "./printf", "%s", "relative", NULL };
+        g_autofree char *out = run_output(f, argv, fixture_options("cwd", g_variant_new_string("/usr/bin"), NULL), 0);
+
+        /* With a slash it is not looked up in PATH but taken as given, from the job's cwd. */
+        g_assert_cmpstr(out, ==, "relative");
+}
+
 static void test_no_shell_fallback(Fixture *f, gconstpointer unused) {
         g_autofree char *d = make_bin_dir();
         g_autofree char *marker = g_build_filename(d, "ran", NULL);
@@ -344,6 +352,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/spawn/private-environment", Fixture, NULL, fixture_setup_no_daemon,
                    test_private_environment, fixture_teardown);
         g_test_add("/procpool/spawn/path-lookup", Fixture, NULL, fixture_setup, test_path_lookup, fixture_teardown);
+        g_test_add("/procpool/spawn/relative-slash", Fixture, NULL, fixture_setup, test_relative_slash,
+                   fixture_teardown);
         g_test_add("/procpool/spawn/no-shell-fallback", Fixture, NULL, fixture_setup, test_no_shell_fallback,
                    fixture_teardown);
         g_test_add("/procpool/spawn/exec-errors", Fixture, NULL, fixture_setup, test_exec_errors, fixture_teardown);
