@@ -203,6 +203,10 @@ static void become_other(gpointer unused) {
                 _exit(99);
 }
 
+/* How long the other uid's client waits for its answer: long enough for any loaded machine, short
+ * enough that a client starved by a broken scheduler fails the test instead of hanging it. */
+#define CLIENT_TIMEOUT_MSEC (90 * 1000)
+
 /* Child side: "--client ADDRESS call|communicate ARGV...": one request, its outcome on stdout. */
 static int run_client(int argc, char *argv[]) {
         g_autoptr(GError) error = NULL;
@@ -219,11 +223,14 @@ static int run_client(int argc, char *argv[]) {
                 return 0;
         }
         if (communicate)
-                r = call_raw(c, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                             g_variant_new("(^as@ay@a{sv})", cmd, bytes_variant("", 0), FIXTURE_NO_OPTIONS), &error);
+                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                                                g_variant_new("(^as@ay@a{sv})", cmd, bytes_variant("", 0),
+                                                              FIXTURE_NO_OPTIONS),
+                                                NULL, G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
         else
-                r = call_raw(c, MANAGER_PATH, MANAGER_IFACE, "Call",
-                             g_variant_new("(^as@a{sv})", cmd, FIXTURE_NO_OPTIONS), &error);
+                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
+                                                g_variant_new("(^as@a{sv})", cmd, FIXTURE_NO_OPTIONS), NULL,
+                                                G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
         if (!r) {
                 g_autofree char *name = g_dbus_error_get_remote_error(error);
                 g_print("error=%s\n", name ? name : error->message);
