@@ -29,8 +29,8 @@
 /* The cap of one captured stream on a bus given by --address (see docs/reliability.md). */
 #define STREAM_CAP (15ULL * MiB)
 
-static const char *const argv_true[] = { "true", NULL };
-static const char *const argv_sleep[] = { "sleep", "1000", NULL };
+static const char *const argv_true[] = {"true", NULL};
+static const char *const argv_sleep[] = {"sleep", "1000", NULL};
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
@@ -44,13 +44,13 @@ static void assert_answers(Fixture *f) {
 
 static GVariant *call_raw(GDBusConnection *c, const char *path, const char *iface, const char *method,
                           GVariant *params, GError **error) {
-        return g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, NULL, G_DBUS_CALL_FLAGS_NONE,
-                                           G_MAXINT, NULL, error);
+        return g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, NULL,
+                                           G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
 }
 
 /* Calls and expects the D-Bus error name (and text, if given). */
-static void expect_error(Fixture *f, const char *path, const char *iface, const char *method, GVariant *params,
-                         const char *name, const char *text) {
+static void expect_error(Fixture *f, const char *path, const char *iface, const char *method,
+                         GVariant *params, const char *name, const char *text) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = call_raw(f->conn, path, iface, method, params, &error);
 
@@ -64,8 +64,8 @@ static void expect_call_error(Fixture *f, const char *const *argv, GVariant *opt
                               const char *text) {
         if (!options)
                 options = FIXTURE_NO_OPTIONS;
-        expect_error(f, MANAGER_PATH, MANAGER_IFACE, "Call", g_variant_new("(^as@a{sv})", argv, options), name,
-                     text);
+        expect_error(f, MANAGER_PATH, MANAGER_IFACE, "Call", g_variant_new("(^as@a{sv})", argv, options),
+                     name, text);
 }
 
 static char *job_path_of(guint64 id) {
@@ -215,18 +215,19 @@ static int run_client(int argc, char *argv[]) {
         gboolean communicate = g_str_equal(argv[3], "communicate");
         const char *const *cmd = (const char *const *) argv + 4;
 
-        c = g_dbus_connection_new_for_address_sync(argv[2], G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL,
-                                                   &error);
+        c = g_dbus_connection_new_for_address_sync(argv[2],
+                                                   G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                           G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                   NULL, NULL, &error);
         if (!c) {
                 g_print("connect-failed=%s\n", error->message);
                 return 0;
         }
         if (communicate)
-                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                                                g_variant_new("(^as@ay@a{sv})", cmd, bytes_variant("", 0),
-                                                              FIXTURE_NO_OPTIONS),
-                                                NULL, G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
+                r = g_dbus_connection_call_sync(
+                        c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                        g_variant_new("(^as@ay@a{sv})", cmd, bytes_variant("", 0), FIXTURE_NO_OPTIONS), NULL,
+                        G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
         else
                 r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
                                                 g_variant_new("(^as@a{sv})", cmd, FIXTURE_NO_OPTIONS), NULL,
@@ -336,8 +337,8 @@ static void wait_idle(Fixture *f) {
 
 /* ---- limits ------------------------------------------------------------------------------------------ */
 
-static const char *const args_user_queue[] = { "--pool-size=2", "--max-queued-per-user=3",
-                                               "--max-running-per-user=1", NULL };
+static const char *const args_user_queue[] = {"--pool-size=2", "--max-queued-per-user=3",
+                                              "--max-running-per-user=1", NULL};
 
 static void test_user_queue_limit(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
@@ -370,7 +371,7 @@ static void test_user_queue_limit(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(manager_u(f, "Queued"), ==, 3);
 }
 
-static const char *const args_queue[] = { "--pool-size=1", "--max-queued=3", NULL };
+static const char *const args_queue[] = {"--pool-size=1", "--max-queued=3", NULL};
 
 static void test_queue_limit(Fixture *f, gconstpointer unused) {
         g_autofree char *first = submit_running(f, NULL);
@@ -379,14 +380,15 @@ static void test_queue_limit(Fixture *f, gconstpointer unused) {
         for (int i = 0; i < 3; i++)
                 g_free(fixture_submit(f, (const char *const *) argv_sleep, NULL));
         /* Call and Communicate share the queue with Submit. */
-        expect_call_error(f, (const char *const *) argv_true, NULL, "org.procpool.Error.QueueFull", "MaxQueued");
+        expect_call_error(f, (const char *const *) argv_true, NULL, "org.procpool.Error.QueueFull",
+                          "MaxQueued");
         expect_error(f, MANAGER_PATH, MANAGER_IFACE, "Communicate",
                      g_variant_new("(^as@ay@a{sv})", argv_true, bytes_variant("", 0), FIXTURE_NO_OPTIONS),
                      "org.procpool.Error.QueueFull", "3 jobs are waiting");
         g_assert_cmpuint(manager_u(f, "MaxQueued"), ==, 3);
 
         /* Once the sleeper goes, the queue drains and the daemon answers. */
-        g_assert_nonnull(fixture_job_call(f, first, "Cancel", NULL, &error));
+        g_autoptr(GVariant) cancelled = fixture_job_call(f, first, "Cancel", NULL, &error);
         g_assert_no_error(error);
         for (int id = 2; id <= 4; id++) {
                 g_autofree char *p = job_path_of(id);
@@ -398,7 +400,7 @@ static void test_queue_limit(Fixture *f, gconstpointer unused) {
         assert_answers(f);
 }
 
-static const char *const args_user_running[] = { "--pool-size=2", "--max-running-per-user=1", NULL };
+static const char *const args_user_running[] = {"--pool-size=2", "--max-running-per-user=1", NULL};
 
 static void test_user_running_limit(Fixture *f, gconstpointer unused) {
         g_autofree char *first = submit_running(f, NULL), *out = NULL, *second = job_path_of(2);
@@ -417,10 +419,10 @@ static void test_user_running_limit(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(manager_u(f, "Queued"), ==, 200);
 }
 
-static const char *const args_user_output[] = { "--max-output-per-user=1M", NULL };
+static const char *const args_user_output[] = {"--max-output-per-user=1M", NULL};
 
 static void test_user_output_limit(Fixture *f, gconstpointer unused) {
-        const char *const head[] = { "head", "-c", "700K", "/dev/zero", NULL };
+        const char *const head[] = {"head", "-c", "700K", "/dev/zero", NULL};
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) out = NULL, err = NULL;
         g_autoptr(GVariant) o = NULL, o2 = NULL;
@@ -470,7 +472,7 @@ static void test_user_output_limit(Fixture *f, gconstpointer unused) {
         assert_answers(f);
 }
 
-static const char *const args_flood[] = { "--pool-size=2", "--max-running-per-user=1", "--retain=16", NULL };
+static const char *const args_flood[] = {"--pool-size=2", "--max-running-per-user=1", "--retain=16", NULL};
 
 typedef struct FloodOther {
         Fixture *f;
@@ -483,15 +485,15 @@ static void start_other_call(gpointer data) {
         g_auto(GStrv) argv = other_client_argv(o->f, "call", (const char *const *) argv_true);
         g_autoptr(GError) error = NULL;
 
-        g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, become_other, NULL,
-                                               &o->pid, NULL, &o->out, NULL, &error));
+        g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, become_other,
+                                               NULL, &o->pid, NULL, &o->out, NULL, &error));
         g_assert_no_error(error);
 }
 
 static void test_submit_flood(Fixture *f, gconstpointer unused) {
         const guint n = 100000;
         g_autofree char *blocker = submit_running(f, NULL);
-        FloodOther other = { .f = f };
+        FloodOther other = {.f = f};
         Flood fl = {};
         guint64 rss0, rss1;
         char buf[64] = {};
@@ -502,8 +504,9 @@ static void test_submit_flood(Fixture *f, gconstpointer unused) {
         /* Halfway through, another uid calls; its answer must come while the flood goes on. */
         flood(f->conn, (const char *const *) argv_sleep, n, 100, &fl, NULL, start_other_call, &other);
         rss1 = proc_status_kib(f->daemon_pid, "VmRSS:");
-        g_test_message("%u Submits: %u queued, %u QueueFull; VmRSS %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
-                       " KiB", n, fl.ok, fl.queue_full, rss0, rss1);
+        g_test_message("%u Submits: %u queued, %u QueueFull; VmRSS %" G_GUINT64_FORMAT
+                       " -> %" G_GUINT64_FORMAT " KiB",
+                       n, fl.ok, fl.queue_full, rss0, rss1);
 
         if (fl.other > 0)
                 g_error("%u Submits failed otherwise, first: %s", fl.other, fl.first_other);
@@ -535,7 +538,7 @@ static void test_submit_flood(Fixture *f, gconstpointer unused) {
 static void test_argv_too_big(Fixture *f, gconstpointer unused) {
         g_autoptr(GPtrArray) many = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *big = g_strnfill(MiB, 'x');
-        const char *const huge_arg[] = { "true", big, NULL };
+        const char *const huge_arg[] = {"true", big, NULL};
 
         /* 1 MiB of argv and environment, 16384 entries: refused before anything is forked. */
         expect_call_error(f, huge_arg, NULL, "org.freedesktop.DBus.Error.LimitsExceeded", "at most 1048576");
@@ -543,8 +546,8 @@ static void test_argv_too_big(Fixture *f, gconstpointer unused) {
         for (int i = 0; i < 16384; i++)
                 g_ptr_array_add(many, g_strdup("a"));
         g_ptr_array_add(many, NULL);
-        expect_call_error(f, (const char *const *) many->pdata, NULL, "org.freedesktop.DBus.Error.LimitsExceeded",
-                          "at most 16384 are taken");
+        expect_call_error(f, (const char *const *) many->pdata, NULL,
+                          "org.freedesktop.DBus.Error.LimitsExceeded", "at most 16384 are taken");
         /* Nothing was made of them. */
         g_assert_cmpuint(manager_u(f, "Queued"), ==, 0);
         assert_answers(f);
@@ -554,7 +557,7 @@ static void test_environment_too_big(Fixture *f, gconstpointer unused) {
         g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *big = g_strnfill(MiB, 'v');
         g_autofree char *big_entry = g_strconcat("BIG=", big, NULL);
-        const char *const one_big[] = { big_entry, NULL };
+        const char *const one_big[] = {big_entry, NULL};
 
         expect_call_error(f, (const char *const *) argv_true,
                           fixture_options("environment", g_variant_new_strv(one_big, -1), NULL),
@@ -564,20 +567,21 @@ static void test_environment_too_big(Fixture *f, gconstpointer unused) {
                 g_ptr_array_add(env, g_strdup_printf("V%d=x", i));
         g_ptr_array_add(env, NULL);
         g_autoptr(GError) error = NULL;
-        g_assert_cmpint(fixture_call_argv(f, (const char *const *) argv_true,
-                                          fixture_options("environment",
-                                                          g_variant_new_strv((const char *const *) env->pdata, -1),
-                                                          NULL),
-                                          &error),
-                        ==, 0);
+        g_assert_cmpint(
+                fixture_call_argv(f, (const char *const *) argv_true,
+                                  fixture_options("environment",
+                                                  g_variant_new_strv((const char *const *) env->pdata, -1),
+                                                  NULL),
+                                  &error),
+                ==, 0);
         g_assert_no_error(error);
         /* ...one more is not. */
         g_ptr_array_remove_index(env, env->len - 1);
         g_ptr_array_add(env, g_strdup("LAST=x"));
         g_ptr_array_add(env, NULL);
         expect_call_error(f, (const char *const *) argv_true,
-                          fixture_options("environment", g_variant_new_strv((const char *const *) env->pdata, -1),
-                                          NULL),
+                          fixture_options("environment",
+                                          g_variant_new_strv((const char *const *) env->pdata, -1), NULL),
                           "org.freedesktop.DBus.Error.LimitsExceeded", "16384");
         assert_answers(f);
 }
@@ -592,8 +596,8 @@ static void test_environment_many_entries(Fixture *f, gconstpointer unused) {
                 g_ptr_array_add(env, g_strdup_printf("V%u=", i));
         g_ptr_array_add(env, NULL);
         expect_call_error(f, (const char *const *) argv_true,
-                          fixture_options("environment", g_variant_new_strv((const char *const *) env->pdata, -1),
-                                          NULL),
+                          fixture_options("environment",
+                                          g_variant_new_strv((const char *const *) env->pdata, -1), NULL),
                           "org.freedesktop.DBus.Error.LimitsExceeded", "16384");
         assert_answers(f);
 }
@@ -623,16 +627,17 @@ static void test_output_limit_cap(Fixture *f, gconstpointer unused) {
                      g_variant_new("(^as@ay@a{sv})", argv_true, bytes_variant("", 0),
                                    fixture_options("output-limit", g_variant_new_uint64(G_MAXUINT64), NULL)),
                      "org.freedesktop.DBus.Error.LimitsExceeded", "'stdout' or 'stderr' option");
-        g_assert_cmpint(fixture_call_argv(f, (const char *const *) argv_true,
-                                          fixture_options("output-limit", g_variant_new_uint64(STREAM_CAP), NULL),
-                                          &error),
-                        ==, 0);
+        g_assert_cmpint(
+                fixture_call_argv(f, (const char *const *) argv_true,
+                                  fixture_options("output-limit", g_variant_new_uint64(STREAM_CAP), NULL),
+                                  &error),
+                ==, 0);
         g_assert_no_error(error);
         assert_answers(f);
 }
 
 static void test_reply_fits_bus(Fixture *f, gconstpointer unused) {
-        const char *const argv[] = { "sh", "-c", "head -c 16M /dev/zero; head -c 16M /dev/zero >&2", NULL };
+        const char *const argv[] = {"sh", "-c", "head -c 16M /dev/zero; head -c 16M /dev/zero >&2", NULL};
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) out = NULL, err = NULL;
         int rc;
@@ -647,7 +652,7 @@ static void test_reply_fits_bus(Fixture *f, gconstpointer unused) {
 /* ---- faults ------------------------------------------------------------------------------------------ */
 
 static void test_stdin_unread(Fixture *f, gconstpointer unused) {
-        const char *const exit3[] = { "sh", "-c", "head -c 1 >/dev/null; exit 3", NULL };
+        const char *const exit3[] = {"sh", "-c", "head -c 1 >/dev/null; exit 3", NULL};
         gsize size = 8 * MiB;
         g_autofree char *input = g_malloc0(size);
         g_autoptr(GError) error = NULL;
@@ -656,8 +661,8 @@ static void test_stdin_unread(Fixture *f, gconstpointer unused) {
 
         /* The child is gone before the input is written: EPIPE for the daemon, never SIGPIPE, and the
          * child's own exit code in the reply. */
-        g_assert_true(fixture_communicate(f, (const char *const *) argv_true, input, size, NULL, &rc, &out, &err,
-                                          &error));
+        g_assert_true(fixture_communicate(f, (const char *const *) argv_true, input, size, NULL, &rc, &out,
+                                          &err, &error));
         g_assert_no_error(error);
         g_assert_cmpint(rc, ==, 0);
         g_assert_true(fixture_communicate(f, exit3, input, size, NULL, &rc, &out2, &err2, &error));
@@ -668,9 +673,11 @@ static void test_stdin_unread(Fixture *f, gconstpointer unused) {
 
 static GDBusConnection *connect_other(Fixture *f) {
         g_autoptr(GError) error = NULL;
-        GDBusConnection *c = g_dbus_connection_new_for_address_sync(
-                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        GDBusConnection *c =
+                g_dbus_connection_new_for_address_sync(f->address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
 
         g_assert_no_error(error);
         return c;
@@ -695,9 +702,10 @@ static void test_call_disconnect(Fixture *f, gconstpointer unused) {
         g_dbus_connection_call(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
                                g_variant_new("(^as@a{sv})", argv_sleep, FIXTURE_NO_OPTIONS), NULL,
                                G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
-        g_dbus_connection_call(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                               g_variant_new("(^as@ay@a{sv})", argv_sleep, bytes_variant("x", 1), FIXTURE_NO_OPTIONS),
-                               NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
+        g_dbus_connection_call(
+                c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv_sleep, bytes_variant("x", 1), FIXTURE_NO_OPTIONS), NULL,
+                G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
         sync_with_daemon(c);
         g_assert_true(fixture_wait_state(f, path, "running"));
         g_assert_true(fixture_wait_state(f, path2, "running"));
@@ -723,8 +731,8 @@ static void test_wait_disconnect(Fixture *f, gconstpointer unused) {
         g_autoptr(GVariant) r = NULL;
 
         /* Another connection waits, then leaves: the job is not its to stop. */
-        g_dbus_connection_call(c, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
-                               NULL, NULL, NULL);
+        g_dbus_connection_call(c, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
+                               G_MAXINT, NULL, NULL, NULL);
         sync_with_daemon(c);
         g_dbus_connection_close_sync(c, NULL, &error);
         g_assert_no_error(error);
@@ -733,7 +741,8 @@ static void test_wait_disconnect(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(state, ==, "running");
 
         /* Its owner still waits and cancels. */
-        g_assert_nonnull(r = fixture_job_call(f, path, "Cancel", NULL, &error));
+        r = fixture_job_call(f, path, "Cancel", NULL, &error);
+        g_assert_no_error(error);
         g_clear_pointer(&r, g_variant_unref);
         r = fixture_job_call(f, path, "Wait", NULL, &error2);
         g_assert_null(r);
@@ -752,10 +761,11 @@ static void test_submit_disconnect(Fixture *f, gconstpointer unused) {
         r1 = call_raw(c, MANAGER_PATH, MANAGER_IFACE, "Submit",
                       g_variant_new("(^as@a{sv})", argv_sleep, FIXTURE_NO_OPTIONS), &error);
         g_assert_no_error(error);
-        r2 = call_raw(c, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                      g_variant_new("(^as@a{sv})", argv_sleep,
-                                    fixture_options("cancel-on-disconnect", g_variant_new_boolean(TRUE), NULL)),
-                      &error);
+        r2 = call_raw(
+                c, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                g_variant_new("(^as@a{sv})", argv_sleep,
+                              fixture_options("cancel-on-disconnect", g_variant_new_boolean(TRUE), NULL)),
+                &error);
         g_assert_no_error(error);
         g_variant_get(r1, "(&o)", &p1);
         g_variant_get(r2, "(&o)", &p2);
@@ -809,7 +819,8 @@ static void raw_send(GIOStream *s, GDBusMessage *m, guint32 serial) {
         g_dbus_message_set_serial(m, serial);
         blob = g_dbus_message_to_blob(m, &size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
         g_assert_no_error(error);
-        g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(s), blob, size, NULL, NULL, &error));
+        g_assert_true(
+                g_output_stream_write_all(g_io_stream_get_output_stream(s), blob, size, NULL, NULL, &error));
         g_assert_no_error(error);
 }
 
@@ -819,7 +830,7 @@ static gboolean all_finished(gpointer data) {
 }
 
 static void test_stuck_client(Fixture *f, gconstpointer unused) {
-        const char *const argv[] = { "head", "-c", "1M", "/dev/zero", NULL };
+        const char *const argv[] = {"head", "-c", "1M", "/dev/zero", NULL};
         g_autoptr(GIOStream) s = raw_connect(f);
         g_autoptr(GDBusMessage) hello = g_dbus_message_new_method_call(
                 "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello");
@@ -829,10 +840,10 @@ static void test_stuck_client(Fixture *f, gconstpointer unused) {
 
         raw_send(s, hello, 1);
         for (guint i = 0; i < n; i++) {
-                g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                                                                         "Communicate");
-                g_dbus_message_set_body(m, g_variant_new("(^as@ay@a{sv})", argv, bytes_variant("", 0),
-                                                         FIXTURE_NO_OPTIONS));
+                g_autoptr(GDBusMessage) m =
+                        g_dbus_message_new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate");
+                g_dbus_message_set_body(
+                        m, g_variant_new("(^as@ay@a{sv})", argv, bytes_variant("", 0), FIXTURE_NO_OPTIONS));
                 raw_send(s, m, 2 + i);
         }
         /* 40 MiB of replies wait for a reader that never comes; others are answered meanwhile. */
@@ -852,9 +863,9 @@ static void test_stuck_client(Fixture *f, gconstpointer unused) {
 static void test_sigkill_daemon(Fixture *f, gconstpointer unused) {
         g_autofree char *dir = g_dir_make_tmp("procpool-fault-XXXXXX", NULL);
         g_autofree char *pidfile = g_build_filename(dir, "pid", NULL);
-        g_autofree char *script = g_strdup_printf("sleep 1000 & echo $! > %s.tmp; mv %s.tmp %s; wait", pidfile,
-                                                  pidfile, pidfile);
-        const char *const tree[] = { "sh", "-c", script, NULL };
+        g_autofree char *script = g_strdup_printf("sleep 1000 & echo $! > %s.tmp; mv %s.tmp %s; wait",
+                                                  pidfile, pidfile, pidfile);
+        const char *const tree[] = {"sh", "-c", script, NULL};
         g_autofree char *p1 = submit_running(f, NULL), *p2 = NULL, *text = NULL;
         guint32 pid1, pid2;
         pid_t grandchild;
@@ -891,7 +902,7 @@ static void test_sigkill_daemon(Fixture *f, gconstpointer unused) {
         assert_answers(f);
 }
 
-static const char *const args_emfile[] = { "--pool-size=64", NULL };
+static const char *const args_emfile[] = {"--pool-size=64", NULL};
 
 static gboolean all_started(Fixture *f, guint n) {
         for (guint id = 1; id <= n; id++) {
@@ -948,7 +959,7 @@ static void test_emfile(Fixture *f, gconstpointer unused) {
 
         /* Room for a few jobs' pipes and pidfds, not for 12. */
         g_assert_cmpint(prlimit(f->daemon_pid, RLIMIT_NOFILE, NULL, &old), ==, 0);
-        low = (struct rlimit) { .rlim_cur = base + 12, .rlim_max = old.rlim_max };
+        low = (struct rlimit){.rlim_cur = base + 12, .rlim_max = old.rlim_max};
         g_assert_cmpint(prlimit(f->daemon_pid, RLIMIT_NOFILE, &low, NULL), ==, 0);
 
         fill_until_failure(f, 12, "Too many open files");
@@ -967,7 +978,7 @@ static void test_emfile(Fixture *f, gconstpointer unused) {
 static uid_t nproc_uid;
 
 static void become_nproc_user(gpointer data) {
-        struct rlimit l = { .rlim_cur = GPOINTER_TO_UINT(data), .rlim_max = GPOINTER_TO_UINT(data) };
+        struct rlimit l = {.rlim_cur = GPOINTER_TO_UINT(data), .rlim_max = GPOINTER_TO_UINT(data)};
 
         if (setrlimit(RLIMIT_NPROC, &l) < 0 || setgroups(0, NULL) < 0 || setgid(nproc_uid) < 0 ||
             setuid(nproc_uid) < 0)
@@ -995,8 +1006,8 @@ static void test_eagain(Fixture *f, gconstpointer unused) {
         g_ptr_array_add(argv, g_strdup_printf("--address=%s", f->address));
         g_ptr_array_add(argv, g_strdup("--pool-size=8"));
         g_ptr_array_add(argv, NULL);
-        g_assert_true(g_spawn_async("/", (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, become_nproc_user,
-                                    GUINT_TO_POINTER(3), &f->daemon_pid, &error));
+        g_assert_true(g_spawn_async("/", (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                    become_nproc_user, GUINT_TO_POINTER(3), &f->daemon_pid, &error));
         g_assert_no_error(error);
         for (int i = 0; i < 1000; i++) {
                 g_autoptr(GVariant) r = g_dbus_connection_call_sync(
@@ -1028,25 +1039,25 @@ static void test_wrong_signatures(Fixture *f, gconstpointer unused) {
         const struct {
                 const char *path, *iface, *method, *params;
         } cases[] = {
-                { MANAGER_PATH, MANAGER_IFACE, "Submit", "('true',)" },
-                { MANAGER_PATH, MANAGER_IFACE, "Submit", "(['true'],)" },
-                { MANAGER_PATH, MANAGER_IFACE, "Submit", "(['true'], {'a': 'b'})" },
-                { MANAGER_PATH, MANAGER_IFACE, "Submit", "(['true'], @a{sv} {}, 1)" },
-                { MANAGER_PATH, MANAGER_IFACE, "Call", "(@ay [0x74], @a{sv} {})" },
-                { MANAGER_PATH, MANAGER_IFACE, "Call", "()" },
-                { MANAGER_PATH, MANAGER_IFACE, "Communicate", "(['true'], @a{sv} {})" },
-                { MANAGER_PATH, MANAGER_IFACE, "Communicate", "(['true'], 'input', @a{sv} {})" },
-                { MANAGER_PATH, MANAGER_IFACE, "GetJob", "('1',)" },
-                { MANAGER_PATH, MANAGER_IFACE, "GetJob", "(int32 1,)" },
-                { MANAGER_PATH, MANAGER_IFACE, "GetJob", "()" },
-                { MANAGER_PATH, MANAGER_IFACE, "ListJobs", "(1,)" },
-                { NULL, JOB_IFACE, "Wait", "(1,)" },
-                { NULL, JOB_IFACE, "Cancel", "('now',)" },
-                { NULL, JOB_IFACE, "Kill", "('TERM',)" },
-                { NULL, JOB_IFACE, "Kill", "(uint32 15,)" },
-                { NULL, JOB_IFACE, "Kill", "()" },
-                { NULL, JOB_IFACE, "GetOutput", "(true,)" },
-                { NULL, JOB_IFACE, "Release", "(@ay [],)" },
+                {MANAGER_PATH, MANAGER_IFACE, "Submit", "('true',)"},
+                {MANAGER_PATH, MANAGER_IFACE, "Submit", "(['true'],)"},
+                {MANAGER_PATH, MANAGER_IFACE, "Submit", "(['true'], {'a': 'b'})"},
+                {MANAGER_PATH, MANAGER_IFACE, "Submit", "(['true'], @a{sv} {}, 1)"},
+                {MANAGER_PATH, MANAGER_IFACE, "Call", "(@ay [0x74], @a{sv} {})"},
+                {MANAGER_PATH, MANAGER_IFACE, "Call", "()"},
+                {MANAGER_PATH, MANAGER_IFACE, "Communicate", "(['true'], @a{sv} {})"},
+                {MANAGER_PATH, MANAGER_IFACE, "Communicate", "(['true'], 'input', @a{sv} {})"},
+                {MANAGER_PATH, MANAGER_IFACE, "GetJob", "('1',)"},
+                {MANAGER_PATH, MANAGER_IFACE, "GetJob", "(int32 1,)"},
+                {MANAGER_PATH, MANAGER_IFACE, "GetJob", "()"},
+                {MANAGER_PATH, MANAGER_IFACE, "ListJobs", "(1,)"},
+                {NULL, JOB_IFACE, "Wait", "(1,)"},
+                {NULL, JOB_IFACE, "Cancel", "('now',)"},
+                {NULL, JOB_IFACE, "Kill", "('TERM',)"},
+                {NULL, JOB_IFACE, "Kill", "(uint32 15,)"},
+                {NULL, JOB_IFACE, "Kill", "()"},
+                {NULL, JOB_IFACE, "GetOutput", "(true,)"},
+                {NULL, JOB_IFACE, "Release", "(@ay [],)"},
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -1063,9 +1074,19 @@ static void test_wrong_signatures(Fixture *f, gconstpointer unused) {
 }
 
 static void test_option_wrong_types(Fixture *f, gconstpointer unused) {
-        const char *const keys[] = { "cwd", "environment", "clear-environment", "timeout-usec", "stop-timeout-usec",
-                                     "stdin", "stdout", "stderr", "output-limit", "priority", "label",
-                                     "cancel-on-disconnect", "memory-max" };
+        const char *const keys[] = {"cwd",
+                                    "environment",
+                                    "clear-environment",
+                                    "timeout-usec",
+                                    "stop-timeout-usec",
+                                    "stdin",
+                                    "stdout",
+                                    "stderr",
+                                    "output-limit",
+                                    "priority",
+                                    "label",
+                                    "cancel-on-disconnect",
+                                    "memory-max"};
         for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
                 /* A double is the right type for no option; an array of variants neither. */
                 g_autofree char *text = g_strdup_printf("Option '%s' takes a value of type", keys[i]);
@@ -1077,9 +1098,12 @@ static void test_option_wrong_types(Fixture *f, gconstpointer unused) {
                                   "org.freedesktop.DBus.Error.InvalidArgs", text);
         }
         /* Near misses of the right type. */
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("timeout-usec", g_variant_new_int64(5), NULL),
-                          "org.freedesktop.DBus.Error.InvalidArgs", "'timeout-usec' takes a value of type 't', not 'x'");
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("priority", g_variant_new_uint32(5), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("timeout-usec", g_variant_new_int64(5), NULL),
+                          "org.freedesktop.DBus.Error.InvalidArgs",
+                          "'timeout-usec' takes a value of type 't', not 'x'");
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("priority", g_variant_new_uint32(5), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "'priority'");
         expect_call_error(f, (const char *const *) argv_true,
                           fixture_options("stdout", g_variant_new_int32(1), NULL),
@@ -1097,11 +1121,14 @@ static void test_option_wrong_types(Fixture *f, gconstpointer unused) {
 static void test_unknown_options(Fixture *f, gconstpointer unused) {
         g_autofree char *long_key = g_strnfill(10000, 'k');
 
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("bogus", g_variant_new_string("x"), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("bogus", g_variant_new_string("x"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "Unknown option 'bogus'");
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("", g_variant_new_string("x"), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("", g_variant_new_string("x"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "Unknown option ''");
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("CWD", g_variant_new_string("/"), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("CWD", g_variant_new_string("/"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "Unknown option 'CWD'");
         expect_call_error(f, (const char *const *) argv_true,
                           fixture_options(long_key, g_variant_new_boolean(TRUE), NULL),
@@ -1111,13 +1138,14 @@ static void test_unknown_options(Fixture *f, gconstpointer unused) {
 
 static void test_duplicate_options(Fixture *f, gconstpointer unused) {
         /* An a{sv} is an array on the wire: nothing stops a key from coming twice. */
+        expect_call_error(
+                f, (const char *const *) argv_true,
+                fixture_options("label", g_variant_new_string("a"), "label", g_variant_new_string("b"), NULL),
+                "org.freedesktop.DBus.Error.InvalidArgs", "Option 'label' is given twice");
         expect_call_error(f, (const char *const *) argv_true,
-                          fixture_options("label", g_variant_new_string("a"), "label", g_variant_new_string("b"),
+                          fixture_options("timeout-usec", g_variant_new_uint64(1), "priority",
+                                          g_variant_new_int32(1), "timeout-usec", g_variant_new_uint64(2),
                                           NULL),
-                          "org.freedesktop.DBus.Error.InvalidArgs", "Option 'label' is given twice");
-        expect_call_error(f, (const char *const *) argv_true,
-                          fixture_options("timeout-usec", g_variant_new_uint64(1), "priority", g_variant_new_int32(1),
-                                          "timeout-usec", g_variant_new_uint64(2), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "'timeout-usec' is given twice");
         assert_answers(f);
 }
@@ -1136,14 +1164,15 @@ static void test_many_options(Fixture *f, gconstpointer unused) {
 }
 
 static void test_empty_values(Fixture *f, gconstpointer unused) {
-        const char *const empty_env[] = { "", NULL }, *const no_name[] = { "=x", NULL };
-        const char *const no_eq[] = { "NAME", NULL }, *const empty_value[] = { "E=", NULL };
-        const char *const show[] = { "sh", "-c", "test \"${E-unset}\" = '' && test -z \"$L\"", NULL };
-        const char *const none[] = { NULL };
+        const char *const empty_env[] = {"", NULL}, *const no_name[] = {"=x", NULL};
+        const char *const no_eq[] = {"NAME", NULL}, *const empty_value[] = {"E=", NULL};
+        const char *const show[] = {"sh", "-c", "test \"${E-unset}\" = '' && test -z \"$L\"", NULL};
+        const char *const none[] = {NULL};
         g_autoptr(GError) error = NULL;
 
         expect_call_error(f, none, NULL, "org.freedesktop.DBus.Error.InvalidArgs", "argv is empty");
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("cwd", g_variant_new_string(""), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("cwd", g_variant_new_string(""), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "not an absolute path");
         expect_call_error(f, (const char *const *) argv_true,
                           fixture_options("environment", g_variant_new_strv(empty_env, -1), NULL),
@@ -1171,30 +1200,32 @@ static void test_empty_values(Fixture *f, gconstpointer unused) {
 }
 
 static void test_huge_values(Fixture *f, gconstpointer unused) {
-        const char *const echo[] = { "sh", "-c", "echo hi", NULL };
+        const char *const echo[] = {"sh", "-c", "echo hi", NULL};
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) out = NULL, err = NULL;
         g_autofree char *long_cwd = NULL, *d = g_strnfill(8000, 'd');
         int rc;
 
         /* The largest timeouts mean "never", as systemd's infinity. */
-        g_assert_cmpint(fixture_call_argv(f, (const char *const *) argv_true,
-                                          fixture_options("timeout-usec", g_variant_new_uint64(G_MAXUINT64),
-                                                          "stop-timeout-usec", g_variant_new_uint64(G_MAXUINT64),
-                                                          "priority", g_variant_new_int32(G_MAXINT32), NULL),
-                                          &error),
-                        ==, 0);
+        g_assert_cmpint(
+                fixture_call_argv(f, (const char *const *) argv_true,
+                                  fixture_options("timeout-usec", g_variant_new_uint64(G_MAXUINT64),
+                                                  "stop-timeout-usec", g_variant_new_uint64(G_MAXUINT64),
+                                                  "priority", g_variant_new_int32(G_MAXINT32), NULL),
+                                  &error),
+                ==, 0);
         g_assert_no_error(error);
-        g_assert_cmpint(fixture_call_argv(f, (const char *const *) argv_true,
-                                          fixture_options("timeout-usec", g_variant_new_uint64(G_MAXUINT64 / 2),
-                                                          "priority", g_variant_new_int32(G_MININT32), NULL),
-                                          &error),
-                        ==, 0);
+        g_assert_cmpint(
+                fixture_call_argv(f, (const char *const *) argv_true,
+                                  fixture_options("timeout-usec", g_variant_new_uint64(G_MAXUINT64 / 2),
+                                                  "priority", g_variant_new_int32(G_MININT32), NULL),
+                                  &error),
+                ==, 0);
         g_assert_no_error(error);
         /* output-limit 0 keeps nothing: Communicate of any output passes it. */
         g_assert_false(fixture_communicate(f, echo, NULL, 0,
-                                           fixture_options("output-limit", g_variant_new_uint64(0), NULL), &rc, &out,
-                                           &err, &error));
+                                           fixture_options("output-limit", g_variant_new_uint64(0), NULL),
+                                           &rc, &out, &err, &error));
         fixture_assert_error(error, "org.procpool.Error.OutputLimit", NULL);
         g_clear_error(&error);
         /* A cwd longer than the kernel takes fails the job with the errno text. */
@@ -1214,15 +1245,16 @@ static void test_huge_values(Fixture *f, gconstpointer unused) {
 
 static void test_odd_bytes(Fixture *f, gconstpointer unused) {
         /* Control characters and any valid UTF-8 pass the bus; they reach the job untouched. */
-        const char *odd = "\x01\x02\t\n\r\x1b[31m\x7f \xc3\xa9 \xe2\x80\xae \xf0\x9f\x92\xa3 \xf4\x8f\xbf\xbd";
+        const char *odd =
+                "\x01\x02\t\n\r\x1b[31m\x7f \xc3\xa9 \xe2\x80\xae \xf0\x9f\x92\xa3 \xf4\x8f\xbf\xbd";
         /* U+FFFF: the bus passes noncharacters, sd-bus refuses the whole message as inconsistent. */
-        const char *const nonchar[] = { "printf", "\xef\xbf\xbf", NULL };
-        const char *const argv[] = { "printf", "%s|%s", odd, "$(id)`id`", NULL };
+        const char *const nonchar[] = {"printf", "\xef\xbf\xbf", NULL};
+        const char *const argv[] = {"printf", "%s|%s", odd, "$(id)`id`", NULL};
         g_autofree char *env_entry = g_strconcat("ODD=", odd, NULL), *expected = NULL;
-        const char *const env[] = { env_entry, NULL };
-        const char *const print_env[] = { "printenv", "ODD", NULL };
+        const char *const env[] = {env_entry, NULL};
+        const char *const print_env[] = {"printenv", "ODD", NULL};
         static const char input[] = "a\0b\0\xff\xfe\x00\x80";
-        const char *const cat[] = { "cat", NULL };
+        const char *const cat[] = {"cat", NULL};
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) out = NULL, err = NULL, out2 = NULL, err2 = NULL, out3 = NULL, err3 = NULL;
         g_autofree char *path = NULL;
@@ -1237,8 +1269,8 @@ static void test_odd_bytes(Fixture *f, gconstpointer unused) {
         g_assert_cmpmem(g_bytes_get_data(out, NULL), g_bytes_get_size(out), expected, strlen(expected));
 
         g_assert_true(fixture_communicate(f, print_env, NULL, 0,
-                                          fixture_options("environment", g_variant_new_strv(env, -1), NULL), &rc,
-                                          &out2, &err2, &error));
+                                          fixture_options("environment", g_variant_new_strv(env, -1), NULL),
+                                          &rc, &out2, &err2, &error));
         g_assert_no_error(error);
         g_assert_cmpuint(g_bytes_get_size(out2), ==, strlen(odd) + 1);
 
@@ -1258,13 +1290,13 @@ static void test_odd_bytes(Fixture *f, gconstpointer unused) {
 
 static GVariant *call_with_fds(Fixture *f, const char *method, GVariant *params, GUnixFDList *fds,
                                GError **error) {
-        return g_dbus_connection_call_with_unix_fd_list_sync(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method,
-                                                             params, NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds,
-                                                             NULL, NULL, error);
+        return g_dbus_connection_call_with_unix_fd_list_sync(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
+                                                             method, params, NULL, G_DBUS_CALL_FLAGS_NONE,
+                                                             G_MAXINT, fds, NULL, NULL, error);
 }
 
 static void test_fd_directory(Fixture *f, gconstpointer unused) {
-        const char *const keys[] = { "stdin", "stdout", "stderr" };
+        const char *const keys[] = {"stdin", "stdout", "stderr"};
 
         for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
                 g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
@@ -1286,8 +1318,8 @@ static void test_fd_directory(Fixture *f, gconstpointer unused) {
 }
 
 static void test_fd_closed_ends(Fixture *f, gconstpointer unused) {
-        const char *const cat[] = { "cat", NULL };
-        const char *const yes[] = { "sh", "-c", "while :; do echo y; done", NULL };
+        const char *const cat[] = {"cat", NULL};
+        const char *const yes[] = {"sh", "-c", "while :; do echo y; done", NULL};
         g_autoptr(GUnixFDList) in_fds = g_unix_fd_list_new(), out_fds = g_unix_fd_list_new();
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL, r2 = NULL;
@@ -1298,9 +1330,10 @@ static void test_fd_closed_ends(Fixture *f, gconstpointer unused) {
         g_unix_fd_list_append(in_fds, p[0], &error);
         close(p[0]);
         close(p[1]);
-        r = call_with_fds(f, "Call",
-                          g_variant_new("(^as@a{sv})", cat, fixture_options("stdin", g_variant_new_handle(0), NULL)),
-                          in_fds, &error);
+        r = call_with_fds(
+                f, "Call",
+                g_variant_new("(^as@a{sv})", cat, fixture_options("stdin", g_variant_new_handle(0), NULL)),
+                in_fds, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(i)", &rc);
         g_assert_cmpint(rc, ==, 0);
@@ -1310,9 +1343,10 @@ static void test_fd_closed_ends(Fixture *f, gconstpointer unused) {
         g_unix_fd_list_append(out_fds, q[1], &error);
         close(q[0]);
         close(q[1]);
-        r2 = call_with_fds(f, "Call",
-                           g_variant_new("(^as@a{sv})", yes, fixture_options("stdout", g_variant_new_handle(0), NULL)),
-                           out_fds, &error);
+        r2 = call_with_fds(
+                f, "Call",
+                g_variant_new("(^as@a{sv})", yes, fixture_options("stdout", g_variant_new_handle(0), NULL)),
+                out_fds, &error);
         g_assert_no_error(error);
         g_variant_get(r2, "(i)", &rc);
         g_assert_cmpint(rc, ==, -SIGPIPE);
@@ -1320,15 +1354,16 @@ static void test_fd_closed_ends(Fixture *f, gconstpointer unused) {
 }
 
 static void test_fd_bad_index(Fixture *f, gconstpointer unused) {
-        g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call");
+        g_autoptr(GDBusMessage) m =
+                g_dbus_message_new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call");
         g_autoptr(GDBusMessage) reply = NULL;
         g_autoptr(GError) error = NULL;
 
         /* A handle that names an fd the message does not carry. */
         g_dbus_message_set_body(m, g_variant_new("(^as@a{sv})", argv_true,
                                                  fixture_options("stdout", g_variant_new_handle(7), NULL)));
-        reply = g_dbus_connection_send_message_with_reply_sync(f->conn, m, G_DBUS_SEND_MESSAGE_FLAGS_NONE, G_MAXINT,
-                                                               NULL, NULL, &error);
+        reply = g_dbus_connection_send_message_with_reply_sync(f->conn, m, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+                                                               G_MAXINT, NULL, NULL, &error);
         if (reply) {
                 g_assert_cmpint(g_dbus_message_get_message_type(reply), ==, G_DBUS_MESSAGE_TYPE_ERROR);
                 g_test_message("a handle without an fd: %s", g_dbus_message_get_error_name(reply));
@@ -1339,10 +1374,10 @@ static void test_fd_bad_index(Fixture *f, gconstpointer unused) {
 }
 
 static void test_duplicate_env(Fixture *f, gconstpointer unused) {
-        const char *const twice[] = { "A=1", "B=2", "A=3", NULL };
-        const char *const twice_empty[] = { "Z=", "Z=", NULL };
-        const char *const prefix[] = { "A=1", "AB=2", "A_=3", NULL };
-        const char *const check[] = { "sh", "-c", "test \"$A$AB$A_\" = 123", NULL };
+        const char *const twice[] = {"A=1", "B=2", "A=3", NULL};
+        const char *const twice_empty[] = {"Z=", "Z=", NULL};
+        const char *const prefix[] = {"A=1", "AB=2", "A_=3", NULL};
+        const char *const check[] = {"sh", "-c", "test \"$A$AB$A_\" = 123", NULL};
         g_autoptr(GError) error = NULL;
 
         expect_call_error(f, (const char *const *) argv_true,
@@ -1352,21 +1387,24 @@ static void test_duplicate_env(Fixture *f, gconstpointer unused) {
                           fixture_options("environment", g_variant_new_strv(twice_empty, -1), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "'Z' is set twice");
         /* Names that share a prefix are different names. */
-        g_assert_cmpint(fixture_call_argv(f, check, fixture_options("environment", g_variant_new_strv(prefix, -1), NULL),
-                                          &error),
+        g_assert_cmpint(fixture_call_argv(
+                                f, check,
+                                fixture_options("environment", g_variant_new_strv(prefix, -1), NULL), &error),
                         ==, 0);
         g_assert_no_error(error);
         assert_answers(f);
 }
 
 static void test_relative_paths(Fixture *f, gconstpointer unused) {
-        const char *const rel[] = { "./procpool-no-such-program", NULL };
-        const char *const dot_true[] = { "./true", NULL };
+        const char *const rel[] = {"./procpool-no-such-program", NULL};
+        const char *const dot_true[] = {"./true", NULL};
         g_autoptr(GError) error = NULL;
 
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("cwd", g_variant_new_string("tmp"), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("cwd", g_variant_new_string("tmp"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "'tmp' is not an absolute path");
-        expect_call_error(f, (const char *const *) argv_true, fixture_options("cwd", g_variant_new_string("../"), NULL),
+        expect_call_error(f, (const char *const *) argv_true,
+                          fixture_options("cwd", g_variant_new_string("../"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "not an absolute path");
         expect_call_error(f, (const char *const *) argv_true,
                           fixture_options("cwd", g_variant_new_string("/nonexistent/procpool"), NULL),
@@ -1378,8 +1416,8 @@ static void test_relative_paths(Fixture *f, gconstpointer unused) {
         /* argv[0] with a slash is taken relative to the job's cwd. */
         expect_call_error(f, rel, NULL, "org.procpool.Error.SpawnFailed",
                           "Failed to execute './procpool-no-such-program': No such file or directory");
-        g_assert_cmpint(fixture_call_argv(f, dot_true, fixture_options("cwd", g_variant_new_string("/bin"), NULL),
-                                          &error),
+        g_assert_cmpint(fixture_call_argv(f, dot_true,
+                                          fixture_options("cwd", g_variant_new_string("/bin"), NULL), &error),
                         ==, 0);
         g_assert_no_error(error);
         assert_answers(f);
@@ -1387,7 +1425,7 @@ static void test_relative_paths(Fixture *f, gconstpointer unused) {
 
 static void test_kill_bad_signals(Fixture *f, gconstpointer unused) {
         g_autofree char *path = submit_running(f, NULL), *state = NULL;
-        const gint32 bad[] = { 0, -1, 65, 1000, G_MININT32, G_MAXINT32 };
+        const gint32 bad[] = {0, -1, 65, 1000, G_MININT32, G_MAXINT32};
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL;
 
@@ -1406,7 +1444,7 @@ static void test_kill_bad_signals(Fixture *f, gconstpointer unused) {
 }
 
 static void test_get_job_ids(Fixture *f, gconstpointer unused) {
-        const guint64 ids[] = { 0, 2, G_MAXUINT64, G_MAXUINT64 / 2 + 1, (guint64) G_MAXUINT32 + 1 };
+        const guint64 ids[] = {0, 2, G_MAXUINT64, G_MAXUINT64 / 2 + 1, (guint64) G_MAXUINT32 + 1};
 
         assert_answers(f); /* job 1 exists now */
         for (size_t i = 0; i < G_N_ELEMENTS(ids); i++)
@@ -1443,9 +1481,9 @@ static void expect_no_job_object(Fixture *f, const char *path) {
 
 static void test_odd_job_paths(Fixture *f, gconstpointer unused) {
         const char *const paths[] = {
-                MANAGER_PATH "/job/01", MANAGER_PATH "/job/abc", MANAGER_PATH "/job/0", MANAGER_PATH "/job/1_",
-                MANAGER_PATH "/job/1/x", MANAGER_PATH "/job/18446744073709551617", MANAGER_PATH "/job/2",
-                MANAGER_PATH "/job",
+                MANAGER_PATH "/job/01", MANAGER_PATH "/job/abc", MANAGER_PATH "/job/0",
+                MANAGER_PATH "/job/1_", MANAGER_PATH "/job/1/x", MANAGER_PATH "/job/18446744073709551617",
+                MANAGER_PATH "/job/2",  MANAGER_PATH "/job",
         };
 
         assert_answers(f); /* job 1 exists */
@@ -1474,14 +1512,15 @@ static void test_release_running(Fixture *f, gconstpointer unused) {
 }
 
 static void test_cancel_finished(Fixture *f, gconstpointer unused) {
-        const char *const exit7[] = { "sh", "-c", "exit 7", NULL };
+        const char *const exit7[] = {"sh", "-c", "exit 7", NULL};
         g_autofree char *path = fixture_submit(f, exit7, NULL), *state = NULL;
         int rc;
 
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        expect_error(f, path, JOB_IFACE, "Cancel", NULL, "org.procpool.Error.NotRunning", "already ended (exited)");
-        expect_error(f, path, JOB_IFACE, "Kill", g_variant_new("(i)", SIGTERM), "org.procpool.Error.NotRunning",
-                     NULL);
+        expect_error(f, path, JOB_IFACE, "Cancel", NULL, "org.procpool.Error.NotRunning",
+                     "already ended (exited)");
+        expect_error(f, path, JOB_IFACE, "Kill", g_variant_new("(i)", SIGTERM),
+                     "org.procpool.Error.NotRunning", NULL);
         /* The outcome is unchanged. */
         fixture_job_outcome(f, path, &state, &rc, NULL);
         g_assert_cmpstr(state, ==, "exited");
@@ -1506,13 +1545,13 @@ static void test_properties_hostile(Fixture *f, gconstpointer unused) {
                      "org.freedesktop.DBus.Error.UnknownProperty", NULL);
         expect_error(f, MANAGER_PATH, props, "Get", g_variant_new("(ss)", "org.procpool.NoSuch", "PoolSize"),
                      "org.freedesktop.DBus.Error.UnknownProperty", "org.procpool.NoSuch");
-        expect_error(f, MANAGER_PATH, MANAGER_IFACE, "NoSuchMethod", NULL, "org.freedesktop.DBus.Error.UnknownMethod",
-                     NULL);
+        expect_error(f, MANAGER_PATH, MANAGER_IFACE, "NoSuchMethod", NULL,
+                     "org.freedesktop.DBus.Error.UnknownMethod", NULL);
         assert_answers(f);
 }
 
 static void test_input_huge(Fixture *f, gconstpointer unused) {
-        const char *const wc[] = { "wc", "-c", NULL };
+        const char *const wc[] = {"wc", "-c", NULL};
         gsize size = 20 * MiB;
         g_autofree char *input = g_malloc(size);
         g_autoptr(GError) error = NULL;
@@ -1529,7 +1568,7 @@ static void test_input_huge(Fixture *f, gconstpointer unused) {
 
 /* ---- soak ---------------------------------------------------------------------------------------------- */
 
-static const char *const args_soak[] = { "--pool-size=2", "--retain=16", NULL };
+static const char *const args_soak[] = {"--pool-size=2", "--retain=16", NULL};
 
 static void on_job_finished(GDBusConnection *c, const char *sender, const char *path, const char *iface,
                             const char *signal, GVariant *params, gpointer userdata) {
@@ -1539,12 +1578,13 @@ static void on_job_finished(GDBusConnection *c, const char *sender, const char *
 /* n Submits, at most 100 of them unfinished at a time: the daemon's queue stays short, so its memory
  * has a working size to return to. */
 static void run_batch(Fixture *f, guint n) {
-        const char *const argv[] = { "/bin/true", NULL };
+        const char *const argv[] = {"/bin/true", NULL};
         guint finished = 0, id;
         Flood fl = {};
 
-        id = g_dbus_connection_signal_subscribe(f->conn, NULL, MANAGER_IFACE, "JobFinished", MANAGER_PATH, NULL,
-                                                G_DBUS_SIGNAL_FLAGS_NONE, on_job_finished, &finished, NULL);
+        id = g_dbus_connection_signal_subscribe(f->conn, NULL, MANAGER_IFACE, "JobFinished", MANAGER_PATH,
+                                                NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_job_finished, &finished,
+                                                NULL);
         flood(f->conn, argv, n, 100, &fl, &finished, NULL, NULL);
         g_dbus_connection_signal_unsubscribe(f->conn, id);
         if (fl.ok != n)
@@ -1566,7 +1606,8 @@ static void test_soak(Fixture *f, gconstpointer unused) {
         rss1 = proc_status_kib(f->daemon_pid, "VmRSS:");
         proc_children(f->daemon_pid, &children, &zombies);
         g_test_message("10000 jobs: fds %u -> %u, VmRSS %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
-                       " KiB, %u children left", fds0, fds1, rss0, rss1, children);
+                       " KiB, %u children left",
+                       fds0, fds1, rss0, rss1, children);
 
         g_assert_cmpuint(fds1, ==, fds0);
         g_assert_cmpuint(zombies, ==, 0);
@@ -1580,7 +1621,8 @@ static void test_soak(Fixture *f, gconstpointer unused) {
 
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
-#define ADD(name, setup, args, fn) g_test_add("/procpool/fault/" name, Fixture, args, setup, fn, fixture_teardown)
+#define ADD(name, setup, args, fn)                                                                           \
+        g_test_add("/procpool/fault/" name, Fixture, args, setup, fn, fixture_teardown)
 
 int main(int argc, char *argv[]) {
         if (argc >= 5 && g_str_equal(argv[1], "--client"))
