@@ -196,6 +196,14 @@ static guint processes_of_uid(uid_t uid) {
         return n;
 }
 
+/* Clients of another uid, and a daemon run as one, need root to switch. */
+static gboolean have_root(void) {
+        if (getuid() == 0)
+                return TRUE;
+        g_test_skip("needs root to run clients as another uid");
+        return FALSE;
+}
+
 /* ---- a client of another uid: this binary again, run as OTHER_UID ------------------------------------ */
 
 static void become_other(gpointer unused) {
@@ -345,6 +353,8 @@ static void test_user_queue_limit(Fixture *f, gconstpointer unused) {
         g_autofree char *first = submit_running(f, NULL), *out = NULL, *queued = NULL;
         g_autoptr(GVariant) r = NULL;
 
+        if (!have_root())
+                return;
         /* One uid running one job and holding three queued is at its queue limit... */
         for (int i = 0; i < 3; i++)
                 g_free(fixture_submit(f, (const char *const *) argv_sleep, NULL));
@@ -406,6 +416,8 @@ static void test_user_running_limit(Fixture *f, gconstpointer unused) {
         g_autofree char *first = submit_running(f, NULL), *out = NULL, *second = job_path_of(2);
         g_autofree char *state = NULL;
 
+        if (!have_root())
+                return;
         /* More waiting jobs of the limited uid than any fixed look-ahead would pass over. */
         for (int i = 0; i < 200; i++)
                 g_free(fixture_submit(f, (const char *const *) argv_sleep, NULL));
@@ -430,6 +442,8 @@ static void test_user_output_limit(Fixture *f, gconstpointer unused) {
         GVariant *stdout_v;
         int rc;
 
+        if (!have_root())
+                return;
         /* 700K held for uid 0 out of 1M. */
         p1 = fixture_submit(f, head, NULL);
         g_assert_true(fixture_wait_state(f, p1, "exited"));
@@ -500,6 +514,8 @@ static void test_submit_flood(Fixture *f, gconstpointer unused) {
         ssize_t k;
         int status;
 
+        if (!have_root())
+                return;
         rss0 = proc_status_kib(f->daemon_pid, "VmRSS:");
         /* Halfway through, another uid calls; its answer must come while the flood goes on. */
         flood(f->conn, (const char *const *) argv_sleep, n, 100, &fl, NULL, start_other_call, &other);
@@ -990,6 +1006,8 @@ static void test_eagain(Fixture *f, gconstpointer unused) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         struct passwd *pw = getpwnam(NPROC_USER);
 
+        if (!have_root())
+                return;
         if (!pw) {
                 g_test_skip("no user " NPROC_USER " to run the daemon as");
                 return;
