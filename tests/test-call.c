@@ -57,7 +57,8 @@ static void test_spawn_failed(Fixture *f, gconstpointer unused) {
         fixture_job_outcome(f, MANAGER_PATH "/job/1", &state, &rc, &message);
         g_assert_cmpstr(state, ==, "failed");
         g_assert_cmpint(rc, ==, 0);
-        g_assert_cmpstr(message, ==, "Failed to execute 'procpool-no-such-program': No such file or directory");
+        g_assert_cmpstr(message, ==,
+                        "Failed to execute 'procpool-no-such-program': No such file or directory");
 
         g_assert_cmpint(fixture_call_argv(f, argv_abs, NULL, &error2), ==, -1000);
         fixture_assert_error(error2, "org.procpool.Error.SpawnFailed",
@@ -109,8 +110,10 @@ static void test_argv_verbatim(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/call/exit-code", Fixture, NULL, fixture_setup, test_exit_code, fixture_teardown);
-        g_test_add("/procpool/call/exit-zero", Fixture, NULL, fixture_setup, test_exit_zero, fixture_teardown);
+        g_test_add("/procpool/call/exit-code", Fixture, NULL, fixture_setup, test_exit_code,
+                   fixture_teardown);
+        g_test_add("/procpool/call/exit-zero", Fixture, NULL, fixture_setup, test_exit_zero,
+                   fixture_teardown);
         g_test_add("/procpool/call/signal", Fixture, NULL, fixture_setup, test_signal, fixture_teardown);
         g_test_add("/procpool/call/spawn-failed", Fixture, NULL, fixture_setup, test_spawn_failed,
                    fixture_teardown);

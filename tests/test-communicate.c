@@ -87,12 +87,12 @@ static void test_stderr_before_stdin(Fixture *f, gconstpointer unused) {
         for (gsize i = 0; i < HUGE_INPUT; i++)
                 input[i] = (guint8) (i % 251);
         /* Bounded, so that a deadlock fails the test instead of hanging it. */
-        r = g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                                        g_variant_new("(^as@ay@a{sv})", argv,
-                                                      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, input,
-                                                                                HUGE_INPUT, 1),
-                                                      FIXTURE_NO_OPTIONS),
-                                        NULL, G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
+        r = g_dbus_connection_call_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv,
+                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, input, HUGE_INPUT, 1),
+                              FIXTURE_NO_OPTIONS),
+                NULL, G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(i@ay@ay)", &rc, &o, &ev);
         out = g_variant_get_data_as_bytes(o);
@@ -148,8 +148,8 @@ static void test_output_limit_exact(Fixture *f, gconstpointer unused) {
 
         /* Exactly the limit is not past it. */
         g_assert_true(fixture_communicate(f, argv, NULL, 0,
-                                          fixture_options("output-limit", g_variant_new_uint64(10), NULL), &rc,
-                                          &out, &err, &error));
+                                          fixture_options("output-limit", g_variant_new_uint64(10), NULL),
+                                          &rc, &out, &err, &error));
         g_assert_no_error(error);
         g_assert_cmpint(rc, ==, 0);
         assert_bytes(out, "0123456789");
@@ -162,9 +162,9 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
         g_autofree char *state = NULL;
         int rc = -1;
 
-        g_assert_false(fixture_communicate(f, argv, NULL, 0,
-                                           fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL),
-                                           &rc, &out, &err, &error));
+        g_assert_false(fixture_communicate(
+                f, argv, NULL, 0, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL), &rc,
+                &out, &err, &error));
         fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
         fixture_job_outcome(f, MANAGER_PATH "/job/1", &state, &rc, NULL);
         g_assert_cmpstr(state, ==, "timed-out");
@@ -186,11 +186,11 @@ static void test_background_holds_pipe(Fixture *f, gconstpointer unused) {
                 g_test_skip("procpoold runs jobs in per-job cgroups here");
                 return;
         }
-        r = g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                                        g_variant_new("(^as@ay@a{sv})", argv,
-                                                      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
-                                                      FIXTURE_NO_OPTIONS),
-                                        NULL, G_DBUS_CALL_FLAGS_NONE, 3000, NULL, &error);
+        r = g_dbus_connection_call_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv,
+                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1), FIXTURE_NO_OPTIONS),
+                NULL, G_DBUS_CALL_FLAGS_NONE, 3000, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(i@ay@ay)", &rc, &out, &err);
         g_assert_cmpint(rc, ==, 5);
@@ -199,10 +199,12 @@ static void test_background_holds_pipe(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/communicate/filter", Fixture, NULL, fixture_setup, test_filter, fixture_teardown);
+        g_test_add("/procpool/communicate/filter", Fixture, NULL, fixture_setup, test_filter,
+                   fixture_teardown);
         g_test_add("/procpool/communicate/both-streams", Fixture, NULL, fixture_setup, test_both_streams,
                    fixture_teardown);
-        g_test_add("/procpool/communicate/binary", Fixture, NULL, fixture_setup, test_binary, fixture_teardown);
+        g_test_add("/procpool/communicate/binary", Fixture, NULL, fixture_setup, test_binary,
+                   fixture_teardown);
         g_test_add("/procpool/communicate/empty-input", Fixture, NULL, fixture_setup, test_empty_input,
                    fixture_teardown);
         g_test_add("/procpool/communicate/stderr-before-stdin", Fixture, NULL, fixture_setup,
@@ -213,7 +215,8 @@ int main(int argc, char *argv[]) {
                    fixture_teardown);
         g_test_add("/procpool/communicate/output-limit-exact", Fixture, NULL, fixture_setup,
                    test_output_limit_exact, fixture_teardown);
-        g_test_add("/procpool/communicate/timeout", Fixture, NULL, fixture_setup, test_timeout, fixture_teardown);
+        g_test_add("/procpool/communicate/timeout", Fixture, NULL, fixture_setup, test_timeout,
+                   fixture_teardown);
         g_test_add("/procpool/communicate/background-holds-pipe", Fixture, NULL, fixture_setup,
                    test_background_holds_pipe, fixture_teardown);
         return g_test_run();

@@ -62,12 +62,9 @@ static void test_bad_options(void) {
                 const char *arg;
                 const char *mentions;
         } cases[] = {
-                { "--frobnicate", "frobnicate" },
-                { "--pool-size=0", "pool-size" },
-                { "--pool-size=many", "pool-size" },
-                { "--max-queued=-1", "max-queued" },
-                { "--retain=abc", "retain" },
-                { "--output-limit=lots", "output-limit" },
+                { "--frobnicate", "frobnicate" },    { "--pool-size=0", "pool-size" },
+                { "--pool-size=many", "pool-size" }, { "--max-queued=-1", "max-queued" },
+                { "--retain=abc", "retain" },        { "--output-limit=lots", "output-limit" },
                 { "unexpected", "unexpected" },
         };
 
@@ -158,8 +155,8 @@ static void test_sigterm(Fixture *f, gconstpointer unused) {
         g_dbus_connection_call(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
                                g_variant_new("(^as@a{sv})", sleeper, FIXTURE_NO_OPTIONS), NULL,
                                G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_reply, &w.call_error);
-        g_dbus_connection_call(f->conn, BUS_NAME, submitted, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, on_reply, &w.wait_error);
+        g_dbus_connection_call(f->conn, BUS_NAME, submitted, JOB_IFACE, "Wait", NULL, NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_reply, &w.wait_error);
         g_assert_true(fixture_wait_state(f, submitted, "running"));
         g_assert_true(fixture_wait_state(f, MANAGER_PATH "/job/2", "running"));
         queued = fixture_submit(f, touch, NULL);
@@ -190,17 +187,19 @@ static void test_sigterm(Fixture *f, gconstpointer unused) {
 
 static void test_shutting_down(Fixture *f, gconstpointer unused) {
         /* Ignores SIGTERM, so the daemon stays up, stopping, for the stop timeout. */
-        const char *stubborn[] = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done", NULL };
+        const char *stubborn[] = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done",
+                                   NULL };
         const char *t[] = { "true", NULL };
-        g_autofree char *path = fixture_submit(f, stubborn, fixture_options("stop-timeout-usec",
-                                                                            g_variant_new_uint64(1500000), NULL));
+        g_autofree char *path = fixture_submit(
+                f, stubborn, fixture_options("stop-timeout-usec", g_variant_new_uint64(1500000), NULL));
         g_autoptr(GError) error = NULL;
         gboolean refused = FALSE;
         int status;
 
         g_assert_true(fixture_wait_state(f, path, "running"));
         for (int i = 0; i < 2000; i++) {
-                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), o = NULL, e = NULL;
+                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), o = NULL,
+                                    e = NULL;
                 g_assert_no_error(error);
                 g_variant_get(r, "(@ay@ay)", &o, &e);
                 if (g_variant_get_size(o) > 0)
@@ -209,8 +208,8 @@ static void test_shutting_down(Fixture *f, gconstpointer unused) {
         }
         g_assert_no_errno(kill(f->daemon_pid, SIGTERM));
         for (int i = 0; i < 400 && !refused; i++) {
-                g_autoptr(GVariant) r = fixture_call(f, "Submit", g_variant_new("(^as@a{sv})", t, FIXTURE_NO_OPTIONS),
-                                                     &error);
+                g_autoptr(GVariant) r = fixture_call(
+                        f, "Submit", g_variant_new("(^as@a{sv})", t, FIXTURE_NO_OPTIONS), &error);
                 if (!r) {
                         fixture_assert_error(error, "org.procpool.Error.ShuttingDown", NULL);
                         refused = TRUE;
@@ -230,7 +229,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/daemon/version", test_version);
         g_test_add_func("/procpool/daemon/bad-options", test_bad_options);
         g_test_add_func("/procpool/daemon/no-bus", test_no_bus);
-        g_test_add("/procpool/daemon/name-taken", Fixture, NULL, fixture_setup, test_name_taken, fixture_teardown);
+        g_test_add("/procpool/daemon/name-taken", Fixture, NULL, fixture_setup, test_name_taken,
+                   fixture_teardown);
         g_test_add("/procpool/daemon/sigterm", Fixture, pool2, fixture_setup, test_sigterm, fixture_teardown);
         g_test_add("/procpool/daemon/shutting-down", Fixture, NULL, fixture_setup, test_shutting_down,
                    fixture_teardown);

@@ -19,10 +19,9 @@ static GDBusNodeInfo *contract(void) {
 
 static GDBusNodeInfo *live(Fixture *f, const char *path) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(f->conn, BUS_NAME, path,
-                                                            "org.freedesktop.DBus.Introspectable", "Introspect", NULL,
-                                                            G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                                                            &error);
+        g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                f->conn, BUS_NAME, path, "org.freedesktop.DBus.Introspectable", "Introspect", NULL,
+                G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         const char *xml;
         GDBusNodeInfo *node;
 
@@ -35,7 +34,8 @@ static GDBusNodeInfo *live(Fixture *f, const char *path) {
 
 static void describe_args(GString *s, GDBusArgInfo **args, const char *direction) {
         for (GDBusArgInfo **a = args; a && *a; a++)
-                g_string_append_printf(s, " %s:%s:%s", direction, (*a)->name ? (*a)->name : "", (*a)->signature);
+                g_string_append_printf(s, " %s:%s:%s", direction, (*a)->name ? (*a)->name : "",
+                                       (*a)->signature);
 }
 
 static int compare_strings(gconstpointer a, gconstpointer b) {
@@ -63,9 +63,12 @@ static char *describe(GDBusInterfaceInfo *iface) {
         }
         for (GDBusPropertyInfo **p = iface->properties; p && *p; p++) {
                 const char *access = (*p)->flags == (G_DBUS_PROPERTY_INFO_FLAGS_READABLE |
-                                                     G_DBUS_PROPERTY_INFO_FLAGS_WRITABLE) ? "readwrite" :
-                                     (*p)->flags == G_DBUS_PROPERTY_INFO_FLAGS_READABLE ? "read" : "write";
-                g_ptr_array_add(lines, g_strdup_printf("property %s %s %s", (*p)->name, (*p)->signature, access));
+                                                     G_DBUS_PROPERTY_INFO_FLAGS_WRITABLE)
+                                             ? "readwrite"
+                                     : (*p)->flags == G_DBUS_PROPERTY_INFO_FLAGS_READABLE ? "read"
+                                                                                          : "write";
+                g_ptr_array_add(lines,
+                                g_strdup_printf("property %s %s %s", (*p)->name, (*p)->signature, access));
         }
         g_ptr_array_sort(lines, compare_strings);
         for (guint i = 0; i < lines->len; i++)
@@ -127,9 +130,10 @@ static void test_contract_complete(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/introspect/manager", Fixture, NULL, fixture_setup, test_manager, fixture_teardown);
-        g_test_add("/procpool/introspect/job", Fixture, NULL, fixture_setup, test_job, fixture_teardown);
-        g_test_add("/procpool/introspect/contract-complete", Fixture, NULL, fixture_setup, test_contract_complete,
+        g_test_add("/procpool/introspect/manager", Fixture, NULL, fixture_setup, test_manager,
                    fixture_teardown);
+        g_test_add("/procpool/introspect/job", Fixture, NULL, fixture_setup, test_job, fixture_teardown);
+        g_test_add("/procpool/introspect/contract-complete", Fixture, NULL, fixture_setup,
+                   test_contract_complete, fixture_teardown);
         return g_test_run();
 }

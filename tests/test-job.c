@@ -40,7 +40,8 @@ static void assert_outcome(Fixture *f, const char *path, const char *state, int 
         g_assert_cmpint(r, ==, rc);
 }
 
-static GVariant *job_call(Fixture *f, const char *path, const char *method, GVariant *params, GError **error) {
+static GVariant *job_call(Fixture *f, const char *path, const char *method, GVariant *params,
+                          GError **error) {
         return fixture_job_call(f, path, method, params, error);
 }
 
@@ -76,8 +77,8 @@ static gboolean process_gone(pid_t pid) {
 
 static void test_properties(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "exit 5", NULL };
-        g_autofree char *path = fixture_submit(f, argv, fixture_options("label", g_variant_new_string("five"),
-                                                                        NULL));
+        g_autofree char *path =
+                fixture_submit(f, argv, fixture_options("label", g_variant_new_string("five"), NULL));
         g_autoptr(GVariant) argv_v = NULL;
         g_autofree char *label = NULL, *error = NULL;
         g_autofree const char **got = NULL;
@@ -124,7 +125,10 @@ static void test_running_properties(Fixture *f, gconstpointer unused) {
                         break;
                 g_usleep(1000);
         }
-        g_assert_cmpmem(cmdline, len, "sleep\0" "30\0", 9);
+        g_assert_cmpmem(cmdline, len,
+                        "sleep\0"
+                        "30\0",
+                        9);
         g_assert_cmpint(prop_t(f, path, "StartedAt"), >, 0);
         g_assert_cmpint(prop_t(f, path, "FinishedAt"), ==, 0);
         assert_outcome(f, path, "running", 0);
@@ -145,8 +149,8 @@ static void test_wait(Fixture *f, gconstpointer unused) {
         g_autofree char *a = fixture_submit(f, exit6, NULL);
         g_autofree char *b = fixture_submit(f, missing, NULL);
         g_autofree char *c = fixture_submit(f, sleep30, NULL);
-        g_autofree char *d = fixture_submit(f, sleep30,
-                                            fixture_options("timeout-usec", g_variant_new_uint64(100000), NULL));
+        g_autofree char *d = fixture_submit(
+                f, sleep30, fixture_options("timeout-usec", g_variant_new_uint64(100000), NULL));
         g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL, e5 = NULL;
 
         /* Waits for the end, then answers at once for a job that has ended. */
@@ -182,9 +186,11 @@ static void test_wait_disconnect(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "sleep 0.3; exit 2", NULL };
         const char *t[] = { "true", NULL };
         g_autofree char *path = fixture_submit(f, argv, NULL);
-        g_autoptr(GDBusConnection) other = g_dbus_connection_new_for_address_sync(
-                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        g_autoptr(GDBusConnection) other =
+                g_dbus_connection_new_for_address_sync(f->address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
 
         g_assert_no_error(error);
         /* A waiter that leaves the bus: the job and everyone else carry on. */
@@ -226,9 +232,11 @@ static gboolean three_replies(gpointer data) {
 static void test_wait_many(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "read x; exit 12", NULL };
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDBusConnection) other = g_dbus_connection_new_for_address_sync(
-                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        g_autoptr(GDBusConnection) other =
+                g_dbus_connection_new_for_address_sync(f->address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
         int p[2];
         Many m = {};
 
@@ -238,15 +246,15 @@ static void test_wait_many(Fixture *f, gconstpointer unused) {
         g_autoptr(GUnixFDList) list = g_unix_fd_list_new_from_array(&p[0], 1);
         g_autoptr(GVariant) r = g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                g_variant_new("(^as@a{sv})", argv, fixture_options("stdin", g_variant_new_handle(0), NULL)), NULL,
-                G_DBUS_CALL_FLAGS_NONE, -1, list, NULL, NULL, &error);
+                g_variant_new("(^as@a{sv})", argv, fixture_options("stdin", g_variant_new_handle(0), NULL)),
+                NULL, G_DBUS_CALL_FLAGS_NONE, -1, list, NULL, NULL, &error);
         const char *path;
         g_assert_no_error(error);
         g_variant_get(r, "(&o)", &path);
         g_assert_true(fixture_wait_state(f, path, "running"));
         for (int i = 0; i < 3; i++)
-                g_dbus_connection_call(i == 1 ? other : f->conn, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL,
-                                       G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_many, &m);
+                g_dbus_connection_call(i == 1 ? other : f->conn, BUS_NAME, path, JOB_IFACE, "Wait", NULL,
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_many, &m);
         g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
         /* Every Wait is in the daemon before the job can end: Get is answered after them. */
         g_autoptr(GVariant) state = fixture_get_property(f, path, JOB_IFACE, "State");
@@ -316,7 +324,8 @@ static void test_queued_methods(Fixture *f, gconstpointer unused) {
         /* A job that has not started: no signal to send, nothing to release, no output yet. */
         g_assert_true(fixture_wait_state(f, blocker, "running"));
         queued = fixture_submit(f, t, NULL);
-        assert_job_call_error(f, queued, "Kill", g_variant_new("(i)", SIGTERM), "org.procpool.Error.NotRunning");
+        assert_job_call_error(f, queued, "Kill", g_variant_new("(i)", SIGTERM),
+                              "org.procpool.Error.NotRunning");
         assert_job_call_error(f, queued, "Release", NULL, "org.procpool.Error.NotFinished");
         r = job_call(f, queued, "GetOutput", NULL, &error);
         g_assert_no_error(error);
@@ -333,7 +342,8 @@ static void test_queued_methods(Fixture *f, gconstpointer unused) {
         g_autofree char *failed = fixture_submit(f, missing, NULL);
         g_assert_true(fixture_wait_state(f, failed, "failed"));
         assert_job_call_error(f, failed, "Cancel", NULL, "org.procpool.Error.NotRunning");
-        assert_job_call_error(f, failed, "Kill", g_variant_new("(i)", SIGTERM), "org.procpool.Error.NotRunning");
+        assert_job_call_error(f, failed, "Kill", g_variant_new("(i)", SIGTERM),
+                              "org.procpool.Error.NotRunning");
         assert_job_call_ok(f, failed, "Release", NULL);
 }
 
@@ -355,7 +365,8 @@ static void test_kill(Fixture *f, gconstpointer unused) {
         assert_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGKILL));
         g_assert_true(fixture_wait_state(f, path, "killed"));
         assert_outcome(f, path, "killed", -9);
-        assert_job_call_error(f, path, "Kill", g_variant_new("(i)", SIGKILL), "org.procpool.Error.NotRunning");
+        assert_job_call_error(f, path, "Kill", g_variant_new("(i)", SIGKILL),
+                              "org.procpool.Error.NotRunning");
 }
 
 /* Live (not zombie) processes whose process group is pgid. */
@@ -509,8 +520,8 @@ static void test_release(Fixture *f, gconstpointer unused) {
         /* The object is gone: GetJob, its properties and ListJobs no longer know it. */
         assert_no_job(f, 1);
         r = g_dbus_connection_call_sync(f->conn, BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
-                                        g_variant_new("(ss)", JOB_IFACE, "State"), NULL, G_DBUS_CALL_FLAGS_NONE,
-                                        -1, NULL, &error);
+                                        g_variant_new("(ss)", JOB_IFACE, "State"), NULL,
+                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_null(r);
         fixture_assert_error(error, "org.freedesktop.DBus.Error.UnknownObject", NULL);
         g_autofree char *list = list_jobs(f);
@@ -552,9 +563,9 @@ static void test_ids(Fixture *f, gconstpointer unused) {
         assert_no_job(f, G_MAXUINT64);
         /* Paths that are not a job's canonical one name nothing. */
         g_clear_pointer(&r, g_variant_unref);
-        r = g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH "/job/02", "org.freedesktop.DBus.Properties",
-                                        "Get", g_variant_new("(ss)", JOB_IFACE, "State"), NULL,
-                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        r = g_dbus_connection_call_sync(
+                f->conn, BUS_NAME, MANAGER_PATH "/job/02", "org.freedesktop.DBus.Properties", "Get",
+                g_variant_new("(ss)", JOB_IFACE, "State"), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_null(r);
         g_assert_nonnull(error);
 }
@@ -648,9 +659,9 @@ static void test_job_finished_signal(Fixture *f, gconstpointer unused) {
         const char *t[] = { "true", NULL };
         const char *missing[] = { "procpool-no-such-program", NULL };
         const char *exit2[] = { "sh", "-c", "exit 2", NULL };
-        guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, MANAGER_IFACE, "JobFinished", MANAGER_PATH,
-                                                       NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_job_finished, &rec,
-                                                       NULL);
+        guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, MANAGER_IFACE, "JobFinished",
+                                                       MANAGER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                       on_job_finished, &rec, NULL);
         g_autofree char *blocker = fixture_submit(f, sleep30, NULL);
         g_autofree char *queued = NULL, *failing = NULL, *exiting = NULL;
 
@@ -681,13 +692,12 @@ static gboolean five_changes(gpointer data) {
 static void test_properties_changed(Fixture *f, gconstpointer unused) {
         Recorder rec = { g_ptr_array_new_with_free_func(g_free), g_ptr_array_new_with_free_func(g_free), 3 };
         const char *exit1[] = { "sh", "-c", "exit 1", NULL };
-        guint sub1 = g_dbus_connection_signal_subscribe(f->conn, NULL, MANAGER_IFACE, "JobFinished", MANAGER_PATH,
-                                                        NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_job_finished, &rec,
-                                                        NULL);
-        guint sub2 = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.Properties",
-                                                        "PropertiesChanged", NULL, JOB_IFACE,
-                                                        G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &rec,
-                                                        NULL);
+        guint sub1 = g_dbus_connection_signal_subscribe(f->conn, NULL, MANAGER_IFACE, "JobFinished",
+                                                        MANAGER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                        on_job_finished, &rec, NULL);
+        guint sub2 = g_dbus_connection_signal_subscribe(
+                f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL, JOB_IFACE,
+                G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &rec, NULL);
         g_autofree char *blocker = fixture_submit(f, sleep30, NULL);
         g_autofree char *queued = NULL, *exiting = NULL;
 
@@ -706,11 +716,9 @@ static void test_properties_changed(Fixture *f, gconstpointer unused) {
         g_ptr_array_add(rec.changes, NULL);
         joined = g_strjoinv(",", (char **) rec.changes->pdata);
         g_assert_cmpstr(joined, ==,
-                        MANAGER_PATH "/job/1 running,"
-                        MANAGER_PATH "/job/2 cancelled,"
-                        MANAGER_PATH "/job/1 killed,"
-                        MANAGER_PATH "/job/3 running,"
-                        MANAGER_PATH "/job/3 exited");
+                        MANAGER_PATH "/job/1 running," MANAGER_PATH "/job/2 cancelled," MANAGER_PATH
+                                     "/job/1 killed," MANAGER_PATH "/job/3 running," MANAGER_PATH
+                                     "/job/3 exited");
         g_dbus_connection_signal_unsubscribe(f->conn, sub1);
         g_dbus_connection_signal_unsubscribe(f->conn, sub2);
         g_ptr_array_unref(rec.finished);
@@ -749,14 +757,17 @@ static gboolean has_finished_at(gpointer data) {
 }
 
 static void test_changed_values(Fixture *f, gconstpointer unused) {
-        static const char *const props[] = { "State", "Pid", "ReturnCode", "StartedAt", "FinishedAt", "Error" };
+        static const char *const props[] = {
+                "State", "Pid", "ReturnCode", "StartedAt", "FinishedAt", "Error"
+        };
         const char *path = MANAGER_PATH "/job/1";
-        Values v = { path, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref) };
+        Values v = { path, g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                 (GDestroyNotify) g_variant_unref) };
         guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.Properties",
                                                        "PropertiesChanged", NULL, JOB_IFACE,
                                                        G_DBUS_SIGNAL_FLAGS_NONE, on_values, &v, NULL);
-        g_autofree char *submitted = fixture_submit(f, sleep30, fixture_options("timeout-usec",
-                                                                                 g_variant_new_uint64(200000), NULL));
+        g_autofree char *submitted = fixture_submit(
+                f, sleep30, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL));
         gboolean saw_pid = FALSE;
 
         g_assert_cmpstr(submitted, ==, path);
@@ -805,18 +816,17 @@ static gboolean two_events(gpointer data) {
 static void test_object_manager(Fixture *f, gconstpointer unused) {
         g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
         const char *t[] = { "true", NULL };
-        guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.ObjectManager", NULL,
-                                                       MANAGER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_interfaces,
-                                                       events, NULL);
+        guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.ObjectManager",
+                                                       NULL, MANAGER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                       on_interfaces, events, NULL);
         g_autofree char *path = fixture_submit(f, t, NULL);
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) objects = NULL, ifaces = NULL;
 
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        objects = g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH,
-                                              "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL,
-                                              G_VARIANT_TYPE("(a{oa{sa{sv}}})"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                              NULL, &error);
+        objects = g_dbus_connection_call_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                NULL, G_VARIANT_TYPE("(a{oa{sa{sv}}})"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_no_error(error);
         g_autoptr(GVariant) dict = g_variant_get_child_value(objects, 0);
         ifaces = g_variant_lookup_value(dict, path, G_VARIANT_TYPE("a{sa{sv}}"));
@@ -846,25 +856,27 @@ static const char *remote_error_name(GError *error) {
 /* Runs as OTHER_UID in a child of the test (re-executed): prints one line per call it makes. */
 static int run_as_other(const char *address, const char *mode, const char *running, const char *finished) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync(
-                address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        g_autoptr(GDBusConnection) c =
+                g_dbus_connection_new_for_address_sync(address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
 
         if (!c) {
                 g_printerr("connect: %s\n", error->message);
                 return 3;
         }
 #define CALL(path, iface, method, params)                                                                    \
-        ({                                                                                                    \
-                g_autoptr(GError) e_ = NULL;                                                                  \
-                g_autoptr(GVariant) r_ = g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, \
-                                                                     NULL, G_DBUS_CALL_FLAGS_NONE, 20000,   \
-                                                                     NULL, &e_);                             \
-                if (r_) {                                                                                     \
-                        g_autofree char *p_ = g_variant_print(r_, FALSE);                                     \
+        ({                                                                                                   \
+                g_autoptr(GError) e_ = NULL;                                                                 \
+                g_autoptr(GVariant) r_ =                                                                     \
+                        g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, NULL,          \
+                                                    G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &e_);               \
+                if (r_) {                                                                                    \
+                        g_autofree char *p_ = g_variant_print(r_, FALSE);                                    \
                         g_print("%s %s\n", method, p_);                                                      \
-                } else                                                                                        \
-                        g_print("%s %s\n", method, remote_error_name(e_));                                    \
+                } else                                                                                       \
+                        g_print("%s %s\n", method, remote_error_name(e_));                                   \
         })
         if (g_str_equal(mode, "foreign")) {
                 CALL(running, JOB_IFACE, "Cancel", NULL);
@@ -872,7 +884,8 @@ static int run_as_other(const char *address, const char *mode, const char *runni
                 CALL(running, JOB_IFACE, "GetOutput", NULL);
                 CALL(finished, JOB_IFACE, "Release", NULL);
                 CALL(finished, JOB_IFACE, "GetOutput", NULL);
-                CALL(running, "org.freedesktop.DBus.Properties", "Get", g_variant_new("(ss)", JOB_IFACE, "State"));
+                CALL(running, "org.freedesktop.DBus.Properties", "Get",
+                     g_variant_new("(ss)", JOB_IFACE, "State"));
                 CALL(finished, JOB_IFACE, "Wait", NULL);
                 CALL(MANAGER_PATH, MANAGER_IFACE, "GetJob", g_variant_new("(t)", (guint64) 1));
                 CALL(MANAGER_PATH, "org.freedesktop.DBus.Properties", "Set",
@@ -883,10 +896,10 @@ static int run_as_other(const char *address, const char *mode, const char *runni
                      g_variant_new("(^as@a{sv})", sleep30, FIXTURE_NO_OPTIONS));
         } else {
                 const char *argv[] = { "sh", "-c", "printf mine", NULL };
-                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-                        c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                        g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
-                        20000, NULL, &error);
+                g_autoptr(GVariant) r =
+                        g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                                    g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS),
+                                                    NULL, G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
                 const char *path;
                 if (!r) {
                         g_print("Submit %s\n", remote_error_name(error));
@@ -895,7 +908,8 @@ static int run_as_other(const char *address, const char *mode, const char *runni
                 g_variant_get(r, "(&o)", &path);
                 CALL(path, JOB_IFACE, "Wait", NULL);
                 CALL(path, JOB_IFACE, "GetOutput", NULL);
-                CALL(path, "org.freedesktop.DBus.Properties", "Get", g_variant_new("(ss)", JOB_IFACE, "Owner"));
+                CALL(path, "org.freedesktop.DBus.Properties", "Get",
+                     g_variant_new("(ss)", JOB_IFACE, "Owner"));
                 CALL(path, JOB_IFACE, "Release", NULL);
         }
 #undef CALL
@@ -915,8 +929,8 @@ static char *spawn_as_other(Fixture *f, const char *mode, const char *running, c
         int status;
 
         g_assert_nonnull(self);
-        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, become_other, NULL, &out, NULL,
-                                   &status, &error));
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, become_other, NULL, &out,
+                                   NULL, &status, &error));
         g_assert_no_error(error);
         g_assert_true(g_spawn_check_wait_status(status, NULL));
         return out;
@@ -989,7 +1003,8 @@ int main(int argc, char *argv[]) {
 
         g_test_init(&argc, &argv, NULL);
         static const char *const pool1[] = { "--pool-size=1", NULL };
-        g_test_add("/procpool/job/properties", Fixture, NULL, fixture_setup, test_properties, fixture_teardown);
+        g_test_add("/procpool/job/properties", Fixture, NULL, fixture_setup, test_properties,
+                   fixture_teardown);
         g_test_add("/procpool/job/running-properties", Fixture, NULL, fixture_setup, test_running_properties,
                    fixture_teardown);
         g_test_add("/procpool/job/wait", Fixture, NULL, fixture_setup, test_wait, fixture_teardown);
@@ -1005,20 +1020,22 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/job/cancel-finished", Fixture, NULL, fixture_setup, test_cancel_finished,
                    fixture_teardown);
         g_test_add("/procpool/job/kill", Fixture, NULL, fixture_setup, test_kill, fixture_teardown);
-        g_test_add("/procpool/job/kill-group", Fixture, NULL, fixture_setup, test_kill_group, fixture_teardown);
+        g_test_add("/procpool/job/kill-group", Fixture, NULL, fixture_setup, test_kill_group,
+                   fixture_teardown);
         g_test_add("/procpool/job/kill-nonfatal", Fixture, NULL, fixture_setup, test_kill_nonfatal,
                    fixture_teardown);
         g_test_add("/procpool/job/kill-invalid", Fixture, NULL, fixture_setup, test_kill_invalid,
                    fixture_teardown);
-        g_test_add("/procpool/job/get-output", Fixture, NULL, fixture_setup, test_get_output, fixture_teardown);
+        g_test_add("/procpool/job/get-output", Fixture, NULL, fixture_setup, test_get_output,
+                   fixture_teardown);
         g_test_add("/procpool/job/get-output-running", Fixture, NULL, fixture_setup, test_get_output_running,
                    fixture_teardown);
         g_test_add("/procpool/job/release", Fixture, NULL, fixture_setup, test_release, fixture_teardown);
         g_test_add("/procpool/job/ids", Fixture, NULL, fixture_setup, test_ids, fixture_teardown);
         g_test_add("/procpool/job/list-jobs", Fixture, NULL, fixture_setup, test_list_jobs, fixture_teardown);
         g_test_add("/procpool/job/retain", Fixture, retain2, fixture_setup, test_retain, fixture_teardown);
-        g_test_add("/procpool/job/job-finished-signal", Fixture, pool1, fixture_setup, test_job_finished_signal,
-                   fixture_teardown);
+        g_test_add("/procpool/job/job-finished-signal", Fixture, pool1, fixture_setup,
+                   test_job_finished_signal, fixture_teardown);
         g_test_add("/procpool/job/properties-changed", Fixture, pool1, fixture_setup, test_properties_changed,
                    fixture_teardown);
         g_test_add("/procpool/job/changed-values", Fixture, NULL, fixture_setup, test_changed_values,

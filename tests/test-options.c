@@ -70,9 +70,10 @@ static void assert_still_serving(Fixture *f) {
 
 static void test_unknown_key(Fixture *f, gconstpointer unused) {
         assert_refused(f, fixture_options("frobnicate", g_variant_new_uint32(1), NULL), "'frobnicate'");
-        assert_refused(f, fixture_options("label", g_variant_new_string("x"), "CWD", g_variant_new_string("/"),
-                                          NULL),
-                       "'CWD'");
+        assert_refused(
+                f,
+                fixture_options("label", g_variant_new_string("x"), "CWD", g_variant_new_string("/"), NULL),
+                "'CWD'");
         assert_still_serving(f);
 }
 
@@ -126,14 +127,16 @@ static void test_bad_cwd(Fixture *f, gconstpointer unused) {
         assert_still_serving(f);
 
         /* Absolute but not enterable: the job fails at spawn. */
+        g_assert_cmpint(
+                fixture_call_argv(f, argv,
+                                  fixture_options("cwd", g_variant_new_string("/nonexistent/procpool"), NULL),
+                                  &e1),
+                ==, -1000);
+        fixture_assert_error(
+                e1, "org.procpool.Error.SpawnFailed",
+                "Failed to change directory to '/nonexistent/procpool': No such file or directory");
         g_assert_cmpint(fixture_call_argv(f, argv,
-                                          fixture_options("cwd", g_variant_new_string("/nonexistent/procpool"),
-                                                          NULL),
-                                          &e1),
-                        ==, -1000);
-        fixture_assert_error(e1, "org.procpool.Error.SpawnFailed",
-                             "Failed to change directory to '/nonexistent/procpool': No such file or directory");
-        g_assert_cmpint(fixture_call_argv(f, argv, fixture_options("cwd", g_variant_new_string("/dev/null"), NULL),
+                                          fixture_options("cwd", g_variant_new_string("/dev/null"), NULL),
                                           &e2),
                         ==, -1000);
         fixture_assert_error(e2, "org.procpool.Error.SpawnFailed", "Not a directory");
@@ -146,9 +149,11 @@ static void test_bad_environment(Fixture *f, gconstpointer unused) {
         const char *twice[] = { "A=1", "B=2", "A=3", NULL };
 
         assert_refused(f, fixture_options("environment", g_variant_new_strv(no_eq, -1), NULL), "'NOEQUALS'");
-        assert_refused(f, fixture_options("environment", g_variant_new_strv(empty_name, -1), NULL), "empty name");
+        assert_refused(f, fixture_options("environment", g_variant_new_strv(empty_name, -1), NULL),
+                       "empty name");
         assert_refused(f, fixture_options("environment", g_variant_new_strv(twice, -1), NULL), "'A'");
-        assert_refused(f, fixture_options("environment", g_variant_new_strv(twice, -1), NULL), "'environment'");
+        assert_refused(f, fixture_options("environment", g_variant_new_strv(twice, -1), NULL),
+                       "'environment'");
         assert_still_serving(f);
 }
 
@@ -158,7 +163,8 @@ static void test_cwd(Fixture *f, gconstpointer unused) {
         const char *pwd[] = { "pwd", NULL };
         g_autofree char *here = g_get_current_dir();
         g_autofree char *expected = g_strdup_printf("%s\n", here);
-        g_autofree char *a = run_output(f, pwd, fixture_options("cwd", g_variant_new_string("/tmp"), NULL), 0);
+        g_autofree char *a =
+                run_output(f, pwd, fixture_options("cwd", g_variant_new_string("/tmp"), NULL), 0);
         g_autofree char *b = run_output(f, pwd, NULL, 0);
 
         g_assert_cmpstr(a, ==, "/tmp\n");
@@ -167,14 +173,15 @@ static void test_cwd(Fixture *f, gconstpointer unused) {
 }
 
 static void test_environment(Fixture *f, gconstpointer unused) {
-        const char *argv[] = { "sh", "-c", "printf '%s|%s|%s' \"$PP_NEW\" \"$PROCPOOL_SOURCE_ROOT\" \"$HOME\"", NULL };
+        const char *argv[] = { "sh", "-c",
+                               "printf '%s|%s|%s' \"$PP_NEW\" \"$PROCPOOL_SOURCE_ROOT\" \"$HOME\"", NULL };
         const char *env[] = { "PP_NEW=a b=c", "HOME=/procpool-home", NULL };
-        g_autofree char *expected = g_strdup_printf("a b=c|%s|/procpool-home", g_getenv("PROCPOOL_SOURCE_ROOT"));
-        g_autofree char *expected_default = g_strdup_printf("|%s|%s", g_getenv("PROCPOOL_SOURCE_ROOT"),
-                                                            g_getenv("HOME") ?: "");
-        g_autofree char *out = run_output(f, argv, fixture_options("environment", g_variant_new_strv(env, -1),
-                                                                   NULL),
-                                          0);
+        g_autofree char *expected =
+                g_strdup_printf("a b=c|%s|/procpool-home", g_getenv("PROCPOOL_SOURCE_ROOT"));
+        g_autofree char *expected_default =
+                g_strdup_printf("|%s|%s", g_getenv("PROCPOOL_SOURCE_ROOT"), g_getenv("HOME") ?: "");
+        g_autofree char *out =
+                run_output(f, argv, fixture_options("environment", g_variant_new_strv(env, -1), NULL), 0);
         g_autofree char *plain = run_output(f, argv, NULL, 0);
 
         g_assert_nonnull(g_getenv("PROCPOOL_SOURCE_ROOT")); /* set by meson test, inherited by procpoold */
@@ -190,11 +197,10 @@ static void test_clear_environment(Fixture *f, gconstpointer unused) {
                                         fixture_options("clear-environment", g_variant_new_boolean(TRUE),
                                                         "environment", g_variant_new_strv(only, -1), NULL),
                                         0);
-        g_autofree char *b = run_output(f, env_argv,
-                                        fixture_options("clear-environment", g_variant_new_boolean(TRUE), NULL), 0);
-        g_autofree char *c = run_output(f, env_argv,
-                                        fixture_options("clear-environment", g_variant_new_boolean(FALSE), NULL),
-                                        0);
+        g_autofree char *b = run_output(
+                f, env_argv, fixture_options("clear-environment", g_variant_new_boolean(TRUE), NULL), 0);
+        g_autofree char *c = run_output(
+                f, env_argv, fixture_options("clear-environment", g_variant_new_boolean(FALSE), NULL), 0);
 
         /* Nothing but the given entries; 'env' is still found, through the default PATH. */
         g_assert_cmpstr(a, ==, "ONLY=1\n");
@@ -211,7 +217,8 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
         g_autofree char *path = NULL, *message = NULL, *state = NULL;
         int rc;
 
-        g_assert_cmpint(fixture_call_argv(f, argv, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL),
+        g_assert_cmpint(fixture_call_argv(f, argv,
+                                          fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL),
                                           &error),
                         ==, -1000);
         fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
@@ -225,21 +232,24 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
 
         /* A job that ends in time is not touched. */
         g_clear_error(&error);
-        g_assert_cmpint(fixture_call_argv(f, quick, fixture_options("timeout-usec", g_variant_new_uint64(30000000),
-                                                                    NULL),
-                                          &error),
-                        ==, 4);
+        g_assert_cmpint(
+                fixture_call_argv(f, quick,
+                                  fixture_options("timeout-usec", g_variant_new_uint64(30000000), NULL),
+                                  &error),
+                ==, 4);
         g_assert_no_error(error);
 }
 
 static void wait_output(Fixture *f, const char *path, const char *expected) {
         for (int i = 0; i < 2000; i++) {
                 g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), out = NULL, err = NULL;
+                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), out = NULL,
+                                    err = NULL;
                 g_assert_no_error(error);
                 g_variant_get(r, "(@ay@ay)", &out, &err);
                 if (g_variant_get_size(out) == strlen(expected)) {
-                        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), expected, strlen(expected));
+                        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), expected,
+                                        strlen(expected));
                         return;
                 }
                 g_usleep(10000);
@@ -251,8 +261,8 @@ static void test_stop_timeout(Fixture *f, gconstpointer unused) {
         /* Ignores SIGTERM (and so does its sleep): only the SIGKILL after the grace ends it. */
         const char *argv[] = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done", NULL };
         const char *quick_trap[] = { "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done", NULL };
-        g_autofree char *path = fixture_submit(f, argv, fixture_options("stop-timeout-usec",
-                                                                        g_variant_new_uint64(300000), NULL));
+        g_autofree char *path = fixture_submit(
+                f, argv, fixture_options("stop-timeout-usec", g_variant_new_uint64(300000), NULL));
         g_autoptr(GError) error = NULL;
 
         wait_output(f, path, "ready\n");
@@ -263,11 +273,12 @@ static void test_stop_timeout(Fixture *f, gconstpointer unused) {
         assert_outcome(f, path, "cancelled", -9);
 
         /* The same through a timeout. */
-        g_assert_cmpint(fixture_call_argv(f, quick_trap,
-                                          fixture_options("timeout-usec", g_variant_new_uint64(300000),
-                                                          "stop-timeout-usec", g_variant_new_uint64(200000), NULL),
-                                          &error),
-                        ==, -1000);
+        g_assert_cmpint(
+                fixture_call_argv(f, quick_trap,
+                                  fixture_options("timeout-usec", g_variant_new_uint64(300000),
+                                                  "stop-timeout-usec", g_variant_new_uint64(200000), NULL),
+                                  &error),
+                ==, -1000);
         fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
         assert_outcome(f, MANAGER_PATH "/job/2", "timed-out", -9);
 }
@@ -287,8 +298,8 @@ static GVariant *submit_with_fds(Fixture *f, const char *const *argv, const char
         }
         return g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                g_variant_new("(^as@a{sv})", argv, g_variant_builder_end(&b)), NULL, G_DBUS_CALL_FLAGS_NONE, 20000,
-                list, NULL, NULL, error);
+                g_variant_new("(^as@a{sv})", argv, g_variant_builder_end(&b)), NULL, G_DBUS_CALL_FLAGS_NONE,
+                20000, list, NULL, NULL, error);
 }
 
 static char *read_all(int fd) {
@@ -316,7 +327,7 @@ static void test_stdio_fds(Fixture *f, gconstpointer unused) {
 
         g_assert_no_errno(pipe2(in, O_CLOEXEC));
         g_assert_no_errno(pipe2(out, O_CLOEXEC));
-        r = submit_with_fds(f, argv, keys, (int[]) { in[0], out[1] }, &error);
+        r = submit_with_fds(f, argv, keys, (int[]){ in[0], out[1] }, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(&o)", &path);
         /* Only the job holds the other ends now. */
@@ -347,7 +358,7 @@ static void test_stderr_file(Fixture *f, gconstpointer unused) {
         int fd = g_file_open_tmp("procpool-stderr-XXXXXX", &name, &error);
 
         g_assert_no_error(error);
-        r = submit_with_fds(f, argv, keys, (int[]) { fd }, &error);
+        r = submit_with_fds(f, argv, keys, (int[]){ fd }, &error);
         g_assert_no_error(error);
         close(fd);
         g_variant_get(r, "(&o)", &path);
@@ -371,7 +382,7 @@ static void test_fd_directory(Fixture *f, gconstpointer unused) {
                 const char *keys[] = { names[i], NULL };
                 g_autofree char *quoted = g_strdup_printf("'%s'", names[i]);
                 g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = submit_with_fds(f, argv, keys, (int[]) { dir }, &error);
+                g_autoptr(GVariant) r = submit_with_fds(f, argv, keys, (int[]){ dir }, &error);
                 g_assert_null(r);
                 fixture_assert_error(error, INVALID_ARGS, quoted);
                 g_assert_nonnull(strstr(error->message, "directory"));
@@ -388,8 +399,8 @@ static void test_fd_not_sent(Fixture *f, gconstpointer unused) {
         /* A handle that names no fd of the message: refused, and not a stall. */
         r = g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                g_variant_new("(^as@a{sv})", argv, fixture_options("stdout", g_variant_new_handle(3), NULL)), NULL,
-                G_DBUS_CALL_FLAGS_NONE, 10000, NULL, NULL, NULL, &error);
+                g_variant_new("(^as@a{sv})", argv, fixture_options("stdout", g_variant_new_handle(3), NULL)),
+                NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, NULL, NULL, &error);
         g_assert_null(r);
         fixture_assert_error(error, INVALID_ARGS, "'stdout'");
         assert_still_serving(f);
@@ -406,7 +417,8 @@ static void test_communicate_refuses_stdin(Fixture *f, gconstpointer unused) {
         close(fd);
         r = g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                g_variant_new("(^as@ay@a{sv})", argv, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "x", 1, 1),
+                g_variant_new("(^as@ay@a{sv})", argv,
+                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "x", 1, 1),
                               fixture_options("stdin", g_variant_new_handle(0), NULL)),
                 NULL, G_DBUS_CALL_FLAGS_NONE, 10000, list, NULL, NULL, &error);
         g_assert_null(r);
@@ -419,8 +431,8 @@ static void test_communicate_refuses_stdin(Fixture *f, gconstpointer unused) {
 static void test_output_limit_submit(Fixture *f, gconstpointer unused) {
         /* Each seq must succeed (no SIGPIPE) for the shell to reach its own exit 3. */
         const char *argv[] = { "sh", "-c", "seq 1 200000 && seq 1 200000 >&2 && exit 3", NULL };
-        g_autofree char *path = fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(10),
-                                                                        NULL));
+        g_autofree char *path =
+                fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(10), NULL));
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
 
@@ -434,7 +446,8 @@ static void test_output_limit_submit(Fixture *f, gconstpointer unused) {
         g_assert_cmpmem(g_variant_get_data(e), g_variant_get_size(e), "1\n2\n3\n4\n5\n", 10);
 
         /* Call as well: the return code, never OutputLimit. */
-        g_assert_cmpint(fixture_call_argv(f, argv, fixture_options("output-limit", g_variant_new_uint64(1), NULL),
+        g_assert_cmpint(fixture_call_argv(f, argv,
+                                          fixture_options("output-limit", g_variant_new_uint64(1), NULL),
                                           &error),
                         ==, 3);
         g_assert_no_error(error);
@@ -462,8 +475,8 @@ static void test_output_limit_default(Fixture *f, gconstpointer unused) {
         g_clear_error(&error);
         const char *small[] = { "seq", "1", "20", NULL };
         g_assert_true(fixture_communicate(f, small, NULL, 0,
-                                          fixture_options("output-limit", g_variant_new_uint64(1000), NULL), &rc,
-                                          &out, &err, &error));
+                                          fixture_options("output-limit", g_variant_new_uint64(1000), NULL),
+                                          &rc, &out, &err, &error));
         g_assert_no_error(error);
         g_assert_cmpuint(g_bytes_get_size(out), ==, 51);
 }
@@ -484,7 +497,8 @@ static void test_priority(Fixture *f, gconstpointer unused) {
         for (gsize i = 0; i < G_N_ELEMENTS(prios); i++) {
                 g_autofree char *script = g_strdup_printf("echo %zu >> '%s'", i, log);
                 const char *argv[] = { "sh", "-c", script, NULL };
-                paths[i] = fixture_submit(f, argv, fixture_options("priority", g_variant_new_int32(prios[i]), NULL));
+                paths[i] = fixture_submit(f, argv,
+                                          fixture_options("priority", g_variant_new_int32(prios[i]), NULL));
         }
         g_assert_true(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL, NULL,
                                                   G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error) != NULL);
@@ -502,7 +516,8 @@ static const char *const pool1[] = { "--pool-size=1", NULL };
 
 static void test_label(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "true", NULL };
-        g_autofree char *a = fixture_submit(f, argv, fixture_options("label", g_variant_new_string("nightly ✓"), NULL));
+        g_autofree char *a =
+                fixture_submit(f, argv, fixture_options("label", g_variant_new_string("nightly ✓"), NULL));
         g_autofree char *b = fixture_submit(f, argv, NULL);
         g_autoptr(GVariant) la = fixture_get_property(f, a, JOB_IFACE, "Label");
         g_autoptr(GVariant) lb = fixture_get_property(f, b, JOB_IFACE, "Label");
@@ -515,9 +530,11 @@ static void test_label(Fixture *f, gconstpointer unused) {
 
 static GDBusConnection *connect_other(Fixture *f) {
         g_autoptr(GError) error = NULL;
-        GDBusConnection *c = g_dbus_connection_new_for_address_sync(
-                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        GDBusConnection *c =
+                g_dbus_connection_new_for_address_sync(f->address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
         g_assert_no_error(error);
         return c;
 }
@@ -532,8 +549,8 @@ static void disconnect(Fixture *f, GDBusConnection *c) {
         for (int i = 0; i < 2000; i++) {
                 g_autoptr(GVariant) r = g_dbus_connection_call_sync(
                         f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE,
-                        -1, NULL, &error);
+                        "NameHasOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"),
+                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
                 gboolean has;
                 g_assert_no_error(error);
                 g_variant_get(r, "(b)", &has);
@@ -547,10 +564,10 @@ static void disconnect(Fixture *f, GDBusConnection *c) {
 
 static char *other_submit(GDBusConnection *c, const char *const *argv, GVariant *options) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                                                            g_variant_new("(^as@a{sv})", argv,
-                                                                          options ?: FIXTURE_NO_OPTIONS),
-                                                            NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        g_autoptr(GVariant) r =
+                g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                            g_variant_new("(^as@a{sv})", argv, options ?: FIXTURE_NO_OPTIONS),
+                                            NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         char *path;
 
         g_assert_no_error(error);
@@ -567,8 +584,8 @@ static void test_cancel_on_disconnect_call(Fixture *f, gconstpointer unused) {
         int rc;
 
         g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
-                               g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, NULL, NULL);
+                               g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
         for (int i = 0; i < 2000; i++) {
                 g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, NULL);
                 g_autoptr(GVariant) l = g_variant_get_child_value(r, 0);
@@ -591,10 +608,10 @@ static void test_cancel_on_disconnect_submit(Fixture *f, gconstpointer unused) {
         const char *victim[] = { "sleep", "30", NULL };
         g_autoptr(GDBusConnection) other = connect_other(f);
         g_autofree char *a = other_submit(other, survivor, NULL);
-        g_autofree char *b = other_submit(other, victim, fixture_options("cancel-on-disconnect",
-                                                                         g_variant_new_boolean(TRUE), NULL));
-        g_autofree char *c = other_submit(other, survivor, fixture_options("cancel-on-disconnect",
-                                                                           g_variant_new_boolean(FALSE), NULL));
+        g_autofree char *b = other_submit(
+                other, victim, fixture_options("cancel-on-disconnect", g_variant_new_boolean(TRUE), NULL));
+        g_autofree char *c = other_submit(
+                other, survivor, fixture_options("cancel-on-disconnect", g_variant_new_boolean(FALSE), NULL));
 
         g_assert_true(fixture_wait_state(f, a, "running"));
         g_assert_true(fixture_wait_state(f, b, "running"));
@@ -613,11 +630,11 @@ static void test_call_survives_disconnect(Fixture *f, gconstpointer unused) {
         g_autoptr(GDBusConnection) other = connect_other(f);
         const char *path = MANAGER_PATH "/job/1";
 
-        g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
-                               g_variant_new("(^as@a{sv})", argv,
-                                             fixture_options("cancel-on-disconnect", g_variant_new_boolean(FALSE),
-                                                             NULL)),
-                               NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
+        g_dbus_connection_call(
+                other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
+                g_variant_new("(^as@a{sv})", argv,
+                              fixture_options("cancel-on-disconnect", g_variant_new_boolean(FALSE), NULL)),
+                NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
         g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
         for (int i = 0; i < 2000; i++) {
                 g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, NULL);
@@ -647,15 +664,15 @@ static void test_disconnect_queued(Fixture *f, gconstpointer unused) {
         /* A Call still in the queue when its caller leaves is cancelled there and never runs. */
         g_assert_true(fixture_wait_state(f, blocker, "running"));
         g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
-                               g_variant_new("(^as@a{sv})", touch, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, NULL, NULL);
+                               g_variant_new("(^as@a{sv})", touch, FIXTURE_NO_OPTIONS), NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
         g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
         g_assert_true(fixture_wait_state(f, path, "queued"));
         disconnect(f, other);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
         assert_outcome(f, path, "cancelled", 0);
-        g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL, NULL,
-                                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+        g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL,
+                                                     NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 0);
         g_assert_no_error(error);
         g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
@@ -710,7 +727,8 @@ static void test_communicate_stdout_fd(Fixture *f, gconstpointer unused) {
         close(p[1]);
         r = g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                g_variant_new("(^as@ay@a{sv})", argv, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "abc", 3, 1),
+                g_variant_new("(^as@ay@a{sv})", argv,
+                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "abc", 3, 1),
                               fixture_options("stdout", g_variant_new_handle(0), NULL)),
                 NULL, G_DBUS_CALL_FLAGS_NONE, 20000, list, NULL, NULL, &error);
         g_assert_no_error(error);
@@ -727,7 +745,8 @@ static void test_communicate_stdout_fd(Fixture *f, gconstpointer unused) {
 
 static void test_output_limit_zero(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "seq 1 1000; exit 2", NULL };
-        g_autofree char *path = fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(0), NULL));
+        g_autofree char *path =
+                fixture_submit(f, argv, fixture_options("output-limit", g_variant_new_uint64(0), NULL));
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
 
@@ -741,20 +760,23 @@ static void test_output_limit_zero(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/options/unknown-key", Fixture, NULL, fixture_setup, test_unknown_key, fixture_teardown);
-        g_test_add("/procpool/options/wrong-type", Fixture, NULL, fixture_setup, test_wrong_type, fixture_teardown);
+        g_test_add("/procpool/options/unknown-key", Fixture, NULL, fixture_setup, test_unknown_key,
+                   fixture_teardown);
+        g_test_add("/procpool/options/wrong-type", Fixture, NULL, fixture_setup, test_wrong_type,
+                   fixture_teardown);
         g_test_add("/procpool/options/bad-cwd", Fixture, NULL, fixture_setup, test_bad_cwd, fixture_teardown);
         g_test_add("/procpool/options/bad-environment", Fixture, NULL, fixture_setup, test_bad_environment,
                    fixture_teardown);
         g_test_add("/procpool/options/cwd", Fixture, NULL, fixture_setup, test_cwd, fixture_teardown);
         g_test_add("/procpool/options/environment", Fixture, NULL, fixture_setup, test_environment,
                    fixture_teardown);
-        g_test_add("/procpool/options/clear-environment", Fixture, NULL, fixture_setup, test_clear_environment,
-                   fixture_teardown);
+        g_test_add("/procpool/options/clear-environment", Fixture, NULL, fixture_setup,
+                   test_clear_environment, fixture_teardown);
         g_test_add("/procpool/options/timeout", Fixture, NULL, fixture_setup, test_timeout, fixture_teardown);
         g_test_add("/procpool/options/stop-timeout", Fixture, NULL, fixture_setup, test_stop_timeout,
                    fixture_teardown);
-        g_test_add("/procpool/options/stdio-fds", Fixture, NULL, fixture_setup, test_stdio_fds, fixture_teardown);
+        g_test_add("/procpool/options/stdio-fds", Fixture, NULL, fixture_setup, test_stdio_fds,
+                   fixture_teardown);
         g_test_add("/procpool/options/stderr-file", Fixture, NULL, fixture_setup, test_stderr_file,
                    fixture_teardown);
         g_test_add("/procpool/options/fd-directory", Fixture, NULL, fixture_setup, test_fd_directory,
@@ -763,11 +785,12 @@ int main(int argc, char *argv[]) {
                    fixture_teardown);
         g_test_add("/procpool/options/communicate-refuses-stdin", Fixture, NULL, fixture_setup,
                    test_communicate_refuses_stdin, fixture_teardown);
-        g_test_add("/procpool/options/output-limit-submit", Fixture, NULL, fixture_setup, test_output_limit_submit,
-                   fixture_teardown);
+        g_test_add("/procpool/options/output-limit-submit", Fixture, NULL, fixture_setup,
+                   test_output_limit_submit, fixture_teardown);
         g_test_add("/procpool/options/output-limit-default", Fixture, daemon_limit, fixture_setup,
                    test_output_limit_default, fixture_teardown);
-        g_test_add("/procpool/options/priority", Fixture, pool1, fixture_setup, test_priority, fixture_teardown);
+        g_test_add("/procpool/options/priority", Fixture, pool1, fixture_setup, test_priority,
+                   fixture_teardown);
         g_test_add("/procpool/options/label", Fixture, NULL, fixture_setup, test_label, fixture_teardown);
         g_test_add("/procpool/options/cancel-on-disconnect-call", Fixture, NULL, fixture_setup,
                    test_cancel_on_disconnect_call, fixture_teardown);
@@ -781,7 +804,7 @@ int main(int argc, char *argv[]) {
                    test_disconnect_at_once, fixture_teardown);
         g_test_add("/procpool/options/communicate-stdout-fd", Fixture, NULL, fixture_setup,
                    test_communicate_stdout_fd, fixture_teardown);
-        g_test_add("/procpool/options/output-limit-zero", Fixture, NULL, fixture_setup, test_output_limit_zero,
-                   fixture_teardown);
+        g_test_add("/procpool/options/output-limit-zero", Fixture, NULL, fixture_setup,
+                   test_output_limit_zero, fixture_teardown);
         return g_test_run();
 }

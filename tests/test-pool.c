@@ -262,8 +262,8 @@ static void on_call(GObject *source, GAsyncResult *res, gpointer data) {
 static void on_communicate(GObject *source, GAsyncResult *res, gpointer data) {
         Shared *s = data;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error), o = NULL,
-                            e = NULL;
+        g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error),
+                            o = NULL, e = NULL;
 
         g_assert_no_error(error);
         g_variant_get(r, "(i@ay@ay)", &s->comm_rc, &o, &e);
@@ -285,8 +285,8 @@ static void test_shared_queue(Fixture *f, gconstpointer unused) {
         /* Call and Communicate wait behind a Submit'd job in the one queue. */
         g_assert_true(fixture_wait_state(f, blocker, "running"));
         g_dbus_connection_call(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
-                               g_variant_new("(^as@a{sv})", exit5, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, on_call, &s);
+                               g_variant_new("(^as@a{sv})", exit5, FIXTURE_NO_OPTIONS), NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_call, &s);
         g_dbus_connection_call(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
                                g_variant_new("(^as@ay@a{sv})", cat,
                                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "xyz", 3, 1),
@@ -346,20 +346,22 @@ static void test_timeout_from_start(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/pool/four-of-five", Fixture, pool4, fixture_setup, test_four_of_five, fixture_teardown);
-        g_test_add("/procpool/pool/defaults", Fixture, NULL, fixture_setup, test_defaults, fixture_teardown);
-        g_test_add("/procpool/pool/raise-starts-queued", Fixture, pool1, fixture_setup, test_raise_starts_queued,
+        g_test_add("/procpool/pool/four-of-five", Fixture, pool4, fixture_setup, test_four_of_five,
                    fixture_teardown);
+        g_test_add("/procpool/pool/defaults", Fixture, NULL, fixture_setup, test_defaults, fixture_teardown);
+        g_test_add("/procpool/pool/raise-starts-queued", Fixture, pool1, fixture_setup,
+                   test_raise_starts_queued, fixture_teardown);
         g_test_add("/procpool/pool/lower-never-kills", Fixture, pool3, fixture_setup, test_lower_never_kills,
                    fixture_teardown);
-        g_test_add("/procpool/pool/size-zero", Fixture, pool1, fixture_setup, test_size_zero, fixture_teardown);
+        g_test_add("/procpool/pool/size-zero", Fixture, pool1, fixture_setup, test_size_zero,
+                   fixture_teardown);
         g_test_add("/procpool/pool/queue-full", Fixture, max_queued2, fixture_setup, test_queue_full,
                    fixture_teardown);
         g_test_add("/procpool/pool/shared-queue", Fixture, pool1, fixture_setup, test_shared_queue,
                    fixture_teardown);
         g_test_add("/procpool/pool/counts-changed", Fixture, pool1, fixture_setup, test_counts_changed,
                    fixture_teardown);
-        g_test_add("/procpool/pool/timeout-from-start", Fixture, pool1, fixture_setup, test_timeout_from_start,
-                   fixture_teardown);
+        g_test_add("/procpool/pool/timeout-from-start", Fixture, pool1, fixture_setup,
+                   test_timeout_from_start, fixture_teardown);
         return g_test_run();
 }

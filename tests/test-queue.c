@@ -100,7 +100,8 @@ static Job *submit(Ctx *c, const char *script, int32_t priority) {
 static char *ids(GArray *a) {
         GString *s = g_string_new(NULL);
         for (guint i = 0; i < a->len; i++)
-                g_string_append_printf(s, "%s%" G_GUINT64_FORMAT, i ? " " : "", g_array_index(a, uint64_t, i));
+                g_string_append_printf(s, "%s%" G_GUINT64_FORMAT, i ? " " : "",
+                                       g_array_index(a, uint64_t, i));
         return g_string_free(s, FALSE);
 }
 

@@ -196,7 +196,8 @@ static void test_path_lookup(Fixture *f, gconstpointer unused) {
 
 static void test_relative_slash(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "./printf", "%s", "relative", NULL };
-        g_autofree char *out = run_output(f, argv, fixture_options("cwd", g_variant_new_string("/usr/bin"), NULL), 0);
+        g_autofree char *out =
+                run_output(f, argv, fixture_options("cwd", g_variant_new_string("/usr/bin"), NULL), 0);
 
         /* With a slash it is not looked up in PATH but taken as given, from the job's cwd. */
         g_assert_cmpstr(out, ==, "relative");
@@ -217,8 +218,8 @@ static void test_no_shell_fallback(Fixture *f, gconstpointer unused) {
 
         write_file(d, "procpool-noshebang", script, 0755);
         /* execvp would hand it to /bin/sh; procpool refuses with ENOEXEC. */
-        g_assert_cmpint(fixture_call_argv(f, by_name, fixture_options("environment", g_variant_new_strv(env, -1),
-                                                                      NULL),
+        g_assert_cmpint(fixture_call_argv(f, by_name,
+                                          fixture_options("environment", g_variant_new_strv(env, -1), NULL),
                                           &e1),
                         ==, -1000);
         fixture_assert_error(e1, "org.procpool.Error.SpawnFailed",
@@ -330,8 +331,8 @@ static void test_no_zombies(Fixture *f, gconstpointer unused) {
         }
         g_assert_true(fixture_wait_state(f, running, "running"));
         g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, running, JOB_IFACE, "Kill",
-                                                     g_variant_new("(i)", SIGKILL), NULL, G_DBUS_CALL_FLAGS_NONE,
-                                                     -1, NULL, &error));
+                                                     g_variant_new("(i)", SIGKILL), NULL,
+                                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
         g_assert_true(fixture_wait_state(f, running, "killed"));
 
         /* Every finished job's process has been reaped: the daemon has no child left at all. */
@@ -351,14 +352,17 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/spawn/fds", Fixture, NULL, fixture_setup, test_fds, fixture_teardown);
         g_test_add("/procpool/spawn/private-environment", Fixture, NULL, fixture_setup_no_daemon,
                    test_private_environment, fixture_teardown);
-        g_test_add("/procpool/spawn/path-lookup", Fixture, NULL, fixture_setup, test_path_lookup, fixture_teardown);
+        g_test_add("/procpool/spawn/path-lookup", Fixture, NULL, fixture_setup, test_path_lookup,
+                   fixture_teardown);
         g_test_add("/procpool/spawn/relative-slash", Fixture, NULL, fixture_setup, test_relative_slash,
                    fixture_teardown);
         g_test_add("/procpool/spawn/no-shell-fallback", Fixture, NULL, fixture_setup, test_no_shell_fallback,
                    fixture_teardown);
-        g_test_add("/procpool/spawn/exec-errors", Fixture, NULL, fixture_setup, test_exec_errors, fixture_teardown);
+        g_test_add("/procpool/spawn/exec-errors", Fixture, NULL, fixture_setup, test_exec_errors,
+                   fixture_teardown);
         g_test_add("/procpool/spawn/stdin-devnull", Fixture, NULL, fixture_setup, test_stdin_devnull,
                    fixture_teardown);
-        g_test_add("/procpool/spawn/no-zombies", Fixture, NULL, fixture_setup, test_no_zombies, fixture_teardown);
+        g_test_add("/procpool/spawn/no-zombies", Fixture, NULL, fixture_setup, test_no_zombies,
+                   fixture_teardown);
         return g_test_run();
 }
