@@ -104,6 +104,14 @@ static void test_properties(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(submitted, <=, started);
         g_assert_cmpuint(started, <=, finished);
         g_assert_cmpuint(finished, <=, now);
+
+        /* Without per-job cgroups there is no tree to account: both read 0. */
+        g_autofree char *cg_path = g_strdup_printf("/proc/%d/cgroup", f->daemon_pid), *cg = NULL;
+        g_assert_true(g_file_get_contents(cg_path, &cg, NULL, NULL));
+        if (!g_str_has_suffix(g_strstrip(cg), "/supervisor")) {
+                g_assert_cmpuint(prop_t(f, path, "CPUUsageUSec"), ==, 0);
+                g_assert_cmpuint(prop_t(f, path, "MemoryPeak"), ==, 0);
+        }
 }
 
 static void test_running_properties(Fixture *f, gconstpointer unused) {

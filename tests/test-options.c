@@ -758,6 +758,33 @@ static void test_output_limit_zero(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(g_variant_get_size(o), ==, 0);
 }
 
+/* Whether procpoold runs jobs in per-job cgroups: it then lives in <cgroup>/supervisor. */
+static gboolean per_job_cgroups(Fixture *f) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", f->daemon_pid), *cg = NULL;
+
+        g_assert_true(g_file_get_contents(path, &cg, NULL, NULL));
+        return g_str_has_suffix(g_strstrip(cg), "/supervisor");
+}
+
+static void test_memory_max(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "true", NULL };
+        g_autoptr(GError) error = NULL;
+
+        assert_refused(f, fixture_options("memory-max", g_variant_new_uint64(0), NULL), "'memory-max'");
+        assert_refused(f, fixture_options("memory-max", g_variant_new_uint32(1 << 30), NULL), "'memory-max'");
+        if (per_job_cgroups(f)) {
+                g_test_skip("procpoold runs jobs in per-job cgroups here");
+                return;
+        }
+        /* Without per-job cgroups there is nothing to put the limit on. */
+        g_assert_cmpint(fixture_call_argv(f, argv,
+                                          fixture_options("memory-max", g_variant_new_uint64(1ULL << 30), NULL),
+                                          &error),
+                        ==, -1000);
+        fixture_assert_error(error, "org.freedesktop.DBus.Error.NotSupported", NULL);
+        assert_still_serving(f);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/options/unknown-key", Fixture, NULL, fixture_setup, test_unknown_key,
@@ -806,5 +833,7 @@ int main(int argc, char *argv[]) {
                    test_communicate_stdout_fd, fixture_teardown);
         g_test_add("/procpool/options/output-limit-zero", Fixture, NULL, fixture_setup,
                    test_output_limit_zero, fixture_teardown);
+        g_test_add("/procpool/options/memory-max", Fixture, NULL, fixture_setup, test_memory_max,
+                   fixture_teardown);
         return g_test_run();
 }
