@@ -53,8 +53,59 @@ static int option_lookup(const char *name) {
         return -1;
 }
 
+/* Orders NAME=value entries by name, so that a name given twice sits next to itself. */
+static int env_name_compare(const void *a, const void *b) {
+        const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+        size_t lx = strcspn(x, "="), ly = strcspn(y, "=");
+        int c = memcmp(x, y, lx < ly ? lx : ly);
+        return c != 0 ? c : (lx > ly) - (lx < ly);
+}
+
+/* Reads an "as" into *ret (NULL if empty), refusing more than REQUEST_ARGS_MAX_ENTRIES entries as it
+ * goes: a message may carry millions of tiny strings, and sd_bus_message_read_strv() would take them
+ * all, growing its array one entry at a time. */
+static int read_strv_bounded(sd_bus_message *m, const char *what, char ***ret, sd_bus_error *error) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0, allocated = 0;
+        const char *s;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read_basic(m, 's', &s)) > 0) {
+                if (n >= REQUEST_ARGS_MAX_ENTRIES)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "%s has more than %u entries; at most %u are taken", what,
+                                                 REQUEST_ARGS_MAX_ENTRIES, REQUEST_ARGS_MAX_ENTRIES);
+                if (n + 2 > allocated) {
+                        size_t a = allocated ? allocated * 2 : 16;
+                        char **k = realloc(l, a * sizeof(char *));
+                        if (!k)
+                                return -ENOMEM;
+                        l = k;
+                        allocated = a;
+                }
+                l[n] = strdup(s);
+                l[n + 1] = NULL;
+                if (!l[n])
+                        return -ENOMEM;
+                n++;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
 static int validate_environment(char **env, sd_bus_error *error) {
-        for (char **e = env; e && *e; e++) {
+        _cleanup_free_ char **sorted = NULL;
+        size_t n = 0;
+
+        for (char **e = env; e && *e; e++, n++) {
                 const char *eq = strchr(*e, '=');
                 if (!eq)
                         return sd_bus_error_setf(error, INVALID_ARGS,
@@ -62,13 +113,19 @@ static int validate_environment(char **env, sd_bus_error *error) {
                 if (eq == *e)
                         return sd_bus_error_setf(error, INVALID_ARGS,
                                                  "Option 'environment': entry '%s' has an empty name", *e);
-                size_t len = eq - *e + 1;
-                for (char **o = env; o < e; o++)
-                        if (strncmp(*o, *e, len) == 0)
-                                return sd_bus_error_setf(error, INVALID_ARGS,
-                                                         "Option 'environment': '%.*s' is set twice",
-                                                         (int) (len - 1), *e);
         }
+        if (n < 2)
+                return 0;
+        /* Sorted, not compared pairwise: 16384 entries would take the daemon seconds otherwise. */
+        sorted = malloc(n * sizeof(char *));
+        if (!sorted)
+                return -ENOMEM;
+        memcpy(sorted, env, n * sizeof(char *));
+        qsort(sorted, n, sizeof(char *), env_name_compare);
+        for (size_t i = 1; i < n; i++)
+                if (env_name_compare(&sorted[i - 1], &sorted[i]) == 0)
+                        return sd_bus_error_setf(error, INVALID_ARGS, "Option 'environment': '%.*s' is set twice",
+                                                 (int) strcspn(sorted[i], "="), sorted[i]);
         return 0;
 }
 
@@ -77,6 +134,9 @@ static int read_fd_option(sd_bus_message *m, const char *name, int *fd, sd_bus_e
         int r, in;
 
         r = sd_bus_message_read_basic(m, 'h', &in);
+        if (r == -EBADMSG) /* the handle names no fd the message carries */
+                return sd_bus_error_setf(error, INVALID_ARGS, "Option '%s': no fd was sent with the message",
+                                         name);
         if (r < 0)
                 return r;
         if (fstat(in, &st) < 0)
@@ -108,7 +168,7 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 spec->cwd = strdup(s);
                 return spec->cwd ? 0 : -ENOMEM;
         case OPT_ENVIRONMENT:
-                r = sd_bus_message_read_strv(m, &spec->environment);
+                r = read_strv_bounded(m, "Option 'environment'", &spec->environment, error);
                 if (r < 0)
                         return r;
                 return validate_environment(spec->environment, error);
@@ -134,7 +194,8 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 r = sd_bus_message_read_basic(m, 't', &t);
                 if (r < 0)
                         return r;
-                spec->output_limit = t;
+                /* UINT64_MAX marks "unset"; asked for, it is as much above the cap as it looks. */
+                spec->output_limit = t == JOB_OUTPUT_LIMIT_UNSET ? t - 1 : t;
                 return 0;
         case OPT_PRIORITY:
                 return sd_bus_message_read_basic(m, 'i', &spec->priority);
@@ -240,7 +301,7 @@ int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_erro
 
         job_spec_init(&req.spec);
 
-        r = sd_bus_message_read_strv(m, &req.spec.argv);
+        r = read_strv_bounded(m, "argv", &req.spec.argv, error);
         if (r < 0)
                 goto fail;
         if (!req.spec.argv || !req.spec.argv[0]) {
