@@ -192,6 +192,7 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv, &cfg);
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : 2;
+        cfg.pool.max_held_bytes = manager_held_max(cfg.bus_kind);
 
         /* sd-event takes these through signalfd and pidfds; they must be blocked, and a job's
          * closed stdin must not kill the daemon. */

@@ -34,6 +34,11 @@ uint64_t manager_stream_max(BusKind kind) {
         return kind == BUS_USER ? MANAGER_STREAM_MAX_SESSION : MANAGER_STREAM_MAX_SYSTEM;
 }
 
+uint64_t manager_held_max(BusKind kind) {
+        /* As for streams: only the session bus is known to take messages above 32 MiB. */
+        return kind == BUS_USER ? MANAGER_HELD_MAX_SESSION : MANAGER_HELD_MAX_SYSTEM;
+}
+
 uid_t client_uid(const Client *c) {
         return c->uid;
 }

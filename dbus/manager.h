@@ -32,6 +32,10 @@ typedef struct Client Client;
 #define MANAGER_STREAM_MAX_SESSION (60ULL * 1024 * 1024)
 #define MANAGER_STREAM_MAX_SYSTEM (15ULL * 1024 * 1024)
 uint64_t manager_stream_max(BusKind kind);
+/* The most job data the daemon holds, so that GetManagedObjects fits in one message on the bus. */
+#define MANAGER_HELD_MAX_SESSION (100ULL * 1024 * 1024)
+#define MANAGER_HELD_MAX_SYSTEM (24ULL * 1024 * 1024)
+uint64_t manager_held_max(BusKind kind);
 
 typedef struct Manager {
         ManagerConfig config;

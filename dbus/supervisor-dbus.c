@@ -63,6 +63,14 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                         return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
                                                  "The queue is full: %u jobs are waiting (MaxQueued)",
                                                  m->pool->config.max_queued);
+                if (r == POOL_ERROR_HELD_LIMIT)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "procpoold holds %" PRIu64 " bytes of jobs (argv, labels, "
+                                                 "%u bytes each besides) and takes at most %" PRIu64 ", so "
+                                                 "that GetManagedObjects fits in one bus message; wait for "
+                                                 "jobs to end or submit shorter commands",
+                                                 m->pool->held_bytes, POOL_JOB_FIXED_COST,
+                                                 m->pool->config.max_held_bytes);
                 if (r == POOL_ERROR_NO_MEMORY_CONTROLLER)
                         return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
                                                 "Option 'memory-max' needs the cgroup memory controller, which "

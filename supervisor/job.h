@@ -115,6 +115,7 @@ struct Job {
 
         size_t queue_index;               /* position in the pool's queue while queued */
         struct UserUsage *usage;          /* the owner's use of the pool */
+        size_t held_cost;                 /* counted in the pool's held_bytes */
         Job *finished_prev, *finished_next; /* the pool's list of finished jobs, oldest first */
 
         void *bus_data; /* owned by the bus layer, freed through PoolCallbacks.job_removed */

@@ -146,6 +146,7 @@ static int slots_add(Pool *p, Job *j) {
         p->slots[j->id - p->first_id] = j;
         p->n_slots = j->id - p->first_id + 1;
         p->n_jobs++;
+        p->held_bytes += j->held_cost;
         return 0;
 }
 
@@ -154,6 +155,7 @@ static void slots_remove(Pool *p, Job *j) {
 
         p->slots[j->id - p->first_id] = NULL;
         p->n_jobs--;
+        p->held_bytes -= j->held_cost;
         /* Drop released slots from the front once they are half the table, so lookups stay
          * O(1) and the table stays proportional to the jobs held. */
         while (lead < p->n_slots && !p->slots[lead])
@@ -437,7 +439,15 @@ Pool *pool_free(Pool *p) {
         return NULL;
 }
 
+static size_t job_spec_cost(const JobSpec *spec) {
+        size_t n = POOL_JOB_FIXED_COST + (spec->label ? strlen(spec->label) : 0);
+        for (char **a = spec->argv; a && *a; a++)
+                n += strlen(*a) + 1;
+        return n;
+}
+
 int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
+        size_t cost = job_spec_cost(spec);
         Job *j;
         int r;
 
@@ -447,6 +457,14 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
                 return POOL_ERROR_QUEUE_FULL;
         if (spec->memory_max > 0 && !(p->cgroup && p->cgroup->has_memory))
                 return POOL_ERROR_NO_MEMORY_CONTROLLER;
+        /* Everything held must still fit in one bus message (GetManagedObjects lists it all):
+         * finished jobs make room first, oldest first, as retention would. */
+        if (p->config.max_held_bytes > 0) {
+                while (p->held_bytes + cost > p->config.max_held_bytes && p->finished_head)
+                        (void) job_release(p->finished_head);
+                if (p->held_bytes + cost > p->config.max_held_bytes)
+                        return POOL_ERROR_HELD_LIMIT;
+        }
         UserUsage *u = quota_ref(&p->users, spec->owner);
         if (!u)
                 return -ENOMEM;
@@ -464,6 +482,7 @@ int pool_submit(Pool *p, JobSpec *spec, Job **ret) {
         }
         j->queue_index = SIZE_MAX;
         j->usage = u;
+        j->held_cost = cost;
         r = slots_add(p, j);
         if (r < 0)
                 goto fail;

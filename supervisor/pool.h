@@ -31,6 +31,7 @@ typedef struct PoolConfig {
         uint64_t retain_usec;    /* finished jobs are released this long after they end; 0: forever */
         uint64_t output_limit;   /* default per-stream capture limit */
         QuotaLimits per_user;
+        uint64_t max_held_bytes; /* job data held (argv, labels, a fixed share each); 0: no bound */
 } PoolConfig;
 
 #define POOL_MAX_QUEUED_DEFAULT 65536U
@@ -45,6 +46,11 @@ typedef struct PoolConfig {
 #define POOL_ERROR_QUEUE_FULL (-EXFULL)
 /* pool_submit(): the submitter's uid has max_queued jobs queued already. */
 #define POOL_ERROR_USER_QUEUE_FULL (-EDQUOT)
+/* pool_submit(): the jobs held take max_held_bytes already, with every finished one released. */
+#define POOL_ERROR_HELD_LIMIT (-E2BIG)
+/* What a job is counted as holding beyond its argv and label: its properties as a bus message lists
+ * them (names, path, state, times, error text). */
+#define POOL_JOB_FIXED_COST 1024U
 /* pool_submit(): memory-max was asked for, but the memory controller is not available. */
 #define POOL_ERROR_NO_MEMORY_CONTROLLER (-EOPNOTSUPP)
 /* pool_submit(): the pool is shutting down. */
@@ -61,6 +67,7 @@ struct Pool {
         size_t n_slots, allocated_slots;
         uint64_t first_id, next_id;
         size_t n_jobs;
+        uint64_t held_bytes; /* sum of the jobs' held_cost */
 
         void *users; /* tsearch() tree of UserUsage, by uid */
 

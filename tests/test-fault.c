@@ -1637,6 +1637,52 @@ static void test_soak(Fixture *f, gconstpointer unused) {
         assert_answers(f);
 }
 
+/* ---- what GetManagedObjects lists ------------------------------------------------------------------------ */
+
+static const char *const args_held[] = {"--pool-size=1", NULL};
+
+/* The jobs the daemon holds are bounded so that GetManagedObjects, which lists them all with their
+ * argv, fits in one message of the bus (32 MiB on a bus given by --address): past the bound a Submit
+ * is refused, GetManagedObjects still answers, and finished jobs make room for new ones. */
+static void test_managed_objects_fit(Fixture *f, gconstpointer unused) {
+        /* 900 KiB of argv, in strings the kernel takes (at most 128 KiB each). */
+        g_autofree char *big = g_strnfill(100 * 1024, 'm');
+        const char *const big_argv[] = {"true", big, big, big, big, big, big, big, big, big, NULL};
+        g_autofree char *blocker = fixture_submit(f, argv_sleep, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) objects = NULL;
+        unsigned accepted = 0;
+
+        for (;;) {
+                g_autoptr(GError) e = NULL;
+                g_autoptr(GVariant) r = call_raw(f->conn, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                                 g_variant_new("(^as@a{sv})", big_argv, FIXTURE_NO_OPTIONS), &e);
+                if (!r) {
+                        fixture_assert_error(e, "org.freedesktop.DBus.Error.LimitsExceeded", "GetManagedObjects");
+                        break;
+                }
+                accepted++;
+                g_assert_cmpuint(accepted, <, 64); /* 64 of these are 57 MiB: the bound must come first */
+        }
+        g_assert_cmpuint(accepted, >=, 16);
+
+        objects = call_raw(f->conn, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL,
+                           &error);
+        g_assert_no_error(error);
+        g_autoptr(GVariant) dict = g_variant_get_child_value(objects, 0);
+        g_assert_cmpuint(g_variant_n_children(dict), ==, accepted + 1);
+
+        /* Once they have run, finished jobs give their room to new ones, oldest first. */
+        g_autoptr(GVariant) c = fixture_job_call(f, blocker, "Cancel", NULL, &error);
+        g_assert_no_error(error);
+        g_autofree char *last = job_path_of(accepted + 1);
+        g_assert_true(fixture_wait_state(f, last, "exited"));
+        g_autofree char *again = fixture_submit(f, big_argv, NULL);
+        g_assert_true(fixture_wait_state(f, again, "exited"));
+        expect_error(f, blocker, JOB_IFACE, "Wait", NULL, "org.freedesktop.DBus.Error.UnknownObject", NULL);
+        assert_answers(f);
+}
+
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
 #define ADD(name, setup, args, fn)                                                                           \
@@ -1660,6 +1706,7 @@ int main(int argc, char *argv[]) {
         ADD("label-too-long", fixture_setup, NULL, test_label_too_long);
         ADD("output-limit-cap", fixture_setup, NULL, test_output_limit_cap);
         ADD("reply-fits-bus", fixture_setup, NULL, test_reply_fits_bus);
+        ADD("managed-objects-fit", fixture_setup, args_held, test_managed_objects_fit);
 
         /* faults */
         ADD("stdin-unread", fixture_setup, NULL, test_stdin_unread);
