@@ -453,17 +453,30 @@ static const char *const job_standard_interfaces[] = {
         "org.freedesktop.DBus.Properties",
 };
 
-void job_bus_emit_added(Manager *m, Job *j) {
+/* An ObjectManager signal about j, its path appended. */
+static int new_object_manager_signal(Manager *m, Job *j, const char *member, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         _cleanup_free_ char *path = job_path(j);
         int r;
 
         if (!path)
-                return;
+                return -ENOMEM;
         r = sd_bus_message_new_signal(m->bus, &s, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
-                                      "InterfacesAdded");
-        if (r >= 0)
-                r = sd_bus_message_append_basic(s, 'o', path);
+                                      member);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(s, 'o', path);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+void job_bus_emit_added(Manager *m, Job *j) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+        int r;
+
+        r = new_object_manager_signal(m, j, "InterfacesAdded", &s);
         if (r >= 0)
                 r = sd_bus_message_open_container(s, 'a', "{sa{sv}}");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(job_standard_interfaces); i++)
@@ -484,15 +497,9 @@ void job_bus_emit_added(Manager *m, Job *j) {
 
 void job_bus_emit_removed(Manager *m, Job *j) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
-        _cleanup_free_ char *path = job_path(j);
         int r;
 
-        if (!path)
-                return;
-        r = sd_bus_message_new_signal(m->bus, &s, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
-                                      "InterfacesRemoved");
-        if (r >= 0)
-                r = sd_bus_message_append_basic(s, 'o', path);
+        r = new_object_manager_signal(m, j, "InterfacesRemoved", &s);
         if (r >= 0)
                 r = sd_bus_message_open_container(s, 'a', "s");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(job_standard_interfaces); i++)
