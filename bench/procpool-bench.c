@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "supervisor/macro.h"
@@ -682,11 +681,12 @@ static void print_communicate(const char *impl, const Args *a, double *usec) {
 }
 
 /* Moves input into `in` and output out of `out` (both non-blocking) until input is written and out is at
- * EOF; returns the bytes read. */
+ * EOF; returns the bytes read. Closes `in` in any case. */
 static int pump_pipes(int in, int out, const uint8_t *input, size_t size, uint8_t *output, size_t cap,
                       size_t *ret_read) {
         size_t written = 0, got = 0;
         bool eof = false;
+        int r = 0;
 
         if (size == 0) {
                 (void) close(in);
@@ -698,12 +698,15 @@ static int pump_pipes(int in, int out, const uint8_t *input, size_t size, uint8_
                 if (poll(p, in >= 0 ? 2 : 1, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        r = -errno;
+                        goto finish;
                 }
                 if (in >= 0 && p[1].revents) {
                         ssize_t n = write(in, input + written, size - written);
-                        if (n < 0 && errno != EAGAIN)
-                                return -errno;
+                        if (n < 0 && errno != EAGAIN) {
+                                r = -errno;
+                                goto finish;
+                        }
                         if (n > 0)
                                 written += n;
                         if (written == size) {
@@ -713,20 +716,25 @@ static int pump_pipes(int in, int out, const uint8_t *input, size_t size, uint8_
                 }
                 if (p[0].revents) {
                         ssize_t n = read(out, output + got, cap - got);
-                        if (n < 0 && errno != EAGAIN)
-                                return -errno;
+                        if (n < 0 && errno != EAGAIN) {
+                                r = -errno;
+                                goto finish;
+                        }
                         if (n == 0)
                                 eof = true;
                         if (n > 0)
                                 got += n;
-                        if (got == cap)
-                                return -EFBIG;
+                        if (got == cap) {
+                                r = -EFBIG;
+                                goto finish;
+                        }
                 }
         }
+        *ret_read = got;
+finish:
         if (in >= 0)
                 (void) close(in);
-        *ret_read = got;
-        return 0;
+        return r;
 }
 
 static int check_output(const uint8_t *input, const uint8_t *output, size_t size, size_t got) {
@@ -847,80 +855,36 @@ static int cmd_communicate(const Args *a) {
 }
 
 typedef struct {
-        const uint8_t *input;
-        size_t size, written;
-        uint8_t *output;
-        size_t cap, got;
-        bool eof, replied;
+        bool replied;
         int error;
-        sd_event_source *in_source;
-        int in_fd;
-} FdRun;
-
-static void fd_run_close_input(FdRun *f) {
-        f->in_source = sd_event_source_disable_unref(f->in_source);
-        if (f->in_fd >= 0)
-                (void) close(f->in_fd);
-        f->in_fd = -EBADF;
-}
-
-static int on_stdin_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        FdRun *f = userdata;
-        ssize_t n = write(fd, f->input + f->written, f->size - f->written);
-
-        if (n < 0 && errno != EAGAIN) {
-                f->error = -errno;
-                fprintf(stderr, "Failed to write to the job's stdin: %m\n");
-        }
-        if (n > 0)
-                f->written += n;
-        if (f->written == f->size || f->error < 0)
-                fd_run_close_input(f);
-        return 0;
-}
-
-static int on_stdout_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        FdRun *f = userdata;
-        ssize_t n = read(fd, f->output + f->got, f->cap - f->got);
-
-        if (n < 0 && errno != EAGAIN)
-                f->error = -errno;
-        if (n > 0)
-                f->got += n;
-        if (n == 0 || f->got == f->cap || f->error < 0) {
-                f->eof = true;
-                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        }
-        return 0;
-}
+} FdCall;
 
 static int on_fd_call_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        FdRun *f = userdata;
+        FdCall *c = userdata;
         int32_t rc = -1;
 
-        f->replied = true;
+        c->replied = true;
         if (sd_bus_message_is_method_error(m, NULL)) {
                 fprintf(stderr, "Call failed: %s\n", sd_bus_message_get_error(m)->message);
-                f->error = -EIO;
+                c->error = -EIO;
         } else if (sd_bus_message_read(m, "i", &rc) < 0 || rc != 0) {
                 fprintf(stderr, "Call of cat returned %" PRIi32 "\n", rc);
-                f->error = -EIO;
+                c->error = -EIO;
         }
         return 0;
 }
 
 /* The fd options: Call of cat with our pipes as its stdin and stdout (Communicate refuses a `stdin` fd,
- * its input being the `input` argument, so Call is the fd-passing form of it). */
-static int fd_call_once(sd_bus *bus, sd_event *e, const uint8_t *input, size_t size, uint8_t *output,
-                        size_t cap, size_t *ret_got) {
+ * its input being the `input` argument, so Call is the fd-passing form of it). The bytes are moved by
+ * the same loop as the raw pipe's, so the two differ only by what procpool does. */
+static int fd_call_once(sd_bus *bus, const uint8_t *input, size_t size, uint8_t *output, size_t cap,
+                        size_t *ret_got) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_(sd_event_source_unrefp) sd_event_source *out_source = NULL;
         _cleanup_close_ int out_read = -EBADF;
-        FdRun f = { .input = input, .size = size, .output = output, .cap = cap, .in_fd = -EBADF };
+        FdCall c = {};
         int in[2], out[2], r;
 
-        /* Only our ends are non-blocking: cat gets ordinary blocking pipes, as from a shell. */
         if (pipe2(in, O_CLOEXEC) < 0)
                 return -errno;
         if (pipe2(out, O_CLOEXEC) < 0) {
@@ -928,9 +892,6 @@ static int fd_call_once(sd_bus *bus, sd_event *e, const uint8_t *input, size_t s
                 (void) close(in[1]);
                 return -errno;
         }
-        (void) fcntl(in[1], F_SETFL, O_NONBLOCK);
-        (void) fcntl(out[0], F_SETFL, O_NONBLOCK);
-        f.in_fd = in[1];
         out_read = out[0];
         r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
                                            "Call");
@@ -942,35 +903,30 @@ static int fd_call_once(sd_bus *bus, sd_event *e, const uint8_t *input, size_t s
         (void) close(in[0]);
         (void) close(out[1]);
         if (r >= 0)
-                r = sd_bus_call_async(bus, &slot, m, on_fd_call_reply, &f, CALL_TIMEOUT_USEC);
-        if (r < 0)
-                goto finish;
+                r = sd_bus_call_async(bus, &slot, m, on_fd_call_reply, &c, CALL_TIMEOUT_USEC);
+        if (r >= 0)
+                r = sd_bus_flush(bus);
+        if (r < 0) {
+                (void) close(in[1]);
+                return r;
+        }
         m = sd_bus_message_unref(m);
 
-        if (size > 0) {
-                r = sd_event_add_io(e, &f.in_source, f.in_fd, EPOLLOUT, on_stdin_writable, &f);
-                if (r < 0)
-                        goto finish;
-        } else
-                fd_run_close_input(&f);
-        r = sd_event_add_io(e, &out_source, out_read, EPOLLIN, on_stdout_readable, &f);
+        /* Only our ends are non-blocking: cat gets ordinary blocking pipes, as from a shell. If procpool
+         * refuses the call, its copies close and the pump ends with EOF or EPIPE. */
+        (void) fcntl(in[1], F_SETFL, O_NONBLOCK);
+        (void) fcntl(out_read, F_SETFL, O_NONBLOCK);
+        r = pump_pipes(in[1], out_read, input, size, output, cap, ret_got);
+        if (r < 0 && r != -EPIPE)
+                return r;
+        r = bus_run_until(bus, &c.replied);
         if (r < 0)
-                goto finish;
-        while (!(f.eof && f.replied) && f.error == 0) {
-                r = sd_event_run(e, UINT64_MAX);
-                if (r < 0)
-                        goto finish;
-        }
-        r = f.error;
-        *ret_got = f.got;
-finish:
-        fd_run_close_input(&f);
-        return r;
+                return r;
+        return c.error;
 }
 
 static int cmd_call_fds(const Args *a) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_free_ uint8_t *input = malloc(a->size + 1), *output = malloc(a->size + 1);
         _cleanup_free_ double *usec = calloc(a->count, sizeof(double));
         int r;
@@ -981,17 +937,11 @@ static int cmd_call_fds(const Args *a) {
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
-        r = sd_event_new(&e);
-        if (r < 0)
-                return r;
-        r = sd_bus_attach_event(bus, e, 0);
-        if (r < 0)
-                return r;
         for (unsigned i = 0; i < a->count; i++) {
                 uint64_t t0 = now_nsec();
                 size_t got = 0;
 
-                r = fd_call_once(bus, e, input, a->size, output, a->size + 1, &got);
+                r = fd_call_once(bus, input, a->size, output, a->size + 1, &got);
                 if (r < 0) {
                         fprintf(stderr, "Call of cat with fds failed: %s\n", strerror(-r));
                         return r;
@@ -1001,7 +951,6 @@ static int cmd_call_fds(const Args *a) {
                 if (r < 0)
                         return r;
         }
-        (void) sd_bus_detach_event(bus);
         print_communicate("procpool-fds", a, usec);
         return 0;
 }
