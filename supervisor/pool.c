@@ -207,7 +207,12 @@ static void pool_counts_changed(Pool *p) {
 static void pool_check_idle(Pool *p) {
         if (!pool_is_idle(p, true))
                 return;
-        /* Everything is released: give what the jobs used back to the system, not just to malloc. */
+        /* Everything is released: give what the jobs used back to the system, not just to malloc,
+         * the tables sized for the busiest moment included. */
+        p->queue = mfree(p->queue);
+        p->allocated_queue = 0;
+        p->slots = mfree(p->slots);
+        p->allocated_slots = p->n_slots = 0;
         (void) malloc_trim(0);
         if (p->callbacks->idle)
                 p->callbacks->idle(p, p->userdata);
