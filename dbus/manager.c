@@ -20,6 +20,8 @@
 #include "supervisor-dbus.h"
 
 #define STATUS_INTERVAL_USEC (100ULL * USEC_PER_MSEC)
+/* Running and Queued change at most this often on the bus. */
+#define COUNTS_INTERVAL_USEC (20ULL * USEC_PER_MSEC)
 
 struct Client {
         Manager *manager;
@@ -199,6 +201,10 @@ static void on_job_removed(Job *j, void *userdata) {
 static void on_counts_changed(Pool *p, void *userdata) {
         Manager *m = userdata;
 
+        /* Coalesced in time, not per loop iteration: in bulk, every iteration changes them. */
+        if (sd_event_source_get_enabled(m->counts_source, NULL) > 0)
+                return;
+        (void) sd_event_source_set_time_relative(m->counts_source, COUNTS_INTERVAL_USEC);
         (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_ONESHOT);
 }
 
@@ -222,7 +228,7 @@ static const PoolCallbacks pool_callbacks = {
 
 /* ---- event sources ----------------------------------------------------------------------------- */
 
-static int on_counts(sd_event_source *s, void *userdata) {
+static int on_counts(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         supervisor_emit_counts_changed(m);
@@ -417,7 +423,8 @@ int manager_run(Manager *m) {
         if (r < 0)
                 goto fail;
         setup_cgroups(m);
-        r = sd_event_add_defer(m->event, &m->counts_source, on_counts, m);
+        r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC, 0,
+                                       on_counts, m);
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_OFF);
