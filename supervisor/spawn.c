@@ -194,6 +194,11 @@ int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnSt
                 return -err;
         }
 
+        if (!ret_pidfd) {
+                *ret_pid = pid;
+                return 0;
+        }
+
         /* The child is ours and not yet reaped, so its pid cannot have been reused. */
         pidfd = pidfd_open_fd(pid);
         if (pidfd < 0) {

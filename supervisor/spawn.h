@@ -25,7 +25,8 @@ typedef struct SpawnRequest {
         sigset_t ignored;     /* filled in by spawn_process() */
 } SpawnRequest;
 
-/* Starts the process. On success returns 0 with its pid and a pidfd (O_CLOEXEC). On failure returns
+/* Starts the process. On success returns 0 with its pid and, if ret_pidfd is not NULL, a pidfd
+ * (O_CLOEXEC). On failure returns
  * a negative errno and the stage that failed; the failed child has been reaped. */
 int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnStage *ret_stage);
 
