@@ -423,8 +423,8 @@ int manager_run(Manager *m) {
         if (r < 0)
                 goto fail;
         setup_cgroups(m);
-        r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC, 0,
-                                       on_counts, m);
+        r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC,
+                                       USEC_PER_MSEC, on_counts, m);
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_OFF);

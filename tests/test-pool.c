@@ -143,14 +143,18 @@ static void test_defaults(Fixture *f, gconstpointer unused) {
 
 static void test_raise_starts_queued(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sleep", "30", NULL };
-        g_autofree char *a = fixture_submit(f, argv, NULL);
-        g_autofree char *b = fixture_submit(f, argv, NULL);
-        g_autofree char *c = fixture_submit(f, argv, NULL);
         g_autoptr(GError) error = NULL;
         Counts counts = {};
         guint sub = subscribe_counts(f, &counts);
+        g_autofree char *a = fixture_submit(f, argv, NULL);
+        g_autofree char *b = fixture_submit(f, argv, NULL);
+        g_autofree char *c = fixture_submit(f, argv, NULL);
 
         g_assert_true(wait_counts(f, 1, 2));
+        /* Running and Queued are coalesced in time: wait until the bus has said so too. */
+        const char *before[] = { "Running=1", "Queued=2", NULL };
+        gpointer b_d[] = { &counts, before };
+        g_assert_true(fixture_iterate_until(seen_all, b_d));
         g_assert_true(set_pool_size(f, 3, &error));
         g_assert_no_error(error);
         g_assert_cmpuint(manager_u(f, "PoolSize"), ==, 3);
