@@ -158,7 +158,7 @@ static void log_job(Manager *m, Job *j, const char *what) {
         if (m->under_systemd)
                 (void) sd_journal_send("MESSAGE=Job %" PRIu64 " %s: %s (%s, %d)", j->id, what, cmd ?: "", state,
                                        j->returncode, "PRIORITY=6", "PROCPOOL_JOB_ID=%" PRIu64, j->id,
-                                       "PROCPOOL_PID=%d", (int) j->pid, "PROCPOOL_STATE=%s", state,
+                                       "PROCPOOL_PID=%d", (int) j->main_pid, "PROCPOOL_STATE=%s", state,
                                        "PROCPOOL_RETURNCODE=%d", j->returncode, "PROCPOOL_ARGV=%s", cmd ?: "",
                                        NULL);
         else
@@ -357,9 +357,17 @@ static bool systemd_says_delegated(Manager *m) {
 
         if (!getenv("INVOCATION_ID"))
                 return false;
-        r = sd_bus_call_method(m->bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                               "org.freedesktop.systemd1.Manager", "GetUnitByPID", &error, &reply, "u",
-                               (uint32_t) getpid());
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+
+        /* Ask only a manager that is there: a bus must not try to activate one for this. */
+        r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "GetUnitByPID");
+        if (r >= 0)
+                r = sd_bus_message_set_auto_start(call, false);
+        if (r >= 0)
+                r = sd_bus_message_append(call, "u", (uint32_t) getpid());
+        if (r >= 0)
+                r = sd_bus_call(m->bus, call, 0, &error, &reply);
         if (r < 0 || sd_bus_message_read(reply, "o", &unit) < 0)
                 return false;
         r = sd_bus_get_property_trivial(m->bus, "org.freedesktop.systemd1", unit,

@@ -570,7 +570,7 @@ int job_start(Job *j) {
                 return 0;
         }
 
-        j->pid = pid;
+        j->pid = j->main_pid = pid;
         j->started_at = now_usec(CLOCK_REALTIME);
         j->state = JOB_RUNNING;
         /* The caller's fds now live in the child; the daemon has no use for its copies. */

@@ -97,7 +97,8 @@ struct Job {
         uint64_t submitted_at, started_at, finished_at; /* CLOCK_REALTIME, usec */
         uint64_t finished_monotonic;
 
-        pid_t pid;
+        pid_t pid;                     /* the main process while it runs, else 0 */
+        pid_t main_pid;                /* the main process it had, kept for the record */
         bool main_exited;              /* the main process is gone, its cgroup not yet empty */
         char *cgroup_path;             /* the job's own cgroup, when the daemon has a delegated one */
         sd_event_source *cgroup_source; /* watches cgroup.events for the tree to empty */
