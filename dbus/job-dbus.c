@@ -78,6 +78,16 @@ void job_bus_drop_waiters(Job *j, const char *sender) {
         }
 }
 
+/* The captured stdout and stderr, as two byte arrays. */
+static int append_outputs(sd_bus_message *reply, Job *j) {
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                int r = sd_bus_message_append_array(reply, 'y', j->output[s].data ?: "", j->output[s].size);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
         const char *error = j->error ?: "";
 
@@ -109,11 +119,9 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
         r = sd_bus_message_append(reply, "i", (int32_t) j->returncode);
         if (r < 0)
                 return r;
-        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
-                r = sd_bus_message_append_array(reply, 'y', j->output[s].data ?: "", j->output[s].size);
-                if (r < 0)
-                        return r;
-        }
+        r = append_outputs(reply, j);
+        if (r < 0)
+                return r;
         return sd_bus_send(NULL, reply, NULL);
 }
 
@@ -290,11 +298,9 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
-        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
-                r = sd_bus_message_append_array(reply, 'y', j->output[s].data ?: "", j->output[s].size);
-                if (r < 0)
-                        return r;
-        }
+        r = append_outputs(reply, j);
+        if (r < 0)
+                return r;
         return sd_bus_send(NULL, reply, NULL);
 }
 
