@@ -88,18 +88,6 @@ Job *job_new(Pool *pool, uint64_t id, JobSpec *spec) {
         return j;
 }
 
-static void job_close_io(Job *j) {
-        close_source(&j->stdin_source);
-        closep(&j->stdin_fd);
-        j->stdin_fd = -EBADF;
-        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
-                close_source(&j->output_source[s]);
-                closep(&j->output_fd[s]);
-                j->output_fd[s] = -EBADF;
-        }
-        release_input(j);
-}
-
 static void job_release_cgroup(Job *j) {
         close_source(&j->cgroup_source);
         if (!j->cgroup_path)
@@ -109,6 +97,15 @@ static void job_release_cgroup(Job *j) {
         j->cgroup_path = NULL;
 }
 
+static void job_close_stdin(Job *j);
+static void job_close_stream(Job *j, JobStream s);
+
+/* The caller's fds are the child's once it runs; a job that never runs gives them back at once. */
+static void job_close_caller_fds(Job *j) {
+        for (int i = 0; i < 3; i++)
+                closep(&j->spec.fds[i]);
+}
+
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
@@ -116,9 +113,11 @@ Job *job_free(Job *j) {
         close_source(&j->child_source);
         close_source(&j->timeout_source);
         close_source(&j->kill_source);
-        job_close_io(j);
-        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+        job_close_stdin(j);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                job_close_stream(j, s);
                 free(j->output[s].data);
+        }
         job_spec_done(&j->spec);
         free(j->error);
         free(j);
@@ -175,12 +174,8 @@ static void job_finish(Job *j, JobState state) {
 }
 
 void job_finish_unstarted(Job *j, JobState state, const char *error) {
-        /* The caller's fds never reached a process: give them back now, not at release, or a
-         * pipeline reading the job's stdout would wait for an EOF that never comes. */
-        for (int i = 0; i < 3; i++) {
-                closep(&j->spec.fds[i]);
-                j->spec.fds[i] = -EBADF;
-        }
+        /* Now, not at release: a pipeline reading the job's stdout would wait for that EOF. */
+        job_close_caller_fds(j);
         if (error)
                 job_set_error(j, strdup(error));
         job_finish(j, state);
@@ -285,7 +280,6 @@ static bool job_read_stream(Job *j, JobStream s) {
 static void job_close_stream(Job *j, JobStream s) {
         close_source(&j->output_source[s]);
         closep(&j->output_fd[s]);
-        j->output_fd[s] = -EBADF;
 }
 
 static int on_output(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -300,7 +294,6 @@ static int on_output(sd_event_source *source, int fd, uint32_t revents, void *us
 static void job_close_stdin(Job *j) {
         close_source(&j->stdin_source);
         closep(&j->stdin_fd);
-        j->stdin_fd = -EBADF;
         release_input(j);
 }
 
@@ -490,10 +483,18 @@ static const char *spawn_stage_verb(SpawnStage stage) {
         }
 }
 
+/* Builds the Error text of a job that could not start. */
+static char *start_error(const char *what, const char *subject, int r) {
+        char *e;
+        if (asprintf(&e, "Failed to %s '%s': %s", what, subject, strerror(-r)) < 0)
+                return NULL;
+        return e;
+}
+
 int job_start(Job *j) {
         int in[2] = { -EBADF, -EBADF }, out[2][2] = { { -EBADF, -EBADF }, { -EBADF, -EBADF } };
-        int cgroup_fd = -EBADF;
-        _cleanup_free_ char **env = NULL;
+        _cleanup_close_ int cgroup_fd = -EBADF;
+        _cleanup_free_ char **env = NULL, *why = NULL;
         SpawnStage stage = SPAWN_STAGE_NONE;
         SpawnRequest req;
         pid_t pid;
@@ -515,7 +516,7 @@ int job_start(Job *j) {
         if (j->spec.has_input) {
                 r = open_pipe(in, false);
                 if (r < 0)
-                        goto fail;
+                        goto fail_setup;
                 req.fds[0] = in[0];
         } else if (j->spec.fds[0] >= 0)
                 req.fds[0] = j->spec.fds[0];
@@ -528,56 +529,37 @@ int job_start(Job *j) {
                 }
                 r = open_pipe(out[s], true);
                 if (r < 0)
-                        goto fail;
+                        goto fail_setup;
                 req.fds[1 + s] = out[s][1];
         }
 
         if (j->pool->cgroup) {
+                char id[32];
                 r = cgroup_job_create(j->pool->cgroup, j->id, j->spec.memory_max, &j->cgroup_path, &cgroup_fd);
                 if (r < 0) {
-                        _cleanup_free_ char *e = NULL;
-                        if (asprintf(&e, "Failed to create the cgroup of job %" PRIu64 ": %s", j->id,
-                                     strerror(-r)) < 0)
-                                e = NULL;
-                        closep(&in[0]);
-                        closep(&in[1]);
-                        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
-                                closep(&out[s][0]);
-                                closep(&out[s][1]);
-                        }
-                        job_finish_unstarted(j, JOB_FAILED, e ? e : "Failed to create the job's cgroup");
-                        return 0;
+                        snprintf(id, sizeof(id), "job-%" PRIu64, j->id);
+                        why = start_error("create the cgroup", id, r);
+                        goto fail;
                 }
                 req.cgroup_procs_fd = cgroup_fd;
         }
 
         r = spawn_process(&req, &pid, NULL, &stage);
+        /* The child has its ends, or failed: the daemon keeps only its own. */
         closep(&cgroup_fd);
         closep(&in[0]);
         closep(&out[0][1]);
         closep(&out[1][1]);
         if (r < 0) {
-                _cleanup_free_ char *e = NULL;
-                if (asprintf(&e, "Failed to %s '%s': %s", spawn_stage_verb(stage),
-                             stage == SPAWN_STAGE_CHDIR ? j->spec.cwd : j->spec.argv[0],
-                             strerror(-r)) < 0)
-                        e = NULL;
-                closep(&in[1]);
-                closep(&out[0][0]);
-                closep(&out[1][0]);
-                job_release_cgroup(j);
-                job_finish_unstarted(j, JOB_FAILED, e ? e : "Failed to start");
-                return 0;
+                why = start_error(spawn_stage_verb(stage),
+                                  stage == SPAWN_STAGE_CHDIR ? j->spec.cwd : j->spec.argv[0], r);
+                goto fail;
         }
 
         j->pid = j->main_pid = pid;
         j->started_at = now_usec(CLOCK_REALTIME);
         j->state = JOB_RUNNING;
-        /* The caller's fds now live in the child; the daemon has no use for its copies. */
-        for (int i = 0; i < 3; i++) {
-                closep(&j->spec.fds[i]);
-                j->spec.fds[i] = -EBADF;
-        }
+        job_close_caller_fds(j);
 
         /* By pid: sd-event opens and watches the pidfd itself. Handing it one of ours instead makes it
          * parse /proc/self/fdinfo to learn the pid, an eighth of the daemon's CPU per job. */
@@ -620,7 +602,11 @@ int job_start(Job *j) {
         return 0;
 
 fail_running:
-        /* The process runs but cannot be supervised: stop it rather than leave it unwatched. */
+        /* The process runs but cannot be supervised: stop it rather than leave it unwatched. The pipe
+         * ends not yet handed to the job are closed, which the child sees as EOF or EPIPE. */
+        closep(&in[1]);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                closep(&out[s][0]);
         job_set_error(j, strdup("Failed to watch the started process"));
         pool_job_started(j->pool, j);
         if (j->child_source)
@@ -631,6 +617,8 @@ fail_running:
                 job_finish(j, JOB_FAILED);
         }
         return 0;
+fail_setup:
+        why = start_error("set up", j->spec.argv[0], r);
 fail:
         closep(&in[0]);
         closep(&in[1]);
@@ -638,12 +626,8 @@ fail:
                 closep(&out[s][0]);
                 closep(&out[s][1]);
         }
-        {
-                _cleanup_free_ char *e = NULL;
-                if (asprintf(&e, "Failed to set up '%s': %s", j->spec.argv[0], strerror(-r)) < 0)
-                        e = NULL;
-                job_finish_unstarted(j, JOB_FAILED, e ? e : "Failed to start");
-        }
+        job_release_cgroup(j);
+        job_finish_unstarted(j, JOB_FAILED, why ?: "Failed to start");
         return 0;
 }
 

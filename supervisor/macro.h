@@ -23,12 +23,14 @@ static inline void freep(void *p) {
 }
 #define _cleanup_free_ _cleanup_(freep)
 
+/* Closes *fd if it is open and marks it closed, so that closing twice is harmless. */
 static inline void closep(int *fd) {
         if (*fd >= 0) {
                 int saved = errno;
                 (void) close(*fd);
                 errno = saved;
         }
+        *fd = -EBADF;
 }
 #define _cleanup_close_ _cleanup_(closep)
 
