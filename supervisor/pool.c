@@ -287,9 +287,7 @@ static void retain_arm(Pool *p) {
 void pool_job_started(Pool *p, Job *j) {
         p->n_running++;
         j->usage->n_running++;
-        if (p->callbacks->job_changed)
-                p->callbacks->job_changed(j, JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT,
-                                          p->userdata);
+        pool_job_changed(p, j, JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT);
 }
 
 void pool_job_changed(Pool *p, Job *j, JobChange what) {
@@ -323,8 +321,7 @@ void pool_job_finished(Pool *p, Job *j) {
         /* Finished first: waiting callers get their answer before observers get signals. */
         if (p->callbacks->job_finished)
                 p->callbacks->job_finished(j, p->userdata);
-        if (p->callbacks->job_changed)
-                p->callbacks->job_changed(j, what, p->userdata);
+        pool_job_changed(p, j, what);
 
         while (p->n_finished > p->config.retain && p->finished_head)
                 (void) job_release(p->finished_head);
