@@ -246,13 +246,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
 
         if (argc <= 1)
                 return list_jobs(c);
-        for (int i = 1; i < argc; i++) {
-                uint64_t id;
-                if (parse_job_id(argv[i], &id) < 0) {
-                        fprintf(stderr, "Invalid job id '%s'.\n", argv[i]);
-                        return EXIT_USAGE;
-                }
-        }
+        if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
+                return EXIT_USAGE;
         for (int i = 1; i < argc; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *path = NULL;
@@ -293,10 +288,8 @@ int verb_output(Ctl *c, int argc, char **argv) {
         uint64_t id;
         int r;
 
-        if (parse_job_id(argv[1], &id) < 0) {
-                fprintf(stderr, "Invalid job id '%s'.\n", argv[1]);
+        if (ctl_parse_job_ids(2, argv, 1, &id) != 0)
                 return EXIT_USAGE;
-        }
         r = ctl_job_path(c, id, &path);
         if (r != 0)
                 return r;
@@ -317,13 +310,8 @@ static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const
                         int arg) {
         int ret = EXIT_SUCCESS;
 
-        for (int i = 1; i < argc; i++) {
-                uint64_t id;
-                if (parse_job_id(argv[i], &id) < 0) {
-                        fprintf(stderr, "Invalid job id '%s'.\n", argv[i]);
-                        return EXIT_USAGE;
-                }
-        }
+        if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
+                return EXIT_USAGE;
         for (int i = 1; i < argc; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *path = NULL;

@@ -417,11 +417,9 @@ int verb_wait(Ctl *c, int argc, char **argv) {
                 _cleanup_free_ char *path = NULL;
                 uint64_t id;
 
-                if (parse_job_id(argv[i], &id) < 0) {
-                        fprintf(stderr, "Invalid job id '%s'.\n", argv[i]);
-                        r = EXIT_USAGE;
+                r = ctl_parse_job_ids(i + 1, argv, i, &id);
+                if (r != 0)
                         break;
-                }
                 r = ctl_job_path(c, id, &path);
                 if (r == 0 && waiter_add(&w, id, path) < 0)
                         r = ctl_log_error(c, NULL, -ENOMEM, "Failed to wait for job %" PRIu64, id);

@@ -78,6 +78,10 @@ int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ..
 /* Whether the error means no daemon owns the bus name. */
 bool ctl_error_is_absent(const sd_bus_error *error);
 
+/* Parses the job ids argv[from..argc-1] names, in ret_ids if not NULL; an invalid one is printed as a
+ * usage error and gives EXIT_USAGE, before anything is asked of the daemon. */
+int ctl_parse_job_ids(int argc, char **argv, int from, uint64_t *ret_ids);
+
 /* Looks up job id's object path with GetJob; prints the failure and returns EXIT_FAILED. */
 int ctl_job_path(Ctl *c, uint64_t id, char **ret_path);
 

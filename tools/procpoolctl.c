@@ -474,6 +474,19 @@ uint64_t job_path_to_id(const char *path) {
         return id;
 }
 
+int ctl_parse_job_ids(int argc, char **argv, int from, uint64_t *ret_ids) {
+        for (int i = from; i < argc; i++) {
+                uint64_t id;
+                if (parse_job_id(argv[i], &id) < 0) {
+                        fprintf(stderr, "Invalid job id '%s'.\n", argv[i]);
+                        return EXIT_USAGE;
+                }
+                if (ret_ids)
+                        ret_ids[i - from] = id;
+        }
+        return 0;
+}
+
 int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
