@@ -20,7 +20,8 @@
 #include <systemd/sd-bus.h>
 
 #include "config.h"
-#include "supervisor/macro.h"
+#include "macro.h"
+#include "procpool-api.h"
 
 extern char **environ;
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "errors-dbus.h"
+#include "procpool-api.h"
 #include "job-dbus.h"
 #include "macro.h"
 

@@ -9,7 +9,7 @@
 #include "job.h"
 #include "manager.h"
 
-#define JOB_PATH_PREFIX PROCPOOL_OBJECT_PATH "/job"
+#define JOB_PATH_PREFIX PROCPOOL_JOB_PATH_PREFIX
 
 typedef enum WaiterKind {
         WAITER_RETURNCODE, /* Call and Wait: (i) */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "procpool-api.h"
 #include "macro.h"
 #include "manager.h"
 #include "parse-util.h"

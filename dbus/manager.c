@@ -14,6 +14,7 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "procpool-api.h"
 #include "job-dbus.h"
 #include "macro.h"
 #include "manager.h"

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "errors-dbus.h"
+#include "procpool-api.h"
 #include "job-dbus.h"
 #include "macro.h"
 #include "options-dbus.h"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "procpool-api.h"
 #include "ctl-output.h"
 #include "ctl-parse.h"
 #include "ctl.h"

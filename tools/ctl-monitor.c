@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "procpool-api.h"
 #include "ctl-output.h"
 #include "ctl.h"
 

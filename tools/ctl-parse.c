@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "procpool-api.h"
 #include "ctl-parse.h"
 #include "macro.h"
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "procpool-api.h"
 #include "ctl-parse.h"
 #include "ctl.h"
 #include "parse-util.h"

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Every name of procpool's bus API, spelled once: the daemon, procpoolctl and the bench include this.
+ * docs/dbus-api.md says what each one means; the tests spell the names out on purpose, as the
+ * contract a client reads. */
+#pragma once
+
+/* ---- bus name, objects, interfaces ---------------------------------------------------------------- */
+
+#define PROCPOOL_BUS_NAME "org.procpool.Supervisor1"
+#define PROCPOOL_OBJECT_PATH "/org/procpool/Supervisor1"
+#define PROCPOOL_MANAGER_INTERFACE "org.procpool.Supervisor1"
+#define PROCPOOL_JOB_INTERFACE "org.procpool.Job1"
+/* Job objects are PROCPOOL_JOB_PATH_PREFIX "/<id>", the id in decimal. */
+#define PROCPOOL_JOB_PATH_PREFIX PROCPOOL_OBJECT_PATH "/job"
+
+/* ---- errors ---------------------------------------------------------------------------------------- */
+
+#define PROCPOOL_ERROR_SPAWN_FAILED "org.procpool.Error.SpawnFailed"
+#define PROCPOOL_ERROR_TIMED_OUT "org.procpool.Error.TimedOut"
+#define PROCPOOL_ERROR_CANCELLED "org.procpool.Error.Cancelled"
+#define PROCPOOL_ERROR_OUTPUT_LIMIT "org.procpool.Error.OutputLimit"
+#define PROCPOOL_ERROR_QUEUE_FULL "org.procpool.Error.QueueFull"
+#define PROCPOOL_ERROR_NOT_RUNNING "org.procpool.Error.NotRunning"
+#define PROCPOOL_ERROR_NOT_FINISHED "org.procpool.Error.NotFinished"
+#define PROCPOOL_ERROR_SHUTTING_DOWN "org.procpool.Error.ShuttingDown"
+
+/* ---- options of Submit, Call and Communicate (a{sv}) ------------------------------------------------ */
+
+#define PROCPOOL_OPTION_CWD "cwd"                                   /* s */
+#define PROCPOOL_OPTION_ENVIRONMENT "environment"                   /* as */
+#define PROCPOOL_OPTION_CLEAR_ENVIRONMENT "clear-environment"       /* b */
+#define PROCPOOL_OPTION_TIMEOUT "timeout-usec"                      /* t */
+#define PROCPOOL_OPTION_STOP_TIMEOUT "stop-timeout-usec"            /* t */
+#define PROCPOOL_OPTION_STDIN "stdin"                               /* h */
+#define PROCPOOL_OPTION_STDOUT "stdout"                             /* h */
+#define PROCPOOL_OPTION_STDERR "stderr"                             /* h */
+#define PROCPOOL_OPTION_OUTPUT_LIMIT "output-limit"                 /* t */
+#define PROCPOOL_OPTION_PRIORITY "priority"                         /* i */
+#define PROCPOOL_OPTION_LABEL "label"                               /* s */
+#define PROCPOOL_OPTION_CANCEL_ON_DISCONNECT "cancel-on-disconnect" /* b */
+#define PROCPOOL_OPTION_MEMORY_MAX "memory-max"                     /* t */
+
+/* ---- job states (Job1.State, ListJobs, JobFinished) ------------------------------------------------- */
+
+#define PROCPOOL_STATE_QUEUED "queued"
+#define PROCPOOL_STATE_RUNNING "running"
+#define PROCPOOL_STATE_EXITED "exited"
+#define PROCPOOL_STATE_KILLED "killed"
+#define PROCPOOL_STATE_TIMED_OUT "timed-out"
+#define PROCPOOL_STATE_CANCELLED "cancelled"
+#define PROCPOOL_STATE_FAILED "failed"
