@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include "config.h"
-#include "procpool-api.h"
 #include "job-dbus.h"
+#include "log.h"
 #include "macro.h"
+#include "procpool-api.h"
 
 typedef struct Waiter {
         sd_bus_message *message;
@@ -18,17 +19,73 @@ typedef struct Waiter {
         struct Waiter *next;
 } Waiter;
 
+static const char *const job_state_table[_JOB_STATE_MAX] = {
+        [JOB_QUEUED] = PROCPOOL_STATE_QUEUED,       [JOB_RUNNING] = PROCPOOL_STATE_RUNNING,
+        [JOB_EXITED] = PROCPOOL_STATE_EXITED,       [JOB_KILLED] = PROCPOOL_STATE_KILLED,
+        [JOB_TIMED_OUT] = PROCPOOL_STATE_TIMED_OUT, [JOB_CANCELLED] = PROCPOOL_STATE_CANCELLED,
+        [JOB_FAILED] = PROCPOOL_STATE_FAILED,
+};
+
+const char *job_state_to_string(JobState s) {
+        return s >= 0 && s < _JOB_STATE_MAX ? job_state_table[s] : NULL;
+}
+
+static const char *stream_option(JobStream s) {
+        return s == JOB_STDOUT ? PROCPOOL_OPTION_STDOUT : PROCPOOL_OPTION_STDERR;
+}
+
+char *job_error_text(const JobRecord *r) {
+        const JobReason *why = &r->reason;
+        char *e = NULL;
+        int k;
+
+        switch (why->kind) {
+        case JOB_REASON_NONE:
+                return strdup("");
+        case JOB_REASON_TIMEOUT:
+                k = asprintf(&e, "Timed out after %" PRIu64 " ms", (uint64_t) (r->spec.timeout_usec / USEC_PER_MSEC));
+                break;
+        case JOB_REASON_CANCEL:
+                return strdup("Cancelled");
+        case JOB_REASON_CANCEL_QUEUED:
+                return strdup("Cancelled before it started");
+        case JOB_REASON_OUTPUT_LIMIT:
+                k = asprintf(&e,
+                             "%s passed the output limit of %" PRIu64 " bytes (option '" PROCPOOL_OPTION_OUTPUT_LIMIT
+                             "'); raise it, or pass an fd with the '%s' option to take more",
+                             stream_option(why->stream), why->limit, stream_option(why->stream));
+                break;
+        case JOB_REASON_USER_OUTPUT_LIMIT:
+                k = asprintf(&e,
+                             "%s passed the per-user limit of %" PRIu64 " captured bytes held "
+                             "(--max-output-per-user); release finished jobs, or pass an fd with the '%s' option",
+                             stream_option(why->stream), why->limit, stream_option(why->stream));
+                break;
+        case JOB_REASON_START_FAILED:
+                if (why->detail)
+                        return strdup(why->detail);
+                k = asprintf(&e, "Failed to start '%s': %s", r->spec.argv[0], strerror(why->error));
+                break;
+        case JOB_REASON_LOST:
+                return strdup("Failed to watch the started process");
+        default:
+                return strdup("");
+        }
+        return k < 0 ? NULL : e;
+}
+
 char *job_path(const Job *j) {
         char *p;
-        if (asprintf(&p, JOB_PATH_PREFIX "/%" PRIu64, j->id) < 0)
+        if (asprintf(&p, JOB_PATH_PREFIX "/%" PRIu64, job_get_record(j)->id) < 0)
                 return NULL;
         return p;
 }
 
-JobBus *job_bus_new(Client *client, bool cancel_on_disconnect) {
+JobBus *job_bus_new(Manager *m, Client *client, bool cancel_on_disconnect) {
         JobBus *jb = calloc(1, sizeof(JobBus));
         if (!jb)
                 return NULL;
+        jb->manager = m;
         jb->client = client;
         jb->cancel_on_disconnect = cancel_on_disconnect;
         return jb;
@@ -48,11 +105,9 @@ JobBus *job_bus_free(JobBus *jb) {
 }
 
 int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind) {
-        JobBus *jb = j->bus_data;
+        JobBus *jb = job_bus(j);
         Waiter *w;
 
-        if (!jb)
-                return -ENOMEM;
         w = malloc(sizeof(Waiter));
         if (!w)
                 return -ENOMEM;
@@ -62,10 +117,8 @@ int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind) {
 }
 
 void job_bus_drop_waiters(Job *j, const char *sender) {
-        JobBus *jb = j->bus_data;
+        JobBus *jb = job_bus(j);
 
-        if (!jb)
-                return;
         for (Waiter **w = &jb->waiters; *w;) {
                 const char *s = sd_bus_message_get_sender((*w)->message);
                 if (s && strcmp(s, sender) == 0) {
@@ -79,70 +132,74 @@ void job_bus_drop_waiters(Job *j, const char *sender) {
 }
 
 /* The captured stdout and stderr, as two byte arrays. */
-static int append_outputs(sd_bus_message *reply, Job *j) {
+static int append_outputs(sd_bus_message *reply, const JobRecord *r) {
         for (int s = 0; s < _JOB_STREAM_MAX; s++) {
-                int r = sd_bus_message_append_array(reply, 'y', j->output[s].data ?: "", j->output[s].size);
-                if (r < 0)
-                        return r;
+                int k = sd_bus_message_append_array(reply, 'y', r->output[s].data ?: "", r->output[s].size);
+                if (k < 0)
+                        return k;
         }
         return 0;
 }
 
 int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
-        const char *error = j->error ?: "";
+        const JobRecord *r = job_get_record(j);
+        _cleanup_free_ char *error = NULL;
+        int k;
 
-        switch (j->state) {
+        switch (r->state) {
         case JOB_TIMED_OUT:
-                return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_TIMED_OUT, "Job %" PRIu64 ": %s",
-                                                  j->id, error);
         case JOB_CANCELLED:
-                return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_CANCELLED, "Job %" PRIu64 ": %s",
-                                                  j->id, error);
         case JOB_FAILED:
-                return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_SPAWN_FAILED, "%s", error);
         case JOB_KILLED:
-                if (j->stop_reason == JOB_STOP_OUTPUT_LIMIT)
-                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_OUTPUT_LIMIT,
-                                                          "Job %" PRIu64 ": %s", j->id, error);
-                break;
+                if (r->state == JOB_KILLED && r->reason.kind != JOB_REASON_OUTPUT_LIMIT &&
+                    r->reason.kind != JOB_REASON_USER_OUTPUT_LIMIT)
+                        break;
+                error = job_error_text(r);
+                if (!error)
+                        return -ENOMEM;
+                if (r->state == JOB_FAILED)
+                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_SPAWN_FAILED, "%s", error);
+                return sd_bus_reply_method_errorf(message,
+                                                  r->state == JOB_TIMED_OUT ? PROCPOOL_ERROR_TIMED_OUT :
+                                                  r->state == JOB_CANCELLED ? PROCPOOL_ERROR_CANCELLED :
+                                                                              PROCPOOL_ERROR_OUTPUT_LIMIT,
+                                                  "Job %" PRIu64 ": %s", r->id, error);
         default:
                 break;
         }
 
         if (kind == WAITER_RETURNCODE)
-                return sd_bus_reply_method_return(message, "i", (int32_t) j->returncode);
+                return sd_bus_reply_method_return(message, "i", (int32_t) r->returncode);
 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r = sd_bus_message_new_method_return(message, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(reply, "i", (int32_t) j->returncode);
-        if (r < 0)
-                return r;
-        r = append_outputs(reply, j);
-        if (r < 0)
-                return r;
+        k = sd_bus_message_new_method_return(message, &reply);
+        if (k < 0)
+                return k;
+        k = sd_bus_message_append(reply, "i", (int32_t) r->returncode);
+        if (k < 0)
+                return k;
+        k = append_outputs(reply, r);
+        if (k < 0)
+                return k;
         return sd_bus_send(NULL, reply, NULL);
 }
 
-void job_bus_reply_all(Manager *m, Job *j) {
-        JobBus *jb = j->bus_data;
+void job_bus_reply_all(Job *j) {
+        JobBus *jb = job_bus(j);
 
-        if (!jb)
-                return;
         while (jb->waiters) {
                 Waiter *w = jb->waiters;
                 jb->waiters = w->next;
                 int r = job_bus_reply(j, w->message, w->kind);
                 if (r < 0)
-                        fprintf(stderr, "Failed to reply to the caller of job %" PRIu64 ": %s, ignoring\n",
-                                j->id, strerror(-r));
+                        log_warning_errno(r, "Failed to reply to the caller of job %" PRIu64 ": %m, ignoring",
+                                          job_get_record(j)->id);
                 sd_bus_message_unref(w->message);
                 free(w);
         }
 }
 
-/* ---- the object ------------------------------------------------------------------------------ */
+/* ---- the object ------------------------------------------------------------------------------------- */
 
 static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                            void **found, sd_bus_error *error) {
@@ -162,72 +219,158 @@ static int job_object_find(sd_bus *bus, const char *path, const char *interface,
         id = strtoull(e, &end, 10);
         if (errno != 0 || *end != '\0')
                 return 0;
-        j = pool_find(m->pool, id);
+        j = registry_find(m->registry, id);
         if (!j)
                 return 0;
         *found = j;
         return 1;
 }
 
-static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
-                               sd_bus_error *error) {
-        Manager *m = userdata;
-        char **l = calloc(m->pool->n_jobs + 1, sizeof(char *));
-        size_t k = 0;
+typedef struct NodeList {
+        char **nodes;
+        size_t n;
+} NodeList;
 
-        if (!l)
+static int append_node(Job *j, void *userdata) {
+        NodeList *l = userdata;
+
+        l->nodes[l->n] = job_path(j);
+        if (!l->nodes[l->n])
                 return -ENOMEM;
-        for (uint64_t id = m->pool->first_id; m->pool->n_slots > 0 && id < m->pool->first_id + m->pool->n_slots;
-             id++) {
-                Job *j = pool_find(m->pool, id);
-                if (!j)
-                        continue;
-                l[k] = job_path(j);
-                if (!l[k]) {
-                        strv_free(l);
-                        return -ENOMEM;
-                }
-                k++;
-        }
-        *nodes = l;
+        l->n++;
         return 0;
 }
 
-static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
-                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Job *j = userdata;
-        return sd_bus_message_append(reply, "s", job_state_to_string(j->state));
+static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                               sd_bus_error *error) {
+        Manager *m = userdata;
+        NodeList l = { .nodes = calloc(registry_get_n_jobs(m->registry) + 1, sizeof(char *)) };
+        int r;
+
+        if (!l.nodes)
+                return -ENOMEM;
+        r = registry_foreach(m->registry, append_node, &l);
+        if (r < 0) {
+                strv_free(l.nodes);
+                return r;
+        }
+        *nodes = l.nodes;
+        return 0;
 }
 
-static int property_get_argv(sd_bus *bus, const char *path, const char *interface, const char *property,
-                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Job *j = userdata;
-        return sd_bus_message_append_strv(reply, j->spec.argv);
+/* ---- the properties: one list feeds the vtable and the hand-built signals ----------------------------- */
+
+static int append_id(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->id);
 }
 
-static int property_get_cpu_usage(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "t", job_cpu_usage(userdata));
+static int append_argv(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_strv(m, job_get_record(j)->spec.argv);
 }
 
-static int property_get_memory_peak(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "t", job_memory_peak(userdata));
+static int append_state(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_state_to_string(job_get_record(j)->state));
+}
+
+static int append_returncode(sd_bus_message *m, Job *j) {
+        int32_t rc = job_get_record(j)->returncode;
+        return sd_bus_message_append_basic(m, 'i', &rc);
+}
+
+static int append_pid(sd_bus_message *m, Job *j) {
+        uint32_t pid = job_get_record(j)->pid;
+        return sd_bus_message_append_basic(m, 'u', &pid);
+}
+
+static int append_owner(sd_bus_message *m, Job *j) {
+        uint32_t owner = job_get_record(j)->spec.owner;
+        return sd_bus_message_append_basic(m, 'u', &owner);
+}
+
+static int append_label(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->spec.label ?: "");
+}
+
+static int append_submitted_at(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->submitted_at);
+}
+
+static int append_started_at(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->started_at);
+}
+
+static int append_finished_at(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->finished_at);
+}
+
+static int append_error(sd_bus_message *m, Job *j) {
+        _cleanup_free_ char *e = job_error_text(job_get_record(j));
+        if (!e)
+                return -ENOMEM;
+        return sd_bus_message_append_basic(m, 's', e);
+}
+
+static int append_cpu_usage(sd_bus_message *m, Job *j) {
+        uint64_t v = job_cpu_usage(j);
+        return sd_bus_message_append_basic(m, 't', &v);
+}
+
+static int append_memory_peak(sd_bus_message *m, Job *j) {
+        uint64_t v = job_memory_peak(j);
+        return sd_bus_message_append_basic(m, 't', &v);
+}
+
+/* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it).
+ * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them. */
+#define JOB_PROPERTIES(X)                                                                                  \
+        X("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_id)                                           \
+        X("Argv", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_argv)                                      \
+        X("State", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STATE, append_state)               \
+        X("ReturnCode", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_RETURNCODE, append_returncode) \
+        X("Pid", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PID, append_pid)                     \
+        X("Owner", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_owner)                                     \
+        X("Label", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_label)                                     \
+        X("SubmittedAt", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_submitted_at)                        \
+        X("StartedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STARTED_AT, append_started_at) \
+        X("FinishedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_FINISHED_AT,                  \
+          append_finished_at)                                                                              \
+        X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)               \
+        X("CPUUsageUSec", "t", 0, 0, append_cpu_usage)                                                     \
+        X("MemoryPeak", "t", 0, 0, append_memory_peak)
+
+typedef struct JobProperty {
+        const char *name;
+        const char *signature;
+        JobChange change;
+        int (*append)(sd_bus_message *m, Job *j);
+} JobProperty;
+
+#define JOB_PROPERTY_ENTRY(name, signature, flags, change, append) { name, signature, change, append },
+static const JobProperty job_properties[] = { JOB_PROPERTIES(JOB_PROPERTY_ENTRY) };
+#undef JOB_PROPERTY_ENTRY
+
+/* The vtable's one getter: the property by name, from the list. */
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        for (size_t i = 0; i < ELEMENTSOF(job_properties); i++)
+                if (strcmp(job_properties[i].name, property) == 0)
+                        return job_properties[i].append(reply, userdata);
+        return -ENOENT;
 }
 
 /* Cancel, Kill, GetOutput and Release: the submitter's uid, or root. */
 static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
-        Manager *m = j->pool->userdata;
+        const JobRecord *rec = job_get_record(j);
         Client *c;
         int r;
 
-        r = manager_get_client(m, message, &c);
+        r = manager_get_client(job_bus(j)->manager, message, &c);
         if (r < 0)
                 return r;
-        if (client_uid(c) != 0 && client_uid(c) != j->spec.owner)
+        if (client_uid(c) != 0 && client_uid(c) != rec->spec.owner)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Job %" PRIu64 " belongs to uid %u; only it or root may do this",
-                                         j->id, (unsigned) j->spec.owner);
+                                         "Job %" PRIu64 " belongs to uid %u; only it or root may do this", rec->id,
+                                         (unsigned) rec->spec.owner);
         return 0;
 }
 
@@ -236,11 +379,11 @@ static int method_job_wait(sd_bus_message *message, void *userdata, sd_bus_error
         Client *c;
         int r;
 
-        if (job_state_is_final(j->state))
+        if (job_state_is_final(job_get_record(j)->state))
                 return job_bus_reply(j, message, WAITER_RETURNCODE);
         /* Known as a client, so that the waiter is dropped when its connection leaves the bus rather
          * than held until the job ends. */
-        r = manager_get_client(j->pool->userdata, message, &c);
+        r = manager_get_client(job_bus(j)->manager, message, &c);
         if (r < 0)
                 return r;
         r = job_bus_add_waiter(j, message, WAITER_RETURNCODE);
@@ -257,7 +400,7 @@ static int method_job_cancel(sd_bus_message *message, void *userdata, sd_bus_err
         r = job_cancel(j);
         if (r == JOB_ERROR_NOT_RUNNING)
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING, "Job %" PRIu64 " has already ended (%s)",
-                                         j->id, job_state_to_string(j->state));
+                                         job_get_record(j)->id, job_state_to_string(job_get_record(j)->state));
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(message, NULL);
@@ -280,10 +423,10 @@ static int method_job_kill(sd_bus_message *message, void *userdata, sd_bus_error
                                          sig);
         if (r == JOB_ERROR_NOT_RUNNING)
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING, "Job %" PRIu64 " is not running (%s)",
-                                         j->id, job_state_to_string(j->state));
+                                         job_get_record(j)->id, job_state_to_string(job_get_record(j)->state));
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to send signal %" PRIi32 " to job %" PRIu64 ": %m",
-                                               sig, j->id);
+                                               sig, job_get_record(j)->id);
         return sd_bus_reply_method_return(message, NULL);
 }
 
@@ -298,7 +441,7 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
-        r = append_outputs(reply, j);
+        r = append_outputs(reply, job_get_record(j));
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -306,8 +449,8 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
 
 static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
-        uint64_t id = j->id;
-        JobState state = j->state;
+        uint64_t id = job_get_record(j)->id;
+        JobState state = job_get_record(j)->state;
         int r;
 
         r = check_owner(j, message, error);
@@ -323,22 +466,11 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, NULL);
 }
 
+#define JOB_PROPERTY_VTABLE(name, signature, flags, change, append) \
+        SD_BUS_PROPERTY(name, signature, property_get, 0, flags),
 const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Id", "t", NULL, offsetof(Job, id), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Argv", "as", property_get_argv, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("ReturnCode", "i", NULL, offsetof(Job, returncode), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Pid", "u", NULL, offsetof(Job, pid), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Owner", "u", NULL, offsetof(Job, spec.owner), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Label", "s", NULL, offsetof(Job, spec.label), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("SubmittedAt", "t", NULL, offsetof(Job, submitted_at), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("StartedAt", "t", NULL, offsetof(Job, started_at), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("FinishedAt", "t", NULL, offsetof(Job, finished_at), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Error", "s", NULL, offsetof(Job, error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        /* Read live from the job's cgroup while it runs: no change signals for them. */
-        SD_BUS_PROPERTY("CPUUsageUSec", "t", property_get_cpu_usage, 0, 0),
-        SD_BUS_PROPERTY("MemoryPeak", "t", property_get_memory_peak, 0, 0),
+        JOB_PROPERTIES(JOB_PROPERTY_VTABLE)
         SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,
@@ -351,11 +483,12 @@ const sd_bus_vtable job_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
+#undef JOB_PROPERTY_VTABLE
 
 int job_bus_add(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PATH_PREFIX, "org.procpool.Job1", job_vtable,
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PATH_PREFIX, PROCPOOL_JOB_INTERFACE, job_vtable,
                                        job_object_find, m);
         if (r < 0)
                 return r;
@@ -366,75 +499,37 @@ int job_bus_add(Manager *m) {
  * sd_bus_emit_properties_changed(): those walk the object tree and call every getter through the
  * vtable, which made them most of the daemon's CPU time per job. */
 
-static int append_entry(sd_bus_message *m, const char *name, char type, const void *value) {
-        const char sig[2] = { type, 0 };
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_basic(m, 's', name);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'v', sig);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_basic(m, type, value);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
 /* Appends the a{sv} of org.procpool.Job1: every property, or those that what names. */
 static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool all) {
-        const char *state = job_state_to_string(j->state), *label = j->spec.label ?: "", *error = j->error ?: "";
-        uint32_t pid = j->pid, owner = j->spec.owner;
-        int32_t rc = j->returncode;
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
-        if (all) {
-                uint64_t cpu = job_cpu_usage(j), mem = job_memory_peak(j);
-                if ((r = append_entry(m, "Id", 't', &j->id)) < 0)
-                        return r;
+        for (size_t i = 0; i < ELEMENTSOF(job_properties); i++) {
+                const JobProperty *p = &job_properties[i];
+
+                if (!all && !(what & p->change))
+                        continue;
                 r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append_basic(m, 's', "Argv");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, j->spec.argv);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
                 if (r < 0)
                         return r;
-                if ((r = append_entry(m, "Owner", 'u', &owner)) < 0 ||
-                    (r = append_entry(m, "Label", 's', label)) < 0 ||
-                    (r = append_entry(m, "SubmittedAt", 't', &j->submitted_at)) < 0 ||
-                    (r = append_entry(m, "CPUUsageUSec", 't', &cpu)) < 0 ||
-                    (r = append_entry(m, "MemoryPeak", 't', &mem)) < 0)
+                r = sd_bus_message_append_basic(m, 's', p->name);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_open_container(m, 'v', p->signature);
+                if (r < 0)
+                        return r;
+                r = p->append(m, j);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(m);
+                if (r < 0)
                         return r;
         }
-        if ((all || (what & JOB_CHANGE_STATE)) && (r = append_entry(m, "State", 's', state)) < 0)
-                return r;
-        if ((all || (what & JOB_CHANGE_RETURNCODE)) && (r = append_entry(m, "ReturnCode", 'i', &rc)) < 0)
-                return r;
-        if ((all || (what & JOB_CHANGE_PID)) && (r = append_entry(m, "Pid", 'u', &pid)) < 0)
-                return r;
-        if ((all || (what & JOB_CHANGE_STARTED_AT)) && (r = append_entry(m, "StartedAt", 't', &j->started_at)) < 0)
-                return r;
-        if ((all || (what & JOB_CHANGE_FINISHED_AT)) &&
-            (r = append_entry(m, "FinishedAt", 't', &j->finished_at)) < 0)
-                return r;
-        if ((all || (what & JOB_CHANGE_ERROR)) && (r = append_entry(m, "Error", 's', error)) < 0)
-                return r;
         return sd_bus_message_close_container(m);
 }
 
@@ -445,9 +540,8 @@ void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
         if (!path || what == 0)
                 return;
         if (sd_bus_message_new_signal(m->bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged") < 0 ||
-            sd_bus_message_append_basic(s, 's', "org.procpool.Job1") < 0 ||
-            append_job_properties(s, j, what, false) < 0 ||
-            sd_bus_message_append_strv(s, NULL) < 0)
+            sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE) < 0 ||
+            append_job_properties(s, j, what, false) < 0 || sd_bus_message_append_strv(s, NULL) < 0)
                 return;
         (void) sd_bus_send(m->bus, s, NULL);
 }
@@ -490,7 +584,7 @@ void job_bus_emit_added(Manager *m, Job *j) {
         if (r >= 0)
                 r = sd_bus_message_open_container(s, 'e', "sa{sv}");
         if (r >= 0)
-                r = sd_bus_message_append_basic(s, 's', "org.procpool.Job1");
+                r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
         if (r >= 0)
                 r = append_job_properties(s, j, 0, true);
         if (r >= 0)
@@ -511,7 +605,7 @@ void job_bus_emit_removed(Manager *m, Job *j) {
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(job_standard_interfaces); i++)
                 r = sd_bus_message_append_basic(s, 's', job_standard_interfaces[i]);
         if (r >= 0)
-                r = sd_bus_message_append_basic(s, 's', "org.procpool.Job1");
+                r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
         if (r >= 0)
                 r = sd_bus_message_close_container(s);
         if (r >= 0)

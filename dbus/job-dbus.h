@@ -8,16 +8,19 @@
 
 #include "job.h"
 #include "manager.h"
+#include "procpool-api.h"
 
 #define JOB_PATH_PREFIX PROCPOOL_JOB_PATH_PREFIX
 
 typedef enum WaiterKind {
-        WAITER_RETURNCODE, /* Call and Wait: (i) */
+        WAITER_RETURNCODE,  /* Call and Wait: (i) */
         WAITER_COMMUNICATE, /* (iayay) */
 } WaiterKind;
 
-/* What the bus layer keeps per job: its submitter and the method calls awaiting its end. */
+/* What the bus layer keeps per job (its job_get_userdata()): its manager, its submitter and the method
+ * calls awaiting its end. */
 typedef struct JobBus {
+        Manager *manager;
         Client *client;
         bool cancel_on_disconnect;
         struct Waiter *waiters;
@@ -28,12 +31,19 @@ extern const sd_bus_vtable job_vtable[];
 int job_bus_add(Manager *m);
 /* The job's object path; free it. */
 char *job_path(const Job *j);
-JobBus *job_bus_new(Client *client, bool cancel_on_disconnect);
+JobBus *job_bus_new(Manager *m, Client *client, bool cancel_on_disconnect);
 JobBus *job_bus_free(JobBus *jb);
+static inline JobBus *job_bus(const Job *j) {
+        return job_get_userdata(j);
+}
+/* The API's name of a state (PROCPOOL_STATE_*). */
+const char *job_state_to_string(JobState s);
+/* Job1.Error: why the job ended or is being stopped, in words, or "" (free it). */
+char *job_error_text(const JobRecord *r);
 /* Holds message until the job ends, then replies to it as kind says. */
 int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind);
 /* Replies to every waiter of a finished job. */
-void job_bus_reply_all(Manager *m, Job *j);
+void job_bus_reply_all(Job *j);
 /* Forgets, without replying, the waiters that sender sent. */
 void job_bus_drop_waiters(Job *j, const char *sender);
 /* PropertiesChanged for what changed; InterfacesAdded and InterfacesRemoved of the ObjectManager. */

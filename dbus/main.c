@@ -11,6 +11,7 @@
 #include "config.h"
 #include "procpool-api.h"
 #include "macro.h"
+#include "log.h"
 #include "manager.h"
 #include "parse-util.h"
 
@@ -37,7 +38,7 @@ static void help(void) {
                "     --max-output-per-user=BYTES\n"
                "                           Hold at most BYTES of captured output of one uid\n"
                "                           (default: 256M; 0: no limit)\n",
-               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, POOL_RETAIN_DEFAULT,
+               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_DEFAULT,
                POOL_MAX_QUEUED_PER_USER_DEFAULT);
 }
 
@@ -126,12 +127,12 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 case ARG_RETAIN:
                         if (parse_unsigned(optarg, 0, UINT32_MAX, &v) < 0)
                                 return usage_error("retain", "a whole number");
-                        cfg->pool.retain = v;
+                        cfg->registry.retain = v;
                         break;
                 case ARG_RETAIN_TIME:
                         if (parse_timespan(optarg, &v) < 0)
                                 return usage_error("retain-time", "a time span such as 10min");
-                        cfg->pool.retain_usec = v;
+                        cfg->registry.retain_usec = v;
                         break;
                 case ARG_EXIT_ON_IDLE:
                         if (parse_timespan(optarg, &v) < 0 || v == 0)
@@ -175,10 +176,12 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
 int main(int argc, char *argv[]) {
         ManagerConfig cfg = {
                 .bus_kind = BUS_USER,
+                .registry = {
+                        .retain = REGISTRY_RETAIN_DEFAULT,
+                        .retain_usec = REGISTRY_RETAIN_USEC_DEFAULT,
+                },
                 .pool = {
                         .max_queued = POOL_MAX_QUEUED_DEFAULT,
-                        .retain = POOL_RETAIN_DEFAULT,
-                        .retain_usec = POOL_RETAIN_USEC_DEFAULT,
                         .output_limit = JOB_OUTPUT_LIMIT_DEFAULT,
                         .per_user = {
                                 .max_queued = POOL_MAX_QUEUED_PER_USER_DEFAULT,
@@ -186,14 +189,15 @@ int main(int argc, char *argv[]) {
                         },
                 },
         };
-        Manager *m = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
         sigset_t mask;
         int r;
 
+        log_setup(program_invocation_short_name);
         r = parse_argv(argc, argv, &cfg);
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : 2;
-        cfg.pool.max_held_bytes = manager_held_max(cfg.bus_kind);
+        cfg.registry.max_held_bytes = manager_held_max(cfg.bus_kind);
 
         /* sd-event takes these through signalfd and pidfds; they must be blocked, and a job's
          * closed stdin must not kill the daemon. */
@@ -206,10 +210,11 @@ int main(int argc, char *argv[]) {
 
         r = manager_new(&cfg, &m);
         if (r < 0) {
-                fprintf(stderr, "procpoold: out of memory\n");
+                log_error_errno(r, "Failed to set up: %m");
                 return EXIT_FAILURE;
         }
-        r = manager_run(m);
-        manager_free(m);
-        return r;
+        r = manager_startup(m);
+        if (r >= 0)
+                r = manager_run(m);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

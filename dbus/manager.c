@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The daemon's context: the bus, the event loop, the pool and the clients, owned by run(). */
+/* The daemon's context: the bus, the event loop, the registry, the pool and the clients. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <search.h>
@@ -14,10 +15,12 @@
 
 #include "cgroup.h"
 #include "config.h"
-#include "procpool-api.h"
+#include "executor-local.h"
 #include "job-dbus.h"
+#include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "procpool-api.h"
 #include "supervisor-dbus.h"
 
 #define STATUS_INTERVAL_USEC (100ULL * USEC_PER_MSEC)
@@ -60,13 +63,13 @@ static Client *client_free(Client *c) {
 
 static int forget_client(Job *j, void *userdata) {
         Client *c = userdata;
-        JobBus *jb = j->bus_data;
+        JobBus *jb = job_bus(j);
 
         job_bus_drop_waiters(j, c->name);
-        if (!jb || jb->client != c)
+        if (jb->client != c)
                 return 0;
         jb->client = NULL;
-        if (jb->cancel_on_disconnect && !job_state_is_final(j->state))
+        if (jb->cancel_on_disconnect && !job_state_is_final(job_get_record(j)->state))
                 (void) job_cancel(j);
         return 0;
 }
@@ -77,7 +80,7 @@ static void client_gone(Client *c) {
         Manager *m = c->manager;
 
         (void) tdelete(c, &m->clients, client_compare);
-        (void) pool_foreach(m->pool, forget_client, c);
+        (void) registry_foreach(m->registry, forget_client, c);
         client_free(c);
 }
 
@@ -153,21 +156,21 @@ static char *argv_join(char **argv) {
 }
 
 static void log_job(Manager *m, Job *j, const char *what) {
-        _cleanup_free_ char *cmd = argv_join(j->spec.argv);
-        const char *state = job_state_to_string(j->state);
+        const JobRecord *r = job_get_record(j);
+        _cleanup_free_ char *cmd = argv_join(r->spec.argv);
+        const char *state = job_state_to_string(r->state);
 
         if (m->under_systemd)
-                (void) sd_journal_send("MESSAGE=Job %" PRIu64 " %s: %s (%s, %d)", j->id, what, cmd ?: "", state,
-                                       j->returncode, "PRIORITY=6", "PROCPOOL_JOB_ID=%" PRIu64, j->id,
-                                       "PROCPOOL_PID=%d", (int) j->main_pid, "PROCPOOL_STATE=%s", state,
-                                       "PROCPOOL_RETURNCODE=%d", j->returncode, "PROCPOOL_ARGV=%s", cmd ?: "",
+                (void) sd_journal_send("MESSAGE=Job %" PRIu64 " %s: %s (%s, %d)", r->id, what, cmd ?: "", state,
+                                       r->returncode, "PRIORITY=6", "PROCPOOL_JOB_ID=%" PRIu64, r->id,
+                                       "PROCPOOL_PID=%d", (int) r->main_pid, "PROCPOOL_STATE=%s", state,
+                                       "PROCPOOL_RETURNCODE=%d", r->returncode, "PROCPOOL_ARGV=%s", cmd ?: "",
                                        NULL);
         else
-                fprintf(stderr, "procpoold: job %" PRIu64 " %s: %s (%s, %d)\n", j->id, what, cmd ?: "", state,
-                        j->returncode);
+                log_info("job %" PRIu64 " %s: %s (%s, %d)", r->id, what, cmd ?: "", state, r->returncode);
 }
 
-/* ---- what the pool reports ---------------------------------------------------------------------- */
+/* ---- what the registry reports ------------------------------------------------------------------ */
 
 static void on_job_added(Job *j, void *userdata) {
         job_bus_emit_added(userdata, j);
@@ -177,17 +180,17 @@ static void on_job_changed(Job *j, JobChange what, void *userdata) {
         Manager *m = userdata;
 
         job_bus_emit_changed(m, j, what);
-        if ((what & JOB_CHANGE_STATE) && j->state == JOB_RUNNING)
+        if ((what & JOB_CHANGE_STATE) && job_get_record(j)->state == JOB_RUNNING)
                 log_job(m, j, "started");
 }
 
 static void on_job_finished(Job *j, void *userdata) {
         Manager *m = userdata;
 
-        job_bus_reply_all(m, j);
+        job_bus_reply_all(j);
         supervisor_emit_job_finished(m, j);
         log_job(m, j, "finished");
-        if (m->shutting_down && pool_is_idle(m->pool, false))
+        if (m->shutting_down && registry_is_idle(m->registry, false))
                 (void) sd_event_exit(m->event, 0);
 }
 
@@ -196,7 +199,7 @@ static void on_job_removed(Job *j, void *userdata) {
 
         if (!m->freeing)
                 job_bus_emit_removed(m, j);
-        j->bus_data = job_bus_free(j->bus_data);
+        job_bus_free(job_bus(j));
 }
 
 static void on_counts_changed(Pool *p, void *userdata) {
@@ -209,7 +212,7 @@ static void on_counts_changed(Pool *p, void *userdata) {
         (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_ONESHOT);
 }
 
-static void on_pool_idle(Pool *p, void *userdata) {
+static void on_idle(void *userdata) {
         Manager *m = userdata;
 
         if (m->idle_source) {
@@ -218,13 +221,13 @@ static void on_pool_idle(Pool *p, void *userdata) {
         }
 }
 
-static const PoolCallbacks pool_callbacks = {
+static const RegistryCallbacks registry_callbacks = {
         .job_added = on_job_added,
         .job_changed = on_job_changed,
         .job_finished = on_job_finished,
         .job_removed = on_job_removed,
         .counts_changed = on_counts_changed,
-        .idle = on_pool_idle,
+        .idle = on_idle,
 };
 
 /* ---- event sources ----------------------------------------------------------------------------- */
@@ -239,9 +242,10 @@ static int on_counts(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void notify_status(Manager *m) {
-        (void) sd_notifyf(0, "STATUS=%u running, %zu queued, %" PRIu64 " finished, pool size %u%s",
-                          m->pool->n_running, m->pool->n_queued, m->pool->n_finished_total,
-                          m->pool->config.pool_size, m->shutting_down ? ", stopping" : "");
+        (void) sd_notifyf(0, "STATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s",
+                          pool_get_running(m->pool), pool_get_queued(m->pool),
+                          registry_get_n_finished_total(m->registry), pool_get_size(m->pool),
+                          m->shutting_down ? ", stopping" : "");
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -256,9 +260,9 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        if (m->shutting_down || !pool_is_idle(m->pool, true))
+        if (m->shutting_down || !registry_is_idle(m->registry, true))
                 return 0;
-        fprintf(stderr, "procpoold: idle for %" PRIu64 " ms, exiting\n", m->config.exit_on_idle_usec / 1000);
+        log_info("idle for %" PRIu64 " ms, exiting", m->config.exit_on_idle_usec / 1000);
         /* Give the name back first, so the next caller activates a new instance instead of
          * talking to one that is leaving. */
         (void) sd_bus_release_name(m->bus, PROCPOOL_BUS_NAME);
@@ -278,22 +282,40 @@ void manager_begin_shutdown(Manager *m) {
         (void) sd_notify(0, "STOPPING=1");
         pool_shutdown(m->pool);
         notify_status(m);
-        if (pool_is_idle(m->pool, false))
+        if (registry_is_idle(m->registry, false))
                 (void) sd_event_exit(m->event, 0);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
 
 int manager_new(const ManagerConfig *config, Manager **ret) {
-        Manager *m = calloc(1, sizeof(Manager));
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
 
+        m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
         m->config = *config;
         /* Started by systemd, with a journal to take the structured job lines. */
         m->under_systemd = (getenv("INVOCATION_ID") || getenv("JOURNAL_STREAM")) &&
                            access("/run/systemd/journal/socket", F_OK) == 0;
-        *ret = m;
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return r;
+        /* Fed from the loop while WATCHDOG_USEC is set: a stuck loop stops feeding it. */
+        (void) sd_event_set_watchdog(m->event, true);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r < 0)
+                return r;
+        r = registry_new(m->event, &m->config.registry, &registry_callbacks, m, &m->registry);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
         return 0;
 }
 
@@ -305,6 +327,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->freeing = true;
+        /* Jobs first, while their pools and executors still exist. */
+        m->registry = registry_free(m->registry);
         m->pool = pool_free(m->pool);
         tdestroy(m->clients, free_client_node);
         sd_event_source_disable_unref(m->counts_source);
@@ -314,6 +338,10 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         free(m);
         return NULL;
+}
+
+static const char *bus_kind_to_string(BusKind kind) {
+        return kind == BUS_SYSTEM ? "system" : kind == BUS_USER ? "session" : "given";
 }
 
 static int open_bus(Manager *m) {
@@ -376,9 +404,11 @@ static bool systemd_says_delegated(Manager *m) {
         return r >= 0 && delegate;
 }
 
-/* Per-job cgroups where the daemon's cgroup is delegated to it; process groups otherwise. */
-static void setup_cgroups(Manager *m) {
+/* The cgroup the local executor runs jobs under: the daemon's own where it is delegated to it; NULL
+ * (process groups) otherwise. */
+static CgroupRoot *setup_cgroups(Manager *m) {
         _cleanup_free_ char *path = NULL;
+        CgroupRoot *root = NULL;
         const char *why;
         int r;
 
@@ -388,97 +418,91 @@ static void setup_cgroups(Manager *m) {
         else if (!cgroup_marked_delegated(path) && !systemd_says_delegated(m))
                 why = "its cgroup is not delegated to it (Delegate=yes)";
         else {
-                r = cgroup_root_setup(path, &m->pool->cgroup);
+                r = cgroup_root_setup(path, &root);
                 if (r >= 0) {
-                        fprintf(stderr, "procpoold: each job runs in its own cgroup under %s%s\n", path,
-                                m->pool->cgroup->has_memory ? "" : " (no memory controller: memory-max is off)");
-                        return;
+                        log_info("each job runs in its own cgroup under %s%s", path,
+                                 root->has_memory ? "" : " (no memory controller: memory-max is off)");
+                        return root;
                 }
-                fprintf(stderr, "procpoold: Failed to take over cgroup %s: %s\n", path, strerror(-r));
+                log_warning_errno(r, "Failed to take over cgroup %s: %m", path);
                 why = "its cgroup could not be set up";
         }
-        fprintf(stderr, "procpoold: %s; jobs are tracked by process group, and a job's processes that leave "
-                "its group are not stopped with it\n", why);
+        log_notice("%s; jobs are tracked by process group, and a job's processes that leave its group are "
+                   "not stopped with it", why);
+        return NULL;
 }
 
-int manager_run(Manager *m) {
+
+int manager_startup(Manager *m) {
+        Executor *executor;
         int r;
 
-        r = sd_event_new(&m->event);
-        if (r < 0)
-                goto fail;
-        /* Fed from the loop while WATCHDOG_USEC is set: a stuck loop stops feeding it. */
-        (void) sd_event_set_watchdog(m->event, true);
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
-        if (r < 0)
-                goto fail;
+        assert(m->event && m->registry && !m->bus);
 
         r = open_bus(m);
-        if (r < 0) {
-                fprintf(stderr, "procpoold: Failed to connect to the %s bus: %s\n",
-                        m->config.bus_kind == BUS_SYSTEM ? "system" :
-                        m->config.bus_kind == BUS_USER  ? "session" : "given",
-                        strerror(-r));
-                return 1;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s bus: %m",
+                                       bus_kind_to_string(m->config.bus_kind));
         (void) sd_bus_set_exit_on_disconnect(m->bus, true);
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
-                goto fail;
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
 
-        r = pool_new(m->event, &m->config.pool, &pool_callbacks, m, &m->pool);
+        r = executor_local_new(m->event, setup_cgroups(m), &executor);
         if (r < 0)
-                goto fail;
-        setup_cgroups(m);
+                return log_error_errno(r, "Failed to set up the local executor: %m");
+        r = pool_new(m->event, m->registry, &m->config.pool, executor, &m->pool);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the pool: %m");
+
         r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC,
                                        USEC_PER_MSEC, on_counts, m);
         if (r < 0)
-                goto fail;
+                return log_error_errno(r, "Failed to add a timer: %m");
         (void) sd_event_source_set_enabled(m->counts_source, SD_EVENT_OFF);
         if (getenv("NOTIFY_SOCKET")) {
                 r = sd_event_add_time_relative(m->event, &m->status_source, CLOCK_MONOTONIC, 0, 0,
                                                on_status_timer, m);
                 if (r < 0)
-                        goto fail;
+                        return log_error_errno(r, "Failed to add a timer: %m");
         }
         if (m->config.exit_on_idle_usec > 0) {
                 r = sd_event_add_time_relative(m->event, &m->idle_source, CLOCK_MONOTONIC,
                                                m->config.exit_on_idle_usec, 0, on_idle_timer, m);
                 if (r < 0)
-                        goto fail;
+                        return log_error_errno(r, "Failed to add a timer: %m");
         }
 
         r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                 "org.freedesktop.DBus", "NameOwnerChanged", match_name_owner_changed, m);
-        if (r >= 0)
-                r = supervisor_bus_add(m);
-        if (r >= 0)
-                r = job_bus_add(m);
         if (r < 0)
-                goto fail;
+                return log_error_errno(r, "Failed to watch clients leaving the bus: %m");
+        r = supervisor_bus_add(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve %s: %m", PROCPOOL_OBJECT_PATH);
+        r = job_bus_add(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve the job objects: %m");
 
         r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
-        if (r == -EEXIST || r == -EALREADY) {
-                fprintf(stderr, "procpoold: Failed to acquire bus name %s: another process owns it "
-                        "(is procpoold already running?)\n", PROCPOOL_BUS_NAME);
-                return 1;
-        }
-        if (r < 0) {
-                fprintf(stderr, "procpoold: Failed to acquire bus name %s: %s\n", PROCPOOL_BUS_NAME,
-                        strerror(-r));
-                return 1;
-        }
+        if (r == -EEXIST || r == -EALREADY)
+                return log_error_errno(r, "Failed to acquire bus name %s: another process owns it "
+                                       "(is procpoold already running?)", PROCPOOL_BUS_NAME);
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire bus name %s: %m", PROCPOOL_BUS_NAME);
         (void) sd_notifyf(0, "READY=1\nSTATUS=0 running, 0 queued, 0 finished, pool size %u",
-                          m->pool->config.pool_size);
+                          pool_get_size(m->pool));
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        assert(m->bus && m->pool);
 
         r = sd_event_loop(m->event);
         if (r < 0)
-                goto fail;
+                return log_error_errno(r, "Failed to run the event loop: %m");
         (void) sd_bus_flush(m->bus);
         return 0;
-fail:
-        fprintf(stderr, "procpoold: %s\n", strerror(-r));
-        return 1;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The daemon's context: the bus, the event loop, the pool and the clients, owned by run(). */
+/* The daemon's context: the bus, the event loop, the registry, the pool and the clients. Started as
+ * logind is: manager_new() allocates, manager_startup() connects and serves, manager_run() loops. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,7 +10,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "macro.h"
 #include "pool.h"
+#include "registry.h"
 
 typedef enum BusKind {
         BUS_USER,
@@ -18,9 +21,10 @@ typedef enum BusKind {
 } BusKind;
 
 typedef struct ManagerConfig {
-        BusKind bus_kind;     /* where to connect */
+        BusKind bus_kind; /* where to connect */
         const char *address;
-        bool system_policy;   /* --system: only root may run jobs (also on a bus given by --address) */
+        bool system_policy; /* --system: only root may run jobs (also on a bus given by --address) */
+        RegistryConfig registry;
         PoolConfig pool;
         uint64_t exit_on_idle_usec; /* 0: never */
 } ManagerConfig;
@@ -41,21 +45,27 @@ typedef struct Manager {
         ManagerConfig config;
         sd_event *event;
         sd_bus *bus;
-        Pool *pool;
-        void *clients; /* tsearch() tree of Client, by unique name */
+        Registry *registry; /* every job, by id */
+        Pool *pool;         /* the one pool, which PoolSize, Running and Queued describe */
+        void *clients;      /* tsearch() tree of Client, by unique name */
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */
         sd_event_source *idle_source;
         unsigned last_running, last_queued;
         bool shutting_down;
-        bool under_systemd; /* log to the journal */
+        bool under_systemd; /* log job lines to the journal */
         bool freeing;
 } Manager;
 
+/* Allocates the manager, its event loop and its registry. */
 int manager_new(const ManagerConfig *config, Manager **ret);
 Manager *manager_free(Manager *m);
-/* Connects, serves the objects, takes the bus name, and runs until stopped. Returns the exit code. */
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+/* Connects to the bus, sets up cgroups, the executor and the pool, serves the objects, takes the bus
+ * name and tells systemd it is ready. Logs what failed. */
+int manager_startup(Manager *m);
+/* Runs the event loop until the daemon stops; returns 0 or a negative errno. */
 int manager_run(Manager *m);
 
 /* The uid and connection record of a method call's sender, looked up once per connection. */

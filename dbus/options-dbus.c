@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "options-dbus.h"
+#include "procpool-api.h"
 
 #define INVALID_ARGS SD_BUS_ERROR_INVALID_ARGS
 
@@ -31,19 +32,19 @@ static const struct {
         const char *name;
         const char *signature;
 } options[_OPT_MAX] = {
-        [OPT_CWD] = { "cwd", "s" },
-        [OPT_ENVIRONMENT] = { "environment", "as" },
-        [OPT_CLEAR_ENVIRONMENT] = { "clear-environment", "b" },
-        [OPT_TIMEOUT] = { "timeout-usec", "t" },
-        [OPT_STOP_TIMEOUT] = { "stop-timeout-usec", "t" },
-        [OPT_STDIN] = { "stdin", "h" },
-        [OPT_STDOUT] = { "stdout", "h" },
-        [OPT_STDERR] = { "stderr", "h" },
-        [OPT_OUTPUT_LIMIT] = { "output-limit", "t" },
-        [OPT_PRIORITY] = { "priority", "i" },
-        [OPT_LABEL] = { "label", "s" },
-        [OPT_CANCEL_ON_DISCONNECT] = { "cancel-on-disconnect", "b" },
-        [OPT_MEMORY_MAX] = { "memory-max", "t" },
+        [OPT_CWD] = { PROCPOOL_OPTION_CWD, "s" },
+        [OPT_ENVIRONMENT] = { PROCPOOL_OPTION_ENVIRONMENT, "as" },
+        [OPT_CLEAR_ENVIRONMENT] = { PROCPOOL_OPTION_CLEAR_ENVIRONMENT, "b" },
+        [OPT_TIMEOUT] = { PROCPOOL_OPTION_TIMEOUT, "t" },
+        [OPT_STOP_TIMEOUT] = { PROCPOOL_OPTION_STOP_TIMEOUT, "t" },
+        [OPT_STDIN] = { PROCPOOL_OPTION_STDIN, "h" },
+        [OPT_STDOUT] = { PROCPOOL_OPTION_STDOUT, "h" },
+        [OPT_STDERR] = { PROCPOOL_OPTION_STDERR, "h" },
+        [OPT_OUTPUT_LIMIT] = { PROCPOOL_OPTION_OUTPUT_LIMIT, "t" },
+        [OPT_PRIORITY] = { PROCPOOL_OPTION_PRIORITY, "i" },
+        [OPT_LABEL] = { PROCPOOL_OPTION_LABEL, "s" },
+        [OPT_CANCEL_ON_DISCONNECT] = { PROCPOOL_OPTION_CANCEL_ON_DISCONNECT, "b" },
+        [OPT_MEMORY_MAX] = { PROCPOOL_OPTION_MEMORY_MAX, "t" },
 };
 
 static int option_lookup(const char *name) {
@@ -185,11 +186,11 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                         return sd_bus_error_setf(error, INVALID_ARGS,
                                                  "Option 'stdin' does not go with Communicate: its input "
                                                  "argument is the job's stdin");
-                return read_fd_option(m, "stdin", &spec->fds[0], error);
+                return read_fd_option(m, PROCPOOL_OPTION_STDIN, &spec->fds[0], error);
         case OPT_STDOUT:
-                return read_fd_option(m, "stdout", &spec->fds[1], error);
+                return read_fd_option(m, PROCPOOL_OPTION_STDOUT, &spec->fds[1], error);
         case OPT_STDERR:
-                return read_fd_option(m, "stderr", &spec->fds[2], error);
+                return read_fd_option(m, PROCPOOL_OPTION_STDERR, &spec->fds[2], error);
         case OPT_OUTPUT_LIMIT:
                 r = sd_bus_message_read_basic(m, 't', &t);
                 if (r < 0)

@@ -13,6 +13,52 @@
 #include "options-dbus.h"
 #include "supervisor-dbus.h"
 
+/* The error for a spec the pool's executor cannot honour. */
+static int unsupported_error(Pool *p, const JobSpec *spec, sd_bus_error *error) {
+        JobSpecField field = _JOB_SPEC_FIELD_MAX;
+
+        (void) pool_validate(p, spec, &field);
+        switch (field) {
+        case JOB_SPEC_MEMORY_MAX:
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "Option '" PROCPOOL_OPTION_MEMORY_MAX "' needs the cgroup memory controller, "
+                                        "which procpoold does not have here (no delegated cgroup v2 subtree with "
+                                        "the memory controller)");
+        default:
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "The pool cannot run a job with these options");
+        }
+}
+
+/* The error for what pool_submit() refused. */
+static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bus_error *error) {
+        const PoolConfig *pc = pool_get_config(m->pool);
+
+        switch (r) {
+        case POOL_ERROR_USER_QUEUE_FULL:
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
+                                         "uid %u has %u jobs queued already (--max-queued-per-user)", (unsigned) uid,
+                                         pc->per_user.max_queued);
+        case POOL_ERROR_QUEUE_FULL:
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
+                                         "The queue is full: %u jobs are waiting (MaxQueued)", pc->max_queued);
+        case POOL_ERROR_HELD_LIMIT:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "procpoold holds %" PRIu64 " bytes of jobs (argv, labels, %u bytes each "
+                                         "besides) and takes at most %" PRIu64 ", so that GetManagedObjects fits "
+                                         "in one bus message; wait for jobs to end or submit shorter commands",
+                                         registry_get_held_bytes(m->registry), REGISTRY_JOB_FIXED_COST,
+                                         registry_get_config(m->registry)->max_held_bytes);
+        case POOL_ERROR_NOT_SUPPORTED:
+                return unsupported_error(m->pool, spec, error);
+        case POOL_ERROR_SHUTTING_DOWN:
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and takes no new jobs");
+        default:
+                return r;
+        }
+}
+
 /* Validates and queues a request; on success returns the job, its JobBus attached. */
 static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
                           sd_bus_error *error) {
@@ -40,48 +86,25 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
             req.spec.output_limit > manager_stream_max(m->config.bus_kind)) {
                 job_spec_done(&req.spec);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "Option 'output-limit' is above the %" PRIu64 " bytes one bus reply "
-                                         "can carry per stream; pass an fd with the 'stdout' or 'stderr' "
-                                         "option for more",
+                                         "Option '" PROCPOOL_OPTION_OUTPUT_LIMIT "' is above the %" PRIu64
+                                         " bytes one bus reply can carry per stream; pass an fd with the '"
+                                         PROCPOOL_OPTION_STDOUT "' or '" PROCPOOL_OPTION_STDERR "' option for more",
                                          manager_stream_max(m->config.bus_kind));
         }
 
-        jb = job_bus_new(c, req.cancel_on_disconnect);
+        jb = job_bus_new(m, c, req.cancel_on_disconnect);
         if (!jb) {
                 job_spec_done(&req.spec);
                 return -ENOMEM;
         }
-        r = pool_submit(m->pool, &req.spec, &j);
-        job_spec_done(&req.spec);
+        r = pool_submit(m->pool, &req.spec, jb, &j);
         if (r < 0) {
                 job_bus_free(jb);
-                if (r == POOL_ERROR_USER_QUEUE_FULL)
-                        return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
-                                                 "uid %u has %u jobs queued already (--max-queued-per-user)",
-                                                 (unsigned) client_uid(c), m->pool->config.per_user.max_queued);
-                if (r == POOL_ERROR_QUEUE_FULL)
-                        return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
-                                                 "The queue is full: %u jobs are waiting (MaxQueued)",
-                                                 m->pool->config.max_queued);
-                if (r == POOL_ERROR_HELD_LIMIT)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                                 "procpoold holds %" PRIu64 " bytes of jobs (argv, labels, "
-                                                 "%u bytes each besides) and takes at most %" PRIu64 ", so "
-                                                 "that GetManagedObjects fits in one bus message; wait for "
-                                                 "jobs to end or submit shorter commands",
-                                                 m->pool->held_bytes, POOL_JOB_FIXED_COST,
-                                                 m->pool->config.max_held_bytes);
-                if (r == POOL_ERROR_NO_MEMORY_CONTROLLER)
-                        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
-                                                "Option 'memory-max' needs the cgroup memory controller, which "
-                                                "procpoold does not have here (no delegated cgroup v2 subtree "
-                                                "with the memory controller)");
-                if (r == POOL_ERROR_SHUTTING_DOWN)
-                        return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
-                                                "procpoold is shutting down and takes no new jobs");
+                r = submit_error(m, r, client_uid(c), &req.spec, error);
+                job_spec_done(&req.spec);
                 return r;
         }
-        j->bus_data = jb;
+        job_spec_done(&req.spec);
         *ret = j;
         return 0;
 }
@@ -135,7 +158,7 @@ static int method_get_job(sd_bus_message *message, void *userdata, sd_bus_error 
         r = sd_bus_message_read(message, "t", &id);
         if (r < 0)
                 return r;
-        j = pool_find(m->pool, id);
+        j = registry_find(m->registry, id);
         if (!j)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_OBJECT, "No job %" PRIu64, id);
         path = job_path(j);
@@ -145,11 +168,12 @@ static int method_get_job(sd_bus_message *message, void *userdata, sd_bus_error 
 }
 
 static int append_job(Job *j, void *userdata) {
+        const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *path = job_path(j);
         if (!path)
                 return -ENOMEM;
-        return sd_bus_message_append(userdata, "(tosi)", j->id, path, job_state_to_string(j->state),
-                                     (int32_t) j->returncode);
+        return sd_bus_message_append(userdata, "(tosi)", r->id, path, job_state_to_string(r->state),
+                                     (int32_t) r->returncode);
 }
 
 static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -163,7 +187,7 @@ static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_erro
         r = sd_bus_message_open_container(reply, 'a', "(tosi)");
         if (r < 0)
                 return r;
-        r = pool_foreach(m->pool, append_job, reply);
+        r = registry_foreach(m->registry, append_job, reply);
         if (r < 0)
                 return r;
         r = sd_bus_message_close_container(reply);
@@ -175,7 +199,7 @@ static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_erro
 static int property_get_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        return sd_bus_message_append(reply, "u", m->pool->config.pool_size);
+        return sd_bus_message_append(reply, "u", pool_get_size(m->pool));
 }
 
 static int property_set_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -206,19 +230,19 @@ static int property_set_pool_size(sd_bus *bus, const char *path, const char *int
 static int property_get_running(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        return sd_bus_message_append(reply, "u", m->pool->n_running);
+        return sd_bus_message_append(reply, "u", pool_get_running(m->pool));
 }
 
 static int property_get_queued(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        return sd_bus_message_append(reply, "u", (uint32_t) m->pool->n_queued);
+        return sd_bus_message_append(reply, "u", pool_get_queued(m->pool));
 }
 
 static int property_get_max_queued(sd_bus *bus, const char *path, const char *interface, const char *property,
                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        return sd_bus_message_append(reply, "u", m->pool->config.max_queued);
+        return sd_bus_message_append(reply, "u", pool_get_config(m->pool)->max_queued);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -252,7 +276,7 @@ const sd_bus_vtable supervisor_vtable[] = {
 int supervisor_bus_add(Manager *m) {
         int r;
 
-        r = sd_bus_add_object_vtable(m->bus, NULL, PROCPOOL_OBJECT_PATH, "org.procpool.Supervisor1",
+        r = sd_bus_add_object_vtable(m->bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                      supervisor_vtable, m);
         if (r < 0)
                 return r;
@@ -260,26 +284,29 @@ int supervisor_bus_add(Manager *m) {
 }
 
 void supervisor_emit_job_finished(Manager *m, Job *j) {
+        const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *path = job_path(j);
 
         if (!path)
                 return;
-        (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, "org.procpool.Supervisor1", "JobFinished",
-                                  "tosi", j->id, path, job_state_to_string(j->state), (int32_t) j->returncode);
+        (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished", "tosi",
+                                  r->id, path, job_state_to_string(r->state), (int32_t) r->returncode);
 }
 
 void supervisor_emit_counts_changed(Manager *m) {
         const char *names[3];
         size_t n = 0;
 
-        if (m->pool->n_running != m->last_running)
+        unsigned running = pool_get_running(m->pool), queued = pool_get_queued(m->pool);
+
+        if (running != m->last_running)
                 names[n++] = "Running";
-        if (m->pool->n_queued != m->last_queued)
+        if (queued != m->last_queued)
                 names[n++] = "Queued";
         names[n] = NULL;
-        m->last_running = m->pool->n_running;
-        m->last_queued = m->pool->n_queued;
+        m->last_running = running;
+        m->last_queued = queued;
         if (n > 0)
-                (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH,
-                                                           "org.procpool.Supervisor1", (char **) names);
+                (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                                           (char **) names);
 }

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A job: one command's request, its process while it runs, and its outcome. */
+/* A job: its record (what was asked, its state and outcome) and what may be done to it. How it runs is
+ * its executor's business (executor.h); the queue and the ids are the pool's and the registry's. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-#include <systemd/sd-event.h>
 
 typedef struct Pool Pool;
 typedef struct Job Job;
@@ -21,14 +20,6 @@ typedef enum JobState {
         JOB_FAILED,
         _JOB_STATE_MAX,
 } JobState;
-
-/* Why the daemon itself stopped a running job; decides the final state. */
-typedef enum JobStopReason {
-        JOB_STOP_NONE,
-        JOB_STOP_TIMEOUT,
-        JOB_STOP_CANCEL,
-        JOB_STOP_OUTPUT_LIMIT,
-} JobStopReason;
 
 typedef enum JobStream {
         JOB_STDOUT,
@@ -46,6 +37,34 @@ typedef enum JobChange {
         JOB_CHANGE_ERROR = 1 << 5,
 } JobChange;
 
+/* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
+ * words it. NONE while nothing stopped it. */
+typedef enum JobReasonKind {
+        JOB_REASON_NONE,
+        JOB_REASON_TIMEOUT,           /* it ran past spec.timeout_usec */
+        JOB_REASON_CANCEL,            /* cancelled while it ran (or was being started) */
+        JOB_REASON_CANCEL_QUEUED,     /* cancelled before it started */
+        JOB_REASON_OUTPUT_LIMIT,      /* stream passed limit, the job's own output limit */
+        JOB_REASON_USER_OUTPUT_LIMIT, /* stream passed limit, the owner's share of captured bytes */
+        JOB_REASON_START_FAILED,      /* the executor could not start it: error, and detail if it said */
+        JOB_REASON_LOST,              /* it started, but could not be supervised, and was killed */
+        _JOB_REASON_MAX,
+} JobReasonKind;
+
+typedef struct JobReason {
+        JobReasonKind kind;
+        JobStream stream; /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT */
+        uint64_t limit;   /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
+        int error;        /* START_FAILED, LOST: a positive errno */
+        char *detail;     /* START_FAILED: the executor's own account of what failed, or NULL */
+} JobReason;
+
+/* A field of JobSpec, to name one that an executor cannot honour. */
+typedef enum JobSpecField {
+        JOB_SPEC_MEMORY_MAX,
+        _JOB_SPEC_FIELD_MAX,
+} JobSpecField;
+
 #define JOB_STOP_TIMEOUT_DEFAULT_USEC (5ULL * 1000000ULL)
 #define JOB_OUTPUT_LIMIT_DEFAULT (16ULL * 1024ULL * 1024ULL)
 #define JOB_OUTPUT_LIMIT_UNSET UINT64_MAX /* the pool's default applies */
@@ -55,9 +74,9 @@ typedef struct JobSpec {
         char **argv;
         char **environment; /* NAME=value entries set over the base environment */
         bool clear_environment;
-        char *cwd;          /* absolute, or NULL for the daemon's */
+        char *cwd;                  /* absolute, or NULL for the daemon's */
         uint64_t timeout_usec;      /* 0: none */
-        uint64_t stop_timeout_usec;
+        uint64_t stop_timeout_usec; /* between the polite stop and the kill */
         uint64_t output_limit;      /* bytes kept per captured stream */
         bool kill_on_output_limit;  /* Communicate: passing the limit stops the job */
         int fds[3];                 /* caller's fds for 0, 1, 2; -EBADF where not given */
@@ -76,78 +95,57 @@ typedef struct JobSpec {
 void job_spec_init(JobSpec *spec);
 /* Frees what spec holds and re-initializes it. */
 void job_spec_done(JobSpec *spec);
+/* Closes the caller's fds: the child has its own copies once it runs, and a job that never runs must
+ * give them back at once (a pipeline reading the job's stdout waits for that EOF). */
+void job_spec_close_fds(JobSpec *spec);
+/* Gives back the memory behind input, once it has been written or will never be. */
+void job_spec_release_input(JobSpec *spec);
 
 typedef struct OutputBuffer {
         char *data;
         size_t size;
         size_t allocated;
         bool truncated; /* bytes past the limit were dropped */
-        bool pipe_grown; /* the pipe was found full once and enlarged */
 } OutputBuffer;
 
-struct Job {
-        Pool *pool;
+/* What a job is: only this is shown to clients, and only this would be stored. */
+typedef struct JobRecord {
         uint64_t id;
         JobSpec spec;
-
         JobState state;
-        JobStopReason stop_reason;
-        int returncode;
-        char *error;
-        uint64_t submitted_at, started_at, finished_at; /* CLOCK_REALTIME, usec */
-        uint64_t finished_monotonic;
-
-        pid_t pid;                     /* the main process while it runs, else 0 */
-        pid_t main_pid;                /* the main process it had, kept for the record */
-        bool main_exited;              /* the main process is gone, its cgroup not yet empty */
-        char *cgroup_path;             /* the job's own cgroup, when the daemon has a delegated one */
-        sd_event_source *cgroup_source; /* watches cgroup.events for the tree to empty */
-        uint64_t cpu_usage_usec;       /* from cpu.stat when the job ended */
-        uint64_t memory_peak;          /* from memory.peak when the job ended */
-        sd_event_source *child_source; /* owns the pidfd */
-        sd_event_source *timeout_source;
-        sd_event_source *kill_source; /* SIGKILL after the stop timeout */
-        sd_event_source *stdin_source;
-        sd_event_source *output_source[_JOB_STREAM_MAX];
-        int stdin_fd;
-        int output_fd[_JOB_STREAM_MAX];
-        size_t input_written;
+        JobReason reason;
+        int returncode;                 /* the exit status, or minus the signal that killed it */
+        pid_t pid;                      /* the main process while it runs, else 0 */
+        pid_t main_pid;                 /* the main process it had, kept for the record */
+        uint64_t submitted_at, started_at, finished_at; /* CLOCK_REALTIME, usec; 0: not yet */
+        uint64_t cpu_usage_usec;        /* final, once it ended; 0 where not measured */
+        uint64_t memory_peak;           /* final, once it ended; 0 where not measured */
         OutputBuffer output[_JOB_STREAM_MAX];
+} JobRecord;
 
-        size_t queue_index;               /* position in the pool's queue while queued */
-        struct UserUsage *usage;          /* the owner's use of the pool */
-        size_t held_cost;                 /* counted in the pool's held_bytes */
-        Job *finished_prev, *finished_next; /* the pool's list of finished jobs, oldest first */
-
-        void *bus_data; /* owned by the bus layer, freed through PoolCallbacks.job_removed */
-};
-
-const char *job_state_to_string(JobState s);
 static inline bool job_state_is_final(JobState s) {
         return s >= JOB_EXITED;
 }
 
-/* Stops a job: a queued one is removed and never runs, a running one gets SIGTERM, then SIGKILL
+const JobRecord *job_get_record(const Job *j);
+Pool *job_get_pool(const Job *j);
+/* One pointer for the layer that observes jobs (the bus layer keeps its per-job data here); the model
+ * never reads it. It is handed to the observer's job_removed callback before the job is freed. */
+void *job_get_userdata(const Job *j);
+
+/* Stops a job: a queued one is removed and never runs, a running one is asked to stop, and killed
  * after its stop timeout. Returns JOB_ERROR_NOT_RUNNING if it has already ended. */
 int job_cancel(Job *j);
-/* Sends sig to the job's process group. JOB_ERROR_NOT_RUNNING if it is not running, -EINVAL for an
+/* Sends sig to the job's processes. JOB_ERROR_NOT_RUNNING if it is not running, -EINVAL for an
  * invalid signal. */
 int job_kill(Job *j, int sig);
-/* CPU time and peak memory of the job's cgroup: live while it runs, final once it ended; 0 without
- * a cgroup or the controller. */
+/* CPU time and peak memory: live while it runs, final once it ended; 0 where the executor does not
+ * measure them. */
 uint64_t job_cpu_usage(Job *j);
 uint64_t job_memory_peak(Job *j);
 /* Forgets a finished job and frees it. JOB_ERROR_NOT_FINISHED if it has not ended. */
 int job_release(Job *j);
 
-/* Named results of the functions above and of pool_submit(). */
+/* Named results of the functions above. */
 #define JOB_ERROR_NOT_RUNNING (-ESRCH)
 #define JOB_ERROR_NOT_FINISHED (-EBUSY)
-
-/* Internal to supervisor/: used by pool.c. */
-Job *job_new(Pool *pool, uint64_t id, JobSpec *spec);
-Job *job_free(Job *j);
-/* SIGKILLs the whole job now, without waiting: for a daemon that lets go of its jobs. */
-void job_kill_tree(Job *j);
-int job_start(Job *j);
-void job_finish_unstarted(Job *j, JobState state, const char *error);

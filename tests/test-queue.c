@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The Pool API on an sd-event loop, without a bus: queue order, pool size, cancel, retention, ids. */
+/* The registry and a pool with the local executor on an sd-event loop, without a bus: queue order, pool
+ * size, cancel, retention, ids, with real processes. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +9,13 @@
 #include <glib.h>
 #include <systemd/sd-event.h>
 
+#include "executor-local.h"
 #include "pool.h"
+#include "registry.h"
 
 typedef struct {
         sd_event *event;
+        Registry *registry;
         Pool *pool;
         GArray *started;  /* ids in the order they started */
         GArray *finished; /* ids in the order they ended */
@@ -23,21 +27,21 @@ typedef struct {
 static void on_changed(Job *j, JobChange what, void *userdata) {
         Ctx *c = userdata;
 
-        if ((what & JOB_CHANGE_STATE) && j->state == JOB_RUNNING) {
-                g_array_append_val(c->started, j->id);
-                c->max_running = MAX(c->max_running, c->pool->n_running);
+        if ((what & JOB_CHANGE_STATE) && job_get_record(j)->state == JOB_RUNNING) {
+                g_array_append_val(c->started, job_get_record(j)->id);
+                c->max_running = MAX(c->max_running, pool_get_running(c->pool));
         }
 }
 
 static void on_finished(Job *j, void *userdata) {
         Ctx *c = userdata;
 
-        g_array_append_val(c->finished, j->id);
+        g_array_append_val(c->finished, job_get_record(j)->id);
         if (c->finished->len >= c->expected)
                 (void) sd_event_exit(c->event, 0);
 }
 
-static const PoolCallbacks callbacks = {
+static const RegistryCallbacks callbacks = {
         .job_changed = on_changed,
         .job_finished = on_finished,
 };
@@ -48,17 +52,22 @@ static int on_guard(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned retain) {
+        RegistryConfig registry_config = {
+                .retain = retain,
+        };
         PoolConfig config = {
                 .pool_size = pool_size,
                 .max_queued = max_queued,
-                .retain = retain,
                 .output_limit = 1024,
         };
+        Executor *executor;
 
         memset(c, 0, sizeof(*c));
         c->expected = G_MAXUINT;
         g_assert_cmpint(sd_event_new(&c->event), >=, 0);
-        g_assert_cmpint(pool_new(c->event, &config, &callbacks, c, &c->pool), ==, 0);
+        g_assert_cmpint(registry_new(c->event, &registry_config, &callbacks, c, &c->registry), ==, 0);
+        g_assert_cmpint(executor_local_new(c->event, NULL, &executor), ==, 0);
+        g_assert_cmpint(pool_new(c->event, c->registry, &config, executor, &c->pool), ==, 0);
         c->started = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         c->finished = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         g_assert_cmpint(sd_event_add_time_relative(c->event, &c->guard, CLOCK_MONOTONIC, 20 * 1000000ULL, 0,
@@ -67,6 +76,7 @@ static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned r
 }
 
 static void ctx_done(Ctx *c) {
+        c->registry = registry_free(c->registry);
         c->pool = pool_free(c->pool);
         sd_event_source_disable_unref(c->guard);
         sd_event_unref(c->event);
@@ -91,9 +101,9 @@ static Job *submit(Ctx *c, const char *script, int32_t priority) {
         spec.argv[2] = strdup(script);
         spec.priority = priority;
         spec.owner = getuid();
-        g_assert_cmpint(pool_submit(c->pool, &spec, &j), ==, 0);
+        g_assert_cmpint(pool_submit(c->pool, &spec, NULL, &j), ==, 0);
         g_assert_nonnull(j);
-        g_assert_cmpint(j->state, ==, JOB_QUEUED);
+        g_assert_cmpint(job_get_record(j)->state, ==, JOB_QUEUED);
         return j;
 }
 
@@ -114,8 +124,8 @@ static void test_priority_order(void) {
         /* All queued before the loop runs: nothing starts inside pool_submit(). */
         for (gsize i = 0; i < G_N_ELEMENTS(prios); i++)
                 submit(&c, "exit 0", prios[i]);
-        g_assert_cmpuint(c.pool->n_queued, ==, G_N_ELEMENTS(prios));
-        g_assert_cmpuint(c.pool->n_running, ==, 0);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, G_N_ELEMENTS(prios));
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
         ctx_run(&c, G_N_ELEMENTS(prios));
         /* Highest priority first, FIFO within one priority. */
         order = ids(c.started);
@@ -132,10 +142,10 @@ static void test_pool_size(void) {
                 submit(&c, "sleep 0.05", 0);
         ctx_run(&c, 6);
         g_assert_cmpuint(c.max_running, ==, 2);
-        g_assert_cmpuint(c.pool->n_running, ==, 0);
-        g_assert_cmpuint(c.pool->n_queued, ==, 0);
-        g_assert_true(pool_is_idle(c.pool, false));
-        g_assert_false(pool_is_idle(c.pool, true));
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 0);
+        g_assert_true(registry_is_idle(c.registry, false));
+        g_assert_false(registry_is_idle(c.registry, true));
         g_assert_cmpint(pool_set_size(c.pool, 0), ==, -EINVAL);
         ctx_done(&c);
 }
@@ -151,19 +161,19 @@ static void test_cancel_queued(void) {
         d = submit(&c, "exit 3", 0);
         /* Cancelled in the queue: it ends at once and never starts. */
         g_assert_cmpint(job_cancel(b), ==, 0);
-        g_assert_cmpint(b->state, ==, JOB_CANCELLED);
-        g_assert_cmpint(b->returncode, ==, 0);
-        g_assert_cmpuint(b->started_at, ==, 0);
+        g_assert_cmpint(job_get_record(b)->state, ==, JOB_CANCELLED);
+        g_assert_cmpint(job_get_record(b)->returncode, ==, 0);
+        g_assert_cmpuint(job_get_record(b)->started_at, ==, 0);
         g_assert_cmpint(job_cancel(b), ==, JOB_ERROR_NOT_RUNNING);
-        g_assert_cmpuint(c.pool->n_queued, ==, 2);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 2);
         ctx_run(&c, 3);
         started = ids(c.started);
         finished = ids(c.finished);
         g_assert_cmpstr(started, ==, "1 3");
         g_assert_cmpstr(finished, ==, "2 1 3");
-        g_assert_cmpint(a->state, ==, JOB_EXITED);
-        g_assert_cmpint(a->returncode, ==, 1);
-        g_assert_cmpint(d->returncode, ==, 3);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_EXITED);
+        g_assert_cmpint(job_get_record(a)->returncode, ==, 1);
+        g_assert_cmpint(job_get_record(d)->returncode, ==, 3);
         ctx_done(&c);
 }
 
@@ -177,18 +187,18 @@ static void test_retain_and_ids(void) {
                 submit(&c, "exit 0", 0);
         ctx_run(&c, 4);
         /* More than two finished: the oldest finished ones were released. */
-        g_assert_cmpuint(c.pool->n_finished, ==, 2);
-        g_assert_cmpuint(c.pool->n_jobs, ==, 2);
-        g_assert_null(pool_find(c.pool, 1));
-        g_assert_null(pool_find(c.pool, 2));
-        g_assert_nonnull(pool_find(c.pool, 3));
-        j = pool_find(c.pool, 4);
+        g_assert_cmpuint(registry_get_n_finished(c.registry), ==, 2);
+        g_assert_cmpuint(registry_get_n_jobs(c.registry), ==, 2);
+        g_assert_null(registry_find(c.registry, 1));
+        g_assert_null(registry_find(c.registry, 2));
+        g_assert_nonnull(registry_find(c.registry, 3));
+        j = registry_find(c.registry, 4);
         g_assert_nonnull(j);
         g_assert_cmpint(job_release(j), ==, 0);
-        g_assert_null(pool_find(c.pool, 4));
+        g_assert_null(registry_find(c.registry, 4));
         /* Ids go on from the highest ever given. */
         j = submit(&c, "exit 0", 0);
-        g_assert_cmpuint(j->id, ==, 5);
+        g_assert_cmpuint(job_get_record(j)->id, ==, 5);
         g_assert_cmpint(job_release(j), ==, JOB_ERROR_NOT_FINISHED);
 
         /* The queue bound: the spec stays the caller's. */
@@ -199,7 +209,7 @@ static void test_retain_and_ids(void) {
         job_spec_init(&spec);
         spec.argv = calloc(2, sizeof(char *));
         spec.argv[0] = strdup("true");
-        g_assert_cmpint(pool_submit(c.pool, &spec, &j), ==, POOL_ERROR_QUEUE_FULL);
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, POOL_ERROR_QUEUE_FULL);
         g_assert_nonnull(spec.argv);
         g_assert_cmpstr(spec.argv[0], ==, "true");
         job_spec_done(&spec);
@@ -215,20 +225,20 @@ static void test_shutdown(void) {
         running = submit(&c, "sleep 30", 0);
         queued = submit(&c, "exit 0", 0);
         /* One iteration starts the first job. */
-        for (int i = 0; i < 10 && running->state != JOB_RUNNING; i++)
+        for (int i = 0; i < 10 && job_get_record(running)->state != JOB_RUNNING; i++)
                 g_assert_cmpint(sd_event_run(c.event, 100000), >=, 0);
-        g_assert_cmpint(running->state, ==, JOB_RUNNING);
+        g_assert_cmpint(job_get_record(running)->state, ==, JOB_RUNNING);
 
         pool_shutdown(c.pool);
-        g_assert_cmpint(queued->state, ==, JOB_CANCELLED);
+        g_assert_cmpint(job_get_record(queued)->state, ==, JOB_CANCELLED);
         job_spec_init(&spec);
         spec.argv = calloc(2, sizeof(char *));
         spec.argv[0] = strdup("true");
-        g_assert_cmpint(pool_submit(c.pool, &spec, &j), ==, POOL_ERROR_SHUTTING_DOWN);
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, POOL_ERROR_SHUTTING_DOWN);
         job_spec_done(&spec);
         ctx_run(&c, 2);
-        g_assert_cmpint(running->state, ==, JOB_CANCELLED);
-        g_assert_cmpint(running->returncode, ==, -SIGTERM);
+        g_assert_cmpint(job_get_record(running)->state, ==, JOB_CANCELLED);
+        g_assert_cmpint(job_get_record(running)->returncode, ==, -SIGTERM);
         ctx_done(&c);
 }
 

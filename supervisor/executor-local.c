@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The local executor: each job is a child process of the daemon, in a cgroup of its own where the
+ * daemon has a delegated one, else in a process group of its own. It builds the job's environment and
+ * pipes, spawns it, feeds its stdin, reads its stdout and stderr, and watches it end. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "executor-local.h"
+#include "macro.h"
+#include "spawn.h"
+
+/* Bytes read from one stream per wakeup: enough for throughput, small enough to stay fair. */
+#define READ_CHUNK (64U * 1024U)
+#define READS_PER_WAKEUP 16
+/* Pipes of jobs that move data in bulk grow to this (the default pipe-max-size). */
+#define BULK_PIPE_SIZE (1024 * 1024)
+
+extern char **environ;
+
+typedef struct LocalExecutor {
+        Executor executor;
+        sd_event *event;
+        CgroupRoot *cgroup;      /* per-job cgroups when set; process groups otherwise */
+        int null_fd;             /* /dev/null, the stdin of jobs given none */
+        char **base_environment; /* the daemon's environment minus what must not reach jobs */
+} LocalExecutor;
+
+/* One job while it runs. */
+typedef struct LocalJob {
+        LocalExecutor *executor;
+        Job *job;
+        JobSpec *spec; /* the job's; it outlives this */
+        pid_t pid;
+        bool main_exited; /* the main process is gone, its cgroup not yet empty */
+        int returncode;
+        char *cgroup_path; /* the job's own cgroup, or NULL */
+        sd_event_source *cgroup_source; /* watches cgroup.events for the tree to empty */
+        sd_event_source *child_source;
+        sd_event_source *stdin_source;
+        sd_event_source *output_source[_JOB_STREAM_MAX];
+        int stdin_fd;
+        int output_fd[_JOB_STREAM_MAX];
+        bool pipe_grown[_JOB_STREAM_MAX]; /* found full once and enlarged */
+        size_t input_written;
+} LocalJob;
+
+static LocalExecutor *local(Executor *e) {
+        return (LocalExecutor *) e;
+}
+
+static void close_source(sd_event_source **s) {
+        *s = sd_event_source_disable_unref(*s);
+}
+
+/* ---- the environment --------------------------------------------------------------------------------- */
+
+/* Variables that belong to the daemon's own service manager and must never reach a job. */
+static bool env_is_private(const char *e) {
+        static const char *const names[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
+                                             "WATCHDOG_" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strncmp(e, names[i], strlen(names[i])) == 0)
+                        return true;
+        return false;
+}
+
+static char **base_environment_new(void) {
+        size_t n = 0, k = 0;
+        char **l;
+
+        for (char **e = environ; e && *e; e++)
+                n++;
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return NULL;
+        for (char **e = environ; e && *e; e++) {
+                if (env_is_private(*e) || !strchr(*e, '='))
+                        continue;
+                l[k] = strdup(*e);
+                if (!l[k]) {
+                        strv_free(l);
+                        return NULL;
+                }
+                k++;
+        }
+        return l;
+}
+
+static const char *env_lookup(char *const *env, const char *name) {
+        size_t len = strlen(name);
+        for (char *const *e = env; e && *e; e++)
+                if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+                        return *e + len + 1;
+        return NULL;
+}
+
+/* The job's environment: pointers into the base environment and the job's own entries. */
+static char **build_env(LocalExecutor *le, const JobSpec *spec) {
+        char **base = spec->clear_environment ? NULL : le->base_environment;
+        size_t nb = 0, no = 0, n = 0;
+        char **env;
+
+        for (char **e = base; e && *e; e++)
+                nb++;
+        for (char **e = spec->environment; e && *e; e++)
+                no++;
+        env = calloc(nb + no + 1, sizeof(char *));
+        if (!env)
+                return NULL;
+        for (size_t i = 0; i < nb; i++) {
+                const char *eq = strchr(base[i], '=');
+                size_t len = eq ? (size_t) (eq - base[i] + 1) : strlen(base[i]);
+                bool overridden = false;
+                for (size_t k = 0; k < no; k++)
+                        if (strncmp(spec->environment[k], base[i], len) == 0) {
+                                overridden = true;
+                                break;
+                        }
+                if (!overridden)
+                        env[n++] = base[i];
+        }
+        for (size_t k = 0; k < no; k++)
+                env[n++] = spec->environment[k];
+        return env;
+}
+
+/* ---- the running job --------------------------------------------------------------------------------- */
+
+static void local_job_release_cgroup(LocalJob *lj) {
+        close_source(&lj->cgroup_source);
+        if (!lj->cgroup_path)
+                return;
+        (void) cgroup_remove(lj->cgroup_path); /* still populated only if the daemon let go, ignoring */
+        lj->cgroup_path = mfree(lj->cgroup_path);
+}
+
+static void local_job_close_stream(LocalJob *lj, JobStream s) {
+        close_source(&lj->output_source[s]);
+        closep(&lj->output_fd[s]);
+}
+
+static void local_job_close_stdin(LocalJob *lj) {
+        close_source(&lj->stdin_source);
+        closep(&lj->stdin_fd);
+        job_spec_release_input(lj->spec);
+}
+
+static int local_job_signal(LocalJob *lj, int sig) {
+        /* With a cgroup the whole tree gets it, also what left the process group. */
+        if (lj->cgroup_path)
+                return cgroup_signal(lj->cgroup_path, sig, lj->executor->cgroup->has_kill);
+        /* The group leader is not reaped before the job ends, so its pid still names the group. */
+        if (!lj->main_exited && lj->pid > 0 && killpg(lj->pid, sig) < 0 && errno != ESRCH)
+                return -errno;
+        return 0;
+}
+
+static void local_job_free(LocalJob *lj) {
+        if (!lj)
+                return;
+        local_job_release_cgroup(lj);
+        /* sd-event reaps the child after a callback that dropped its source, too. */
+        close_source(&lj->child_source);
+        local_job_close_stdin(lj);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                local_job_close_stream(lj, s);
+        free(lj);
+}
+
+/* Reads what a stream has and reports it; returns false once it reached EOF or failed. */
+static bool local_job_read(LocalJob *lj, JobStream s) {
+        static char buffer[READ_CHUNK];
+
+        for (int n = 0; n < READS_PER_WAKEUP; n++) {
+                ssize_t k = read(lj->output_fd[s], buffer, sizeof(buffer));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return errno == EAGAIN;
+                }
+                if (k == 0)
+                        return false;
+                /* A full pipe means a stream in bulk: a larger pipe takes it in fewer wakeups. */
+                if ((size_t) k >= READ_CHUNK && !lj->pipe_grown[s]) {
+                        (void) fcntl(lj->output_fd[s], F_SETPIPE_SZ, BULK_PIPE_SIZE); /* best effort */
+                        lj->pipe_grown[s] = true;
+                }
+                lj->executor->executor.events->output(lj->job, s, buffer, (size_t) k);
+        }
+        return true;
+}
+
+static int on_output(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        LocalJob *lj = userdata;
+        JobStream s = source == lj->output_source[JOB_STDOUT] ? JOB_STDOUT : JOB_STDERR;
+
+        if (!local_job_read(lj, s))
+                local_job_close_stream(lj, s);
+        return 0;
+}
+
+static int on_stdin(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        LocalJob *lj = userdata;
+        const JobSpec *spec = lj->spec;
+
+        while (lj->input_written < spec->input_size) {
+                ssize_t k = write(fd, (const char *) spec->input + lj->input_written,
+                                  spec->input_size - lj->input_written);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        break; /* EPIPE: the child closed its stdin; what it did not read is dropped */
+                }
+                lj->input_written += k;
+        }
+        local_job_close_stdin(lj);
+        return 0;
+}
+
+/* The job is over: its main process exited and, with a cgroup, the whole tree is gone. Reports it; lj
+ * is freed by then (the job calls done()), so the caller must not touch it after this. */
+static void local_job_complete(LocalJob *lj) {
+        ExecutorExit x = { .returncode = lj->returncode };
+
+        /* What the job wrote is in the pipes now: take it, then stop listening, so that a process
+         * outside the job's control that still holds a pipe cannot keep the job alive. */
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                if (lj->output_fd[s] >= 0) {
+                        (void) local_job_read(lj, s);
+                        local_job_close_stream(lj, s);
+                }
+        local_job_close_stdin(lj);
+
+        if (lj->cgroup_path) {
+                (void) cgroup_read_cpu_usage(lj->cgroup_path, &x.cpu_usage_usec);
+                if (lj->executor->cgroup->has_memory)
+                        (void) cgroup_read_memory_peak(lj->cgroup_path, &x.memory_peak);
+        }
+        local_job_release_cgroup(lj);
+        lj->executor->executor.events->exited(lj->job, &x);
+}
+
+static int on_cgroup_event(sd_event_source *source, const struct inotify_event *event, void *userdata) {
+        LocalJob *lj = userdata;
+
+        if (cgroup_is_populated(lj->cgroup_path) != 0)
+                return 0;
+        local_job_complete(lj);
+        return 0;
+}
+
+static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
+        LocalJob *lj = userdata;
+        _cleanup_free_ char *events = NULL;
+
+        lj->returncode = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
+        lj->main_exited = true;
+
+        /* With a cgroup, the job ends when the last process of its tree does. */
+        if (lj->cgroup_path && cgroup_is_populated(lj->cgroup_path) > 0 &&
+            asprintf(&events, "%s/cgroup.events", lj->cgroup_path) >= 0 &&
+            sd_event_add_inotify(lj->executor->event, &lj->cgroup_source, events, IN_MODIFY, on_cgroup_event,
+                                 lj) >= 0) {
+                lj->executor->executor.events->main_exited(lj->job, lj->returncode);
+                /* It may have emptied between the check and the watch. */
+                if (cgroup_is_populated(lj->cgroup_path) > 0)
+                        return 0;
+        }
+        local_job_complete(lj);
+        return 0;
+}
+
+/* ---- starting ---------------------------------------------------------------------------------------- */
+
+static int open_pipe(int ret_fds[2], bool parent_reads) {
+        if (pipe2(ret_fds, O_CLOEXEC) < 0)
+                return -errno;
+        /* Only the daemon's end is non-blocking: the child gets an ordinary pipe. */
+        if (fcntl(ret_fds[parent_reads ? 0 : 1], F_SETFL, O_NONBLOCK) < 0) {
+                int e = errno;
+                closep(&ret_fds[0]);
+                closep(&ret_fds[1]);
+                return -e;
+        }
+        return 0;
+}
+
+static const char *spawn_stage_verb(SpawnStage stage) {
+        switch (stage) {
+        case SPAWN_STAGE_CHDIR:
+                return "change directory to";
+        case SPAWN_STAGE_CGROUP:
+                return "place in its cgroup";
+        case SPAWN_STAGE_EXEC:
+                return "execute";
+        default:
+                return "set up";
+        }
+}
+
+/* Reports that job could not start, with "Failed to <what> '<subject>': <error>". */
+static void report_failed(LocalExecutor *le, Job *j, int error, const char *what, const char *subject) {
+        _cleanup_free_ char *detail = NULL;
+
+        if (asprintf(&detail, "Failed to %s '%s': %s", what, subject, strerror(-error)) < 0)
+                detail = NULL;
+        le->executor.events->failed(j, error, detail);
+}
+
+/* Watches the running child: its exit, its output, its input. lj holds the daemon's pipe ends. */
+static int local_job_watch(LocalJob *lj) {
+        sd_event *event = lj->executor->event;
+        int r;
+
+        /* By pid: sd-event opens and watches the pidfd itself. Handing it one of ours instead makes it
+         * parse /proc/self/fdinfo to learn the pid, an eighth of the daemon's CPU per job. */
+        r = sd_event_add_child(event, &lj->child_source, lj->pid, WEXITED, on_child_exit, lj);
+        if (r < 0)
+                return r;
+        /* Reap children before reading more bus requests: a finished job frees a worker. */
+        (void) sd_event_source_set_priority(lj->child_source, SD_EVENT_PRIORITY_NORMAL - 10);
+
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                if (lj->output_fd[s] < 0)
+                        continue;
+                r = sd_event_add_io(event, &lj->output_source[s], lj->output_fd[s], EPOLLIN, on_output, lj);
+                if (r < 0)
+                        return r;
+        }
+        if (lj->stdin_fd >= 0) {
+                if (lj->spec->input_size > READ_CHUNK) /* fewer wakeups for bulk input; best effort */
+                        (void) fcntl(lj->stdin_fd, F_SETPIPE_SZ, (int) MIN(lj->spec->input_size, BULK_PIPE_SIZE));
+                if (lj->spec->input_size == 0)
+                        local_job_close_stdin(lj);
+                else {
+                        r = sd_event_add_io(event, &lj->stdin_source, lj->stdin_fd, EPOLLOUT, on_stdin, lj);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **runtime) {
+        LocalExecutor *le = local(e);
+        int in[2] = { -EBADF, -EBADF }, out[2][2] = { { -EBADF, -EBADF }, { -EBADF, -EBADF } };
+        _cleanup_close_ int cgroup_fd = -EBADF;
+        _cleanup_free_ char **env = NULL;
+        SpawnStage stage = SPAWN_STAGE_NONE;
+        SpawnRequest req;
+        LocalJob *lj;
+        pid_t pid;
+        int r;
+
+        env = build_env(le, spec);
+        if (!env)
+                return -ENOMEM;
+        lj = calloc(1, sizeof(LocalJob));
+        if (!lj)
+                return -ENOMEM;
+        *lj = (LocalJob) {
+                .executor = le,
+                .job = j,
+                .spec = spec,
+                .stdin_fd = -EBADF,
+                .output_fd = { -EBADF, -EBADF },
+        };
+        *runtime = lj;
+
+        req = (SpawnRequest) {
+                .program = spec->argv[0],
+                .argv = spec->argv,
+                .envp = env,
+                .path_env = env_lookup(env, "PATH"),
+                .cwd = spec->cwd,
+                .cgroup_procs_fd = -EBADF,
+        };
+        if (spec->has_input) {
+                r = open_pipe(in, false);
+                if (r < 0)
+                        goto fail_setup;
+                req.fds[0] = in[0];
+        } else
+                req.fds[0] = spec->fds[0] >= 0 ? spec->fds[0] : le->null_fd;
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                if (spec->fds[1 + s] >= 0) {
+                        req.fds[1 + s] = spec->fds[1 + s];
+                        continue;
+                }
+                r = open_pipe(out[s], true);
+                if (r < 0)
+                        goto fail_setup;
+                req.fds[1 + s] = out[s][1];
+        }
+
+        if (le->cgroup) {
+                r = cgroup_job_create(le->cgroup, id, spec->memory_max, &lj->cgroup_path, &cgroup_fd);
+                if (r < 0) {
+                        char name[32];
+                        snprintf(name, sizeof(name), "job-%" PRIu64, id);
+                        report_failed(le, j, r, "create the cgroup", name);
+                        goto fail;
+                }
+                req.cgroup_procs_fd = cgroup_fd;
+        }
+
+        r = spawn_process(&req, &pid, NULL, &stage);
+        /* The child has its ends, or failed: the daemon keeps only its own. */
+        closep(&cgroup_fd);
+        closep(&in[0]);
+        closep(&out[0][1]);
+        closep(&out[1][1]);
+        if (r < 0) {
+                report_failed(le, j, r, spawn_stage_verb(stage),
+                              stage == SPAWN_STAGE_CHDIR ? spec->cwd : spec->argv[0]);
+                goto fail;
+        }
+        lj->pid = pid;
+        lj->stdin_fd = TAKE_FD(in[1]);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                lj->output_fd[s] = TAKE_FD(out[s][0]);
+
+        r = local_job_watch(lj);
+        if (r < 0) {
+                /* The process runs but cannot be supervised: end it rather than leave it unwatched. */
+                (void) local_job_signal(lj, SIGKILL);
+                close_source(&lj->child_source);
+                (void) waitpid(pid, NULL, 0);
+                le->executor.events->failed(j, r, "Failed to watch the started process");
+                return 0;
+        }
+        le->executor.events->started(j, pid);
+        return 0;
+
+fail_setup:
+        report_failed(le, j, r, "set up", spec->argv[0]);
+fail:
+        closep(&in[0]);
+        closep(&in[1]);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                closep(&out[s][0]);
+                closep(&out[s][1]);
+        }
+        return 0;
+}
+
+/* ---- the vtable -------------------------------------------------------------------------------------- */
+
+static int local_validate(Executor *e, const JobSpec *spec, JobSpecField *ret_field) {
+        LocalExecutor *le = local(e);
+
+        if (spec->memory_max > 0 && !(le->cgroup && le->cgroup->has_memory)) {
+                *ret_field = JOB_SPEC_MEMORY_MAX;
+                return -EOPNOTSUPP;
+        }
+        return 0;
+}
+
+static int local_signal(Executor *e, void *runtime, int sig) {
+        return local_job_signal(runtime, sig);
+}
+
+static int local_stop(Executor *e, void *runtime, ExecutorStop how) {
+        LocalJob *lj = runtime;
+        int r;
+
+        if (how == EXECUTOR_STOP_KILL)
+                return local_job_signal(lj, SIGKILL);
+        r = local_job_signal(lj, SIGTERM);
+        (void) local_job_signal(lj, SIGCONT); /* a stopped job must wake up to act on SIGTERM */
+        return r;
+}
+
+static int local_usage(Executor *e, void *runtime, uint64_t *ret_cpu_usec, uint64_t *ret_memory_peak) {
+        LocalJob *lj = runtime;
+        uint64_t cpu, mem = 0;
+        int r;
+
+        if (!lj->cgroup_path)
+                return -ENODATA;
+        r = cgroup_read_cpu_usage(lj->cgroup_path, &cpu);
+        if (r < 0)
+                return r;
+        if (lj->executor->cgroup->has_memory)
+                (void) cgroup_read_memory_peak(lj->cgroup_path, &mem);
+        *ret_cpu_usec = cpu;
+        *ret_memory_peak = mem;
+        return 0;
+}
+
+static void local_done(Executor *e, void *runtime) {
+        local_job_free(runtime);
+}
+
+static void local_free(Executor *e) {
+        LocalExecutor *le = local(e);
+
+        strv_free(le->base_environment);
+        closep(&le->null_fd);
+        cgroup_root_free(le->cgroup);
+        sd_event_unref(le->event);
+        free(le);
+}
+
+static const ExecutorVTable local_vtable = {
+        .name = "local",
+        .validate = local_validate,
+        .start = local_start,
+        .signal = local_signal,
+        .stop = local_stop,
+        .usage = local_usage,
+        .done = local_done,
+        .free = local_free,
+};
+
+int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
+        LocalExecutor *le = calloc(1, sizeof(LocalExecutor));
+
+        if (!le) {
+                cgroup_root_free(cgroup);
+                return -ENOMEM;
+        }
+        le->executor.vtable = &local_vtable;
+        le->event = sd_event_ref(event);
+        le->cgroup = cgroup;
+        le->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (le->null_fd < 0) {
+                int r = -errno;
+                local_free(&le->executor);
+                return r;
+        }
+        le->base_environment = base_environment_new();
+        if (!le->base_environment) {
+                local_free(&le->executor);
+                return -ENOMEM;
+        }
+        *ret = &le->executor;
+        return 0;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* struct Job and what the pool and the registry do to jobs: private to supervisor/. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <systemd/sd-event.h>
+
+#include "executor.h"
+#include "job.h"
+#include "quota.h"
+
+struct Job {
+        JobRecord r;
+        Pool *pool;
+
+        /* The state machine. */
+        bool starting;     /* handed to the executor, which has not said started or failed yet */
+        bool stop_pending; /* cancelled while starting: stopped as soon as it runs */
+        void *runtime;     /* the executor's, from start until the job is over */
+        sd_event_source *timeout_source;
+        sd_event_source *kill_source; /* the kill after the stop timeout */
+
+        /* The pool's bookkeeping. */
+        size_t queue_index; /* position in the pool's queue while queued, else SIZE_MAX */
+        UserUsage *usage;   /* the owner's use of the pool */
+
+        /* The registry's bookkeeping. */
+        size_t held_cost;                   /* counted in the registry's held bytes */
+        uint64_t finished_monotonic;        /* when it ended, for retention */
+        Job *finished_prev, *finished_next; /* the list of finished jobs, oldest first */
+
+        void *userdata; /* the observer's; see job_get_userdata() */
+};
+
+/* A queued job of pool made from spec, which it takes over. Its id is the registry's to give. */
+Job *job_new(Pool *pool, JobSpec *spec, void *userdata);
+Job *job_free(Job *j);
+/* Hands a queued job to the pool's executor. A job that cannot start ends as failed. */
+void job_start(Job *j);
+/* Ends a queued job that will never run, cancelled as kind says. */
+void job_finish_unstarted(Job *j, JobReasonKind kind);
+/* Kills what still runs of the job now, without waiting: for a daemon that lets go of its jobs. */
+void job_abandon(Job *j);
+
+/* How executors report to jobs: the ExecutorEvents every pool gives its executor. */
+extern const ExecutorEvents job_executor_events;
+
+/* Where a job was before it ended, for the pool's accounting. */
+typedef enum JobPhase {
+        JOB_PHASE_QUEUED,   /* in the pool's queue */
+        JOB_PHASE_STARTING, /* out of the queue, its executor not yet heard from */
+        JOB_PHASE_RUNNING,
+} JobPhase;

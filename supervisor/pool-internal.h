@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* struct Pool, and how jobs report their transitions to their pool: private to supervisor/. */
+#pragma once
+
+#include "job-internal.h"
+#include "pool.h"
+
+struct Pool {
+        sd_event *event;
+        Registry *registry;
+        PoolConfig config;
+        Executor *executor;
+
+        void *users; /* tsearch() tree of UserUsage, by uid */
+
+        Job **queue; /* binary heap: higher priority first, then lower id */
+        size_t n_queued, allocated_queue;
+
+        unsigned n_starting; /* out of the queue, their executor not heard from yet: they take a slot */
+        unsigned n_running;
+        sd_event_source *schedule_source;
+        bool shutting_down;
+};
+
+sd_event *pool_get_event(const Pool *p);
+Registry *pool_get_registry(const Pool *p);
+Executor *pool_get_executor(const Pool *p);
+const QuotaLimits *pool_get_quota(const Pool *p);
+
+/* job.c reports transitions through these. */
+void pool_job_started(Pool *p, Job *j);
+void pool_job_finished(Pool *p, Job *j, JobPhase phase);
+void pool_job_changed(Pool *p, Job *j, JobChange what);
+/* The registry is about to free j: the pool lets go of it. */
+void pool_job_detach(Pool *p, Job *j);

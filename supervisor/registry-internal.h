@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What pools and jobs do to the registry: private to supervisor/. */
+#pragma once
+
+#include "job-internal.h"
+#include "registry.h"
+
+/* Makes room for a job that holds cost bytes, releasing finished jobs oldest first as retention
+ * would; REGISTRY_ERROR_HELD_LIMIT if there is none. */
+int registry_make_room(Registry *r, size_t cost);
+/* Gives j the next id and takes it in; the caller made room for cost first. */
+int registry_add(Registry *r, Job *j, size_t cost);
+/* Takes back a job registry_add() took in, when the pool could not queue it. */
+void registry_remove(Registry *r, Job *j);
+/* The job reached a final state: it joins the finished jobs, and the observer hears of it. */
+void registry_job_finished(Registry *r, Job *j, JobChange what);
+/* Forgets a finished job and frees it. */
+void registry_release(Registry *r, Job *j);
+void registry_job_added(Registry *r, Job *j);
+void registry_job_changed(Registry *r, Job *j, JobChange what);
+void registry_counts_changed(Registry *r, Pool *p);
+/* Calls the idle callback if nothing is held, after giving memory back. */
+void registry_check_idle(Registry *r);

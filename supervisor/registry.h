@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The registry: every job of every pool by id (ids only grow, never reused), iteration, retention of
+ * finished jobs, and the bound on job data held. The layer above hears of jobs through its callbacks. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "job.h"
+
+typedef struct Registry Registry;
+
+/* How the layer above (the bus) hears about jobs. Every member may be NULL. */
+typedef struct RegistryCallbacks {
+        void (*job_added)(Job *j, void *userdata);
+        void (*job_changed)(Job *j, JobChange what, void *userdata);
+        /* The job reached a final state; it stays until released. */
+        void (*job_finished)(Job *j, void *userdata);
+        /* The job is about to be freed; release its job_get_userdata() here. */
+        void (*job_removed)(Job *j, void *userdata);
+        /* A pool's running or queued count changed. */
+        void (*counts_changed)(Pool *p, void *userdata);
+        /* No job is queued, running or retained. */
+        void (*idle)(void *userdata);
+} RegistryCallbacks;
+
+typedef struct RegistryConfig {
+        unsigned retain;         /* finished jobs kept at most */
+        uint64_t retain_usec;    /* finished jobs are released this long after they end; 0: forever */
+        uint64_t max_held_bytes; /* job data held (argv, labels, a fixed share each); 0: no bound */
+} RegistryConfig;
+
+#define REGISTRY_RETAIN_DEFAULT 1000U
+#define REGISTRY_RETAIN_USEC_DEFAULT (10ULL * 60ULL * 1000000ULL)
+/* What a job is counted as holding beyond its argv and label: its properties as a bus message lists
+ * them (names, path, state, times, error text). */
+#define REGISTRY_JOB_FIXED_COST 1024U
+/* The jobs held take max_held_bytes already, with every finished one released. */
+#define REGISTRY_ERROR_HELD_LIMIT (-E2BIG)
+
+int registry_new(sd_event *event, const RegistryConfig *config, const RegistryCallbacks *callbacks,
+                 void *userdata, Registry **ret);
+/* Frees every job, killing what still runs of them (job_removed is called for each), then the
+ * registry. The pools must still exist. */
+Registry *registry_free(Registry *r);
+
+Job *registry_find(Registry *r, uint64_t id);
+/* Calls f for every job in id order; stops early and returns f's result if it is negative. f may
+ * release the job it is given. */
+int registry_foreach(Registry *r, int (*f)(Job *j, void *userdata), void *userdata);
+size_t registry_get_n_jobs(const Registry *r);
+/* Finished jobs held now, and jobs that ever finished. */
+size_t registry_get_n_finished(const Registry *r);
+uint64_t registry_get_n_finished_total(const Registry *r);
+uint64_t registry_get_held_bytes(const Registry *r);
+const RegistryConfig *registry_get_config(const Registry *r);
+/* True when no job is queued or running (and, with include_retained, no finished job is held). */
+bool registry_is_idle(const Registry *r, bool include_retained);

@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The job state machine and the pool's scheduling through a fake executor: no processes, no bus; each
+ * case runs in milliseconds. The fake executor records what the model asks of it, and the test decides
+ * when each job starts, writes and ends. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <systemd/sd-event.h>
+
+#include "executor.h"
+#include "pool.h"
+#include "registry.h"
+
+/* ---- the fake executor ------------------------------------------------------------------------------ */
+
+typedef enum FakeStart {
+        FAKE_START_NOW,      /* reports started from within start() */
+        FAKE_START_LATER,    /* reports nothing: the test calls fake_started() or fake_failed() */
+        FAKE_START_ENOMEM,   /* start() fails at once, as building an environment may */
+        FAKE_START_FAILS,    /* reports failed from within start() */
+} FakeStart;
+
+typedef struct FakeJob {
+        struct Fake *fake;
+        Job *job;
+        uint64_t id;
+        bool exit_on_terminate; /* ends with -SIGTERM when asked to stop, else only when killed */
+        sd_event_source *exit_source;
+        int exit_code;
+} FakeJob;
+
+typedef struct Fake {
+        Executor executor;
+        sd_event *event;
+        FakeStart start_mode;
+        bool exit_on_terminate;
+        GString *log; /* what the model asked: "start 1, term 1, kill 1, sig 1 10, done 1, " */
+        FakeJob *jobs[64];
+        unsigned n_live;
+} Fake;
+
+static Fake *fake_of(Executor *e) {
+        return (Fake *) e;
+}
+
+static int fake_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **runtime) {
+        Fake *f = fake_of(e);
+        FakeJob *fj;
+
+        g_string_append_printf(f->log, "start %" G_GUINT64_FORMAT ", ", id);
+        if (f->start_mode == FAKE_START_ENOMEM)
+                return -ENOMEM;
+        fj = g_new0(FakeJob, 1);
+        fj->fake = f;
+        fj->job = j;
+        fj->id = id;
+        fj->exit_on_terminate = f->exit_on_terminate;
+        g_assert_cmpuint(id, <, G_N_ELEMENTS(f->jobs));
+        f->jobs[id] = fj;
+        f->n_live++;
+        *runtime = fj;
+        if (f->start_mode == FAKE_START_NOW)
+                e->events->started(j, (pid_t) (1000 + id));
+        else if (f->start_mode == FAKE_START_FAILS)
+                e->events->failed(j, -ENOENT, "Failed to execute 'x': No such file or directory");
+        return 0;
+}
+
+static int on_fake_exit(sd_event_source *s, void *userdata) {
+        FakeJob *fj = userdata;
+        ExecutorExit x = { .returncode = fj->exit_code, .cpu_usage_usec = 7, .memory_peak = 9 };
+
+        fj->fake->executor.events->exited(fj->job, &x);
+        return 0;
+}
+
+/* The job ends with code, from the event loop, as a real one would. */
+static void fake_exit_later(FakeJob *fj, int code) {
+        if (fj->exit_source)
+                return;
+        fj->exit_code = code;
+        g_assert_cmpint(sd_event_add_defer(fj->fake->event, &fj->exit_source, on_fake_exit, fj), >=, 0);
+}
+
+static int fake_signal(Executor *e, void *runtime, int sig) {
+        FakeJob *fj = runtime;
+        g_string_append_printf(fake_of(e)->log, "sig %" G_GUINT64_FORMAT " %d, ", fj->id, sig);
+        return 0;
+}
+
+static int fake_stop(Executor *e, void *runtime, ExecutorStop how) {
+        FakeJob *fj = runtime;
+
+        g_string_append_printf(fake_of(e)->log, "%s %" G_GUINT64_FORMAT ", ",
+                               how == EXECUTOR_STOP_KILL ? "kill" : "term", fj->id);
+        if (how == EXECUTOR_STOP_KILL)
+                fake_exit_later(fj, -SIGKILL);
+        else if (fj->exit_on_terminate)
+                fake_exit_later(fj, -SIGTERM);
+        return 0;
+}
+
+static void fake_done(Executor *e, void *runtime) {
+        FakeJob *fj = runtime;
+        Fake *f = fake_of(e);
+
+        g_string_append_printf(f->log, "done %" G_GUINT64_FORMAT ", ", fj->id);
+        sd_event_source_disable_unref(fj->exit_source);
+        f->jobs[fj->id] = NULL;
+        f->n_live--;
+        g_free(fj);
+}
+
+static void fake_free(Executor *e) {
+        /* The test owns the Fake: it reads the log after the pool is gone. */
+}
+
+static const ExecutorVTable fake_vtable = {
+        .name = "fake",
+        .start = fake_start,
+        .signal = fake_signal,
+        .stop = fake_stop,
+        .done = fake_done,
+        .free = fake_free,
+};
+
+/* ---- the context ------------------------------------------------------------------------------------ */
+
+typedef struct Ctx {
+        sd_event *event;
+        Registry *registry;
+        Pool *pool;
+        Fake fake;
+        GString *events; /* what the observer heard: "run 1, end 1 exited 0, rm 1, idle, " */
+        bool idle;
+} Ctx;
+
+static const char *state_name(JobState s) {
+        static const char *const names[_JOB_STATE_MAX] = {
+                [JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running",     [JOB_EXITED] = "exited",
+                [JOB_KILLED] = "killed",     [JOB_TIMED_OUT] = "timed-out", [JOB_CANCELLED] = "cancelled",
+                [JOB_FAILED] = "failed",
+        };
+        return names[s];
+}
+
+static void on_changed(Job *j, JobChange what, void *userdata) {
+        Ctx *c = userdata;
+        if ((what & JOB_CHANGE_STATE) && job_get_record(j)->state == JOB_RUNNING)
+                g_string_append_printf(c->events, "run %" G_GUINT64_FORMAT ", ", job_get_record(j)->id);
+}
+
+static void on_finished(Job *j, void *userdata) {
+        Ctx *c = userdata;
+        const JobRecord *r = job_get_record(j);
+        g_string_append_printf(c->events, "end %" G_GUINT64_FORMAT " %s %d, ", r->id, state_name(r->state),
+                               r->returncode);
+}
+
+static void on_removed(Job *j, void *userdata) {
+        Ctx *c = userdata;
+        g_string_append_printf(c->events, "rm %" G_GUINT64_FORMAT ", ", job_get_record(j)->id);
+}
+
+static void on_idle(void *userdata) {
+        Ctx *c = userdata;
+        c->idle = true;
+        g_string_append(c->events, "idle, ");
+}
+
+static const RegistryCallbacks callbacks = {
+        .job_changed = on_changed,
+        .job_finished = on_finished,
+        .job_removed = on_removed,
+        .idle = on_idle,
+};
+
+static void ctx_init_full(Ctx *c, unsigned pool_size, const RegistryConfig *rc, const QuotaLimits *per_user) {
+        PoolConfig config = { .pool_size = pool_size, .max_queued = 100, .output_limit = 8 };
+
+        memset(c, 0, sizeof(*c));
+        if (per_user)
+                config.per_user = *per_user;
+        g_assert_cmpint(sd_event_new(&c->event), >=, 0);
+        c->events = g_string_new(NULL);
+        c->fake = (Fake) { .executor.vtable = &fake_vtable, .event = c->event, .log = g_string_new(NULL) };
+        g_assert_cmpint(registry_new(c->event, rc, &callbacks, c, &c->registry), ==, 0);
+        g_assert_cmpint(pool_new(c->event, c->registry, &config, &c->fake.executor, &c->pool), ==, 0);
+}
+
+static void ctx_init(Ctx *c, unsigned pool_size) {
+        RegistryConfig rc = { .retain = 100 };
+        ctx_init_full(c, pool_size, &rc, NULL);
+}
+
+static void ctx_done(Ctx *c) {
+        c->registry = registry_free(c->registry);
+        c->pool = pool_free(c->pool);
+        /* Every runtime the executor made was given back. */
+        g_assert_cmpuint(c->fake.n_live, ==, 0);
+        g_string_free(c->fake.log, TRUE);
+        g_string_free(c->events, TRUE);
+        sd_event_unref(c->event);
+}
+
+/* Runs the loop until nothing is left to dispatch now. */
+static void ctx_settle(Ctx *c) {
+        for (int i = 0; i < 1000; i++)
+                if (sd_event_run(c->event, 0) == 0)
+                        return;
+        g_assert_not_reached();
+}
+
+/* Runs the loop, waiting for timers, until cond holds; bounded by a generous guard. */
+#define CTX_RUN_UNTIL(c, cond)                                                        \
+        do {                                                                          \
+                for (int _i = 0; !(cond); _i++) {                                     \
+                        g_assert_cmpint(_i, <, 10000);                                \
+                        g_assert_cmpint(sd_event_run((c)->event, 1000000), >=, 0);    \
+                }                                                                     \
+        } while (0)
+
+static Job *submit_full(Ctx *c, int32_t priority, uint64_t timeout_usec, uint64_t stop_timeout_usec) {
+        JobSpec spec;
+        Job *j = NULL;
+
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("x");
+        spec.priority = priority;
+        spec.timeout_usec = timeout_usec;
+        spec.stop_timeout_usec = stop_timeout_usec;
+        spec.owner = 1000;
+        g_assert_cmpint(pool_submit(c->pool, &spec, NULL, &j), ==, 0);
+        g_assert_cmpint(job_get_record(j)->state, ==, JOB_QUEUED);
+        return j;
+}
+
+static Job *submit(Ctx *c, int32_t priority) {
+        return submit_full(c, priority, 0, JOB_STOP_TIMEOUT_DEFAULT_USEC);
+}
+
+static FakeJob *fake_job(Ctx *c, Job *j) {
+        FakeJob *fj = c->fake.jobs[job_get_record(j)->id];
+        g_assert_nonnull(fj);
+        return fj;
+}
+
+/* ---- the cases -------------------------------------------------------------------------------------- */
+
+static void test_queue_order(void) {
+        static const int32_t prios[] = { 0, 5, -1, 5, 10, 0, INT32_MIN, INT32_MAX };
+        Job *jobs[G_N_ELEMENTS(prios)];
+        Ctx c;
+
+        ctx_init(&c, 1);
+        for (gsize i = 0; i < G_N_ELEMENTS(prios); i++)
+                jobs[i] = submit(&c, prios[i]);
+        /* Nothing starts inside pool_submit(). */
+        g_assert_cmpstr(c.fake.log->str, ==, "");
+        for (gsize n = 0; n < G_N_ELEMENTS(prios); n++) {
+                ctx_settle(&c);
+                /* One at a time: pool size 1. */
+                g_assert_cmpuint(pool_get_running(c.pool), ==, 1);
+                for (gsize i = 0; i < G_N_ELEMENTS(prios); i++)
+                        if (job_get_record(jobs[i])->state == JOB_RUNNING)
+                                fake_exit_later(fake_job(&c, jobs[i]), 0);
+                ctx_settle(&c);
+        }
+        /* Highest priority first, FIFO within one priority. */
+        g_assert_cmpstr(c.events->str, ==,
+                        "run 8, end 8 exited 0, run 5, end 5 exited 0, run 2, end 2 exited 0, run 4, end 4 exited 0, "
+                        "run 1, end 1 exited 0, run 6, end 6 exited 0, run 3, end 3 exited 0, run 7, end 7 exited 0, ");
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
+        g_assert_true(registry_is_idle(c.registry, false));
+        ctx_done(&c);
+}
+
+static void test_timeout_escalation(void) {
+        const JobRecord *r;
+        Job *j;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        /* A job that ignores the polite stop: timeout, then the kill after the stop timeout. */
+        j = submit_full(&c, 0, 2000, 2000);
+        r = job_get_record(j);
+        ctx_settle(&c);
+        g_assert_cmpint(r->state, ==, JOB_RUNNING);
+        g_assert_cmpint(r->pid, ==, 1001);
+        CTX_RUN_UNTIL(&c, job_state_is_final(r->state));
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, term 1, kill 1, done 1, ");
+        g_assert_cmpint(r->state, ==, JOB_TIMED_OUT);
+        g_assert_cmpint(r->reason.kind, ==, JOB_REASON_TIMEOUT);
+        g_assert_cmpint(r->returncode, ==, -SIGKILL);
+        g_assert_cmpint(r->pid, ==, 0);
+        g_assert_cmpint(r->main_pid, ==, 1001);
+        g_assert_cmpuint(r->cpu_usage_usec, ==, 7);
+        g_assert_cmpuint(r->memory_peak, ==, 9);
+        g_assert_cmpuint(r->finished_at, >=, r->started_at);
+
+        /* One that stops when asked: no kill follows, and its kill timer is gone with it. */
+        c.fake.exit_on_terminate = true;
+        g_string_truncate(c.fake.log, 0);
+        j = submit_full(&c, 0, 2000, 60 * G_USEC_PER_SEC);
+        r = job_get_record(j);
+        CTX_RUN_UNTIL(&c, job_state_is_final(r->state));
+        g_assert_cmpstr(c.fake.log->str, ==, "start 2, term 2, done 2, ");
+        g_assert_cmpint(r->state, ==, JOB_TIMED_OUT);
+        g_assert_cmpint(r->returncode, ==, -SIGTERM);
+
+        /* A stop timeout of 0 kills at once. */
+        c.fake.exit_on_terminate = false;
+        g_string_truncate(c.fake.log, 0);
+        j = submit_full(&c, 0, 0, 0);
+        ctx_settle(&c);
+        g_assert_cmpint(job_cancel(j), ==, 0);
+        g_assert_cmpstr(c.fake.log->str, ==, "start 3, term 3, kill 3, ");
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(j)->state, ==, JOB_CANCELLED);
+        ctx_done(&c);
+}
+
+static void test_cancel_starting(void) {
+        Job *a, *b;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        c.fake.start_mode = FAKE_START_LATER;
+        c.fake.exit_on_terminate = true;
+        a = submit(&c, 0);
+        b = submit(&c, 0);
+        ctx_settle(&c);
+        /* a is being started: it takes the one slot, b waits, and a is not running yet. */
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, ");
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_QUEUED);
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 1);
+        g_assert_cmpint(job_kill(a, SIGUSR1), ==, JOB_ERROR_NOT_RUNNING);
+
+        /* Cancelled while starting: it is stopped the moment it runs. */
+        g_assert_cmpint(job_cancel(a), ==, 0);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_QUEUED);
+        c.fake.executor.events->started(a, 4242);
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, term 1, ");
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_CANCELLED);
+        g_assert_cmpint(job_get_record(a)->reason.kind, ==, JOB_REASON_CANCEL);
+        g_assert_cmpint(job_get_record(a)->returncode, ==, -SIGTERM);
+
+        /* b starts in the freed slot; cancelled while starting, and then its start fails: it ends
+         * cancelled, not failed, and never ran. */
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, term 1, done 1, start 2, ");
+        g_assert_cmpint(job_cancel(b), ==, 0);
+        c.fake.executor.events->failed(b, -ENOENT, NULL);
+        g_assert_cmpint(job_get_record(b)->state, ==, JOB_CANCELLED);
+        g_assert_cmpuint(job_get_record(b)->started_at, ==, 0);
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
+        g_assert_cmpstr(c.events->str, ==, "run 1, end 1 cancelled -15, end 2 cancelled 0, ");
+        ctx_done(&c);
+}
+
+static void test_start_failure(void) {
+        Job *a, *b;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        /* start() fails before anything runs (out of memory building the environment): the job must
+         * end as failed, its callers answered, and the pool go on with the next job. */
+        c.fake.start_mode = FAKE_START_ENOMEM;
+        a = submit(&c, 0);
+        b = submit(&c, 0);
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_FAILED);
+        g_assert_cmpint(job_get_record(a)->reason.kind, ==, JOB_REASON_START_FAILED);
+        g_assert_cmpint(job_get_record(a)->reason.error, ==, ENOMEM);
+        g_assert_cmpint(job_get_record(b)->state, ==, JOB_FAILED);
+        g_assert_cmpstr(c.events->str, ==, "end 1 failed 0, end 2 failed 0, ");
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 0);
+        g_assert_true(registry_is_idle(c.registry, false));
+
+        /* Reported as failed from within start(): the executor's own words are kept. */
+        c.fake.start_mode = FAKE_START_FAILS;
+        a = submit(&c, 0);
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_FAILED);
+        g_assert_cmpstr(job_get_record(a)->reason.detail, ==, "Failed to execute 'x': No such file or directory");
+        g_assert_cmpint(job_get_record(a)->reason.error, ==, ENOENT);
+
+        /* The slot is free again: a job that starts runs. */
+        c.fake.start_mode = FAKE_START_NOW;
+        a = submit(&c, 0);
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_RUNNING);
+        fake_exit_later(fake_job(&c, a), 3);
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(a)->state, ==, JOB_EXITED);
+        g_assert_cmpint(job_get_record(a)->returncode, ==, 3);
+        ctx_done(&c);
+}
+
+static void test_retention(void) {
+        RegistryConfig rc = { .retain = 2, .retain_usec = 5000 };
+        Job *j;
+        Ctx c;
+
+        ctx_init_full(&c, 4, &rc, NULL);
+        for (int i = 0; i < 4; i++)
+                submit(&c, 0);
+        ctx_settle(&c);
+        for (uint64_t id = 1; id <= 4; id++) {
+                fake_exit_later(fake_job(&c, registry_find(c.registry, id)), 0);
+                ctx_settle(&c);
+        }
+        /* At most two finished jobs are kept: the oldest went first. */
+        g_assert_cmpuint(registry_get_n_finished(c.registry), ==, 2);
+        g_assert_null(registry_find(c.registry, 1));
+        g_assert_null(registry_find(c.registry, 2));
+        g_assert_nonnull(registry_find(c.registry, 3));
+        g_assert_false(c.idle);
+        /* The others go retain_usec after they ended; then nothing is held. */
+        CTX_RUN_UNTIL(&c, c.idle);
+        g_assert_cmpuint(registry_get_n_jobs(c.registry), ==, 0);
+        g_assert_cmpstr(c.events->str, ==,
+                        "run 1, run 2, run 3, run 4, end 1 exited 0, end 2 exited 0, end 3 exited 0, rm 1, "
+                        "end 4 exited 0, rm 2, rm 3, rm 4, idle, ");
+        /* Ids are never given twice, also once everything was released. */
+        j = submit(&c, 0);
+        g_assert_cmpuint(job_get_record(j)->id, ==, 5);
+        g_assert_cmpint(job_release(j), ==, JOB_ERROR_NOT_FINISHED);
+        ctx_done(&c);
+}
+
+static void test_user_queue_accounting(void) {
+        QuotaLimits per_user = { .max_queued = 2 };
+        RegistryConfig rc = { .retain = 100 };
+        JobSpec spec;
+        Job *a, *b, *j;
+        Ctx c;
+
+        ctx_init_full(&c, 1, &rc, &per_user);
+        c.fake.start_mode = FAKE_START_LATER;
+        a = submit(&c, 0);
+        b = submit(&c, 0);
+        /* Two queued for uid 1000: a third is refused, and the spec stays the caller's. */
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("y");
+        spec.owner = 1000;
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, POOL_ERROR_USER_QUEUE_FULL);
+        g_assert_cmpstr(spec.argv[0], ==, "y");
+        /* Another uid is not held back by it. */
+        spec.owner = 1001;
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, 0);
+        g_assert_cmpint(job_cancel(j), ==, 0);
+
+        /* a leaves the queue to start, b is cancelled in it: both counted out again, once each. */
+        ctx_settle(&c);
+        g_assert_cmpint(job_cancel(b), ==, 0);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 0);
+        submit(&c, 0);
+        submit(&c, 0);
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("z");
+        spec.owner = 1000;
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, POOL_ERROR_USER_QUEUE_FULL);
+        job_spec_done(&spec);
+        c.fake.executor.events->started(a, 1);
+        ctx_done(&c);
+}
+
+static void test_output_limit(void) {
+        JobSpec spec;
+        Job *j;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        c.fake.exit_on_terminate = true;
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("x");
+        spec.kill_on_output_limit = true;
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, 0);
+        ctx_settle(&c);
+        /* The pool's output limit is 8 bytes: what fits is kept, the rest stops the job. */
+        c.fake.executor.events->output(j, JOB_STDOUT, "hello", 5);
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, ");
+        c.fake.executor.events->output(j, JOB_STDOUT, " world", 6);
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, term 1, ");
+        ctx_settle(&c);
+        g_assert_cmpint(job_get_record(j)->state, ==, JOB_KILLED);
+        g_assert_cmpint(job_get_record(j)->reason.kind, ==, JOB_REASON_OUTPUT_LIMIT);
+        g_assert_cmpint(job_get_record(j)->reason.stream, ==, JOB_STDOUT);
+        g_assert_cmpuint(job_get_record(j)->reason.limit, ==, 8);
+        g_assert_cmpmem(job_get_record(j)->output[JOB_STDOUT].data, job_get_record(j)->output[JOB_STDOUT].size,
+                        "hello wo", 8);
+        g_assert_true(job_get_record(j)->output[JOB_STDOUT].truncated);
+        ctx_done(&c);
+}
+
+static void test_shutdown(void) {
+        Job *running, *queued;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        running = submit(&c, 0);
+        queued = submit(&c, 0);
+        ctx_settle(&c);
+        pool_shutdown(c.pool);
+        /* The queue is cancelled at once, what runs is asked to stop, nothing new is taken. */
+        g_assert_cmpint(job_get_record(queued)->state, ==, JOB_CANCELLED);
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, term 1, ");
+        g_assert_cmpint(job_get_record(running)->state, ==, JOB_RUNNING);
+        /* Freed with a job still running: it is killed, and its runtime given back. */
+        c.registry = registry_free(c.registry);
+        g_assert_cmpstr(c.fake.log->str, ==, "start 1, term 1, kill 1, done 1, ");
+        ctx_done(&c);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/procpool/job-machine/queue-order", test_queue_order);
+        g_test_add_func("/procpool/job-machine/timeout-escalation", test_timeout_escalation);
+        g_test_add_func("/procpool/job-machine/cancel-starting", test_cancel_starting);
+        g_test_add_func("/procpool/job-machine/start-failure", test_start_failure);
+        g_test_add_func("/procpool/job-machine/retention", test_retention);
+        g_test_add_func("/procpool/job-machine/user-queue-accounting", test_user_queue_accounting);
+        g_test_add_func("/procpool/job-machine/output-limit", test_output_limit);
+        g_test_add_func("/procpool/job-machine/shutdown", test_shutdown);
+        return g_test_run();
+}
