@@ -533,17 +533,37 @@ static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool
         return sd_bus_message_close_container(m);
 }
 
-void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
+static int emit_changed(Manager *m, Job *j, JobChange what) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         _cleanup_free_ char *path = job_path(j);
+        int r;
 
-        if (!path || what == 0)
+        if (!path)
+                return -ENOMEM;
+        r = sd_bus_message_new_signal(m->bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
+        if (r < 0)
+                return r;
+        r = append_job_properties(s, j, what, false);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(s, NULL);
+        if (r < 0)
+                return r;
+        return sd_bus_send(m->bus, s, NULL);
+}
+
+void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
+        int r;
+
+        if (what == 0)
                 return;
-        if (sd_bus_message_new_signal(m->bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged") < 0 ||
-            sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE) < 0 ||
-            append_job_properties(s, j, what, false) < 0 || sd_bus_message_append_strv(s, NULL) < 0)
-                return;
-        (void) sd_bus_send(m->bus, s, NULL);
+        r = emit_changed(m, j, what);
+        if (r < 0)
+                log_debug_errno(r, "Failed to send PropertiesChanged for job %" PRIu64 ": %m, ignoring",
+                                job_get_record(j)->id);
 }
 
 /* The interfaces GetManagedObjects lists for a job: sd-bus adds the standard ones to each object. */
@@ -572,42 +592,75 @@ static int new_object_manager_signal(Manager *m, Job *j, const char *member, sd_
         return 0;
 }
 
-void job_bus_emit_added(Manager *m, Job *j) {
+static int emit_added(Manager *m, Job *j) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
         r = new_object_manager_signal(m, j, "InterfacesAdded", &s);
-        if (r >= 0)
-                r = sd_bus_message_open_container(s, 'a', "{sa{sv}}");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(job_standard_interfaces); i++)
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(s, 'a', "{sa{sv}}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(job_standard_interfaces); i++) {
                 r = sd_bus_message_append(s, "{sa{sv}}", job_standard_interfaces[i], 0);
-        if (r >= 0)
-                r = sd_bus_message_open_container(s, 'e', "sa{sv}");
-        if (r >= 0)
-                r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
-        if (r >= 0)
-                r = append_job_properties(s, j, 0, true);
-        if (r >= 0)
-                r = sd_bus_message_close_container(s);
-        if (r >= 0)
-                r = sd_bus_message_close_container(s);
-        if (r >= 0)
-                (void) sd_bus_send(m->bus, s, NULL);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_open_container(s, 'e', "sa{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
+        if (r < 0)
+                return r;
+        r = append_job_properties(s, j, 0, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(s);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(s);
+        if (r < 0)
+                return r;
+        return sd_bus_send(m->bus, s, NULL);
 }
 
-void job_bus_emit_removed(Manager *m, Job *j) {
+static int emit_removed(Manager *m, Job *j) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
         r = new_object_manager_signal(m, j, "InterfacesRemoved", &s);
-        if (r >= 0)
-                r = sd_bus_message_open_container(s, 'a', "s");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(job_standard_interfaces); i++)
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(s, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(job_standard_interfaces); i++) {
                 r = sd_bus_message_append_basic(s, 's', job_standard_interfaces[i]);
-        if (r >= 0)
-                r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
-        if (r >= 0)
-                r = sd_bus_message_close_container(s);
-        if (r >= 0)
-                (void) sd_bus_send(m->bus, s, NULL);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(s);
+        if (r < 0)
+                return r;
+        return sd_bus_send(m->bus, s, NULL);
+}
+
+/* A signal that cannot be sent (out of memory, a full outgoing queue) is lost for every listener alike;
+ * the daemon goes on. */
+void job_bus_emit_added(Manager *m, Job *j) {
+        int r = emit_added(m, j);
+        if (r < 0)
+                log_debug_errno(r, "Failed to send InterfacesAdded for job %" PRIu64 ": %m, ignoring",
+                                job_get_record(j)->id);
+}
+
+void job_bus_emit_removed(Manager *m, Job *j) {
+        int r = emit_removed(m, j);
+        if (r < 0)
+                log_debug_errno(r, "Failed to send InterfacesRemoved for job %" PRIu64 ": %m, ignoring",
+                                job_get_record(j)->id);
 }

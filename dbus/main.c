@@ -59,7 +59,7 @@ enum {
 };
 
 static int usage_error(const char *option, const char *expected) {
-        fprintf(stderr, "%s: --%s=%s: expected %s\n", program_invocation_short_name, option, optarg, expected);
+        log_error("--%s=%s: expected %s", option, optarg, expected);
         return -1;
 }
 
@@ -159,15 +159,14 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 }
         }
         if (output_limit_set && cfg->pool.output_limit > manager_stream_max(cfg->bus_kind)) {
-                fprintf(stderr, "%s: --output-limit=%" PRIu64 " is above the %" PRIu64 " bytes one bus reply can "
-                        "carry per stream\n", program_invocation_short_name, cfg->pool.output_limit,
-                        manager_stream_max(cfg->bus_kind));
+                log_error("--output-limit=%" PRIu64 " is above the %" PRIu64 " bytes one bus reply can carry "
+                          "per stream", cfg->pool.output_limit, manager_stream_max(cfg->bus_kind));
                 return -1;
         }
         if (!output_limit_set && cfg->pool.output_limit > manager_stream_max(cfg->bus_kind))
                 cfg->pool.output_limit = manager_stream_max(cfg->bus_kind);
         if (optind < argc) {
-                fprintf(stderr, "%s: unexpected argument '%s'\n", program_invocation_short_name, argv[optind]);
+                log_error("unexpected argument '%s'", argv[optind]);
                 return -1;
         }
         return 1;
@@ -214,7 +213,8 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
         r = manager_startup(m);
-        if (r >= 0)
-                r = manager_run(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = manager_run(m);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

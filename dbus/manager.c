@@ -384,20 +384,26 @@ static bool systemd_says_delegated(Manager *m) {
         const char *unit;
         int delegate = 0, r;
 
-        if (!getenv("INVOCATION_ID"))
-                return false;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
 
+        if (!getenv("INVOCATION_ID"))
+                return false;
         /* Ask only a manager that is there: a bus must not try to activate one for this. */
         r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                            "org.freedesktop.systemd1.Manager", "GetUnitByPID");
-        if (r >= 0)
-                r = sd_bus_message_set_auto_start(call, false);
-        if (r >= 0)
-                r = sd_bus_message_append(call, "u", (uint32_t) getpid());
-        if (r >= 0)
-                r = sd_bus_call(m->bus, call, 0, &error, &reply);
-        if (r < 0 || sd_bus_message_read(reply, "o", &unit) < 0)
+        if (r < 0)
+                return false;
+        r = sd_bus_message_set_auto_start(call, false);
+        if (r < 0)
+                return false;
+        r = sd_bus_message_append(call, "u", (uint32_t) getpid());
+        if (r < 0)
+                return false;
+        r = sd_bus_call(m->bus, call, 0, &error, &reply);
+        if (r < 0)
+                return false;
+        r = sd_bus_message_read(reply, "o", &unit);
+        if (r < 0)
                 return false;
         r = sd_bus_get_property_trivial(m->bus, "org.freedesktop.systemd1", unit,
                                         "org.freedesktop.systemd1.Service", "Delegate", &error, 'b', &delegate);
