@@ -498,8 +498,8 @@ int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "GetJob", &error,
-                               &reply, "t", id);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                               "GetJob", &error, &reply, "t", id);
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
                         fprintf(stderr, "Job %" PRIu64 " could not be found.\n", id);
@@ -634,8 +634,8 @@ int ctl_job_info(Ctl *c, const char *path, JobInfo *ret, sd_bus_error *error) {
         JobInfo info = {};
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", error,
-                               &reply, "s", JOB_IFACE);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+                               error, &reply, "s", PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 return r;
         info.path = strdup(path);
@@ -665,6 +665,7 @@ int returncode_to_exit(int32_t rc) {
         return rc & 0xff;
 }
 
-bool job_state_is_final(const char *state) {
-        return state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0;
+bool ctl_state_is_final(const char *state) {
+        return state && strcmp(state, PROCPOOL_STATE_QUEUED) != 0 &&
+               strcmp(state, PROCPOOL_STATE_RUNNING) != 0;
 }
