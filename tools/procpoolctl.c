@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "procpool-api.h"
+#include "ctl-errors.h"
 #include "ctl-parse.h"
 #include "ctl.h"
 #include "parse-util.h"
@@ -383,8 +384,15 @@ static int run(Ctl *c, int argc, char **argv) {
 
 int main(int argc, char **argv) {
         Ctl c = { .kill_signal = 15 /* SIGTERM */ };
-        int r = run(&c, argc, argv);
+        int r;
 
+        /* Before any call, so that every error the daemon replies with reads as its errno. */
+        r = procpool_error_map_register();
+        if (r < 0) {
+                fprintf(stderr, "Failed to register procpool's bus errors: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        r = run(&c, argc, argv);
         ctl_done(&c);
         return r;
 }
