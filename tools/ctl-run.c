@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "procpool-api.h"
+#include "ctl-errors.h"
 #include "ctl-output.h"
 #include "ctl-parse.h"
 #include "ctl.h"
@@ -95,22 +96,27 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         if (e) {
                 if (w->n_jobs > 1)
                         show_progress(w, true);
-                if (sd_bus_error_has_name(e, PROCPOOL_ERROR_CANCELLED)) {
+                switch (sd_bus_error_get_errno(e)) {
+                case PROCPOOL_ERRNO_CANCELLED:
                         if (w->signal)
                                 j->exit = 128 + w->signal;
                         else {
                                 j->exit = EXIT_FAILED;
                                 fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
                         }
-                } else if (sd_bus_error_has_name(e, PROCPOOL_ERROR_TIMED_OUT)) {
+                        break;
+                case PROCPOOL_ERRNO_TIMED_OUT:
                         j->exit = EXIT_TIMED_OUT;
                         fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
-                } else if (sd_bus_error_has_name(e, PROCPOOL_ERROR_SPAWN_FAILED)) {
+                        break;
+                case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* The daemon's message says it all: "Failed to execute 'foo': ...". */
                         j->exit = EXIT_FAILED;
                         fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
-                } else
+                        break;
+                default:
                         j->exit = ctl_log_error(w->ctl, e, -EIO, "Failed to wait for job %" PRIu64, j->id);
+                }
         } else {
                 r = sd_bus_message_read(m, "i", &rc);
                 if (r < 0)
@@ -143,7 +149,7 @@ static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         const sd_bus_error *e = sd_bus_message_get_error(m);
 
         /* A job that ended meanwhile answers NotRunning; its Wait reply tells how it ended. */
-        if (e && !sd_bus_error_has_name(e, PROCPOOL_ERROR_NOT_RUNNING))
+        if (e && sd_bus_error_get_errno(e) != PROCPOOL_ERRNO_NOT_RUNNING)
                 (void) ctl_log_error(j->waiter->ctl, e, -EIO, "Failed to cancel job %" PRIu64, j->id);
         return 0;
 }
@@ -522,15 +528,18 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
          * connection goes away (cancel-on-disconnect is the default for Communicate). */
         r = sd_bus_call(c->bus, m, NO_TIMEOUT, &error, &reply);
         if (r < 0) {
-                if (sd_bus_error_has_name(&error, PROCPOOL_ERROR_SPAWN_FAILED)) {
-                        fprintf(stderr, "%s\n", error.message);
+                switch (sd_bus_error_get_errno(&error)) {
+                case PROCPOOL_ERRNO_SPAWN_FAILED:
+                        /* As for Wait: the daemon's message names the program and why. */
+                        fprintf(stderr, "%s\n",
+                                error.message ? error.message : "Failed to execute the command.");
                         return EXIT_FAILED;
-                }
-                if (sd_bus_error_has_name(&error, PROCPOOL_ERROR_TIMED_OUT)) {
+                case PROCPOOL_ERRNO_TIMED_OUT:
                         fprintf(stderr, "Job timed out.\n");
                         return EXIT_TIMED_OUT;
+                default:
+                        return ctl_log_error(c, &error, r, "Failed to run '%s'", argv[1]);
                 }
-                return ctl_log_error(c, &error, r, "Failed to run '%s'", argv[1]);
         }
         r = sd_bus_message_read(reply, "i", &rc);
         if (r >= 0)
