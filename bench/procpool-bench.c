@@ -30,8 +30,6 @@ extern char **environ;
 #define EXIT_REFUSED 3
 static bool refused = false;
 
-#define MANAGER_IFACE "org.procpool.Supervisor1"
-#define JOB_IFACE "org.procpool.Job1"
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
 #define SYSTEMD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
@@ -140,7 +138,7 @@ static int append_argv_options(sd_bus_message *m, char **argv, uint64_t limit) {
         if (r < 0)
                 return r;
         if (limit > 0) {
-                r = sd_bus_message_append(m, "{sv}", "output-limit", "t", limit);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_OUTPUT_LIMIT, "t", limit);
                 if (r < 0)
                         return r;
         }
@@ -151,8 +149,8 @@ static int set_pool_size(sd_bus *bus, unsigned size) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_set_property(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "PoolSize", &error,
-                                "u", (uint32_t) size);
+        r = sd_bus_set_property(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                "PoolSize", &error, "u", (uint32_t) size);
         if (r < 0)
                 fprintf(stderr, "Failed to set PoolSize to %u: %s\n", size, error.message ?: strerror(-r));
         sd_bus_error_free(&error);
@@ -226,7 +224,7 @@ static int cmd_call(const Args *a) {
                 int32_t rc;
 
                 r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                                   MANAGER_IFACE, "Call");
+                                                   PROCPOOL_MANAGER_INTERFACE, "Call");
                 if (r < 0)
                         return r;
                 r = append_argv_options(m, true_argv, 0);
@@ -584,8 +582,8 @@ static int on_job_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         if (sd_bus_message_read(m, "tosi", &id, &path, &state, &rc) < 0)
                 return 0;
         s->finished++;
-        if ((strcmp(state, "exited") != 0 || rc != 0) &&
-            !(s->allow_cancelled && strcmp(state, "cancelled") == 0)) {
+        if ((strcmp(state, PROCPOOL_STATE_EXITED) != 0 || rc != 0) &&
+            !(s->allow_cancelled && strcmp(state, PROCPOOL_STATE_CANCELLED) == 0)) {
                 if (s->bad++ == 0)
                         fprintf(stderr, "Job %" PRIu64 " ended %s with %" PRIi32 "\n", id, state, rc);
         }
@@ -603,7 +601,7 @@ static int submit_pipelined(sd_bus *bus, SubmitRun *s, char **argv, unsigned win
                         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
                         r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                                           MANAGER_IFACE, "Submit");
+                                                           PROCPOOL_MANAGER_INTERFACE, "Submit");
                         if (r < 0)
                                 return r;
                         r = append_argv_options(m, argv, 0);
@@ -642,8 +640,8 @@ static int cmd_submit(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
-                                "JobFinished", on_job_finished, &s);
+        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
 
@@ -813,7 +811,7 @@ static int cmd_communicate(const Args *a) {
                 int32_t rc;
 
                 r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                                   MANAGER_IFACE, "Communicate");
+                                                   PROCPOOL_MANAGER_INTERFACE, "Communicate");
                 if (r < 0)
                         return r;
                 r = sd_bus_message_append_strv(m, cat_argv);
@@ -822,7 +820,8 @@ static int cmd_communicate(const Args *a) {
                 r = sd_bus_message_append_array(m, 'y', input, a->size);
                 if (r < 0)
                         return r;
-                r = sd_bus_message_append(m, "a{sv}", 1, "output-limit", "t", (uint64_t) a->size + 1);
+                r = sd_bus_message_append(m, "a{sv}", 1, PROCPOOL_OPTION_OUTPUT_LIMIT, "t",
+                                          (uint64_t) a->size + 1);
                 if (r < 0)
                         return r;
                 r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &error, &reply);
@@ -894,12 +893,13 @@ static int fd_call_once(sd_bus *bus, const uint8_t *input, size_t size, uint8_t 
                 return -errno;
         }
         out_read = out[0];
-        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
-                                           "Call");
+        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                           PROCPOOL_MANAGER_INTERFACE, "Call");
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, cat_argv);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a{sv}", 2, "stdin", "h", in[0], "stdout", "h", out[1]);
+                r = sd_bus_message_append(m, "a{sv}", 2, PROCPOOL_OPTION_STDIN, "h", in[0],
+                                          PROCPOOL_OPTION_STDOUT, "h", out[1]);
         /* The message holds its own duplicates; ours must go so that EOF comes when cat exits. */
         (void) close(in[0]);
         (void) close(out[1]);
@@ -993,8 +993,8 @@ static void print_rss(const char *name, const Rss *r, bool comma) {
 
 static int get_u32(sd_bus *bus, const char *name, uint32_t *ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_get_property_trivial(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, name,
-                                            &error, 'u', ret);
+        int r = sd_bus_get_property_trivial(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                            PROCPOOL_MANAGER_INTERFACE, name, &error, 'u', ret);
         if (r < 0)
                 fprintf(stderr, "Failed to read %s: %s\n", name, error.message ?: strerror(-r));
         sd_bus_error_free(&error);
@@ -1044,8 +1044,8 @@ static int cmd_memory(const Args *a) {
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
-                                "JobFinished", on_job_finished, &s);
+        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
         r = set_pool_size(bus, 1);
@@ -1078,7 +1078,8 @@ static int cmd_memory(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, paths[0], JOB_IFACE, "Cancel", &error, NULL, NULL);
+        r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error,
+                               NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "Cancel of the blocker failed: %s\n", error.message ?: strerror(-r));
                 sd_bus_error_free(&error);
@@ -1096,8 +1097,8 @@ static int cmd_memory(const Args *a) {
                 return r;
 
         for (unsigned i = 0; i < s.n_paths; i++) {
-                r = sd_bus_call_method_async(bus, NULL, PROCPOOL_BUS_NAME, paths[i], JOB_IFACE, "Release",
-                                             on_release_reply, &rr, NULL);
+                r = sd_bus_call_method_async(bus, NULL, PROCPOOL_BUS_NAME, paths[i], PROCPOOL_JOB_INTERFACE,
+                                             "Release", on_release_reply, &rr, NULL);
                 if (r < 0)
                         return r;
                 rr.in_flight++;

@@ -77,8 +77,8 @@ static int collect_jobs(Ctl *c, bool all, JobList *ret) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "ListJobs", &error,
-                               &reply, NULL);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                               "ListJobs", &error, &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to list jobs");
         r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
@@ -86,7 +86,7 @@ static int collect_jobs(Ctl *c, bool all, JobList *ret) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 JobInfo *n;
 
-                if (!all && job_state_is_final(state))
+                if (!all && ctl_state_is_final(state))
                         continue;
                 n = realloc(l.jobs, (l.n + 1) * sizeof(JobInfo));
                 if (!n) {
@@ -118,7 +118,7 @@ static char *format_returncode(const JobInfo *j) {
         char *s = NULL;
 
         /* Only a process that ran and ended has a return code. */
-        if (!job_state_is_final(j->state) || j->started_at == 0)
+        if (!ctl_state_is_final(j->state) || j->started_at == 0)
                 return strdup("-");
         if (asprintf(&s, "%" PRIi32, j->returncode) < 0)
                 return NULL;
@@ -176,8 +176,10 @@ static int list_jobs(Ctl *c) {
         table_print(t, stdout, !c->no_legend && !c->quiet, c->full ? 0 : terminal_width());
         if (!c->no_legend && !c->quiet) {
                 if (table_rows(t) > 0)
-                        printf("\nSTATE   = queued, running, or how the job ended: exited, killed, timed-out,\n"
-                               "          cancelled, failed.\n"
+                        printf("\nSTATE   = " PROCPOOL_STATE_QUEUED ", " PROCPOOL_STATE_RUNNING
+                               ", or how the job ended: " PROCPOOL_STATE_EXITED ", " PROCPOOL_STATE_KILLED
+                               ", " PROCPOOL_STATE_TIMED_OUT ",\n          " PROCPOOL_STATE_CANCELLED
+                               ", " PROCPOOL_STATE_FAILED ".\n"
                                "RC      = The exit code, or minus the signal that ended the job.\n"
                                "RUNTIME = How long the job has run.\n\n");
                 printf("%zu job%s listed.", table_rows(t), table_rows(t) == 1 ? "" : "s");
@@ -207,7 +209,7 @@ static void print_job_status(const JobInfo *j) {
         printf("      State: %s", j->state);
         if (j->pid)
                 printf(" (PID %" PRIu32 ")", j->pid);
-        else if (job_state_is_final(j->state) && j->started_at != 0) {
+        else if (ctl_state_is_final(j->state) && j->started_at != 0) {
                 if (j->returncode >= 0)
                         printf(" (code %" PRIi32 ")", j->returncode);
                 else
@@ -217,7 +219,7 @@ static void print_job_status(const JobInfo *j) {
         printf("    Command: %s\n", cmd ? cmd : "");
         if (j->label && *j->label)
                 printf("      Label: %s\n", j->label);
-        if (job_state_is_final(j->state) && j->started_at != 0)
+        if (ctl_state_is_final(j->state) && j->started_at != 0)
                 printf(" ReturnCode: %" PRIi32 "\n", j->returncode);
         printf("      Owner: %" PRIu32 "%s%s%s\n", j->owner, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "");
         if (j->submitted_at) {
@@ -294,7 +296,8 @@ int verb_output(Ctl *c, int argc, char **argv) {
         r = ctl_job_path(c, id, &path);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, "GetOutput", &error, &reply, NULL);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "GetOutput", &error,
+                               &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to get the output of job %" PRIu64, id);
         /* stdout first, then stderr: each stream is kept whole, their interleaving is not. */
@@ -328,10 +331,11 @@ static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const
                         continue;
                 }
                 if (types)
-                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, method, &error, NULL, types,
-                                               arg);
+                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                                               method, &error, NULL, types, arg);
                 else
-                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, method, &error, NULL, NULL);
+                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                                               method, &error, NULL, NULL);
                 if (r < 0)
                         ret = ctl_log_error(c, &error, r, "Failed to %s job %" PRIu64, what, id);
         }
@@ -365,8 +369,8 @@ int verb_pool_size(Ctl *c, int argc, char **argv) {
                 r = ctl_connect(c);
                 if (r != 0)
                         return r;
-                r = sd_bus_set_property(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "PoolSize",
-                                        &error, "u", (uint32_t) n);
+                r = sd_bus_set_property(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                        PROCPOOL_MANAGER_INTERFACE, "PoolSize", &error, "u", (uint32_t) n);
                 if (r < 0)
                         return ctl_log_error(c, &error, r, "Failed to set the pool size to %lld", n);
                 return EXIT_SUCCESS;
@@ -375,22 +379,23 @@ int verb_pool_size(Ctl *c, int argc, char **argv) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "PoolSize",
-                                        &error, 'u', &size);
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                        PROCPOOL_MANAGER_INTERFACE, "PoolSize", &error, 'u', &size);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to read the pool size");
         if (!c->json) {
                 printf("%" PRIu32 "\n", size);
                 return EXIT_SUCCESS;
         }
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "Running",
-                                        &error, 'u', &running);
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                        PROCPOOL_MANAGER_INTERFACE, "Running", &error, 'u', &running);
         if (r >= 0)
-                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
-                                                "Queued", &error, 'u', &queued);
+                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                                PROCPOOL_MANAGER_INTERFACE, "Queued", &error, 'u', &queued);
         if (r >= 0)
-                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
-                                                "MaxQueued", &error, 'u', &max_queued);
+                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                                PROCPOOL_MANAGER_INTERFACE, "MaxQueued", &error, 'u',
+                                                &max_queued);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to read the pool's properties");
         printf("{\"pool_size\":%" PRIu32 ",\"running\":%" PRIu32 ",\"queued\":%" PRIu32 ",\"max_queued\":%" PRIu32

@@ -72,7 +72,7 @@ static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_er
                 r = sd_bus_message_read(msg, "s", &iface);
                 if (r < 0)
                         break;
-                if (strcmp(iface, JOB_IFACE) == 0) {
+                if (strcmp(iface, PROCPOOL_JOB_INTERFACE) == 0) {
                         r = job_info_read_properties(msg, &j);
                         found = r >= 0;
                 } else
@@ -98,7 +98,7 @@ static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_er
                 printf("Job %" PRIu64 " submitted: %s\n", j.id, cmd ? cmd : "");
         }
         fflush(stdout);
-        if (j.state && strcmp(j.state, "running") == 0)
+        if (j.state && strcmp(j.state, PROCPOOL_STATE_RUNNING) == 0)
                 print_started(m, j.id, j.pid);
         return 0;
 }
@@ -109,12 +109,12 @@ static int match_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_
         JobInfo j = {};
         const char *iface;
 
-        if (sd_bus_message_read(msg, "s", &iface) < 0 || strcmp(iface, JOB_IFACE) != 0)
+        if (sd_bus_message_read(msg, "s", &iface) < 0 || strcmp(iface, PROCPOOL_JOB_INTERFACE) != 0)
                 return 0;
         jp = &j;
         if (job_info_read_properties(msg, &j) < 0)
                 return 0;
-        if (j.state && strcmp(j.state, "running") == 0)
+        if (j.state && strcmp(j.state, PROCPOOL_STATE_RUNNING) == 0)
                 print_started(m, job_path_to_id(sd_bus_message_get_path(msg)), j.pid);
         return 0;
 }
@@ -159,12 +159,13 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (r >= 0)
                 r = sd_bus_add_match(c->bus, NULL,
                                      "type='signal',interface='org.freedesktop.DBus.Properties',"
-                                     "member='PropertiesChanged',path_namespace='" PROCPOOL_OBJECT_PATH "/job',"
-                                     "arg0='" JOB_IFACE "'",
+                                     "member='PropertiesChanged',"
+                                     "path_namespace='" PROCPOOL_JOB_PATH_PREFIX "',"
+                                     "arg0='" PROCPOOL_JOB_INTERFACE "'",
                                      match_properties_changed, &m);
         if (r >= 0)
-                r = sd_bus_match_signal(c->bus, NULL, NULL, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "JobFinished",
-                                        match_job_finished, &m);
+                r = sd_bus_match_signal(c->bus, NULL, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                        "JobFinished", match_job_finished, &m);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to subscribe to job events");
 

@@ -55,7 +55,7 @@ int parse_signal(const char *s, int *ret_signal) {
 
 int parse_job_id(const char *s, uint64_t *ret_id) {
         long long n;
-        const char *prefix = PROCPOOL_OBJECT_PATH "/job/";
+        const char *prefix = PROCPOOL_JOB_PATH_PREFIX "/";
 
         if (!s)
                 return -EINVAL;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Parsers for procpoolctl's own arguments: signals and job ids. Time spans and sizes are read by
- * supervisor/parse-util.h, as procpoold reads them. */
+ * common/parse-util.h, as procpoold reads them. */
 #pragma once
 
 #include <stdint.h>

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "procpool-api.h"
+#include "ctl-errors.h"
 #include "ctl-output.h"
 #include "ctl-parse.h"
 #include "ctl.h"
@@ -95,22 +96,27 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         if (e) {
                 if (w->n_jobs > 1)
                         show_progress(w, true);
-                if (sd_bus_error_has_name(e, "org.procpool.Error.Cancelled")) {
+                switch (sd_bus_error_get_errno(e)) {
+                case PROCPOOL_ERRNO_CANCELLED:
                         if (w->signal)
                                 j->exit = 128 + w->signal;
                         else {
                                 j->exit = EXIT_FAILED;
                                 fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
                         }
-                } else if (sd_bus_error_has_name(e, "org.procpool.Error.TimedOut")) {
+                        break;
+                case PROCPOOL_ERRNO_TIMED_OUT:
                         j->exit = EXIT_TIMED_OUT;
                         fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
-                } else if (sd_bus_error_has_name(e, "org.procpool.Error.SpawnFailed")) {
+                        break;
+                case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* The daemon's message says it all: "Failed to execute 'foo': ...". */
                         j->exit = EXIT_FAILED;
                         fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
-                } else
+                        break;
+                default:
                         j->exit = ctl_log_error(w->ctl, e, -EIO, "Failed to wait for job %" PRIu64, j->id);
+                }
         } else {
                 r = sd_bus_message_read(m, "i", &rc);
                 if (r < 0)
@@ -143,7 +149,7 @@ static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         const sd_bus_error *e = sd_bus_message_get_error(m);
 
         /* A job that ended meanwhile answers NotRunning; its Wait reply tells how it ended. */
-        if (e && !sd_bus_error_has_name(e, "org.procpool.Error.NotRunning"))
+        if (e && sd_bus_error_get_errno(e) != PROCPOOL_ERRNO_NOT_RUNNING)
                 (void) ctl_log_error(j->waiter->ctl, e, -EIO, "Failed to cancel job %" PRIu64, j->id);
         return 0;
 }
@@ -158,8 +164,9 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 if (w->jobs[i].done)
                         continue;
                 /* The reply's slot floats: it lives as long as the bus does. */
-                int r = sd_bus_call_method_async(w->ctl->bus, NULL, PROCPOOL_BUS_NAME, w->jobs[i].path, JOB_IFACE,
-                                                 "Cancel", on_cancel_reply, &w->jobs[i], NULL);
+                int r = sd_bus_call_method_async(w->ctl->bus, NULL, PROCPOOL_BUS_NAME, w->jobs[i].path,
+                                                 PROCPOOL_JOB_INTERFACE, "Cancel", on_cancel_reply,
+                                                 &w->jobs[i], NULL);
                 if (r < 0)
                         return sd_event_exit(w->event, 128 + w->signal);
         }
@@ -191,7 +198,8 @@ static int waiter_run(Waiter *w) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
                 w->jobs[i].waiter = w;
-                r = sd_bus_message_new_method_call(c->bus, &m, PROCPOOL_BUS_NAME, w->jobs[i].path, JOB_IFACE, "Wait");
+                r = sd_bus_message_new_method_call(c->bus, &m, PROCPOOL_BUS_NAME, w->jobs[i].path,
+                                                   PROCPOOL_JOB_INTERFACE, "Wait");
                 if (r >= 0)
                         r = sd_bus_call_async(c->bus, &w->jobs[i].slot, m, on_wait_reply, &w->jobs[i], NO_TIMEOUT);
                 if (r < 0)
@@ -240,11 +248,11 @@ static int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int canc
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "{sv}", "cwd", "s", cwd);
+        r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_CWD, "s", cwd);
         if (r >= 0 && c->n_environment > 0) {
                 r = sd_bus_message_open_container(m, 'e', "sv");
                 if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "environment");
+                        r = sd_bus_message_append(m, "s", PROCPOOL_OPTION_ENVIRONMENT);
                 if (r >= 0)
                         r = sd_bus_message_open_container(m, 'v', "as");
                 if (r >= 0)
@@ -255,34 +263,36 @@ static int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int canc
                         r = sd_bus_message_close_container(m);
         }
         if (r >= 0 && c->clear_env)
-                r = sd_bus_message_append(m, "{sv}", "clear-environment", "b", 1);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_CLEAR_ENVIRONMENT, "b", 1);
         if (r >= 0 && c->timeout_set)
-                r = sd_bus_message_append(m, "{sv}", "timeout-usec", "t", c->timeout_usec);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_TIMEOUT, "t", c->timeout_usec);
         if (r >= 0 && c->stop_timeout_set)
-                r = sd_bus_message_append(m, "{sv}", "stop-timeout-usec", "t", c->stop_timeout_usec);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_STOP_TIMEOUT, "t", c->stop_timeout_usec);
         if (r >= 0 && c->output_limit_set)
-                r = sd_bus_message_append(m, "{sv}", "output-limit", "t", c->output_limit);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_OUTPUT_LIMIT, "t", c->output_limit);
         if (r >= 0 && c->priority_set)
-                r = sd_bus_message_append(m, "{sv}", "priority", "i", c->priority);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_PRIORITY, "i", c->priority);
         if (r >= 0 && c->label)
-                r = sd_bus_message_append(m, "{sv}", "label", "s", c->label);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_LABEL, "s", c->label);
         if (pass_fds) {
-                static const char *const names[] = { "stdin", "stdout", "stderr" };
+                static const char *const names[] = { PROCPOOL_OPTION_STDIN, PROCPOOL_OPTION_STDOUT,
+                                                     PROCPOOL_OPTION_STDERR };
                 /* A stream procpoolctl does not have is left to the daemon's default. */
                 for (int fd = 0; r >= 0 && fd < 3; fd++)
                         if (fd_is_open(fd))
                                 r = sd_bus_message_append(m, "{sv}", names[fd], "h", fd);
         }
         if (r >= 0 && cancel_on_disconnect >= 0)
-                r = sd_bus_message_append(m, "{sv}", "cancel-on-disconnect", "b", cancel_on_disconnect);
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_CANCEL_ON_DISCONNECT, "b",
+                                          cancel_on_disconnect);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
 }
 
 static int new_job_call(Ctl *c, const char *member, sd_bus_message **ret) {
-        return sd_bus_message_new_method_call(c->bus, ret, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE,
-                                              member);
+        return sd_bus_message_new_method_call(c->bus, ret, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                              PROCPOOL_MANAGER_INTERFACE, member);
 }
 
 /* Submits argv (a NULL-terminated array); on success stores the job's path. Returns 0 or an exit code. */
@@ -382,8 +392,8 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
         int32_t rc;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "ListJobs", &error,
-                               &reply, NULL);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                               "ListJobs", &error, &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to list jobs");
         r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
@@ -391,10 +401,10 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 uint32_t owner;
 
-                if (job_state_is_final(state))
+                if (ctl_state_is_final(state))
                         continue;
-                if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, JOB_IFACE, "Owner", &e, 'u',
-                                                &owner) < 0)
+                if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                                                "Owner", &e, 'u', &owner) < 0)
                         continue; /* released meanwhile */
                 if (owner != uid)
                         continue;
@@ -518,15 +528,18 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
          * connection goes away (cancel-on-disconnect is the default for Communicate). */
         r = sd_bus_call(c->bus, m, NO_TIMEOUT, &error, &reply);
         if (r < 0) {
-                if (sd_bus_error_has_name(&error, "org.procpool.Error.SpawnFailed")) {
-                        fprintf(stderr, "%s\n", error.message);
+                switch (sd_bus_error_get_errno(&error)) {
+                case PROCPOOL_ERRNO_SPAWN_FAILED:
+                        /* As for Wait: the daemon's message names the program and why. */
+                        fprintf(stderr, "%s\n",
+                                error.message ? error.message : "Failed to execute the command.");
                         return EXIT_FAILED;
-                }
-                if (sd_bus_error_has_name(&error, "org.procpool.Error.TimedOut")) {
+                case PROCPOOL_ERRNO_TIMED_OUT:
                         fprintf(stderr, "Job timed out.\n");
                         return EXIT_TIMED_OUT;
+                default:
+                        return ctl_log_error(c, &error, r, "Failed to run '%s'", argv[1]);
                 }
-                return ctl_log_error(c, &error, r, "Failed to run '%s'", argv[1]);
         }
         r = sd_bus_message_read(reply, "i", &rc);
         if (r >= 0)

@@ -8,10 +8,6 @@
 
 #include "macro.h"
 
-#define MANAGER_IFACE "org.procpool.Supervisor1"
-#define JOB_IFACE "org.procpool.Job1"
-#define JOB_PATH_PREFIX PROCPOOL_OBJECT_PATH "/job/"
-
 /* Exit codes of procpoolctl itself; a job's own code is passed through as it is. */
 enum {
         EXIT_FAILED = 1, /* procpoolctl or the daemon failed: unreachable, access denied, unknown job */
@@ -102,8 +98,9 @@ uint64_t job_path_to_id(const char *path);
 /* The exit code a shell would give for a return code: the code, or 128+N for signal N. */
 int returncode_to_exit(int32_t rc);
 
-/* Whether a state is one a job ends in. */
-bool job_state_is_final(const char *state);
+/* Whether a state, as the daemon names it (PROCPOOL_STATE_*), is one a job ends in: anything but queued
+ * and running, so that a state added later counts as ended. */
+bool ctl_state_is_final(const char *state);
 
 /* Commands, each returning procpoolctl's exit code. argv[0] is the command's name. */
 int verb_call(Ctl *c, int argc, char **argv);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "procpool-api.h"
+#include "ctl-errors.h"
 #include "ctl-parse.h"
 #include "ctl.h"
 #include "parse-util.h"
@@ -383,8 +384,15 @@ static int run(Ctl *c, int argc, char **argv) {
 
 int main(int argc, char **argv) {
         Ctl c = { .kill_signal = 15 /* SIGTERM */ };
-        int r = run(&c, argc, argv);
+        int r;
 
+        /* Before any call, so that every error the daemon replies with reads as its errno. */
+        r = procpool_error_map_register();
+        if (r < 0) {
+                fprintf(stderr, "Failed to register procpool's bus errors: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        r = run(&c, argc, argv);
         ctl_done(&c);
         return r;
 }
@@ -498,8 +506,8 @@ int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, MANAGER_IFACE, "GetJob", &error,
-                               &reply, "t", id);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                               "GetJob", &error, &reply, "t", id);
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
                         fprintf(stderr, "Job %" PRIu64 " could not be found.\n", id);
@@ -634,8 +642,8 @@ int ctl_job_info(Ctl *c, const char *path, JobInfo *ret, sd_bus_error *error) {
         JobInfo info = {};
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", error,
-                               &reply, "s", JOB_IFACE);
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+                               error, &reply, "s", PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 return r;
         info.path = strdup(path);
@@ -665,6 +673,7 @@ int returncode_to_exit(int32_t rc) {
         return rc & 0xff;
 }
 
-bool job_state_is_final(const char *state) {
-        return state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0;
+bool ctl_state_is_final(const char *state) {
+        return state && strcmp(state, PROCPOOL_STATE_QUEUED) != 0 &&
+               strcmp(state, PROCPOOL_STATE_RUNNING) != 0;
 }
