@@ -367,8 +367,9 @@ static int unit_getall(SystemdRun *c) {
         int r = sd_bus_call_method_async(c->bus, NULL, SYSTEMD_NAME, c->unit_path,
                                          "org.freedesktop.DBus.Properties", "GetAll", on_unit_getall, c, "s",
                                          "");
-        if (r >= 0)
-                c->pending_getall++;
+        if (r < 0)
+                return r;
+        c->pending_getall++;
         return r;
 }
 
@@ -434,6 +435,23 @@ static int systemd_run_one(SystemdRun *c, const char *unit) {
         return c->failed ? -EIO : 0;
 }
 
+/* Late GetAll replies must not land on a dead SystemdRun: runs the bus until none is pending. */
+static int systemd_run_drain(SystemdRun *c) {
+        int r;
+
+        while (c->pending_getall > 0) {
+                r = sd_bus_process(c->bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(c->bus, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int cmd_systemd_call(const Args *a) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *removed = NULL;
@@ -479,12 +497,11 @@ static int cmd_systemd_call(const Args *a) {
                 removed = sd_bus_slot_unref(removed);
                 removed_job = c.removed_job;
                 free(c.job_path);
-                /* Late GetAll replies must not land on a dead SystemdRun. */
-                while (r >= 0 && c.pending_getall > 0) {
-                        r = sd_bus_process(bus, NULL);
-                        if (r == 0)
-                                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0) {
+                        free(removed_job);
+                        return r;
                 }
+                r = systemd_run_drain(&c);
                 if (r < 0) {
                         free(removed_job);
                         return r;
@@ -874,6 +891,26 @@ static int on_fd_call_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+/* Builds Call of cat with stdin_fd and stdout_fd as its stdin and stdout. */
+static int new_cat_call(sd_bus *bus, int stdin_fd, int stdout_fd, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                           PROCPOOL_MANAGER_INTERFACE, "Call");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, cat_argv);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "a{sv}", 2, PROCPOOL_OPTION_STDIN, "h", stdin_fd, PROCPOOL_OPTION_STDOUT,
+                                  "h", stdout_fd);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
 /* The fd options: Call of cat with our pipes as its stdin and stdout (Communicate refuses a `stdin` fd,
  * its input being the `input` argument, so Call is the fd-passing form of it). The bytes are moved by
  * the same loop as the raw pipe's, so the two differ only by what procpool does. */
@@ -893,24 +930,18 @@ static int fd_call_once(sd_bus *bus, const uint8_t *input, size_t size, uint8_t 
                 return -errno;
         }
         out_read = out[0];
-        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Call");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, cat_argv);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "a{sv}", 2, PROCPOOL_OPTION_STDIN, "h", in[0],
-                                          PROCPOOL_OPTION_STDOUT, "h", out[1]);
+        r = new_cat_call(bus, in[0], out[1], &m);
         /* The message holds its own duplicates; ours must go so that EOF comes when cat exits. */
         (void) close(in[0]);
         (void) close(out[1]);
-        if (r >= 0)
-                r = sd_bus_call_async(bus, &slot, m, on_fd_call_reply, &c, CALL_TIMEOUT_USEC);
-        if (r >= 0)
-                r = sd_bus_flush(bus);
-        if (r < 0) {
-                (void) close(in[1]);
-                return r;
-        }
+        if (r < 0)
+                goto fail;
+        r = sd_bus_call_async(bus, &slot, m, on_fd_call_reply, &c, CALL_TIMEOUT_USEC);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_flush(bus);
+        if (r < 0)
+                goto fail;
         m = sd_bus_message_unref(m);
 
         /* Only our ends are non-blocking: cat gets ordinary blocking pipes, as from a shell. If procpool
@@ -924,6 +955,9 @@ static int fd_call_once(sd_bus *bus, const uint8_t *input, size_t size, uint8_t 
         if (r < 0)
                 return r;
         return c.error;
+fail:
+        (void) close(in[1]);
+        return r;
 }
 
 static int cmd_call_fds(const Args *a) {

@@ -82,10 +82,15 @@ static int collect_jobs(Ctl *c, bool all, JobList *ret) {
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to list jobs");
         r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
-        while (r >= 0 && (r = sd_bus_message_read(reply, "(tosi)", &id, &path, &state, &rc)) > 0) {
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        for (;;) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 JobInfo *n;
 
+                r = sd_bus_message_read(reply, "(tosi)", &id, &path, &state, &rc);
+                if (r <= 0)
+                        break;
                 if (!all && ctl_state_is_final(state))
                         continue;
                 n = realloc(l.jobs, (l.n + 1) * sizeof(JobInfo));
@@ -97,10 +102,8 @@ static int collect_jobs(Ctl *c, bool all, JobList *ret) {
                 r = ctl_job_info(c, path, &l.jobs[l.n], &e);
                 if (r < 0) {
                         if (sd_bus_error_has_names(&e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD,
-                                                   SD_BUS_ERROR_UNKNOWN_INTERFACE)) {
-                                r = 0; /* released between ListJobs and GetAll */
-                                continue;
-                        }
+                                                   SD_BUS_ERROR_UNKNOWN_INTERFACE))
+                                continue; /* released between ListJobs and GetAll */
                         job_list_done(&l);
                         return ctl_log_error(c, &e, r, "Failed to read the properties of job %" PRIu64, id);
                 }
@@ -302,8 +305,9 @@ int verb_output(Ctl *c, int argc, char **argv) {
                 return ctl_log_error(c, &error, r, "Failed to get the output of job %" PRIu64, id);
         /* stdout first, then stderr: each stream is kept whole, their interleaving is not. */
         r = ctl_write_byte_array(reply, STDOUT_FILENO);
-        if (r >= 0)
-                r = ctl_write_byte_array(reply, STDERR_FILENO);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to write the output of job %" PRIu64, id);
+        r = ctl_write_byte_array(reply, STDERR_FILENO);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to write the output of job %" PRIu64, id);
         return EXIT_SUCCESS;
@@ -354,6 +358,30 @@ int verb_release(Ctl *c, int argc, char **argv) {
         return for_each_job(c, argc, argv, "Release", "release", NULL, 0);
 }
 
+/* Reads the Manager's Running, Queued and MaxQueued; returns 0 or a negative errno with error set. */
+static int read_pool_counts(Ctl *c, sd_bus_error *error, uint32_t *ret_running, uint32_t *ret_queued,
+                            uint32_t *ret_max_queued) {
+        uint32_t running, queued, max_queued;
+        int r;
+
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                        PROCPOOL_MANAGER_INTERFACE, "Running", error, 'u', &running);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                        PROCPOOL_MANAGER_INTERFACE, "Queued", error, 'u', &queued);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                        PROCPOOL_MANAGER_INTERFACE, "MaxQueued", error, 'u', &max_queued);
+        if (r < 0)
+                return r;
+        *ret_running = running;
+        *ret_queued = queued;
+        *ret_max_queued = max_queued;
+        return 0;
+}
+
 int verb_pool_size(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t size, running = 0, queued = 0, max_queued = 0;
@@ -387,15 +415,7 @@ int verb_pool_size(Ctl *c, int argc, char **argv) {
                 printf("%" PRIu32 "\n", size);
                 return EXIT_SUCCESS;
         }
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                        PROCPOOL_MANAGER_INTERFACE, "Running", &error, 'u', &running);
-        if (r >= 0)
-                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                                PROCPOOL_MANAGER_INTERFACE, "Queued", &error, 'u', &queued);
-        if (r >= 0)
-                r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                                PROCPOOL_MANAGER_INTERFACE, "MaxQueued", &error, 'u',
-                                                &max_queued);
+        r = read_pool_counts(c, &error, &running, &queued, &max_queued);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to read the pool's properties");
         printf("{\"pool_size\":%" PRIu32 ",\"running\":%" PRIu32 ",\"queued\":%" PRIu32 ",\"max_queued\":%" PRIu32

@@ -68,7 +68,12 @@ static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_er
                 return 0;
         jp = &j;
         r = sd_bus_message_enter_container(msg, 'a', "{sa{sv}}");
-        while (r > 0 && (r = sd_bus_message_enter_container(msg, 'e', "sa{sv}")) > 0) {
+        if (r <= 0)
+                return 0;
+        for (;;) {
+                r = sd_bus_message_enter_container(msg, 'e', "sa{sv}");
+                if (r <= 0)
+                        break;
                 r = sd_bus_message_read(msg, "s", &iface);
                 if (r < 0)
                         break;
@@ -77,8 +82,11 @@ static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_er
                         found = r >= 0;
                 } else
                         r = sd_bus_message_skip(msg, "a{sv}");
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        break;
+                r = sd_bus_message_exit_container(msg);
+                if (r <= 0)
+                        break;
         }
         if (!found)
                 return 0;
@@ -142,6 +150,44 @@ static int on_monitor_signal(sd_event_source *s, const struct signalfd_siginfo *
         return sd_event_exit(sd_event_source_get_event(s), EXIT_SUCCESS);
 }
 
+/* No sender in the rules: a well-known name in a match is resolved by the bus, not by sd-bus's own
+ * filtering; the paths and interfaces are procpool's alone. */
+static int monitor_subscribe(Monitor *m) {
+        sd_bus *bus = m->ctl->bus;
+        int r;
+
+        r = sd_bus_match_signal(bus, NULL, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
+                                "InterfacesAdded", match_interfaces_added, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_match(bus, NULL,
+                             "type='signal',interface='org.freedesktop.DBus.Properties',"
+                             "member='PropertiesChanged',"
+                             "path_namespace='" PROCPOOL_JOB_PATH_PREFIX "',"
+                             "arg0='" PROCPOOL_JOB_INTERFACE "'",
+                             match_properties_changed, m);
+        if (r < 0)
+                return r;
+        return sd_bus_match_signal(bus, NULL, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                   "JobFinished", match_job_finished, m);
+}
+
+/* Makes event run the bus until SIGINT or SIGTERM comes or the bus goes away. */
+static int monitor_attach_event(sd_bus *bus, sd_event *event) {
+        int r;
+
+        r = sd_event_add_signal(event, NULL, SIGINT, on_monitor_signal, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(event, NULL, SIGTERM, on_monitor_signal, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        return sd_bus_set_exit_on_disconnect(bus, true);
+}
+
 int verb_monitor(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         Monitor m = { .ctl = c };
@@ -152,20 +198,7 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (r != 0)
                 return r;
 
-        /* No sender in the rules: a well-known name in a match is resolved by the bus, not by sd-bus's
-         * own filtering; the paths and interfaces are procpool's alone. */
-        r = sd_bus_match_signal(c->bus, NULL, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
-                                "InterfacesAdded", match_interfaces_added, &m);
-        if (r >= 0)
-                r = sd_bus_add_match(c->bus, NULL,
-                                     "type='signal',interface='org.freedesktop.DBus.Properties',"
-                                     "member='PropertiesChanged',"
-                                     "path_namespace='" PROCPOOL_JOB_PATH_PREFIX "',"
-                                     "arg0='" PROCPOOL_JOB_INTERFACE "'",
-                                     match_properties_changed, &m);
-        if (r >= 0)
-                r = sd_bus_match_signal(c->bus, NULL, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                        "JobFinished", match_job_finished, &m);
+        r = monitor_subscribe(&m);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to subscribe to job events");
 
@@ -175,14 +208,9 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return ctl_log_error(c, NULL, -errno, "Failed to block signals");
         r = sd_event_default(&event);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, on_monitor_signal, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, on_monitor_signal, NULL);
-        if (r >= 0)
-                r = sd_bus_attach_event(c->bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r >= 0)
-                r = sd_bus_set_exit_on_disconnect(c->bus, true);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to set up the event loop");
+        r = monitor_attach_event(c->bus, event);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to set up the event loop");
 

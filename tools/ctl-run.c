@@ -189,8 +189,9 @@ static int waiter_run(Waiter *w) {
         if (w->cancel_on_signal) {
                 /* The signals were blocked before the job was submitted; see block_signals(). */
                 r = sd_event_add_signal(w->event, NULL, SIGINT, on_signal, w);
-                if (r >= 0)
-                        r = sd_event_add_signal(w->event, NULL, SIGTERM, on_signal, w);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to watch for signals");
+                r = sd_event_add_signal(w->event, NULL, SIGTERM, on_signal, w);
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to watch for signals");
         }
@@ -200,8 +201,9 @@ static int waiter_run(Waiter *w) {
                 w->jobs[i].waiter = w;
                 r = sd_bus_message_new_method_call(c->bus, &m, PROCPOOL_BUS_NAME, w->jobs[i].path,
                                                    PROCPOOL_JOB_INTERFACE, "Wait");
-                if (r >= 0)
-                        r = sd_bus_call_async(c->bus, &w->jobs[i].slot, m, on_wait_reply, &w->jobs[i], NO_TIMEOUT);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, w->jobs[i].id);
+                r = sd_bus_call_async(c->bus, &w->jobs[i].slot, m, on_wait_reply, &w->jobs[i], NO_TIMEOUT);
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, w->jobs[i].id);
         }
@@ -223,6 +225,28 @@ static int block_signals(void) {
 
 static bool fd_is_open(int fd) {
         return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* Appends the {sv} entry of option name with the list of strings l as its value. */
+static int append_strv_option(sd_bus_message *m, const char *name, char **l) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'v', "as");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, l);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
 }
 
 /* Appends the a{sv} options of Submit, Call and Communicate from the command line. */
@@ -249,50 +273,86 @@ static int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int canc
         if (r < 0)
                 return r;
         r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_CWD, "s", cwd);
-        if (r >= 0 && c->n_environment > 0) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", PROCPOOL_OPTION_ENVIRONMENT);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, c->environment);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        if (c->n_environment > 0) {
+                r = append_strv_option(m, PROCPOOL_OPTION_ENVIRONMENT, c->environment);
+                if (r < 0)
+                        return r;
         }
-        if (r >= 0 && c->clear_env)
+        if (c->clear_env) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_CLEAR_ENVIRONMENT, "b", 1);
-        if (r >= 0 && c->timeout_set)
+                if (r < 0)
+                        return r;
+        }
+        if (c->timeout_set) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_TIMEOUT, "t", c->timeout_usec);
-        if (r >= 0 && c->stop_timeout_set)
+                if (r < 0)
+                        return r;
+        }
+        if (c->stop_timeout_set) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_STOP_TIMEOUT, "t", c->stop_timeout_usec);
-        if (r >= 0 && c->output_limit_set)
+                if (r < 0)
+                        return r;
+        }
+        if (c->output_limit_set) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_OUTPUT_LIMIT, "t", c->output_limit);
-        if (r >= 0 && c->priority_set)
+                if (r < 0)
+                        return r;
+        }
+        if (c->priority_set) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_PRIORITY, "i", c->priority);
-        if (r >= 0 && c->label)
+                if (r < 0)
+                        return r;
+        }
+        if (c->label) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_LABEL, "s", c->label);
+                if (r < 0)
+                        return r;
+        }
         if (pass_fds) {
                 static const char *const names[] = { PROCPOOL_OPTION_STDIN, PROCPOOL_OPTION_STDOUT,
                                                      PROCPOOL_OPTION_STDERR };
                 /* A stream procpoolctl does not have is left to the daemon's default. */
-                for (int fd = 0; r >= 0 && fd < 3; fd++)
-                        if (fd_is_open(fd))
-                                r = sd_bus_message_append(m, "{sv}", names[fd], "h", fd);
+                for (int fd = 0; fd < 3; fd++) {
+                        if (!fd_is_open(fd))
+                                continue;
+                        r = sd_bus_message_append(m, "{sv}", names[fd], "h", fd);
+                        if (r < 0)
+                                return r;
+                }
         }
-        if (r >= 0 && cancel_on_disconnect >= 0)
+        if (cancel_on_disconnect >= 0) {
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_CANCEL_ON_DISCONNECT, "b",
                                           cancel_on_disconnect);
-        if (r < 0)
-                return r;
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_message_close_container(m);
 }
 
 static int new_job_call(Ctl *c, const char *member, sd_bus_message **ret) {
         return sd_bus_message_new_method_call(c->bus, ret, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
                                               PROCPOOL_MANAGER_INTERFACE, member);
+}
+
+/* Builds the Submit call of argv with the command line's options. */
+static int new_submit_call(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconnect,
+                           sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = new_job_call(c, "Submit", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, argv);
+        if (r < 0)
+                return r;
+        r = append_job_options(c, m, pass_fds, cancel_on_disconnect);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
 }
 
 /* Submits argv (a NULL-terminated array); on success stores the job's path. Returns 0 or an exit code. */
@@ -311,11 +371,7 @@ static int submit_job(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconne
                         "use 'communicate' or 'submit' instead.\n", c->verb);
                 return EXIT_FAILED;
         }
-        r = new_job_call(c, "Submit", &m);
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, argv);
-        if (r >= 0)
-                r = append_job_options(c, m, pass_fds, cancel_on_disconnect);
+        r = new_submit_call(c, argv, pass_fds, cancel_on_disconnect, &m);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to build the Submit call");
         r = sd_bus_call(c->bus, m, 0, &error, &reply);
@@ -397,10 +453,15 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to list jobs");
         r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
-        while (r >= 0 && (r = sd_bus_message_read(reply, "(tosi)", &id, &path, &state, &rc)) > 0) {
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        for (;;) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 uint32_t owner;
 
+                r = sd_bus_message_read(reply, "(tosi)", &id, &path, &state, &rc);
+                if (r <= 0)
+                        break;
                 if (ctl_state_is_final(state))
                         continue;
                 if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
@@ -409,6 +470,8 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
                 if (owner != uid)
                         continue;
                 r = waiter_add(w, id, path);
+                if (r < 0)
+                        break;
         }
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to read the job list");
@@ -498,6 +561,46 @@ int ctl_write_byte_array(sd_bus_message *m, int fd) {
         return write_all(fd, data, size);
 }
 
+/* Builds the Communicate call of argv with input and the command line's options. */
+static int new_communicate_call(Ctl *c, char **argv, const uint8_t *input, size_t input_size,
+                                sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = new_job_call(c, "Communicate", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(m, argv);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_array(m, 'y', input, input_size);
+        if (r < 0)
+                return r;
+        r = append_job_options(c, m, false, -1);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+/* Reads the return code from Communicate's reply and writes the job's stdout and stderr to ours. */
+static int write_communicate_reply(sd_bus_message *reply, int32_t *ret_rc) {
+        int32_t rc;
+        int r;
+
+        r = sd_bus_message_read(reply, "i", &rc);
+        if (r < 0)
+                return r;
+        r = ctl_write_byte_array(reply, STDOUT_FILENO);
+        if (r < 0)
+                return r;
+        r = ctl_write_byte_array(reply, STDERR_FILENO);
+        if (r < 0)
+                return r;
+        *ret_rc = rc;
+        return 0;
+}
+
 int verb_communicate(Ctl *c, int argc, char **argv) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -514,13 +617,7 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = new_job_call(c, "Communicate", &m);
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, argv + 1);
-        if (r >= 0)
-                r = sd_bus_message_append_array(m, 'y', input ? input : (const uint8_t *) "", input_size);
-        if (r >= 0)
-                r = append_job_options(c, m, false, -1);
+        r = new_communicate_call(c, argv + 1, input ? input : (const uint8_t *) "", input_size, &m);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to build the Communicate call");
 
@@ -541,11 +638,7 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
                         return ctl_log_error(c, &error, r, "Failed to run '%s'", argv[1]);
                 }
         }
-        r = sd_bus_message_read(reply, "i", &rc);
-        if (r >= 0)
-                r = ctl_write_byte_array(reply, STDOUT_FILENO);
-        if (r >= 0)
-                r = ctl_write_byte_array(reply, STDERR_FILENO);
+        r = write_communicate_reply(reply, &rc);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to write the job's output");
         return returncode_to_exit(rc);

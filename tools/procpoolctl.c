@@ -405,22 +405,38 @@ static const char *bus_description(const Ctl *c) {
         return c->system ? "the system bus" : "the user bus";
 }
 
+/* Connects to the bus at address, as a client that can pass file descriptors. */
+static int bus_open_address(const char *address, sd_bus **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_negotiate_fds(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 int ctl_connect(Ctl *c) {
         int r;
 
         if (c->bus)
                 return 0;
-        if (c->address) {
-                r = sd_bus_new(&c->bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(c->bus, c->address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(c->bus, true);
-                if (r >= 0)
-                        r = sd_bus_negotiate_fds(c->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(c->bus);
-        } else if (c->host)
+        if (c->address)
+                r = bus_open_address(c->address, &c->bus);
+        else if (c->host)
                 r = sd_bus_open_system_remote(&c->bus, c->host);
         else if (c->machine)
                 r = c->user ? sd_bus_open_user_machine(&c->bus, c->machine)
@@ -583,6 +599,18 @@ static int read_string_variant(sd_bus_message *m, char **field) {
         return 0;
 }
 
+static int read_strv_variant(sd_bus_message *m, char ***field) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "as");
+        if (r < 0)
+                return r;
+        r = read_strv(m, field);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
 int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
         int r;
 
@@ -602,13 +630,9 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         return r;
                 if (strcmp(name, "Id") == 0)
                         r = sd_bus_message_read(m, "v", "t", &info->id);
-                else if (strcmp(name, "Argv") == 0) {
-                        r = sd_bus_message_enter_container(m, 'v', "as");
-                        if (r >= 0)
-                                r = read_strv(m, &info->argv);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(m);
-                } else if (strcmp(name, "State") == 0)
+                else if (strcmp(name, "Argv") == 0)
+                        r = read_strv_variant(m, &info->argv);
+                else if (strcmp(name, "State") == 0)
                         r = read_string_variant(m, &info->state);
                 else if (strcmp(name, "ReturnCode") == 0)
                         r = sd_bus_message_read(m, "v", "i", &info->returncode);
