@@ -2,6 +2,7 @@
 /* Logging at the edges (main, dbus/): one line per message, with a level the journal understands. */
 #pragma once
 
+#include <errno.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -19,6 +20,7 @@ int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 #define log_error_errno(error, ...) log_internal(LOG_ERR, (error), __VA_ARGS__)
 #define log_warning_errno(error, ...) log_internal(LOG_WARNING, (error), __VA_ARGS__)
 #define log_debug_errno(error, ...) log_internal(LOG_DEBUG, (error), __VA_ARGS__)
+#define log_oom() log_internal(LOG_ERR, ENOMEM, "Out of memory")
 #define log_error(...) log_internal(LOG_ERR, 0, __VA_ARGS__)
 #define log_warning(...) log_internal(LOG_WARNING, 0, __VA_ARGS__)
 #define log_notice(...) log_internal(LOG_NOTICE, 0, __VA_ARGS__)

@@ -23,6 +23,7 @@
 #define PROCPOOL_ERROR_NOT_RUNNING "org.procpool.Error.NotRunning"
 #define PROCPOOL_ERROR_NOT_FINISHED "org.procpool.Error.NotFinished"
 #define PROCPOOL_ERROR_SHUTTING_DOWN "org.procpool.Error.ShuttingDown"
+#define PROCPOOL_ERROR_INTERRUPTED "org.procpool.Error.Interrupted"
 
 /* ---- options of Submit, Call and Communicate (a{sv}) ------------------------------------------------ */
 

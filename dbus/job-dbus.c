@@ -68,6 +68,12 @@ char *job_error_text(const JobRecord *r) {
                 break;
         case JOB_REASON_LOST:
                 return strdup("Failed to watch the started process");
+        case JOB_REASON_DAEMON_STOPPED:
+                return strdup("procpoold stopped while it ran");
+        case JOB_REASON_CALLER_GONE:
+                return strdup("Cancelled: its caller left while procpoold was stopped");
+        case JOB_REASON_INPUT_LOST:
+                return strdup("The fds or input it was given did not outlive procpoold's restart");
         default:
                 return strdup("");
         }
@@ -81,13 +87,12 @@ char *job_path(const Job *j) {
         return p;
 }
 
-JobBus *job_bus_new(Manager *m, Client *client, bool cancel_on_disconnect) {
+JobBus *job_bus_new(Manager *m, Client *client) {
         JobBus *jb = calloc(1, sizeof(JobBus));
         if (!jb)
                 return NULL;
         jb->manager = m;
         jb->client = client;
-        jb->cancel_on_disconnect = cancel_on_disconnect;
         return jb;
 }
 
@@ -116,6 +121,44 @@ int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind) {
         return 0;
 }
 
+void job_bus_fail_waiters(Job *j, int error) {
+        JobBus *jb = job_bus(j);
+
+        while (jb->waiters) {
+                Waiter *w = jb->waiters;
+                int r;
+
+                jb->waiters = w->next;
+                r = sd_bus_reply_method_errnof(w->message, error,
+                                               "Failed to store job %" PRIu64 " in the state dir: %m; it was "
+                                               "not queued", job_get_record(j)->id);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to answer a caller: %m, ignoring");
+                sd_bus_message_unref(w->message);
+                free(w);
+        }
+}
+
+void job_bus_interrupt_waiters(Job *j) {
+        JobBus *jb = job_bus(j);
+        uint64_t id = job_get_record(j)->id;
+
+        while (jb->waiters) {
+                Waiter *w = jb->waiters;
+                int r;
+
+                jb->waiters = w->next;
+                r = sd_bus_reply_method_errorf(w->message, PROCPOOL_ERROR_INTERRUPTED,
+                                               "procpoold stopped; job %" PRIu64 " stays %s and goes on when "
+                                               "procpoold starts again", id,
+                                               job_state_to_string(job_get_record(j)->state));
+                if (r < 0)
+                        log_debug_errno(r, "Failed to answer a caller of job %" PRIu64 ": %m, ignoring", id);
+                sd_bus_message_unref(w->message);
+                free(w);
+        }
+}
+
 void job_bus_drop_waiters(Job *j, const char *sender) {
         JobBus *jb = job_bus(j);
 
@@ -132,11 +175,23 @@ void job_bus_drop_waiters(Job *j, const char *sender) {
 }
 
 /* The captured stdout and stderr, as two byte arrays. */
-static int append_outputs(sd_bus_message *reply, const JobRecord *r) {
+static int append_outputs(sd_bus_message *reply, Job *j) {
+        const JobRecord *r = job_get_record(j);
+
         for (int s = 0; s < _JOB_STREAM_MAX; s++) {
-                int k = sd_bus_message_append_array(reply, 'y', r->output[s].data ?: "", r->output[s].size);
+                size_t size = r->output[s].size, n = 0;
+                void *p;
+                int k;
+
+                /* Straight from the spool file into the message. */
+                k = sd_bus_message_append_array_space(reply, 'y', size, &p);
                 if (k < 0)
                         return k;
+                k = job_read_output(j, s, p, size, &n);
+                if (k < 0)
+                        return k;
+                if (n < size) /* the file lost bytes under the daemon: what is missing reads as zeros */
+                        memset((char *) p + n, 0, size - n);
         }
         return 0;
 }
@@ -157,6 +212,9 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
                 error = job_error_text(r);
                 if (!error)
                         return -ENOMEM;
+                if (r->reason.kind == JOB_REASON_DAEMON_STOPPED)
+                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_INTERRUPTED, "Job %" PRIu64 ": %s",
+                                                          r->id, error);
                 if (r->state == JOB_FAILED)
                         return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_SPAWN_FAILED, "%s", error);
                 return sd_bus_reply_method_errorf(message,
@@ -178,7 +236,7 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
         k = sd_bus_message_append(reply, "i", (int32_t) r->returncode);
         if (k < 0)
                 return k;
-        k = append_outputs(reply, r);
+        k = append_outputs(reply, j);
         if (k < 0)
                 return k;
         return sd_bus_send(NULL, reply, NULL);
@@ -310,6 +368,12 @@ static int append_error(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 's', e);
 }
 
+static int append_output_incomplete(sd_bus_message *m, Job *j) {
+        const JobRecord *r = job_get_record(j);
+        int b = r->output[JOB_STDOUT].incomplete || r->output[JOB_STDERR].incomplete;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
 static int append_cpu_usage(sd_bus_message *m, Job *j) {
         uint64_t v = job_cpu_usage(j);
         return sd_bus_message_append_basic(m, 't', &v);
@@ -335,6 +399,8 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         X("FinishedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_FINISHED_AT,                  \
           append_finished_at)                                                                              \
         X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)               \
+        X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                 \
+          append_output_incomplete)                                                                        \
         X("CPUUsageUSec", "t", 0, 0, append_cpu_usage)                                                     \
         X("MemoryPeak", "t", 0, 0, append_memory_peak)
 
@@ -433,18 +499,45 @@ static int method_job_kill(sd_bus_message *message, void *userdata, sd_bus_error
 static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Job *j = userdata;
+        const JobRecord *rec = job_get_record(j);
+        /* Both streams and the message's own bytes must fit what the bus carries. */
+        uint64_t max = 2 * manager_stream_max(job_bus(j)->manager->config.bus_kind);
         int r;
 
         r = check_owner(j, message, error);
         if (r < 0)
                 return r;
+        if (rec->output[JOB_STDOUT].size + rec->output[JOB_STDERR].size > max)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Job %" PRIu64 " holds %" PRIu64 " bytes of output, more than one bus "
+                                         "message carries (%" PRIu64 "); read it with OpenOutput()",
+                                         rec->id, rec->output[JOB_STDOUT].size + rec->output[JOB_STDERR].size, max);
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
-        r = append_outputs(reply, job_get_record(j));
+        r = append_outputs(reply, j);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_job_open_output(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_close_ int out = -EBADF, err = -EBADF;
+        Job *j = userdata;
+        int r;
+
+        r = check_owner(j, message, error);
+        if (r < 0)
+                return r;
+        out = job_open_output(j, JOB_STDOUT);
+        if (out < 0)
+                return sd_bus_error_set_errnof(error, out, "Failed to open the stdout of job %" PRIu64 ": %m",
+                                               job_get_record(j)->id);
+        err = job_open_output(j, JOB_STDERR);
+        if (err < 0)
+                return sd_bus_error_set_errnof(error, err, "Failed to open the stderr of job %" PRIu64 ": %m",
+                                               job_get_record(j)->id);
+        return sd_bus_reply_method_return(message, "hh", out, err);
 }
 
 static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -479,6 +572,8 @@ const sd_bus_vtable job_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetOutput", SD_BUS_NO_ARGS, SD_BUS_RESULT("ay", stdout, "ay", stderr),
                                 method_job_get_output, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenOutput", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", stdout, "h", stderr),
+                                method_job_open_output, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_release,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,

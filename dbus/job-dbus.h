@@ -22,7 +22,6 @@ typedef enum WaiterKind {
 typedef struct JobBus {
         Manager *manager;
         Client *client;
-        bool cancel_on_disconnect;
         struct Waiter *waiters;
 } JobBus;
 
@@ -31,7 +30,7 @@ extern const sd_bus_vtable job_vtable[];
 int job_bus_add(Manager *m);
 /* The job's object path; free it. */
 char *job_path(const Job *j);
-JobBus *job_bus_new(Manager *m, Client *client, bool cancel_on_disconnect);
+JobBus *job_bus_new(Manager *m, Client *client);
 JobBus *job_bus_free(JobBus *jb);
 static inline JobBus *job_bus(const Job *j) {
         return job_get_userdata(j);
@@ -44,6 +43,10 @@ char *job_error_text(const JobRecord *r);
 int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind);
 /* Replies to every waiter of a finished job. */
 void job_bus_reply_all(Job *j);
+/* Answers every waiter with error: the store refused the job, which was never queued. */
+void job_bus_fail_waiters(Job *j, int error);
+/* Answers every waiter with org.procpool.Error.Interrupted: the daemon stops, the job stays. */
+void job_bus_interrupt_waiters(Job *j);
 /* Forgets, without replying, the waiters that sender sent. */
 void job_bus_drop_waiters(Job *j, const char *sender);
 /* PropertiesChanged for what changed; InterfacesAdded and InterfacesRemoved of the ObjectManager. */

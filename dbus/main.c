@@ -26,7 +26,8 @@ static void help(void) {
                "                           system bus's rules)\n"
                "     --pool-size=N         Run at most N jobs at once (default: online CPUs)\n"
                "     --max-queued=N        Queue at most N jobs (default: %u)\n"
-               "     --output-limit=BYTES  Keep at most BYTES per captured stream (default: 16M)\n"
+               "     --output-limit=BYTES  Keep at most BYTES per captured stream (default: 1G;\n"
+               "                           Communicate: at most what one bus reply carries)\n"
                "     --retain=N            Keep at most N finished jobs (default: %u)\n"
                "     --retain-time=TIME    Release finished jobs TIME after they end (default: 10min;\n"
                "                           0 keeps them until released)\n"
@@ -37,7 +38,13 @@ static void help(void) {
                "                           Run at most N jobs of one uid at once (default: no limit)\n"
                "     --max-output-per-user=BYTES\n"
                "                           Hold at most BYTES of captured output of one uid\n"
-               "                           (default: 256M; 0: no limit)\n",
+               "                           (default: 4G; 0: no limit)\n"
+               "     --state-dir=DIR       Keep the job store and the captured output in DIR\n"
+               "                           (default: $STATE_DIRECTORY, else /var/lib/procpool with\n"
+               "                           --system, else $XDG_STATE_HOME/procpool)\n"
+               "     --sync=normal|full    normal: a crash of procpoold loses no acknowledged job;\n"
+               "                           full: neither does a power cut, at a cost per commit\n"
+               "     --ephemeral           Keep no store: jobs and output end with the daemon\n",
                program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_DEFAULT,
                POOL_MAX_QUEUED_PER_USER_DEFAULT);
 }
@@ -56,6 +63,9 @@ enum {
         ARG_MAX_QUEUED_PER_USER,
         ARG_MAX_RUNNING_PER_USER,
         ARG_MAX_OUTPUT_PER_USER,
+        ARG_STATE_DIR,
+        ARG_SYNC,
+        ARG_EPHEMERAL,
 };
 
 static int usage_error(const char *option, const char *expected) {
@@ -80,9 +90,11 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 { "max-queued-per-user", required_argument, NULL, ARG_MAX_QUEUED_PER_USER },
                 { "max-running-per-user", required_argument, NULL, ARG_MAX_RUNNING_PER_USER },
                 { "max-output-per-user", required_argument, NULL, ARG_MAX_OUTPUT_PER_USER },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "sync", required_argument, NULL, ARG_SYNC },
+                { "ephemeral", no_argument, NULL, ARG_EPHEMERAL },
                 {}
         };
-        bool output_limit_set = false;
         uint64_t v;
         int c;
 
@@ -122,7 +134,6 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                         if (parse_size(optarg, &v) < 0)
                                 return usage_error("output-limit", "a size such as 16M");
                         cfg->pool.output_limit = v;
-                        output_limit_set = true;
                         break;
                 case ARG_RETAIN:
                         if (parse_unsigned(optarg, 0, UINT32_MAX, &v) < 0)
@@ -154,17 +165,30 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                                 return usage_error("max-output-per-user", "a size such as 256M");
                         cfg->pool.per_user.max_output = v;
                         break;
+                case ARG_STATE_DIR:
+                        if (optarg[0] != '/')
+                                return usage_error("state-dir", "an absolute path");
+                        cfg->state_dir = optarg;
+                        break;
+                case ARG_SYNC:
+                        if (strcmp(optarg, "normal") == 0)
+                                cfg->sync = STORE_SYNC_NORMAL;
+                        else if (strcmp(optarg, "full") == 0)
+                                cfg->sync = STORE_SYNC_FULL;
+                        else
+                                return usage_error("sync", "normal or full");
+                        break;
+                case ARG_EPHEMERAL:
+                        cfg->ephemeral = true;
+                        break;
                 default:
                         return -1;
                 }
         }
-        if (output_limit_set && cfg->pool.output_limit > manager_stream_max(cfg->bus_kind)) {
-                log_error("--output-limit=%" PRIu64 " is above the %" PRIu64 " bytes one bus reply can carry "
-                          "per stream", cfg->pool.output_limit, manager_stream_max(cfg->bus_kind));
+        if (cfg->ephemeral && cfg->state_dir) {
+                log_error("--ephemeral keeps no state dir; it does not go with --state-dir");
                 return -1;
         }
-        if (!output_limit_set && cfg->pool.output_limit > manager_stream_max(cfg->bus_kind))
-                cfg->pool.output_limit = manager_stream_max(cfg->bus_kind);
         if (optind < argc) {
                 log_error("unexpected argument '%s'", argv[optind]);
                 return -1;

@@ -2,11 +2,15 @@
 /* The daemon's context: the bus, the event loop, the registry, the pool and the clients. */
 #include <assert.h>
 #include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <search.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +73,7 @@ static int forget_client(Job *j, void *userdata) {
         if (jb->client != c)
                 return 0;
         jb->client = NULL;
-        if (jb->cancel_on_disconnect && !job_state_is_final(job_get_record(j)->state))
+        if (job_get_record(j)->spec.cancel_on_disconnect && !job_state_is_final(job_get_record(j)->state))
                 (void) job_cancel(j);
         return 0;
 }
@@ -190,7 +194,7 @@ static void on_job_finished(Job *j, void *userdata) {
         job_bus_reply_all(j);
         supervisor_emit_job_finished(m, j);
         log_job(m, j, "finished");
-        if (m->shutting_down && registry_is_idle(m->registry, false))
+        if (m->shutting_down && !pool_is_active(m->pool))
                 (void) sd_event_exit(m->event, 0);
 }
 
@@ -221,6 +225,11 @@ static void on_idle(void *userdata) {
         }
 }
 
+static void on_store_failed(int error, const char *message, void *userdata) {
+        Manager *m = userdata;
+        log_error_errno(error, "Failed to write the job store in %s: %s; will try again", m->state_dir, message);
+}
+
 static const RegistryCallbacks registry_callbacks = {
         .job_added = on_job_added,
         .job_changed = on_job_changed,
@@ -228,6 +237,7 @@ static const RegistryCallbacks registry_callbacks = {
         .job_removed = on_job_removed,
         .counts_changed = on_counts_changed,
         .idle = on_idle,
+        .store_failed = on_store_failed,
 };
 
 /* ---- event sources ----------------------------------------------------------------------------- */
@@ -280,11 +290,14 @@ void manager_begin_shutdown(Manager *m) {
                 return;
         m->shutting_down = true;
         (void) sd_notify(0, "STOPPING=1");
-        pool_shutdown(m->pool);
+        /* With a store, queued jobs wait for the next start; without one they would be lost. */
+        pool_shutdown(m->pool, !m->config.ephemeral);
         notify_status(m);
-        if (registry_is_idle(m->registry, false))
+        if (!pool_is_active(m->pool))
                 (void) sd_event_exit(m->event, 0);
 }
+
+static void remove_private_dir(const char *path);
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
 
@@ -295,6 +308,7 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
+        m->state_lock_fd = -EBADF;
         m->config = *config;
         /* Started by systemd, with a journal to take the structured job lines. */
         m->under_systemd = (getenv("INVOCATION_ID") || getenv("JOURNAL_STREAM")) &&
@@ -309,9 +323,6 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (r < 0)
                 return r;
         r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
-        if (r < 0)
-                return r;
-        r = registry_new(m->event, &m->config.registry, &registry_callbacks, m, &m->registry);
         if (r < 0)
                 return r;
 
@@ -336,8 +347,171 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->idle_source);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
+        if (m->config.ephemeral && m->state_dir)
+                remove_private_dir(m->state_dir);
+        closep(&m->state_lock_fd);
+        free(m->state_dir);
         free(m);
         return NULL;
+}
+
+/* ---- the state dir ------------------------------------------------------------------------------- */
+
+int manager_default_state_dir(bool system, char **ret) {
+        const char *e = getenv("STATE_DIRECTORY"), *home;
+
+        /* systemd's StateDirectory=: the first of its colon-separated list is ours. */
+        if (e && e[0] == '/') {
+                *ret = strndup(e, strcspn(e, ":"));
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (system) {
+                *ret = strdup("/var/lib/procpool");
+                return *ret ? 0 : -ENOMEM;
+        }
+        e = getenv("XDG_STATE_HOME");
+        if (e && e[0] == '/')
+                return asprintf(ret, "%s/procpool", e) < 0 ? -ENOMEM : 0;
+        home = getenv("HOME");
+        if (!home || home[0] != '/')
+                return -ENXIO;
+        return asprintf(ret, "%s/.local/state/procpool", home) < 0 ? -ENOMEM : 0;
+}
+
+/* Makes path and its missing parents; the last one 0700, the parents 0755 as a home's dirs are. */
+static int mkdir_parents(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        char *slash;
+
+        if (!p)
+                return -ENOMEM;
+        for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+                *slash = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *slash = '/';
+        }
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Removes the private spool dir of an ephemeral daemon: flat, of the daemon's own making. */
+static void remove_private_dir(const char *path) {
+        _cleanup_free_ char *output = NULL;
+
+        if (asprintf(&output, "%s/output", path) >= 0) {
+                DIR *d = opendir(output);
+                if (d) {
+                        struct dirent *de;
+                        while ((de = readdir(d)))
+                                if (de->d_name[0] != '.')
+                                        (void) unlinkat(dirfd(d), de->d_name, 0);
+                        closedir(d);
+                }
+                (void) rmdir(output);
+        }
+        (void) rmdir(path);
+}
+
+/* The state dir: made if missing, locked so that two daemons never share it, and its spool. */
+static int setup_state_dir(Manager *m, Spool **ret_spool) {
+        _cleanup_free_ char *output = NULL;
+        struct stat st;
+        int r;
+
+        if (m->config.ephemeral) {
+                const char *base = getenv("RUNTIME_DIRECTORY") ?: getenv("XDG_RUNTIME_DIR") ?: "/tmp";
+                if (asprintf(&m->state_dir, "%.*s/procpool-XXXXXX", (int) strcspn(base, ":"), base) < 0)
+                        return log_oom();
+                if (!mkdtemp(m->state_dir)) {
+                        r = log_error_errno(errno, "Failed to make a private spool dir %s: %m", m->state_dir);
+                        m->state_dir = mfree(m->state_dir);
+                        return r;
+                }
+        } else {
+                if (m->config.state_dir)
+                        m->state_dir = strdup(m->config.state_dir);
+                else {
+                        r = manager_default_state_dir(m->config.system_policy, &m->state_dir);
+                        if (r == -ENXIO)
+                                return log_error_errno(r, "No state dir: neither $STATE_DIRECTORY, "
+                                                       "$XDG_STATE_HOME nor $HOME is set; pass --state-dir=");
+                }
+                if (!m->state_dir)
+                        return log_oom();
+                r = mkdir_parents(m->state_dir);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make the state dir %s: %m", m->state_dir);
+        }
+        if (stat(m->state_dir, &st) < 0)
+                return log_error_errno(errno, "Failed to use the state dir %s: %m", m->state_dir);
+        if (!S_ISDIR(st.st_mode))
+                return log_error_errno(ENOTDIR, "Failed to use the state dir %s: %m", m->state_dir);
+        if (access(m->state_dir, R_OK | W_OK | X_OK) < 0)
+                return log_error_errno(errno, "Failed to use the state dir %s: %m", m->state_dir);
+
+        {
+                _cleanup_free_ char *lock = NULL;
+                if (asprintf(&lock, "%s/lock", m->state_dir) < 0)
+                        return log_oom();
+                m->state_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (m->state_lock_fd < 0)
+                        return log_error_errno(errno, "Failed to use the state dir %s: %s: %m", m->state_dir, lock);
+                if (flock(m->state_lock_fd, LOCK_EX | LOCK_NB) < 0)
+                        return log_error_errno(errno, "Failed to lock the state dir %s: %s",
+                                               m->state_dir, errno == EWOULDBLOCK ?
+                                               "another procpoold uses it" : strerror(errno));
+        }
+        if (asprintf(&output, "%s/output", m->state_dir) < 0)
+                return log_oom();
+        if (mkdir(output, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to make the spool dir %s: %m", output);
+        r = spool_open(output, ret_spool);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the spool dir %s: %m", output);
+        return 0;
+}
+
+static Pool *pool_for_name(const char *name, void *userdata) {
+        Manager *m = userdata;
+        return strcmp(name, "default") == 0 ? m->pool : NULL;
+}
+
+static int attach_job_bus(Job *j, void *userdata) {
+        JobBus *jb = job_bus_new(userdata, NULL);
+        if (!jb)
+                return -ENOMEM;
+        job_set_userdata(j, jb);
+        return 0;
+}
+
+/* The job store in the state dir, read back into the registry. */
+static int setup_store(Manager *m) {
+        _cleanup_free_ char *path = NULL, *why = NULL;
+        Store *store;
+        uint64_t size;
+        int r;
+
+        if (m->config.ephemeral)
+                return 0;
+        if (asprintf(&path, "%s/jobs.db", m->state_dir) < 0)
+                return log_oom();
+        r = store_open(path, m->config.sync, &store, &why);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the job store %s", why ?: path);
+        registry_set_store(m->registry, store);
+        if (store_get_setting(store, STORE_SETTING_POOL_SIZE, &size) >= 0 && size > 0 && size <= UINT32_MAX)
+                (void) pool_set_size(m->pool, (unsigned) size);
+        r = registry_load(m->registry, pool_for_name, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the jobs back from %s: %m (%s)", path,
+                                       store_last_error(store));
+        /* Their callers, if any, are gone with the last run: nobody waits on them yet. */
+        r = registry_foreach(m->registry, attach_job_bus, m);
+        if (r < 0)
+                return log_oom();
+        return 0;
 }
 
 static const char *bus_kind_to_string(BusKind kind) {
@@ -441,9 +615,17 @@ static CgroupRoot *setup_cgroups(Manager *m) {
 
 int manager_startup(Manager *m) {
         Executor *executor;
+        Spool *spool;
         int r;
 
-        assert(m->event && m->registry && !m->bus);
+        assert(m->event && !m->registry && !m->bus);
+
+        r = setup_state_dir(m, &spool);
+        if (r < 0)
+                return r;
+        r = registry_new(m->event, &m->config.registry, spool, &registry_callbacks, m, &m->registry);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the registry: %m");
 
         r = open_bus(m);
         if (r < 0)
@@ -460,6 +642,9 @@ int manager_startup(Manager *m) {
         r = pool_new(m->event, m->registry, &m->config.pool, executor, &m->pool);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the pool: %m");
+        r = setup_store(m);
+        if (r < 0)
+                return r;
 
         r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC,
                                        USEC_PER_MSEC, on_counts, m);
@@ -496,8 +681,17 @@ int manager_startup(Manager *m) {
                                        "(is procpoold already running?)", PROCPOOL_BUS_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire bus name %s: %m", PROCPOOL_BUS_NAME);
-        (void) sd_notifyf(0, "READY=1\nSTATUS=0 running, 0 queued, 0 finished, pool size %u",
-                          pool_get_size(m->pool));
+        /* What the last run left unfinished ends now, with the bus there to hear of it. */
+        registry_coldplug(m->registry);
+        (void) registry_flush(m->registry);
+        (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, 0 finished, pool size %u",
+                          pool_get_running(m->pool), pool_get_queued(m->pool), pool_get_size(m->pool));
+        return 0;
+}
+
+static int interrupt_waiters(Job *j, void *userdata) {
+        if (!job_state_is_final(job_get_record(j)->state))
+                job_bus_interrupt_waiters(j);
         return 0;
 }
 
@@ -509,6 +703,8 @@ int manager_run(Manager *m) {
         r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to run the event loop: %m");
+        /* Whoever still waits on a job that stays queued for the next start hears why no answer came. */
+        (void) registry_foreach(m->registry, interrupt_waiters, NULL);
         (void) sd_bus_flush(m->bus);
         return 0;
 }

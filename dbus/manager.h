@@ -27,6 +27,9 @@ typedef struct ManagerConfig {
         RegistryConfig registry;
         PoolConfig pool;
         uint64_t exit_on_idle_usec; /* 0: never */
+        const char *state_dir;      /* NULL: the default for the bus (manager_default_state_dir()) */
+        bool ephemeral;             /* no store: nothing outlives the daemon */
+        StoreSync sync;
 } ManagerConfig;
 
 typedef struct Client Client;
@@ -46,6 +49,8 @@ typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
         Registry *registry; /* every job, by id */
+        char *state_dir;    /* the job store and the spool, or the private spool when ephemeral */
+        int state_lock_fd;  /* held while the daemon uses the state dir */
         Pool *pool;         /* the one pool, which PoolSize, Running and Queued describe */
         void *clients;      /* tsearch() tree of Client, by unique name */
 
@@ -58,12 +63,17 @@ typedef struct Manager {
         bool freeing;
 } Manager;
 
-/* Allocates the manager, its event loop and its registry. */
+/* Where the job store lives unless --state-dir says: $STATE_DIRECTORY, else /var/lib/procpool for the
+ * system instance, else $XDG_STATE_HOME/procpool (~/.local/state/procpool). */
+int manager_default_state_dir(bool system, char **ret);
+
+/* Allocates the manager and its event loop. */
 int manager_new(const ManagerConfig *config, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
-/* Connects to the bus, sets up cgroups, the executor and the pool, serves the objects, takes the bus
- * name and tells systemd it is ready. Logs what failed. */
+/* Opens the state dir and the job store, connects to the bus, sets up cgroups, the executor and the pool,
+ * reads the jobs back, serves the objects, takes the bus name, ends what the last run left unfinished
+ * and tells systemd it is ready. Logs what failed. */
 int manager_startup(Manager *m);
 /* Runs the event loop until the daemon stops; returns 0 or a negative errno. */
 int manager_run(Manager *m);

@@ -186,10 +186,13 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                         return sd_bus_error_setf(error, INVALID_ARGS,
                                                  "Option 'stdin' does not go with Communicate: its input "
                                                  "argument is the job's stdin");
+                spec->passed_fds |= 1U << 0;
                 return read_fd_option(m, PROCPOOL_OPTION_STDIN, &spec->fds[0], error);
         case OPT_STDOUT:
+                spec->passed_fds |= 1U << 1;
                 return read_fd_option(m, PROCPOOL_OPTION_STDOUT, &spec->fds[1], error);
         case OPT_STDERR:
+                spec->passed_fds |= 1U << 2;
                 return read_fd_option(m, PROCPOOL_OPTION_STDERR, &spec->fds[2], error);
         case OPT_OUTPUT_LIMIT:
                 r = sd_bus_message_read_basic(m, 't', &t);
@@ -211,7 +214,7 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 return spec->label ? 0 : -ENOMEM;
         case OPT_CANCEL_ON_DISCONNECT:
                 r = sd_bus_message_read_basic(m, 'b', &b);
-                req->cancel_on_disconnect = b;
+                spec->cancel_on_disconnect = b;
                 return r < 0 ? r : 0;
         case OPT_MEMORY_MAX:
                 r = sd_bus_message_read_basic(m, 't', &spec->memory_max);
@@ -297,10 +300,11 @@ static void unref_message(void *userdata) {
 }
 
 int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_error *error) {
-        Request req = { .cancel_on_disconnect = kind != REQUEST_SUBMIT };
+        Request req;
         int r;
 
         job_spec_init(&req.spec);
+        req.spec.cancel_on_disconnect = kind != REQUEST_SUBMIT;
 
         r = read_strv_bounded(m, "argv", &req.spec.argv, error);
         if (r < 0)

@@ -22,7 +22,6 @@ typedef enum RequestKind {
 
 typedef struct Request {
         JobSpec spec;
-        bool cancel_on_disconnect;
 } Request;
 
 /* Reads "as a{sv}" (or "as ay a{sv}" for REQUEST_COMMUNICATE) from message into ret. Bad input

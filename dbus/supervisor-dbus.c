@@ -9,6 +9,7 @@
 #include "config.h"
 #include "procpool-api.h"
 #include "job-dbus.h"
+#include "log.h"
 #include "macro.h"
 #include "options-dbus.h"
 #include "supervisor-dbus.h"
@@ -82,17 +83,25 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         if (r < 0)
                 return r;
         req.spec.owner = client_uid(c);
-        if (req.spec.output_limit != JOB_OUTPUT_LIMIT_UNSET &&
-            req.spec.output_limit > manager_stream_max(m->config.bus_kind)) {
-                job_spec_done(&req.spec);
-                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "Option '" PROCPOOL_OPTION_OUTPUT_LIMIT "' is above the %" PRIu64
-                                         " bytes one bus reply can carry per stream; pass an fd with the '"
-                                         PROCPOOL_OPTION_STDOUT "' or '" PROCPOOL_OPTION_STDERR "' option for more",
-                                         manager_stream_max(m->config.bus_kind));
+        /* Communicate replies with what it captured: one bus message must carry it. Submit and Call
+         * capture into the spool, and OpenOutput reads any size. */
+        if (kind == REQUEST_COMMUNICATE) {
+                uint64_t cap = manager_stream_max(m->config.bus_kind);
+
+                if (req.spec.output_limit == JOB_OUTPUT_LIMIT_UNSET)
+                        req.spec.output_limit = MIN(pool_get_config(m->pool)->output_limit ?: cap, cap);
+                else if (req.spec.output_limit > cap) {
+                        job_spec_done(&req.spec);
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "Option '" PROCPOOL_OPTION_OUTPUT_LIMIT "' is above the %" PRIu64
+                                                 " bytes one bus reply can carry per stream; pass an fd with the '"
+                                                 PROCPOOL_OPTION_STDOUT "' or '" PROCPOOL_OPTION_STDERR
+                                                 "' option, or Submit and read it with OpenOutput()",
+                                                 cap);
+                }
         }
 
-        jb = job_bus_new(m, c, req.cancel_on_disconnect);
+        jb = job_bus_new(m, c);
         if (!jb) {
                 job_spec_done(&req.spec);
                 return -ENOMEM;
@@ -109,8 +118,26 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         return 0;
 }
 
-static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+/* Submit is answered once its job is stored: an acknowledged job survives a crash. */
+static void on_submit_stored(Job *j, int error, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = userdata;
         _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (error < 0)
+                r = sd_bus_reply_method_errnof(message, error,
+                                               "Failed to store job %" PRIu64 " in the state dir: %m; it was not "
+                                               "queued",
+                                               job_get_record(j)->id);
+        else {
+                path = job_path(j);
+                r = path ? sd_bus_reply_method_return(message, "o", path) : -ENOMEM;
+        }
+        if (r < 0)
+                log_debug_errno(r, "Failed to answer Submit of job %" PRIu64 ": %m, ignoring", job_get_record(j)->id);
+}
+
+static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         Job *j;
         int r;
@@ -118,10 +145,19 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
         r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
         if (r < 0)
                 return r;
-        path = job_path(j);
-        if (!path)
-                return -ENOMEM;
-        return sd_bus_reply_method_return(message, "o", path);
+        r = registry_await_stored(m->registry, j, on_submit_stored, sd_bus_message_ref(message));
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                (void) job_cancel(j); /* nobody could hear that it was queued */
+                return r;
+        }
+        return 1; /* the reply comes once the job is stored */
+}
+
+/* Call and Communicate whose job the store refused: their callers hear why, and the job is gone. */
+static void on_call_stored(Job *j, int error, void *userdata) {
+        if (error < 0)
+                job_bus_fail_waiters(j, error);
 }
 
 static int submit_and_wait(sd_bus_message *message, Manager *m, RequestKind kind, WaiterKind wkind,
@@ -133,6 +169,8 @@ static int submit_and_wait(sd_bus_message *message, Manager *m, RequestKind kind
         if (r < 0)
                 return r;
         r = job_bus_add_waiter(j, message, wkind);
+        if (r >= 0)
+                r = registry_await_stored(m->registry, j, on_call_stored, NULL);
         if (r < 0) {
                 (void) job_cancel(j); /* nobody could hear how it ends */
                 return r;

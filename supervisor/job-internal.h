@@ -17,10 +17,12 @@ struct Job {
 
         /* The state machine. */
         bool starting;     /* handed to the executor, which has not said started or failed yet */
-        bool stop_pending; /* cancelled while starting: stopped as soon as it runs */
+        JobReasonKind stop_pending; /* stopped while starting: stopped for this as soon as it runs */
+        bool stale;        /* read back from the store unfinished, waiting for registry_coldplug() */
         void *runtime;     /* the executor's, from start until the job is over */
         sd_event_source *timeout_source;
         sd_event_source *kill_source; /* the kill after the stop timeout */
+        int output_fd[_JOB_STREAM_MAX]; /* the spool files being written while it runs */
 
         /* The pool's bookkeeping. */
         size_t queue_index; /* position in the pool's queue while queued, else SIZE_MAX */
@@ -28,6 +30,7 @@ struct Job {
 
         /* The registry's bookkeeping. */
         size_t held_cost;                   /* counted in the registry's held bytes */
+        bool store_dirty;                   /* its record changed since it was last stored */
         uint64_t finished_monotonic;        /* when it ended, for retention */
         Job *finished_prev, *finished_next; /* the list of finished jobs, oldest first */
 
@@ -36,11 +39,19 @@ struct Job {
 
 /* A queued job of pool made from spec, which it takes over. Its id is the registry's to give. */
 Job *job_new(Pool *pool, JobSpec *spec, void *userdata);
+/* A job of pool read back from the store; takes over what record holds. */
+Job *job_new_loaded(Pool *pool, JobRecord *record);
+/* Ends a job read back unfinished (stale) as kind says. */
+void job_finish_stale(Job *j, JobReasonKind kind);
 Job *job_free(Job *j);
-/* Hands a queued job to the pool's executor. A job that cannot start ends as failed. */
+/* The pool took a queued job out of its queue to start it: it takes a slot from now on. */
+void job_mark_starting(Job *j);
+/* Hands a job marked starting to the pool's executor. A job that cannot start ends as failed. */
 void job_start(Job *j);
 /* Ends a queued job that will never run, cancelled as kind says. */
 void job_finish_unstarted(Job *j, JobReasonKind kind);
+/* Stops a running job because the daemon stops: it ends failed (JOB_REASON_DAEMON_STOPPED). */
+void job_stop_daemon_stopping(Job *j);
 /* Kills what still runs of the job now, without waiting: for a daemon that lets go of its jobs. */
 void job_abandon(Job *j);
 
@@ -52,4 +63,5 @@ typedef enum JobPhase {
         JOB_PHASE_QUEUED,   /* in the pool's queue */
         JOB_PHASE_STARTING, /* out of the queue, its executor not yet heard from */
         JOB_PHASE_RUNNING,
+        JOB_PHASE_STALE, /* read back unfinished: no slot, not queued */
 } JobPhase;

@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "job-internal.h"
 #include "macro.h"
 #include "pool-internal.h"
 #include "registry-internal.h"
+#include "spool.h"
 
 static uint64_t now_usec(clockid_t clock) {
         struct timespec ts;
@@ -68,6 +70,10 @@ void *job_get_userdata(const Job *j) {
         return j->userdata;
 }
 
+void job_set_userdata(Job *j, void *userdata) {
+        j->userdata = userdata;
+}
+
 static Executor *job_executor(Job *j) {
         return pool_get_executor(j->pool);
 }
@@ -87,7 +93,24 @@ Job *job_new(Pool *pool, JobSpec *spec, void *userdata) {
         j->r.state = JOB_QUEUED;
         j->r.submitted_at = now_usec(CLOCK_REALTIME);
         j->queue_index = SIZE_MAX;
+        j->output_fd[JOB_STDOUT] = j->output_fd[JOB_STDERR] = -EBADF;
         j->userdata = userdata;
+        return j;
+}
+
+Job *job_new_loaded(Pool *pool, JobRecord *record) {
+        Job *j = calloc(1, sizeof(Job));
+
+        if (!j)
+                return NULL;
+        j->pool = pool;
+        j->r = *record;
+        job_spec_init(&record->spec); /* taken over */
+        record->reason.detail = NULL;
+        j->r.pid = 0;
+        j->queue_index = SIZE_MAX;
+        j->output_fd[JOB_STDOUT] = j->output_fd[JOB_STDERR] = -EBADF;
+        j->stale = j->r.state == JOB_RUNNING; /* it ran when the daemon stopped: see job_finish_stale() */
         return j;
 }
 
@@ -107,10 +130,10 @@ Job *job_free(Job *j) {
         close_source(&j->timeout_source);
         close_source(&j->kill_source);
         job_release_runtime(j);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                closep(&j->output_fd[s]);
         job_spec_done(&j->r.spec);
         free(j->r.reason.detail);
-        for (int s = 0; s < _JOB_STREAM_MAX; s++)
-                free(j->r.output[s].data);
         free(j);
         return NULL;
 }
@@ -118,6 +141,8 @@ Job *job_free(Job *j) {
 /* ---- ending ---------------------------------------------------------------------------------------- */
 
 static JobPhase job_phase(const Job *j) {
+        if (j->stale)
+                return JOB_PHASE_STALE;
         if (j->r.state == JOB_RUNNING)
                 return JOB_PHASE_RUNNING;
         return j->starting ? JOB_PHASE_STARTING : JOB_PHASE_QUEUED;
@@ -130,6 +155,7 @@ static void job_finish(Job *j, JobState state) {
         assert(job_state_is_final(state));
 
         j->starting = false;
+        j->stale = false;
         j->r.state = state;
         j->r.pid = 0;
         j->r.finished_at = now_usec(CLOCK_REALTIME);
@@ -139,6 +165,8 @@ static void job_finish(Job *j, JobState state) {
         close_source(&j->timeout_source);
         close_source(&j->kill_source);
         job_release_runtime(j);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                closep(&j->output_fd[s]);
         job_spec_close_fds(&j->r.spec);
         job_spec_release_input(&j->r.spec);
         pool_job_finished(j->pool, j, phase);
@@ -148,6 +176,12 @@ void job_finish_unstarted(Job *j, JobReasonKind kind) {
         assert(j->r.state == JOB_QUEUED);
         j->r.reason.kind = kind;
         job_finish(j, kind == JOB_REASON_CANCEL_QUEUED || kind == JOB_REASON_CANCEL ? JOB_CANCELLED : JOB_FAILED);
+}
+
+void job_finish_stale(Job *j, JobReasonKind kind) {
+        assert(j->stale);
+        j->r.reason = (JobReason) { .kind = kind };
+        job_finish(j, kind == JOB_REASON_CALLER_GONE ? JOB_CANCELLED : JOB_FAILED);
 }
 
 /* ---- stopping -------------------------------------------------------------------------------------- */
@@ -203,12 +237,21 @@ int job_cancel(Job *j) {
         }
         if (j->starting) {
                 /* Its executor has not said yet whether it runs: stop it once it does. */
-                j->stop_pending = true;
+                j->stop_pending = JOB_REASON_CANCEL;
                 return 0;
         }
         if (job_stop(j, (JobReason) { .kind = JOB_REASON_CANCEL }))
                 pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
         return 0;
+}
+
+void job_stop_daemon_stopping(Job *j) {
+        if (j->starting) {
+                j->stop_pending = JOB_REASON_DAEMON_STOPPED;
+                return;
+        }
+        if (job_stop(j, (JobReason) { .kind = JOB_REASON_DAEMON_STOPPED }))
+                pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
 }
 
 int job_kill(Job *j, int sig) {
@@ -260,14 +303,19 @@ uint64_t job_memory_peak(Job *j) {
 
 /* ---- starting -------------------------------------------------------------------------------------- */
 
+void job_mark_starting(Job *j) {
+        assert(j->r.state == JOB_QUEUED && !j->starting);
+        j->starting = true;
+        registry_job_dirty(pool_get_registry(j->pool), j);
+}
+
 void job_start(Job *j) {
         Executor *e = job_executor(j);
         int r;
 
         assert(j->r.state == JOB_QUEUED);
-        assert(!j->starting && !j->runtime);
+        assert(j->starting && !j->runtime);
 
-        j->starting = true;
         r = e->vtable->start(e, j, j->r.id, &j->r.spec, &j->runtime);
         if (r < 0) {
                 assert(!j->runtime);
@@ -303,14 +351,14 @@ static void on_executor_started(Job *j, pid_t pid) {
                 }
         }
         pool_job_started(j->pool, j);
-        if (j->stop_pending && job_stop(j, (JobReason) { .kind = JOB_REASON_CANCEL }))
+        if (j->stop_pending != JOB_REASON_NONE && job_stop(j, (JobReason) { .kind = j->stop_pending }))
                 pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
 }
 
 static void on_executor_failed(Job *j, int error, const char *detail) {
         assert(j->starting && j->r.state == JOB_QUEUED);
 
-        if (j->stop_pending) {
+        if (j->stop_pending == JOB_REASON_CANCEL) {
                 job_finish_unstarted(j, JOB_REASON_CANCEL);
                 return;
         }
@@ -322,9 +370,32 @@ static void on_executor_failed(Job *j, int error, const char *detail) {
         job_finish(j, JOB_FAILED);
 }
 
+/* Appends data to stream s's spool file, opening it at the first byte. Returns the bytes written, or a
+ * negative errno once none could be. */
+static ssize_t job_spool_write(Job *j, JobStream s, const void *data, size_t size) {
+        size_t done = 0;
+
+        if (j->output_fd[s] < 0) {
+                int fd = spool_open_write(registry_get_spool(pool_get_registry(j->pool)), j->r.id, s);
+                if (fd < 0)
+                        return fd;
+                j->output_fd[s] = fd;
+        }
+        while (done < size) {
+                ssize_t k = write(j->output_fd[s], (const char *) data + done, size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return done > 0 ? (ssize_t) done : -errno;
+                }
+                done += (size_t) k;
+        }
+        return (ssize_t) done;
+}
+
 /* Keeps what fits of size bytes of stream s; past the limit, stops the job where it asked for that. */
 static void on_executor_output(Job *j, JobStream s, const void *data, size_t size) {
-        OutputBuffer *b = &j->r.output[s];
+        JobOutput *o = &j->r.output[s];
         const QuotaLimits *quota = pool_get_quota(j->pool);
         uint64_t limit = j->r.spec.output_limit, room = quota_output_room(j->usage, quota);
         bool user_limited = false;
@@ -332,36 +403,32 @@ static void on_executor_output(Job *j, JobStream s, const void *data, size_t siz
 
         assert(j->r.state == JOB_RUNNING);
 
+        if (o->incomplete)
+                return; /* capture stopped when the spool could not take more */
         /* The uid's share of captured bytes may end the stream's capture before its own limit. */
-        if (b->size < limit && room < limit - b->size) {
-                limit = b->size + room;
+        if (o->size < limit && room < limit - o->size) {
+                limit = o->size + room;
                 user_limited = true;
         }
-        keep = b->size < limit ? (size_t) MIN((uint64_t) size, limit - b->size) : 0;
-        if (keep > 0 && b->allocated - b->size < keep) {
-                size_t a = b->allocated ? b->allocated * 2 : 4096;
-                char *d;
-
-                while (a < b->size + keep)
-                        a *= 2;
-                if (a > limit)
-                        a = limit;
-                d = realloc(b->data, a);
-                if (d) {
-                        b->data = d;
-                        b->allocated = a;
-                } else
-                        keep = 0; /* dropped, as past a limit */
-        }
+        keep = o->size < limit ? (size_t) MIN((uint64_t) size, limit - o->size) : 0;
         if (keep > 0) {
-                memcpy(b->data + b->size, data, keep);
-                b->size += keep;
-                j->usage->output_bytes += keep;
+                ssize_t k = job_spool_write(j, s, data, keep);
+                if (k > 0) {
+                        o->size += (uint64_t) k;
+                        j->usage->output_bytes += (uint64_t) k;
+                }
+                if (k < 0 || (size_t) k < keep) {
+                        /* A full or failing disk ends this stream's capture, and only that. */
+                        o->incomplete = true;
+                        closep(&j->output_fd[s]);
+                        pool_job_changed(j->pool, j, JOB_CHANGE_OUTPUT);
+                        return;
+                }
         }
         if (keep == size)
                 return;
 
-        b->truncated = true;
+        o->truncated = true;
         if (j->r.spec.kill_on_output_limit &&
             job_stop(j, (JobReason) {
                                 .kind = user_limited ? JOB_REASON_USER_OUTPUT_LIMIT : JOB_REASON_OUTPUT_LIMIT,
@@ -369,6 +436,15 @@ static void on_executor_output(Job *j, JobStream s, const void *data, size_t siz
                                 .limit = user_limited ? quota->max_output : limit,
                         }))
                 pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
+}
+
+int job_read_output(Job *j, JobStream s, void *buf, size_t size, size_t *ret_read) {
+        size = (size_t) MIN((uint64_t) size, j->r.output[s].size);
+        return spool_read(registry_get_spool(pool_get_registry(j->pool)), j->r.id, s, buf, size, ret_read);
+}
+
+int job_open_output(Job *j, JobStream s) {
+        return spool_open_read(registry_get_spool(pool_get_registry(j->pool)), j->r.id, s);
 }
 
 static void on_executor_main_exited(Job *j, int returncode) {
@@ -399,6 +475,7 @@ static void on_executor_exited(Job *j, const ExecutorExit *exit) {
                 state = JOB_KILLED;
                 break;
         case JOB_REASON_LOST:
+        case JOB_REASON_DAEMON_STOPPED:
                 state = JOB_FAILED;
                 break;
         default:

@@ -10,6 +10,7 @@
 typedef struct Pool Pool;
 typedef struct Job Job;
 
+/* The store keeps these numbers: append only. */
 typedef enum JobState {
         JOB_QUEUED,
         JOB_RUNNING,
@@ -35,6 +36,7 @@ typedef enum JobChange {
         JOB_CHANGE_STARTED_AT = 1 << 3,
         JOB_CHANGE_FINISHED_AT = 1 << 4,
         JOB_CHANGE_ERROR = 1 << 5,
+        JOB_CHANGE_OUTPUT = 1 << 6, /* OutputIncomplete */
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
@@ -48,7 +50,10 @@ typedef enum JobReasonKind {
         JOB_REASON_USER_OUTPUT_LIMIT, /* stream passed limit, the owner's share of captured bytes */
         JOB_REASON_START_FAILED,      /* the executor could not start it: error, and detail if it said */
         JOB_REASON_LOST,              /* it started, but could not be supervised, and was killed */
-        _JOB_REASON_MAX,
+        JOB_REASON_DAEMON_STOPPED,    /* the daemon stopped (or died) while it ran */
+        JOB_REASON_CALLER_GONE,       /* its caller left while the daemon was down */
+        JOB_REASON_INPUT_LOST,        /* the fds or input it was given did not outlive the daemon */
+        _JOB_REASON_MAX,              /* the store keeps these numbers: append only */
 } JobReasonKind;
 
 typedef struct JobReason {
@@ -66,7 +71,7 @@ typedef enum JobSpecField {
 } JobSpecField;
 
 #define JOB_STOP_TIMEOUT_DEFAULT_USEC (5ULL * 1000000ULL)
-#define JOB_OUTPUT_LIMIT_DEFAULT (16ULL * 1024ULL * 1024ULL)
+#define JOB_OUTPUT_LIMIT_DEFAULT (1024ULL * 1024ULL * 1024ULL) /* on disk, in the spool */
 #define JOB_OUTPUT_LIMIT_UNSET UINT64_MAX /* the pool's default applies */
 
 /* What a client asked for, already validated. The job owns every pointer and fd in it. */
@@ -80,6 +85,8 @@ typedef struct JobSpec {
         uint64_t output_limit;      /* bytes kept per captured stream */
         bool kill_on_output_limit;  /* Communicate: passing the limit stops the job */
         int fds[3];                 /* caller's fds for 0, 1, 2; -EBADF where not given */
+        unsigned passed_fds;        /* 1 << i for each fds[i] the caller passed: kept once they are closed */
+        bool cancel_on_disconnect;  /* the job is cancelled when its submitter leaves the bus */
         bool has_input;             /* stdin is a pipe fed with input (Communicate) */
         const void *input;
         size_t input_size;
@@ -101,12 +108,12 @@ void job_spec_close_fds(JobSpec *spec);
 /* Gives back the memory behind input, once it has been written or will never be. */
 void job_spec_release_input(JobSpec *spec);
 
-typedef struct OutputBuffer {
-        char *data;
-        size_t size;
-        size_t allocated;
-        bool truncated; /* bytes past the limit were dropped */
-} OutputBuffer;
+/* A captured stream: its bytes are in the spool (spool.h), not here. */
+typedef struct JobOutput {
+        uint64_t size;   /* bytes kept */
+        bool truncated;  /* bytes past the limit were dropped */
+        bool incomplete; /* writing it failed (a full disk): capture stopped there */
+} JobOutput;
 
 /* What a job is: only this is shown to clients, and only this would be stored. */
 typedef struct JobRecord {
@@ -120,7 +127,7 @@ typedef struct JobRecord {
         uint64_t submitted_at, started_at, finished_at; /* CLOCK_REALTIME, usec; 0: not yet */
         uint64_t cpu_usage_usec;        /* final, once it ended; 0 where not measured */
         uint64_t memory_peak;           /* final, once it ended; 0 where not measured */
-        OutputBuffer output[_JOB_STREAM_MAX];
+        JobOutput output[_JOB_STREAM_MAX];
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {
@@ -132,6 +139,8 @@ Pool *job_get_pool(const Job *j);
 /* One pointer for the layer that observes jobs (the bus layer keeps its per-job data here); the model
  * never reads it. It is handed to the observer's job_removed callback before the job is freed. */
 void *job_get_userdata(const Job *j);
+/* Sets it, for jobs read back from the store, which had none. */
+void job_set_userdata(Job *j, void *userdata);
 
 /* Stops a job: a queued one is removed and never runs, a running one is asked to stop, and killed
  * after its stop timeout. Returns JOB_ERROR_NOT_RUNNING if it has already ended. */
@@ -143,6 +152,10 @@ int job_kill(Job *j, int sig);
  * measure them. */
 uint64_t job_cpu_usage(Job *j);
 uint64_t job_memory_peak(Job *j);
+/* Reads the first size bytes of stream s (at most what it holds) into buf; returns the bytes read. */
+int job_read_output(Job *j, JobStream s, void *buf, size_t size, size_t *ret_read);
+/* A read-only fd on stream s's spool file, which grows while the job runs. */
+int job_open_output(Job *j, JobStream s);
 /* Forgets a finished job and frees it. JOB_ERROR_NOT_FINISHED if it has not ended. */
 int job_release(Job *j);
 

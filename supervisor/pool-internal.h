@@ -33,3 +33,8 @@ void pool_job_finished(Pool *p, Job *j, JobPhase phase);
 void pool_job_changed(Pool *p, Job *j, JobChange what);
 /* The registry is about to free j: the pool lets go of it. */
 void pool_job_detach(Pool *p, Job *j);
+/* Takes in a job read back from the store: counts its output against its owner, and queues it if it is
+ * queued and not stale. */
+int pool_job_adopt(Pool *p, Job *j);
+/* What a job is counted as holding in the registry's bound. */
+size_t job_spec_cost(const JobSpec *spec);

@@ -134,14 +134,31 @@ static bool pool_user_at_limit(Pool *p, const UserUsage *u) {
         return p->config.per_user.max_running > 0 && u->n_running >= p->config.per_user.max_running;
 }
 
+/* Appends j to a growing array. */
+static int job_array_add(Job ***array, size_t *n, size_t *allocated, Job *j) {
+        if (*n == *allocated) {
+                size_t a = *allocated ? *allocated * 2 : 64;
+                Job **l = realloc(*array, a * sizeof(Job *));
+                if (!l)
+                        return -ENOMEM;
+                *array = l;
+                *allocated = a;
+        }
+        (*array)[(*n)++] = j;
+        return 0;
+}
+
 static int on_schedule(sd_event_source *s, void *userdata) {
         Pool *p = userdata;
-
         /* Jobs of uids at their running limit, passed over this round. Not bounded: any bound lets
          * one uid's waiting jobs hide every other uid's behind them. pool_submit() does not schedule
          * for a uid at its limit, so a round runs per finished job, not per queued one. */
-        _cleanup_free_ Job **held = NULL;
-        size_t n_held = 0, allocated_held = 0;
+        _cleanup_free_ Job **held = NULL, **starting = NULL;
+        size_t n_held = 0, allocated_held = 0, n_starting = 0, allocated_starting = 0;
+
+        /* What was submitted is stored before anything of it runs: a job the store refused leaves the
+         * queue here, unacknowledged. */
+        registry_flush(p->registry);
 
         while (!p->shutting_down && p->n_starting + p->n_running < p->config.pool_size && p->n_queued > 0) {
                 Job *j = p->queue[0];
@@ -149,25 +166,28 @@ static int on_schedule(sd_event_source *s, void *userdata) {
                 queue_remove(p, j);
                 /* A uid at its running limit waits; the next jobs of others go first. */
                 if (pool_user_at_limit(p, j->usage)) {
-                        if (n_held == allocated_held) {
-                                size_t a = allocated_held ? allocated_held * 2 : 64;
-                                Job **h = realloc(held, a * sizeof(Job *));
-                                if (!h) {
-                                        (void) queue_push(p, j); /* room is there: it was just in it */
-                                        break;
-                                }
-                                held = h;
-                                allocated_held = a;
+                        if (job_array_add(&held, &n_held, &allocated_held, j) < 0) {
+                                (void) queue_push(p, j); /* room is there: it was just in it */
+                                break;
                         }
-                        held[n_held++] = j;
                         continue;
+                }
+                if (job_array_add(&starting, &n_starting, &allocated_starting, j) < 0) {
+                        (void) queue_push(p, j);
+                        break;
                 }
                 p->n_starting++;
                 j->usage->n_running++;
-                job_start(j); /* a job that cannot start ends as failed */
+                job_mark_starting(j);
         }
         for (size_t i = 0; i < n_held; i++)
                 (void) queue_push(p, held[i]); /* room is there: they were just in the queue */
+
+        /* That they start is stored before they do: after a crash, a job is never run twice. */
+        if (n_starting > 0)
+                registry_flush(p->registry);
+        for (size_t i = 0; i < n_starting; i++)
+                job_start(starting[i]); /* a job that cannot start ends as failed */
         registry_counts_changed(p->registry, p);
         return 0;
 }
@@ -206,6 +226,8 @@ void pool_job_finished(Pool *p, Job *j, JobPhase phase) {
                 p->n_running--;
                 j->usage->n_running--;
                 break;
+        case JOB_PHASE_STALE:
+                break; /* read back from the store: it never had a slot */
         }
         if (j->r.started_at != 0)
                 what |= JOB_CHANGE_PID | JOB_CHANGE_RETURNCODE;
@@ -231,6 +253,23 @@ void pool_job_detach(Pool *p, Job *j) {
         for (int s = 0; s < _JOB_STREAM_MAX; s++)
                 j->usage->output_bytes -= j->r.output[s].size;
         quota_unref(&p->users, TAKE_PTR(j->usage));
+}
+
+int pool_job_adopt(Pool *p, Job *j) {
+        int r;
+
+        j->usage = quota_ref(&p->users, j->r.spec.owner);
+        if (!j->usage)
+                return -ENOMEM;
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                j->usage->output_bytes += j->r.output[s].size;
+        if (j->r.state != JOB_QUEUED || j->stale)
+                return 0;
+        r = queue_push(p, j);
+        if (r < 0)
+                return r;
+        pool_schedule(p);
+        return 0;
 }
 
 /* ---- the pool ---------------------------------------------------------------------------------------- */
@@ -278,7 +317,7 @@ Pool *pool_free(Pool *p) {
         return NULL;
 }
 
-static size_t job_spec_cost(const JobSpec *spec) {
+size_t job_spec_cost(const JobSpec *spec) {
         size_t n = REGISTRY_JOB_FIXED_COST + (spec->label ? strlen(spec->label) : 0);
         for (char **a = spec->argv; a && *a; a++)
                 n += strlen(*a) + 1;
@@ -352,26 +391,45 @@ int pool_set_size(Pool *p, unsigned size) {
         if (size == 0)
                 return -EINVAL;
         p->config.pool_size = size;
+        registry_set_setting(p->registry, STORE_SETTING_POOL_SIZE, size);
         pool_schedule(p);
         return 0;
 }
 
-static int cancel_running(Job *j, void *userdata) {
-        Pool *p = userdata;
+typedef struct ShutdownContext {
+        Pool *pool;
+        bool keep_queued;
+} ShutdownContext;
 
-        if (j->pool != p || job_state_is_final(j->r.state))
+static int shutdown_one(Job *j, void *userdata) {
+        ShutdownContext *c = userdata;
+
+        if (j->pool != c->pool || job_state_is_final(j->r.state))
                 return 0;
+        if (j->r.state == JOB_QUEUED && !j->starting) {
+                /* Kept for the next start, unless its caller will be gone by then. */
+                if (!c->keep_queued || j->r.spec.cancel_on_disconnect)
+                        (void) job_cancel(j);
+                return 0;
+        }
         /* The daemon must be gone within its unit's TimeoutStopSec whatever a job asked for. */
         if (j->r.spec.stop_timeout_usec > POOL_SHUTDOWN_STOP_TIMEOUT_USEC)
                 j->r.spec.stop_timeout_usec = POOL_SHUTDOWN_STOP_TIMEOUT_USEC;
-        (void) job_cancel(j);
+        if (c->keep_queued && !j->r.spec.cancel_on_disconnect)
+                job_stop_daemon_stopping(j);
+        else
+                (void) job_cancel(j);
         return 0;
 }
 
-void pool_shutdown(Pool *p) {
+void pool_shutdown(Pool *p, bool keep_queued) {
+        ShutdownContext c = { .pool = p, .keep_queued = keep_queued };
+
         p->shutting_down = true;
-        while (p->n_queued > 0)
-                (void) job_cancel(p->queue[0]);
-        (void) registry_foreach(p->registry, cancel_running, p);
+        (void) registry_foreach(p->registry, shutdown_one, &c);
         registry_counts_changed(p->registry, p);
+}
+
+bool pool_is_active(const Pool *p) {
+        return p->n_starting + p->n_running > 0;
 }

@@ -24,7 +24,7 @@ typedef struct PoolConfig {
 #define POOL_MAX_QUEUED_PER_USER_DEFAULT 16384U
 /* At shutdown, no job's grace between the polite stop and the kill is longer than this. */
 #define POOL_SHUTDOWN_STOP_TIMEOUT_USEC (10ULL * 1000000ULL)
-#define POOL_MAX_OUTPUT_PER_USER_DEFAULT (256ULL * 1024ULL * 1024ULL)
+#define POOL_MAX_OUTPUT_PER_USER_DEFAULT (4ULL * 1024ULL * 1024ULL * 1024ULL) /* on disk, in the spool */
 
 /* pool_submit(): the queue already holds max_queued jobs. */
 #define POOL_ERROR_QUEUE_FULL (-EXFULL)
@@ -49,8 +49,12 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret);
 /* Whether the pool's executor can honour spec: POOL_ERROR_NOT_SUPPORTED naming the field if not. */
 int pool_validate(Pool *p, const JobSpec *spec, JobSpecField *ret_field);
 int pool_set_size(Pool *p, unsigned size);
-/* Stops taking jobs, cancels the queue and stops what runs. */
-void pool_shutdown(Pool *p);
+/* Stops taking jobs and stops what runs. Queued jobs are cancelled, or, with keep_queued (a store keeps
+ * them for the next start), only those that cancel when their caller leaves; running jobs that would
+ * not be cancelled that way end failed, the daemon having stopped while they ran. */
+void pool_shutdown(Pool *p, bool keep_queued);
+/* True while a job of the pool is starting or running. */
+bool pool_is_active(const Pool *p);
 
 const PoolConfig *pool_get_config(const Pool *p);
 unsigned pool_get_size(const Pool *p);

@@ -17,6 +17,7 @@ struct Registry {
         RegistryConfig config;
         const RegistryCallbacks *callbacks;
         void *userdata;
+        Spool *spool;
 
         /* Jobs by id: slots[id - first_id], NULL where released. */
         Job **slots;
@@ -29,12 +30,44 @@ struct Registry {
         size_t n_finished;
         uint64_t n_finished_total;
         sd_event_source *retain_source;
+
+        /* Write-behind to the store: what changed since the last commit, and who waits for it. */
+        Store *store;
+        uint64_t *dirty, *deleted; /* job ids */
+        size_t n_dirty, allocated_dirty, n_deleted, allocated_deleted;
+        struct Ack {
+                uint64_t id;
+                void (*done)(Job *j, int error, void *userdata);
+                void *userdata;
+        } *acks;
+        size_t n_acks, allocated_acks;
+        struct Setting {
+                const char *key;
+                uint64_t value;
+        } settings[4];
+        size_t n_settings;
+        uint64_t stored_next_id;
+        sd_event_source *flush_source; /* at the end of a loop iteration */
+        sd_event_source *retry_source; /* after a failed commit */
 };
 
-static uint64_t now_monotonic(void) {
+/* Commits wait for at most this many callers before they are forced: a client that floods requests must
+ * not hold back everyone's acknowledgement. */
+#define REGISTRY_ACKS_MAX 256
+#define REGISTRY_RETRY_USEC (1ULL * USEC_PER_SEC)
+
+static uint64_t now_clock(clockid_t clock) {
         struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) clock_gettime(clock, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static uint64_t now_monotonic(void) {
+        return now_clock(CLOCK_MONOTONIC);
+}
+
+static uint64_t now_realtime(void) {
+        return now_clock(CLOCK_REALTIME);
 }
 
 /* ---- jobs by id -------------------------------------------------------------------------------------- */
@@ -123,6 +156,10 @@ const RegistryConfig *registry_get_config(const Registry *r) {
         return &r->config;
 }
 
+Spool *registry_get_spool(const Registry *r) {
+        return r->spool;
+}
+
 bool registry_is_idle(const Registry *r, bool include_retained) {
         if (r->n_jobs > r->n_finished)
                 return false;
@@ -143,6 +180,7 @@ int registry_add(Registry *r, Job *j, size_t cost) {
         r->n_jobs++;
         j->held_cost = cost;
         r->held_bytes += cost;
+        registry_job_dirty(r, j);
         return 0;
 }
 
@@ -153,6 +191,316 @@ void registry_remove(Registry *r, Job *j) {
         r->held_bytes -= j->held_cost;
 }
 
+/* ---- the store ----------------------------------------------------------------------------------- */
+
+static int grow(void **array, size_t *allocated, size_t n, size_t size) {
+        size_t a;
+        void *l;
+
+        if (n < *allocated)
+                return 0;
+        a = *allocated ? *allocated * 2 : 64;
+        l = realloc(*array, a * size);
+        if (!l)
+                return -ENOMEM;
+        *array = l;
+        *allocated = a;
+        return 0;
+}
+
+static void flush_arm(Registry *r) {
+        if (r->store)
+                (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_ONESHOT);
+}
+
+void registry_job_dirty(Registry *r, Job *j) {
+        if (!r->store || j->store_dirty)
+                return;
+        /* Out of memory, the job is written with the next one that fits: mark nothing, lose nothing
+         * acknowledged (its insert is held by its ack). */
+        if (grow((void **) &r->dirty, &r->allocated_dirty, r->n_dirty, sizeof(uint64_t)) < 0)
+                return;
+        r->dirty[r->n_dirty++] = j->r.id;
+        j->store_dirty = true;
+        flush_arm(r);
+}
+
+static void registry_job_deleted(Registry *r, uint64_t id) {
+        if (!r->store)
+                return;
+        if (grow((void **) &r->deleted, &r->allocated_deleted, r->n_deleted, sizeof(uint64_t)) < 0)
+                return; /* the row stays; registry_load() of a released job just shows it again */
+        r->deleted[r->n_deleted++] = id;
+        flush_arm(r);
+}
+
+void registry_set_setting(Registry *r, const char *key, uint64_t value) {
+        if (!r->store)
+                return;
+        for (size_t i = 0; i < r->n_settings; i++)
+                if (strcmp(r->settings[i].key, key) == 0) {
+                        r->settings[i].value = value;
+                        flush_arm(r);
+                        return;
+                }
+        assert(r->n_settings < ELEMENTSOF(r->settings));
+        r->settings[r->n_settings++] = (struct Setting) { key, value };
+        flush_arm(r);
+}
+
+int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata), void *userdata) {
+        if (!r->store) {
+                done(j, 0, userdata);
+                return 0;
+        }
+        if (grow((void **) &r->acks, &r->allocated_acks, r->n_acks, sizeof(struct Ack)) < 0)
+                return -ENOMEM;
+        r->acks[r->n_acks++] = (struct Ack) { j->r.id, done, userdata };
+        if (r->n_acks >= REGISTRY_ACKS_MAX)
+                (void) registry_flush(r);
+        else
+                flush_arm(r);
+        return 0;
+}
+
+static void registry_drop(Registry *r, Job *j);
+static void retain_arm(Registry *r);
+
+static int store_write(Registry *r) {
+        int k;
+
+        k = store_begin(r->store);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < r->n_dirty; i++) {
+                Job *j = registry_find(r, r->dirty[i]);
+                JobRecord rec;
+
+                if (!j || !j->store_dirty)
+                        continue;
+                rec = j->r;
+                /* Stored as running before it is handed to its executor: after a crash it is not run
+                 * twice. */
+                if (j->starting)
+                        rec.state = JOB_RUNNING;
+                k = store_put_job(r->store, &rec);
+                if (k < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < r->n_deleted; i++) {
+                k = store_delete_job(r->store, r->deleted[i]);
+                if (k < 0)
+                        goto fail;
+        }
+        if (r->next_id != r->stored_next_id) {
+                k = store_put_setting(r->store, STORE_SETTING_NEXT_ID, r->next_id);
+                if (k < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < r->n_settings; i++) {
+                k = store_put_setting(r->store, r->settings[i].key, r->settings[i].value);
+                if (k < 0)
+                        goto fail;
+        }
+        return store_commit(r->store);
+fail:
+        store_rollback(r->store);
+        return k;
+}
+
+int registry_flush(Registry *r) {
+        struct Ack *acks;
+        size_t n_acks;
+        int k;
+
+        if (!r->store)
+                return 0;
+        (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
+        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_settings == 0 &&
+            r->next_id == r->stored_next_id)
+                return 0;
+
+        k = store_write(r);
+        /* The callbacks below may add acks and changes of their own: they go to the next batch. */
+        acks = TAKE_PTR(r->acks);
+        n_acks = r->n_acks;
+        r->n_acks = r->allocated_acks = 0;
+        if (k < 0) {
+                if (r->callbacks->store_failed)
+                        r->callbacks->store_failed(k, store_last_error(r->store), r->userdata);
+                /* What nobody was told is stored is refused and forgotten; every other change is kept
+                 * and tried again. */
+                for (size_t i = 0; i < n_acks; i++) {
+                        Job *j = registry_find(r, acks[i].id);
+                        if (!j)
+                                continue;
+                        acks[i].done(j, k, acks[i].userdata);
+                        j = registry_find(r, acks[i].id);
+                        if (j && !job_state_is_final(j->r.state) && !j->starting && j->r.state == JOB_QUEUED) {
+                                registry_drop(r, j);
+                                registry_check_idle(r);
+                        }
+                }
+                free(acks);
+                (void) sd_event_source_set_time_relative(r->retry_source, REGISTRY_RETRY_USEC);
+                (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_ONESHOT);
+                return k;
+        }
+
+        for (size_t i = 0; i < r->n_dirty; i++) {
+                Job *j = registry_find(r, r->dirty[i]);
+                if (j)
+                        j->store_dirty = false;
+        }
+        r->n_dirty = r->n_deleted = r->n_settings = 0;
+        r->stored_next_id = r->next_id;
+        for (size_t i = 0; i < n_acks; i++) {
+                Job *j = registry_find(r, acks[i].id);
+                if (j)
+                        acks[i].done(j, 0, acks[i].userdata);
+        }
+        free(acks);
+        return 0;
+}
+
+static int on_flush(sd_event_source *s, void *userdata) {
+        (void) registry_flush(userdata);
+        return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) registry_flush(userdata);
+        return 0;
+}
+
+void registry_set_store(Registry *r, Store *store) {
+        assert(!r->store);
+        r->store = store;
+}
+
+typedef struct LoadContext {
+        Registry *registry;
+        Pool *(*pool_for)(const char *name, void *userdata);
+        void *userdata;
+        uint64_t now_realtime, now_monotonic;
+        Job **finished;
+        size_t n_finished, allocated_finished;
+} LoadContext;
+
+static int load_one(JobRecord *rec, void *userdata) {
+        LoadContext *c = userdata;
+        Registry *r = c->registry;
+        Pool *p = c->pool_for("default", c->userdata);
+        Job *j;
+        int k;
+
+        if (!p)
+                return -ENOENT;
+        if (rec->id == 0 || (r->n_slots > 0 && rec->id < r->first_id + r->n_slots))
+                return -EBADMSG; /* ids come in order, each once */
+        j = job_new_loaded(p, rec);
+        if (!j)
+                return -ENOMEM;
+        k = slots_add(r, j);
+        if (k < 0) {
+                job_free(j);
+                return k;
+        }
+        r->n_jobs++;
+        j->held_cost = job_spec_cost(&j->r.spec);
+        r->held_bytes += j->held_cost;
+        if (j->r.id >= r->next_id)
+                r->next_id = j->r.id + 1;
+        if (j->stale && j->r.state == JOB_RUNNING) {
+                /* It wrote on after the last commit: the spool file has it all. */
+                for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                        uint64_t size;
+                        if (spool_size(r->spool, j->r.id, s, &size) >= 0)
+                                j->r.output[s].size = MIN(size, j->r.spec.output_limit);
+                }
+        }
+        if (job_state_is_final(j->r.state)) {
+                uint64_t age = c->now_realtime > j->r.finished_at ? c->now_realtime - j->r.finished_at : 0;
+                j->finished_monotonic = c->now_monotonic > age ? c->now_monotonic - age : 0;
+                k = grow((void **) &c->finished, &c->allocated_finished, c->n_finished, sizeof(Job *));
+                if (k < 0)
+                        return k;
+                c->finished[c->n_finished++] = j;
+        } else if (j->r.state == JOB_QUEUED && !j->stale &&
+                   (j->r.spec.cancel_on_disconnect || j->r.spec.passed_fds || j->r.spec.has_input))
+                j->stale = true; /* its caller, fds or input are gone: ended by registry_coldplug() */
+        return pool_job_adopt(p, j);
+}
+
+static int finished_compare(const void *a, const void *b) {
+        const Job *x = *(Job *const *) a, *y = *(Job *const *) b;
+        if (x->finished_monotonic != y->finished_monotonic)
+                return x->finished_monotonic < y->finished_monotonic ? -1 : 1;
+        return x->r.id < y->r.id ? -1 : x->r.id > y->r.id;
+}
+
+static bool spool_keep(uint64_t id, void *userdata) {
+        return registry_find(userdata, id) != NULL;
+}
+
+int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdata), void *userdata) {
+        LoadContext c = {
+                .registry = r,
+                .pool_for = pool_for,
+                .userdata = userdata,
+                .now_realtime = now_realtime(),
+                .now_monotonic = now_monotonic(),
+        };
+        uint64_t next_id;
+        int k;
+
+        assert(r->store && r->n_jobs == 0);
+
+        k = store_get_setting(r->store, STORE_SETTING_NEXT_ID, &next_id);
+        if (k >= 0)
+                r->next_id = MAX(r->next_id, next_id);
+        else if (k != -ENOENT)
+                return k;
+        k = store_load_jobs(r->store, load_one, &c);
+        if (k >= 0) {
+                /* Retention goes by when they ended, oldest first. */
+                qsort(c.finished, c.n_finished, sizeof(Job *), finished_compare);
+                for (size_t i = 0; i < c.n_finished; i++) {
+                        Job *j = c.finished[i];
+                        j->finished_prev = r->finished_tail;
+                        if (r->finished_tail)
+                                r->finished_tail->finished_next = j;
+                        else
+                                r->finished_head = j;
+                        r->finished_tail = j;
+                        r->n_finished++;
+                }
+                retain_arm(r);
+        }
+        free(c.finished);
+        if (k < 0)
+                return k;
+        r->stored_next_id = r->next_id;
+        spool_prune(r->spool, spool_keep, r);
+        return 0;
+}
+
+static int coldplug_one(Job *j, void *userdata) {
+        if (!j->stale)
+                return 0;
+        if (j->r.spec.cancel_on_disconnect)
+                job_finish_stale(j, JOB_REASON_CALLER_GONE);
+        else if (j->r.state == JOB_RUNNING)
+                job_finish_stale(j, JOB_REASON_DAEMON_STOPPED);
+        else
+                job_finish_stale(j, JOB_REASON_INPUT_LOST);
+        return 0;
+}
+
+void registry_coldplug(Registry *r) {
+        (void) registry_foreach(r, coldplug_one, NULL);
+}
+
 /* ---- what the observer hears ----------------------------------------------------------------------- */
 
 void registry_job_added(Registry *r, Job *j) {
@@ -161,6 +509,7 @@ void registry_job_added(Registry *r, Job *j) {
 }
 
 void registry_job_changed(Registry *r, Job *j, JobChange what) {
+        registry_job_dirty(r, j);
         if (r->callbacks->job_changed)
                 r->callbacks->job_changed(j, what, r->userdata);
 }
@@ -215,6 +564,7 @@ void registry_job_finished(Registry *r, Job *j, JobChange what) {
         r->finished_tail = j;
         r->n_finished++;
         r->n_finished_total++;
+        registry_job_dirty(r, j);
 
         /* Finished first: waiting callers get their answer before observers get signals. */
         if (r->callbacks->job_finished)
@@ -259,22 +609,31 @@ static void registry_drop(Registry *r, Job *j) {
 }
 
 void registry_release(Registry *r, Job *j) {
+        uint64_t id = j->r.id;
+
         assert(job_state_is_final(j->r.state));
         registry_drop(r, j);
+        /* Released, its output goes too; a daemon that merely stops keeps it (registry_free()). */
+        spool_remove(r->spool, id);
+        registry_job_deleted(r, id);
         registry_check_idle(r);
 }
 
 /* ---- the registry ------------------------------------------------------------------------------------ */
 
-int registry_new(sd_event *event, const RegistryConfig *config, const RegistryCallbacks *callbacks,
+int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool, const RegistryCallbacks *callbacks,
                  void *userdata, Registry **ret) {
         static const RegistryCallbacks no_callbacks = {};
         Registry *r;
         int k;
 
+        assert(spool);
         r = calloc(1, sizeof(Registry));
-        if (!r)
+        if (!r) {
+                spool_free(spool);
                 return -ENOMEM;
+        }
+        r->spool = spool;
         r->event = sd_event_ref(event);
         r->config = *config;
         r->callbacks = callbacks ?: &no_callbacks;
@@ -287,6 +646,19 @@ int registry_new(sd_event *event, const RegistryConfig *config, const RegistryCa
                 return k;
         }
         (void) sd_event_source_set_enabled(r->retain_source, SD_EVENT_OFF);
+        /* Last in a loop iteration: the commit takes in everything the iteration changed. */
+        k = sd_event_add_defer(event, &r->flush_source, on_flush, r);
+        if (k >= 0)
+                k = sd_event_source_set_priority(r->flush_source, SD_EVENT_PRIORITY_IDLE);
+        if (k >= 0)
+                k = sd_event_add_time(event, &r->retry_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 10,
+                                      on_retry, r);
+        if (k < 0) {
+                registry_free(r);
+                return k;
+        }
+        (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_OFF);
         *ret = r;
         return 0;
 }
@@ -308,9 +680,18 @@ static int abandon_one(Job *j, void *userdata) {
 Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
+        /* What changed last is kept, before the jobs are let go of. */
+        (void) registry_flush(r);
+        r->store = store_free(r->store);
         (void) registry_foreach(r, abandon_one, r);
         assert(r->n_jobs == 0);
         free(r->slots);
+        free(r->dirty);
+        free(r->deleted);
+        free(r->acks);
+        sd_event_source_disable_unref(r->flush_source);
+        sd_event_source_disable_unref(r->retry_source);
+        spool_free(r->spool);
         sd_event_source_disable_unref(r->retain_source);
         sd_event_unref(r->event);
         free(r);

@@ -10,6 +10,8 @@
 #include <systemd/sd-event.h>
 
 #include "job.h"
+#include "spool.h"
+#include "store.h"
 
 typedef struct Registry Registry;
 
@@ -25,6 +27,8 @@ typedef struct RegistryCallbacks {
         void (*counts_changed)(Pool *p, void *userdata);
         /* No job is queued, running or retained. */
         void (*idle)(void *userdata);
+        /* Writing to the store failed with error (what it said is in message); it is tried again. */
+        void (*store_failed)(int error, const char *message, void *userdata);
 } RegistryCallbacks;
 
 typedef struct RegistryConfig {
@@ -41,11 +45,28 @@ typedef struct RegistryConfig {
 /* The jobs held take max_held_bytes already, with every finished one released. */
 #define REGISTRY_ERROR_HELD_LIMIT (-E2BIG)
 
-int registry_new(sd_event *event, const RegistryConfig *config, const RegistryCallbacks *callbacks,
+/* A registry whose jobs capture their output into spool, which it takes over. */
+int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool, const RegistryCallbacks *callbacks,
                  void *userdata, Registry **ret);
 /* Frees every job, killing what still runs of them (job_removed is called for each), then the
  * registry. The pools must still exist. */
 Registry *registry_free(Registry *r);
+
+/* Writes every job through store from now on (taken over); jobs are written in batches, at the end of
+ * a loop iteration and before jobs start. */
+void registry_set_store(Registry *r, Store *store);
+/* Reads the jobs back from the store into the registry, each into pool_for(its pool's name), and the next
+ * id. A job that was running, or that cannot run as it was asked any more, is held as it was: see
+ * registry_coldplug(). */
+int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdata), void *userdata);
+/* Ends what the last run of the daemon left unfinished: a job that was running ends failed (the daemon
+ * stopped while it ran), a job whose caller is gone ends cancelled; the observer hears of each. */
+void registry_coldplug(Registry *r);
+/* Calls done(j, 0) once j is stored, or done(j, error) when the store refused it, after which the
+ * registry forgets j (job_removed is called). Without a store, calls done(j, 0) at once. */
+int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata), void *userdata);
+/* Writes what changed now; returns 0, or the store's error (the changes are kept and tried again). */
+int registry_flush(Registry *r);
 
 Job *registry_find(Registry *r, uint64_t id);
 /* Calls f for every job in id order; stops early and returns f's result if it is negative. f may
@@ -57,5 +78,6 @@ size_t registry_get_n_finished(const Registry *r);
 uint64_t registry_get_n_finished_total(const Registry *r);
 uint64_t registry_get_held_bytes(const Registry *r);
 const RegistryConfig *registry_get_config(const Registry *r);
+Spool *registry_get_spool(const Registry *r);
 /* True when no job is queued or running (and, with include_retained, no finished job is held). */
 bool registry_is_idle(const Registry *r, bool include_retained);

@@ -30,10 +30,21 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
         g_autoptr(GError) error = NULL;
         GPid pid;
 
+        gboolean own_state = FALSE;
+
         g_ptr_array_add(argv, g_strdup(daemon_path()));
         g_ptr_array_add(argv, g_strdup_printf("--address=%s", f->address));
-        for (const char *const *a = extra_args; a && *a; a++)
+        for (const char *const *a = extra_args; a && *a; a++) {
                 g_ptr_array_add(argv, g_strdup(*a));
+                own_state = own_state || g_str_has_prefix(*a, "--state-dir=") || g_str_equal(*a, "--ephemeral");
+        }
+        if (!own_state) {
+                if (!f->state_dir) {
+                        f->state_dir = g_dir_make_tmp("procpool-state-XXXXXX", &error);
+                        g_assert_no_error(error);
+                }
+                g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", f->state_dir));
+        }
         g_ptr_array_add(argv, NULL);
 
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, (char **) envp, G_SPAWN_DO_NOT_REAP_CHILD,
@@ -167,6 +178,21 @@ void fixture_teardown(Fixture *f, gconstpointer extra_args) {
                 f->bus_pid = 0;
         }
         g_free(f->address);
+        if (f->state_dir) {
+                fixture_remove_tree(f->state_dir);
+                g_clear_pointer(&f->state_dir, g_free);
+        }
+}
+
+void fixture_remove_tree(const char *path) {
+        const char *argv[] = { "rm", "-rf", "--", path, NULL };
+        g_autoptr(GError) error = NULL;
+        int status;
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                                   &status, &error));
+        g_assert_no_error(error);
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
 GVariant *fixture_call(Fixture *f, const char *method, GVariant *params, GError **error) {

@@ -17,6 +17,7 @@ typedef struct {
         GPid daemon_pid;
         char *address;
         GPid bus_pid; /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
+        char *state_dir; /* the daemons' --state-dir (job store and spool), removed at teardown */
 } Fixture;
 
 /* Extra daemon arguments for a fixture: pass a NULL-terminated array of strings as test data. */
@@ -29,10 +30,14 @@ void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args);
 /* Brings up the bus and the test's connection only; the test starts procpoold itself. */
 void fixture_setup_no_daemon(Fixture *f, gconstpointer unused);
 
-/* Starts procpoold on f's bus with extra_args and waits until it owns its name; returns its pid. */
+/* Starts procpoold on f's bus with extra_args and waits until it owns its name; returns its pid. Unless
+ * extra_args name --state-dir or --ephemeral, it keeps its state in f->state_dir, the same for every
+ * daemon of the test, so that a daemon started again reads back what the last one stored. */
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args);
 /* As fixture_start_daemon, with envp as the daemon's whole environment (NULL: the test's own). */
 GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const char *const *envp);
+/* Removes a state dir and everything in it. */
+void fixture_remove_tree(const char *path);
 /* Sends SIGTERM to pid and waits for it (SIGKILL after 10 s); returns its wait status. */
 int fixture_stop_daemon(GPid pid);
 

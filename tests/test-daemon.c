@@ -138,7 +138,8 @@ static gboolean group_gone(pid_t pgid) {
         return FALSE;
 }
 
-static const char *const pool2[] = { "--pool-size=2", NULL };
+/* Without a store: the v1 stop, in which every waiting caller hears Cancelled. */
+static const char *const pool2[] = { "--pool-size=2", "--ephemeral", NULL };
 
 static void test_sigterm(Fixture *f, gconstpointer unused) {
         g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);

@@ -12,9 +12,11 @@
 #include "executor-local.h"
 #include "pool.h"
 #include "registry.h"
+#include "unit-util.h"
 
 typedef struct {
         sd_event *event;
+        char *spool_dir;
         Registry *registry;
         Pool *pool;
         GArray *started;  /* ids in the order they started */
@@ -61,11 +63,14 @@ static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned r
                 .output_limit = 1024,
         };
         Executor *executor;
+        Spool *spool;
 
         memset(c, 0, sizeof(*c));
         c->expected = G_MAXUINT;
         g_assert_cmpint(sd_event_new(&c->event), >=, 0);
-        g_assert_cmpint(registry_new(c->event, &registry_config, &callbacks, c, &c->registry), ==, 0);
+        c->spool_dir = spool_dir_new();
+        g_assert_cmpint(spool_open(c->spool_dir, &spool), ==, 0);
+        g_assert_cmpint(registry_new(c->event, &registry_config, spool, &callbacks, c, &c->registry), ==, 0);
         g_assert_cmpint(executor_local_new(c->event, NULL, &executor), ==, 0);
         g_assert_cmpint(pool_new(c->event, c->registry, &config, executor, &c->pool), ==, 0);
         c->started = g_array_new(FALSE, FALSE, sizeof(uint64_t));
@@ -78,6 +83,7 @@ static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned r
 static void ctx_done(Ctx *c) {
         c->registry = registry_free(c->registry);
         c->pool = pool_free(c->pool);
+        spool_dir_free(c->spool_dir);
         sd_event_source_disable_unref(c->guard);
         sd_event_unref(c->event);
         g_array_unref(c->started);
@@ -229,7 +235,7 @@ static void test_shutdown(void) {
                 g_assert_cmpint(sd_event_run(c.event, 100000), >=, 0);
         g_assert_cmpint(job_get_record(running)->state, ==, JOB_RUNNING);
 
-        pool_shutdown(c.pool);
+        pool_shutdown(c.pool, false);
         g_assert_cmpint(job_get_record(queued)->state, ==, JOB_CANCELLED);
         job_spec_init(&spec);
         spec.argv = calloc(2, sizeof(char *));
