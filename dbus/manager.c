@@ -188,14 +188,28 @@ static void on_job_changed(Job *j, JobChange what, void *userdata) {
                 log_job(m, j, "started");
 }
 
+static int interrupt_waiters(Job *j, void *userdata) {
+        if (!job_state_is_final(job_get_record(j)->state))
+                job_bus_interrupt_waiters(j);
+        return 0;
+}
+
+/* The stop is done once nothing runs: whoever still waits on a job that stays queued for the next start
+ * hears why no answer came, while the bus is still there (sd-bus closes it when the loop exits). */
+static void manager_check_stopped(Manager *m) {
+        if (!m->shutting_down || pool_is_active(m->pool))
+                return;
+        (void) registry_foreach(m->registry, interrupt_waiters, NULL);
+        (void) sd_event_exit(m->event, 0);
+}
+
 static void on_job_finished(Job *j, void *userdata) {
         Manager *m = userdata;
 
         job_bus_reply_all(j);
         supervisor_emit_job_finished(m, j);
         log_job(m, j, "finished");
-        if (m->shutting_down && !pool_is_active(m->pool))
-                (void) sd_event_exit(m->event, 0);
+        manager_check_stopped(m);
 }
 
 static void on_job_removed(Job *j, void *userdata) {
@@ -293,8 +307,7 @@ void manager_begin_shutdown(Manager *m) {
         /* With a store, queued jobs wait for the next start; without one they would be lost. */
         pool_shutdown(m->pool, !m->config.ephemeral);
         notify_status(m);
-        if (!pool_is_active(m->pool))
-                (void) sd_event_exit(m->event, 0);
+        manager_check_stopped(m);
 }
 
 static void remove_private_dir(const char *path);
@@ -689,12 +702,6 @@ int manager_startup(Manager *m) {
         return 0;
 }
 
-static int interrupt_waiters(Job *j, void *userdata) {
-        if (!job_state_is_final(job_get_record(j)->state))
-                job_bus_interrupt_waiters(j);
-        return 0;
-}
-
 int manager_run(Manager *m) {
         int r;
 
@@ -703,8 +710,6 @@ int manager_run(Manager *m) {
         r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to run the event loop: %m");
-        /* Whoever still waits on a job that stays queued for the next start hears why no answer came. */
-        (void) registry_foreach(m->registry, interrupt_waiters, NULL);
         (void) sd_bus_flush(m->bus);
         return 0;
 }
