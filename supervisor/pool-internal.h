@@ -31,6 +31,8 @@ const QuotaLimits *pool_get_quota(const Pool *p);
 void pool_job_started(Pool *p, Job *j);
 void pool_job_finished(Pool *p, Job *j, JobPhase phase);
 void pool_job_changed(Pool *p, Job *j, JobChange what);
+/* Puts a job marked starting back in the queue, not started. */
+void pool_job_unstart(Pool *p, Job *j);
 /* The registry is about to free j: the pool lets go of it. */
 void pool_job_detach(Pool *p, Job *j);
 /* Takes in a job read back from the store: counts its output against its owner, and queues it if it is

@@ -148,6 +148,23 @@ static int job_array_add(Job ***array, size_t *n, size_t *allocated, Job *j) {
         return 0;
 }
 
+static uint64_t *new_ids(Job **jobs, size_t n) {
+        uint64_t *ids = malloc(n * sizeof(uint64_t));
+        if (!ids)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                ids[i] = jobs[i]->r.id;
+        return ids;
+}
+
+void pool_job_unstart(Pool *p, Job *j) {
+        assert(j->starting && p->n_starting > 0);
+        j->starting = false;
+        p->n_starting--;
+        j->usage->n_running--;
+        (void) queue_push(p, j); /* room is there: it was just in it */
+}
+
 static int on_schedule(sd_event_source *s, void *userdata) {
         Pool *p = userdata;
         /* Jobs of uids at their running limit, passed over this round. Not bounded: any bound lets
@@ -155,10 +172,7 @@ static int on_schedule(sd_event_source *s, void *userdata) {
          * for a uid at its limit, so a round runs per finished job, not per queued one. */
         _cleanup_free_ Job **held = NULL, **starting = NULL;
         size_t n_held = 0, allocated_held = 0, n_starting = 0, allocated_starting = 0;
-
-        /* What was submitted is stored before anything of it runs: a job the store refused leaves the
-         * queue here, unacknowledged. */
-        registry_flush(p->registry);
+        _cleanup_free_ uint64_t *ids = NULL;
 
         while (!p->shutting_down && p->n_starting + p->n_running < p->config.pool_size && p->n_queued > 0) {
                 Job *j = p->queue[0];
@@ -183,11 +197,23 @@ static int on_schedule(sd_event_source *s, void *userdata) {
         for (size_t i = 0; i < n_held; i++)
                 (void) queue_push(p, held[i]); /* room is there: they were just in the queue */
 
-        /* That they start is stored before they do: after a crash, a job is never run twice. */
-        if (n_starting > 0)
-                registry_flush(p->registry);
-        for (size_t i = 0; i < n_starting; i++)
-                job_start(starting[i]); /* a job that cannot start ends as failed */
+        /* What was submitted, and that these start, is stored before they do, in one commit: after a
+         * crash a job is never run twice. A job the store refused is gone after this, unacknowledged
+         * (pool_job_unstart()), so the jobs are found again by id. */
+        if (n_starting > 0) {
+                ids = new_ids(starting, n_starting);
+                if (!ids) {
+                        for (size_t i = 0; i < n_starting; i++)
+                                pool_job_unstart(p, starting[i]);
+                        n_starting = 0;
+                }
+        }
+        (void) registry_flush(p->registry);
+        for (size_t i = 0; i < n_starting; i++) {
+                Job *j = registry_find(p->registry, ids[i]);
+                if (j && j->starting)
+                        job_start(j); /* a job that cannot start ends as failed */
+        }
         registry_counts_changed(p->registry, p);
         return 0;
 }

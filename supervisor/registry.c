@@ -292,7 +292,9 @@ static int store_write(Registry *r) {
                 if (k < 0)
                         goto fail;
         }
-        if (r->next_id != r->stored_next_id) {
+        /* The next id is read back as the larger of this and the highest stored id + 1: it needs
+         * writing only when rows go, which saves a page per commit. */
+        if (r->n_deleted > 0 && r->next_id != r->stored_next_id) {
                 k = store_put_setting(r->store, STORE_SETTING_NEXT_ID, r->next_id);
                 if (k < 0)
                         goto fail;
@@ -316,8 +318,7 @@ int registry_flush(Registry *r) {
         if (!r->store)
                 return 0;
         (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
-        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_settings == 0 &&
-            r->next_id == r->stored_next_id)
+        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_settings == 0)
                 return 0;
 
         k = store_write(r);
@@ -336,8 +337,13 @@ int registry_flush(Registry *r) {
                                 continue;
                         acks[i].done(j, k, acks[i].userdata);
                         j = registry_find(r, acks[i].id);
+                        if (j && j->starting)
+                                pool_job_unstart(j->pool, j); /* taken out to start in this very batch */
                         if (j && !job_state_is_final(j->r.state) && !j->starting && j->r.state == JOB_QUEUED) {
                                 registry_drop(r, j);
+                                /* Its id was seen (InterfacesAdded): the next id is stored with the next
+                                 * commit, so that it is not given again after a restart. */
+                                registry_job_deleted(r, acks[i].id);
                                 registry_check_idle(r);
                         }
                 }
@@ -352,8 +358,9 @@ int registry_flush(Registry *r) {
                 if (j)
                         j->store_dirty = false;
         }
+        if (r->n_deleted > 0)
+                r->stored_next_id = r->next_id;
         r->n_dirty = r->n_deleted = r->n_settings = 0;
-        r->stored_next_id = r->next_id;
         for (size_t i = 0; i < n_acks; i++) {
                 Job *j = registry_find(r, acks[i].id);
                 if (j)

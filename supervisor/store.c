@@ -18,6 +18,7 @@ struct Store {
         sqlite3 *db;
         char *path;
         sqlite3_stmt *put_job, *delete_job, *put_setting, *get_setting;
+        sqlite3_stmt *begin, *commit, *rollback;
 };
 
 /* Each migration takes the schema from its index to the next. Append only. */
@@ -231,6 +232,11 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         r = exec(s, sync == STORE_SYNC_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
         if (r < 0)
                 return fail(s, r, ret_error, "cannot be set up");
+        /* Only this daemon opens it (the state dir's lock says so): holding SQLite's lock for good saves
+         * the fcntl() locking of every transaction, and keeps the WAL index in memory. */
+        r = exec(s, "PRAGMA locking_mode = EXCLUSIVE");
+        if (r < 0)
+                return fail(s, r, ret_error, "cannot be set up");
         r = migrate(s, ret_error);
         if (r < 0)
                 return r;
@@ -244,6 +250,12 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
                 r = prepare(s, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", &s->put_setting);
         if (r >= 0)
                 r = prepare(s, "SELECT value FROM settings WHERE key = ?", &s->get_setting);
+        if (r >= 0)
+                r = prepare(s, "BEGIN IMMEDIATE", &s->begin);
+        if (r >= 0)
+                r = prepare(s, "COMMIT", &s->commit);
+        if (r >= 0)
+                r = prepare(s, "ROLLBACK", &s->rollback);
         if (r < 0)
                 return fail(s, r, ret_error, "does not have the tables of a job store");
 
@@ -258,18 +270,23 @@ Store *store_free(Store *s) {
         sqlite3_finalize(s->delete_job);
         sqlite3_finalize(s->put_setting);
         sqlite3_finalize(s->get_setting);
+        sqlite3_finalize(s->begin);
+        sqlite3_finalize(s->commit);
+        sqlite3_finalize(s->rollback);
         sqlite3_close_v2(s->db);
         free(s->path);
         free(s);
         return NULL;
 }
 
+static int step_done(sqlite3_stmt *st);
+
 int store_begin(Store *s) {
-        return exec(s, "BEGIN IMMEDIATE");
+        return step_done(s->begin);
 }
 
 int store_commit(Store *s) {
-        int r = exec(s, "COMMIT");
+        int r = step_done(s->commit);
         if (r < 0)
                 store_rollback(s);
         return r;
@@ -277,7 +294,7 @@ int store_commit(Store *s) {
 
 void store_rollback(Store *s) {
         if (!sqlite3_get_autocommit(s->db))
-                (void) exec(s, "ROLLBACK");
+                (void) step_done(s->rollback);
 }
 
 static int step_done(sqlite3_stmt *st) {
