@@ -139,7 +139,7 @@ void job_bus_fail_waiters(Job *j, int error) {
         }
 }
 
-void job_bus_interrupt_waiters(Job *j) {
+static void interrupt_waiters(Job *j, bool reexecuting) {
         JobBus *jb = job_bus(j);
         uint64_t id = job_get_record(j)->id;
 
@@ -148,15 +148,32 @@ void job_bus_interrupt_waiters(Job *j) {
                 int r;
 
                 jb->waiters = w->next;
-                r = sd_bus_reply_method_errorf(w->message, PROCPOOL_ERROR_INTERRUPTED,
-                                               "procpoold stopped; job %" PRIu64 " stays %s and goes on when "
-                                               "procpoold starts again", id,
-                                               job_state_to_string(job_get_record(j)->state));
+                /* On a re-exec the message names the job's path: a Communicate caller learns from it which
+                 * job to wait for again (docs/dbus-api.md). */
+                if (reexecuting)
+                        r = sd_bus_reply_method_errorf(w->message, PROCPOOL_ERROR_INTERRUPTED,
+                                                       "procpoold is re-executing; job %" PRIu64
+                                                       " (" JOB_PATH_PREFIX "/%" PRIu64
+                                                       ") goes on: wait for it again",
+                                                       id, id);
+                else
+                        r = sd_bus_reply_method_errorf(w->message, PROCPOOL_ERROR_INTERRUPTED,
+                                                       "procpoold stopped; job %" PRIu64
+                                                       " stays %s and goes on when procpoold starts again",
+                                                       id, job_state_to_string(job_get_record(j)->state));
                 if (r < 0)
                         log_debug_errno(r, "Failed to answer a caller of job %" PRIu64 ": %m, ignoring", id);
                 sd_bus_message_unref(w->message);
                 free(w);
         }
+}
+
+void job_bus_interrupt_waiters(Job *j) {
+        interrupt_waiters(j, false);
+}
+
+void job_bus_interrupt_waiters_reexec(Job *j) {
+        interrupt_waiters(j, true);
 }
 
 void job_bus_drop_waiters(Job *j, const char *sender) {

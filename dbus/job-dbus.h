@@ -47,6 +47,8 @@ void job_bus_reply_all(Job *j);
 void job_bus_fail_waiters(Job *j, int error);
 /* Answers every waiter with org.procpool.Error.Interrupted: the daemon stops, the job stays. */
 void job_bus_interrupt_waiters(Job *j);
+/* As job_bus_interrupt_waiters(), for a re-exec: the job runs on, and the message names its path. */
+void job_bus_interrupt_waiters_reexec(Job *j);
 /* Forgets, without replying, the waiters that sender sent. */
 void job_bus_drop_waiters(Job *j, const char *sender);
 /* PropertiesChanged for what changed; InterfacesAdded and InterfacesRemoved of the ObjectManager. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* procpoold: parses the command line and runs the manager. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -66,6 +67,7 @@ enum {
         ARG_STATE_DIR,
         ARG_SYNC,
         ARG_EPHEMERAL,
+        ARG_DESERIALIZE,
 };
 
 static int usage_error(const char *option, const char *expected) {
@@ -93,6 +95,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "sync", required_argument, NULL, ARG_SYNC },
                 { "ephemeral", no_argument, NULL, ARG_EPHEMERAL },
+                /* Internal, not in --help: the daemon passes it to itself when it re-executes. */
+                { "deserialize", required_argument, NULL, ARG_DESERIALIZE },
                 {}
         };
         uint64_t v;
@@ -181,6 +185,11 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 case ARG_EPHEMERAL:
                         cfg->ephemeral = true;
                         break;
+                case ARG_DESERIALIZE:
+                        if (parse_unsigned(optarg, 3, INT32_MAX, &v) < 0 || fcntl((int) v, F_GETFD) < 0)
+                                return usage_error("deserialize", "an open fd (internal, for re-executing)");
+                        cfg->deserialize_fd = (int) v;
+                        break;
                 default:
                         return -1;
                 }
@@ -216,6 +225,8 @@ int main(int argc, char *argv[]) {
         sigset_t mask;
         int r;
 
+        cfg.argv = argv;
+        cfg.deserialize_fd = -EBADF;
         log_setup(program_invocation_short_name);
         r = parse_argv(argc, argv, &cfg);
         if (r <= 0)

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <search.h>
 #include <signal.h>
 #include <stdio.h>
@@ -140,6 +141,69 @@ int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
         }
         *ret = c;
         return 0;
+}
+
+/* A client the last image of the daemon knew, taken over by name after a re-exec; uid is its jobs' owner. */
+static Client *client_adopt(Manager *m, const char *name, uid_t uid) {
+        Client key = { .name = (char *) name }, *c, **found;
+
+        found = tfind(&key, &m->clients, client_compare);
+        if (found)
+                return *found;
+        c = calloc(1, sizeof(Client));
+        if (!c)
+                return NULL;
+        c->manager = m;
+        c->uid = uid;
+        c->name = strdup(name);
+        if (!c->name || !tsearch(c, &m->clients, client_compare))
+                return client_free(c);
+        return c;
+}
+
+typedef struct ClientList {
+        Client **clients;
+        size_t n;
+} ClientList;
+
+static int collect_client(Job *j, void *userdata) {
+        ClientList *l = userdata;
+        Client *c = job_bus(j)->client;
+
+        if (!c)
+                return 0;
+        for (size_t i = 0; i < l->n; i++)
+                if (l->clients[i] == c)
+                        return 0;
+        l->clients[l->n++] = c;
+        return 0;
+}
+
+/* After a re-exec: a client that left the bus while no image of the daemon watched it is gone now, and
+ * its jobs that asked for it are cancelled. The NameOwnerChanged match covers every later departure. */
+static void check_clients(Manager *m) {
+        ClientList l = { .clients = calloc(registry_get_n_jobs(m->registry) + 1, sizeof(Client *)) };
+
+        if (!l.clients)
+                return (void) log_oom();
+        (void) registry_foreach(m->registry, collect_client, &l);
+        for (size_t i = 0; i < l.n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                int has = 1, r;
+
+                r = sd_bus_call_method(m->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s",
+                                       l.clients[i]->name);
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "b", &has);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to ask whether %s is still on the bus: %m, ignoring",
+                                          l.clients[i]->name);
+                else if (!has)
+                        client_gone(l.clients[i]);
+        }
+        free(l.clients);
 }
 
 /* ---- logging --------------------------------------------------------------------------------- */
@@ -312,6 +376,170 @@ void manager_begin_shutdown(Manager *m) {
 
 static void remove_private_dir(const char *path);
 
+/* ---- re-executing --------------------------------------------------------------------------------- */
+
+static int serialize_client(Job *j, void *userdata) {
+        JobBus *jb = job_bus(j);
+
+        if (!jb->client || job_state_is_final(job_get_record(j)->state))
+                return 0;
+        return serialize_itemf(userdata, "client", "%" PRIu64 " %s", job_get_record(j)->id, jb->client->name);
+}
+
+int manager_serialize(Manager *m, Serializer *s) {
+        int fd, r;
+
+        r = serializer_init(s);
+        if (r < 0)
+                return r;
+        /* Who submitted what: a job that is cancelled when its caller leaves stays tied to it. */
+        r = registry_foreach(m->registry, serialize_client, s);
+        if (r < 0)
+                return r;
+        r = registry_serialize(m->registry, s);
+        if (r < 0)
+                return r;
+        return serializer_finish(s, &fd);
+}
+
+/* Reads back what manager_serialize() wrote of the bus layer; the registry reads the rest. */
+static int deserialize_item(const SerializedItem *item, void *userdata) {
+        Manager *m = userdata;
+        const char *name;
+        char *end;
+        uint64_t id;
+        Client *c;
+        Job *j;
+
+        if (strcmp(item->key, "client") != 0)
+                return 0;
+        errno = 0;
+        id = strtoull(item->value, &end, 10);
+        if (errno != 0 || *end != ' ' || end[1] != ':')
+                return -EBADMSG;
+        name = end + 1;
+        j = registry_find(m->registry, id);
+        if (!j || job_state_is_final(job_get_record(j)->state))
+                return 0;
+        c = client_adopt(m, name, job_get_record(j)->spec.owner);
+        if (!c)
+                return -ENOMEM;
+        job_bus(j)->client = c;
+        return 0;
+}
+
+/* Takes over what the last image handed over: running jobs run on, queued ones keep their fds and input,
+ * and jobs stay tied to their callers. What cannot be taken over ends as after a restart. */
+static void take_over(Manager *m) {
+        Deserializer d;
+        int r;
+
+        r = deserializer_open(TAKE_FD(m->config.deserialize_fd), &d);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read what procpoold handed over when it re-executed: %m; the "
+                                     "jobs it ran end failed");
+                return;
+        }
+        r = registry_deserialize(m->registry, &d, deserialize_item, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to take over every job procpoold ran before it re-executed: %m; "
+                                     "those end failed");
+        deserializer_done(&d);
+        m->took_over = true;
+        log_info("re-executed: %u jobs running, %u queued", pool_get_running(m->pool),
+                 pool_get_queued(m->pool));
+}
+
+/* The binary to run again: the one at the path the daemon was started from, which an upgrade may have
+ * replaced (the running one then reads "... (deleted)"); else the running one. */
+static char *reexec_path(void) {
+        static const char deleted[] = " (deleted)";
+        char buf[PATH_MAX];
+        ssize_t k = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+        size_t n;
+
+        if (k > 0) {
+                buf[k] = '\0';
+                n = (size_t) k;
+                if (n > strlen(deleted) && strcmp(buf + n - strlen(deleted), deleted) == 0) {
+                        buf[n - strlen(deleted)] = '\0';
+                        if (buf[0] == '/' && access(buf, X_OK) == 0)
+                                return strdup(buf);
+                }
+        }
+        return strdup("/proc/self/exe");
+}
+
+/* The command line again, with --deserialize=FD in place of one the last re-exec added. */
+static char **reexec_argv(Manager *m, int fd) {
+        size_t n = 0, k = 0;
+        char **argv;
+
+        for (char **a = m->config.argv; a && *a; a++)
+                n++;
+        argv = calloc(n + 2, sizeof(char *));
+        if (!argv)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0 && strncmp(m->config.argv[i], "--deserialize=", strlen("--deserialize=")) == 0)
+                        continue;
+                argv[k] = strdup(m->config.argv[i]);
+                if (!argv[k++]) {
+                        strv_free(argv);
+                        return NULL;
+                }
+        }
+        if (asprintf(&argv[k], "--deserialize=%d", fd) < 0) {
+                argv[k] = NULL;
+                strv_free(argv);
+                return NULL;
+        }
+        return argv;
+}
+
+static int interrupt_waiters_reexec(Job *j, void *userdata) {
+        if (!job_state_is_final(job_get_record(j)->state))
+                job_bus_interrupt_waiters_reexec(j);
+        return 0;
+}
+
+int manager_reexecute(Manager *m, Serializer *s) {
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct timespec ts;
+        int r;
+
+        assert(s->fd >= 0 && !m->config.ephemeral);
+
+        path = reexec_path();
+        argv = reexec_argv(m, s->fd);
+        if (!path || !argv)
+                return log_oom();
+
+        /* Whoever waits hears that the job goes on, and waits again once the name is back. */
+        (void) registry_foreach(m->registry, interrupt_waiters_reexec, NULL);
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(0, "RELOADING=1\nSTATUS=Re-executing\nMONOTONIC_USEC=%" PRIu64,
+                          (uint64_t) (ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / NSEC_PER_USEC));
+        log_info("re-executing %s with %u jobs running", path, pool_get_running(m->pool));
+        (void) sd_bus_flush(m->bus);
+
+        r = serializer_set_cloexec(s, false);
+        if (r >= 0) {
+                execv(path, argv);
+                r = -errno;
+        }
+        /* Still here: nothing was handed over, and the daemon carries on. Waiters that went to wait for
+         * the name to come back find it again. */
+        (void) serializer_set_cloexec(s, true);
+        log_error_errno(r, "Failed to re-execute %s: %m; carrying on as before", path);
+        (void) sd_bus_release_name(m->bus, PROCPOOL_BUS_NAME);
+        (void) sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
+        (void) sd_notify(0, "READY=1");
+        notify_status(m);
+        return r;
+}
+
 /* ---- life cycle -------------------------------------------------------------------------------- */
 
 int manager_new(const ManagerConfig *config, Manager **ret) {
@@ -363,6 +591,7 @@ Manager *manager_free(Manager *m) {
         if (m->config.ephemeral && m->state_dir)
                 remove_private_dir(m->state_dir);
         closep(&m->state_lock_fd);
+        closep(&m->config.deserialize_fd);
         free(m->state_dir);
         free(m);
         return NULL;
@@ -606,6 +835,13 @@ static CgroupRoot *setup_cgroups(Manager *m) {
         int r;
 
         r = cgroup_own_path(&path);
+        /* After a re-exec the daemon lives where its first start moved it, in <delegated>/supervisor: the
+         * delegated cgroup is the parent, and no second supervisor/ goes below this one. */
+        if (r >= 0 && m->config.deserialize_fd >= 0) {
+                char *slash = strrchr(path, '/');
+                if (slash && strcmp(slash, "/supervisor") == 0)
+                        *slash = '\0';
+        }
         if (r < 0)
                 why = "no cgroup v2 hierarchy";
         else if (!cgroup_marked_delegated(path) && !systemd_says_delegated(m))
@@ -658,6 +894,8 @@ int manager_startup(Manager *m) {
         r = setup_store(m);
         if (r < 0)
                 return r;
+        if (m->config.deserialize_fd >= 0)
+                take_over(m);
 
         r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC,
                                        USEC_PER_MSEC, on_counts, m);
@@ -694,11 +932,15 @@ int manager_startup(Manager *m) {
                                        "(is procpoold already running?)", PROCPOOL_BUS_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire bus name %s: %m", PROCPOOL_BUS_NAME);
-        /* What the last run left unfinished ends now, with the bus there to hear of it. */
+        /* What the last run left unfinished ends now, with the bus there to hear of it; what a re-exec
+         * handed over is watched again. */
         registry_coldplug(m->registry);
+        if (m->took_over)
+                check_clients(m);
         (void) registry_flush(m->registry);
-        (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, 0 finished, pool size %u",
-                          pool_get_running(m->pool), pool_get_queued(m->pool), pool_get_size(m->pool));
+        (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u",
+                          pool_get_running(m->pool), pool_get_queued(m->pool),
+                          registry_get_n_finished_total(m->registry), pool_get_size(m->pool));
         return 0;
 }
 

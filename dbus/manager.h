@@ -13,6 +13,7 @@
 #include "macro.h"
 #include "pool.h"
 #include "registry.h"
+#include "serialize.h"
 
 typedef enum BusKind {
         BUS_USER,
@@ -30,6 +31,8 @@ typedef struct ManagerConfig {
         const char *state_dir;      /* NULL: the default for the bus (manager_default_state_dir()) */
         bool ephemeral;             /* no store: nothing outlives the daemon */
         StoreSync sync;
+        char **argv;        /* the command line, given again to the next image on a re-exec */
+        int deserialize_fd; /* --deserialize: what the last image handed over, or -EBADF */
 } ManagerConfig;
 
 typedef struct Client Client;
@@ -60,6 +63,7 @@ typedef struct Manager {
         unsigned last_running, last_queued;
         bool shutting_down;
         bool under_systemd; /* log job lines to the journal */
+        bool took_over;     /* started by a re-exec: its clients are checked once the bus is watched */
         bool freeing;
 } Manager;
 
@@ -81,6 +85,14 @@ int manager_run(Manager *m);
 /* The uid and connection record of a method call's sender, looked up once per connection. */
 int manager_get_client(Manager *m, sd_bus_message *message, Client **ret);
 uid_t client_uid(const Client *c);
+
+/* Writes what the next image needs to carry on after a re-exec into s (see serialize.h): every unfinished
+ * job with its runtime, and who submitted it. The store must be flushed first. */
+int manager_serialize(Manager *m, Serializer *s);
+/* Answers every waiting caller with org.procpool.Error.Interrupted, tells systemd it reloads and
+ * re-executes the daemon's binary with what s holds; the same process, so running jobs stay its
+ * children. Returns only if execve() failed, after which the daemon carries on as it was. */
+int manager_reexecute(Manager *m, Serializer *s);
 
 /* Begins a graceful stop: no new jobs, running ones stopped, waiting callers answered. */
 void manager_begin_shutdown(Manager *m);

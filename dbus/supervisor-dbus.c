@@ -234,6 +234,54 @@ static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_reexecute(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(serializer_done) Serializer s = { .fd = -EBADF };
+        Manager *m = userdata;
+        Client *c;
+        int r;
+
+        r = manager_get_client(m, message, &c);
+        if (r < 0)
+                return r;
+        /* Root, or the uid the daemon runs as (a user's own instance): nobody else may restart it. */
+        if (client_uid(c) != 0 && client_uid(c) != geteuid())
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Only root or uid %u may re-execute procpoold",
+                                         (unsigned) geteuid());
+        if (m->config.ephemeral)
+                return sd_bus_error_set(
+                        error, SD_BUS_ERROR_NOT_SUPPORTED,
+                        "procpoold runs with --ephemeral: no job store carries its jobs across a "
+                        "re-exec; restart it instead");
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and does not re-execute");
+        /* The next image reads every record back from the store: it must hold every change. */
+        r = registry_flush(m->registry);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r,
+                                               "Failed to write the job store, so procpoold does not "
+                                               "re-execute: %m");
+        r = manager_serialize(m, &s);
+        if (r == -EBUSY)
+                return sd_bus_error_set(error, SD_BUS_ERROR_FAILED,
+                                        "A job is being started; re-execute once it has started");
+        if (r == -EOPNOTSUPP)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "The pool's executor cannot hand running jobs over to a re-executed "
+                                        "procpoold");
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r,
+                                               "Failed to write down the running jobs for the "
+                                               "re-exec: %m");
+        r = sd_bus_reply_method_return(message, NULL);
+        if (r < 0)
+                return r;
+        /* Returns only if it could not execute the binary; the caller was told it would. */
+        (void) manager_reexecute(m, &s);
+        return 1;
+}
+
 static int property_get_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -306,6 +354,8 @@ const sd_bus_vtable supervisor_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("GetJob", SD_BUS_ARGS("t", id), SD_BUS_RESULT("o", job), method_get_job,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(tosi)", jobs), method_list_jobs,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reexecute", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reexecute,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobFinished", SD_BUS_ARGS("t", id, "o", job, "s", state, "i", returncode), 0),
         SD_BUS_VTABLE_END,

@@ -44,6 +44,7 @@ typedef struct LocalJob {
         int returncode;
         char *cgroup_path; /* the job's own cgroup, or NULL */
         sd_event_source *cgroup_source; /* watches cgroup.events for the tree to empty */
+        sd_event_source *recheck_source; /* after a re-exec: whether the tree emptied meanwhile */
         sd_event_source *child_source;
         sd_event_source *stdin_source;
         sd_event_source *output_source[_JOB_STREAM_MAX];
@@ -137,6 +138,7 @@ static char **build_env(LocalExecutor *le, const JobSpec *spec) {
 
 static void local_job_release_cgroup(LocalJob *lj) {
         close_source(&lj->cgroup_source);
+        close_source(&lj->recheck_source);
         if (!lj->cgroup_path)
                 return;
         (void) cgroup_remove(lj->cgroup_path); /* still populated only if the daemon let go, ignoring */
@@ -157,7 +159,8 @@ static void local_job_close_stdin(LocalJob *lj) {
 static int local_job_signal(LocalJob *lj, int sig) {
         /* With a cgroup the whole tree gets it, also what left the process group. */
         if (lj->cgroup_path)
-                return cgroup_signal(lj->cgroup_path, sig, lj->executor->cgroup->has_kill);
+                return cgroup_signal(lj->cgroup_path, sig,
+                                     lj->executor->cgroup && lj->executor->cgroup->has_kill);
         /* The group leader is not reaped before the job ends, so its pid still names the group. */
         if (!lj->main_exited && lj->pid > 0 && killpg(lj->pid, sig) < 0 && errno != ESRCH)
                 return -errno;
@@ -244,7 +247,7 @@ static void local_job_complete(LocalJob *lj) {
 
         if (lj->cgroup_path) {
                 (void) cgroup_read_cpu_usage(lj->cgroup_path, &x.cpu_usage_usec);
-                if (lj->executor->cgroup->has_memory)
+                if (lj->executor->cgroup && lj->executor->cgroup->has_memory)
                         (void) cgroup_read_memory_peak(lj->cgroup_path, &x.memory_peak);
         }
         local_job_release_cgroup(lj);
@@ -455,6 +458,178 @@ fail:
         return 0;
 }
 
+/* ---- across a re-exec ------------------------------------------------------------------------------ */
+
+static int local_serialize(Executor *e, void *runtime, Serializer *s) {
+        LocalJob *lj = runtime;
+        int r;
+
+        r = serialize_itemf(s, "pid", "%d", (int) lj->pid);
+        if (r < 0)
+                return r;
+        r = serialize_itemf(s, "main-exited", "%d", lj->main_exited);
+        if (r < 0)
+                return r;
+        r = serialize_itemf(s, "returncode", "%d", lj->returncode);
+        if (r < 0)
+                return r;
+        if (lj->cgroup_path) {
+                r = serialize_item(s, "cgroup", lj->cgroup_path);
+                if (r < 0)
+                        return r;
+        }
+        if (lj->stdin_fd >= 0) {
+                r = serialize_fd(s, "stdin-fd", lj->stdin_fd, false);
+                if (r < 0)
+                        return r;
+                r = serialize_itemf(s, "input-written", "%zu", lj->input_written);
+                if (r < 0)
+                        return r;
+        }
+        for (int i = 0; i < _JOB_STREAM_MAX; i++) {
+                if (lj->output_fd[i] < 0)
+                        continue;
+                r = serialize_fd(s, i == JOB_STDOUT ? "stdout-fd" : "stderr-fd", lj->output_fd[i], false);
+                if (r < 0)
+                        return r;
+                r = serialize_itemf(s, i == JOB_STDOUT ? "stdout-grown" : "stderr-grown", "%d",
+                                    lj->pipe_grown[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Ends what runs of a job that cannot be watched, and reaps its main process: it is still this process's
+ * child, so its pid (and process group) cannot have been reused. */
+static void local_job_kill_and_reap(LocalJob *lj) {
+        if (lj->cgroup_path)
+                (void) cgroup_signal(lj->cgroup_path, SIGKILL,
+                                     lj->executor->cgroup && lj->executor->cgroup->has_kill);
+        if (lj->main_exited || lj->pid <= 0)
+                return;
+        (void) killpg(lj->pid, SIGKILL);
+        (void) kill(lj->pid, SIGKILL);
+        close_source(&lj->child_source);
+        (void) waitpid(lj->pid, NULL, 0);
+        lj->main_exited = true;
+}
+
+static int local_deserialize_item(LocalJob *lj, const SerializedItem *item, Deserializer *d) {
+        int64_t v;
+        int r;
+
+        if (strcmp(item->key, "pid") == 0) {
+                r = deserialize_int(item->value, 0, INT32_MAX, &v);
+                lj->pid = (pid_t) v;
+        } else if (strcmp(item->key, "main-exited") == 0) {
+                r = deserialize_int(item->value, 0, 1, &v);
+                lj->main_exited = v;
+        } else if (strcmp(item->key, "returncode") == 0) {
+                r = deserialize_int(item->value, INT32_MIN, INT32_MAX, &v);
+                lj->returncode = (int) v;
+        } else if (strcmp(item->key, "cgroup") == 0) {
+                free(lj->cgroup_path);
+                lj->cgroup_path = strdup(item->value);
+                r = lj->cgroup_path ? 0 : -ENOMEM;
+        } else if (strcmp(item->key, "stdin-fd") == 0) {
+                closep(&lj->stdin_fd);
+                r = deserializer_take_fd(d, item->value, &lj->stdin_fd);
+        } else if (strcmp(item->key, "input-written") == 0) {
+                r = deserialize_int(item->value, 0, INT64_MAX, &v);
+                lj->input_written = (size_t) v;
+        } else if (strcmp(item->key, "stdout-fd") == 0 || strcmp(item->key, "stderr-fd") == 0) {
+                JobStream s = item->key[3] == 'o' ? JOB_STDOUT : JOB_STDERR;
+                closep(&lj->output_fd[s]);
+                r = deserializer_take_fd(d, item->value, &lj->output_fd[s]);
+        } else if (strcmp(item->key, "stdout-grown") == 0 || strcmp(item->key, "stderr-grown") == 0) {
+                r = deserialize_int(item->value, 0, 1, &v);
+                lj->pipe_grown[item->key[3] == 'o' ? JOB_STDOUT : JOB_STDERR] = v;
+        } else
+                r = 0; /* written by a later version: what this one does not know, it does without */
+        return r;
+}
+
+static int local_deserialize(Executor *e, Job *j, JobSpec *spec, const SerializedItem *items, size_t n_items,
+                             Deserializer *d, void **ret_runtime) {
+        LocalExecutor *le = local(e);
+        LocalJob *lj;
+        int r = 0;
+
+        lj = calloc(1, sizeof(LocalJob));
+        if (!lj)
+                return -ENOMEM;
+        *lj = (LocalJob) {
+                .executor = le,
+                .job = j,
+                .spec = spec,
+                .stdin_fd = -EBADF,
+                .output_fd = { -EBADF, -EBADF },
+        };
+        for (size_t i = 0; i < n_items && r >= 0; i++)
+                r = local_deserialize_item(lj, &items[i], d);
+        /* A job runs until its main process ends and, with a cgroup, its tree: one of them must be known. */
+        if (r >= 0 && (lj->main_exited ? !lj->cgroup_path : lj->pid <= 0))
+                r = -EBADMSG;
+        if (r >= 0 && lj->stdin_fd >= 0 && lj->input_written > spec->input_size)
+                r = -EBADMSG;
+        if (r < 0) {
+                local_job_kill_and_reap(lj);
+                local_job_free(lj);
+                return r;
+        }
+        *ret_runtime = lj;
+        return 0;
+}
+
+static int on_recheck(sd_event_source *source, void *userdata) {
+        return on_cgroup_event(source, NULL, userdata);
+}
+
+static int local_coldplug(Executor *e, void *runtime) {
+        LocalJob *lj = runtime;
+        sd_event *event = lj->executor->event;
+        _cleanup_free_ char *events = NULL;
+        int r;
+
+        if (!lj->main_exited) {
+                /* The child of the last image is this one's: sd-event watches it by pid as any other. A
+                 * child that ended meanwhile is a zombie still, and is reported at once. */
+                r = local_job_watch(lj);
+                if (r < 0)
+                        goto fail;
+                if (lj->stdin_fd >= 0 && lj->input_written >= lj->spec->input_size)
+                        local_job_close_stdin(lj);
+                return 0;
+        }
+
+        /* The main process was reaped already; the job ends when its cgroup empties, which may have
+         * happened while nothing watched: look once more from the loop. */
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                if (lj->output_fd[s] < 0)
+                        continue;
+                r = sd_event_add_io(event, &lj->output_source[s], lj->output_fd[s], EPOLLIN, on_output, lj);
+                if (r < 0)
+                        goto fail;
+        }
+        local_job_close_stdin(lj);
+        if (asprintf(&events, "%s/cgroup.events", lj->cgroup_path) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = sd_event_add_inotify(event, &lj->cgroup_source, events, IN_MODIFY, on_cgroup_event, lj);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_defer(event, &lj->recheck_source, on_recheck, lj);
+        if (r < 0)
+                goto fail;
+        return 0;
+
+fail:
+        local_job_kill_and_reap(lj);
+        return r;
+}
+
 /* ---- the vtable -------------------------------------------------------------------------------------- */
 
 static int local_validate(Executor *e, const JobSpec *spec, JobSpecField *ret_field) {
@@ -492,7 +667,7 @@ static int local_usage(Executor *e, void *runtime, uint64_t *ret_cpu_usec, uint6
         r = cgroup_read_cpu_usage(lj->cgroup_path, &cpu);
         if (r < 0)
                 return r;
-        if (lj->executor->cgroup->has_memory)
+        if (lj->executor->cgroup && lj->executor->cgroup->has_memory)
                 (void) cgroup_read_memory_peak(lj->cgroup_path, &mem);
         *ret_cpu_usec = cpu;
         *ret_memory_peak = mem;
@@ -520,6 +695,9 @@ static const ExecutorVTable local_vtable = {
         .signal = local_signal,
         .stop = local_stop,
         .usage = local_usage,
+        .serialize = local_serialize,
+        .deserialize = local_deserialize,
+        .coldplug = local_coldplug,
         .done = local_done,
         .free = local_free,
 };

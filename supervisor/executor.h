@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "job.h"
+#include "serialize.h"
 
 typedef struct Executor Executor;
 
@@ -58,11 +59,16 @@ typedef struct ExecutorVTable {
         int (*stop)(Executor *e, void *runtime, ExecutorStop how);
         /* CPU time and peak memory of the running job; -ENODATA where not measured. Optional. */
         int (*usage)(Executor *e, void *runtime, uint64_t *ret_cpu_usec, uint64_t *ret_memory_peak);
-        /* For durable jobs (not yet): writes what it needs to find the running job again after the
-         * daemon restarts, reads it back into a runtime, and attaches it to the event loop once every
-         * job is read. Optional. */
-        int (*serialize)(Executor *e, void *runtime, char **ret_state);
-        int (*deserialize)(Executor *e, Job *j, const char *state, void **runtime);
+        /* Across a re-exec of the daemon (optional, all three or none). serialize writes, through s, what
+         * finds the running job again (its fds with serialize_fd()); the job writes its own state
+         * beside it. deserialize rebuilds a runtime in the next image from those items (keys without
+         * the executor's prefix), taking its fds from d; spec is the job's, as the store kept it, with
+         * its input back. On failure it ends what it learned of the job (nothing may run unwatched)
+         * and keeps nothing. coldplug then attaches the runtime to the event loop; from there on the
+         * executor reports as for a job it started. If it fails, it has ended the job's processes. */
+        int (*serialize)(Executor *e, void *runtime, Serializer *s);
+        int (*deserialize)(Executor *e, Job *j, JobSpec *spec, const SerializedItem *items, size_t n_items,
+                           Deserializer *d, void **ret_runtime);
         int (*coldplug)(Executor *e, void *runtime);
         /* Frees the runtime; the job is over or being freed. A job still running is killed first. */
         void (*done)(Executor *e, void *runtime);

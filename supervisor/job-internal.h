@@ -10,6 +10,7 @@
 #include "executor.h"
 #include "job.h"
 #include "quota.h"
+#include "serialize.h"
 
 struct Job {
         JobRecord r;
@@ -19,6 +20,8 @@ struct Job {
         bool starting;     /* handed to the executor, which has not said started or failed yet */
         JobReasonKind stop_pending; /* stopped while starting: stopped for this as soon as it runs */
         bool stale;        /* read back from the store unfinished, waiting for registry_coldplug() */
+        bool deserialized; /* taken over running from the daemon's last image, to be coldplugged */
+        uint64_t timeout_at, kill_at; /* their deadlines then (CLOCK_MONOTONIC) until coldplugged; 0: none */
         void *runtime;     /* the executor's, from start until the job is over */
         sd_event_source *timeout_source;
         sd_event_source *kill_source; /* the kill after the stop timeout */
@@ -54,6 +57,19 @@ void job_finish_unstarted(Job *j, JobReasonKind kind);
 void job_stop_daemon_stopping(Job *j);
 /* Kills what still runs of the job now, without waiting: for a daemon that lets go of its jobs. */
 void job_abandon(Job *j);
+
+/* Writes what the daemon's next image needs to carry on with an unfinished job: for a running one its
+ * executor's state, its timers and what it captured so far; for a queued one the fds it was given;
+ * the input it was given, not yet written. -EBUSY while it is being started, -EOPNOTSUPP if its
+ * executor cannot hand running jobs over. */
+int job_serialize(Job *j, Serializer *s);
+/* Takes a job read back from the store over again from what job_serialize() wrote (items without the
+ * "job" and "end-job" lines): a running one gets its runtime back and runs on, a queued one its fds and
+ * input. Neither is stale then. On failure it stays as it was read back. */
+int job_deserialize(Job *j, const SerializedItem *items, size_t n_items, Deserializer *d);
+/* Attaches a deserialized running job to the event loop and re-arms its timers; a job that cannot be
+ * watched any more ends failed. */
+void job_coldplug(Job *j);
 
 /* How executors report to jobs: the ExecutorEvents every pool gives its executor. */
 extern const ExecutorEvents job_executor_events;

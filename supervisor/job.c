@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -322,6 +325,348 @@ void job_start(Job *j) {
                 j->r.reason = (JobReason) { .kind = JOB_REASON_START_FAILED, .error = -r };
                 job_finish(j, JOB_FAILED);
         }
+}
+
+/* ---- across a re-exec ---------------------------------------------------------------------------- */
+
+/* The input not yet released, in a memfd of its own: the memory behind it (a bus message) does not
+ * outlive the image. */
+static int input_memfd(const void *data, size_t size, int *ret) {
+        _cleanup_close_ int fd = memfd_create("procpoold-input", MFD_CLOEXEC);
+        size_t done = 0;
+
+        if (fd < 0)
+                return -errno;
+        while (done < size) {
+                ssize_t k = write(fd, (const char *) data + done, size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) k;
+        }
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+static int input_read(int fd, size_t size, void **ret) {
+        _cleanup_free_ char *buf = malloc(size ?: 1);
+        size_t done = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        while (done < size) {
+                ssize_t k = read(fd, buf + done, size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EBADMSG;
+                done += (size_t) k;
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* An armed timer's deadline, as key=<CLOCK_MONOTONIC usec>; nothing for one that is off. */
+static int serialize_timer(Serializer *s, const char *key, sd_event_source *source) {
+        int enabled = SD_EVENT_OFF, r;
+        uint64_t usec;
+
+        if (!source)
+                return 0;
+        r = sd_event_source_get_enabled(source, &enabled);
+        if (r < 0)
+                return r;
+        if (enabled == SD_EVENT_OFF)
+                return 0;
+        r = sd_event_source_get_time(source, &usec);
+        if (r < 0)
+                return r;
+        return serialize_itemf(s, key, "%" PRIu64, usec);
+}
+
+static int job_serialize_running(Job *j, Serializer *s) {
+        Executor *e = job_executor(j);
+        int r;
+
+        if (!e->vtable->serialize || !e->vtable->deserialize || !e->vtable->coldplug)
+                return -EOPNOTSUPP;
+        r = serialize_itemf(s, "pid", "%d", (int) j->r.pid);
+        if (r < 0)
+                return r;
+        r = serialize_itemf(s, "returncode", "%d", j->r.returncode);
+        if (r < 0)
+                return r;
+        r = serialize_itemf(s, "reason", "%d %d %" PRIu64 " %d", j->r.reason.kind, j->r.reason.stream,
+                            j->r.reason.limit, j->r.reason.error);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < _JOB_STREAM_MAX; i++) {
+                const JobOutput *o = &j->r.output[i];
+                r = serialize_itemf(s, i == JOB_STDOUT ? "stdout" : "stderr", "%" PRIu64 " %d %d", o->size,
+                                    o->truncated, o->incomplete);
+                if (r < 0)
+                        return r;
+        }
+        r = serialize_timer(s, "timeout", j->timeout_source);
+        if (r < 0)
+                return r;
+        r = serialize_timer(s, "kill", j->kill_source);
+        if (r < 0)
+                return r;
+        s->prefix = e->vtable->name;
+        r = e->vtable->serialize(e, j->runtime, s);
+        s->prefix = NULL;
+        return r;
+}
+
+int job_serialize(Job *j, Serializer *s) {
+        int r;
+
+        assert(!job_state_is_final(j->r.state));
+
+        if (j->starting)
+                return -EBUSY;
+        r = serialize_itemf(s, "job", "%" PRIu64, j->r.id);
+        if (r < 0)
+                return r;
+        r = serialize_item(s, "state", j->r.state == JOB_RUNNING ? "running" : "queued");
+        if (r < 0)
+                return r;
+        if (j->r.spec.input && j->r.spec.input_size > 0) {
+                int fd = -EBADF;
+
+                r = input_memfd(j->r.spec.input, j->r.spec.input_size, &fd);
+                if (r < 0)
+                        return r;
+                r = serialize_fd(s, "input-fd", fd, true);
+                if (r < 0)
+                        return r;
+                r = serialize_itemf(s, "input-size", "%zu", j->r.spec.input_size);
+                if (r < 0)
+                        return r;
+        }
+        if (j->r.state == JOB_RUNNING)
+                r = job_serialize_running(j, s);
+        else
+                for (int i = 0; i < 3 && r >= 0; i++) {
+                        char key[8];
+                        if (j->r.spec.fds[i] < 0)
+                                continue;
+                        snprintf(key, sizeof(key), "fd%d", i);
+                        r = serialize_fd(s, key, j->r.spec.fds[i], false);
+                }
+        if (r < 0)
+                return r;
+        return serialize_item(s, "end-job", "");
+}
+
+/* What job_deserialize() reads before it changes anything. */
+typedef struct Taken {
+        bool running;
+        pid_t pid;
+        int returncode;
+        JobReason reason;
+        JobOutput output[_JOB_STREAM_MAX];
+        uint64_t timeout_at, kill_at;
+        int fds[3];
+        int input_fd;
+        uint64_t input_size;
+        bool has_input_size;
+} Taken;
+
+static int parse_output(const char *value, JobOutput *ret) {
+        unsigned long long size;
+        int truncated, incomplete, n = 0;
+
+        if (sscanf(value, "%llu %d %d%n", &size, &truncated, &incomplete, &n) != 3 || value[n] != '\0' ||
+            (truncated | incomplete) & ~1)
+                return -EBADMSG;
+        *ret = (JobOutput) { .size = size, .truncated = truncated, .incomplete = incomplete };
+        return 0;
+}
+
+static int parse_reason(const char *value, JobReason *ret) {
+        unsigned long long limit;
+        int kind, stream, error, n = 0;
+
+        if (sscanf(value, "%d %d %llu %d%n", &kind, &stream, &limit, &error, &n) != 4 || value[n] != '\0' ||
+            kind < 0 || kind >= _JOB_REASON_MAX || stream < 0 || stream >= _JOB_STREAM_MAX || error < 0)
+                return -EBADMSG;
+        *ret = (JobReason) { .kind = kind, .stream = stream, .limit = limit, .error = error };
+        return 0;
+}
+
+static int take_item(Taken *t, const SerializedItem *item, Deserializer *d) {
+        int64_t v;
+        int r;
+
+        if (strcmp(item->key, "state") == 0) {
+                if (strcmp(item->value, "running") != 0 && strcmp(item->value, "queued") != 0)
+                        return -EBADMSG;
+                t->running = strcmp(item->value, "running") == 0;
+                return 0;
+        }
+        if (strcmp(item->key, "pid") == 0) {
+                r = deserialize_int(item->value, 0, INT32_MAX, &v);
+                t->pid = (pid_t) v;
+                return r;
+        }
+        if (strcmp(item->key, "returncode") == 0) {
+                r = deserialize_int(item->value, INT32_MIN, INT32_MAX, &v);
+                t->returncode = (int) v;
+                return r;
+        }
+        if (strcmp(item->key, "reason") == 0)
+                return parse_reason(item->value, &t->reason);
+        if (strcmp(item->key, "stdout") == 0)
+                return parse_output(item->value, &t->output[JOB_STDOUT]);
+        if (strcmp(item->key, "stderr") == 0)
+                return parse_output(item->value, &t->output[JOB_STDERR]);
+        if (strcmp(item->key, "timeout") == 0 || strcmp(item->key, "kill") == 0) {
+                r = deserialize_int(item->value, 1, INT64_MAX, &v);
+                *(item->key[0] == 't' ? &t->timeout_at : &t->kill_at) = (uint64_t) v;
+                return r;
+        }
+        if (strcmp(item->key, "input-size") == 0) {
+                r = deserialize_int(item->value, 0, SSIZE_MAX, &v);
+                t->input_size = (uint64_t) v;
+                t->has_input_size = true;
+                return r;
+        }
+        if (strcmp(item->key, "input-fd") == 0) {
+                closep(&t->input_fd);
+                return deserializer_take_fd(d, item->value, &t->input_fd);
+        }
+        if (strncmp(item->key, "fd", 2) == 0 && item->key[2] >= '0' && item->key[2] <= '2' && !item->key[3]) {
+                int i = item->key[2] - '0';
+                closep(&t->fds[i]);
+                return deserializer_take_fd(d, item->value, &t->fds[i]);
+        }
+        return 0; /* written by a later version: what this one does not know, it does without */
+}
+
+static void taken_done(Taken *t) {
+        for (int i = 0; i < 3; i++)
+                closep(&t->fds[i]);
+        closep(&t->input_fd);
+}
+
+int job_deserialize(Job *j, const SerializedItem *items, size_t n_items, Deserializer *d) {
+        Executor *e = job_executor(j);
+        _cleanup_free_ SerializedItem *exec_items = calloc(n_items ?: 1, sizeof(SerializedItem));
+        _cleanup_free_ void *input = NULL;
+        size_t n_exec = 0, prefix_len = strlen(e->vtable->name);
+        Taken t = { .fds = { -EBADF, -EBADF, -EBADF }, .input_fd = -EBADF };
+        JobSpec *spec = &j->r.spec;
+        int r = 0;
+
+        if (!exec_items)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_items && r >= 0; i++) {
+                if (strncmp(items[i].key, e->vtable->name, prefix_len) == 0 &&
+                    items[i].key[prefix_len] == '.')
+                        exec_items[n_exec++] =
+                                (SerializedItem) { items[i].key + prefix_len + 1, items[i].value };
+                else
+                        r = take_item(&t, &items[i], d);
+        }
+        /* The store says what the job is; what was handed over must agree. */
+        if (r >= 0 && (t.running ? j->r.state != JOB_RUNNING || !j->stale : j->r.state != JOB_QUEUED))
+                r = -ESTALE;
+        if (r >= 0 && t.input_fd >= 0) {
+                r = t.has_input_size && spec->has_input ? input_read(t.input_fd, t.input_size, &input)
+                                                        : -EBADMSG;
+                closep(&t.input_fd);
+        }
+        if (r < 0) {
+                taken_done(&t);
+                return r;
+        }
+
+        if (input) {
+                job_spec_release_input(spec);
+                spec->input_size = t.input_size;
+                spec->input = spec->input_userdata = TAKE_PTR(input);
+                spec->input_free = free;
+        }
+        if (!t.running) {
+                for (int i = 0; i < 3; i++)
+                        if (t.fds[i] >= 0) {
+                                closep(&spec->fds[i]);
+                                spec->fds[i] = TAKE_FD(t.fds[i]);
+                        }
+                /* A job whose fds or input did not come across stays stale: it cannot run as asked. */
+                for (int i = 0; i < 3; i++)
+                        if ((spec->passed_fds & (1U << i)) && spec->fds[i] < 0)
+                                return -EBADMSG;
+                if (!j->stale)
+                        return 0;
+                r = pool_job_requeue(j->pool, j);
+                if (r < 0)
+                        return r;
+                j->stale = false;
+                return 0;
+        }
+
+        taken_done(&t);
+        r = e->vtable->deserialize(e, j, spec, exec_items, n_exec, d, &j->runtime);
+        if (r < 0)
+                return r;
+        j->r.pid = t.pid;
+        j->r.returncode = t.returncode;
+        free(j->r.reason.detail);
+        j->r.reason = t.reason;
+        for (int i = 0; i < _JOB_STREAM_MAX; i++) {
+                /* The store may have lagged behind the bytes spooled: the owner's share follows. */
+                j->usage->output_bytes -= j->r.output[i].size;
+                j->r.output[i] = t.output[i];
+                j->usage->output_bytes += j->r.output[i].size;
+        }
+        j->timeout_at = t.timeout_at;
+        j->kill_at = t.kill_at;
+        j->stale = false;
+        j->deserialized = true;
+        pool_job_resumed(j->pool, j);
+        return 0;
+}
+
+void job_coldplug(Job *j) {
+        Executor *e = job_executor(j);
+        sd_event *event = pool_get_event(j->pool);
+        int r;
+
+        assert(j->deserialized && j->r.state == JOB_RUNNING);
+
+        j->deserialized = false;
+        r = e->vtable->coldplug(e, j->runtime);
+        if (r < 0) {
+                /* Its executor ended what it could not watch. */
+                free(j->r.reason.detail);
+                j->r.reason = (JobReason) { .kind = JOB_REASON_LOST, .error = -r };
+                job_finish(j, JOB_FAILED);
+                return;
+        }
+        /* Deadlines that passed meanwhile fire on the next loop iteration. */
+        if (j->timeout_at > 0) {
+                r = sd_event_add_time(event, &j->timeout_source, CLOCK_MONOTONIC, j->timeout_at, 0,
+                                      on_timeout, j);
+                if (r < 0 && job_stop(j, (JobReason) { .kind = JOB_REASON_LOST, .error = -r }))
+                        pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
+        }
+        if (j->kill_at > 0) {
+                r = sd_event_add_time(event, &j->kill_source, CLOCK_MONOTONIC, j->kill_at, 0, on_kill_timer,
+                                      j);
+                if (r < 0)
+                        (void) e->vtable->stop(e, j->runtime, EXECUTOR_STOP_KILL);
+        }
+        j->timeout_at = j->kill_at = 0;
 }
 
 /* ---- what the executor reports ----------------------------------------------------------------------- */

@@ -38,5 +38,9 @@ void pool_job_detach(Pool *p, Job *j);
 /* Takes in a job read back from the store: counts its output against its owner, and queues it if it is
  * queued and not stale. */
 int pool_job_adopt(Pool *p, Job *j);
+/* A job read back stale was taken over running from the daemon's last image: it takes a slot again. */
+void pool_job_resumed(Pool *p, Job *j);
+/* A job read back stale and queued got back what it needs to run: it is queued again. */
+int pool_job_requeue(Pool *p, Job *j);
 /* What a job is counted as holding in the registry's bound. */
 size_t job_spec_cost(const JobSpec *spec);

@@ -298,6 +298,23 @@ int pool_job_adopt(Pool *p, Job *j) {
         return 0;
 }
 
+void pool_job_resumed(Pool *p, Job *j) {
+        assert(j->r.state == JOB_RUNNING && j->usage);
+        p->n_running++;
+        j->usage->n_running++;
+}
+
+int pool_job_requeue(Pool *p, Job *j) {
+        int r;
+
+        assert(j->r.state == JOB_QUEUED && j->usage);
+        r = queue_push(p, j);
+        if (r < 0)
+                return r;
+        pool_schedule(p);
+        return 0;
+}
+
 /* ---- the pool ---------------------------------------------------------------------------------------- */
 
 int pool_new(sd_event *event, Registry *registry, const PoolConfig *config, Executor *executor, Pool **ret) {

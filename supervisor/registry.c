@@ -3,6 +3,7 @@
  * finished jobs, and the bound on job data held. */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,7 +472,8 @@ int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdat
         k = store_load_jobs(r->store, load_one, &c);
         if (k >= 0) {
                 /* Retention goes by when they ended, oldest first. */
-                qsort(c.finished, c.n_finished, sizeof(Job *), finished_compare);
+                if (c.n_finished > 0)
+                        qsort(c.finished, c.n_finished, sizeof(Job *), finished_compare);
                 for (size_t i = 0; i < c.n_finished; i++) {
                         Job *j = c.finished[i];
                         j->finished_prev = r->finished_tail;
@@ -493,6 +495,10 @@ int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdat
 }
 
 static int coldplug_one(Job *j, void *userdata) {
+        if (j->deserialized) {
+                job_coldplug(j);
+                return 0;
+        }
         if (!j->stale)
                 return 0;
         if (j->r.spec.cancel_on_disconnect)
@@ -506,6 +512,84 @@ static int coldplug_one(Job *j, void *userdata) {
 
 void registry_coldplug(Registry *r) {
         (void) registry_foreach(r, coldplug_one, NULL);
+}
+
+/* ---- across a re-exec ---------------------------------------------------------------------------- */
+
+static int serialize_one(Job *j, void *userdata) {
+        if (job_state_is_final(j->r.state))
+                return 0;
+        return job_serialize(j, userdata);
+}
+
+int registry_serialize(Registry *r, Serializer *s) {
+        int k;
+
+        k = serialize_itemf(s, "finished-total", "%" PRIu64, r->n_finished_total);
+        if (k < 0)
+                return k;
+        return registry_foreach(r, serialize_one, s);
+}
+
+/* Reads one job's items, up to its "end-job", and takes the job over. */
+static int deserialize_job(Registry *r, const char *id_value, Deserializer *d) {
+        _cleanup_free_ SerializedItem *items = NULL;
+        size_t n = 0, allocated = 0;
+        SerializedItem item;
+        int64_t id;
+        Job *j;
+        int k;
+
+        for (;;) {
+                k = deserializer_next(d, &item);
+                if (k < 0)
+                        return k;
+                if (k == 0)
+                        return -EBADMSG; /* cut short */
+                if (strcmp(item.key, "end-job") == 0)
+                        break;
+                k = grow((void **) &items, &allocated, n, sizeof(SerializedItem));
+                if (k < 0)
+                        return k;
+                items[n++] = item;
+        }
+        k = deserialize_int(id_value, 1, INT64_MAX, &id);
+        if (k < 0)
+                return k;
+        j = registry_find(r, (uint64_t) id);
+        if (!j)
+                return -ESTALE; /* not in the store: its fds are closed with the deserializer */
+        k = job_deserialize(j, items, n, d);
+        if (k < 0)
+                return k;
+        /* The store may lag behind what it captured meanwhile. */
+        registry_job_dirty(r, j);
+        return 0;
+}
+
+int registry_deserialize(Registry *r, Deserializer *d,
+                         int (*item)(const SerializedItem *item, void *userdata), void *userdata) {
+        SerializedItem i;
+        int k, ret = 0;
+
+        for (;;) {
+                k = deserializer_next(d, &i);
+                if (k <= 0)
+                        return k < 0 ? k : ret;
+                if (strcmp(i.key, "job") == 0) {
+                        k = deserialize_job(r, i.value, d);
+                        if (k < 0 && ret >= 0)
+                                ret = k;
+                } else if (strcmp(i.key, "finished-total") == 0) {
+                        int64_t v;
+                        if (deserialize_int(i.value, 0, INT64_MAX, &v) >= 0)
+                                r->n_finished_total = MAX(r->n_finished_total, (uint64_t) v);
+                } else if (item) {
+                        k = item(&i, userdata);
+                        if (k < 0 && ret >= 0)
+                                ret = k;
+                }
+        }
 }
 
 /* ---- what the observer hears ----------------------------------------------------------------------- */

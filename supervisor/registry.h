@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "job.h"
+#include "serialize.h"
 #include "spool.h"
 #include "store.h"
 
@@ -60,13 +61,24 @@ void registry_set_store(Registry *r, Store *store);
  * registry_coldplug(). */
 int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdata), void *userdata);
 /* Ends what the last run of the daemon left unfinished: a job that was running ends failed (the daemon
- * stopped while it ran), a job whose caller is gone ends cancelled; the observer hears of each. */
+ * stopped while it ran), a job whose caller is gone ends cancelled; the observer hears of each. Jobs
+ * taken over by registry_deserialize() are attached to the event loop instead and run on. */
 void registry_coldplug(Registry *r);
 /* Calls done(j, 0) once j is stored, or done(j, error) when the store refused it, after which the
  * registry forgets j (job_removed is called). Without a store, calls done(j, 0) at once. */
 int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata), void *userdata);
 /* Writes what changed now; returns 0, or the store's error (the changes are kept and tried again). */
 int registry_flush(Registry *r);
+
+/* Writes, for the daemon's next image after a re-exec, every unfinished job (see job_serialize()) and what
+ * the registry counts. The store must be flushed first: the next image reads the records back from it. */
+int registry_serialize(Registry *r, Serializer *s);
+/* Reads back what registry_serialize() wrote, once registry_load() read the store: each job it names is
+ * taken over (running on, or queued with its fds and input) instead of ending stale in
+ * registry_coldplug(). Items it does not know go to item(), if given. Goes on past a job it cannot take
+ * over; returns the first error. */
+int registry_deserialize(Registry *r, Deserializer *d,
+                         int (*item)(const SerializedItem *item, void *userdata), void *userdata);
 
 Job *registry_find(Registry *r, uint64_t id);
 /* Calls f for every job in id order; stops early and returns f's result if it is negative. f may

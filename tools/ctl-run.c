@@ -22,13 +22,39 @@
 
 typedef struct Waiter Waiter;
 
+static bool streq(const char *a, const char *b) {
+        return strcmp(a ?: "", b ?: "") == 0;
+}
+
+static bool isempty(const char *s) {
+        return !s || !*s;
+}
+
+/* Where waiting for one job stands. A wait that procpoold interrupts (org.procpool.Error.Interrupted: it
+ * re-executes or stops, and the job goes on) is taken up again once procpoold owns its name again. */
+typedef enum WaitPhase {
+        WAIT_WAITING,  /* Wait, or Communicate, is out */
+        WAIT_CHECKING, /* interrupted: the job's State is asked, to tell an end from a pause */
+        WAIT_DETACHED, /* interrupted: waiting for procpoold to own its name again */
+        WAIT_FETCHING, /* communicate: the job ended, GetOutput is out */
+        WAIT_DONE,
+} WaitPhase;
+
 typedef struct WaitJob {
         Waiter *waiter;
         uint64_t id;
-        char *path;
+        char *path;           /* NULL while a Communicate call has not named its job */
+        sd_bus_message *call; /* communicate: the Communicate call, sent first instead of Wait */
+        const char *command;  /* communicate: the program, for messages */
         sd_bus_slot *slot;
         int exit;
-        bool done;
+        WaitPhase phase;
+        int32_t returncode;        /* communicate: the job's, while its output is fetched */
+        char *sent_to;             /* the name's owner when the last call went out ("" if none) */
+        char *interrupted_by;      /* the daemon that interrupted the wait, or left without answering it */
+        bool interrupter_left;     /* it left the bus since */
+        sd_bus_error interruption; /* its answer, the job's end if that daemon says the job has ended */
+        char *finished_by;         /* the daemon whose JobFinished named the job, if one did */
 } WaitJob;
 
 struct Waiter {
@@ -39,30 +65,53 @@ struct Waiter {
         bool progress;         /* show "3/5 done, 2 running" on stderr */
         bool cancel_on_signal; /* SIGINT and SIGTERM cancel the jobs */
         int signal;            /* the signal that asked us to cancel, or 0 */
+        char *owner;           /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
+        sd_bus_slot *owner_match, *finished_match;
 };
 
 static void waiter_done(Waiter *w) {
         for (size_t i = 0; i < w->n_jobs; i++) {
-                sd_bus_slot_unref(w->jobs[i].slot);
-                free(w->jobs[i].path);
+                WaitJob *j = &w->jobs[i];
+                sd_bus_slot_unref(j->slot);
+                sd_bus_message_unref(j->call);
+                free(j->path);
+                free(j->sent_to);
+                free(j->interrupted_by);
+                free(j->finished_by);
+                sd_bus_error_free(&j->interruption);
         }
         free(w->jobs);
+        free(w->owner);
+        sd_bus_slot_unref(w->owner_match);
+        sd_bus_slot_unref(w->finished_match);
         if (w->ctl->bus)
                 (void) sd_bus_detach_event(w->ctl->bus);
         w->event = sd_event_unref(w->event);
 }
 
-static int waiter_add(Waiter *w, uint64_t id, const char *path) {
+static WaitJob *waiter_add_job(Waiter *w) {
         WaitJob *n = realloc(w->jobs, (w->n_jobs + 1) * sizeof(WaitJob));
-        char *p = strdup(path);
 
-        if (n)
-                w->jobs = n;
-        if (!n || !p) {
+        if (!n)
+                return NULL;
+        w->jobs = n;
+        w->jobs[w->n_jobs] = (WaitJob) { .interruption = SD_BUS_ERROR_NULL };
+        return &w->jobs[w->n_jobs++];
+}
+
+static int waiter_add(Waiter *w, uint64_t id, const char *path) {
+        char *p = strdup(path);
+        WaitJob *j;
+
+        if (!p)
+                return -ENOMEM;
+        j = waiter_add_job(w);
+        if (!j) {
                 free(p);
                 return -ENOMEM;
         }
-        w->jobs[w->n_jobs++] = (WaitJob) { .id = id ? id : job_path_to_id(path), .path = p };
+        j->id = id ? id : job_path_to_id(path);
+        j->path = p;
         return 0;
 }
 
@@ -85,6 +134,208 @@ static int waiter_result(Waiter *w) {
         return EXIT_SUCCESS;
 }
 
+/* The job's wait is over with exit; the loop ends with the last one. */
+static int job_finish(WaitJob *j, int exit) {
+        Waiter *w = j->waiter;
+
+        j->slot = sd_bus_slot_unref(j->slot);
+        j->exit = exit;
+        j->phase = WAIT_DONE;
+        w->n_done++;
+        if (w->n_done == w->n_jobs) {
+                show_progress(w, true);
+                return sd_event_exit(w->event, waiter_result(w));
+        }
+        show_progress(w, false);
+        return 0;
+}
+
+static int set_string(char **field, const char *value) {
+        char *d = strdup(value ?: "");
+
+        if (!d)
+                return -ENOMEM;
+        free(*field);
+        *field = d;
+        return 0;
+}
+
+static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+
+/* A call about a job that must not start procpoold by bus activation: while procpoold re-executes, its
+ * name has no owner for a moment, and under systemd an activation then turns into another reload of the
+ * unit. Without an owner the call fails at once, and the wait goes on once the name is back. */
+static int new_job_method(Waiter *w, const char *path, const char *interface, const char *member,
+                          sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(w->ctl->bus, &m, PROCPOOL_BUS_NAME, path, interface, member);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_set_auto_start(m, false);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static int job_send_wait(WaitJob *j) {
+        Waiter *w = j->waiter;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        j->phase = WAIT_WAITING;
+        r = set_string(&j->sent_to, w->owner);
+        if (r < 0)
+                return r;
+        r = new_job_method(w, j->path, PROCPOOL_JOB_INTERFACE, "Wait", &m);
+        if (r < 0)
+                return r;
+        j->slot = sd_bus_slot_unref(j->slot);
+        return sd_bus_call_async(w->ctl->bus, &j->slot, m, on_wait_reply, j, NO_TIMEOUT);
+}
+
+/* Procpoold is back under its name: the job is waited for again. */
+static int job_reattach(WaitJob *j) {
+        int r;
+
+        j->interrupted_by = mfree(j->interrupted_by);
+        j->interrupter_left = false;
+        sd_bus_error_free(&j->interruption);
+        r = job_send_wait(j);
+        if (r < 0)
+                return job_finish(
+                        j, ctl_log_error(j->waiter->ctl, NULL, r, "Failed to wait for job %" PRIu64, j->id));
+        return 0;
+}
+
+/* The daemon that interrupted the wait said the job has ended: its answer is the job's end. */
+static int job_interruption_final(WaitJob *j) {
+        return job_finish(j, ctl_log_error(j->waiter->ctl, &j->interruption, -PROCPOOL_ERRNO_INTERRUPTED,
+                                           "Failed to wait for job %" PRIu64, j->id));
+}
+
+/* Waits for procpoold to own its name again, unless it does already. */
+static int job_detach(WaitJob *j) {
+        Waiter *w = j->waiter;
+
+        j->phase = WAIT_DETACHED;
+        j->slot = sd_bus_slot_unref(j->slot);
+        if (!isempty(w->owner) && (!streq(w->owner, j->interrupted_by) || j->interrupter_left))
+                return job_reattach(j);
+        return 0;
+}
+
+static int on_state_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        WaitJob *j = userdata;
+        const char *sender = sd_bus_message_get_sender(m), *state;
+        int r;
+
+        j->slot = sd_bus_slot_unref(j->slot);
+        if (sd_bus_message_is_method_error(m, NULL))
+                return job_detach(j); /* it left meanwhile */
+        r = sd_bus_message_read(m, "v", "s", &state);
+        if (r < 0)
+                return job_detach(j);
+        if (!streq(sender ?: "", j->interrupted_by))
+                return job_reattach(j); /* a new procpoold answered: it tells how the job goes on */
+        if (ctl_state_is_final(state))
+                return job_interruption_final(j);
+        return job_detach(j); /* the job goes on; procpoold is going away and comes back */
+}
+
+static bool error_is_interruption(const sd_bus_error *e) {
+        return sd_bus_error_has_name(e, PROCPOOL_ERROR_INTERRUPTED);
+}
+
+/* The daemon went away under a call without answering it (re-executing, say). */
+static bool error_is_departure(const sd_bus_error *e) {
+        return sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                      SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED);
+}
+
+/* "... job 7 (/org/procpool/Supervisor1/job/7) goes on ...": the path the message names, or NULL. */
+static char *path_in_message(const char *message) {
+        const char *p = message ? strstr(message, PROCPOOL_JOB_PATH_PREFIX "/") : NULL;
+        size_t n;
+
+        if (!p)
+                return NULL;
+        n = strlen(PROCPOOL_JOB_PATH_PREFIX "/");
+        n += strspn(p + n, "0123456789");
+        return strndup(p, n);
+}
+
+/* A wait ended without the job's end: procpoold interrupted it, or left. Finds out whether the job goes
+ * on, and waits for it again once procpoold is back. */
+static int job_interrupted(WaitJob *j, sd_bus_message *m, const sd_bus_error *e) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *get = NULL;
+        Waiter *w = j->waiter;
+        const char *sender = sd_bus_message_get_sender(m);
+        bool departed = error_is_departure(e);
+        int r;
+
+        /* A bus error comes from the bus; the daemon meant is the one the call went to. */
+        r = set_string(&j->interrupted_by, departed || !sender ? j->sent_to : sender);
+        /* It returns the error's errno, not whether it copied. */
+        (void) sd_bus_error_copy(&j->interruption, e);
+        if (r >= 0 && !sd_bus_error_is_set(&j->interruption))
+                r = -ENOMEM;
+        if (r < 0)
+                return job_finish(j,
+                                  ctl_log_error(w->ctl, NULL, r, "Failed to wait for job %" PRIu64, j->id));
+        j->interrupter_left = false;
+        if (!departed && j->finished_by && streq(j->finished_by, j->interrupted_by))
+                return job_interruption_final(j);
+        if (departed)
+                return job_detach(j);
+
+        j->phase = WAIT_CHECKING;
+        j->slot = sd_bus_slot_unref(j->slot);
+        r = new_job_method(w, j->path, "org.freedesktop.DBus.Properties", "Get", &get);
+        if (r >= 0)
+                r = sd_bus_message_append(get, "ss", PROCPOOL_JOB_INTERFACE, "State");
+        if (r >= 0)
+                r = sd_bus_call_async(w->ctl->bus, &j->slot, get, on_state_reply, j, 0);
+        if (r < 0)
+                return job_detach(j);
+        return 0;
+}
+
+static int on_output_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        WaitJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        int r;
+
+        if (e)
+                return job_finish(j, ctl_log_error(j->waiter->ctl, e, -EIO,
+                                                   "Failed to get the output of job %" PRIu64, j->id));
+        r = ctl_write_byte_array(m, STDOUT_FILENO);
+        if (r >= 0)
+                r = ctl_write_byte_array(m, STDERR_FILENO);
+        if (r < 0)
+                return job_finish(j,
+                                  ctl_log_error(j->waiter->ctl, NULL, r, "Failed to write the job's output"));
+        return job_finish(j, returncode_to_exit(j->returncode));
+}
+
+/* Communicate, taken up again after an interruption: the job ended, its output is fetched as GetOutput
+ * has it. */
+static int job_fetch_output(WaitJob *j, int32_t rc) {
+        int r;
+
+        j->returncode = rc;
+        j->phase = WAIT_FETCHING;
+        j->slot = sd_bus_slot_unref(j->slot);
+        r = sd_bus_call_method_async(j->waiter->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+                                     PROCPOOL_JOB_INTERFACE, "GetOutput", on_output_reply, j, NULL);
+        if (r < 0)
+                return job_finish(j, ctl_log_error(j->waiter->ctl, NULL, r,
+                                                   "Failed to get the output of job %" PRIu64, j->id));
+        return 0;
+}
+
 static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         WaitJob *j = userdata;
         Waiter *w = j->waiter;
@@ -93,55 +344,168 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         int r;
 
         j->slot = sd_bus_slot_unref(j->slot);
+        if (e && (error_is_interruption(e) || error_is_departure(e)))
+                return job_interrupted(j, m, e);
         if (e) {
                 if (w->n_jobs > 1)
                         show_progress(w, true);
                 switch (sd_bus_error_get_errno(e)) {
                 case PROCPOOL_ERRNO_CANCELLED:
                         if (w->signal)
-                                j->exit = 128 + w->signal;
-                        else {
-                                j->exit = EXIT_FAILED;
-                                fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
-                        }
-                        break;
+                                return job_finish(j, 128 + w->signal);
+                        fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
+                        return job_finish(j, EXIT_FAILED);
                 case PROCPOOL_ERRNO_TIMED_OUT:
-                        j->exit = EXIT_TIMED_OUT;
                         fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
-                        break;
+                        return job_finish(j, EXIT_TIMED_OUT);
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* The daemon's message says it all: "Failed to execute 'foo': ...". */
-                        j->exit = EXIT_FAILED;
                         fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
-                        break;
+                        return job_finish(j, EXIT_FAILED);
                 default:
-                        j->exit = ctl_log_error(w->ctl, e, -EIO, "Failed to wait for job %" PRIu64, j->id);
-                }
-        } else {
-                r = sd_bus_message_read(m, "i", &rc);
-                if (r < 0)
-                        j->exit = ctl_log_error(w->ctl, NULL, r, "Failed to read the reply of Wait");
-                else {
-                        j->exit = returncode_to_exit(rc);
-                        if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet) {
-                                show_progress(w, true);
-                                if (rc > 0)
-                                        fprintf(stderr, "Job %" PRIu64 " exited with code %" PRIi32 ".\n",
-                                                j->id, rc);
-                                else
-                                        fprintf(stderr, "Job %" PRIu64 " was ended by signal %s.\n", j->id,
-                                                sigabbrev_np(-rc) ? sigabbrev_np(-rc) : "?");
-                        }
+                        return job_finish(
+                                j, ctl_log_error(w->ctl, e, -EIO, "Failed to wait for job %" PRIu64, j->id));
                 }
         }
-        j->done = true;
-        w->n_done++;
-        if (w->n_done == w->n_jobs) {
+        r = sd_bus_message_read(m, "i", &rc);
+        if (r < 0)
+                return job_finish(j, ctl_log_error(w->ctl, NULL, r, "Failed to read the reply of Wait"));
+        if (j->call)
+                return job_fetch_output(j, rc);
+        if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet) {
                 show_progress(w, true);
-                return sd_event_exit(w->event, waiter_result(w));
+                if (rc > 0)
+                        fprintf(stderr, "Job %" PRIu64 " exited with code %" PRIi32 ".\n", j->id, rc);
+                else
+                        fprintf(stderr, "Job %" PRIu64 " was ended by signal %s.\n", j->id,
+                                sigabbrev_np(-rc) ? sigabbrev_np(-rc) : "?");
         }
-        show_progress(w, false);
+        return job_finish(j, returncode_to_exit(rc));
+}
+
+/* Reads the return code from Communicate's reply and writes the job's stdout and stderr to ours. */
+static int write_communicate_reply(sd_bus_message *reply, int32_t *ret_rc) {
+        int32_t rc;
+        int r;
+
+        r = sd_bus_message_read(reply, "i", &rc);
+        if (r < 0)
+                return r;
+        r = ctl_write_byte_array(reply, STDOUT_FILENO);
+        if (r < 0)
+                return r;
+        r = ctl_write_byte_array(reply, STDERR_FILENO);
+        if (r < 0)
+                return r;
+        *ret_rc = rc;
         return 0;
+}
+
+static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        WaitJob *j = userdata;
+        Ctl *c = j->waiter->ctl;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        int32_t rc;
+        int r;
+
+        j->slot = sd_bus_slot_unref(j->slot);
+        if (e && error_is_interruption(e)) {
+                /* The message names the job, which goes on: it is waited for as any other. */
+                j->path = path_in_message(e->message);
+                j->id = job_path_to_id(j->path);
+                if (j->id > 0)
+                        return job_interrupted(j, m, e);
+        }
+        if (e)
+                switch (sd_bus_error_get_errno(e)) {
+                case PROCPOOL_ERRNO_SPAWN_FAILED:
+                        /* As for Wait: the daemon's message names the program and why. */
+                        fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
+                        return job_finish(j, EXIT_FAILED);
+                case PROCPOOL_ERRNO_TIMED_OUT:
+                        fprintf(stderr, "Job timed out.\n");
+                        return job_finish(j, EXIT_TIMED_OUT);
+                default:
+                        return job_finish(j, ctl_log_error(c, e, -EIO, "Failed to run '%s'", j->command));
+                }
+        r = write_communicate_reply(m, &rc);
+        if (r < 0)
+                return job_finish(j, ctl_log_error(c, NULL, r, "Failed to write the job's output"));
+        return job_finish(j, returncode_to_exit(rc));
+}
+
+/* Follows who owns PROCPOOL_BUS_NAME, and takes interrupted waits up again when procpoold is back. */
+static int match_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Waiter *w = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+            !streq(name, PROCPOOL_BUS_NAME))
+                return 0;
+        if (set_string(&w->owner, new_owner) < 0)
+                return sd_event_exit(w->event,
+                                     ctl_log_error(w->ctl, NULL, -ENOMEM, "Failed to follow procpoold"));
+        for (size_t i = 0; i < w->n_jobs; i++) {
+                WaitJob *j = &w->jobs[i];
+
+                if (!j->interrupted_by)
+                        continue;
+                if (streq(old_owner, j->interrupted_by) && isempty(new_owner))
+                        j->interrupter_left = true;
+                if (j->phase == WAIT_DETACHED && !isempty(new_owner) &&
+                    (!streq(new_owner, j->interrupted_by) || j->interrupter_left))
+                        (void) job_reattach(j);
+        }
+        return 0;
+}
+
+/* JobFinished after an interruption, from the daemon that interrupted: the job ended there, and that
+ * interruption was its end (procpoold stopped while it ran). */
+static int match_job_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Waiter *w = userdata;
+        const char *sender = sd_bus_message_get_sender(m);
+        uint64_t id;
+
+        if (!sender || sd_bus_message_read(m, "t", &id) < 0)
+                return 0;
+        for (size_t i = 0; i < w->n_jobs; i++) {
+                WaitJob *j = &w->jobs[i];
+
+                if (j->id != id || j->phase == WAIT_DONE)
+                        continue;
+                if (set_string(&j->finished_by, sender) < 0)
+                        continue;
+                if ((j->phase == WAIT_CHECKING || j->phase == WAIT_DETACHED) &&
+                    streq(sender, j->interrupted_by))
+                        (void) job_interruption_final(j);
+        }
+        return 0;
+}
+
+/* Watches the name and the jobs' ends before the first call goes out, so that no change is missed. */
+static int waiter_watch(Waiter *w) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus *bus = w->ctl->bus;
+        const char *owner = "";
+        int r;
+
+        r = sd_bus_add_match(bus, &w->owner_match,
+                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                             "arg0='" PROCPOOL_BUS_NAME "'",
+                             match_name_owner_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &w->finished_match, NULL, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", match_job_finished, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "GetNameOwner", &error, &reply, "s", PROCPOOL_BUS_NAME);
+        if (r >= 0 && sd_bus_message_read(reply, "s", &owner) < 0)
+                owner = "";
+        return set_string(&w->owner, owner);
 }
 
 static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -161,7 +525,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 return sd_event_exit(w->event, 128 + (int) si->ssi_signo);
         w->signal = (int) si->ssi_signo;
         for (size_t i = 0; i < w->n_jobs; i++) {
-                if (w->jobs[i].done)
+                if (w->jobs[i].phase == WAIT_DONE || !w->jobs[i].path)
                         continue;
                 /* The reply's slot floats: it lives as long as the bus does. */
                 int r = sd_bus_call_method_async(w->ctl->bus, NULL, PROCPOOL_BUS_NAME, w->jobs[i].path,
@@ -195,17 +559,22 @@ static int waiter_run(Waiter *w) {
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to watch for signals");
         }
+        r = waiter_watch(w);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to watch procpoold on the bus");
         for (size_t i = 0; i < w->n_jobs; i++) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                WaitJob *j = &w->jobs[i];
 
-                w->jobs[i].waiter = w;
-                r = sd_bus_message_new_method_call(c->bus, &m, PROCPOOL_BUS_NAME, w->jobs[i].path,
-                                                   PROCPOOL_JOB_INTERFACE, "Wait");
+                j->waiter = w;
+                if (j->call) {
+                        r = set_string(&j->sent_to, w->owner);
+                        if (r >= 0)
+                                r = sd_bus_call_async(c->bus, &j->slot, j->call, on_communicate_reply, j,
+                                                      NO_TIMEOUT);
+                } else
+                        r = job_send_wait(j);
                 if (r < 0)
-                        return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, w->jobs[i].id);
-                r = sd_bus_call_async(c->bus, &w->jobs[i].slot, m, on_wait_reply, &w->jobs[i], NO_TIMEOUT);
-                if (r < 0)
-                        return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, w->jobs[i].id);
+                        return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, j->id);
         }
         show_progress(w, false);
         r = sd_event_loop(w->event);
@@ -583,30 +952,11 @@ static int new_communicate_call(Ctl *c, char **argv, const uint8_t *input, size_
         return 0;
 }
 
-/* Reads the return code from Communicate's reply and writes the job's stdout and stderr to ours. */
-static int write_communicate_reply(sd_bus_message *reply, int32_t *ret_rc) {
-        int32_t rc;
-        int r;
-
-        r = sd_bus_message_read(reply, "i", &rc);
-        if (r < 0)
-                return r;
-        r = ctl_write_byte_array(reply, STDOUT_FILENO);
-        if (r < 0)
-                return r;
-        r = ctl_write_byte_array(reply, STDERR_FILENO);
-        if (r < 0)
-                return r;
-        *ret_rc = rc;
-        return 0;
-}
-
 int verb_communicate(Ctl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_free_ uint8_t *input = NULL;
+        Waiter w = { .ctl = c };
         size_t input_size = 0;
-        int32_t rc;
+        WaitJob *j;
         int r;
 
         if (fd_is_open(STDIN_FILENO)) {
@@ -617,29 +967,17 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = new_communicate_call(c, argv + 1, input ? input : (const uint8_t *) "", input_size, &m);
+        j = waiter_add_job(&w);
+        if (!j)
+                return ctl_log_error(c, NULL, -ENOMEM, "Failed to run '%s'", argv[1]);
+        j->command = argv[1];
+        r = new_communicate_call(c, argv + 1, input ? input : (const uint8_t *) "", input_size, &j->call);
         if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to build the Communicate call");
-
-        /* A signal ends procpoolctl as it would any command; the daemon cancels the job when this
-         * connection goes away (cancel-on-disconnect is the default for Communicate). */
-        r = sd_bus_call(c->bus, m, NO_TIMEOUT, &error, &reply);
-        if (r < 0) {
-                switch (sd_bus_error_get_errno(&error)) {
-                case PROCPOOL_ERRNO_SPAWN_FAILED:
-                        /* As for Wait: the daemon's message names the program and why. */
-                        fprintf(stderr, "%s\n",
-                                error.message ? error.message : "Failed to execute the command.");
-                        return EXIT_FAILED;
-                case PROCPOOL_ERRNO_TIMED_OUT:
-                        fprintf(stderr, "Job timed out.\n");
-                        return EXIT_TIMED_OUT;
-                default:
-                        return ctl_log_error(c, &error, r, "Failed to run '%s'", argv[1]);
-                }
-        }
-        r = write_communicate_reply(reply, &rc);
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to write the job's output");
-        return returncode_to_exit(rc);
+                r = ctl_log_error(c, NULL, r, "Failed to build the Communicate call");
+        else
+                /* A signal ends procpoolctl as it would any command; the daemon cancels the job when this
+                 * connection goes away (cancel-on-disconnect is the default for Communicate). */
+                r = waiter_run(&w);
+        waiter_done(&w);
+        return r;
 }

@@ -115,6 +115,7 @@ int verb_kill(Ctl *c, int argc, char **argv);
 int verb_release(Ctl *c, int argc, char **argv);
 int verb_pool_size(Ctl *c, int argc, char **argv);
 int verb_monitor(Ctl *c, int argc, char **argv);
+int verb_daemon_reexec(Ctl *c, int argc, char **argv);
 
 static inline void job_info_donep(JobInfo **p) {
         if (*p)

@@ -94,6 +94,13 @@ static const Verb verbs[] = {
           "Print job events as they happen",
           "Print job events (submitted, started, finished) as they happen, until interrupted.",
           NULL },
+        { "daemon-reexec", verb_daemon_reexec, 0, 0, false, "daemon-reexec",
+          "Re-execute procpoold; running jobs go on",
+          "Make procpoold re-execute its binary (after an upgrade, say) without stopping its jobs: it hands\n"
+          "them over to its new image, in the same process. Returns once procpoold owns its bus name again.\n"
+          "Waiting 'call', 'communicate' and 'wait' commands wait on through it. Needs root, or the uid\n"
+          "procpoold runs as.",
+          NULL },
 };
 
 static const char global_options_help[] =
