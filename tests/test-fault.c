@@ -1013,6 +1013,7 @@ static void test_eagain(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         struct passwd *pw = getpwnam(NPROC_USER);
+        g_autofree char *state_dir = NULL;
 
         if (!have_root())
                 return;
@@ -1028,9 +1029,14 @@ static void test_eagain(Fixture *f, gconstpointer unused) {
         /* The daemon as a plain uid with room for itself and two jobs: the third fork gets EAGAIN. */
         g_assert_cmpint(fixture_stop_daemon(f->daemon_pid), ==, 0);
         f->daemon_pid = 0;
+        /* It keeps its store, as every daemon of the suite does, where that uid may write. */
+        state_dir = g_dir_make_tmp("procpool-state-XXXXXX", &error);
+        g_assert_no_error(error);
+        g_assert_no_errno(chown(state_dir, nproc_uid, pw->pw_gid));
         g_ptr_array_add(argv, g_strdup(g_getenv("PROCPOOLD")));
         g_ptr_array_add(argv, g_strdup_printf("--address=%s", f->address));
         g_ptr_array_add(argv, g_strdup("--pool-size=8"));
+        g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", state_dir));
         g_ptr_array_add(argv, NULL);
         g_assert_true(g_spawn_async("/", (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                                     become_nproc_user, GUINT_TO_POINTER(3), &f->daemon_pid, &error));
@@ -1055,6 +1061,10 @@ static void test_eagain(Fixture *f, gconstpointer unused) {
         cancel_all(f, 4);
         assert_answers(f);
         assert_answers(f);
+        /* The daemon holds its state dir until it stops. */
+        g_assert_cmpint(fixture_stop_daemon(f->daemon_pid), ==, 0);
+        f->daemon_pid = 0;
+        fixture_remove_tree(state_dir);
 }
 
 /* ---- hostile input ------------------------------------------------------------------------------------- */
