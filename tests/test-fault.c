@@ -848,11 +848,6 @@ static void raw_send(GIOStream *s, GDBusMessage *m, guint32 serial) {
         g_assert_no_error(error);
 }
 
-static gboolean all_finished(gpointer data) {
-        Fixture *f = data;
-        return manager_u(f, "Queued") == 0 && manager_u(f, "Running") == 0;
-}
-
 static void test_stuck_client(Fixture *f, gconstpointer unused) {
         const char *const argv[] = {"head", "-c", "1M", "/dev/zero", NULL};
         g_autoptr(GIOStream) s = raw_connect(f);
@@ -877,7 +872,7 @@ static void test_stuck_client(Fixture *f, gconstpointer unused) {
         g_assert_no_error(error);
         list = g_variant_get_child_value(jobs, 0);
         g_assert_cmpuint(g_variant_n_children(list), >=, 3);
-        g_assert_true(fixture_iterate_until(all_finished, f));
+        g_assert_true(fixture_wait_counts(f, 0, 0));
         assert_answers(f);
 
         g_io_stream_close(s, NULL, NULL);
