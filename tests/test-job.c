@@ -692,34 +692,47 @@ static gboolean has_finished_at(gpointer data) {
         return f && g_variant_get_uint64(f) > 0;
 }
 
+static gboolean has_started(gpointer data) {
+        Values *v = data;
+        return g_hash_table_contains(v->last, "Pid") && g_hash_table_contains(v->last, "StartedAt");
+}
+
 static void test_changed_values(Fixture *f, gconstpointer unused) {
         static const char *const props[] = {
                 "State", "Pid", "ReturnCode", "StartedAt", "FinishedAt", "Error"
         };
         const char *path = MANAGER_PATH "/job/1";
+        g_autofree char *got_term = fixture_gate_path(f, "got-term"), *gate = fixture_gate_path(f, "go");
+        g_autofree char *quoted = g_shell_quote(got_term), *wait_gate = fixture_gate_wait_sh(gate);
+        /* It outlives its timeout's SIGTERM until the test has looked at it running, then ends by
+         * that signal: the daemon stopped it, so it timed out. The timeout is a clock of the daemon's:
+         * 2 s for the shell to set its trap, where it needs milliseconds. */
+        g_autofree char *script =
+                g_strdup_printf("trap 'touch %s' TERM; %s; trap - TERM; kill -TERM $$", quoted, wait_gate);
+        const char *argv[] = { "sh", "-c", script, NULL };
         Values v = { path, g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                  (GDestroyNotify) g_variant_unref) };
         guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.Properties",
                                                        "PropertiesChanged", NULL, JOB_IFACE,
                                                        G_DBUS_SIGNAL_FLAGS_NONE, on_values, &v, NULL);
         g_autofree char *submitted = fixture_submit(
-                f, sleep30, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL));
-        gboolean saw_pid = FALSE;
+                f, argv,
+                fixture_options("timeout-usec", g_variant_new_uint64(2000000), "stop-timeout-usec",
+                                g_variant_new_uint64(FIXTURE_WAIT_SEC * G_USEC_PER_SEC), NULL));
 
         g_assert_cmpstr(submitted, ==, path);
-        g_assert_true(fixture_wait_state(f, path, "running"));
-        while (g_main_context_iteration(NULL, FALSE))
-                ;
         /* While it runs, the Pid and StartedAt signalled are the ones read. */
-        GVariant *pid = g_hash_table_lookup(v.last, "Pid");
-        if (pid) {
-                g_autoptr(GVariant) now = fixture_get_property(f, path, JOB_IFACE, "Pid");
-                g_assert_cmpuint(g_variant_get_uint32(pid), ==, g_variant_get_uint32(now));
-                g_assert_cmpuint(g_variant_get_uint32(pid), >, 0);
-                saw_pid = TRUE;
+        g_assert_true(fixture_iterate_until(has_started, &v));
+        for (gsize i = 0; i < 2; i++) {
+                const char *name = i == 0 ? "Pid" : "StartedAt";
+                g_autoptr(GVariant) now = fixture_get_property(f, path, JOB_IFACE, name);
+                g_test_message("%s while running", name);
+                g_assert_true(g_variant_equal(g_hash_table_lookup(v.last, name), now));
         }
+        g_assert_cmpuint(g_variant_get_uint32(g_hash_table_lookup(v.last, "Pid")), >, 0);
+        g_assert_true(fixture_wait_for_file(got_term));
+        fixture_gate_open(gate);
         g_assert_true(fixture_iterate_until(has_finished_at, &v));
-        g_assert_true(saw_pid || g_hash_table_contains(v.last, "Pid"));
         /* Each of them came with its new value, equal to what Get says once the job has timed out. */
         g_assert_false(v.invalidated);
         for (gsize i = 0; i < G_N_ELEMENTS(props); i++) {
