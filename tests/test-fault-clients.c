@@ -8,22 +8,6 @@
 
 static const char *const argv_sleep[] = { "sleep", "1000", NULL };
 
-/* Gone, or a zombie nobody reaps (its parent died): either way not running. */
-static gboolean process_dead(pid_t pid) {
-        char state;
-
-        return !fixture_proc_stat(pid, &state, NULL, NULL) || state == 'Z' || state == 'X';
-}
-
-static gboolean wait_process_dead(pid_t pid) {
-        for (int i = 0; i < 1000; i++) {
-                if (process_dead(pid))
-                        return TRUE;
-                g_usleep(10000);
-        }
-        return FALSE;
-}
-
 static void test_call_disconnect(Fixture *f, gconstpointer unused) {
         g_autoptr(GDBusConnection) c = fixture_connect_other(f);
         g_autofree char *path = fixture_job_path(1), *path2 = fixture_job_path(2), *state = NULL,
@@ -44,16 +28,15 @@ static void test_call_disconnect(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, path2, "running"));
         pid = fixture_job_pid(f, path);
         pid2 = fixture_job_pid(f, path2);
-        g_dbus_connection_close_sync(c, NULL, &error);
-        g_assert_no_error(error);
+        fixture_disconnect(f, c);
 
         /* Nobody can hear the answer: both jobs are cancelled and their processes stopped. */
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
         g_assert_true(fixture_wait_state(f, path2, "cancelled"));
         fixture_job_outcome(f, path, &state, NULL, &error_text);
         g_assert_cmpstr(error_text, ==, "Cancelled");
-        g_assert_true(wait_process_dead(pid));
-        g_assert_true(wait_process_dead(pid2));
+        g_assert_true(fixture_wait_pid_exit(pid));
+        g_assert_true(fixture_wait_pid_exit(pid2));
         fixture_assert_answers(f);
 }
 
@@ -67,9 +50,7 @@ static void test_wait_disconnect(Fixture *f, gconstpointer unused) {
         g_dbus_connection_call(c, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
                                G_MAXINT, NULL, NULL, NULL);
         fixture_sync_with_daemon(c);
-        g_dbus_connection_close_sync(c, NULL, &error);
-        g_assert_no_error(error);
-        /* The daemon has seen the disconnect by now: it is ordered before this call. */
+        fixture_disconnect(f, c);
         fixture_assert_answers(f);
         state = fixture_job_state(f, path);
         g_assert_cmpstr(state, ==, "running");
@@ -105,8 +86,7 @@ static void test_submit_disconnect(Fixture *f, gconstpointer unused) {
         g_variant_get(r2, "(&o)", &p2);
         g_assert_true(fixture_wait_state(f, p1, "running"));
         g_assert_true(fixture_wait_state(f, p2, "running"));
-        g_dbus_connection_close_sync(c, NULL, &error);
-        g_assert_no_error(error);
+        fixture_disconnect(f, c);
 
         g_assert_true(fixture_wait_state(f, p2, "cancelled"));
         s1 = fixture_job_state(f, p1);

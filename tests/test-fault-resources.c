@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <glib/gstdio.h>
-
 #include "fixture.h"
 
 /* The daemon of the EAGAIN case runs as a user of its own, so that no other test's processes count
@@ -49,18 +47,8 @@ static gboolean process_dead(pid_t pid) {
         return !fixture_proc_stat(pid, &state, NULL, NULL) || state == 'Z' || state == 'X';
 }
 
-static gboolean wait_process_dead(pid_t pid) {
-        for (int i = 0; i < 1000; i++) {
-                if (process_dead(pid))
-                        return TRUE;
-                g_usleep(10000);
-        }
-        return FALSE;
-}
-
 static void test_sigkill_daemon(Fixture *f, gconstpointer unused) {
-        g_autofree char *dir = g_dir_make_tmp("procpool-fault-XXXXXX", NULL);
-        g_autofree char *pidfile = g_build_filename(dir, "pid", NULL);
+        g_autofree char *pidfile = fixture_gate_path(f, "pid");
         g_autofree char *script = g_strdup_printf("sleep 1000 & echo $! > %s.tmp; mv %s.tmp %s; wait",
                                                   pidfile, pidfile, pidfile);
         const char *const tree[] = { "sh", "-c", script, NULL };
@@ -71,8 +59,7 @@ static void test_sigkill_daemon(Fixture *f, gconstpointer unused) {
 
         p2 = fixture_submit(f, tree, NULL);
         g_assert_true(fixture_wait_state(f, p2, "running"));
-        for (int i = 0; i < 2000 && !g_file_test(pidfile, G_FILE_TEST_EXISTS); i++)
-                g_usleep(10000);
+        g_assert_true(fixture_wait_for_file(pidfile));
         g_assert_true(g_file_get_contents(pidfile, &text, NULL, NULL));
         grandchild = atoi(text);
         pid1 = fixture_job_pid(f, p1);
@@ -85,15 +72,13 @@ static void test_sigkill_daemon(Fixture *f, gconstpointer unused) {
         f->daemon_pid = 0;
 
         /* Each job's main process dies with the daemon (PR_SET_PDEATHSIG). */
-        g_assert_true(wait_process_dead(pid1));
-        g_assert_true(wait_process_dead(pid2));
+        g_assert_true(fixture_wait_pid_exit(pid1));
+        g_assert_true(fixture_wait_pid_exit(pid2));
         /* A descendant is not the daemon's child: without per-job cgroups it is left to itself (see
          * docs/reliability.md); the test stops it. */
         g_test_message("descendant %d after SIGKILL of the daemon: %s", grandchild,
                        process_dead(grandchild) ? "gone" : "still running, as documented");
         (void) kill(grandchild, SIGKILL);
-        (void) unlink(pidfile);
-        (void) g_rmdir(dir);
 
         /* A new daemon takes over the bus name and answers. */
         f->daemon_pid = fixture_start_daemon(f, NULL);
@@ -102,23 +87,16 @@ static void test_sigkill_daemon(Fixture *f, gconstpointer unused) {
 
 static const char *const args_emfile[] = { "--pool-size=64", NULL };
 
-static gboolean all_started(Fixture *f, guint n) {
-        for (guint id = 1; id <= n; id++) {
-                g_autofree char *p = fixture_job_path(id), *s = fixture_job_state(f, p);
-                if (g_str_equal(s, "queued"))
-                        return FALSE;
-        }
-        return TRUE;
-}
-
 /* Runs sleepers until starting one fails; returns how many run and checks the failure. */
 static guint fill_until_failure(Fixture *f, guint n, const char *errno_text) {
         guint running = 0, failed = 0;
 
         for (guint i = 0; i < n; i++)
                 g_free(fixture_submit(f, (const char *const *) argv_sleep, NULL));
-        for (int i = 0; i < 2000 && !all_started(f, n); i++)
-                g_usleep(10000);
+        for (guint id = 1; id <= n; id++) {
+                g_autofree char *p = fixture_job_path(id);
+                g_assert_true(fixture_wait_started(f, p));
+        }
         for (guint id = 1; id <= n; id++) {
                 g_autofree char *p = fixture_job_path(id), *state = NULL, *error = NULL;
                 fixture_job_outcome(f, p, &state, NULL, &error);
@@ -231,19 +209,7 @@ static void test_eagain(Fixture *f, gconstpointer unused) {
         g_assert_true(g_spawn_async("/", (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
                                     become_nproc_user, GUINT_TO_POINTER(3), &f->daemon_pid, &error));
         g_assert_no_error(error);
-        for (int i = 0; i < 1000; i++) {
-                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-                        f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-                gboolean has = FALSE;
-                if (r)
-                        g_variant_get(r, "(b)", &has);
-                if (has)
-                        break;
-                g_assert_cmpint(waitpid(f->daemon_pid, NULL, WNOHANG), ==, 0);
-                g_usleep(10000);
-        }
+        fixture_wait_for_name(f, f->daemon_pid);
 
         g_assert_cmpuint(fill_until_failure(f, 4, "Resource temporarily unavailable"), ==, 2);
         fixture_expect_call_error(f, (const char *const *) argv_true, NULL, "org.procpool.Error.SpawnFailed",
