@@ -1,12 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Test fixture: a private bus (GTestDBus) with procpoold from the build tree on it. */
+/* Test fixture: a private bus with procpoold from the build tree on it, and what the suites share. */
 #include <errno.h>
+#include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
 
 #include "fixture.h"
 
@@ -20,6 +29,122 @@ static const char *daemon_path(void) {
 static void die_with_test(gpointer unused) {
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
+
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+static gboolean on_expired(gpointer data) {
+        *(gboolean *) data = TRUE;
+        return G_SOURCE_REMOVE;
+}
+
+/* Iterates ctx until *done or FIXTURE_WAIT_SEC pass; returns *done. */
+static gboolean run_until(GMainContext *ctx, const gboolean *done) {
+        GSource *timeout = g_timeout_source_new_seconds(FIXTURE_WAIT_SEC);
+        gboolean expired = FALSE;
+
+        g_source_set_callback(timeout, on_expired, &expired, NULL);
+        g_source_attach(timeout, ctx);
+        while (!*done && !expired)
+                g_main_context_iteration(ctx, TRUE);
+        g_source_destroy(timeout);
+        g_source_unref(timeout);
+        return *done;
+}
+
+/* Unsubscribes and lets what was queued for the subscription go, so that nothing keeps ctx. */
+static void unsubscribe_and_free(GDBusConnection *c, guint sub, GMainContext *ctx) {
+        g_dbus_connection_signal_unsubscribe(c, sub);
+        while (g_main_context_iteration(ctx, FALSE))
+                ;
+        g_main_context_unref(ctx);
+}
+
+/* ---- names on the bus ------------------------------------------------------------------------------ */
+
+static gboolean name_has_owner(GDBusConnection *c, const char *name) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                c, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+                g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        gboolean has;
+
+        g_assert_no_error(error);
+        g_variant_get(r, "(b)", &has);
+        return has;
+}
+
+typedef struct {
+        const char *name;
+        gboolean owned; /* wanted: the name has an owner, or has none */
+        gboolean done;
+        gboolean died; /* the process watched exited first */
+} NameWait;
+
+static void on_name_owner_changed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                                  const char *member, GVariant *params, gpointer data) {
+        NameWait *w = data;
+        const char *name, *old_owner, *new_owner;
+
+        g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
+        if (g_str_equal(name, w->name) && (new_owner[0] != '\0') == w->owned)
+                w->done = TRUE;
+}
+
+static gboolean on_watched_exit(int fd, GIOCondition condition, gpointer data) {
+        NameWait *w = data;
+
+        w->died = w->done = TRUE;
+        return G_SOURCE_REMOVE;
+}
+
+/* Waits until name has an owner (owned) or none; with watch > 0, stops early if that process exits. */
+static gboolean wait_name(Fixture *f, const char *name, gboolean owned, GPid watch, gboolean *ret_died) {
+        GMainContext *ctx = g_main_context_new();
+        NameWait w = { .name = name, .owned = owned };
+        GSource *exited = NULL;
+        int pidfd = -1;
+        guint sub;
+
+        g_main_context_push_thread_default(ctx);
+        sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus", "NameOwnerChanged",
+                                                 "/org/freedesktop/DBus", name, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                 on_name_owner_changed, &w, NULL);
+        g_main_context_pop_thread_default(ctx);
+        if (watch > 0) {
+                pidfd = pidfd_open_(watch);
+                g_assert_cmpint(pidfd, >=, 0);
+                exited = g_unix_fd_source_new(pidfd, G_IO_IN);
+                g_source_set_callback(exited, G_SOURCE_FUNC(on_watched_exit), &w, NULL);
+                g_source_attach(exited, ctx);
+        }
+        /* Asked after subscribing: a change after the answer is signalled. */
+        if (name_has_owner(f->conn, name) == owned)
+                w.done = TRUE;
+        run_until(ctx, &w.done);
+        if (exited) {
+                g_source_destroy(exited);
+                g_source_unref(exited);
+                close(pidfd);
+        }
+        unsubscribe_and_free(f->conn, sub, ctx);
+        if (ret_died)
+                *ret_died = w.died;
+        return w.done && !w.died;
+}
+
+void fixture_wait_for_name(Fixture *f, GPid pid) {
+        gboolean died = FALSE;
+
+        if (wait_name(f, BUS_NAME, TRUE, pid, &died))
+                return;
+        if (died)
+                g_error("procpoold exited before it took its bus name");
+        g_error("procpoold did not take its bus name within %d s", FIXTURE_WAIT_SEC);
+}
+
+/* ---- the bus and the daemon ------------------------------------------------------------------ */
 
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args) {
         return fixture_start_daemon_env(f, extra_args, NULL);
@@ -36,7 +161,8 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
         g_ptr_array_add(argv, g_strdup_printf("--address=%s", f->address));
         for (const char *const *a = extra_args; a && *a; a++) {
                 g_ptr_array_add(argv, g_strdup(*a));
-                own_state = own_state || g_str_has_prefix(*a, "--state-dir=") || g_str_equal(*a, "--ephemeral");
+                own_state =
+                        own_state || g_str_has_prefix(*a, "--state-dir=") || g_str_equal(*a, "--ephemeral");
         }
         if (!own_state) {
                 if (!f->state_dir) {
@@ -50,55 +176,81 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, (char **) envp, G_SPAWN_DO_NOT_REAP_CHILD,
                                     die_with_test, NULL, &pid, &error));
         g_assert_no_error(error);
-
         /* Ready means the name is owned. */
-        for (int i = 0; i < 1000; i++) {
-                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-                        f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-                gboolean has = FALSE;
-                if (r)
-                        g_variant_get(r, "(b)", &has);
-                if (has)
-                        return pid;
-                g_assert_cmpint(waitpid(pid, NULL, WNOHANG), ==, 0); /* it must not have died */
-                g_usleep(10000);
-        }
-        g_error("procpoold did not take its bus name within 10 s");
+        fixture_wait_for_name(f, pid);
+        return pid;
 }
 
 int fixture_stop_daemon(GPid pid) {
-        int status = 0;
+        struct pollfd p = { .events = POLLIN };
+        int status = 0, r;
 
         if (pid <= 0)
                 return 0;
+        p.fd = pidfd_open_(pid);
+        g_assert_cmpint(p.fd, >=, 0);
         (void) kill(pid, SIGTERM);
-        for (int i = 0; i < 1000; i++) {
-                pid_t r = waitpid(pid, &status, WNOHANG);
-                if (r == pid)
-                        return status;
-                g_usleep(10000);
+        do
+                r = poll(&p, 1, 10 * 1000);
+        while (r < 0 && errno == EINTR);
+        close(p.fd);
+        if (r == 1) {
+                g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+                return status;
         }
         (void) kill(pid, SIGKILL);
         (void) waitpid(pid, &status, 0);
         g_error("procpoold did not stop within 10 s of SIGTERM");
 }
 
-static void connect_test(Fixture *f) {
-        g_autoptr(GError) error = NULL;
+GDBusConnection *fixture_connect(const char *address, GError **error) {
+        return g_dbus_connection_new_for_address_sync(address,
+                                                      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                              G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                      NULL, NULL, error);
+}
 
-        f->conn = g_dbus_connection_new_for_address_sync(
-                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+GDBusConnection *fixture_connect_other(Fixture *f) {
+        g_autoptr(GError) error = NULL;
+        GDBusConnection *c = fixture_connect(f->address, &error);
+
+        g_assert_no_error(error);
+        return c;
+}
+
+void fixture_disconnect(Fixture *f, GDBusConnection *c) {
+        g_autofree char *name = g_strdup(g_dbus_connection_get_unique_name(c));
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) v = NULL;
+
+        g_assert_true(g_dbus_connection_close_sync(c, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(wait_name(f, name, FALSE, 0, NULL));
+        /* The bus sent NameOwnerChanged to procpoold before this call, which it handles in order. */
+        v = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, "Version");
+}
+
+void fixture_sync_with_daemon(GDBusConnection *c) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r =
+                fixture_call_raw(c, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, &error);
+
         g_assert_no_error(error);
 }
 
+gboolean fixture_per_job_cgroups(Fixture *f) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", f->daemon_pid), *cg = NULL;
+
+        g_assert_true(g_file_get_contents(path, &cg, NULL, NULL));
+        return g_str_has_suffix(g_strstrip(cg), "/supervisor");
+}
+
+static void connect_test(Fixture *f) {
+        f->conn = fixture_connect_other(f);
+}
+
 void fixture_setup(Fixture *f, gconstpointer extra_args) {
-        f->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
-        g_test_dbus_up(f->bus);
-        f->address = g_strdup(g_test_dbus_get_bus_address(f->bus));
-        connect_test(f);
+        fixture_setup_no_daemon(f, NULL);
         f->daemon_pid = fixture_start_daemon(f, extra_args);
 }
 
@@ -140,8 +292,8 @@ void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
 
         const char *argv[] = { "dbus-daemon", config_arg, "--nofork", "--print-address", NULL };
         g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
-                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, die_with_test, NULL,
-                                               &f->bus_pid, NULL, &out, NULL, &error));
+                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, die_with_test,
+                                               NULL, &f->bus_pid, NULL, &out, NULL, &error));
         g_assert_no_error(error);
         /* The address is the first line it prints, once it listens. */
         for (;;) {
@@ -182,6 +334,10 @@ void fixture_teardown(Fixture *f, gconstpointer extra_args) {
                 fixture_remove_tree(f->state_dir);
                 g_clear_pointer(&f->state_dir, g_free);
         }
+        if (f->gate_dir) {
+                fixture_remove_tree(f->gate_dir);
+                g_clear_pointer(&f->gate_dir, g_free);
+        }
 }
 
 void fixture_remove_tree(const char *path) {
@@ -195,28 +351,79 @@ void fixture_remove_tree(const char *path) {
         g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
+/* ---- calls ------------------------------------------------------------------------------------ */
+
+GVariant *fixture_call_raw(GDBusConnection *c, const char *path, const char *iface, const char *method,
+                           GVariant *params, GError **error) {
+        return g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, NULL,
+                                           G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
+}
+
 GVariant *fixture_call(Fixture *f, const char *method, GVariant *params, GError **error) {
-        return g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method, params,
-                                           NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
+        return fixture_call_raw(f->conn, MANAGER_PATH, MANAGER_IFACE, method, params, error);
 }
 
 GVariant *fixture_job_call(Fixture *f, const char *job_path, const char *method, GVariant *params,
                            GError **error) {
-        return g_dbus_connection_call_sync(f->conn, BUS_NAME, job_path, JOB_IFACE, method, params, NULL,
-                                           G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, error);
+        return fixture_call_raw(f->conn, job_path, JOB_IFACE, method, params, error);
+}
+
+void fixture_job_call_ok(Fixture *f, const char *job_path, const char *method, GVariant *params) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = fixture_job_call(f, job_path, method, params, &error);
+
+        g_assert_no_error(error);
+}
+
+void fixture_expect_error(Fixture *f, const char *path, const char *iface, const char *method,
+                          GVariant *params, const char *name, const char *text) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = fixture_call_raw(f->conn, path, iface, method, params, &error);
+
+        if (r)
+                g_error("%s on %s: expected %s, got a reply %s", method, path, name,
+                        g_variant_print(r, TRUE));
+        fixture_assert_error(error, name, text);
+}
+
+void fixture_expect_call_error(Fixture *f, const char *const *argv, GVariant *options, const char *name,
+                               const char *text) {
+        if (!options)
+                options = FIXTURE_NO_OPTIONS;
+        fixture_expect_error(f, MANAGER_PATH, MANAGER_IFACE, "Call",
+                             g_variant_new("(^as@a{sv})", argv, options), name, text);
 }
 
 GVariant *fixture_get_property(Fixture *f, const char *path, const char *iface, const char *name) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-                f->conn, BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
-                g_variant_new("(ss)", iface, name), G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                &error);
+        g_autoptr(GVariant) r =
+                g_dbus_connection_call_sync(f->conn, BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
+                                            g_variant_new("(ss)", iface, name), G_VARIANT_TYPE("(v)"),
+                                            G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         GVariant *v;
 
         g_assert_no_error(error);
         g_variant_get(r, "(v)", &v);
         return v;
+}
+
+guint32 fixture_manager_u(Fixture *f, const char *name) {
+        g_autoptr(GVariant) v = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, name);
+        return g_variant_get_uint32(v);
+}
+
+char *fixture_job_path(guint64 id) {
+        return g_strdup_printf(MANAGER_PATH "/job/%" G_GUINT64_FORMAT, id);
+}
+
+char *fixture_job_state(Fixture *f, const char *job_path) {
+        g_autoptr(GVariant) v = fixture_get_property(f, job_path, JOB_IFACE, "State");
+        return g_variant_dup_string(v, NULL);
+}
+
+guint32 fixture_job_pid(Fixture *f, const char *job_path) {
+        g_autoptr(GVariant) v = fixture_get_property(f, job_path, JOB_IFACE, "Pid");
+        return g_variant_get_uint32(v);
 }
 
 char *fixture_submit(Fixture *f, const char *const *argv, GVariant *options) {
@@ -225,21 +432,19 @@ char *fixture_submit(Fixture *f, const char *const *argv, GVariant *options) {
         char *path;
 
         if (!options)
-                options = g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0);
+                options = FIXTURE_NO_OPTIONS;
         r = fixture_call(f, "Submit", g_variant_new("(^as@a{sv})", argv, options), &error);
         g_assert_no_error(error);
         g_variant_get(r, "(o)", &path);
         return path;
 }
 
-gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state) {
-        for (int i = 0; i < 2000; i++) {
-                g_autoptr(GVariant) v = fixture_get_property(f, job_path, JOB_IFACE, "State");
-                if (g_str_equal(g_variant_get_string(v, NULL), state))
-                        return TRUE;
-                g_usleep(10000);
-        }
-        return FALSE;
+char *fixture_submit_sleeper(Fixture *f, GVariant *options) {
+        const char *const argv[] = { "sleep", "1000", NULL };
+        char *path = fixture_submit(f, argv, options);
+
+        g_assert_true(fixture_wait_state(f, path, "running"));
+        return path;
 }
 
 GVariant *fixture_options(const char *first_key, ...) {
@@ -254,6 +459,10 @@ GVariant *fixture_options(const char *first_key, ...) {
         return g_variant_builder_end(&b);
 }
 
+GVariant *fixture_bytes(const void *data, gsize size) {
+        return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, size ? data : "", size, 1);
+}
+
 char *fixture_shell(const char *script) {
         g_autoptr(GError) error = NULL;
         char *out = NULL;
@@ -265,25 +474,12 @@ char *fixture_shell(const char *script) {
         return g_strstrip(out);
 }
 
-gboolean fixture_iterate_until(gboolean (*cond)(gpointer data), gpointer data) {
-        gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-
-        while (!cond(data)) {
-                if (g_get_monotonic_time() > end)
-                        return FALSE;
-                /* Not blocking: a condition may also change outside the main context. */
-                if (!g_main_context_iteration(NULL, FALSE))
-                        g_usleep(2000);
-        }
-        return TRUE;
-}
-
 int fixture_call_argv(Fixture *f, const char *const *argv, GVariant *options, GError **error) {
         g_autoptr(GVariant) r = NULL;
         int rc;
 
         if (!options)
-                options = g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0);
+                options = FIXTURE_NO_OPTIONS;
         r = fixture_call(f, "Call", g_variant_new("(^as@a{sv})", argv, options), error);
         if (!r)
                 return -1000;
@@ -295,18 +491,29 @@ gboolean fixture_communicate(Fixture *f, const char *const *argv, const void *in
                              GVariant *options, int *ret_rc, GBytes **ret_stdout, GBytes **ret_stderr,
                              GError **error) {
         g_autoptr(GVariant) r = NULL, out = NULL, err = NULL;
-        GVariant *in;
 
         if (!options)
-                options = g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0);
-        in = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, input ? input : "", input_size, 1);
-        r = fixture_call(f, "Communicate", g_variant_new("(^as@ay@a{sv})", argv, in, options), error);
+                options = FIXTURE_NO_OPTIONS;
+        r = fixture_call(f, "Communicate",
+                         g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes(input, input_size), options),
+                         error);
         if (!r)
                 return FALSE;
         g_variant_get(r, "(i@ay@ay)", ret_rc, &out, &err);
         *ret_stdout = g_variant_get_data_as_bytes(out);
         *ret_stderr = g_variant_get_data_as_bytes(err);
         return TRUE;
+}
+
+char *fixture_run_output(Fixture *f, const char *const *argv, GVariant *options, int expected_rc) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) out = NULL, err = NULL;
+        int rc = -1;
+
+        g_assert_true(fixture_communicate(f, argv, NULL, 0, options, &rc, &out, &err, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(rc, ==, expected_rc);
+        return g_strndup(g_bytes_get_size(out) ? g_bytes_get_data(out, NULL) : "", g_bytes_get_size(out));
 }
 
 void fixture_job_outcome(Fixture *f, const char *job_path, char **ret_state, int *ret_rc, char **ret_error) {
@@ -322,6 +529,28 @@ void fixture_job_outcome(Fixture *f, const char *job_path, char **ret_state, int
                 *ret_error = g_variant_dup_string(err, NULL);
 }
 
+void fixture_assert_outcome(Fixture *f, const char *job_path, const char *state, int rc) {
+        g_autofree char *s = NULL;
+        int r;
+
+        fixture_job_outcome(f, job_path, &s, &r, NULL);
+        g_assert_cmpstr(s, ==, state);
+        g_assert_cmpint(r, ==, rc);
+}
+
+void fixture_assert_state(Fixture *f, const char *job_path, const char *state) {
+        g_autofree char *s = fixture_job_state(f, job_path);
+        g_assert_cmpstr(s, ==, state);
+}
+
+void fixture_assert_answers(Fixture *f) {
+        const char *const argv[] = { "true", NULL };
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpint(fixture_call_argv(f, argv, NULL, &error), ==, 0);
+        g_assert_no_error(error);
+}
+
 void fixture_assert_error(const GError *error, const char *name, const char *text) {
         g_autofree char *remote = NULL;
 
@@ -331,4 +560,429 @@ void fixture_assert_error(const GError *error, const char *name, const char *tex
                 g_error("expected %s, got %s: %s", name, remote, error->message);
         if (text && !strstr(error->message, text))
                 g_error("expected %s to mention \"%s\": %s", name, text, error->message);
+}
+
+void fixture_on_reply(GObject *source, GAsyncResult *result, gpointer reply) {
+        FixtureReply *r = reply;
+
+        r->value = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &r->error);
+        r->done = TRUE;
+}
+
+static gboolean reply_done(gpointer reply) {
+        return ((FixtureReply *) reply)->done;
+}
+
+gboolean fixture_reply_wait(FixtureReply *reply) {
+        return fixture_iterate_until(reply_done, reply);
+}
+
+void fixture_reply_clear(FixtureReply *reply) {
+        g_clear_pointer(&reply->value, g_variant_unref);
+        g_clear_error(&reply->error);
+        reply->done = FALSE;
+}
+
+/* ---- waits: on signals, files and processes, never on the clock -------------------------------- */
+
+gboolean fixture_iterate_until(gboolean (*cond)(gpointer data), gpointer data) {
+        GSource *timeout = g_timeout_source_new_seconds(FIXTURE_WAIT_SEC);
+        gboolean expired = FALSE, met;
+
+        g_source_set_callback(timeout, on_expired, &expired, NULL);
+        g_source_attach(timeout, NULL);
+        while (!(met = cond(data)) && !expired)
+                g_main_context_iteration(NULL, TRUE);
+        g_source_destroy(timeout);
+        g_source_unref(timeout);
+        return met;
+}
+
+/* A property of a job that may not be there (yet, or any more): NULL then. */
+static GVariant *job_property_if_any(Fixture *f, const char *job_path, const char *name) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r =
+                g_dbus_connection_call_sync(f->conn, BUS_NAME, job_path, "org.freedesktop.DBus.Properties",
+                                            "Get", g_variant_new("(ss)", JOB_IFACE, name),
+                                            G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        GVariant *v;
+
+        if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+            g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+            g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE))
+                return NULL;
+        g_assert_no_error(error);
+        g_variant_get(r, "(v)", &v);
+        return v;
+}
+
+/* A wait on an object's PropertiesChanged: check() is asked once with changed NULL (it reads the
+ * properties then), and again with the a{sv} of each signal; for a job, InterfacesAdded counts as
+ * a change of all its properties, so that the wait may begin before the job is there. */
+typedef struct PropertyWait PropertyWait;
+struct PropertyWait {
+        Fixture *f;
+        const char *path;
+        gboolean (*check)(PropertyWait *w, GVariant *changed);
+        gboolean any_job; /* also asked again (changed NULL) on every job's signals */
+        const char *state;
+        guint32 running, queued;
+        gboolean done;
+};
+
+static void on_wait_changed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                            const char *member, GVariant *params, gpointer data) {
+        PropertyWait *w = data;
+        g_autoptr(GVariant) changed = g_variant_get_child_value(params, 1);
+
+        if (!w->done)
+                w->done = w->check(w, changed);
+}
+
+static void on_wait_job_changed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                                const char *member, GVariant *params, gpointer data) {
+        PropertyWait *w = data;
+
+        if (!w->done)
+                w->done = w->check(w, NULL);
+}
+
+static void on_wait_added(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                          const char *member, GVariant *params, gpointer data) {
+        PropertyWait *w = data;
+        g_autoptr(GVariant) interfaces = NULL, props = NULL;
+        const char *object;
+
+        g_variant_get_child(params, 0, "&o", &object);
+        if (w->done)
+                return;
+        if (w->any_job) {
+                w->done = w->check(w, NULL);
+                return;
+        }
+        if (!g_str_equal(object, w->path))
+                return;
+        interfaces = g_variant_get_child_value(params, 1);
+        props = g_variant_lookup_value(interfaces, JOB_IFACE, G_VARIANT_TYPE("a{sv}"));
+        if (props)
+                w->done = w->check(w, props);
+}
+
+static gboolean wait_properties(PropertyWait *w, const char *iface) {
+        GMainContext *ctx = g_main_context_new();
+        guint sub, sub_added = 0, sub_jobs = 0;
+
+        g_main_context_push_thread_default(ctx);
+        sub = g_dbus_connection_signal_subscribe(w->f->conn, NULL, "org.freedesktop.DBus.Properties",
+                                                 "PropertiesChanged", w->path, iface,
+                                                 G_DBUS_SIGNAL_FLAGS_NONE, on_wait_changed, w, NULL);
+        if (g_str_equal(iface, JOB_IFACE) || w->any_job)
+                sub_added = g_dbus_connection_signal_subscribe(
+                        w->f->conn, NULL, "org.freedesktop.DBus.ObjectManager", "InterfacesAdded",
+                        MANAGER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_wait_added, w, NULL);
+        if (w->any_job)
+                sub_jobs = g_dbus_connection_signal_subscribe(
+                        w->f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL,
+                        JOB_IFACE, G_DBUS_SIGNAL_FLAGS_NONE, on_wait_job_changed, w, NULL);
+        g_main_context_pop_thread_default(ctx);
+        /* Read after subscribing: the match is on the bus before this call, so a later change is
+         * signalled. */
+        w->done = w->check(w, NULL);
+        /* A signal goes out while the daemon handles a change (a job's end: before its process is
+         * reaped); what it does after that, it has done before it answers a call sent now. */
+        if (!w->done && run_until(ctx, &w->done))
+                fixture_sync_with_daemon(w->f->conn);
+        if (sub_jobs)
+                g_dbus_connection_signal_unsubscribe(w->f->conn, sub_jobs);
+        if (sub_added)
+                g_dbus_connection_signal_unsubscribe(w->f->conn, sub_added);
+        unsubscribe_and_free(w->f->conn, sub, ctx);
+        return w->done;
+}
+
+static gboolean state_is(PropertyWait *w, GVariant *changed) {
+        g_autoptr(GVariant) now = NULL;
+        const char *s;
+
+        if (changed)
+                return g_variant_lookup(changed, "State", "&s", &s) && g_str_equal(s, w->state);
+        now = job_property_if_any(w->f, w->path, "State");
+        return now && g_str_equal(g_variant_get_string(now, NULL), w->state);
+}
+
+gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state) {
+        PropertyWait w = { .f = f, .path = job_path, .check = state_is, .state = state };
+        return wait_properties(&w, JOB_IFACE);
+}
+
+static gboolean state_not_queued(PropertyWait *w, GVariant *changed) {
+        g_autoptr(GVariant) now = NULL;
+        const char *s;
+
+        if (changed)
+                return g_variant_lookup(changed, "State", "&s", &s) && !g_str_equal(s, "queued");
+        now = job_property_if_any(w->f, w->path, "State");
+        return now && !g_str_equal(g_variant_get_string(now, NULL), "queued");
+}
+
+gboolean fixture_wait_started(Fixture *f, const char *job_path) {
+        PropertyWait w = { .f = f, .path = job_path, .check = state_not_queued };
+        return wait_properties(&w, JOB_IFACE);
+}
+
+static gboolean finished_at_set(PropertyWait *w, GVariant *changed) {
+        g_autoptr(GVariant) v = NULL;
+        guint64 t;
+
+        if (changed)
+                return g_variant_lookup(changed, "FinishedAt", "t", &t) && t > 0;
+        v = job_property_if_any(w->f, w->path, "FinishedAt");
+        return v && g_variant_get_uint64(v) > 0;
+}
+
+gboolean fixture_wait_finished(Fixture *f, const char *job_path) {
+        PropertyWait w = { .f = f, .path = job_path, .check = finished_at_set };
+        return wait_properties(&w, JOB_IFACE);
+}
+
+/* Running and Queued are signalled coalesced in time, and only when they differ from what was last
+ * signalled: a count read in between (a job that came and went within one interval) may never be
+ * followed by a signal of its own. Each job's changes are signalled, and the counts follow from the
+ * jobs' states: any of these signals says to read them again. */
+static gboolean counts_are(PropertyWait *w, GVariant *changed) {
+        return fixture_manager_u(w->f, "Running") == w->running &&
+               fixture_manager_u(w->f, "Queued") == w->queued;
+}
+
+gboolean fixture_wait_counts(Fixture *f, guint32 running, guint32 queued) {
+        PropertyWait w = { .f = f,
+                           .path = MANAGER_PATH,
+                           .check = counts_are,
+                           .any_job = TRUE,
+                           .running = running,
+                           .queued = queued };
+        return wait_properties(&w, MANAGER_IFACE);
+}
+
+gboolean fixture_wait_pid_exit(pid_t pid) {
+        struct pollfd p = { .fd = pidfd_open_(pid), .events = POLLIN };
+        int r;
+
+        if (p.fd < 0) {
+                g_assert_cmpint(errno, ==, ESRCH);
+                return TRUE;
+        }
+        do
+                r = poll(&p, 1, FIXTURE_WAIT_SEC * 1000);
+        while (r < 0 && errno == EINTR);
+        close(p.fd);
+        return r == 1;
+}
+
+gboolean fixture_wait_for_file(const char *path) {
+        g_autofree char *dir = g_path_get_dirname(path), *base = g_path_get_basename(path);
+        gint64 end = g_get_monotonic_time() + FIXTURE_WAIT_SEC * G_USEC_PER_SEC;
+        int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        gboolean found;
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR), >=, 0);
+        /* Watched first, then looked for: a file made in between is seen either way. */
+        found = g_file_test(path, G_FILE_TEST_EXISTS);
+        while (!found && g_get_monotonic_time() < end) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+                const struct inotify_event *ev;
+                ssize_t n;
+
+                if (poll(&p, 1, (int) ((end - g_get_monotonic_time()) / 1000) + 1) < 0) {
+                        g_assert_cmpint(errno, ==, EINTR);
+                        continue;
+                }
+                n = read(fd, buf, sizeof(buf));
+                if (n < 0) {
+                        g_assert_true(errno == EAGAIN || errno == EINTR);
+                        continue;
+                }
+                for (char *e = buf; e < buf + n; e += sizeof(struct inotify_event) + ev->len) {
+                        ev = (const struct inotify_event *) e;
+                        if ((ev->len > 0 && g_str_equal(ev->name, base)) || (ev->mask & IN_Q_OVERFLOW))
+                                found = g_file_test(path, G_FILE_TEST_EXISTS);
+                }
+        }
+        close(fd);
+        return found;
+}
+
+/* ---- gates ------------------------------------------------------------------------------------- */
+
+char *fixture_gate_path(Fixture *f, const char *name) {
+        if (!f->gate_dir) {
+                g_autoptr(GError) error = NULL;
+                f->gate_dir = g_dir_make_tmp("procpool-gate-XXXXXX", &error);
+                g_assert_no_error(error);
+        }
+        return g_build_filename(f->gate_dir, name, NULL);
+}
+
+void fixture_gate_open(const char *path) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_file_set_contents(path, "", 0, &error));
+        g_assert_no_error(error);
+}
+
+char *fixture_gate_wait_sh(const char *path) {
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autofree char *quoted = g_shell_quote(path), *quoted_dir = g_shell_quote(dir);
+
+        /* A gate that is gone with its directory (the teardown removes it) lets the job go too. */
+        return g_strdup_printf("until [ -e %s ] || [ ! -d %s ]; do sleep 0.01; done", quoted, quoted_dir);
+}
+
+/* ---- another uid -------------------------------------------------------------------------------- */
+
+void fixture_become_other(gpointer unused) {
+        if (setgroups(0, NULL) < 0 || setgid(OTHER_UID) < 0 || setuid(OTHER_UID) < 0)
+                _exit(99);
+}
+
+gboolean fixture_have_root(void) {
+        if (getuid() == 0)
+                return TRUE;
+        g_test_skip("needs root to act as another uid");
+        return FALSE;
+}
+
+char *fixture_run_as_other(const char *const *argv) {
+        g_autoptr(GError) error = NULL;
+        char *out = NULL;
+        int status;
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, fixture_become_other, NULL,
+                                   &out, NULL, &status, &error));
+        g_assert_no_error(error);
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        return out;
+}
+
+char *fixture_self(void) {
+        char *self = g_file_read_link("/proc/self/exe", NULL);
+
+        g_assert_nonnull(self);
+        return self;
+}
+
+const char *fixture_helper(void) {
+        const char *p = g_getenv("PROCPOOL_TEST_HELPER");
+        g_assert_nonnull(p); /* set by meson test */
+        return p;
+}
+
+char **fixture_other_client_argv(Fixture *f, const char *mode, const char *const *cmd) {
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+        g_strv_builder_add_many(b, fixture_helper(), "client", f->address, mode, NULL);
+        g_strv_builder_addv(b, (const char **) cmd);
+        return g_strv_builder_end(b);
+}
+
+char *fixture_other_client(Fixture *f, const char *mode, const char *const *cmd) {
+        g_auto(GStrv) argv = fixture_other_client_argv(f, mode, cmd);
+        return g_strstrip(fixture_run_as_other((const char *const *) argv));
+}
+
+/* ---- what /proc says ------------------------------------------------------------------------------- */
+
+GArray *fixture_proc_pids(void) {
+        g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+        GArray *pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+        const char *name;
+
+        g_assert_nonnull(d);
+        while ((name = g_dir_read_name(d))) {
+                pid_t pid;
+                if (!g_ascii_isdigit(name[0]))
+                        continue;
+                pid = (pid_t) atoi(name);
+                g_array_append_val(pids, pid);
+        }
+        return pids;
+}
+
+gboolean fixture_proc_stat(pid_t pid, char *ret_state, pid_t *ret_ppid, pid_t *ret_pgrp) {
+        g_autofree char *file = g_strdup_printf("/proc/%d/stat", pid), *text = NULL;
+        const char *p;
+        char state;
+        int ppid, pgrp;
+
+        if (!g_file_get_contents(file, &text, NULL, NULL))
+                return FALSE;
+        p = strrchr(text, ')'); /* the command name may hold anything */
+        if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
+                return FALSE;
+        if (ret_state)
+                *ret_state = state;
+        if (ret_ppid)
+                *ret_ppid = ppid;
+        if (ret_pgrp)
+                *ret_pgrp = pgrp;
+        return TRUE;
+}
+
+void fixture_proc_children(pid_t parent, guint *ret_children, guint *ret_zombies) {
+        g_autoptr(GArray) pids = fixture_proc_pids();
+
+        *ret_children = *ret_zombies = 0;
+        for (guint i = 0; i < pids->len; i++) {
+                char state;
+                pid_t ppid;
+                if (!fixture_proc_stat(g_array_index(pids, pid_t, i), &state, &ppid, NULL) || ppid != parent)
+                        continue;
+                (*ret_children)++;
+                if (state == 'Z')
+                        (*ret_zombies)++;
+        }
+}
+
+GArray *fixture_proc_group(pid_t pgid) {
+        g_autoptr(GArray) pids = fixture_proc_pids();
+        GArray *members = g_array_new(FALSE, FALSE, sizeof(pid_t));
+
+        for (guint i = 0; i < pids->len; i++) {
+                pid_t pid = g_array_index(pids, pid_t, i), pgrp;
+                char state;
+                if (fixture_proc_stat(pid, &state, NULL, &pgrp) && pgrp == pgid && state != 'Z' &&
+                    state != 'X')
+                        g_array_append_val(members, pid);
+        }
+        return members;
+}
+
+guint fixture_proc_fd_count(pid_t pid) {
+        g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pid);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        guint n = 0;
+
+        g_assert_nonnull(d);
+        while (g_dir_read_name(d))
+                n++;
+        return n;
+}
+
+guint64 fixture_proc_status_kib(pid_t pid, const char *field) {
+        g_autofree char *file = g_strdup_printf("/proc/%d/status", pid), *text = NULL;
+        const char *p;
+
+        g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+        p = strstr(text, field);
+        g_assert_nonnull(p);
+        return g_ascii_strtoull(p + strlen(field) + 1, NULL, 10);
+}
+
+gboolean fixture_proc_has_asan(pid_t pid) {
+        g_autofree char *file = g_strdup_printf("/proc/%d/maps", pid), *text = NULL;
+
+        g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+        return strstr(text, "libasan") || strstr(text, "libclang_rt.asan");
 }

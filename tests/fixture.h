@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Test fixture: a private bus (GTestDBus) with procpoold from the build tree on it. */
+/* Test fixture: a private bus with procpoold from the build tree on it, and what the suites share:
+ * calls, gates, waits on signals and processes, clients of another uid and what /proc says. */
 #pragma once
 
 #include <string.h>
+#include <sys/types.h>
 
 #include <gio/gio.h>
 
@@ -11,14 +13,26 @@
 #define MANAGER_IFACE "org.procpool.Supervisor1"
 #define JOB_IFACE "org.procpool.Job1"
 
+/* Clients and jobs of another user run as this uid (nobody). */
+#define OTHER_UID 65534
+/* The most any wait of the fixture lasts: a bound that fails a broken daemon instead of hanging the
+ * suite, never a time anything is expected to take. */
+#define FIXTURE_WAIT_SEC 60
+
 typedef struct {
         GTestDBus *bus;
         GDBusConnection *conn; /* the test's own connection to the private bus */
         GPid daemon_pid;
         char *address;
-        GPid bus_pid; /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
+        GPid bus_pid;    /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
         char *state_dir; /* the daemons' --state-dir (job store and spool), removed at teardown */
+        char *gate_dir;  /* where fixture_gate_path() puts gates, made on first use */
 } Fixture;
+
+/* Registers a test case on a Fixture; args are the daemon's extra arguments (NULL-terminated). */
+#define FIXTURE_ADD(path, setup, args, fn) g_test_add(path, Fixture, args, setup, fn, fixture_teardown)
+
+/* ---- the bus and the daemon ------------------------------------------------------------------ */
 
 /* Extra daemon arguments for a fixture: pass a NULL-terminated array of strings as test data. */
 void fixture_setup(Fixture *f, gconstpointer extra_args);
@@ -38,36 +52,153 @@ GPid fixture_start_daemon(Fixture *f, const char *const *extra_args);
 GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const char *const *envp);
 /* Removes a state dir and everything in it. */
 void fixture_remove_tree(const char *path);
+/* Waits until procpoold owns its bus name; fails the test if pid exits first. */
+void fixture_wait_for_name(Fixture *f, GPid pid);
 /* Sends SIGTERM to pid and waits for it (SIGKILL after 10 s); returns its wait status. */
 int fixture_stop_daemon(GPid pid);
+
+/* A new connection to the bus at address; NULL and error if it cannot connect. */
+GDBusConnection *fixture_connect(const char *address, GError **error);
+/* Another client of f's bus, of the test's own uid. */
+GDBusConnection *fixture_connect_other(Fixture *f);
+/* Closes c and returns once procpoold has certainly heard that it left the bus. */
+void fixture_disconnect(Fixture *f, GDBusConnection *c);
+/* Returns once every call sent on c so far has reached procpoold: it handles a connection's messages
+ * in order, so it has handled them before it answers a Ping sent after them. */
+void fixture_sync_with_daemon(GDBusConnection *c);
+/* Whether procpoold runs jobs in per-job cgroups: it then lives in <cgroup>/supervisor. */
+gboolean fixture_per_job_cgroups(Fixture *f);
+
+/* ---- calls ------------------------------------------------------------------------------------ */
 
 /* Calls a manager method and waits as long as it takes; returns NULL and sets error on failure. */
 GVariant *fixture_call(Fixture *f, const char *method, GVariant *params, GError **error);
 /* Calls a method on a job object and waits as long as it takes. */
 GVariant *fixture_job_call(Fixture *f, const char *job_path, const char *method, GVariant *params,
                            GError **error);
+/* Calls a method of procpoold on connection c and waits as long as it takes. */
+GVariant *fixture_call_raw(GDBusConnection *c, const char *path, const char *iface, const char *method,
+                           GVariant *params, GError **error);
+/* Calls a job method that must succeed. */
+void fixture_job_call_ok(Fixture *f, const char *job_path, const char *method, GVariant *params);
+/* Calls and asserts the D-Bus error name (and text, if given); no reply may come. */
+void fixture_expect_error(Fixture *f, const char *path, const char *iface, const char *method,
+                          GVariant *params, const char *name, const char *text);
+/* Call of argv with options (NULL: none) that must fail with the error name (and text, if given). */
+void fixture_expect_call_error(Fixture *f, const char *const *argv, GVariant *options, const char *name,
+                               const char *text);
 /* Reads a property of a job object or of the manager (path MANAGER_PATH). */
 GVariant *fixture_get_property(Fixture *f, const char *path, const char *iface, const char *name);
+/* A uint32 property of the manager: PoolSize, Running, Queued, MaxQueued. */
+guint32 fixture_manager_u(Fixture *f, const char *name);
+/* The path of job id. */
+char *fixture_job_path(guint64 id);
+/* A job's State. */
+char *fixture_job_state(Fixture *f, const char *job_path);
+/* A job's Pid. */
+guint32 fixture_job_pid(Fixture *f, const char *job_path);
 /* Submit with a NULL-terminated argv and an a{sv} options value (floating refs are taken). */
 char *fixture_submit(Fixture *f, const char *const *argv, GVariant *options);
-/* Polls a job's State until it equals state or 20 s pass; returns TRUE if it got there. */
-gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state);
+/* Submits "sleep 1000" with options (NULL: none) and waits until it runs; the test ends it. */
+char *fixture_submit_sleeper(Fixture *f, GVariant *options);
 /* Builds an a{sv} from key/GVariant pairs ending in NULL; values may be floating. */
 GVariant *fixture_options(const char *first_key, ...) G_GNUC_NULL_TERMINATED;
+/* An 'ay' of size bytes, floating. */
+GVariant *fixture_bytes(const void *data, gsize size);
 /* Runs a shell snippet's output as a string, e.g. to count processes; stripped. */
 char *fixture_shell(const char *script);
 
-/* Iterates the default main context (signals arrive there) until cond(data) or 20 s pass. */
-gboolean fixture_iterate_until(gboolean (*cond)(gpointer data), gpointer data);
 /* Call with a NULL-terminated argv; returns the return code, or -1000 with error set. */
 int fixture_call_argv(Fixture *f, const char *const *argv, GVariant *options, GError **error);
 /* Communicate: returns TRUE with the return code and both streams (free them), or FALSE and error. */
 gboolean fixture_communicate(Fixture *f, const char *const *argv, const void *input, gsize input_size,
                              GVariant *options, int *ret_rc, GBytes **ret_stdout, GBytes **ret_stderr,
                              GError **error);
+/* Communicate with empty input; asserts success and the return code, returns stdout as a string. */
+char *fixture_run_output(Fixture *f, const char *const *argv, GVariant *options, int expected_rc);
 /* The State, ReturnCode and Error of a job, read in one go; free *ret_error. */
 void fixture_job_outcome(Fixture *f, const char *job_path, char **ret_state, int *ret_rc, char **ret_error);
+/* Asserts a job's State and ReturnCode. */
+void fixture_assert_outcome(Fixture *f, const char *job_path, const char *state, int rc);
+/* Asserts a job's State. */
+void fixture_assert_state(Fixture *f, const char *job_path, const char *state);
+/* Asserts that the daemon runs a job and answers: Call of "true" returns 0. */
+void fixture_assert_answers(Fixture *f);
 /* Asserts that error is the D-Bus error name (and, if non-NULL, that its message contains text). */
 void fixture_assert_error(const GError *error, const char *name, const char *text);
 /* An empty a{sv}, floating. */
 #define FIXTURE_NO_OPTIONS g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)
+
+/* The outcome of an asynchronous call: pass fixture_on_reply and a FixtureReply to
+ * g_dbus_connection_call(), then fixture_reply_wait() it. */
+typedef struct {
+        gboolean done;
+        GVariant *value; /* the reply, or NULL */
+        GError *error;   /* the error, or NULL */
+} FixtureReply;
+void fixture_on_reply(GObject *source, GAsyncResult *result, gpointer reply);
+/* Iterates the default main context until the reply is there (at most FIXTURE_WAIT_SEC). */
+gboolean fixture_reply_wait(FixtureReply *reply);
+void fixture_reply_clear(FixtureReply *reply);
+
+/* ---- waits: on signals, files and processes, never on the clock -------------------------------- */
+
+/* Iterates the default main context (signals arrive there) until cond(data), at most FIXTURE_WAIT_SEC. */
+gboolean fixture_iterate_until(gboolean (*cond)(gpointer data), gpointer data);
+/* Waits until the job has been seen in state (read, or in a signal); it need not be there yet. */
+gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state);
+/* Waits until the job has left the queue: running, or ended without starting. */
+gboolean fixture_wait_started(Fixture *f, const char *job_path);
+/* Waits until the job has ended: its FinishedAt is set. */
+gboolean fixture_wait_finished(Fixture *f, const char *job_path);
+/* Waits until the manager's Running and Queued read as given. */
+gboolean fixture_wait_counts(Fixture *f, guint32 running, guint32 queued);
+/* Waits until process pid has ended (it may be a zombie); TRUE also if it is gone already. */
+gboolean fixture_wait_pid_exit(pid_t pid);
+/* Waits until the file at path exists (inotify on its directory). */
+gboolean fixture_wait_for_file(const char *path);
+
+/* ---- gates: a job says it got somewhere by creating a file, or waits for one the test creates ---- */
+
+/* A path in a directory of the fixture's own (removed by the teardown); nothing is created yet. */
+char *fixture_gate_path(Fixture *f, const char *name);
+/* Creates the file at path, opening the gate a job waits on. */
+void fixture_gate_open(const char *path);
+/* The shell snippet of a job that waits until path exists (or its directory is gone): the job polls,
+ * the test does not. */
+char *fixture_gate_wait_sh(const char *path);
+
+/* ---- another uid -------------------------------------------------------------------------------- */
+
+/* A child setup function for g_spawn_*(): drops to OTHER_UID (exit 99 if it cannot). */
+void fixture_become_other(gpointer unused);
+/* TRUE if the test may act as another uid (it is root); otherwise marks the test skipped. */
+gboolean fixture_have_root(void);
+/* Runs argv as OTHER_UID, asserts that it exited 0 and returns its stdout. */
+char *fixture_run_as_other(const char *const *argv);
+/* This test binary, to run again in another mode. */
+char *fixture_self(void);
+/* The helper (tests/helper.c) that runs as a job or as a client of another uid. */
+const char *fixture_helper(void);
+/* The argv of the helper's one request as another uid: "client ADDRESS call|communicate CMD...". */
+char **fixture_other_client_argv(Fixture *f, const char *mode, const char *const *cmd);
+/* Runs that request as OTHER_UID and returns what the helper printed, stripped: "rc=N", "rc=N out=N"
+ * or "error=NAME". */
+char *fixture_other_client(Fixture *f, const char *mode, const char *const *cmd);
+
+/* ---- what /proc says ------------------------------------------------------------------------------- */
+
+/* The pids of every process. */
+GArray *fixture_proc_pids(void);
+/* State letter, parent and process group of a process; FALSE if it is gone. */
+gboolean fixture_proc_stat(pid_t pid, char *ret_state, pid_t *ret_ppid, pid_t *ret_pgrp);
+/* Children of parent, and how many of them are zombies. */
+void fixture_proc_children(pid_t parent, guint *ret_children, guint *ret_zombies);
+/* The live (neither zombie nor dead) processes of process group pgid. */
+GArray *fixture_proc_group(pid_t pgid);
+/* How many fds pid has open. */
+guint fixture_proc_fd_count(pid_t pid);
+/* A KiB field of /proc/PID/status, e.g. "VmRSS:". */
+guint64 fixture_proc_status_kib(pid_t pid, const char *field);
+/* Whether pid runs with AddressSanitizer, whose quarantine keeps freed memory: its RSS says nothing. */
+gboolean fixture_proc_has_asan(pid_t pid);

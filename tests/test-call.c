@@ -80,9 +80,7 @@ static void test_bad_argv(Fixture *f, gconstpointer unused) {
         g_assert_null(r);
         fixture_assert_error(e3, "org.freedesktop.DBus.Error.InvalidArgs", "argv is empty");
         r = fixture_call(f, "Communicate",
-                         g_variant_new("(^as@ay@a{sv})", empty0,
-                                       g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
-                                       FIXTURE_NO_OPTIONS),
+                         g_variant_new("(^as@ay@a{sv})", empty0, fixture_bytes("", 0), FIXTURE_NO_OPTIONS),
                          &e4);
         g_assert_null(r);
         fixture_assert_error(e4, "org.freedesktop.DBus.Error.InvalidArgs", "argv[0] is empty");
@@ -110,15 +108,11 @@ static void test_argv_verbatim(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/call/exit-code", Fixture, NULL, fixture_setup, test_exit_code,
-                   fixture_teardown);
-        g_test_add("/procpool/call/exit-zero", Fixture, NULL, fixture_setup, test_exit_zero,
-                   fixture_teardown);
-        g_test_add("/procpool/call/signal", Fixture, NULL, fixture_setup, test_signal, fixture_teardown);
-        g_test_add("/procpool/call/spawn-failed", Fixture, NULL, fixture_setup, test_spawn_failed,
-                   fixture_teardown);
-        g_test_add("/procpool/call/bad-argv", Fixture, NULL, fixture_setup, test_bad_argv, fixture_teardown);
-        g_test_add("/procpool/call/argv-verbatim", Fixture, NULL, fixture_setup, test_argv_verbatim,
-                   fixture_teardown);
+        FIXTURE_ADD("/procpool/call/exit-code", fixture_setup, NULL, test_exit_code);
+        FIXTURE_ADD("/procpool/call/exit-zero", fixture_setup, NULL, test_exit_zero);
+        FIXTURE_ADD("/procpool/call/signal", fixture_setup, NULL, test_signal);
+        FIXTURE_ADD("/procpool/call/spawn-failed", fixture_setup, NULL, test_spawn_failed);
+        FIXTURE_ADD("/procpool/call/bad-argv", fixture_setup, NULL, test_bad_argv);
+        FIXTURE_ADD("/procpool/call/argv-verbatim", fixture_setup, NULL, test_argv_verbatim);
         return g_test_run();
 }

@@ -54,7 +54,8 @@ static GPtrArray *ctl_argv(const char *address, const char *const *args) {
         return argv;
 }
 
-static GSubprocessLauncher *ctl_launcher(GSubprocessFlags flags, const char *cwd, const char *session_address) {
+static GSubprocessLauncher *ctl_launcher(GSubprocessFlags flags, const char *cwd,
+                                         const char *session_address) {
         GSubprocessLauncher *l = g_subprocess_launcher_new(flags);
 
         if (cwd)
@@ -72,11 +73,13 @@ static void ctl_run_full(const char *address, const char *env_address, const cha
                          const char *const *args, CtlResult *ret) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) argv = ctl_argv(address, args);
-        g_autoptr(GSubprocessLauncher) l = ctl_launcher(
-                G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, cwd,
-                env_address);
+        g_autoptr(GSubprocessLauncher) l =
+                ctl_launcher(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                     G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                             cwd, env_address);
         g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
         g_autofree char *cmdline = g_strjoinv(" ", (char **) argv->pdata);
+        g_autofree char *out_text = NULL, *err_text = NULL;
         g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
         gsize size;
 
@@ -89,7 +92,10 @@ static void ctl_run_full(const char *address, const char *env_address, const cha
         ret->out_str = g_strndup(size ? g_bytes_get_data(ret->out, NULL) : "", size);
         size = g_bytes_get_size(ret->err);
         ret->err_str = g_strndup(size ? g_bytes_get_data(ret->err, NULL) : "", size);
-        g_test_message("%s -> %d\nstdout: %s\nstderr: %s", cmdline, ret->status, ret->out_str, ret->err_str);
+        /* The log is TAP, which is UTF-8: bytes that are not become U+FFFD there. */
+        out_text = g_utf8_make_valid(ret->out_str, -1);
+        err_text = g_utf8_make_valid(ret->err_str, -1);
+        g_test_message("%s -> %d\nstdout: %s\nstderr: %s", cmdline, ret->status, out_text, err_text);
 }
 
 /* Runs procpoolctl --address=<f's bus> with the NULL-terminated arguments; stdin is empty. */
@@ -117,10 +123,6 @@ static JsonNode *parse_json(const char *text) {
         return json_node_copy(json_parser_get_root(parser));
 }
 
-static char *job_path(guint64 id) {
-        return g_strdup_printf(MANAGER_PATH "/job/%" G_GUINT64_FORMAT, id);
-}
-
 static guint64 parse_id(const char *text) {
         g_autofree char *s = g_strstrip(g_strdup(text));
         guint64 id = 0;
@@ -141,13 +143,12 @@ static guint64 ctl_submit(Fixture *f, const char *shell) {
 }
 
 static char *job_state(Fixture *f, guint64 id) {
-        g_autofree char *path = job_path(id);
-        g_autoptr(GVariant) v = fixture_get_property(f, path, JOB_IFACE, "State");
-        return g_variant_dup_string(v, NULL);
+        g_autofree char *path = fixture_job_path(id);
+        return fixture_job_state(f, path);
 }
 
 static gboolean job_wait_state(Fixture *f, guint64 id, const char *state) {
-        g_autofree char *path = job_path(id);
+        g_autofree char *path = fixture_job_path(id);
         return fixture_wait_state(f, path, state);
 }
 
@@ -255,7 +256,7 @@ static void check_live_and_signal(Fixture *f, int sig) {
         g_assert_cmpstr(line, ==, "started");
 
         id = last_job(f);
-        path = job_path(id);
+        path = fixture_job_path(id);
         state = job_state(f, id);
         g_assert_cmpstr(state, ==, "running");
         pid = fixture_get_property(f, path, JOB_IFACE, "Pid");
@@ -315,7 +316,8 @@ static void ctl_run_to_files(Fixture *f, const char *const *args, CtlResult *ret
                 g_autofree char *target = g_file_read_link(link, NULL);
                 /* a failure, not an abort: the fixture must still stop the daemon that holds them */
                 if (target && g_str_has_prefix(target, dir)) {
-                        g_test_message("procpoold still holds %s as its fd %s after the job ended", target, name);
+                        g_test_message("procpoold still holds %s as its fd %s after the job ended", target,
+                                       name);
                         g_test_fail();
                 }
         }
@@ -323,6 +325,8 @@ static void ctl_run_to_files(Fixture *f, const char *const *args, CtlResult *ret
         (void) g_unlink(err_path);
         (void) g_rmdir(dir);
 }
+
+#define NO_SUCH_PROGRAM "Failed to execute 'procpool-no-such-program': No such file or directory\n"
 
 static void test_call_spawn_failed(Fixture *f, gconstpointer data) {
         const char *call[] = { "call", "--", "procpool-no-such-program", NULL };
@@ -333,13 +337,13 @@ static void test_call_spawn_failed(Fixture *f, gconstpointer data) {
 
         ctl_run_to_files(f, call, &r);
         g_assert_cmpint(r.status, ==, 1);
-        g_assert_cmpstr(r.err_str, ==, "Failed to execute 'procpool-no-such-program': No such file or directory\n");
+        g_assert_cmpstr(r.err_str, ==, NO_SUCH_PROGRAM);
         ctl_run_to_files(f, communicate, &r);
         g_assert_cmpint(r.status, ==, 1);
-        g_assert_cmpstr(r.err_str, ==, "Failed to execute 'procpool-no-such-program': No such file or directory\n");
+        g_assert_cmpstr(r.err_str, ==, NO_SUCH_PROGRAM);
         ctl_run_to_files(f, submit, &r);
         g_assert_cmpint(r.status, ==, 1);
-        g_assert_cmpstr(r.err_str, ==, "Failed to execute 'procpool-no-such-program': No such file or directory\n");
+        g_assert_cmpstr(r.err_str, ==, NO_SUCH_PROGRAM);
         ctl_run_to_files(f, cwd, &r);
         g_assert_cmpint(r.status, ==, 1);
         g_assert_true(strstr(r.err_str, "/procpool-no-such-dir") != NULL);
@@ -403,7 +407,7 @@ static void test_submit(Fixture *f, gconstpointer data) {
         root = parse_json(r.out_str);
         o = json_node_get_object(root);
         id = (guint64) json_object_get_int_member(o, "id");
-        expected_path = job_path(id);
+        expected_path = fixture_job_path(id);
         g_assert_cmpstr(json_object_get_string_member(o, "path"), ==, expected_path);
         g_assert_cmpuint(id, ==, last_job(f));
         ctl_result_clear(&r);
@@ -448,10 +452,9 @@ static void test_wait_mixed(Fixture *f, gconstpointer data) {
 
 /* wait with no IDs waits for the caller's unfinished jobs, showing progress on a terminal. */
 static void test_wait_all(Fixture *f, gconstpointer data) {
-        g_autofree char *dir = g_dir_make_tmp("procpool-cli-XXXXXX", NULL);
-        g_autofree char *gate = g_build_filename(dir, "gate", NULL);
-        g_autofree char *ok = g_strdup_printf("while ! [ -e %s ]; do sleep 0.02; done; exit 0", gate);
-        g_autofree char *bad = g_strdup_printf("while ! [ -e %s ]; do sleep 0.02; done; exit 7", gate);
+        g_autofree char *gate = fixture_gate_path(f, "gate"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *ok = g_strdup_printf("%s; exit 0", wait_gate);
+        g_autofree char *bad = g_strdup_printf("%s; exit 7", wait_gate);
         guint64 a = ctl_submit(f, ok), b = ctl_submit(f, bad);
         const char *args[] = { "wait", NULL };
         g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
@@ -468,7 +471,7 @@ static void test_wait_all(Fixture *f, gconstpointer data) {
         g_clear_object(&l); /* closes our copy of the slave */
 
         pty_read_until(master, tty, "0/2 done, 2 running");
-        g_assert_true(g_file_set_contents(gate, "", 0, NULL));
+        fixture_gate_open(gate);
         pty_read_until(master, tty, NULL);
         g_assert_true(g_subprocess_wait(p, NULL, &error));
         g_assert_cmpint(wait_status_of(p), ==, 1); /* one job exited 7 */
@@ -480,34 +483,95 @@ static void test_wait_all(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(sb, ==, "exited");
 
         (void) close(master);
-        (void) g_unlink(gate);
-        (void) g_rmdir(dir);
+}
+
+/* Watches the bus for a Wait on one job (a monitor, org.freedesktop.DBus.Monitoring). */
+typedef struct {
+        const char *path;
+        gint seen; /* set in GDBus's worker thread */
+} WaitWatch;
+
+static GDBusMessage *on_monitored(GDBusConnection *c, GDBusMessage *m, gboolean incoming, gpointer data) {
+        WaitWatch *w = data;
+
+        if (!incoming || g_dbus_message_get_message_type(m) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+                return m;
+        if (g_strcmp0(g_dbus_message_get_member(m), "Wait") == 0 &&
+            g_strcmp0(g_dbus_message_get_path(m), w->path) == 0) {
+                g_atomic_int_set(&w->seen, 1);
+                g_main_context_wakeup(NULL);
+        }
+        /* A monitor answers nothing: the calls it is shown go no further. */
+        g_object_unref(m);
+        return NULL;
+}
+
+static gboolean wait_seen(gpointer data) {
+        return g_atomic_int_get(&((WaitWatch *) data)->seen);
+}
+
+/* A connection that is a monitor of Wait calls from now on; close it before w goes. */
+static GDBusConnection *monitor_waits(Fixture *f, WaitWatch *w) {
+        const char *rules[] = { "type='method_call',interface='" JOB_IFACE "',member='Wait'", NULL };
+        GDBusConnection *monitor = fixture_connect_other(f);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+
+        g_dbus_connection_add_filter(monitor, on_monitored, w, NULL);
+        r = g_dbus_connection_call_sync(monitor, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
+                                        g_variant_new("(^asu)", rules, 0), NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                                        NULL, &error);
+        g_assert_no_error(error);
+        return monitor;
+}
+
+static GSubprocess *spawn_with_bus_timeout(Fixture *f, const char *const *args) {
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, NULL, NULL);
+        g_autoptr(GError) error = NULL;
+        GSubprocess *p;
+
+        g_subprocess_launcher_setenv(l, "SYSTEMD_BUS_TIMEOUT", "300ms", TRUE);
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        return p;
 }
 
 /* Waiting has no method call timeout: sd-bus takes its default one from $SYSTEMD_BUS_TIMEOUT, and a
- * job that outlasts it still ends with its own code. */
+ * job that outlasts it still ends with its own code. Each job lasts 1.5 s from when the request is
+ * in: its own time, five times that timeout. */
 static void test_no_call_timeout(Fixture *f, gconstpointer data) {
-        g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "sleep 1.5; exit 7"));
-        const char *const cases[][6] = {
+        g_autofree char *gate = fixture_gate_path(f, "waiting"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *script = g_strdup_printf("%s; sleep 1.5; exit 7", wait_gate);
+        g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, script));
+        g_autofree char *path = fixture_job_path(parse_id(id));
+        const char *const cases[][7] = {
                 { "call", "--", "sh", "-c", "sleep 1.5; exit 3", NULL },
                 { "communicate", "--", "sh", "-c", "sleep 1.5; exit 4", NULL },
-                { "submit", "--wait", "--", "sh", "-c", "sleep 1.5; exit 5" },
-                { "wait", id, NULL },
+                { "submit", "--wait", "--", "sh", "-c", "sleep 1.5; exit 5", NULL },
         };
-        const int expected[] = { 3, 4, 5, 7 };
+        const int expected[] = { 3, 4, 5 };
+        const char *wait_args[] = { "wait", id, NULL };
+        WaitWatch watch = { .path = path };
+        g_autoptr(GDBusConnection) monitor = NULL;
+        g_autoptr(GSubprocess) waiter = NULL;
+        g_autoptr(GError) error = NULL;
 
         for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-                g_autoptr(GPtrArray) argv = ctl_argv(f->address, cases[i]);
-                g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, NULL, NULL);
-                g_autoptr(GSubprocess) p = NULL;
-                g_autoptr(GError) error = NULL;
-
-                g_subprocess_launcher_setenv(l, "SYSTEMD_BUS_TIMEOUT", "300ms", TRUE);
-                p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
-                g_assert_no_error(error);
+                g_autoptr(GSubprocess) p = spawn_with_bus_timeout(f, cases[i]);
                 g_assert_true(g_subprocess_wait(p, NULL, &error));
                 g_assert_cmpint(wait_status_of(p), ==, expected[i]);
         }
+        /* wait: the job is held until its Wait is on the bus, then lasts 1.5 s. */
+        monitor = monitor_waits(f, &watch);
+        waiter = spawn_with_bus_timeout(f, wait_args);
+        g_assert_true(fixture_iterate_until(wait_seen, &watch));
+        fixture_gate_open(gate);
+        g_assert_true(g_subprocess_wait(waiter, NULL, &error));
+        g_assert_cmpint(wait_status_of(waiter), ==, 7);
+        g_assert_true(g_dbus_connection_close_sync(monitor, NULL, &error));
+        g_assert_no_error(error);
 }
 
 /* ---- job options ------------------------------------------------------------------------------------ */
@@ -515,8 +579,8 @@ static void test_no_call_timeout(Fixture *f, gconstpointer data) {
 static void test_options_env(Fixture *f, gconstpointer data) {
         CtlResult r = {};
 
-        g_assert_cmpint(ctl(f, &r, "call", "-E", "FOO=bar", "--setenv=X=1=2", "--", "sh", "-c", "echo $FOO/$X",
-                            NULL),
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "FOO=bar", "--setenv=X=1=2", "--", "sh", "-c",
+                            "echo $FOO/$X", NULL),
                         ==, 0);
         g_assert_cmpstr(r.out_str, ==, "bar/1=2\n");
         /* --clear-env: only what -E sets */
@@ -584,8 +648,8 @@ static void test_options_output_limit(Fixture *f, gconstpointer data) {
         g_autofree char *id = NULL;
         CtlResult r = {};
 
-        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--output-limit=1K", "--", "head", "-c", "5000", "/dev/zero",
-                            NULL),
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--output-limit=1K", "--", "head", "-c", "5000",
+                            "/dev/zero", NULL),
                         ==, 0);
         id = g_strstrip(g_strdup(r.out_str));
         g_assert_cmpint(ctl(f, &r, "output", id, NULL), ==, 0);
@@ -613,7 +677,8 @@ static void test_list(Fixture *f, gconstpointer data) {
         g_assert_cmpint(ctl(f, &r, "list", NULL), ==, 0);
         g_assert_true(g_str_has_prefix(r.out_str, "ID "));
         g_assert_true(strstr(r.out_str, "STATE") && strstr(r.out_str, "RC") && strstr(r.out_str, "PID") &&
-                      strstr(r.out_str, "RUNTIME") && strstr(r.out_str, "LABEL") && strstr(r.out_str, "COMMAND"));
+                      strstr(r.out_str, "RUNTIME") && strstr(r.out_str, "LABEL") &&
+                      strstr(r.out_str, "COMMAND"));
         g_assert_true(strstr(r.out_str, "running") != NULL);
         g_assert_true(strstr(r.out_str, "nightly") != NULL);
         g_assert_true(strstr(r.out_str, "sleep 600") != NULL);
@@ -718,7 +783,8 @@ static void test_status(Fixture *f, gconstpointer data) {
         JsonObject *o;
         CtlResult r = {};
 
-        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--label=build", "--", "sh", "-c", "exit 3", NULL), ==, 3);
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--label=build", "--", "sh", "-c", "exit 3", NULL), ==,
+                        3);
         id = g_strstrip(g_strdup(r.out_str));
         g_assert_cmpint(ctl(f, &r, "status", id, NULL), ==, 0);
         g_assert_true(strstr(r.out_str, "State: exited (code 3)") != NULL);
@@ -887,15 +953,16 @@ static void check_monitor(Fixture *f, gboolean json) {
         finished = read_line(out);
 
         if (json) {
-                g_autoptr(JsonNode) a = parse_json(submitted), b = parse_json(started), c = parse_json(finished);
+                g_autoptr(JsonNode) a = parse_json(submitted), b = parse_json(started),
+                                    c = parse_json(finished);
                 JsonObject *oa = json_node_get_object(a), *ob = json_node_get_object(b),
                            *oc = json_node_get_object(c);
 
                 g_assert_cmpstr(json_object_get_string_member(oa, "event"), ==, "submitted");
                 g_assert_cmpint(json_object_get_int_member(oa, "id"), ==, (gint64) id);
                 g_assert_cmpstr(json_object_get_string_member(oa, "label"), ==, "mon");
-                g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(oa, "argv"), 0), ==,
-                                "sleep");
+                g_assert_cmpstr(json_array_get_string_element(json_object_get_array_member(oa, "argv"), 0),
+                                ==, "sleep");
                 g_assert_cmpstr(json_object_get_string_member(ob, "event"), ==, "started");
                 g_assert_cmpint(json_object_get_int_member(ob, "id"), ==, (gint64) id);
                 g_assert_cmpint(json_object_get_int_member(ob, "pid"), >, 0);
@@ -930,19 +997,6 @@ static void test_monitor_json(Fixture *f, gconstpointer data) {
 }
 
 /* ---- buses, the absent daemon, usage ----------------------------------------------------------------- */
-
-static void setup_no_daemon(Fixture *f, gconstpointer data) {
-        g_autoptr(GError) error = NULL;
-
-        f->bus = g_test_dbus_new(G_TEST_DBUS_NONE);
-        g_test_dbus_up(f->bus);
-        f->address = g_strdup(g_test_dbus_get_bus_address(f->bus));
-        f->conn = g_dbus_connection_new_for_address_sync(
-                f->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
-        g_assert_no_error(error);
-        f->daemon_pid = 0;
-}
 
 static void assert_one_line(const char *s) {
         g_assert_true(g_str_has_suffix(s, "\n"));
@@ -1027,8 +1081,9 @@ static void test_buses(Fixture *f, gconstpointer data) {
 }
 
 static void test_usage(Fixture *f, gconstpointer data) {
-        static const char *const verbs[] = { "call", "communicate", "submit", "wait", "list", "status", "output",
-                                             "cancel", "kill", "release", "pool-size", "monitor" };
+        static const char *const verbs[] = { "call",   "communicate", "submit", "wait",
+                                             "list",   "status",      "output", "cancel",
+                                             "kill",   "release",     "pool-size", "monitor" };
         CtlResult r = {};
 
         g_assert_cmpint(ctl(f, &r, "--version", NULL), ==, 0);
@@ -1105,7 +1160,8 @@ static void test_bash_completion(Fixture *f, gconstpointer data) {
         l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
         g_subprocess_launcher_setenv(l, "PATH", path, TRUE);
         g_subprocess_launcher_unsetenv(l, "DBUS_SESSION_BUS_ADDRESS");
-        p = g_subprocess_launcher_spawn(l, &error, "bash", "-c", completion_script, "bash", file, f->address, NULL);
+        p = g_subprocess_launcher_spawn(l, &error, "bash", "-c", completion_script, "bash", file, f->address,
+                                        NULL);
         g_assert_no_error(error);
         g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
         g_assert_no_error(error);
@@ -1114,7 +1170,8 @@ static void test_bash_completion(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(g_strv_length(lines), >=, 5);
 
         /* commands, signal names, a command's options */
-        g_assert_true(g_str_has_prefix(lines[0], "call communicate submit wait list status output cancel kill"));
+        g_assert_true(
+                g_str_has_prefix(lines[0], "call communicate submit wait list status output cancel kill"));
         g_assert_cmpstr(lines[1], ==, "USR1 USR2");
         g_assert_cmpstr(lines[2], ==, "--wait");
         /* job ids from the daemon on the bus named on the line: unfinished ones to cancel, all for status */
@@ -1127,15 +1184,16 @@ static void test_bash_completion(Fixture *f, gconstpointer data) {
         ctl_result_clear(&r);
 }
 
-/* ---- what reaches the daemon: a stand-in service records the options of Submit ---------------------------- */
+/* ---- what reaches the daemon: a stand-in service records the options of Submit ------------------- */
 
 typedef struct {
         GVariant *options;
         char **argv;
 } Recorded;
 
-static void mock_method_call(GDBusConnection *conn, const char *sender, const char *path, const char *iface,
-                             const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data) {
+static void mock_method_call(GDBusConnection *conn, const char *sender, const char *path,
+                             const char *iface, const char *method, GVariant *params,
+                             GDBusMethodInvocation *inv, gpointer data) {
         Recorded *rec = data;
 
         g_assert_cmpstr(method, ==, "Submit");
@@ -1199,8 +1257,8 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
         node = g_dbus_node_info_new_for_xml(xml, &error);
         g_assert_no_error(error);
         reg = g_dbus_connection_register_object(f->conn, MANAGER_PATH,
-                                                g_dbus_node_info_lookup_interface(node, MANAGER_IFACE), &vtable, &rec,
-                                                NULL, &error);
+                                                g_dbus_node_info_lookup_interface(node, MANAGER_IFACE),
+                                                &vtable, &rec, NULL, &error);
         g_assert_no_error(error);
         owned = g_dbus_connection_call_sync(f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                             "org.freedesktop.DBus", "RequestName",
@@ -1217,8 +1275,9 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
 
         mock_submit(f, NULL,
                     (const char *const[]) { "--timeout=1h 30min", "--stop-timeout=500ms", "-E", "A=1",
-                                            "--setenv=B=x=y", "--clear-env", "--cwd=/srv", "--label=nightly build",
-                                            "--priority=-5", "--output-limit=2M", NULL },
+                                            "--setenv=B=x=y", "--clear-env", "--cwd=/srv",
+                                            "--label=nightly build", "--priority=-5", "--output-limit=2M",
+                                            NULL },
                     0);
         g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
         g_assert_cmpuint(t, ==, 5400ULL * G_USEC_PER_SEC);
@@ -1242,7 +1301,9 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
         g_assert_false(g_variant_lookup(rec.options, "cancel-on-disconnect", "b", &b) && b);
 
         /* other spellings of time spans and sizes */
-        mock_submit(f, NULL, (const char *const[]) { "--timeout=30", "--stop-timeout=2us", "--output-limit=16K", NULL },
+        mock_submit(f, NULL,
+                    (const char *const[]) { "--timeout=30", "--stop-timeout=2us", "--output-limit=16K",
+                                            NULL },
                     0);
         g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
         g_assert_cmpuint(t, ==, 30 * G_USEC_PER_SEC);
@@ -1262,7 +1323,7 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
-#define ADD(name, fn) g_test_add("/procpool/cli/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(name, fn) FIXTURE_ADD("/procpool/cli/" name, fixture_setup, NULL, fn)
         ADD("call/exit-code", test_call_exit_code);
         ADD("call/streams", test_call_streams);
         ADD("call/ctrl-c", test_call_ctrl_c);
@@ -1292,7 +1353,7 @@ int main(int argc, char **argv) {
         ADD("usage", test_usage);
         ADD("bash-completion", test_bash_completion);
 #undef ADD
-        g_test_add("/procpool/cli/absent", Fixture, NULL, setup_no_daemon, test_absent, fixture_teardown);
-        g_test_add("/procpool/cli/options/sent", Fixture, NULL, setup_no_daemon, test_options_sent, fixture_teardown);
+        FIXTURE_ADD("/procpool/cli/absent", fixture_setup_no_daemon, NULL, test_absent);
+        FIXTURE_ADD("/procpool/cli/options/sent", fixture_setup_no_daemon, NULL, test_options_sent);
         return g_test_run();
 }

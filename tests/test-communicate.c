@@ -89,9 +89,7 @@ static void test_stderr_before_stdin(Fixture *f, gconstpointer unused) {
         /* Bounded, so that a deadlock fails the test instead of hanging it. */
         r = g_dbus_connection_call_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                g_variant_new("(^as@ay@a{sv})", argv,
-                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, input, HUGE_INPUT, 1),
-                              FIXTURE_NO_OPTIONS),
+                g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes(input, HUGE_INPUT), FIXTURE_NO_OPTIONS),
                 NULL, G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(i@ay@ay)", &rc, &o, &ev);
@@ -173,23 +171,29 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
 
 static void test_background_holds_pipe(Fixture *f, gconstpointer unused) {
         /* The job ends with its main process: a background process that keeps stdout open does not
-         * hold the reply back. It ends by itself soon after; the call gives up long before it would. */
-        const char *argv[] = { "sh", "-c", "sleep 4 & echo main done; exit 5", NULL };
+         * hold the reply back. It holds the pipe until the test lets it go, after the reply, and
+         * says when it goes. */
+        g_autofree char *gate = fixture_gate_path(f, "release"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *gone = fixture_gate_path(f, "gone"), *quoted_gone = g_shell_quote(gone);
+        g_autofree char *script =
+                g_strdup_printf("{ %s; touch %s; } & echo main done; exit 5", wait_gate, quoted_gone);
+        const char *argv[] = { "sh", "-c", script, NULL };
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL, out = NULL, err = NULL;
-        g_autofree char *cg_path = g_strdup_printf("/proc/%d/cgroup", f->daemon_pid), *cg = NULL;
         int rc = -1;
 
         /* With per-job cgroups a job lasts until the last process of its tree: another rule. */
-        if (g_file_get_contents(cg_path, &cg, NULL, NULL) && g_str_has_suffix(g_strstrip(cg), "/supervisor")) {
+        if (fixture_per_job_cgroups(f)) {
                 g_test_skip("procpoold runs jobs in per-job cgroups here");
                 return;
         }
+        /* Bounded, so that a daemon that waits for the pipe fails the test instead of hanging it. */
         r = g_dbus_connection_call_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                g_variant_new("(^as@ay@a{sv})", argv,
-                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1), FIXTURE_NO_OPTIONS),
-                NULL, G_DBUS_CALL_FLAGS_NONE, 3000, NULL, &error);
+                g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0), FIXTURE_NO_OPTIONS), NULL,
+                G_DBUS_CALL_FLAGS_NONE, FIXTURE_WAIT_SEC * 1000, NULL, &error);
+        fixture_gate_open(gate);
+        g_assert_true(fixture_wait_for_file(gone));
         g_assert_no_error(error);
         g_variant_get(r, "(i@ay@ay)", &rc, &out, &err);
         g_assert_cmpint(rc, ==, 5);
@@ -198,25 +202,18 @@ static void test_background_holds_pipe(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/communicate/filter", Fixture, NULL, fixture_setup, test_filter,
-                   fixture_teardown);
-        g_test_add("/procpool/communicate/both-streams", Fixture, NULL, fixture_setup, test_both_streams,
-                   fixture_teardown);
-        g_test_add("/procpool/communicate/binary", Fixture, NULL, fixture_setup, test_binary,
-                   fixture_teardown);
-        g_test_add("/procpool/communicate/empty-input", Fixture, NULL, fixture_setup, test_empty_input,
-                   fixture_teardown);
-        g_test_add("/procpool/communicate/stderr-before-stdin", Fixture, NULL, fixture_setup,
-                   test_stderr_before_stdin, fixture_teardown);
-        g_test_add("/procpool/communicate/exit-without-reading", Fixture, NULL, fixture_setup,
-                   test_exit_without_reading, fixture_teardown);
-        g_test_add("/procpool/communicate/output-limit", Fixture, NULL, fixture_setup, test_output_limit,
-                   fixture_teardown);
-        g_test_add("/procpool/communicate/output-limit-exact", Fixture, NULL, fixture_setup,
-                   test_output_limit_exact, fixture_teardown);
-        g_test_add("/procpool/communicate/timeout", Fixture, NULL, fixture_setup, test_timeout,
-                   fixture_teardown);
-        g_test_add("/procpool/communicate/background-holds-pipe", Fixture, NULL, fixture_setup,
-                   test_background_holds_pipe, fixture_teardown);
+        FIXTURE_ADD("/procpool/communicate/filter", fixture_setup, NULL, test_filter);
+        FIXTURE_ADD("/procpool/communicate/both-streams", fixture_setup, NULL, test_both_streams);
+        FIXTURE_ADD("/procpool/communicate/binary", fixture_setup, NULL, test_binary);
+        FIXTURE_ADD("/procpool/communicate/empty-input", fixture_setup, NULL, test_empty_input);
+        FIXTURE_ADD("/procpool/communicate/stderr-before-stdin", fixture_setup, NULL,
+                    test_stderr_before_stdin);
+        FIXTURE_ADD("/procpool/communicate/exit-without-reading", fixture_setup, NULL,
+                    test_exit_without_reading);
+        FIXTURE_ADD("/procpool/communicate/output-limit", fixture_setup, NULL, test_output_limit);
+        FIXTURE_ADD("/procpool/communicate/output-limit-exact", fixture_setup, NULL, test_output_limit_exact);
+        FIXTURE_ADD("/procpool/communicate/timeout", fixture_setup, NULL, test_timeout);
+        FIXTURE_ADD("/procpool/communicate/background-holds-pipe", fixture_setup, NULL,
+                    test_background_holds_pipe);
         return g_test_run();
 }

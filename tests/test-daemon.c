@@ -2,10 +2,9 @@
 /* procpoold as a process: its command line, a bus name already taken, and a clean stop on SIGTERM. */
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <glib/gstdio.h>
 
 #include "fixture.h"
 
@@ -111,63 +110,50 @@ static void test_name_taken(Fixture *f, gconstpointer unused) {
         g_assert_no_error(error);
 }
 
-typedef struct {
-        int replies;
-        GError *call_error;
-        GError *wait_error;
-} Waiting;
-
-static void on_reply(GObject *source, GAsyncResult *res, gpointer data) {
-        GError **error = data;
-        g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, error);
-        if (r)
-                g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the job was not stopped");
-}
-
-static gboolean both_replied(gpointer data) {
-        Waiting *w = data;
-        return w->call_error && w->wait_error;
-}
-
-static gboolean group_gone(pid_t pgid) {
-        for (int i = 0; i < 2000; i++) {
-                if (kill(-pgid, 0) < 0 && errno == ESRCH)
-                        return TRUE;
-                g_usleep(5000);
-        }
-        return FALSE;
-}
-
 /* Without a store: the v1 stop, in which every waiting caller hears Cancelled. */
 static const char *const pool2[] = { "--pool-size=2", "--ephemeral", NULL };
+/* With a store, as by default: both stubborn jobs run at once. */
+static const char *const pool2_stored[] = { "--pool-size=2", NULL };
 
 static void test_sigterm(Fixture *f, gconstpointer unused) {
-        g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);
-        g_autofree char *marker = g_build_filename(dir, "ran", NULL);
-        const char *with_child[] = { "sh", "-c", "sleep 30; exit 0", NULL };
+        g_autofree char *marker = fixture_gate_path(f, "ran"), *ready = fixture_gate_path(f, "ready");
+        g_autofree char *quoted_ready = g_shell_quote(ready);
+        /* The gate comes from the shell itself (a redirection, not touch): the groups hold only the
+         * shell and the sleeps when the test counts them. */
+        g_autofree char *script = g_strdup_printf("sleep 30 & : > %s; wait; exit 0", quoted_ready);
+        const char *with_child[] = { "sh", "-c", script, NULL };
         const char *sleeper[] = { "sleep", "30", NULL };
         const char *touch[] = { "touch", marker, NULL };
         g_autofree char *submitted = fixture_submit(f, with_child, NULL);
         g_autofree char *queued = NULL;
-        Waiting w = {};
+        g_autoptr(GArray) members = g_array_new(FALSE, FALSE, sizeof(pid_t));
+        FixtureReply call = {}, wait = {};
         guint32 pids[2];
         int status;
 
         g_dbus_connection_call(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
                                g_variant_new("(^as@a{sv})", sleeper, FIXTURE_NO_OPTIONS), NULL,
-                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_reply, &w.call_error);
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, fixture_on_reply, &call);
         g_dbus_connection_call(f->conn, BUS_NAME, submitted, JOB_IFACE, "Wait", NULL, NULL,
-                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_reply, &w.wait_error);
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, fixture_on_reply, &wait);
         g_assert_true(fixture_wait_state(f, submitted, "running"));
         g_assert_true(fixture_wait_state(f, MANAGER_PATH "/job/2", "running"));
         queued = fixture_submit(f, touch, NULL);
         g_assert_cmpstr(queued, ==, MANAGER_PATH "/job/3");
         for (int i = 0; i < 2; i++) {
-                g_autofree char *p = g_strdup_printf(MANAGER_PATH "/job/%d", i + 1);
-                g_autoptr(GVariant) v = fixture_get_property(f, p, JOB_IFACE, "Pid");
-                pids[i] = g_variant_get_uint32(v);
+                g_autofree char *p = fixture_job_path(i + 1);
+                pids[i] = fixture_job_pid(f, p);
                 g_assert_cmpuint(pids[i], >, 0);
         }
+        /* Every process of both jobs' groups: the shell says so once its sleep has started. */
+        g_assert_true(fixture_wait_for_file(ready));
+        for (int i = 0; i < 2; i++) {
+                g_autoptr(GArray) group = fixture_proc_group(pids[i]);
+                g_array_append_vals(members, group->data, group->len);
+        }
+        g_assert_cmpuint(members->len, ==, 3);
+        /* What the daemon leaves behind comes to the test, which reaps it below. */
+        g_assert_no_errno(prctl(PR_SET_CHILD_SUBREAPER, 1));
 
         /* Stops what runs, answers who waits, exits 0; the queued job never starts. */
         g_assert_no_errno(kill(f->daemon_pid, SIGTERM));
@@ -175,49 +161,60 @@ static void test_sigterm(Fixture *f, gconstpointer unused) {
         f->daemon_pid = 0;
         g_assert_true(WIFEXITED(status));
         g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-        g_assert_true(fixture_iterate_until(both_replied, &w));
-        fixture_assert_error(w.call_error, "org.procpool.Error.Cancelled", NULL);
-        fixture_assert_error(w.wait_error, "org.procpool.Error.Cancelled", NULL);
-        for (int i = 0; i < 2; i++)
-                g_assert_true(group_gone(pids[i]));
+        g_assert_true(fixture_reply_wait(&call));
+        g_assert_true(fixture_reply_wait(&wait));
+        fixture_assert_error(call.error, "org.procpool.Error.Cancelled", NULL);
+        fixture_assert_error(wait.error, "org.procpool.Error.Cancelled", NULL);
+        /* Nothing of either group is left, not even a zombie. */
+        for (guint i = 0; i < members->len; i++)
+                g_assert_true(fixture_wait_pid_exit(g_array_index(members, pid_t, i)));
+        for (int i = 0; i < 2; i++) {
+                while (waitpid(-(pid_t) pids[i], NULL, WNOHANG) > 0)
+                        ;
+                g_assert_cmpint(kill(-(pid_t) pids[i], 0), ==, -1);
+                g_assert_cmpint(errno, ==, ESRCH);
+        }
+        g_assert_no_errno(prctl(PR_SET_CHILD_SUBREAPER, 0));
         g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
-        g_clear_error(&w.call_error);
-        g_clear_error(&w.wait_error);
-        (void) g_rmdir(dir);
+        fixture_reply_clear(&call);
+        fixture_reply_clear(&wait);
 }
 
 static void test_shutting_down(Fixture *f, gconstpointer unused) {
-        /* Ignores SIGTERM, so the daemon stays up, stopping, for the stop timeout. */
-        const char *stubborn[] = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done",
-                                   NULL };
+        g_autofree char *stubborn_ready = fixture_gate_path(f, "stubborn-ready");
+        g_autofree char *holdout_ready = fixture_gate_path(f, "holdout-ready");
+        g_autofree char *got_term = fixture_gate_path(f, "got-term"),
+                        *release = fixture_gate_path(f, "release");
+        g_autofree char *q1 = g_shell_quote(stubborn_ready), *q2 = g_shell_quote(holdout_ready);
+        g_autofree char *q3 = g_shell_quote(got_term), *wait_release = fixture_gate_wait_sh(release);
+        /* Ignores SIGTERM, so the daemon stays up, stopping, until the stop timeout's SIGKILL... */
+        g_autofree char *stubborn_sh =
+                g_strdup_printf("trap '' TERM; touch %s; while :; do sleep 0.1; done", q1);
+        /* ...and this one, once it has had its SIGTERM, holds out until the test lets it go. */
+        g_autofree char *holdout_sh =
+                g_strdup_printf("trap 'touch %s' TERM; touch %s; %s", q3, q2, wait_release);
+        const char *stubborn[] = { "sh", "-c", stubborn_sh, NULL };
+        const char *holdout[] = { "sh", "-c", holdout_sh, NULL };
         const char *t[] = { "true", NULL };
-        g_autofree char *path = fixture_submit(
+        g_autofree char *p1 = fixture_submit(
                 f, stubborn, fixture_options("stop-timeout-usec", g_variant_new_uint64(1500000), NULL));
+        g_autofree char *p2 = fixture_submit(
+                f, holdout,
+                fixture_options("stop-timeout-usec", g_variant_new_uint64(FIXTURE_WAIT_SEC * G_USEC_PER_SEC),
+                                NULL));
         g_autoptr(GError) error = NULL;
-        gboolean refused = FALSE;
+        g_autoptr(GVariant) r = NULL;
         int status;
 
-        g_assert_true(fixture_wait_state(f, path, "running"));
-        for (int i = 0; i < 2000; i++) {
-                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), o = NULL,
-                                    e = NULL;
-                g_assert_no_error(error);
-                g_variant_get(r, "(@ay@ay)", &o, &e);
-                if (g_variant_get_size(o) > 0)
-                        break;
-                g_usleep(5000);
-        }
+        g_assert_true(fixture_wait_for_file(stubborn_ready));
+        g_assert_true(fixture_wait_for_file(holdout_ready));
         g_assert_no_errno(kill(f->daemon_pid, SIGTERM));
-        for (int i = 0; i < 400 && !refused; i++) {
-                g_autoptr(GVariant) r = fixture_call(
-                        f, "Submit", g_variant_new("(^as@a{sv})", t, FIXTURE_NO_OPTIONS), &error);
-                if (!r) {
-                        fixture_assert_error(error, "org.procpool.Error.ShuttingDown", NULL);
-                        refused = TRUE;
-                }
-                g_usleep(2000);
-        }
-        g_assert_true(refused);
+        /* The jobs have their SIGTERM once the daemon stops: from then on it takes no new work. */
+        g_assert_true(fixture_wait_for_file(got_term));
+        r = fixture_call(f, "Submit", g_variant_new("(^as@a{sv})", t, FIXTURE_NO_OPTIONS), &error);
+        g_assert_null(r);
+        fixture_assert_error(error, "org.procpool.Error.ShuttingDown", NULL);
+        fixture_gate_open(release);
         g_assert_cmpint(waitpid(f->daemon_pid, &status, 0), ==, f->daemon_pid);
         f->daemon_pid = 0;
         g_assert_true(WIFEXITED(status));
@@ -230,10 +227,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/daemon/version", test_version);
         g_test_add_func("/procpool/daemon/bad-options", test_bad_options);
         g_test_add_func("/procpool/daemon/no-bus", test_no_bus);
-        g_test_add("/procpool/daemon/name-taken", Fixture, NULL, fixture_setup, test_name_taken,
-                   fixture_teardown);
-        g_test_add("/procpool/daemon/sigterm", Fixture, pool2, fixture_setup, test_sigterm, fixture_teardown);
-        g_test_add("/procpool/daemon/shutting-down", Fixture, NULL, fixture_setup, test_shutting_down,
-                   fixture_teardown);
+        FIXTURE_ADD("/procpool/daemon/name-taken", fixture_setup, NULL, test_name_taken);
+        FIXTURE_ADD("/procpool/daemon/sigterm", fixture_setup, pool2, test_sigterm);
+        FIXTURE_ADD("/procpool/daemon/shutting-down", fixture_setup, pool2_stored, test_shutting_down);
         return g_test_run();
 }

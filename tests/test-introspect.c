@@ -130,10 +130,8 @@ static void test_contract_complete(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/introspect/manager", Fixture, NULL, fixture_setup, test_manager,
-                   fixture_teardown);
-        g_test_add("/procpool/introspect/job", Fixture, NULL, fixture_setup, test_job, fixture_teardown);
-        g_test_add("/procpool/introspect/contract-complete", Fixture, NULL, fixture_setup,
-                   test_contract_complete, fixture_teardown);
+        FIXTURE_ADD("/procpool/introspect/manager", fixture_setup, NULL, test_manager);
+        FIXTURE_ADD("/procpool/introspect/job", fixture_setup, NULL, test_job);
+        FIXTURE_ADD("/procpool/introspect/contract-complete", fixture_setup, NULL, test_contract_complete);
         return g_test_run();
 }

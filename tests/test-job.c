@@ -2,17 +2,12 @@
 /* Job objects: properties, Wait, Cancel, Kill, GetOutput, Release, who may use them, retention,
  * GetJob and ListJobs, and the JobFinished and PropertiesChanged signals. */
 #include <errno.h>
-#include <grp.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gio/gunixfdlist.h>
-#include <glib/gstdio.h>
 
 #include "fixture.h"
-
-#define OTHER_UID 65534
 
 static const char *const sleep30[] = { "sleep", "30", NULL };
 
@@ -31,36 +26,13 @@ static char *prop_s(Fixture *f, const char *path, const char *name) {
         return g_variant_dup_string(v, NULL);
 }
 
-static void assert_outcome(Fixture *f, const char *path, const char *state, int rc) {
-        g_autofree char *s = NULL;
-        int r;
-
-        fixture_job_outcome(f, path, &s, &r, NULL);
-        g_assert_cmpstr(s, ==, state);
-        g_assert_cmpint(r, ==, rc);
-}
-
-static GVariant *job_call(Fixture *f, const char *path, const char *method, GVariant *params,
-                          GError **error) {
-        return fixture_job_call(f, path, method, params, error);
-}
-
-static void assert_job_call_ok(Fixture *f, const char *path, const char *method, GVariant *params) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = job_call(f, path, method, params, &error);
-        g_assert_no_error(error);
-}
-
 static void assert_job_call_error(Fixture *f, const char *path, const char *method, GVariant *params,
                                   const char *name) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = job_call(f, path, method, params, &error);
-        g_assert_null(r);
-        fixture_assert_error(error, name, NULL);
+        fixture_expect_error(f, path, JOB_IFACE, method, params, name, NULL);
 }
 
 static int wait_job(Fixture *f, const char *path, GError **error) {
-        g_autoptr(GVariant) r = job_call(f, path, "Wait", NULL, error);
+        g_autoptr(GVariant) r = fixture_job_call(f, path, "Wait", NULL, error);
         int rc;
 
         if (!r)
@@ -89,7 +61,7 @@ static void test_properties(Fixture *f, gconstpointer unused) {
         argv_v = fixture_get_property(f, path, JOB_IFACE, "Argv");
         got = g_variant_get_strv(argv_v, NULL);
         g_assert_true(g_strv_equal(got, argv));
-        assert_outcome(f, path, "exited", 5);
+        fixture_assert_outcome(f, path, "exited", 5);
         g_assert_cmpuint(prop_u(f, path, "Pid"), ==, 0);
         g_assert_cmpuint(prop_u(f, path, "Owner"), ==, getuid());
         label = prop_s(f, path, "Label");
@@ -106,44 +78,39 @@ static void test_properties(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(finished, <=, now);
 
         /* Without per-job cgroups there is no tree to account: both read 0. */
-        g_autofree char *cg_path = g_strdup_printf("/proc/%d/cgroup", f->daemon_pid), *cg = NULL;
-        g_assert_true(g_file_get_contents(cg_path, &cg, NULL, NULL));
-        if (!g_str_has_suffix(g_strstrip(cg), "/supervisor")) {
+        if (!fixture_per_job_cgroups(f)) {
                 g_assert_cmpuint(prop_t(f, path, "CPUUsageUSec"), ==, 0);
                 g_assert_cmpuint(prop_t(f, path, "MemoryPeak"), ==, 0);
         }
 }
 
 static void test_running_properties(Fixture *f, gconstpointer unused) {
-        g_autofree char *path = fixture_submit(f, sleep30, NULL);
-        g_autofree char *cmdline = NULL, *label = NULL, *stat_path = NULL;
-        gsize len;
+        g_autofree char *ready = fixture_gate_path(f, "ready"), *quoted = g_shell_quote(ready);
+        /* The shell stays (its sleep is a child) and says it runs once its image is its own. */
+        g_autofree char *script = g_strdup_printf("touch %s; sleep 30; exit 0", quoted);
+        const char *argv[] = { "sh", "-c", script, NULL };
+        g_autofree char *path = fixture_submit(f, argv, NULL);
+        g_autofree char *cmdline = NULL, *label = NULL, *stat_path = NULL, *expected = NULL;
+        gsize len, expected_len;
         guint32 pid;
 
         g_assert_true(fixture_wait_state(f, path, "running"));
         pid = prop_u(f, path, "Pid");
         g_assert_cmpuint(pid, >, 0);
-        /* The Pid is the command's own process. */
+        /* The Pid is the command's own process: its arguments are the job's argv. */
+        g_assert_true(fixture_wait_for_file(ready));
         stat_path = g_strdup_printf("/proc/%u/cmdline", pid);
-        /* Right after a vfork()ed exec the new image may not have set up its arguments yet. */
-        for (int i = 0; i < 2000; i++) {
-                g_clear_pointer(&cmdline, g_free);
-                g_assert_true(g_file_get_contents(stat_path, &cmdline, &len, NULL));
-                if (len > 0)
-                        break;
-                g_usleep(1000);
-        }
-        g_assert_cmpmem(cmdline, len,
-                        "sleep\0"
-                        "30\0",
-                        9);
+        g_assert_true(g_file_get_contents(stat_path, &cmdline, &len, NULL));
+        expected = g_strdup_printf("sh%c-c%c%s%c", 0, 0, script, 0);
+        expected_len = strlen("sh") + 1 + strlen("-c") + 1 + strlen(script) + 1;
+        g_assert_cmpmem(cmdline, len, expected, expected_len);
         g_assert_cmpint(prop_t(f, path, "StartedAt"), >, 0);
         g_assert_cmpint(prop_t(f, path, "FinishedAt"), ==, 0);
-        assert_outcome(f, path, "running", 0);
+        fixture_assert_outcome(f, path, "running", 0);
         label = prop_s(f, path, "Label");
         g_assert_cmpstr(label, ==, "");
 
-        assert_job_call_ok(f, path, "Cancel", NULL);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
         g_assert_cmpuint(prop_u(f, path, "Pid"), ==, 0);
         g_assert_true(process_gone(pid));
@@ -152,18 +119,31 @@ static void test_running_properties(Fixture *f, gconstpointer unused) {
 /* ---- Wait ------------------------------------------------------------------------------------- */
 
 static void test_wait(Fixture *f, gconstpointer unused) {
-        const char *exit6[] = { "sh", "-c", "sleep 0.2; exit 6", NULL };
+        g_autofree char *gate = fixture_gate_path(f, "go"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *script = g_strdup_printf("%s; exit 6", wait_gate);
+        const char *exit6[] = { "sh", "-c", script, NULL };
         const char *missing[] = { "procpool-no-such-program", NULL };
         g_autofree char *a = fixture_submit(f, exit6, NULL);
         g_autofree char *b = fixture_submit(f, missing, NULL);
         g_autofree char *c = fixture_submit(f, sleep30, NULL);
         g_autofree char *d = fixture_submit(
                 f, sleep30, fixture_options("timeout-usec", g_variant_new_uint64(100000), NULL));
-        g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL, e5 = NULL;
+        g_autoptr(GError) e2 = NULL, e3 = NULL, e4 = NULL, e5 = NULL;
+        FixtureReply first = {};
+        int rc;
 
-        /* Waits for the end, then answers at once for a job that has ended. */
-        g_assert_cmpint(wait_job(f, a, &e1), ==, 6);
-        g_assert_no_error(e1);
+        /* Waits for the end: the Wait is in the daemon while the job runs (the Get after it on the
+         * same connection is answered after it), and is answered once the job is let go... */
+        g_dbus_connection_call(f->conn, BUS_NAME, a, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
+                               G_MAXINT, NULL, fixture_on_reply, &first);
+        g_assert_true(fixture_wait_state(f, a, "running"));
+        fixture_gate_open(gate);
+        g_assert_true(fixture_reply_wait(&first));
+        g_assert_no_error(first.error);
+        g_variant_get(first.value, "(i)", &rc);
+        g_assert_cmpint(rc, ==, 6);
+        fixture_reply_clear(&first);
+        /* ...then answers at once for a job that has ended. */
         g_assert_cmpint(wait_job(f, a, &e2), ==, 6);
         g_assert_no_error(e2);
         /* Ends like Call: the error of a failed, cancelled or timed-out job. */
@@ -171,84 +151,50 @@ static void test_wait(Fixture *f, gconstpointer unused) {
         fixture_assert_error(e3, "org.procpool.Error.SpawnFailed",
                              "Failed to execute 'procpool-no-such-program': No such file or directory");
         g_assert_true(fixture_wait_state(f, c, "running"));
-        assert_job_call_ok(f, c, "Cancel", NULL);
+        fixture_job_call_ok(f, c, "Cancel", NULL);
         g_assert_cmpint(wait_job(f, c, &e4), ==, -1000);
         fixture_assert_error(e4, "org.procpool.Error.Cancelled", NULL);
         g_assert_cmpint(wait_job(f, d, &e5), ==, -1000);
         fixture_assert_error(e5, "org.procpool.Error.TimedOut", NULL);
 }
 
-static void on_wait_done(GObject *source, GAsyncResult *res, gpointer data) {
-        GError **error = data;
-        g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, error);
-        if (r)
-                g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED, "unexpected reply");
-}
-
-static gboolean error_set(gpointer data) {
-        return *(GError **) data != NULL;
-}
-
 static void test_wait_disconnect(Fixture *f, gconstpointer unused) {
-        g_autoptr(GError) error = NULL, call_error = NULL;
-        const char *argv[] = { "sh", "-c", "sleep 0.3; exit 2", NULL };
+        g_autofree char *gate = fixture_gate_path(f, "go"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *script = g_strdup_printf("%s; exit 2", wait_gate);
+        g_autoptr(GError) error = NULL;
+        const char *argv[] = { "sh", "-c", script, NULL };
         const char *t[] = { "true", NULL };
         g_autofree char *path = fixture_submit(f, argv, NULL);
-        g_autoptr(GDBusConnection) other =
-                g_dbus_connection_new_for_address_sync(f->address,
-                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                       NULL, NULL, &error);
+        g_autoptr(GDBusConnection) other = fixture_connect_other(f);
+        FixtureReply call = {};
 
-        g_assert_no_error(error);
-        /* A waiter that leaves the bus: the job and everyone else carry on. */
+        /* A waiter that leaves the bus while the job runs: the job and everyone else carry on. */
         g_dbus_connection_call(other, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, on_wait_done, &call_error);
-        g_assert_true(g_dbus_connection_flush_sync(other, NULL, &error));
-        g_assert_no_error(error);
+                               G_MAXINT, NULL, fixture_on_reply, &call);
+        fixture_sync_with_daemon(other);
         g_assert_true(fixture_wait_state(f, path, "running"));
-        g_assert_true(g_dbus_connection_close_sync(other, NULL, &error));
-        g_assert_no_error(error);
-        g_assert_true(fixture_iterate_until(error_set, &call_error));
-        g_assert_true(g_error_matches(call_error, G_IO_ERROR, G_IO_ERROR_CLOSED));
+        fixture_disconnect(f, other);
+        g_assert_true(fixture_reply_wait(&call));
+        g_assert_null(call.value);
+        g_assert_true(g_error_matches(call.error, G_IO_ERROR, G_IO_ERROR_CLOSED));
+        fixture_reply_clear(&call);
 
+        fixture_assert_outcome(f, path, "running", 0);
+        fixture_gate_open(gate);
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        assert_outcome(f, path, "exited", 2);
+        fixture_assert_outcome(f, path, "exited", 2);
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 0);
         g_assert_no_error(error);
         g_assert_cmpint(wait_job(f, path, &error), ==, 2);
 }
 
-typedef struct {
-        int n;
-        int rc[3];
-} Many;
-
-static void on_many(GObject *source, GAsyncResult *res, gpointer data) {
-        Many *m = data;
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
-
-        g_assert_no_error(error);
-        g_variant_get(r, "(i)", &m->rc[m->n++]);
-}
-
-static gboolean three_replies(gpointer data) {
-        return ((Many *) data)->n == 3;
-}
-
 static void test_wait_many(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "read x; exit 12", NULL };
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDBusConnection) other =
-                g_dbus_connection_new_for_address_sync(f->address,
-                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                       NULL, NULL, &error);
+        g_autoptr(GDBusConnection) other = fixture_connect_other(f);
+        FixtureReply replies[3] = {};
         int p[2];
-        Many m = {};
 
-        g_assert_no_error(error);
         g_assert_no_errno(pipe(p));
         /* The job waits for a line on a pipe the test holds, so every Wait arrives before it ends. */
         g_autoptr(GUnixFDList) list = g_unix_fd_list_new_from_array(&p[0], 1);
@@ -262,16 +208,22 @@ static void test_wait_many(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, path, "running"));
         for (int i = 0; i < 3; i++)
                 g_dbus_connection_call(i == 1 ? other : f->conn, BUS_NAME, path, JOB_IFACE, "Wait", NULL,
-                                       NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_many, &m);
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, fixture_on_reply,
+                                       &replies[i]);
         g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
         /* Every Wait is in the daemon before the job can end: Get is answered after them. */
         g_autoptr(GVariant) state = fixture_get_property(f, path, JOB_IFACE, "State");
         g_assert_cmpstr(g_variant_get_string(state, NULL), ==, "running");
         g_assert_cmpint(write(p[1], "go\n", 3), ==, 3);
         close(p[1]);
-        g_assert_true(fixture_iterate_until(three_replies, &m));
-        for (int i = 0; i < 3; i++)
-                g_assert_cmpint(m.rc[i], ==, 12);
+        for (int i = 0; i < 3; i++) {
+                int rc;
+                g_assert_true(fixture_reply_wait(&replies[i]));
+                g_assert_no_error(replies[i].error);
+                g_variant_get(replies[i].value, "(i)", &rc);
+                g_assert_cmpint(rc, ==, 12);
+                fixture_reply_clear(&replies[i]);
+        }
 }
 
 /* ---- Cancel ----------------------------------------------------------------------------------- */
@@ -283,10 +235,10 @@ static void test_cancel_running(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, path, "running"));
         pid = prop_u(f, path, "Pid");
-        assert_job_call_ok(f, path, "Cancel", NULL);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
         /* Stopped like a timeout: SIGTERM to the group. */
-        assert_outcome(f, path, "cancelled", -15);
+        fixture_assert_outcome(f, path, "cancelled", -15);
         message = prop_s(f, path, "Error");
         g_assert_cmpstr(message, !=, "");
         g_assert_true(process_gone(pid));
@@ -295,8 +247,7 @@ static void test_cancel_running(Fixture *f, gconstpointer unused) {
 }
 
 static void test_cancel_queued(Fixture *f, gconstpointer unused) {
-        g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);
-        g_autofree char *marker = g_build_filename(dir, "ran", NULL);
+        g_autofree char *marker = fixture_gate_path(f, "ran");
         const char *touch[] = { "touch", marker, NULL };
         const char *t[] = { "true", NULL };
         g_autofree char *blocker = fixture_submit(f, sleep30, NULL);
@@ -305,21 +256,20 @@ static void test_cancel_queued(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, blocker, "running"));
         queued = fixture_submit(f, touch, NULL);
-        assert_outcome(f, queued, "queued", 0);
-        assert_job_call_ok(f, queued, "Cancel", NULL);
-        assert_outcome(f, queued, "cancelled", 0);
+        fixture_assert_outcome(f, queued, "queued", 0);
+        fixture_job_call_ok(f, queued, "Cancel", NULL);
+        fixture_assert_outcome(f, queued, "cancelled", 0);
         g_assert_cmpuint(prop_t(f, queued, "StartedAt"), ==, 0);
         g_assert_cmpuint(prop_t(f, queued, "FinishedAt"), >, 0);
 
         /* Free the worker and run one more job through it: the cancelled one never got its turn. */
-        assert_job_call_ok(f, blocker, "Cancel", NULL);
+        fixture_job_call_ok(f, blocker, "Cancel", NULL);
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 0);
         g_assert_no_error(error);
         g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
-        assert_outcome(f, queued, "cancelled", 0);
+        fixture_assert_outcome(f, queued, "cancelled", 0);
         g_assert_cmpint(wait_job(f, queued, &error), ==, -1000);
         fixture_assert_error(error, "org.procpool.Error.Cancelled", NULL);
-        (void) g_rmdir(dir);
 }
 
 static void test_queued_methods(Fixture *f, gconstpointer unused) {
@@ -335,15 +285,15 @@ static void test_queued_methods(Fixture *f, gconstpointer unused) {
         assert_job_call_error(f, queued, "Kill", g_variant_new("(i)", SIGTERM),
                               "org.procpool.Error.NotRunning");
         assert_job_call_error(f, queued, "Release", NULL, "org.procpool.Error.NotFinished");
-        r = job_call(f, queued, "GetOutput", NULL, &error);
+        r = fixture_job_call(f, queued, "GetOutput", NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(@ay@ay)", &o, &e);
         g_assert_cmpuint(g_variant_get_size(o) + g_variant_get_size(e), ==, 0);
         g_assert_cmpuint(prop_u(f, queued, "Pid"), ==, 0);
         g_assert_cmpuint(prop_t(f, queued, "StartedAt"), ==, 0);
         g_assert_cmpuint(prop_t(f, queued, "SubmittedAt"), >, 0);
-        assert_outcome(f, queued, "queued", 0);
-        assert_job_call_ok(f, blocker, "Cancel", NULL);
+        fixture_assert_outcome(f, queued, "queued", 0);
+        fixture_job_call_ok(f, blocker, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, queued, "exited"));
         /* A failed job has ended too. */
         const char *missing[] = { "procpool-no-such-program", NULL };
@@ -352,7 +302,7 @@ static void test_queued_methods(Fixture *f, gconstpointer unused) {
         assert_job_call_error(f, failed, "Cancel", NULL, "org.procpool.Error.NotRunning");
         assert_job_call_error(f, failed, "Kill", g_variant_new("(i)", SIGTERM),
                               "org.procpool.Error.NotRunning");
-        assert_job_call_ok(f, failed, "Release", NULL);
+        fixture_job_call_ok(f, failed, "Release", NULL);
 }
 
 static void test_cancel_finished(Fixture *f, gconstpointer unused) {
@@ -361,7 +311,7 @@ static void test_cancel_finished(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, path, "exited"));
         assert_job_call_error(f, path, "Cancel", NULL, "org.procpool.Error.NotRunning");
-        assert_outcome(f, path, "exited", 0);
+        fixture_assert_outcome(f, path, "exited", 0);
 }
 
 /* ---- Kill ------------------------------------------------------------------------------------- */
@@ -370,55 +320,37 @@ static void test_kill(Fixture *f, gconstpointer unused) {
         g_autofree char *path = fixture_submit(f, sleep30, NULL);
 
         g_assert_true(fixture_wait_state(f, path, "running"));
-        assert_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGKILL));
+        fixture_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGKILL));
         g_assert_true(fixture_wait_state(f, path, "killed"));
-        assert_outcome(f, path, "killed", -9);
+        fixture_assert_outcome(f, path, "killed", -9);
         assert_job_call_error(f, path, "Kill", g_variant_new("(i)", SIGKILL),
                               "org.procpool.Error.NotRunning");
 }
 
-/* Live (not zombie) processes whose process group is pgid. */
-static guint group_members(pid_t pgid) {
-        g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
-        const char *name;
-        guint n = 0;
-
-        while ((name = g_dir_read_name(d))) {
-                g_autofree char *p = NULL, *stat = NULL;
-                const char *end;
-                char state;
-                int ppid, pgrp;
-
-                if (!g_ascii_isdigit(name[0]))
-                        continue;
-                p = g_strdup_printf("/proc/%s/stat", name);
-                if (!g_file_get_contents(p, &stat, NULL, NULL) || !(end = strrchr(stat, ')')))
-                        continue;
-                if (sscanf(end + 2, "%c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z')
-                        n++;
-        }
-        return n;
-}
-
 static void test_kill_group(Fixture *f, gconstpointer unused) {
-        /* The whole process group gets the signal: the shell and its sleep both end. */
-        const char *argv[] = { "sh", "-c", "sleep 30; exit 0", NULL };
+        /* The whole process group gets the signal: the shell and its sleep both end. The shell says
+         * once it has started its sleep, so that there is a group to signal, by a redirection (touch
+         * would be one more process of the group). */
+        g_autofree char *ready = fixture_gate_path(f, "ready"), *quoted = g_shell_quote(ready);
+        g_autofree char *script = g_strdup_printf("sleep 30 & : > %s; wait; exit 0", quoted);
+        const char *argv[] = { "sh", "-c", script, NULL };
         g_autofree char *path = fixture_submit(f, argv, NULL);
+        g_autoptr(GArray) members = NULL, left = NULL;
         guint32 pid;
 
         g_assert_true(fixture_wait_state(f, path, "running"));
         pid = prop_u(f, path, "Pid");
-        /* Wait for the shell's child, so that there is a group to signal. */
-        for (int i = 0; i < 2000 && group_members(pid) < 2; i++)
-                g_usleep(5000);
-        g_assert_cmpuint(group_members(pid), ==, 2);
-        assert_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGTERM));
+        g_assert_true(fixture_wait_for_file(ready));
+        members = fixture_proc_group(pid);
+        g_assert_cmpuint(members->len, ==, 2);
+        fixture_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGTERM));
         g_assert_true(fixture_wait_state(f, path, "killed"));
-        assert_outcome(f, path, "killed", -15);
+        fixture_assert_outcome(f, path, "killed", -15);
         /* Nothing is left in its process group (the shell's sleep included). */
-        for (int i = 0; i < 2000 && group_members(pid) > 0; i++)
-                g_usleep(5000);
-        g_assert_cmpuint(group_members(pid), ==, 0);
+        for (guint i = 0; i < members->len; i++)
+                g_assert_true(fixture_wait_pid_exit(g_array_index(members, pid_t, i)));
+        left = fixture_proc_group(pid);
+        g_assert_cmpuint(left->len, ==, 0);
 }
 
 static void test_kill_nonfatal(Fixture *f, gconstpointer unused) {
@@ -426,10 +358,10 @@ static void test_kill_nonfatal(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, path, "running"));
         /* A signal that does not end it leaves it running. */
-        assert_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGCONT));
-        assert_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGWINCH));
-        assert_outcome(f, path, "running", 0);
-        assert_job_call_ok(f, path, "Cancel", NULL);
+        fixture_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGCONT));
+        fixture_job_call_ok(f, path, "Kill", g_variant_new("(i)", SIGWINCH));
+        fixture_assert_outcome(f, path, "running", 0);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
 }
 
@@ -441,8 +373,8 @@ static void test_kill_invalid(Fixture *f, gconstpointer unused) {
         for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
                 assert_job_call_error(f, path, "Kill", g_variant_new("(i)", bad[i]),
                                       "org.freedesktop.DBus.Error.InvalidArgs");
-        assert_outcome(f, path, "running", 0);
-        assert_job_call_ok(f, path, "Cancel", NULL);
+        fixture_assert_outcome(f, path, "running", 0);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
 }
 
@@ -455,7 +387,7 @@ static void test_get_output(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
 
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        r = job_call(f, path, "GetOutput", NULL, &error);
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(@ay@ay)", &out, &err);
         g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), "out\0put", 7);
@@ -463,25 +395,21 @@ static void test_get_output(Fixture *f, gconstpointer unused) {
 }
 
 static void test_get_output_running(Fixture *f, gconstpointer unused) {
-        const char *argv[] = { "sh", "-c", "echo early; exec sleep 30", NULL };
+        /* The helper prints, and says so once procpoold has read it; then it runs until cancelled. */
+        g_autofree char *gate = fixture_gate_path(f, "printed");
+        const char *argv[] = { fixture_helper(), "drain", "early\n", gate, NULL };
         g_autofree char *path = fixture_submit(f, argv, NULL);
-        gboolean seen = FALSE;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, out = NULL, err = NULL;
 
         /* The output so far, while the job still runs. */
-        for (int i = 0; i < 2000 && !seen; i++) {
-                g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = job_call(f, path, "GetOutput", NULL, &error), out = NULL, err = NULL;
-                g_assert_no_error(error);
-                g_variant_get(r, "(@ay@ay)", &out, &err);
-                if (g_variant_get_size(out) == 6) {
-                        g_assert_cmpmem(g_variant_get_data(out), 6, "early\n", 6);
-                        seen = TRUE;
-                } else
-                        g_usleep(10000);
-        }
-        g_assert_true(seen);
-        assert_outcome(f, path, "running", 0);
-        assert_job_call_ok(f, path, "Cancel", NULL);
+        g_assert_true(fixture_wait_for_file(gate));
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(@ay@ay)", &out, &err);
+        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), "early\n", 6);
+        fixture_assert_outcome(f, path, "running", 0);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
 }
 
@@ -523,7 +451,7 @@ static void test_release(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, path, "exited"));
         g_assert_true(fixture_wait_state(f, running, "running"));
         assert_job_call_error(f, running, "Release", NULL, "org.procpool.Error.NotFinished");
-        assert_job_call_ok(f, path, "Release", NULL);
+        fixture_job_call_ok(f, path, "Release", NULL);
 
         /* The object is gone: GetJob, its properties and ListJobs no longer know it. */
         assert_no_job(f, 1);
@@ -535,9 +463,9 @@ static void test_release(Fixture *f, gconstpointer unused) {
         g_autofree char *list = list_jobs(f);
         g_assert_cmpstr(list, ==, "2:running:0");
 
-        assert_job_call_ok(f, running, "Cancel", NULL);
+        fixture_job_call_ok(f, running, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, running, "cancelled"));
-        assert_job_call_ok(f, running, "Release", NULL);
+        fixture_job_call_ok(f, running, "Release", NULL);
         g_autofree char *empty = list_jobs(f);
         g_assert_cmpstr(empty, ==, "");
 }
@@ -555,8 +483,8 @@ static void test_ids(Fixture *f, gconstpointer unused) {
                 g_assert_true(fixture_wait_state(f, path, "exited"));
         }
         /* Released ids are not handed out again, not even the highest one. */
-        assert_job_call_ok(f, MANAGER_PATH "/job/3", "Release", NULL);
-        assert_job_call_ok(f, MANAGER_PATH "/job/1", "Release", NULL);
+        fixture_job_call_ok(f, MANAGER_PATH "/job/3", "Release", NULL);
+        fixture_job_call_ok(f, MANAGER_PATH "/job/1", "Release", NULL);
         g_autofree char *next = fixture_submit(f, t, NULL);
         g_assert_cmpstr(next, ==, MANAGER_PATH "/job/4");
 
@@ -591,7 +519,7 @@ static void test_list_jobs(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, c, "running"));
         list = list_jobs(f);
         g_assert_cmpstr(list, ==, "1:exited:3 2:failed:0 3:running:0");
-        assert_job_call_ok(f, c, "Kill", g_variant_new("(i)", SIGKILL));
+        fixture_job_call_ok(f, c, "Kill", g_variant_new("(i)", SIGKILL));
         g_assert_true(fixture_wait_state(f, c, "killed"));
         g_free(list);
         list = list_jobs(f);
@@ -615,15 +543,11 @@ static void test_retain(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(list, ==, "1:running:0 3:exited:0 4:exited:0");
         assert_no_job(f, 2);
 
-        assert_job_call_ok(f, running, "Cancel", NULL);
+        fixture_job_call_ok(f, running, "Cancel", NULL);
+        g_assert_true(fixture_wait_state(f, running, "cancelled"));
         /* Job 1 finished last, so job 3 is now the oldest finished one. */
-        for (int i = 0; i < 2000; i++) {
-                g_free(list);
-                list = list_jobs(f);
-                if (!strstr(list, "running"))
-                        break;
-                g_usleep(10000);
-        }
+        g_free(list);
+        list = list_jobs(f);
         g_assert_cmpstr(list, ==, "1:cancelled:-15 4:exited:0");
 }
 
@@ -678,8 +602,8 @@ static void test_job_finished_signal(Fixture *f, gconstpointer unused) {
         queued = fixture_submit(f, t, NULL);
         failing = fixture_submit(f, missing, NULL);
         exiting = fixture_submit(f, exit2, NULL);
-        assert_job_call_ok(f, queued, "Cancel", NULL);
-        assert_job_call_ok(f, blocker, "Cancel", NULL);
+        fixture_job_call_ok(f, queued, "Cancel", NULL);
+        fixture_job_call_ok(f, blocker, "Cancel", NULL);
         g_assert_true(fixture_iterate_until(enough_finished, &rec));
         /* Once each: a round trip brings anything the daemon sent before it, then none may be extra. */
         g_autoptr(GVariant) v = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, "Version");
@@ -715,8 +639,8 @@ static void test_properties_changed(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, blocker, "running"));
         queued = fixture_submit(f, exit1, NULL);
-        assert_job_call_ok(f, queued, "Cancel", NULL);
-        assert_job_call_ok(f, blocker, "Kill", g_variant_new("(i)", SIGKILL));
+        fixture_job_call_ok(f, queued, "Cancel", NULL);
+        fixture_job_call_ok(f, blocker, "Kill", g_variant_new("(i)", SIGKILL));
         exiting = fixture_submit(f, exit1, NULL);
         /* JobFinished may come before or after a job's last PropertiesChanged: wait for both. */
         g_assert_true(fixture_iterate_until(five_changes, &rec));
@@ -768,34 +692,47 @@ static gboolean has_finished_at(gpointer data) {
         return f && g_variant_get_uint64(f) > 0;
 }
 
+static gboolean has_started(gpointer data) {
+        Values *v = data;
+        return g_hash_table_contains(v->last, "Pid") && g_hash_table_contains(v->last, "StartedAt");
+}
+
 static void test_changed_values(Fixture *f, gconstpointer unused) {
         static const char *const props[] = {
                 "State", "Pid", "ReturnCode", "StartedAt", "FinishedAt", "Error"
         };
         const char *path = MANAGER_PATH "/job/1";
+        g_autofree char *got_term = fixture_gate_path(f, "got-term"), *gate = fixture_gate_path(f, "go");
+        g_autofree char *quoted = g_shell_quote(got_term), *wait_gate = fixture_gate_wait_sh(gate);
+        /* It outlives its timeout's SIGTERM until the test has looked at it running, then ends by
+         * that signal: the daemon stopped it, so it timed out. The timeout is a clock of the daemon's:
+         * 2 s for the shell to set its trap, where it needs milliseconds. */
+        g_autofree char *script =
+                g_strdup_printf("trap 'touch %s' TERM; %s; trap - TERM; kill -TERM $$", quoted, wait_gate);
+        const char *argv[] = { "sh", "-c", script, NULL };
         Values v = { path, g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                  (GDestroyNotify) g_variant_unref) };
         guint sub = g_dbus_connection_signal_subscribe(f->conn, NULL, "org.freedesktop.DBus.Properties",
                                                        "PropertiesChanged", NULL, JOB_IFACE,
                                                        G_DBUS_SIGNAL_FLAGS_NONE, on_values, &v, NULL);
         g_autofree char *submitted = fixture_submit(
-                f, sleep30, fixture_options("timeout-usec", g_variant_new_uint64(200000), NULL));
-        gboolean saw_pid = FALSE;
+                f, argv,
+                fixture_options("timeout-usec", g_variant_new_uint64(2000000), "stop-timeout-usec",
+                                g_variant_new_uint64(FIXTURE_WAIT_SEC * G_USEC_PER_SEC), NULL));
 
         g_assert_cmpstr(submitted, ==, path);
-        g_assert_true(fixture_wait_state(f, path, "running"));
-        while (g_main_context_iteration(NULL, FALSE))
-                ;
         /* While it runs, the Pid and StartedAt signalled are the ones read. */
-        GVariant *pid = g_hash_table_lookup(v.last, "Pid");
-        if (pid) {
-                g_autoptr(GVariant) now = fixture_get_property(f, path, JOB_IFACE, "Pid");
-                g_assert_cmpuint(g_variant_get_uint32(pid), ==, g_variant_get_uint32(now));
-                g_assert_cmpuint(g_variant_get_uint32(pid), >, 0);
-                saw_pid = TRUE;
+        g_assert_true(fixture_iterate_until(has_started, &v));
+        for (gsize i = 0; i < 2; i++) {
+                const char *name = i == 0 ? "Pid" : "StartedAt";
+                g_autoptr(GVariant) now = fixture_get_property(f, path, JOB_IFACE, name);
+                g_test_message("%s while running", name);
+                g_assert_true(g_variant_equal(g_hash_table_lookup(v.last, name), now));
         }
+        g_assert_cmpuint(g_variant_get_uint32(g_hash_table_lookup(v.last, "Pid")), >, 0);
+        g_assert_true(fixture_wait_for_file(got_term));
+        fixture_gate_open(gate);
         g_assert_true(fixture_iterate_until(has_finished_at, &v));
-        g_assert_true(saw_pid || g_hash_table_contains(v.last, "Pid"));
         /* Each of them came with its new value, equal to what Get says once the job has timed out. */
         g_assert_false(v.invalidated);
         for (gsize i = 0; i < G_N_ELEMENTS(props); i++) {
@@ -849,7 +786,7 @@ static void test_object_manager(Fixture *f, gconstpointer unused) {
         g_assert_true(g_variant_lookup(props, "State", "&s", &state));
         g_assert_cmpstr(state, ==, "exited");
 
-        assert_job_call_ok(f, path, "Release", NULL);
+        fixture_job_call_ok(f, path, "Release", NULL);
         g_assert_true(fixture_iterate_until(two_events, events));
         g_assert_cmpstr(events->pdata[0], ==, "InterfacesAdded " MANAGER_PATH "/job/1");
         g_assert_cmpstr(events->pdata[1], ==, "InterfacesRemoved " MANAGER_PATH "/job/1");
@@ -868,11 +805,7 @@ static const char *remote_error_name(GError *error) {
 /* Runs as OTHER_UID in a child of the test (re-executed): prints one line per call it makes. */
 static int run_as_other(const char *address, const char *mode, const char *running, const char *finished) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDBusConnection) c =
-                g_dbus_connection_new_for_address_sync(address,
-                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                       NULL, NULL, &error);
+        g_autoptr(GDBusConnection) c = fixture_connect(address, &error);
 
         if (!c) {
                 g_printerr("connect: %s\n", error->message);
@@ -928,24 +861,11 @@ static int run_as_other(const char *address, const char *mode, const char *runni
         return 0;
 }
 
-static void become_other(gpointer unused) {
-        if (setgroups(0, NULL) < 0 || setgid(OTHER_UID) < 0 || setuid(OTHER_UID) < 0)
-                _exit(99);
-}
-
 static char *spawn_as_other(Fixture *f, const char *mode, const char *running, const char *finished) {
-        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *self = fixture_self();
         const char *argv[] = { self, "--as-other-user", f->address, mode, running, finished, NULL };
-        g_autoptr(GError) error = NULL;
-        char *out = NULL;
-        int status;
 
-        g_assert_nonnull(self);
-        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, become_other, NULL, &out,
-                                   NULL, &status, &error));
-        g_assert_no_error(error);
-        g_assert_true(g_spawn_check_wait_status(status, NULL));
-        return out;
+        return fixture_run_as_other(argv);
 }
 
 static void test_owner_checks(Fixture *f, gconstpointer unused) {
@@ -954,10 +874,8 @@ static void test_owner_checks(Fixture *f, gconstpointer unused) {
         g_autofree char *finished = fixture_submit(f, exit6, NULL);
         g_autofree char *out = NULL;
 
-        if (getuid() != 0) {
-                g_test_skip("needs root to act as another uid");
+        if (!fixture_have_root())
                 return;
-        }
         g_assert_true(fixture_wait_state(f, running, "running"));
         g_assert_true(fixture_wait_state(f, finished, "exited"));
         out = spawn_as_other(f, "foreign", running, finished);
@@ -972,21 +890,19 @@ static void test_owner_checks(Fixture *f, gconstpointer unused) {
                         "GetJob ('/org/procpool/Supervisor1/job/1',)\n"
                         "Set org.freedesktop.DBus.Error.AccessDenied\n");
         /* Nothing they tried took effect. */
-        assert_outcome(f, running, "running", 0);
-        assert_outcome(f, finished, "exited", 6);
+        fixture_assert_outcome(f, running, "running", 0);
+        fixture_assert_outcome(f, finished, "exited", 6);
         g_autoptr(GVariant) size = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, "PoolSize");
         g_assert_cmpuint(g_variant_get_uint32(size), !=, 7);
-        assert_job_call_ok(f, running, "Cancel", NULL);
+        fixture_job_call_ok(f, running, "Cancel", NULL);
 }
 
 static void test_owner_own_job(Fixture *f, gconstpointer unused) {
         g_autofree char *out = NULL;
         g_autofree char *path = NULL;
 
-        if (getuid() != 0) {
-                g_test_skip("needs root to act as another uid");
+        if (!fixture_have_root())
                 return;
-        }
         /* Another user runs a job and may do everything with it; root may too. */
         out = spawn_as_other(f, "own", "", "");
         g_assert_cmpstr(out, ==,
@@ -1003,10 +919,10 @@ static void test_owner_own_job(Fixture *f, gconstpointer unused) {
         path = g_strdup(MANAGER_PATH "/job/2");
         g_assert_cmpuint(prop_u(f, path, "Owner"), ==, OTHER_UID);
         g_assert_true(fixture_wait_state(f, path, "running"));
-        assert_job_call_ok(f, path, "GetOutput", NULL);
-        assert_job_call_ok(f, path, "Cancel", NULL);
+        fixture_job_call_ok(f, path, "GetOutput", NULL);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
-        assert_job_call_ok(f, path, "Release", NULL);
+        fixture_job_call_ok(f, path, "Release", NULL);
 }
 
 int main(int argc, char *argv[]) {
@@ -1015,48 +931,30 @@ int main(int argc, char *argv[]) {
 
         g_test_init(&argc, &argv, NULL);
         static const char *const pool1[] = { "--pool-size=1", NULL };
-        g_test_add("/procpool/job/properties", Fixture, NULL, fixture_setup, test_properties,
-                   fixture_teardown);
-        g_test_add("/procpool/job/running-properties", Fixture, NULL, fixture_setup, test_running_properties,
-                   fixture_teardown);
-        g_test_add("/procpool/job/wait", Fixture, NULL, fixture_setup, test_wait, fixture_teardown);
-        g_test_add("/procpool/job/wait-disconnect", Fixture, NULL, fixture_setup, test_wait_disconnect,
-                   fixture_teardown);
-        g_test_add("/procpool/job/wait-many", Fixture, NULL, fixture_setup, test_wait_many, fixture_teardown);
-        g_test_add("/procpool/job/cancel-running", Fixture, NULL, fixture_setup, test_cancel_running,
-                   fixture_teardown);
-        g_test_add("/procpool/job/cancel-queued", Fixture, pool1, fixture_setup, test_cancel_queued,
-                   fixture_teardown);
-        g_test_add("/procpool/job/queued-methods", Fixture, pool1, fixture_setup, test_queued_methods,
-                   fixture_teardown);
-        g_test_add("/procpool/job/cancel-finished", Fixture, NULL, fixture_setup, test_cancel_finished,
-                   fixture_teardown);
-        g_test_add("/procpool/job/kill", Fixture, NULL, fixture_setup, test_kill, fixture_teardown);
-        g_test_add("/procpool/job/kill-group", Fixture, NULL, fixture_setup, test_kill_group,
-                   fixture_teardown);
-        g_test_add("/procpool/job/kill-nonfatal", Fixture, NULL, fixture_setup, test_kill_nonfatal,
-                   fixture_teardown);
-        g_test_add("/procpool/job/kill-invalid", Fixture, NULL, fixture_setup, test_kill_invalid,
-                   fixture_teardown);
-        g_test_add("/procpool/job/get-output", Fixture, NULL, fixture_setup, test_get_output,
-                   fixture_teardown);
-        g_test_add("/procpool/job/get-output-running", Fixture, NULL, fixture_setup, test_get_output_running,
-                   fixture_teardown);
-        g_test_add("/procpool/job/release", Fixture, NULL, fixture_setup, test_release, fixture_teardown);
-        g_test_add("/procpool/job/ids", Fixture, NULL, fixture_setup, test_ids, fixture_teardown);
-        g_test_add("/procpool/job/list-jobs", Fixture, NULL, fixture_setup, test_list_jobs, fixture_teardown);
-        g_test_add("/procpool/job/retain", Fixture, retain2, fixture_setup, test_retain, fixture_teardown);
-        g_test_add("/procpool/job/job-finished-signal", Fixture, pool1, fixture_setup,
-                   test_job_finished_signal, fixture_teardown);
-        g_test_add("/procpool/job/properties-changed", Fixture, pool1, fixture_setup, test_properties_changed,
-                   fixture_teardown);
-        g_test_add("/procpool/job/changed-values", Fixture, NULL, fixture_setup, test_changed_values,
-                   fixture_teardown);
-        g_test_add("/procpool/job/object-manager", Fixture, NULL, fixture_setup, test_object_manager,
-                   fixture_teardown);
-        g_test_add("/procpool/job/owner-checks", Fixture, NULL, fixture_setup_open_bus, test_owner_checks,
-                   fixture_teardown);
-        g_test_add("/procpool/job/owner-own-job", Fixture, NULL, fixture_setup_open_bus, test_owner_own_job,
-                   fixture_teardown);
+        FIXTURE_ADD("/procpool/job/properties", fixture_setup, NULL, test_properties);
+        FIXTURE_ADD("/procpool/job/running-properties", fixture_setup, NULL, test_running_properties);
+        FIXTURE_ADD("/procpool/job/wait", fixture_setup, NULL, test_wait);
+        FIXTURE_ADD("/procpool/job/wait-disconnect", fixture_setup, NULL, test_wait_disconnect);
+        FIXTURE_ADD("/procpool/job/wait-many", fixture_setup, NULL, test_wait_many);
+        FIXTURE_ADD("/procpool/job/cancel-running", fixture_setup, NULL, test_cancel_running);
+        FIXTURE_ADD("/procpool/job/cancel-queued", fixture_setup, pool1, test_cancel_queued);
+        FIXTURE_ADD("/procpool/job/queued-methods", fixture_setup, pool1, test_queued_methods);
+        FIXTURE_ADD("/procpool/job/cancel-finished", fixture_setup, NULL, test_cancel_finished);
+        FIXTURE_ADD("/procpool/job/kill", fixture_setup, NULL, test_kill);
+        FIXTURE_ADD("/procpool/job/kill-group", fixture_setup, NULL, test_kill_group);
+        FIXTURE_ADD("/procpool/job/kill-nonfatal", fixture_setup, NULL, test_kill_nonfatal);
+        FIXTURE_ADD("/procpool/job/kill-invalid", fixture_setup, NULL, test_kill_invalid);
+        FIXTURE_ADD("/procpool/job/get-output", fixture_setup, NULL, test_get_output);
+        FIXTURE_ADD("/procpool/job/get-output-running", fixture_setup, NULL, test_get_output_running);
+        FIXTURE_ADD("/procpool/job/release", fixture_setup, NULL, test_release);
+        FIXTURE_ADD("/procpool/job/ids", fixture_setup, NULL, test_ids);
+        FIXTURE_ADD("/procpool/job/list-jobs", fixture_setup, NULL, test_list_jobs);
+        FIXTURE_ADD("/procpool/job/retain", fixture_setup, retain2, test_retain);
+        FIXTURE_ADD("/procpool/job/job-finished-signal", fixture_setup, pool1, test_job_finished_signal);
+        FIXTURE_ADD("/procpool/job/properties-changed", fixture_setup, pool1, test_properties_changed);
+        FIXTURE_ADD("/procpool/job/changed-values", fixture_setup, NULL, test_changed_values);
+        FIXTURE_ADD("/procpool/job/object-manager", fixture_setup, NULL, test_object_manager);
+        FIXTURE_ADD("/procpool/job/owner-checks", fixture_setup_open_bus, NULL, test_owner_checks);
+        FIXTURE_ADD("/procpool/job/owner-own-job", fixture_setup_open_bus, NULL, test_owner_own_job);
         return g_test_run();
 }

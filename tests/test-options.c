@@ -13,27 +13,6 @@
 
 #define INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
 
-static void assert_outcome(Fixture *f, const char *path, const char *state, int rc) {
-        g_autofree char *s = NULL;
-        int r;
-
-        fixture_job_outcome(f, path, &s, &r, NULL);
-        g_assert_cmpstr(s, ==, state);
-        g_assert_cmpint(r, ==, rc);
-}
-
-/* Communicate with empty input; asserts success and returns stdout as a string. */
-static char *run_output(Fixture *f, const char *const *argv, GVariant *options, int expected_rc) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) out = NULL, err = NULL;
-        int rc = -1;
-
-        g_assert_true(fixture_communicate(f, argv, NULL, 0, options, &rc, &out, &err, &error));
-        g_assert_no_error(error);
-        g_assert_cmpint(rc, ==, expected_rc);
-        return g_strndup(g_bytes_get_size(out) ? g_bytes_get_data(out, NULL) : "", g_bytes_get_size(out));
-}
-
 /* Submit, Call and Communicate all refuse options with InvalidArgs mentioning text; no job is made. */
 static void assert_refused(Fixture *f, GVariant *options, const char *text) {
         const char *argv[] = { "true", NULL };
@@ -140,7 +119,7 @@ static void test_bad_cwd(Fixture *f, gconstpointer unused) {
                                           &e2),
                         ==, -1000);
         fixture_assert_error(e2, "org.procpool.Error.SpawnFailed", "Not a directory");
-        assert_outcome(f, MANAGER_PATH "/job/2", "failed", 0);
+        fixture_assert_outcome(f, MANAGER_PATH "/job/2", "failed", 0);
 }
 
 static void test_bad_environment(Fixture *f, gconstpointer unused) {
@@ -164,8 +143,8 @@ static void test_cwd(Fixture *f, gconstpointer unused) {
         g_autofree char *here = g_get_current_dir();
         g_autofree char *expected = g_strdup_printf("%s\n", here);
         g_autofree char *a =
-                run_output(f, pwd, fixture_options("cwd", g_variant_new_string("/tmp"), NULL), 0);
-        g_autofree char *b = run_output(f, pwd, NULL, 0);
+                fixture_run_output(f, pwd, fixture_options("cwd", g_variant_new_string("/tmp"), NULL), 0);
+        g_autofree char *b = fixture_run_output(f, pwd, NULL, 0);
 
         g_assert_cmpstr(a, ==, "/tmp\n");
         /* By default the daemon's own working directory, which it inherited from the test. */
@@ -180,9 +159,9 @@ static void test_environment(Fixture *f, gconstpointer unused) {
                 g_strdup_printf("a b=c|%s|/procpool-home", g_getenv("PROCPOOL_SOURCE_ROOT"));
         g_autofree char *expected_default =
                 g_strdup_printf("|%s|%s", g_getenv("PROCPOOL_SOURCE_ROOT"), g_getenv("HOME") ?: "");
-        g_autofree char *out =
-                run_output(f, argv, fixture_options("environment", g_variant_new_strv(env, -1), NULL), 0);
-        g_autofree char *plain = run_output(f, argv, NULL, 0);
+        g_autofree char *out = fixture_run_output(
+                f, argv, fixture_options("environment", g_variant_new_strv(env, -1), NULL), 0);
+        g_autofree char *plain = fixture_run_output(f, argv, NULL, 0);
 
         g_assert_nonnull(g_getenv("PROCPOOL_SOURCE_ROOT")); /* set by meson test, inherited by procpoold */
         /* Set over the daemon's environment: new and overridden entries, the rest passes through. */
@@ -193,13 +172,14 @@ static void test_environment(Fixture *f, gconstpointer unused) {
 static void test_clear_environment(Fixture *f, gconstpointer unused) {
         const char *env_argv[] = { "env", NULL };
         const char *only[] = { "ONLY=1", NULL };
-        g_autofree char *a = run_output(f, env_argv,
-                                        fixture_options("clear-environment", g_variant_new_boolean(TRUE),
-                                                        "environment", g_variant_new_strv(only, -1), NULL),
-                                        0);
-        g_autofree char *b = run_output(
+        g_autofree char *a =
+                fixture_run_output(f, env_argv,
+                                   fixture_options("clear-environment", g_variant_new_boolean(TRUE),
+                                                   "environment", g_variant_new_strv(only, -1), NULL),
+                                   0);
+        g_autofree char *b = fixture_run_output(
                 f, env_argv, fixture_options("clear-environment", g_variant_new_boolean(TRUE), NULL), 0);
-        g_autofree char *c = run_output(
+        g_autofree char *c = fixture_run_output(
                 f, env_argv, fixture_options("clear-environment", g_variant_new_boolean(FALSE), NULL), 0);
 
         /* Nothing but the given entries; 'env' is still found, through the default PATH. */
@@ -222,7 +202,7 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
                                           &error),
                         ==, -1000);
         fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
-        assert_outcome(f, MANAGER_PATH "/job/1", "timed-out", -15);
+        fixture_assert_outcome(f, MANAGER_PATH "/job/1", "timed-out", -15);
 
         path = fixture_submit(f, argv, fixture_options("timeout-usec", g_variant_new_uint64(100000), NULL));
         g_assert_true(fixture_wait_state(f, path, "timed-out"));
@@ -240,47 +220,39 @@ static void test_timeout(Fixture *f, gconstpointer unused) {
         g_assert_no_error(error);
 }
 
-static void wait_output(Fixture *f, const char *path, const char *expected) {
-        for (int i = 0; i < 2000; i++) {
-                g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error), out = NULL,
-                                    err = NULL;
-                g_assert_no_error(error);
-                g_variant_get(r, "(@ay@ay)", &out, &err);
-                if (g_variant_get_size(out) == strlen(expected)) {
-                        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), expected,
-                                        strlen(expected));
-                        return;
-                }
-                g_usleep(10000);
-        }
-        g_error("job %s never wrote '%s'", path, expected);
-}
-
 static void test_stop_timeout(Fixture *f, gconstpointer unused) {
-        /* Ignores SIGTERM (and so does its sleep): only the SIGKILL after the grace ends it. */
-        const char *argv[] = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done", NULL };
+        /* Ignores SIGTERM (and so does the helper it becomes): only the SIGKILL after the grace ends it.
+         * The helper prints "ready" and says when procpoold has read it. */
+        g_autofree char *gate = fixture_gate_path(f, "ready"), *quoted_gate = g_shell_quote(gate);
+        g_autofree char *quoted_helper = g_shell_quote(fixture_helper());
+        g_autofree char *script =
+                g_strdup_printf("trap '' TERM; exec %s drain 'ready\n' %s", quoted_helper, quoted_gate);
+        const char *argv[] = { "sh", "-c", script, NULL };
         const char *quick_trap[] = { "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done", NULL };
         g_autofree char *path = fixture_submit(
                 f, argv, fixture_options("stop-timeout-usec", g_variant_new_uint64(300000), NULL));
         g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, out = NULL, err = NULL;
 
-        wait_output(f, path, "ready\n");
-        g_assert_true(g_dbus_connection_call_sync(f->conn, BUS_NAME, path, JOB_IFACE, "Cancel", NULL, NULL,
-                                                  G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error) != NULL);
+        g_assert_true(fixture_wait_for_file(gate));
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
         g_assert_no_error(error);
+        g_variant_get(r, "(@ay@ay)", &out, &err);
+        g_assert_cmpmem(g_variant_get_data(out), g_variant_get_size(out), "ready\n", 6);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
-        assert_outcome(f, path, "cancelled", -9);
+        fixture_assert_outcome(f, path, "cancelled", -9);
 
-        /* The same through a timeout. */
+        /* The same through a timeout. A timeout is a clock of the daemon's, so this job has it to get
+         * its trap set: 2 s, where a fresh shell needs milliseconds. */
         g_assert_cmpint(
                 fixture_call_argv(f, quick_trap,
-                                  fixture_options("timeout-usec", g_variant_new_uint64(300000),
+                                  fixture_options("timeout-usec", g_variant_new_uint64(2000000),
                                                   "stop-timeout-usec", g_variant_new_uint64(200000), NULL),
                                   &error),
                 ==, -1000);
         fixture_assert_error(error, "org.procpool.Error.TimedOut", NULL);
-        assert_outcome(f, MANAGER_PATH "/job/2", "timed-out", -9);
+        fixture_assert_outcome(f, MANAGER_PATH "/job/2", "timed-out", -9);
 }
 
 /* ---- fds ------------------------------------------------------------------------------------------ */
@@ -417,8 +389,7 @@ static void test_communicate_refuses_stdin(Fixture *f, gconstpointer unused) {
         close(fd);
         r = g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                g_variant_new("(^as@ay@a{sv})", argv,
-                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "x", 1, 1),
+                g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("x", 1),
                               fixture_options("stdin", g_variant_new_handle(0), NULL)),
                 NULL, G_DBUS_CALL_FLAGS_NONE, 10000, list, NULL, NULL, &error);
         g_assert_null(r);
@@ -438,7 +409,7 @@ static void test_output_limit_submit(Fixture *f, gconstpointer unused) {
 
         /* The first bytes are kept, the rest drained: the job runs to its own end, no SIGPIPE. */
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        assert_outcome(f, path, "exited", 3);
+        fixture_assert_outcome(f, path, "exited", 3);
         r = fixture_job_call(f, path, "GetOutput", NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(@ay@ay)", &o, &e);
@@ -483,8 +454,7 @@ static void test_output_limit_default(Fixture *f, gconstpointer unused) {
 
 static void test_priority(Fixture *f, gconstpointer unused) {
         static const int prios[] = { 0, 5, -1, 5, 10, 0, G_MININT32, G_MAXINT32 };
-        g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);
-        g_autofree char *log = g_build_filename(dir, "order", NULL);
+        g_autofree char *log = fixture_gate_path(f, "order");
         const char *blocker_argv[] = { "sleep", "30", NULL };
         g_autofree char *blocker = fixture_submit(f, blocker_argv, NULL);
         g_autofree char *order = NULL;
@@ -500,16 +470,13 @@ static void test_priority(Fixture *f, gconstpointer unused) {
                 paths[i] = fixture_submit(f, argv,
                                           fixture_options("priority", g_variant_new_int32(prios[i]), NULL));
         }
-        g_assert_true(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL, NULL,
-                                                  G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error) != NULL);
+        fixture_job_call_ok(f, blocker, "Cancel", NULL);
         for (gsize i = 0; i < G_N_ELEMENTS(prios); i++) {
                 g_assert_true(fixture_wait_state(f, paths[i], "exited"));
                 g_free(paths[i]);
         }
         g_assert_true(g_file_get_contents(log, &order, NULL, &error));
         g_assert_cmpstr(order, ==, "7\n4\n1\n3\n0\n5\n2\n6\n");
-        (void) g_unlink(log);
-        (void) g_rmdir(dir);
 }
 
 static const char *const pool1[] = { "--pool-size=1", NULL };
@@ -528,46 +495,11 @@ static void test_label(Fixture *f, gconstpointer unused) {
 
 /* ---- cancel-on-disconnect ---------------------------------------------------------------------------- */
 
-static GDBusConnection *connect_other(Fixture *f) {
-        g_autoptr(GError) error = NULL;
-        GDBusConnection *c =
-                g_dbus_connection_new_for_address_sync(f->address,
-                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                       NULL, NULL, &error);
-        g_assert_no_error(error);
-        return c;
-}
-
-/* Closes c and returns once procpoold has certainly heard that it left the bus. */
-static void disconnect(Fixture *f, GDBusConnection *c) {
-        g_autofree char *name = g_strdup(g_dbus_connection_get_unique_name(c));
-        g_autoptr(GError) error = NULL;
-
-        g_assert_true(g_dbus_connection_close_sync(c, NULL, &error));
-        g_assert_no_error(error);
-        for (int i = 0; i < 2000; i++) {
-                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-                        f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-                gboolean has;
-                g_assert_no_error(error);
-                g_variant_get(r, "(b)", &has);
-                if (!has)
-                        break;
-                g_usleep(5000);
-        }
-        /* The bus sent NameOwnerChanged before this call reaches the daemon, which handles them in order. */
-        g_autoptr(GVariant) v = fixture_get_property(f, MANAGER_PATH, MANAGER_IFACE, "Version");
-}
-
 static char *other_submit(GDBusConnection *c, const char *const *argv, GVariant *options) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r =
-                g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                                            g_variant_new("(^as@a{sv})", argv, options ?: FIXTURE_NO_OPTIONS),
-                                            NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+                fixture_call_raw(c, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                 g_variant_new("(^as@a{sv})", argv, options ?: FIXTURE_NO_OPTIONS), &error);
         char *path;
 
         g_assert_no_error(error);
@@ -577,7 +509,7 @@ static char *other_submit(GDBusConnection *c, const char *const *argv, GVariant 
 
 static void test_cancel_on_disconnect_call(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sleep", "30", NULL };
-        g_autoptr(GDBusConnection) other = connect_other(f);
+        g_autoptr(GDBusConnection) other = fixture_connect_other(f);
         const char *path = MANAGER_PATH "/job/1";
         g_autoptr(GVariant) pid = NULL;
         g_autofree char *message = NULL, *state = NULL;
@@ -586,16 +518,9 @@ static void test_cancel_on_disconnect_call(Fixture *f, gconstpointer unused) {
         g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
                                g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL,
                                G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
-        for (int i = 0; i < 2000; i++) {
-                g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, NULL);
-                g_autoptr(GVariant) l = g_variant_get_child_value(r, 0);
-                if (g_variant_n_children(l) == 1)
-                        break;
-                g_usleep(5000);
-        }
         g_assert_true(fixture_wait_state(f, path, "running"));
         pid = fixture_get_property(f, path, JOB_IFACE, "Pid");
-        disconnect(f, other);
+        fixture_disconnect(f, other);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
         fixture_job_outcome(f, path, &state, &rc, &message);
         g_assert_cmpint(rc, ==, -15);
@@ -604,9 +529,11 @@ static void test_cancel_on_disconnect_call(Fixture *f, gconstpointer unused) {
 }
 
 static void test_cancel_on_disconnect_submit(Fixture *f, gconstpointer unused) {
-        const char *survivor[] = { "sh", "-c", "sleep 0.5; exit 3", NULL };
+        g_autofree char *gate = fixture_gate_path(f, "go"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *script = g_strdup_printf("%s; exit 3", wait_gate);
+        const char *survivor[] = { "sh", "-c", script, NULL };
         const char *victim[] = { "sleep", "30", NULL };
-        g_autoptr(GDBusConnection) other = connect_other(f);
+        g_autoptr(GDBusConnection) other = fixture_connect_other(f);
         g_autofree char *a = other_submit(other, survivor, NULL);
         g_autofree char *b = other_submit(
                 other, victim, fixture_options("cancel-on-disconnect", g_variant_new_boolean(TRUE), NULL));
@@ -615,19 +542,22 @@ static void test_cancel_on_disconnect_submit(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, a, "running"));
         g_assert_true(fixture_wait_state(f, b, "running"));
-        disconnect(f, other);
+        fixture_disconnect(f, other);
         /* Submit's default is to outlive the caller; asked for, it is cancelled like a Call. */
         g_assert_true(fixture_wait_state(f, b, "cancelled"));
-        assert_outcome(f, a, "running", 0);
+        fixture_assert_outcome(f, a, "running", 0);
+        fixture_gate_open(gate);
         g_assert_true(fixture_wait_state(f, a, "exited"));
-        assert_outcome(f, a, "exited", 3);
+        fixture_assert_outcome(f, a, "exited", 3);
         g_assert_true(fixture_wait_state(f, c, "exited"));
-        assert_outcome(f, c, "exited", 3);
+        fixture_assert_outcome(f, c, "exited", 3);
 }
 
 static void test_call_survives_disconnect(Fixture *f, gconstpointer unused) {
-        const char *argv[] = { "sh", "-c", "sleep 0.5; exit 3", NULL };
-        g_autoptr(GDBusConnection) other = connect_other(f);
+        g_autofree char *gate = fixture_gate_path(f, "go"), *wait_gate = fixture_gate_wait_sh(gate);
+        g_autofree char *script = g_strdup_printf("%s; exit 3", wait_gate);
+        const char *argv[] = { "sh", "-c", script, NULL };
+        g_autoptr(GDBusConnection) other = fixture_connect_other(f);
         const char *path = MANAGER_PATH "/job/1";
 
         g_dbus_connection_call(
@@ -636,28 +566,21 @@ static void test_call_survives_disconnect(Fixture *f, gconstpointer unused) {
                               fixture_options("cancel-on-disconnect", g_variant_new_boolean(FALSE), NULL)),
                 NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
         g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
-        for (int i = 0; i < 2000; i++) {
-                g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, NULL);
-                g_autoptr(GVariant) l = g_variant_get_child_value(r, 0);
-                if (g_variant_n_children(l) == 1)
-                        break;
-                g_usleep(5000);
-        }
         g_assert_true(fixture_wait_state(f, path, "running"));
-        disconnect(f, other);
-        assert_outcome(f, path, "running", 0);
+        fixture_disconnect(f, other);
+        fixture_assert_outcome(f, path, "running", 0);
+        fixture_gate_open(gate);
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        assert_outcome(f, path, "exited", 3);
+        fixture_assert_outcome(f, path, "exited", 3);
 }
 
 static void test_disconnect_queued(Fixture *f, gconstpointer unused) {
-        g_autofree char *dir = g_dir_make_tmp("procpool-test-XXXXXX", NULL);
-        g_autofree char *marker = g_build_filename(dir, "ran", NULL);
+        g_autofree char *marker = fixture_gate_path(f, "ran");
         const char *touch[] = { "touch", marker, NULL };
         const char *sleeper[] = { "sleep", "30", NULL };
         const char *t[] = { "true", NULL };
         g_autofree char *blocker = fixture_submit(f, sleeper, NULL);
-        g_autoptr(GDBusConnection) other = connect_other(f);
+        g_autoptr(GDBusConnection) other = fixture_connect_other(f);
         const char *path = MANAGER_PATH "/job/2";
         g_autoptr(GError) error = NULL;
 
@@ -668,50 +591,47 @@ static void test_disconnect_queued(Fixture *f, gconstpointer unused) {
                                G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
         g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
         g_assert_true(fixture_wait_state(f, path, "queued"));
-        disconnect(f, other);
+        fixture_disconnect(f, other);
         g_assert_true(fixture_wait_state(f, path, "cancelled"));
-        assert_outcome(f, path, "cancelled", 0);
-        g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, blocker, JOB_IFACE, "Cancel", NULL,
-                                                     NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+        fixture_assert_outcome(f, path, "cancelled", 0);
+        fixture_job_call_ok(f, blocker, "Cancel", NULL);
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 0);
         g_assert_no_error(error);
         g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
-        (void) g_rmdir(dir);
 }
 
 static void test_disconnect_at_once(Fixture *f, gconstpointer unused) {
         const char *sleeper[] = { "sleep", "30", NULL };
         g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        g_autoptr(GVariantIter) it = NULL;
+        const char *state, *path;
 
         /* Callers that leave right after sending, maybe before procpoold watches them at all: a job
          * made for them is cancelled all the same (or none is made, if they left before procpoold
          * could learn who they were). */
         for (int i = 0; i < 5; i++) {
-                g_autoptr(GDBusConnection) other = connect_other(f);
+                g_autoptr(GDBusConnection) other = fixture_connect_other(f);
                 g_dbus_connection_call(other, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
                                        g_variant_new("(^as@a{sv})", sleeper, FIXTURE_NO_OPTIONS), NULL,
                                        G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, NULL, NULL);
                 g_assert_true(g_dbus_connection_flush_sync(other, NULL, NULL));
-                disconnect(f, other);
+                fixture_disconnect(f, other);
         }
-        for (int k = 0; k < 2000; k++) {
-                g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, &error);
-                g_autoptr(GVariantIter) it = NULL;
-                const char *state;
-                gboolean ended = TRUE;
-                g_assert_no_error(error);
-                g_variant_get(r, "(a(tosi))", &it);
-                while (g_variant_iter_next(it, "(t&o&si)", NULL, NULL, &state, NULL)) {
-                        if (g_str_equal(state, "running") || g_str_equal(state, "queued"))
-                                ended = FALSE;
-                        else
-                                g_assert_cmpstr(state, ==, "cancelled");
-                }
-                if (ended)
-                        return;
-                g_usleep(5000);
-        }
-        g_error("jobs of callers that left are still running");
+        /* Every job made for them ends, and ends cancelled. */
+        r = fixture_call(f, "ListJobs", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(a(tosi))", &it);
+        while (g_variant_iter_next(it, "(t&o&si)", NULL, &path, NULL, NULL))
+                if (!fixture_wait_finished(f, path))
+                        g_error("jobs of callers that left are still running");
+        g_clear_pointer(&it, g_variant_iter_free);
+        g_clear_pointer(&r, g_variant_unref);
+        r = fixture_call(f, "ListJobs", NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(a(tosi))", &it);
+        while (g_variant_iter_next(it, "(t&o&si)", NULL, NULL, &state, NULL))
+                g_assert_cmpstr(state, ==, "cancelled");
 }
 
 static void test_communicate_stdout_fd(Fixture *f, gconstpointer unused) {
@@ -727,8 +647,7 @@ static void test_communicate_stdout_fd(Fixture *f, gconstpointer unused) {
         close(p[1]);
         r = g_dbus_connection_call_with_unix_fd_list_sync(
                 f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                g_variant_new("(^as@ay@a{sv})", argv,
-                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "abc", 3, 1),
+                g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("abc", 3),
                               fixture_options("stdout", g_variant_new_handle(0), NULL)),
                 NULL, G_DBUS_CALL_FLAGS_NONE, 20000, list, NULL, NULL, &error);
         g_assert_no_error(error);
@@ -751,19 +670,11 @@ static void test_output_limit_zero(Fixture *f, gconstpointer unused) {
         g_autoptr(GVariant) r = NULL, o = NULL, e = NULL;
 
         g_assert_true(fixture_wait_state(f, path, "exited"));
-        assert_outcome(f, path, "exited", 2);
+        fixture_assert_outcome(f, path, "exited", 2);
         r = fixture_job_call(f, path, "GetOutput", NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(@ay@ay)", &o, &e);
         g_assert_cmpuint(g_variant_get_size(o), ==, 0);
-}
-
-/* Whether procpoold runs jobs in per-job cgroups: it then lives in <cgroup>/supervisor. */
-static gboolean per_job_cgroups(Fixture *f) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/cgroup", f->daemon_pid), *cg = NULL;
-
-        g_assert_true(g_file_get_contents(path, &cg, NULL, NULL));
-        return g_str_has_suffix(g_strstrip(cg), "/supervisor");
 }
 
 static void test_memory_max(Fixture *f, gconstpointer unused) {
@@ -772,68 +683,55 @@ static void test_memory_max(Fixture *f, gconstpointer unused) {
 
         assert_refused(f, fixture_options("memory-max", g_variant_new_uint64(0), NULL), "'memory-max'");
         assert_refused(f, fixture_options("memory-max", g_variant_new_uint32(1 << 30), NULL), "'memory-max'");
-        if (per_job_cgroups(f)) {
+        if (fixture_per_job_cgroups(f)) {
                 g_test_skip("procpoold runs jobs in per-job cgroups here");
                 return;
         }
         /* Without per-job cgroups there is nothing to put the limit on. */
-        g_assert_cmpint(fixture_call_argv(f, argv,
-                                          fixture_options("memory-max", g_variant_new_uint64(1ULL << 30), NULL),
-                                          &error),
-                        ==, -1000);
+        g_assert_cmpint(
+                fixture_call_argv(f, argv,
+                                  fixture_options("memory-max", g_variant_new_uint64(1ULL << 30), NULL),
+                                  &error),
+                ==, -1000);
         fixture_assert_error(error, "org.freedesktop.DBus.Error.NotSupported", NULL);
         assert_still_serving(f);
 }
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/options/unknown-key", Fixture, NULL, fixture_setup, test_unknown_key,
-                   fixture_teardown);
-        g_test_add("/procpool/options/wrong-type", Fixture, NULL, fixture_setup, test_wrong_type,
-                   fixture_teardown);
-        g_test_add("/procpool/options/bad-cwd", Fixture, NULL, fixture_setup, test_bad_cwd, fixture_teardown);
-        g_test_add("/procpool/options/bad-environment", Fixture, NULL, fixture_setup, test_bad_environment,
-                   fixture_teardown);
-        g_test_add("/procpool/options/cwd", Fixture, NULL, fixture_setup, test_cwd, fixture_teardown);
-        g_test_add("/procpool/options/environment", Fixture, NULL, fixture_setup, test_environment,
-                   fixture_teardown);
-        g_test_add("/procpool/options/clear-environment", Fixture, NULL, fixture_setup,
-                   test_clear_environment, fixture_teardown);
-        g_test_add("/procpool/options/timeout", Fixture, NULL, fixture_setup, test_timeout, fixture_teardown);
-        g_test_add("/procpool/options/stop-timeout", Fixture, NULL, fixture_setup, test_stop_timeout,
-                   fixture_teardown);
-        g_test_add("/procpool/options/stdio-fds", Fixture, NULL, fixture_setup, test_stdio_fds,
-                   fixture_teardown);
-        g_test_add("/procpool/options/stderr-file", Fixture, NULL, fixture_setup, test_stderr_file,
-                   fixture_teardown);
-        g_test_add("/procpool/options/fd-directory", Fixture, NULL, fixture_setup, test_fd_directory,
-                   fixture_teardown);
-        g_test_add("/procpool/options/fd-not-sent", Fixture, NULL, fixture_setup, test_fd_not_sent,
-                   fixture_teardown);
-        g_test_add("/procpool/options/communicate-refuses-stdin", Fixture, NULL, fixture_setup,
-                   test_communicate_refuses_stdin, fixture_teardown);
-        g_test_add("/procpool/options/output-limit-submit", Fixture, NULL, fixture_setup,
-                   test_output_limit_submit, fixture_teardown);
-        g_test_add("/procpool/options/output-limit-default", Fixture, daemon_limit, fixture_setup,
-                   test_output_limit_default, fixture_teardown);
-        g_test_add("/procpool/options/priority", Fixture, pool1, fixture_setup, test_priority,
-                   fixture_teardown);
-        g_test_add("/procpool/options/label", Fixture, NULL, fixture_setup, test_label, fixture_teardown);
-        g_test_add("/procpool/options/cancel-on-disconnect-call", Fixture, NULL, fixture_setup,
-                   test_cancel_on_disconnect_call, fixture_teardown);
-        g_test_add("/procpool/options/cancel-on-disconnect-submit", Fixture, NULL, fixture_setup,
-                   test_cancel_on_disconnect_submit, fixture_teardown);
-        g_test_add("/procpool/options/call-survives-disconnect", Fixture, NULL, fixture_setup,
-                   test_call_survives_disconnect, fixture_teardown);
-        g_test_add("/procpool/options/cancel-on-disconnect-queued", Fixture, pool1, fixture_setup,
-                   test_disconnect_queued, fixture_teardown);
-        g_test_add("/procpool/options/cancel-on-disconnect-at-once", Fixture, NULL, fixture_setup,
-                   test_disconnect_at_once, fixture_teardown);
-        g_test_add("/procpool/options/communicate-stdout-fd", Fixture, NULL, fixture_setup,
-                   test_communicate_stdout_fd, fixture_teardown);
-        g_test_add("/procpool/options/output-limit-zero", Fixture, NULL, fixture_setup,
-                   test_output_limit_zero, fixture_teardown);
-        g_test_add("/procpool/options/memory-max", Fixture, NULL, fixture_setup, test_memory_max,
-                   fixture_teardown);
+        FIXTURE_ADD("/procpool/options/unknown-key", fixture_setup, NULL, test_unknown_key);
+        FIXTURE_ADD("/procpool/options/wrong-type", fixture_setup, NULL, test_wrong_type);
+        FIXTURE_ADD("/procpool/options/bad-cwd", fixture_setup, NULL, test_bad_cwd);
+        FIXTURE_ADD("/procpool/options/bad-environment", fixture_setup, NULL, test_bad_environment);
+        FIXTURE_ADD("/procpool/options/cwd", fixture_setup, NULL, test_cwd);
+        FIXTURE_ADD("/procpool/options/environment", fixture_setup, NULL, test_environment);
+        FIXTURE_ADD("/procpool/options/clear-environment", fixture_setup, NULL, test_clear_environment);
+        FIXTURE_ADD("/procpool/options/timeout", fixture_setup, NULL, test_timeout);
+        FIXTURE_ADD("/procpool/options/stop-timeout", fixture_setup, NULL, test_stop_timeout);
+        FIXTURE_ADD("/procpool/options/stdio-fds", fixture_setup, NULL, test_stdio_fds);
+        FIXTURE_ADD("/procpool/options/stderr-file", fixture_setup, NULL, test_stderr_file);
+        FIXTURE_ADD("/procpool/options/fd-directory", fixture_setup, NULL, test_fd_directory);
+        FIXTURE_ADD("/procpool/options/fd-not-sent", fixture_setup, NULL, test_fd_not_sent);
+        FIXTURE_ADD("/procpool/options/communicate-refuses-stdin", fixture_setup, NULL,
+                    test_communicate_refuses_stdin);
+        FIXTURE_ADD("/procpool/options/output-limit-submit", fixture_setup, NULL, test_output_limit_submit);
+        FIXTURE_ADD("/procpool/options/output-limit-default", fixture_setup, daemon_limit,
+                    test_output_limit_default);
+        FIXTURE_ADD("/procpool/options/priority", fixture_setup, pool1, test_priority);
+        FIXTURE_ADD("/procpool/options/label", fixture_setup, NULL, test_label);
+        FIXTURE_ADD("/procpool/options/cancel-on-disconnect-call", fixture_setup, NULL,
+                    test_cancel_on_disconnect_call);
+        FIXTURE_ADD("/procpool/options/cancel-on-disconnect-submit", fixture_setup, NULL,
+                    test_cancel_on_disconnect_submit);
+        FIXTURE_ADD("/procpool/options/call-survives-disconnect", fixture_setup, NULL,
+                    test_call_survives_disconnect);
+        FIXTURE_ADD("/procpool/options/cancel-on-disconnect-queued", fixture_setup, pool1,
+                    test_disconnect_queued);
+        FIXTURE_ADD("/procpool/options/cancel-on-disconnect-at-once", fixture_setup, NULL,
+                    test_disconnect_at_once);
+        FIXTURE_ADD("/procpool/options/communicate-stdout-fd", fixture_setup, NULL,
+                    test_communicate_stdout_fd);
+        FIXTURE_ADD("/procpool/options/output-limit-zero", fixture_setup, NULL, test_output_limit_zero);
+        FIXTURE_ADD("/procpool/options/memory-max", fixture_setup, NULL, test_memory_max);
         return g_test_run();
 }

@@ -13,17 +13,6 @@
 
 #include "fixture.h"
 
-static char *run_output(Fixture *f, const char *const *argv, GVariant *options, int expected_rc) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) out = NULL, err = NULL;
-        int rc = -1;
-
-        g_assert_true(fixture_communicate(f, argv, NULL, 0, options, &rc, &out, &err, &error));
-        g_assert_no_error(error);
-        g_assert_cmpint(rc, ==, expected_rc);
-        return g_strndup(g_bytes_get_size(out) ? g_bytes_get_data(out, NULL) : "", g_bytes_get_size(out));
-}
-
 /* Field n (1-based, after the command name) of /proc/<pid>/stat text. */
 static long long stat_field(const char *stat, int n) {
         const char *p = strrchr(stat, ')');
@@ -38,7 +27,7 @@ static long long stat_field(const char *stat, int n) {
 
 static void test_process_group(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "cat", "/proc/self/stat", NULL };
-        g_autofree char *stat = run_output(f, argv, NULL, 0);
+        g_autofree char *stat = fixture_run_output(f, argv, NULL, 0);
         g_autofree char *daemon_stat_path = g_strdup_printf("/proc/%d/stat", f->daemon_pid);
         g_autofree char *daemon_stat = NULL;
         long long pid = g_ascii_strtoll(stat, NULL, 10);
@@ -60,7 +49,7 @@ static char *status_line(const char *status, const char *key) {
 
 static void test_signals(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "cat", "/proc/self/status", NULL };
-        g_autofree char *status = run_output(f, argv, NULL, 0);
+        g_autofree char *status = fixture_run_output(f, argv, NULL, 0);
         g_autofree char *daemon_status_path = g_strdup_printf("/proc/%d/status", f->daemon_pid);
         g_autofree char *daemon_status = NULL;
         g_autofree char *d_blk = NULL, *d_ign = NULL;
@@ -109,20 +98,17 @@ static int print_fds(void) {
 }
 
 static void test_fds(Fixture *f, gconstpointer unused) {
-        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *self = fixture_self();
         const char *sleeper[] = { "sleep", "30", NULL };
         const char *argv[] = { self, "--print-fds", NULL };
         g_autofree char *busy = fixture_submit(f, sleeper, NULL);
         g_autofree char *fds = NULL;
-        g_autoptr(GError) error = NULL;
 
         /* With the bus connection and another job's pipes open in the daemon. */
         g_assert_true(fixture_wait_state(f, busy, "running"));
-        fds = run_output(f, argv, NULL, 0);
+        fds = fixture_run_output(f, argv, NULL, 0);
         g_assert_cmpstr(fds, ==, "0 1 2");
-        g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, busy, JOB_IFACE, "Cancel", NULL, NULL,
-                                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
-        g_assert_no_error(error);
+        fixture_job_call_ok(f, busy, "Cancel", NULL);
 }
 
 static void test_private_environment(Fixture *f, gconstpointer unused) {
@@ -141,7 +127,7 @@ static void test_private_environment(Fixture *f, gconstpointer unused) {
         env = g_environ_setenv(env, "PROCPOOL_KEEP", "kept", TRUE);
         f->daemon_pid = fixture_start_daemon_env(f, NULL, (const char *const *) env);
 
-        out = run_output(f, argv, NULL, 0);
+        out = fixture_run_output(f, argv, NULL, 0);
         g_assert_nonnull(strstr(out, "\nPROCPOOL_KEEP=kept\n"));
         g_assert_null(strstr(out, "NOTIFY_SOCKET"));
         g_assert_null(strstr(out, "LISTEN_"));
@@ -186,9 +172,11 @@ static void test_path_lookup(Fixture *f, gconstpointer unused) {
         write_file(d2, "procpool-second", "#!/bin/sh\necho second\n", 0755);
 
         /* The job's own PATH is searched. */
-        a = run_output(f, probe, fixture_options("environment", g_variant_new_strv(env, -1), NULL), 0);
+        a = fixture_run_output(f, probe, fixture_options("environment", g_variant_new_strv(env, -1), NULL),
+                               0);
         g_assert_cmpstr(a, ==, "probe arg\n");
-        b = run_output(f, denied_first, fixture_options("environment", g_variant_new_strv(env, -1), NULL), 0);
+        b = fixture_run_output(f, denied_first,
+                               fixture_options("environment", g_variant_new_strv(env, -1), NULL), 0);
         g_assert_cmpstr(b, ==, "second\n");
         remove_dir(d1);
         remove_dir(d2);
@@ -196,8 +184,8 @@ static void test_path_lookup(Fixture *f, gconstpointer unused) {
 
 static void test_relative_slash(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "./printf", "%s", "relative", NULL };
-        g_autofree char *out =
-                run_output(f, argv, fixture_options("cwd", g_variant_new_string("/usr/bin"), NULL), 0);
+        g_autofree char *out = fixture_run_output(
+                f, argv, fixture_options("cwd", g_variant_new_string("/usr/bin"), NULL), 0);
 
         /* With a slash it is not looked up in PATH but taken as given, from the job's cwd. */
         g_assert_cmpstr(out, ==, "relative");
@@ -263,7 +251,8 @@ static void test_exec_errors(Fixture *f, gconstpointer unused) {
         g_autofree char *e2 = g_strdup_printf("Failed to execute '%s': Permission denied", plain);
         g_assert_cmpstr(m2, ==, e2);
         g_assert_cmpstr(m3, ==, "Failed to execute '/tmp': Permission denied");
-        g_assert_cmpuint(g_variant_get_uint64(fixture_get_property(f, p1, JOB_IFACE, "StartedAt")), ==, 0);
+        g_autoptr(GVariant) started = fixture_get_property(f, p1, JOB_IFACE, "StartedAt");
+        g_assert_cmpuint(g_variant_get_uint64(started), ==, 0);
         remove_dir(d);
 }
 
@@ -281,29 +270,6 @@ static void test_stdin_devnull(Fixture *f, gconstpointer unused) {
         g_assert_cmpmem(g_variant_get_data(o), g_variant_get_size(o), "/dev/null\n", 10);
 }
 
-/* Children of pid, and how many of them are zombies. */
-static guint count_children(GPid pid, guint *ret_zombies) {
-        g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
-        const char *name;
-        guint n = 0, z = 0;
-
-        while ((name = g_dir_read_name(d))) {
-                g_autofree char *p = NULL, *stat = NULL;
-                if (!g_ascii_isdigit(name[0]))
-                        continue;
-                p = g_strdup_printf("/proc/%s/stat", name);
-                if (!g_file_get_contents(p, &stat, NULL, NULL))
-                        continue;
-                if (stat_field(stat, 4) != pid)
-                        continue;
-                n++;
-                if (strrchr(stat, ')')[2] == 'Z')
-                        z++;
-        }
-        *ret_zombies = z;
-        return n;
-}
-
 static void test_no_zombies(Fixture *f, gconstpointer unused) {
         const char *quick[] = { "true", NULL };
         const char *fail[] = { "procpool-no-such-program", NULL };
@@ -311,7 +277,6 @@ static void test_no_zombies(Fixture *f, gconstpointer unused) {
         const char *bg[] = { "sh", "-c", "sleep 0.2 & exit 0", NULL };
         const char *slow[] = { "sleep", "30", NULL };
         g_autofree char *running = fixture_submit(f, slow, NULL);
-        g_autoptr(GError) error = NULL;
         guint zombies = 0, children;
 
         for (int i = 0; i < 5; i++) {
@@ -321,22 +286,15 @@ static void test_no_zombies(Fixture *f, gconstpointer unused) {
                 g_free(fixture_submit(f, bg, NULL));
         }
         for (int i = 2; i <= 21; i++) {
-                g_autofree char *p = g_strdup_printf(MANAGER_PATH "/job/%d", i);
-                for (int k = 0; k < 2000; k++) {
-                        g_autoptr(GVariant) v = fixture_get_property(f, p, JOB_IFACE, "FinishedAt");
-                        if (g_variant_get_uint64(v) != 0)
-                                break;
-                        g_usleep(5000);
-                }
+                g_autofree char *p = fixture_job_path(i);
+                g_assert_true(fixture_wait_finished(f, p));
         }
         g_assert_true(fixture_wait_state(f, running, "running"));
-        g_assert_nonnull(g_dbus_connection_call_sync(f->conn, BUS_NAME, running, JOB_IFACE, "Kill",
-                                                     g_variant_new("(i)", SIGKILL), NULL,
-                                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+        fixture_job_call_ok(f, running, "Kill", g_variant_new("(i)", SIGKILL));
         g_assert_true(fixture_wait_state(f, running, "killed"));
 
         /* Every finished job's process has been reaped: the daemon has no child left at all. */
-        children = count_children(f->daemon_pid, &zombies);
+        fixture_proc_children(f->daemon_pid, &children, &zombies);
         g_assert_cmpuint(zombies, ==, 0);
         g_assert_cmpuint(children, ==, 0);
 }
@@ -346,23 +304,16 @@ int main(int argc, char *argv[]) {
                 return print_fds();
 
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/spawn/process-group", Fixture, NULL, fixture_setup, test_process_group,
-                   fixture_teardown);
-        g_test_add("/procpool/spawn/signals", Fixture, NULL, fixture_setup, test_signals, fixture_teardown);
-        g_test_add("/procpool/spawn/fds", Fixture, NULL, fixture_setup, test_fds, fixture_teardown);
-        g_test_add("/procpool/spawn/private-environment", Fixture, NULL, fixture_setup_no_daemon,
-                   test_private_environment, fixture_teardown);
-        g_test_add("/procpool/spawn/path-lookup", Fixture, NULL, fixture_setup, test_path_lookup,
-                   fixture_teardown);
-        g_test_add("/procpool/spawn/relative-slash", Fixture, NULL, fixture_setup, test_relative_slash,
-                   fixture_teardown);
-        g_test_add("/procpool/spawn/no-shell-fallback", Fixture, NULL, fixture_setup, test_no_shell_fallback,
-                   fixture_teardown);
-        g_test_add("/procpool/spawn/exec-errors", Fixture, NULL, fixture_setup, test_exec_errors,
-                   fixture_teardown);
-        g_test_add("/procpool/spawn/stdin-devnull", Fixture, NULL, fixture_setup, test_stdin_devnull,
-                   fixture_teardown);
-        g_test_add("/procpool/spawn/no-zombies", Fixture, NULL, fixture_setup, test_no_zombies,
-                   fixture_teardown);
+        FIXTURE_ADD("/procpool/spawn/process-group", fixture_setup, NULL, test_process_group);
+        FIXTURE_ADD("/procpool/spawn/signals", fixture_setup, NULL, test_signals);
+        FIXTURE_ADD("/procpool/spawn/fds", fixture_setup, NULL, test_fds);
+        FIXTURE_ADD("/procpool/spawn/private-environment", fixture_setup_no_daemon, NULL,
+                    test_private_environment);
+        FIXTURE_ADD("/procpool/spawn/path-lookup", fixture_setup, NULL, test_path_lookup);
+        FIXTURE_ADD("/procpool/spawn/relative-slash", fixture_setup, NULL, test_relative_slash);
+        FIXTURE_ADD("/procpool/spawn/no-shell-fallback", fixture_setup, NULL, test_no_shell_fallback);
+        FIXTURE_ADD("/procpool/spawn/exec-errors", fixture_setup, NULL, test_exec_errors);
+        FIXTURE_ADD("/procpool/spawn/stdin-devnull", fixture_setup, NULL, test_stdin_devnull);
+        FIXTURE_ADD("/procpool/spawn/no-zombies", fixture_setup, NULL, test_no_zombies);
         return g_test_run();
 }

@@ -58,10 +58,6 @@ static char *job_stdout(Fixture *f, const char *path) {
         return g_strndup(p, n);
 }
 
-static gboolean file_exists(gpointer path) {
-        return g_file_test(path, G_FILE_TEST_EXISTS);
-}
-
 /* JobFinished as a listener hears it: "id state" entries. */
 typedef struct {
         GPtrArray *seen;
@@ -132,7 +128,7 @@ static int run_daemon_sync(Fixture *f, const char *state_dir, char **ret_stderr)
 /* ---- what survives a crash ------------------------------------------------------------------------- */
 
 static void test_crash(Fixture *f, gconstpointer unused) {
-        g_autofree char *gate = g_build_filename(f->state_dir, "running", NULL);
+        g_autofree char *gate = fixture_gate_path(f, "running");
         g_autofree char *script = g_strdup_printf("echo partial; touch %s; exec sleep 600", gate);
         const char *argv_finished[] = { "sh", "-c", "echo finished-output; exit 3", NULL };
         const char *argv_running[] = { "sh", "-c", script, NULL };
@@ -148,7 +144,7 @@ static void test_crash(Fixture *f, gconstpointer unused) {
         finished = fixture_submit(f, argv_finished, NULL);
         g_assert_true(fixture_wait_state(f, finished, "exited"));
         running = fixture_submit(f, argv_running, NULL);
-        g_assert_true(fixture_iterate_until(file_exists, gate));
+        g_assert_true(fixture_wait_for_file(gate));
         low = fixture_submit(f, argv_echo, fixture_options("label", g_variant_new_string("low"), NULL));
         high = fixture_submit(f, argv_echo,
                               fixture_options("priority", g_variant_new_int32(5), "label",
@@ -224,47 +220,32 @@ static void test_pool_size_kept(Fixture *f, gconstpointer unused) {
 
 /* ---- a graceful stop ------------------------------------------------------------------------------- */
 
-typedef struct {
-        GError *error;
-        gboolean done;
-} Reply;
-
-static void on_reply(GObject *source, GAsyncResult *res, gpointer userdata) {
-        Reply *r = userdata;
-        g_autoptr(GVariant) v = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &r->error);
-        r->done = TRUE;
-}
-
-static gboolean reply_done(gpointer data) {
-        return ((Reply *) data)->done;
-}
-
 static void test_stop(Fixture *f, gconstpointer unused) {
-        g_autofree char *gate = g_build_filename(f->state_dir, "running", NULL);
+        g_autofree char *gate = fixture_gate_path(f, "running");
         g_autofree char *script = g_strdup_printf("touch %s; exec sleep 600", gate);
         const char *argv_running[] = { "sh", "-c", script, NULL };
         const char *argv_queued[] = { "sh", "-c", "echo ran; exit 5", NULL };
         g_autofree char *running = NULL, *queued = NULL, *state = NULL, *error_text = NULL, *out = NULL;
-        Reply wait_running = {}, wait_queued = {};
+        FixtureReply wait_running = {}, wait_queued = {};
         int rc;
 
         running = fixture_submit(f, argv_running, NULL);
-        g_assert_true(fixture_iterate_until(file_exists, gate));
+        g_assert_true(fixture_wait_for_file(gate));
         queued = fixture_submit(f, argv_queued, NULL);
         g_dbus_connection_call(f->conn, BUS_NAME, running, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, on_reply, &wait_running);
+                               G_MAXINT, NULL, fixture_on_reply, &wait_running);
         g_dbus_connection_call(f->conn, BUS_NAME, queued, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, on_reply, &wait_queued);
+                               G_MAXINT, NULL, fixture_on_reply, &wait_queued);
         g_assert_true(fixture_wait_state(f, queued, "queued"));
 
         /* The stop answers both waiters: the daemon stopped; nothing was lost. */
         stop_daemon(f);
-        g_assert_true(fixture_iterate_until(reply_done, &wait_running));
-        g_assert_true(fixture_iterate_until(reply_done, &wait_queued));
+        g_assert_true(fixture_reply_wait(&wait_running));
+        g_assert_true(fixture_reply_wait(&wait_queued));
         fixture_assert_error(wait_running.error, "org.procpool.Error.Interrupted", "stopped while it ran");
         fixture_assert_error(wait_queued.error, "org.procpool.Error.Interrupted", "stays queued");
-        g_clear_error(&wait_running.error);
-        g_clear_error(&wait_queued.error);
+        fixture_reply_clear(&wait_running);
+        fixture_reply_clear(&wait_queued);
 
         /* Started again, the queued job runs; the stopped one stays failed. */
         f->daemon_pid = fixture_start_daemon(f, pool1);

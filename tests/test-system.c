@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The system instance's rule (--system): only root runs jobs; everyone may look and wait. */
-#include <grp.h>
 #include <unistd.h>
 
 #include "fixture.h"
-
-#define OTHER_UID 65534
 
 static const char *const system_args[] = { "--system", NULL };
 
@@ -17,16 +14,16 @@ static char *error_name(GError *error) {
 /* Runs as OTHER_UID in a re-executed copy of this test: one line per call, its result or error. */
 static int run_as_other(const char *address, const char *job) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync(
-                address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+        g_autoptr(GDBusConnection) c = fixture_connect(address, &error);
         const char *argv[] = { "touch", "/tmp/procpool-system-test-must-not-exist", NULL };
         struct {
                 const char *path, *iface, *method;
                 GVariant *params;
         } calls[] = {
-                { MANAGER_PATH, MANAGER_IFACE, "Submit", g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS) },
-                { MANAGER_PATH, MANAGER_IFACE, "Call", g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS) },
+                { MANAGER_PATH, MANAGER_IFACE, "Submit",
+                  g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS) },
+                { MANAGER_PATH, MANAGER_IFACE, "Call",
+                  g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS) },
                 { MANAGER_PATH, MANAGER_IFACE, "Communicate",
                   g_variant_new("(^as@ay@a{sv})", argv, g_variant_new_bytestring(""), FIXTURE_NO_OPTIONS) },
                 { MANAGER_PATH, MANAGER_IFACE, "ListJobs", NULL },
@@ -39,26 +36,20 @@ static int run_as_other(const char *address, const char *job) {
         }
         for (size_t i = 0; i < G_N_ELEMENTS(calls); i++) {
                 g_autoptr(GError) e = NULL;
-                g_autoptr(GVariant) r = g_dbus_connection_call_sync(c, BUS_NAME, calls[i].path, calls[i].iface,
-                                                                    calls[i].method, calls[i].params, NULL,
-                                                                    G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &e);
+                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                        c, BUS_NAME, calls[i].path, calls[i].iface, calls[i].method, calls[i].params, NULL,
+                        G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &e);
                 g_autofree char *text = r ? g_variant_print(r, FALSE) : error_name(e);
                 g_print("%s %s\n", calls[i].method, text);
         }
         return 0;
 }
 
-static void become_other(gpointer unused) {
-        if (setgroups(0, NULL) < 0 || setgid(OTHER_UID) < 0 || setuid(OTHER_UID) < 0)
-                _exit(99);
-}
-
 static void test_only_root_runs_jobs(Fixture *f, gconstpointer unused) {
         const char *exit5[] = { "sh", "-c", "exit 5", NULL };
-        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *self = fixture_self();
         g_autofree char *job = NULL, *out = NULL, *expected = NULL;
         g_autoptr(GError) error = NULL;
-        int status;
 
         g_assert_cmpuint(getuid(), ==, 0); /* CI runs as root; acting as another uid needs it */
         (void) unlink("/tmp/procpool-system-test-must-not-exist");
@@ -70,10 +61,7 @@ static void test_only_root_runs_jobs(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, job, "exited"));
 
         const char *argv[] = { self, "--as-other-user", f->address, job, NULL };
-        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, become_other, NULL, &out, NULL,
-                                   &status, &error));
-        g_assert_no_error(error);
-        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        out = fixture_run_as_other(argv);
         expected = g_strdup_printf("Submit org.freedesktop.DBus.Error.AccessDenied\n"
                                    "Call org.freedesktop.DBus.Error.AccessDenied\n"
                                    "Communicate org.freedesktop.DBus.Error.AccessDenied\n"
@@ -91,7 +79,7 @@ int main(int argc, char *argv[]) {
                 return run_as_other(argv[2], argv[3]);
 
         g_test_init(&argc, &argv, NULL);
-        g_test_add("/procpool/system/only-root-runs-jobs", Fixture, system_args, fixture_setup_open_bus,
-                   test_only_root_runs_jobs, fixture_teardown);
+        FIXTURE_ADD("/procpool/system/only-root-runs-jobs", fixture_setup_open_bus, system_args,
+                    test_only_root_runs_jobs);
         return g_test_run();
 }
