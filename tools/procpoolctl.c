@@ -70,10 +70,11 @@ static const Verb verbs[] = {
           "Show the properties of jobs; without an ID, list jobs as 'list' does.",
           "  -a, --all                  Without an ID, also list finished jobs\n"
           "  -l, --full                 Do not cut the command line to the terminal's width\n" },
-        { "output", verb_output, 1, 1, false, "output ID",
+        { "output", verb_output, 1, 1, false, "output [-f] ID",
           "Print a job's captured stdout and stderr",
-          "Write the captured stdout of a job to stdout and its stderr to stderr.",
-          NULL },
+          "Write the captured stdout of a job to stdout and its stderr to stderr. With --follow, go on\n"
+          "printing what it writes until it ends, then exit with its code.",
+          "  -f, --follow               Print the output as it is written until the job ends\n" },
         { "cancel", verb_cancel, 1, UINT_MAX_ARGS, false, "cancel ID...",
           "Cancel jobs",
           "Cancel jobs: a queued job never starts, a running one is stopped.",
@@ -148,6 +149,7 @@ static const struct option options[] = {
         { "output-limit", required_argument, NULL, ARG_OUTPUT_LIMIT },
         { "wait", no_argument, NULL, ARG_WAIT },
         { "signal", required_argument, NULL, 's' },
+        { "follow", no_argument, NULL, 'f' },
         {},
 };
 
@@ -299,6 +301,9 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 *wait_seen = true;
                 c->wait = true;
                 return 0;
+        case 'f':
+                c->follow = true;
+                return 0;
         case 's':
                 *signal_seen = true;
                 if (parse_signal(optarg, &c->kill_signal) < 0)
@@ -316,7 +321,7 @@ static void ctl_done(Ctl *c) {
 }
 
 static int run(Ctl *c, int argc, char **argv) {
-        static const char short_options[] = "hH:M:qalE:s:";
+        static const char short_options[] = "hH:M:qalE:s:f";
         const char *job_option_seen = NULL;
         bool wait_seen = false, signal_seen = false;
         const Verb *v;
@@ -327,7 +332,7 @@ static int run(Ctl *c, int argc, char **argv) {
 
         /* Options before the command, up to its name. */
         opterr = 1;
-        while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:f", options, NULL)) >= 0) {
                 r = handle_option(c, opt, NULL, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
@@ -351,8 +356,8 @@ static int run(Ctl *c, int argc, char **argv) {
         verb_argc = argc - optind;
         verb_argv = argv + optind;
         optind = 0;
-        while ((opt = getopt_long(verb_argc, verb_argv, v->job_options ? "+hH:M:qalE:s:" : short_options, options,
-                                  NULL)) >= 0) {
+        while ((opt = getopt_long(verb_argc, verb_argv, v->job_options ? "+hH:M:qalE:s:f" : short_options,
+                                  options, NULL)) >= 0) {
                 r = handle_option(c, opt, v, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
@@ -364,6 +369,8 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option --wait is not valid for '%s'.", v->name);
         if (signal_seen && v->run != verb_kill)
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
+        if (c->follow && v->run != verb_output)
+                return usage_error("Option --follow is not valid for '%s'.", v->name);
         if (c->host && c->machine)
                 return usage_error("Options --host and --machine cannot be combined.");
         if (c->host && c->user)
