@@ -48,7 +48,7 @@ static void json_write_job(FILE *f, const JobInfo *j) {
                 ",\"runtime_usec\":%" PRIu64 ",\"error\":",
                 j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
         json_write_string(f, j->error);
-        fputc('}', f);
+        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 
 typedef struct JobList {
@@ -243,6 +243,8 @@ static void print_job_status(const JobInfo *j) {
         }
         if (j->error && *j->error)
                 printf("      Error: %s\n", j->error);
+        if (j->output_incomplete)
+                printf("     Output: incomplete: the state dir had no room for more (see procpoold's log)\n");
         printf("       Path: %s\n", j->path);
 }
 

@@ -63,6 +63,7 @@ typedef struct JobInfo {
         char *label;
         uint64_t submitted_at, started_at, finished_at;
         char *error;
+        bool output_incomplete; /* capture stopped where the spool could not take more */
 } JobInfo;
 
 /* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */

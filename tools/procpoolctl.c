@@ -657,6 +657,11 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         r = sd_bus_message_read(m, "v", "t", &info->finished_at);
                 else if (strcmp(name, "Error") == 0)
                         r = read_string_variant(m, &info->error);
+                else if (strcmp(name, "OutputIncomplete") == 0) {
+                        int b;
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        info->output_incomplete = b;
+                }
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
