@@ -6,8 +6,10 @@
 #include <grp.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -435,6 +437,123 @@ static void test_full_state_dir(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(g_rmdir(mnt), ==, 0);
 }
 
+/* ---- GetOutput on the session bus ------------------------------------------------------------------- */
+
+/* A bus configured as a session bus is: messages up to 1 GB, where a dbus-daemon takes 32 MiB by default. */
+static const char session_bus_config[] =
+        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+        " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+        "<busconfig>\n"
+        "  <type>session</type>\n"
+        "  <listen>unix:tmpdir=/tmp</listen>\n"
+        "  <auth>EXTERNAL</auth>\n"
+        "  <policy context=\"default\">\n"
+        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+        "    <allow eavesdrop=\"true\"/>\n"
+        "    <allow own=\"*\"/>\n"
+        "  </policy>\n"
+        "  <limit name=\"max_message_size\">1000000000</limit>\n"
+        "</busconfig>\n";
+
+static void die_with_test(gpointer unused) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* A dbus-daemon of the config above, as f's bus; procpoold is started by the test, with --user. */
+static void setup_session_bus(Fixture *f, gconstpointer unused) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *config = NULL, *config_arg = NULL;
+        g_autoptr(GString) address = g_string_new(NULL);
+        int fd, out = -1;
+
+        fd = g_file_open_tmp("procpool-bus-XXXXXX.conf", &config, &error);
+        g_assert_no_error(error);
+        close(fd);
+        g_assert_true(g_file_set_contents(config, session_bus_config, -1, &error));
+        config_arg = g_strdup_printf("--config-file=%s", config);
+        const char *argv[] = { "dbus-daemon", config_arg, "--nofork", "--print-address", NULL };
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
+                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, die_with_test,
+                                               NULL, &f->bus_pid, NULL, &out, NULL, &error));
+        g_assert_no_error(error);
+        for (;;) { /* the address is the first line it prints, once it listens */
+                char c;
+                ssize_t k = read(out, &c, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                g_assert_cmpint(k, ==, 1);
+                if (c == '\n')
+                        break;
+                g_string_append_c(address, c);
+        }
+        close(out);
+        (void) unlink(config);
+        f->address = g_strdup(address->str);
+        f->conn =
+                g_dbus_connection_new_for_address_sync(f->address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+        g_assert_no_error(error);
+}
+
+/* procpoold --user on f's bus, as its session bus: the per-stream cap of the session bus applies. */
+static void start_session_daemon(Fixture *f) {
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "DBUS_SESSION_BUS_ADDRESS", f->address, TRUE);
+        g_autofree char *state_arg = NULL;
+
+        f->state_dir = make_tmp_dir();
+        state_arg = g_strdup_printf("--state-dir=%s", f->state_dir);
+        const char *argv[] = { g_getenv("PROCPOOLD"), "--user", state_arg, NULL };
+        g_assert_nonnull(argv[0]);
+        g_assert_true(g_spawn_async(NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, die_with_test, NULL,
+                                    &f->daemon_pid, &error));
+        g_assert_no_error(error);
+        for (int i = 0; i < 1000; i++) { /* ready means the name is owned */
+                g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                        f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
+                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+                gboolean has = FALSE;
+                if (r)
+                        g_variant_get(r, "(b)", &has);
+                if (has)
+                        return;
+                g_assert_cmpint(waitpid(f->daemon_pid, NULL, WNOHANG), ==, 0);
+                g_usleep(10000);
+        }
+        g_error("procpoold did not take its bus name within 10 s");
+}
+
+static void test_get_output_session_bus(Fixture *f, gconstpointer unused) {
+        /* 70 MiB on one stream, none on the other: within the two streams' 120 MiB, but past the 64 MiB a
+         * D-Bus array may hold; a reply carrying it would get procpoold thrown off the bus. */
+        const char *const argv[] = { "sh", "-c", "head -c 70M /dev/zero", NULL };
+        g_autofree char *path = NULL;
+        g_autoptr(GVariant) r = NULL;
+        g_autoptr(GError) error = NULL;
+        guint64 size;
+        int out, err;
+
+        start_session_daemon(f);
+        path = fixture_submit(f, argv, NULL);
+        g_assert_cmpint(wait_job(f, path), ==, 0);
+        r = fixture_job_call(f, path, "GetOutput", NULL, &error);
+        g_assert_null(r);
+        fixture_assert_error(error, "org.freedesktop.DBus.Error.LimitsExceeded", "OpenOutput()");
+        g_clear_error(&error);
+
+        /* Still on the bus, and the output is all there. */
+        g_assert_true(open_output(f->conn, path, &out, &err, &error));
+        g_free(checksum_fd(out, &size));
+        g_assert_cmpuint(size, ==, 70 * MiB);
+        close(out);
+        close(err);
+        g_assert_cmpint(fixture_call_argv(f, (const char *const[]) { "true", NULL }, NULL, &error), ==, 0);
+        g_assert_no_error(error);
+}
+
 int main(int argc, char *argv[]) {
         if (argc >= 5 && g_str_equal(argv[1], "--as-other"))
                 return run_as_other(argv);
@@ -445,6 +564,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/output/running", Fixture, NULL, fixture_setup, test_running, fixture_teardown);
         g_test_add("/procpool/output/other-uid", Fixture, NULL, fixture_setup_open_bus, test_other_uid,
                    fixture_teardown);
+        g_test_add("/procpool/output/get-output-session-bus", Fixture, NULL, setup_session_bus,
+                   test_get_output_session_bus, fixture_teardown);
         g_test_add("/procpool/output/full-state-dir", Fixture, NULL, fixture_setup_no_daemon,
                    test_full_state_dir, fixture_teardown);
         return g_test_run();
