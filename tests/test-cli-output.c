@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +330,65 @@ static void test_follow_usage(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(err, ==, "Job 9999 could not be found.\n");
 }
 
+/* ---- status of a job whose output did not fit ------------------------------------------------------- */
+
+static void test_status_incomplete(Fixture *f, gconstpointer unused) {
+        g_autofree char *mnt = NULL, *state_arg = NULL, *id = NULL, *out = NULL, *err = NULL;
+        int status;
+
+        if (getuid() != 0) {
+                g_test_skip("needs root to mount a small tmpfs");
+                return;
+        }
+        /* As in test-output.c: a 16 MiB state dir, in a mount namespace of the test's own. */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                g_test_message("no mount namespace of our own (%s): mounting in the test's",
+                               g_strerror(errno));
+        mnt = make_tmp_dir();
+        if (mount("tmpfs", mnt, "tmpfs", 0, "size=16m") < 0) {
+                g_autofree char *why = g_strdup_printf("cannot mount a tmpfs: %s", g_strerror(errno));
+                g_test_skip(why);
+                g_rmdir(mnt);
+                return;
+        }
+        state_arg = g_strdup_printf("--state-dir=%s/state", mnt);
+        f->daemon_pid = fixture_start_daemon(f, (const char *const[]) { state_arg, NULL });
+
+        id = ctl_submit(f, FALSE, "yes | head -c 64M", NULL);
+        g_assert_cmpint(ctl_run(f, FALSE, (const char *const[]) { "wait", id, NULL }, &out, &err), ==, 0);
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(ctl_run(f, FALSE, (const char *const[]) { "status", id, NULL }, &out, &err), ==, 0);
+        g_assert_nonnull(strstr(out, "\n     Output: incomplete: "));
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(ctl_run(f, FALSE, (const char *const[]) { "--json", "status", id, NULL }, &out, &err),
+                        ==, 0);
+        g_assert_nonnull(strstr(out, "\"output_incomplete\":true}"));
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+
+        /* A job whose output is whole says nothing of it. */
+        g_assert_cmpint(ctl_run(f, FALSE, (const char *const[]) { "release", id, NULL }, &out, &err), ==, 0);
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(ctl_run(f, FALSE, (const char *const[]) { "submit", "--wait", "--", "true", NULL },
+                                &out, &err),
+                        ==, 0);
+        g_free(id);
+        id = g_strstrip(g_steal_pointer(&out));
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(ctl_run(f, FALSE, (const char *const[]) { "status", id, NULL }, &out, &err), ==, 0);
+        g_assert_null(strstr(out, "Output:"));
+
+        status = fixture_stop_daemon(f->daemon_pid);
+        f->daemon_pid = 0;
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        g_assert_cmpint(umount(mnt), ==, 0);
+        g_assert_cmpint(g_rmdir(mnt), ==, 0);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
@@ -338,6 +399,7 @@ int main(int argc, char **argv) {
         ADD("follow/other-uid", fixture_setup_open_bus, test_follow_other_uid);
         ADD("follow/ends", fixture_setup, test_follow_ends);
         ADD("follow/usage", fixture_setup, test_follow_usage);
+        ADD("status/incomplete", fixture_setup_no_daemon, test_status_incomplete);
 #undef ADD
         return g_test_run();
 }
