@@ -517,18 +517,22 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Job *j = userdata;
         const JobRecord *rec = job_get_record(j);
-        /* Both streams and the message's own bytes must fit what the bus carries. */
-        uint64_t max = 2 * manager_stream_max(job_bus(j)->manager->config.bus_kind);
+        /* Per stream, as for Communicate: two of them and the message's own bytes fit what the bus carries,
+         * and each stays below the 64 MiB a D-Bus array may hold (a bus disconnects a sender past that). */
+        uint64_t max = manager_stream_max(job_bus(j)->manager->config.bus_kind);
         int r;
 
         r = check_owner(j, message, error);
         if (r < 0)
                 return r;
-        if (rec->output[JOB_STDOUT].size + rec->output[JOB_STDERR].size > max)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "Job %" PRIu64 " holds %" PRIu64 " bytes of output, more than one bus "
-                                         "message carries (%" PRIu64 "); read it with OpenOutput()",
-                                         rec->id, rec->output[JOB_STDOUT].size + rec->output[JOB_STDERR].size, max);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++)
+                if (rec->output[s].size > max)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "Job %" PRIu64 " holds %" PRIu64 " bytes of %s, more than the %" PRIu64
+                                                 " bytes per stream one bus message carries; read it with "
+                                                 "OpenOutput()",
+                                                 rec->id, rec->output[s].size, s == JOB_STDOUT ? "stdout" : "stderr",
+                                                 max);
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;

@@ -250,6 +250,11 @@ static void on_job_changed(Job *j, JobChange what, void *userdata) {
         job_bus_emit_changed(m, j, what);
         if ((what & JOB_CHANGE_STATE) && job_get_record(j)->state == JOB_RUNNING)
                 log_job(m, j, "started");
+        if (what & JOB_CHANGE_OUTPUT)
+                /* The spool fills up (it leaves room for the store) or the disk fails: say where. */
+                log_warning("Failed to write the output of job %" PRIu64 " to the spool in %s (full, or "
+                            "failing); capture of that stream stopped, OutputIncomplete is set",
+                            job_get_record(j)->id, m->state_dir);
 }
 
 static int interrupt_waiters(Job *j, void *userdata) {

@@ -715,27 +715,16 @@ static void on_executor_failed(Job *j, int error, const char *detail) {
         job_finish(j, JOB_FAILED);
 }
 
-/* Appends data to stream s's spool file, opening it at the first byte. Returns the bytes written, or a
- * negative errno once none could be. */
+/* Appends data to stream s's spool file, opening it at the first byte. Returns the bytes written (fewer
+ * than size once the spool is full), or a negative errno once none could be. */
 static ssize_t job_spool_write(Job *j, JobStream s, const void *data, size_t size) {
-        size_t done = 0;
-
         if (j->output_fd[s] < 0) {
                 int fd = spool_open_write(registry_get_spool(pool_get_registry(j->pool)), j->r.id, s);
                 if (fd < 0)
                         return fd;
                 j->output_fd[s] = fd;
         }
-        while (done < size) {
-                ssize_t k = write(j->output_fd[s], (const char *) data + done, size - done);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return done > 0 ? (ssize_t) done : -errno;
-                }
-                done += (size_t) k;
-        }
-        return (ssize_t) done;
+        return spool_write(j->output_fd[s], data, size);
 }
 
 /* Keeps what fits of size bytes of stream s; past the limit, stops the job where it asked for that. */

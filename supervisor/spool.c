@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -68,6 +69,38 @@ int spool_open_write(Spool *s, uint64_t id, JobStream stream) {
         file_name(name, id, stream);
         fd = openat(s->dir_fd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         return fd < 0 ? -errno : fd;
+}
+
+/* What the spool leaves free on its file system: the job store shares it, and a full disk must stop
+ * captures, not the store's commits (nor Submit with them). */
+static uint64_t keep_free(const struct statvfs *sv) {
+        uint64_t size = (uint64_t) sv->f_blocks * sv->f_frsize;
+        return MIN(MAX(size / 100 * SPOOL_KEEP_FREE_PERCENT, SPOOL_KEEP_FREE_MIN), SPOOL_KEEP_FREE_MAX);
+}
+
+ssize_t spool_write(int fd, const void *data, size_t size) {
+        struct statvfs sv;
+        size_t done = 0;
+
+        /* Once per chunk (64 KiB at most, from the executor): cheap beside the write itself. */
+        if (fstatvfs(fd, &sv) >= 0) {
+                uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize, keep = keep_free(&sv);
+                uint64_t room = avail > keep ? avail - keep : 0;
+
+                if (room == 0)
+                        return -ENOSPC;
+                size = (size_t) MIN((uint64_t) size, room);
+        }
+        while (done < size) {
+                ssize_t k = write(fd, (const char *) data + done, size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return done > 0 ? (ssize_t) done : -errno;
+                }
+                done += (size_t) k;
+        }
+        return (ssize_t) done;
 }
 
 int spool_open_read(Spool *s, uint64_t id, JobStream stream) {

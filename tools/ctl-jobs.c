@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* procpoolctl's commands that look at and act on jobs: list, status, output, cancel, kill, release,
- * pool-size. */
+/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, release, pool-size. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -49,7 +48,7 @@ static void json_write_job(FILE *f, const JobInfo *j) {
                 ",\"runtime_usec\":%" PRIu64 ",\"error\":",
                 j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
         json_write_string(f, j->error);
-        fputc('}', f);
+        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 
 typedef struct JobList {
@@ -244,6 +243,8 @@ static void print_job_status(const JobInfo *j) {
         }
         if (j->error && *j->error)
                 printf("      Error: %s\n", j->error);
+        if (j->output_incomplete)
+                printf("     Output: incomplete: the state dir had no room for more (see procpoold's log)\n");
         printf("       Path: %s\n", j->path);
 }
 
@@ -285,32 +286,6 @@ int verb_status(Ctl *c, int argc, char **argv) {
                 job_info_done(&j);
         }
         return ret;
-}
-
-int verb_output(Ctl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *path = NULL;
-        uint64_t id;
-        int r;
-
-        if (ctl_parse_job_ids(2, argv, 1, &id) != 0)
-                return EXIT_USAGE;
-        r = ctl_job_path(c, id, &path);
-        if (r != 0)
-                return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "GetOutput", &error,
-                               &reply, NULL);
-        if (r < 0)
-                return ctl_log_error(c, &error, r, "Failed to get the output of job %" PRIu64, id);
-        /* stdout first, then stderr: each stream is kept whole, their interleaving is not. */
-        r = ctl_write_byte_array(reply, STDOUT_FILENO);
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to write the output of job %" PRIu64, id);
-        r = ctl_write_byte_array(reply, STDERR_FILENO);
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to write the output of job %" PRIu64, id);
-        return EXIT_SUCCESS;
 }
 
 /* Calls a method on each job named in argv[1..]; returns 0 if every call succeeded. */

@@ -67,6 +67,8 @@ struct Waiter {
         int signal;            /* the signal that asked us to cancel, or 0 */
         char *owner;           /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
         sd_bus_slot *owner_match, *finished_match;
+        void (*before_end)(void *userdata); /* runs at each answer to Wait, before anything is printed */
+        void *userdata;
 };
 
 static void waiter_done(Waiter *w) {
@@ -346,6 +348,8 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         j->slot = sd_bus_slot_unref(j->slot);
         if (e && (error_is_interruption(e) || error_is_departure(e)))
                 return job_interrupted(j, m, e);
+        if (w->before_end)
+                w->before_end(w->userdata);
         if (e) {
                 if (w->n_jobs > 1)
                         show_progress(w, true);
@@ -808,6 +812,19 @@ int verb_submit(Ctl *c, int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+int ctl_wait_job(Ctl *c, uint64_t id, const char *path, void (*before_end)(void *userdata), void *userdata) {
+        Waiter w = { .ctl = c, .before_end = before_end, .userdata = userdata };
+        int r;
+
+        r = waiter_add(&w, id, path);
+        if (r < 0)
+                r = ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, id);
+        else
+                r = waiter_run(&w);
+        waiter_done(&w);
+        return r;
+}
+
 static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -904,7 +921,7 @@ static int read_all(int fd, uint8_t **ret, size_t *ret_size) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
+int ctl_write_all(int fd, const void *data, size_t size) {
         const uint8_t *p = data;
 
         while (size > 0) {
@@ -927,7 +944,7 @@ int ctl_write_byte_array(sd_bus_message *m, int fd) {
 
         if (r < 0)
                 return r;
-        return write_all(fd, data, size);
+        return ctl_write_all(fd, data, size);
 }
 
 /* Builds the Communicate call of argv with input and the command line's options. */

@@ -44,6 +44,7 @@ typedef struct Ctl {
         bool wait;
 
         int kill_signal;
+        bool follow; /* output: follow the job's output until it ends */
 
         const char *verb;
         sd_bus *bus;
@@ -62,6 +63,7 @@ typedef struct JobInfo {
         char *label;
         uint64_t submitted_at, started_at, finished_at;
         char *error;
+        bool output_incomplete; /* capture stopped where the spool could not take more */
 } JobInfo;
 
 /* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */
@@ -89,8 +91,16 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info);
 
 void job_info_done(JobInfo *info);
 
+/* Writes size bytes to fd, all of them; returns 0 or a negative errno. */
+int ctl_write_all(int fd, const void *data, size_t size);
+
 /* Writes the ay at m's read position to fd; returns 0 or a negative errno. */
 int ctl_write_byte_array(sd_bus_message *m, int fd);
+
+/* Waits for job id at path as 'wait ID' does and returns the exit code 'wait' gives. The default event
+ * loop runs meanwhile, with whatever else the caller put on it; before_end(userdata), if set, runs once
+ * the daemon answers, before anything is printed about how the job ended. */
+int ctl_wait_job(Ctl *c, uint64_t id, const char *path, void (*before_end)(void *userdata), void *userdata);
 
 /* The id at the end of a job's object path, or 0. */
 uint64_t job_path_to_id(const char *path);

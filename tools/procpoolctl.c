@@ -70,10 +70,11 @@ static const Verb verbs[] = {
           "Show the properties of jobs; without an ID, list jobs as 'list' does.",
           "  -a, --all                  Without an ID, also list finished jobs\n"
           "  -l, --full                 Do not cut the command line to the terminal's width\n" },
-        { "output", verb_output, 1, 1, false, "output ID",
+        { "output", verb_output, 1, 1, false, "output [-f] ID",
           "Print a job's captured stdout and stderr",
-          "Write the captured stdout of a job to stdout and its stderr to stderr.",
-          NULL },
+          "Write the captured stdout of a job to stdout and its stderr to stderr. With --follow, go on\n"
+          "printing what it writes until it ends, then exit with its code.",
+          "  -f, --follow               Print the output as it is written until the job ends\n" },
         { "cancel", verb_cancel, 1, UINT_MAX_ARGS, false, "cancel ID...",
           "Cancel jobs",
           "Cancel jobs: a queued job never starts, a running one is stopped.",
@@ -155,6 +156,7 @@ static const struct option options[] = {
         { "output-limit", required_argument, NULL, ARG_OUTPUT_LIMIT },
         { "wait", no_argument, NULL, ARG_WAIT },
         { "signal", required_argument, NULL, 's' },
+        { "follow", no_argument, NULL, 'f' },
         {},
 };
 
@@ -306,6 +308,9 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 *wait_seen = true;
                 c->wait = true;
                 return 0;
+        case 'f':
+                c->follow = true;
+                return 0;
         case 's':
                 *signal_seen = true;
                 if (parse_signal(optarg, &c->kill_signal) < 0)
@@ -323,7 +328,7 @@ static void ctl_done(Ctl *c) {
 }
 
 static int run(Ctl *c, int argc, char **argv) {
-        static const char short_options[] = "hH:M:qalE:s:";
+        static const char short_options[] = "hH:M:qalE:s:f";
         const char *job_option_seen = NULL;
         bool wait_seen = false, signal_seen = false;
         const Verb *v;
@@ -334,7 +339,7 @@ static int run(Ctl *c, int argc, char **argv) {
 
         /* Options before the command, up to its name. */
         opterr = 1;
-        while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:f", options, NULL)) >= 0) {
                 r = handle_option(c, opt, NULL, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
@@ -358,8 +363,8 @@ static int run(Ctl *c, int argc, char **argv) {
         verb_argc = argc - optind;
         verb_argv = argv + optind;
         optind = 0;
-        while ((opt = getopt_long(verb_argc, verb_argv, v->job_options ? "+hH:M:qalE:s:" : short_options, options,
-                                  NULL)) >= 0) {
+        while ((opt = getopt_long(verb_argc, verb_argv, v->job_options ? "+hH:M:qalE:s:f" : short_options,
+                                  options, NULL)) >= 0) {
                 r = handle_option(c, opt, v, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
@@ -371,6 +376,8 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option --wait is not valid for '%s'.", v->name);
         if (signal_seen && v->run != verb_kill)
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
+        if (c->follow && v->run != verb_output)
+                return usage_error("Option --follow is not valid for '%s'.", v->name);
         if (c->host && c->machine)
                 return usage_error("Options --host and --machine cannot be combined.");
         if (c->host && c->user)
@@ -657,6 +664,11 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         r = sd_bus_message_read(m, "v", "t", &info->finished_at);
                 else if (strcmp(name, "Error") == 0)
                         r = read_string_variant(m, &info->error);
+                else if (strcmp(name, "OutputIncomplete") == 0) {
+                        int b;
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        info->output_incomplete = b;
+                }
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
