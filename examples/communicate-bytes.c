@@ -64,8 +64,8 @@ int main(void) {
         /* Communicate answers when the job ends: GDBus's default of 25 s would cut off a long job. */
         g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(supervisor), G_MAXINT);
         om = procpool_object_manager_client_new_for_bus_sync(G_BUS_TYPE_SESSION,
-                                                             G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, BUS_NAME,
-                                                             MANAGER_PATH, NULL, &error);
+                                                             G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
+                                                             BUS_NAME, MANAGER_PATH, NULL, &error);
         if (!om) {
                 fprintf(stderr, "Failed to list the jobs of %s: %s\n", BUS_NAME, error->message);
                 return 1;
@@ -73,16 +73,19 @@ int main(void) {
 
         g_variant_dict_init(&options, NULL);
         g_variant_dict_insert(&options, "label", "s", "gdbus-codegen example");
+        /* The fd lists (NULL here) carry the fds of the 'stdout'/'stderr' options ('h': an index into
+         * the list), as with g_dbus_proxy_call_with_unix_fd_list(). */
         if (!procpool_supervisor1_call_communicate_sync(
                     supervisor, argv, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, input, INPUT_SIZE, 1),
-                    g_variant_dict_end(&options), &rc, &out, &err, NULL, &error)) {
+                    g_variant_dict_end(&options), NULL, &rc, &out, &err, NULL, NULL, &error)) {
                 fprintf(stderr, "Communicate failed: %s\n", error->message);
                 return 1;
         }
 
         got = g_variant_get_fixed_array(out, &got_size, 1);
         if (rc != 0 || got_size != INPUT_SIZE || memcmp(got, input, INPUT_SIZE) != 0) {
-                fprintf(stderr, "cat gave back %zu bytes (rc %d), not the %d sent\n", got_size, rc, INPUT_SIZE);
+                fprintf(stderr, "cat gave back %zu bytes (rc %d), not the %d sent\n", got_size, rc,
+                        INPUT_SIZE);
                 return 1;
         }
         if (g_variant_n_children(err) != 0) {
