@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GDBus clients as desktop apps use them: a proxy's cached properties are final by the time JobFinished
- * or the answer to Wait, Call or Communicate arrives, and a released job is gone before Release returns. */
+ * or the answer to Wait, Call or Communicate arrives, a released job is gone before Release returns, and
+ * JobCgroups says whether jobs run in cgroups. */
 #include "fixture.h"
 
 /* A job that waits for gate, burns a little CPU (so that its final CPUUsageUSec is worth checking), and
@@ -237,6 +238,22 @@ static void test_release_after_removed(Fixture *f, gconstpointer unused) {
         fixture_reply_clear(&reply);
 }
 
+/* JobCgroups says what the daemon does: on a test bus, outside a unit with Delegate=yes, it is false. */
+static void test_job_cgroups(Fixture *f, gconstpointer unused) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDBusProxy) manager = g_dbus_proxy_new_sync(
+                f->conn, G_DBUS_PROXY_FLAGS_NONE, NULL, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, NULL, &error);
+        g_autoptr(GVariant) v = NULL;
+
+        g_assert_no_error(error);
+        v = g_dbus_proxy_get_cached_property(manager, "JobCgroups");
+        g_assert_nonnull(v);
+        g_assert_true(g_variant_is_of_type(v, G_VARIANT_TYPE_BOOLEAN));
+        g_assert_cmpint(g_variant_get_boolean(v), ==, fixture_per_job_cgroups(f));
+        if (!g_getenv("INVOCATION_ID"))
+                g_assert_false(g_variant_get_boolean(v));
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         FIXTURE_ADD("/procpool/gdbus/proxy-in-job-finished", fixture_setup, NULL, test_proxy_in_job_finished);
@@ -246,5 +263,6 @@ int main(int argc, char *argv[]) {
         FIXTURE_ADD("/procpool/gdbus/object-manager-after-communicate", fixture_setup, NULL,
                     test_object_manager_after_communicate);
         FIXTURE_ADD("/procpool/gdbus/release-after-removed", fixture_setup, NULL, test_release_after_removed);
+        FIXTURE_ADD("/procpool/gdbus/job-cgroups", fixture_setup, NULL, test_job_cgroups);
         return g_test_run();
 }
