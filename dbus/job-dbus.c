@@ -402,7 +402,9 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
 }
 
 /* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it).
- * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them. */
+ * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them then
+ * (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final values, so
+ * that a client's cache ends right. */
 #define JOB_PROPERTIES(X)                                                                                  \
         X("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_id)                                           \
         X("Argv", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_argv)                                      \
@@ -418,8 +420,8 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)               \
         X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                 \
           append_output_incomplete)                                                                        \
-        X("CPUUsageUSec", "t", 0, 0, append_cpu_usage)                                                     \
-        X("MemoryPeak", "t", 0, 0, append_memory_peak)
+        X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage)                                      \
+        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak)
 
 typedef struct JobProperty {
         const char *name;

@@ -334,11 +334,15 @@ static int on_counts(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Said in every STATUS= while it holds: the log line at start scrolls away, systemctl status stays. */
+#define CGROUPS_UNUSABLE_NOTE "; Delegate=yes but per-job cgroups unusable (see the log)"
+
 static void notify_status(Manager *m) {
-        (void) sd_notifyf(0, "STATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s",
+        (void) sd_notifyf(0, "STATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s%s",
                           pool_get_running(m->pool), pool_get_queued(m->pool),
                           registry_get_n_finished_total(m->registry), pool_get_size(m->pool),
-                          m->shutting_down ? ", stopping" : "");
+                          m->shutting_down ? ", stopping" : "",
+                          m->cgroups_unusable ? CGROUPS_UNUSABLE_NOTE : "");
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -839,6 +843,8 @@ static CgroupRoot *setup_cgroups(Manager *m) {
         const char *why;
         int r;
 
+        bool asked = false; /* the unit has Delegate=yes */
+
         r = cgroup_own_path(&path);
         /* After a re-exec the daemon lives where its first start moved it, in <delegated>/supervisor: the
          * delegated cgroup is the parent, and no second supervisor/ goes below this one. */
@@ -847,22 +853,34 @@ static CgroupRoot *setup_cgroups(Manager *m) {
                 if (slash && strcmp(slash, "/supervisor") == 0)
                         *slash = '\0';
         }
-        if (r < 0)
+        if (r < 0) {
                 why = "no cgroup v2 hierarchy";
-        else if (!cgroup_marked_delegated(path) && !systemd_says_delegated(m))
+                asked = systemd_says_delegated(m);
+        } else if (!cgroup_marked_delegated(path) && !systemd_says_delegated(m))
                 why = "its cgroup is not delegated to it (Delegate=yes)";
         else {
+                asked = true;
                 r = cgroup_root_setup(path, &root);
                 if (r >= 0) {
                         log_info("each job runs in its own cgroup under %s%s", path,
                                  root->has_memory ? "" : " (no memory controller: memory-max is off)");
+                        m->job_cgroups = true;
                         return root;
                 }
                 log_warning_errno(r, "Failed to take over cgroup %s: %m", path);
                 why = "its cgroup could not be set up";
         }
-        log_notice("%s; jobs are tracked by process group, and a job's processes that leave its group are "
-                   "not stopped with it", why);
+        if (asked) {
+                /* The unit's author expects whole trees stopped and measured: say loudly that they are
+                 * not, in the log and in systemctl status. */
+                log_error("The unit asks for Delegate=yes, but %s: per-job cgroups are OFF; jobs are tracked "
+                          "by process group, a job's processes that leave its group are not stopped with it, "
+                          "and CPUUsageUSec, MemoryPeak and memory-max do not work",
+                          why);
+                m->cgroups_unusable = true;
+        } else
+                log_notice("%s; jobs are tracked by process group, and a job's processes that leave its group "
+                           "are not stopped with it", why);
         return NULL;
 }
 
@@ -943,9 +961,10 @@ int manager_startup(Manager *m) {
         if (m->took_over)
                 check_clients(m);
         (void) registry_flush(m->registry);
-        (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u",
+        (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s",
                           pool_get_running(m->pool), pool_get_queued(m->pool),
-                          registry_get_n_finished_total(m->registry), pool_get_size(m->pool));
+                          registry_get_n_finished_total(m->registry), pool_get_size(m->pool),
+                          m->cgroups_unusable ? CGROUPS_UNUSABLE_NOTE : "");
         return 0;
 }
 

@@ -65,6 +65,8 @@ typedef struct Manager {
         bool under_systemd; /* log job lines to the journal */
         bool took_over;     /* started by a re-exec: its clients are checked once the bus is watched */
         bool freeing;
+        bool job_cgroups;      /* each job runs in a cgroup of its own (Supervisor1.JobCgroups) */
+        bool cgroups_unusable; /* the unit asks for delegation, which the daemon cannot use */
 } Manager;
 
 /* Where the job store lives unless --state-dir says: $STATE_DIRECTORY, else /var/lib/procpool for the

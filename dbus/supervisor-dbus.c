@@ -336,6 +336,13 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append(reply, "s", PROCPOOL_VERSION);
 }
 
+static int property_get_job_cgroups(sd_bus *bus, const char *path, const char *interface,
+                                    const char *property, sd_bus_message *reply, void *userdata,
+                                    sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "b", (int) m->job_cgroups);
+}
+
 const sd_bus_vtable supervisor_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_WRITABLE_PROPERTY("PoolSize", "u", property_get_pool_size, property_set_pool_size, 0,
@@ -344,6 +351,7 @@ const sd_bus_vtable supervisor_vtable[] = {
         SD_BUS_PROPERTY("Queued", "u", property_get_queued, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MaxQueued", "u", property_get_max_queued, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("JobCgroups", "b", property_get_job_cgroups, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Submit", SD_BUS_ARGS("as", argv, "a{sv}", options), SD_BUS_RESULT("o", job),
                                 method_submit, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Call", SD_BUS_ARGS("as", argv, "a{sv}", options),

@@ -37,6 +37,7 @@ typedef enum JobChange {
         JOB_CHANGE_FINISHED_AT = 1 << 4,
         JOB_CHANGE_ERROR = 1 << 5,
         JOB_CHANGE_OUTPUT = 1 << 6, /* OutputIncomplete */
+        JOB_CHANGE_USAGE = 1 << 7,  /* CPU time and peak memory: only their final values are reported */
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people

@@ -256,7 +256,7 @@ void pool_job_finished(Pool *p, Job *j, JobPhase phase) {
                 break; /* read back from the store: it never had a slot */
         }
         if (j->r.started_at != 0)
-                what |= JOB_CHANGE_PID | JOB_CHANGE_RETURNCODE;
+                what |= JOB_CHANGE_PID | JOB_CHANGE_RETURNCODE | JOB_CHANGE_USAGE;
         if (j->r.reason.kind != JOB_REASON_NONE)
                 what |= JOB_CHANGE_ERROR;
 

@@ -657,10 +657,11 @@ void registry_job_finished(Registry *r, Job *j, JobChange what) {
         r->n_finished_total++;
         registry_job_dirty(r, j);
 
-        /* Finished first: waiting callers get their answer before observers get signals. */
+        /* The change first: a client that caches properties (a GDBusProxy) has the final state by the
+         * time the end is announced and its waiting callers get their answer. */
+        registry_job_changed(r, j, what);
         if (r->callbacks->job_finished)
                 r->callbacks->job_finished(j, r->userdata);
-        registry_job_changed(r, j, what);
 
         while (r->n_finished > r->config.retain && r->finished_head)
                 registry_release(r, r->finished_head);

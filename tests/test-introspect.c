@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The daemon's live introspection matches data/org.procpool.Supervisor1.xml member for member. */
+/* The daemon's live introspection matches data/org.procpool.Supervisor1.xml member for member, annotations
+ * included. */
 #include "fixture.h"
 
 static GDBusNodeInfo *contract(void) {
@@ -32,18 +33,36 @@ static GDBusNodeInfo *live(Fixture *f, const char *path) {
         return node;
 }
 
-static void describe_args(GString *s, GDBusArgInfo **args, const char *direction) {
-        for (GDBusArgInfo **a = args; a && *a; a++)
-                g_string_append_printf(s, " %s:%s:%s", direction, (*a)->name ? (*a)->name : "",
-                                       (*a)->signature);
-}
+/* Hints to gdbus-codegen, for clients only: the daemon does not serve them. */
+#define CODEGEN_ANNOTATIONS "org.gtk.GDBus."
 
 static int compare_strings(gconstpointer a, gconstpointer b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+/* The annotations, sorted, as " @name=value". */
+static void describe_annotations(GString *s, GDBusAnnotationInfo **annotations) {
+        g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(g_free);
+
+        for (GDBusAnnotationInfo **a = annotations; a && *a; a++)
+                if (!g_str_has_prefix((*a)->key, CODEGEN_ANNOTATIONS))
+                        g_ptr_array_add(items, g_strdup_printf(" @%s=%s", (*a)->key, (*a)->value));
+        g_ptr_array_sort(items, compare_strings);
+        for (guint i = 0; i < items->len; i++)
+                g_string_append(s, items->pdata[i]);
+}
+
+static void describe_args(GString *s, GDBusArgInfo **args, const char *direction) {
+        for (GDBusArgInfo **a = args; a && *a; a++) {
+                g_string_append_printf(s, " %s:%s:%s", direction, (*a)->name ? (*a)->name : "",
+                                       (*a)->signature);
+                describe_annotations(s, (*a)->annotations);
+        }
+}
+
 /* One sorted line per method, signal and property: names, argument names, types and directions,
- * property types and access. Annotations are not part of the comparison. */
+ * property types and access, and the annotations of each (EmitsChangedSignal above all), but for
+ * gdbus-codegen's, which only the XML has. */
 static char *describe(GDBusInterfaceInfo *iface) {
         g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
         GString *out = g_string_new(NULL);
@@ -53,12 +72,14 @@ static char *describe(GDBusInterfaceInfo *iface) {
                 g_string_append_printf(s, "method %s", (*m)->name);
                 describe_args(s, (*m)->in_args, "in");
                 describe_args(s, (*m)->out_args, "out");
+                describe_annotations(s, (*m)->annotations);
                 g_ptr_array_add(lines, g_string_free(s, FALSE));
         }
         for (GDBusSignalInfo **sig = iface->signals; sig && *sig; sig++) {
                 GString *s = g_string_new(NULL);
                 g_string_append_printf(s, "signal %s", (*sig)->name);
                 describe_args(s, (*sig)->args, "arg");
+                describe_annotations(s, (*sig)->annotations);
                 g_ptr_array_add(lines, g_string_free(s, FALSE));
         }
         for (GDBusPropertyInfo **p = iface->properties; p && *p; p++) {
@@ -67,8 +88,17 @@ static char *describe(GDBusInterfaceInfo *iface) {
                                              ? "readwrite"
                                      : (*p)->flags == G_DBUS_PROPERTY_INFO_FLAGS_READABLE ? "read"
                                                                                           : "write";
-                g_ptr_array_add(lines,
-                                g_strdup_printf("property %s %s %s", (*p)->name, (*p)->signature, access));
+                GString *s = g_string_new(NULL);
+
+                g_string_append_printf(s, "property %s %s %s", (*p)->name, (*p)->signature, access);
+                describe_annotations(s, (*p)->annotations);
+                g_ptr_array_add(lines, g_string_free(s, FALSE));
+        }
+        {
+                GString *s = g_string_new("interface");
+
+                describe_annotations(s, iface->annotations);
+                g_ptr_array_add(lines, g_string_free(s, FALSE));
         }
         g_ptr_array_sort(lines, compare_strings);
         for (guint i = 0; i < lines->len; i++)
@@ -128,10 +158,38 @@ static void test_contract_complete(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(expected->interfaces[1]->name, ==, JOB_IFACE);
 }
 
+static void assert_bytes_forced(GDBusArgInfo **args, const char *member) {
+        for (GDBusArgInfo **a = args; a && *a; a++) {
+                const char *v;
+
+                if (!g_str_equal((*a)->signature, "ay"))
+                        continue;
+                v = g_dbus_annotation_info_lookup((*a)->annotations, "org.gtk.GDBus.C.ForceGVariant");
+                g_test_message("%s %s: ForceGVariant %s", member, (*a)->name, v ? v : "(none)");
+                g_assert_cmpstr(v, ==, "true");
+        }
+}
+
+/* gdbus-codegen maps an unannotated 'ay' to a NUL-terminated string: a Communicate through a generated
+ * binding would send one NUL too many and read its output as empty. */
+static void test_bytes_forced(Fixture *f, gconstpointer unused) {
+        g_autoptr(GDBusNodeInfo) expected = contract();
+
+        for (GDBusInterfaceInfo **i = expected->interfaces; *i; i++) {
+                for (GDBusMethodInfo **m = (*i)->methods; m && *m; m++) {
+                        assert_bytes_forced((*m)->in_args, (*m)->name);
+                        assert_bytes_forced((*m)->out_args, (*m)->name);
+                }
+                for (GDBusSignalInfo **sig = (*i)->signals; sig && *sig; sig++)
+                        assert_bytes_forced((*sig)->args, (*sig)->name);
+        }
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         FIXTURE_ADD("/procpool/introspect/manager", fixture_setup, NULL, test_manager);
         FIXTURE_ADD("/procpool/introspect/job", fixture_setup, NULL, test_job);
         FIXTURE_ADD("/procpool/introspect/contract-complete", fixture_setup, NULL, test_contract_complete);
+        FIXTURE_ADD("/procpool/introspect/bytes-forced", fixture_setup, NULL, test_bytes_forced);
         return g_test_run();
 }

@@ -453,10 +453,6 @@ static gboolean communicated(gpointer data) {
         return ((Communicated *) data)->done;
 }
 
-static gboolean file_exists(gpointer data) {
-        return g_file_test(data, G_FILE_TEST_EXISTS);
-}
-
 static const char *const pool4[] = { "--pool-size=4", NULL };
 
 static void test_ctl(Fixture *f, gconstpointer unused) {
@@ -503,7 +499,7 @@ static void test_ctl(Fixture *f, gconstpointer unused) {
                                    G_SUBPROCESS_FLAGS_STDERR_PIPE,
                            comm);
         g_subprocess_communicate_async(comm_p, input_bytes, NULL, on_communicated, &c);
-        g_assert_true(fixture_iterate_until(file_exists, ready));
+        g_assert_true(fixture_wait_for_file(ready));
         wait_p = ctl_spawn(f, G_SUBPROCESS_FLAGS_NONE, wait);
 
         /* daemon-reexec returns once procpoold is back: a new connection of the same process. */
