@@ -449,6 +449,25 @@ static void on_communicated(GObject *source, GAsyncResult *res, gpointer data) {
         c->done = TRUE;
 }
 
+static gboolean file_exists(gpointer data) {
+        return g_file_test(data, G_FILE_TEST_EXISTS);
+}
+
+static void on_dir_changed(GFileMonitor *m, GFile *file, GFile *other, GFileMonitorEvent event, gpointer data) {
+}
+
+/* Waits for path while the main context runs (the test's own async calls feed the job that makes it):
+ * a directory monitor wakes the context when the file appears. */
+static gboolean wait_file_iterating(const char *path) {
+        g_autofree char *dirname = g_path_get_dirname(path);
+        g_autoptr(GFile) dir = g_file_new_for_path(dirname);
+        g_autoptr(GFileMonitor) monitor = g_file_monitor_directory(dir, G_FILE_MONITOR_NONE, NULL, NULL);
+
+        g_assert_nonnull(monitor);
+        g_signal_connect(monitor, "changed", G_CALLBACK(on_dir_changed), NULL);
+        return fixture_iterate_until(file_exists, (gpointer) path);
+}
+
 static gboolean communicated(gpointer data) {
         return ((Communicated *) data)->done;
 }
@@ -499,7 +518,7 @@ static void test_ctl(Fixture *f, gconstpointer unused) {
                                    G_SUBPROCESS_FLAGS_STDERR_PIPE,
                            comm);
         g_subprocess_communicate_async(comm_p, input_bytes, NULL, on_communicated, &c);
-        g_assert_true(fixture_wait_for_file(ready));
+        g_assert_true(wait_file_iterating(ready));
         wait_p = ctl_spawn(f, G_SUBPROCESS_FLAGS_NONE, wait);
 
         /* daemon-reexec returns once procpoold is back: a new connection of the same process. */
