@@ -109,14 +109,47 @@ JobBus *job_bus_free(JobBus *jb) {
         return NULL;
 }
 
+int job_bus_reply_handle(sd_bus_message *call, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *h = NULL;
+        uint64_t cookie;
+        int r;
+
+        r = sd_bus_message_get_cookie(call, &cookie);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_call(sd_bus_message_get_bus(call), &h, NULL, sd_bus_message_get_path(call),
+                                           sd_bus_message_get_interface(call), sd_bus_message_get_member(call));
+        if (r < 0)
+                return r;
+        if (sd_bus_message_get_sender(call)) {
+                r = sd_bus_message_set_sender(h, sd_bus_message_get_sender(call));
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_set_expect_reply(h, sd_bus_message_get_expect_reply(call));
+        if (r < 0)
+                return r;
+        r = sd_bus_message_seal(h, cookie, 0);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
 int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *h = NULL;
         JobBus *jb = job_bus(j);
         Waiter *w;
+        int r;
 
+        /* Held until the job ends: the call's fds and body must not be held that long. */
+        r = job_bus_reply_handle(message, &h);
+        if (r < 0)
+                return r;
         w = malloc(sizeof(Waiter));
         if (!w)
                 return -ENOMEM;
-        *w = (Waiter) { .message = sd_bus_message_ref(message), .kind = kind, .next = jb->waiters };
+        *w = (Waiter) { .message = TAKE_PTR(h), .kind = kind, .next = jb->waiters };
         jb->waiters = w;
         return 0;
 }
