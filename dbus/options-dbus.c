@@ -164,6 +164,9 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 r = sd_bus_message_read_basic(m, 's', &s);
                 if (r < 0)
                         return r;
+                if (strlen(s) > REQUEST_CWD_MAX)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "Option 'cwd' is longer than %u bytes", REQUEST_CWD_MAX);
                 if (s[0] != '/')
                         return sd_bus_error_setf(error, INVALID_ARGS,
                                                  "Option 'cwd': '%s' is not an absolute path", s);
