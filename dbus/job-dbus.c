@@ -34,7 +34,28 @@ static const char *stream_option(JobStream s) {
         return s == JOB_STDOUT ? PROCPOOL_OPTION_STDOUT : PROCPOOL_OPTION_STDERR;
 }
 
+/* Error texts name argv[0] or the cwd, which a client chooses: they are cut to this many bytes, so that
+ * a job's properties stay what job_spec_cost() counted. */
+#define JOB_ERROR_TEXT_MAX 1024U
+
+static char *error_text_bounded(char *e) {
+        size_t n = JOB_ERROR_TEXT_MAX - 3;
+
+        if (!e || strlen(e) <= JOB_ERROR_TEXT_MAX)
+                return e;
+        while (n > 0 && ((unsigned char) e[n] & 0xC0) == 0x80) /* not inside a UTF-8 character */
+                n--;
+        memcpy(e + n, "...", 4);
+        return e;
+}
+
+static char *job_error_text_full(const JobRecord *r);
+
 char *job_error_text(const JobRecord *r) {
+        return error_text_bounded(job_error_text_full(r));
+}
+
+static char *job_error_text_full(const JobRecord *r) {
         const JobReason *why = &r->reason;
         char *e = NULL;
         int k;
