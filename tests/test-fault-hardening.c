@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -357,6 +358,40 @@ static void test_lost_bus(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(WEXITSTATUS(status), !=, 0);
 }
 
+/* ---- every size stored is bounded ------------------------------------------------------------------ */
+
+/* A multi-MiB cwd was taken, uncounted, and repeated whole in the failed job's Error. */
+static void test_cwd_bounded(Fixture *f, gconstpointer unused) {
+        g_autofree char *d = g_strnfill(16400, 'd'), *cwd = g_strconcat("/", d, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+
+        r = fixture_call(f, "Call", g_variant_new("(^as@a{sv})", argv_true,
+                                                  fixture_options("cwd", g_variant_new_string(cwd), NULL)),
+                         &error);
+        g_assert_null(r);
+        fixture_assert_error(error, "org.freedesktop.DBus.Error.LimitsExceeded", "Option 'cwd' is longer");
+        assert_answers(f);
+}
+
+/* The Error of a job that could not start named a client's string whole: argv[0] of 1 MiB. */
+static void test_error_text_bounded(Fixture *f, gconstpointer unused) {
+        g_autofree char *name = g_strnfill(900 * 1024, 'x');
+        const char *const argv[] = {name, NULL};
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL, *state = NULL, *text = NULL;
+
+        g_assert_cmpint(fixture_call_argv(f, argv, NULL, &error), ==, -1000);
+        fixture_assert_error(error, "org.procpool.Error.SpawnFailed", "...");
+        g_assert_cmpuint(strlen(error->message), <, 2048);
+        path = fixture_submit(f, argv, NULL);
+        g_assert_true(fixture_wait_state(f, path, "failed"));
+        fixture_job_outcome(f, path, &state, NULL, &text);
+        g_assert_cmpuint(strlen(text), <=, 1024);
+        g_assert_true(g_str_has_suffix(text, "..."));
+        assert_answers(f);
+}
+
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
 #define ADD(name, setup, args, fn)                                                                           \
@@ -375,5 +410,9 @@ int main(int argc, char *argv[]) {
         ADD("fd-reserve", fixture_setup_open_bus, NULL, test_fd_reserve);
         ADD("user-fd-bound", fixture_setup_open_bus, NULL, test_user_fd_bound);
         ADD("lost-bus", fixture_setup_open_bus, NULL, test_lost_bus);
+
+        /* every size stored is bounded */
+        ADD("cwd-bounded", fixture_setup, NULL, test_cwd_bounded);
+        ADD("error-text-bounded", fixture_setup, NULL, test_error_text_bounded);
         return g_test_run();
 }
