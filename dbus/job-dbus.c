@@ -39,13 +39,19 @@ static const char *stream_option(JobStream s) {
 #define JOB_ERROR_TEXT_MAX 1024U
 
 static char *error_text_bounded(char *e) {
-        size_t n = JOB_ERROR_TEXT_MAX - 3;
+        size_t len = e ? strlen(e) : 0, head = JOB_ERROR_TEXT_MAX / 2 - 2, tail;
 
-        if (!e || strlen(e) <= JOB_ERROR_TEXT_MAX)
+        if (len <= JOB_ERROR_TEXT_MAX)
                 return e;
-        while (n > 0 && ((unsigned char) e[n] & 0xC0) == 0x80) /* not inside a UTF-8 character */
-                n--;
-        memcpy(e + n, "...", 4);
+        /* The middle goes: the start says what failed, the end why (the errno text). Never inside a
+         * UTF-8 character. */
+        tail = len - (JOB_ERROR_TEXT_MAX / 2 - 2);
+        while (head > 0 && ((unsigned char) e[head] & 0xC0) == 0x80)
+                head--;
+        while (tail < len && ((unsigned char) e[tail] & 0xC0) == 0x80)
+                tail++;
+        memcpy(e + head, "...", 3);
+        memmove(e + head + 3, e + tail, len - tail + 1);
         return e;
 }
 
