@@ -34,7 +34,34 @@ static const char *stream_option(JobStream s) {
         return s == JOB_STDOUT ? PROCPOOL_OPTION_STDOUT : PROCPOOL_OPTION_STDERR;
 }
 
+/* Error texts name argv[0] or the cwd, which a client chooses: they are cut to this many bytes, so that
+ * a job's properties stay what job_spec_cost() counted. */
+#define JOB_ERROR_TEXT_MAX 1024U
+
+static char *error_text_bounded(char *e) {
+        size_t len = e ? strlen(e) : 0, head = JOB_ERROR_TEXT_MAX / 2 - 2, tail;
+
+        if (len <= JOB_ERROR_TEXT_MAX)
+                return e;
+        /* The middle goes: the start says what failed, the end why (the errno text). Never inside a
+         * UTF-8 character. */
+        tail = len - (JOB_ERROR_TEXT_MAX / 2 - 2);
+        while (head > 0 && ((unsigned char) e[head] & 0xC0) == 0x80)
+                head--;
+        while (tail < len && ((unsigned char) e[tail] & 0xC0) == 0x80)
+                tail++;
+        memcpy(e + head, "...", 3);
+        memmove(e + head + 3, e + tail, len - tail + 1);
+        return e;
+}
+
+static char *job_error_text_full(const JobRecord *r);
+
 char *job_error_text(const JobRecord *r) {
+        return error_text_bounded(job_error_text_full(r));
+}
+
+static char *job_error_text_full(const JobRecord *r) {
         const JobReason *why = &r->reason;
         char *e = NULL;
         int k;
@@ -109,14 +136,47 @@ JobBus *job_bus_free(JobBus *jb) {
         return NULL;
 }
 
+int job_bus_reply_handle(sd_bus_message *call, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *h = NULL;
+        uint64_t cookie;
+        int r;
+
+        r = sd_bus_message_get_cookie(call, &cookie);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_call(sd_bus_message_get_bus(call), &h, NULL, sd_bus_message_get_path(call),
+                                           sd_bus_message_get_interface(call), sd_bus_message_get_member(call));
+        if (r < 0)
+                return r;
+        if (sd_bus_message_get_sender(call)) {
+                r = sd_bus_message_set_sender(h, sd_bus_message_get_sender(call));
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_set_expect_reply(h, sd_bus_message_get_expect_reply(call));
+        if (r < 0)
+                return r;
+        r = sd_bus_message_seal(h, cookie, 0);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
 int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *h = NULL;
         JobBus *jb = job_bus(j);
         Waiter *w;
+        int r;
 
+        /* Held until the job ends: the call's fds and body must not be held that long. */
+        r = job_bus_reply_handle(message, &h);
+        if (r < 0)
+                return r;
         w = malloc(sizeof(Waiter));
         if (!w)
                 return -ENOMEM;
-        *w = (Waiter) { .message = sd_bus_message_ref(message), .kind = kind, .next = jb->waiters };
+        *w = (Waiter) { .message = TAKE_PTR(h), .kind = kind, .next = jb->waiters };
         jb->waiters = w;
         return 0;
 }

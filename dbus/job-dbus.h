@@ -39,7 +39,10 @@ static inline JobBus *job_bus(const Job *j) {
 const char *job_state_to_string(JobState s);
 /* Job1.Error: why the job ended or is being stopped, in words, or "" (free it). */
 char *job_error_text(const JobRecord *r);
-/* Holds message until the job ends, then replies to it as kind says. */
+/* A method call with call's cookie, sender, path and member and nothing else: what a later reply to call
+ * needs, without the body and the fds the client sent. */
+int job_bus_reply_handle(sd_bus_message *call, sd_bus_message **ret);
+/* Holds (a handle of) message until the job ends, then replies to it as kind says. */
 int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind);
 /* Replies to every waiter of a finished job. */
 void job_bus_reply_all(Job *j);

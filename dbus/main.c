@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "manager.h"
 #include "parse-util.h"
+#include "spawn.h"
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
@@ -222,6 +224,7 @@ int main(int argc, char *argv[]) {
                 },
         };
         _cleanup_(manager_freep) Manager *m = NULL;
+        rlim_t nofile;
         sigset_t mask;
         int r;
 
@@ -232,6 +235,13 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : 2;
         cfg.registry.max_held_bytes = manager_held_max(cfg.bus_kind);
+        /* As systemd advises a daemon that uses no select(); its jobs get the old soft limit back. */
+        r = spawn_raise_nofile_limit(&nofile);
+        if (r < 0)
+                log_warning_errno(r, "Failed to raise the limit of open files to the hard limit: %m, ignoring");
+        /* What queued jobs may hold of it in passed fds: the rest is for running jobs and the bus. */
+        cfg.pool.max_fds = (unsigned) MIN(nofile / 8, (rlim_t) UINT_MAX);
+        cfg.pool.per_user.max_fds = cfg.pool.max_fds / 2;
 
         /* sd-event takes these through signalfd and pidfds; they must be blocked, and a job's
          * closed stdin must not kill the daemon. */

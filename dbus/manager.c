@@ -976,6 +976,12 @@ int manager_run(Manager *m) {
         r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to run the event loop: %m");
+        /* Only sd-bus exits the loop with a code (sd_bus_set_exit_on_disconnect()): the daemon lost the
+         * bus, and with it every caller. A failure, so that the service manager restarts it. */
+        if (r > 0)
+                return log_error_errno(-ECONNRESET,
+                                       "Lost the connection to the %s bus, exiting",
+                                       bus_kind_to_string(m->config.bus_kind));
         (void) sd_bus_flush(m->bus);
         return 0;
 }

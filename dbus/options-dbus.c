@@ -2,6 +2,7 @@
 /* Decoding and validating a request's argv, input and a{sv} options from a method call. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -163,6 +164,9 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 r = sd_bus_message_read_basic(m, 's', &s);
                 if (r < 0)
                         return r;
+                if (strlen(s) > REQUEST_CWD_MAX)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                 "Option 'cwd' is longer than %u bytes", REQUEST_CWD_MAX);
                 if (s[0] != '/')
                         return sd_bus_error_setf(error, INVALID_ARGS,
                                                  "Option 'cwd': '%s' is not an absolute path", s);
@@ -295,10 +299,6 @@ static int check_size(char **argv, char **env, sd_bus_error *error) {
         return 0;
 }
 
-static void unref_message(void *userdata) {
-        sd_bus_message_unref(userdata);
-}
-
 int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_error *error) {
         Request req;
         int r;
@@ -324,13 +324,20 @@ int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_erro
                 r = sd_bus_message_read_array(m, 'y', &p, &n);
                 if (r < 0)
                         goto fail;
-                /* No copy: the input stays in the message, which the job holds until it is written. */
+                /* A copy: the message, and the fds it may carry, are not held until the input is written. */
                 req.spec.has_input = true;
                 req.spec.kill_on_output_limit = true;
-                req.spec.input = p;
+                if (n > 0) {
+                        req.spec.input_userdata = malloc(n);
+                        if (!req.spec.input_userdata) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        memcpy(req.spec.input_userdata, p, n);
+                        req.spec.input = req.spec.input_userdata;
+                        req.spec.input_free = free;
+                }
                 req.spec.input_size = n;
-                req.spec.input_userdata = sd_bus_message_ref(m);
-                req.spec.input_free = unref_message;
         }
 
         r = read_options(m, kind, &req, error);

@@ -13,6 +13,8 @@
 #define REQUEST_ARGS_MAX_BYTES (1024U * 1024U)
 #define REQUEST_ARGS_MAX_ENTRIES 16384U
 #define REQUEST_LABEL_MAX 4096U
+/* The longest cwd taken, in bytes. Paths above PATH_MAX (4096) but within this fail the job at chdir(). */
+#define REQUEST_CWD_MAX 16384U
 
 typedef enum RequestKind {
         REQUEST_SUBMIT,

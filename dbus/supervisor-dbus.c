@@ -50,6 +50,14 @@ static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bu
                                          "in one bus message; wait for jobs to end or submit shorter commands",
                                          registry_get_held_bytes(m->registry), REGISTRY_JOB_FIXED_COST,
                                          registry_get_config(m->registry)->max_held_bytes);
+        case POOL_ERROR_USER_FDS:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "uid %u would hold more than %u fds passed with its queued jobs; wait "
+                                         "for them to start", (unsigned) uid, pc->per_user.max_fds);
+        case POOL_ERROR_FDS:
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Queued jobs would hold more than %u fds passed with them; wait for "
+                                         "them to start", pc->max_fds);
         case POOL_ERROR_NOT_SUPPORTED:
                 return unsupported_error(m->pool, spec, error);
         case POOL_ERROR_SHUTTING_DOWN:
@@ -138,6 +146,7 @@ static void on_submit_stored(Job *j, int error, void *userdata) {
 }
 
 static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        sd_bus_message *handle = NULL;
         Manager *m = userdata;
         Job *j;
         int r;
@@ -145,9 +154,12 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
         r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
         if (r < 0)
                 return r;
-        r = registry_await_stored(m->registry, j, on_submit_stored, sd_bus_message_ref(message));
+        /* The job took copies of the fds it uses; the message's own are not kept until the commit. */
+        r = job_bus_reply_handle(message, &handle);
+        if (r >= 0)
+                r = registry_await_stored(m->registry, j, on_submit_stored, handle);
         if (r < 0) {
-                sd_bus_message_unref(message);
+                sd_bus_message_unref(handle);
                 (void) job_cancel(j); /* nobody could hear that it was queued */
                 return r;
         }

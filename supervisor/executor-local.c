@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +34,7 @@ typedef struct LocalExecutor {
         CgroupRoot *cgroup;      /* per-job cgroups when set; process groups otherwise */
         int null_fd;             /* /dev/null, the stdin of jobs given none */
         char **base_environment; /* the daemon's environment minus what must not reach jobs */
+        int fd_reserve_start;    /* the lowest fd of the reserve no job may reach into */
 } LocalExecutor;
 
 /* One job while it runs. */
@@ -355,6 +358,18 @@ static int local_job_watch(LocalJob *lj) {
         return 0;
 }
 
+/* The top quarter of the fd table is the daemon's reserve: a message that arrives with fds and finds no
+ * room for them loses the daemon its bus connection. fds are given lowest first, so when the lowest free
+ * one lies in the reserve, everything below it is taken: the job fails as if the table were full. */
+static int check_fd_reserve(LocalExecutor *le) {
+        int fd = fcntl(le->null_fd, F_DUPFD_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -errno;
+        (void) close(fd);
+        return fd >= le->fd_reserve_start ? -EMFILE : 0;
+}
+
 static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **runtime) {
         LocalExecutor *le = local(e);
         int in[2] = { -EBADF, -EBADF }, out[2][2] = { { -EBADF, -EBADF }, { -EBADF, -EBADF } };
@@ -389,6 +404,9 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
                 .cwd = spec->cwd,
                 .cgroup_procs_fd = -EBADF,
         };
+        r = check_fd_reserve(le);
+        if (r < 0)
+                goto fail_setup;
         if (spec->has_input) {
                 r = open_pipe(in, false);
                 if (r < 0)
@@ -704,6 +722,7 @@ static const ExecutorVTable local_vtable = {
 
 int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
         LocalExecutor *le = calloc(1, sizeof(LocalExecutor));
+        struct rlimit rl;
 
         if (!le) {
                 cgroup_root_free(cgroup);
@@ -718,6 +737,9 @@ int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
                 local_free(&le->executor);
                 return r;
         }
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                rl.rlim_cur = 1024;
+        le->fd_reserve_start = (int) MIN(rl.rlim_cur - rl.rlim_cur / 4, (rlim_t) INT_MAX);
         le->base_environment = base_environment_new();
         if (!le->base_environment) {
                 local_free(&le->executor);

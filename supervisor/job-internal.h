@@ -30,6 +30,7 @@ struct Job {
         /* The pool's bookkeeping. */
         size_t queue_index; /* position in the pool's queue while queued, else SIZE_MAX */
         UserUsage *usage;   /* the owner's use of the pool */
+        unsigned queued_fds; /* the passed fds counted in the pool's and the owner's while queued */
 
         /* The registry's bookkeeping. */
         size_t held_cost;                   /* counted in the registry's held bytes */

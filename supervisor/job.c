@@ -40,6 +40,13 @@ void job_spec_close_fds(JobSpec *spec) {
                 closep(&spec->fds[i]);
 }
 
+unsigned job_spec_count_fds(const JobSpec *spec) {
+        unsigned n = 0;
+        for (int i = 0; i < 3; i++)
+                n += spec->fds[i] >= 0;
+        return n;
+}
+
 void job_spec_release_input(JobSpec *spec) {
         if (spec->input_free)
                 spec->input_free(spec->input_userdata);

@@ -106,6 +106,8 @@ void job_spec_done(JobSpec *spec);
 /* Closes the caller's fds: the child has its own copies once it runs, and a job that never runs must
  * give them back at once (a pipeline reading the job's stdout waits for that EOF). */
 void job_spec_close_fds(JobSpec *spec);
+/* How many fds the caller passed (and spec holds). */
+unsigned job_spec_count_fds(const JobSpec *spec);
 /* Gives back the memory behind input, once it has been written or will never be. */
 void job_spec_release_input(JobSpec *spec);
 

@@ -105,6 +105,10 @@ static int queue_push(Pool *p, Job *j) {
         queue_set(p, p->n_queued++, j);
         queue_sift_up(p, p->n_queued - 1);
         j->usage->n_queued++;
+        /* Passed fds are held while the job waits; starting hands them to the job's processes. */
+        j->queued_fds = job_spec_count_fds(&j->r.spec);
+        j->usage->n_fds += j->queued_fds;
+        p->n_fds += j->queued_fds;
         return 0;
 }
 
@@ -117,6 +121,9 @@ static void queue_remove(Pool *p, Job *j) {
         assert(i < p->n_queued && p->queue[i] == j);
         j->queue_index = SIZE_MAX;
         j->usage->n_queued--;
+        j->usage->n_fds -= j->queued_fds;
+        p->n_fds -= j->queued_fds;
+        j->queued_fds = 0;
         p->n_queued--;
         if (i == p->n_queued)
                 return;
@@ -361,7 +368,8 @@ Pool *pool_free(Pool *p) {
 }
 
 size_t job_spec_cost(const JobSpec *spec) {
-        size_t n = REGISTRY_JOB_FIXED_COST + (spec->label ? strlen(spec->label) : 0);
+        size_t n = REGISTRY_JOB_FIXED_COST + (spec->label ? strlen(spec->label) : 0) +
+                   (spec->cwd ? strlen(spec->cwd) : 0);
         for (char **a = spec->argv; a && *a; a++)
                 n += strlen(*a) + 1;
         return n;
@@ -376,6 +384,7 @@ int pool_validate(Pool *p, const JobSpec *spec, JobSpecField *ret_field) {
 int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         size_t cost = job_spec_cost(spec);
         JobSpecField field;
+        unsigned n_fds;
         UserUsage *u;
         Job *j;
         int r;
@@ -396,6 +405,16 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         if (p->config.per_user.max_queued > 0 && u->n_queued >= p->config.per_user.max_queued) {
                 quota_unref(&p->users, u);
                 return POOL_ERROR_USER_QUEUE_FULL;
+        }
+        /* A queued job holds its passed fds until it starts: one uid must not take the daemon's. */
+        n_fds = job_spec_count_fds(spec);
+        if (n_fds > 0 && p->config.per_user.max_fds > 0 && u->n_fds + n_fds > p->config.per_user.max_fds) {
+                quota_unref(&p->users, u);
+                return POOL_ERROR_USER_FDS;
+        }
+        if (n_fds > 0 && p->config.max_fds > 0 && p->n_fds + n_fds > p->config.max_fds) {
+                quota_unref(&p->users, u);
+                return POOL_ERROR_FDS;
         }
         if (spec->output_limit == JOB_OUTPUT_LIMIT_UNSET)
                 spec->output_limit = p->config.output_limit ?: JOB_OUTPUT_LIMIT_DEFAULT;

@@ -17,6 +17,7 @@ typedef struct PoolConfig {
         unsigned pool_size;    /* 0: online CPUs */
         unsigned max_queued;
         uint64_t output_limit; /* default per-stream capture limit */
+        unsigned max_fds;      /* fds passed with queued jobs, all uids; 0: no limit */
         QuotaLimits per_user;
 } PoolConfig;
 
@@ -34,6 +35,10 @@ typedef struct PoolConfig {
 #define POOL_ERROR_HELD_LIMIT REGISTRY_ERROR_HELD_LIMIT
 /* pool_submit(): the pool's executor cannot honour the spec; pool_validate() names the field. */
 #define POOL_ERROR_NOT_SUPPORTED (-EOPNOTSUPP)
+/* pool_submit(): the fds passed with queued jobs would exceed per_user.max_fds (of the submitter's uid)
+ * or max_fds (of all). */
+#define POOL_ERROR_USER_FDS (-EMFILE)
+#define POOL_ERROR_FDS (-ENFILE)
 /* pool_submit(): the pool is shutting down. */
 #define POOL_ERROR_SHUTTING_DOWN (-ESHUTDOWN)
 

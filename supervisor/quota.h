@@ -10,6 +10,7 @@ typedef struct QuotaLimits {
         unsigned max_queued;  /* 0: no per-uid limit */
         unsigned max_running; /* 0: no per-uid limit */
         uint64_t max_output;  /* captured bytes held for one uid; 0: no limit */
+        unsigned max_fds;     /* fds passed with one uid's queued jobs; 0: no limit */
 } QuotaLimits;
 
 typedef struct UserUsage {
@@ -17,6 +18,7 @@ typedef struct UserUsage {
         unsigned n_jobs; /* jobs held, in any state: the record lives while this is above 0 */
         unsigned n_queued;
         unsigned n_running;
+        unsigned n_fds; /* fds passed with its queued jobs, held until they start */
         uint64_t output_bytes;
 } UserUsage;
 

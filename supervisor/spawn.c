@@ -79,6 +79,29 @@ static void ignored_signals(sigset_t *ret) {
         *ret = ignored;
 }
 
+/* The soft RLIMIT_NOFILE the daemon was started with, given back to its children. */
+static struct rlimit nofile_saved;
+static bool nofile_raised;
+
+int spawn_raise_nofile_limit(rlim_t *ret_soft) {
+        struct rlimit rl, raised;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                *ret_soft = 1024;
+                return -errno;
+        }
+        *ret_soft = rl.rlim_cur;
+        if (rl.rlim_cur >= rl.rlim_max)
+                return 0;
+        raised = (struct rlimit) { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+                return -errno;
+        nofile_saved = rl;
+        nofile_raised = true;
+        *ret_soft = rl.rlim_max;
+        return 0;
+}
+
 /* Runs in the vfork()ed child: it shares the parent's memory, so it only makes system calls and
  * writes its failure into *err. */
 static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, volatile int *err,
@@ -122,6 +145,8 @@ static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, 
         if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
                 for (int fd = 3; fd < 65536; fd++) /* kernels before 5.9 */
                         (void) close(fd);
+        if (nofile_raised)
+                (void) setrlimit(RLIMIT_NOFILE, &nofile_saved);
 
         if (r->cwd) {
                 *stage = SPAWN_STAGE_CHDIR;

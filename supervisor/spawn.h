@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 typedef enum SpawnStage {
@@ -29,5 +30,10 @@ typedef struct SpawnRequest {
  * (O_CLOEXEC). On failure returns
  * a negative errno and the stage that failed; the failed child has been reaped. */
 int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnStage *ret_stage);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit; children spawned afterwards get the old soft limit
+ * back (programs that use select() expect at most 1024). Returns the soft limit in force in *ret_soft,
+ * also on failure (then a negative errno). */
+int spawn_raise_nofile_limit(rlim_t *ret_soft);
 
 #define SPAWN_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
