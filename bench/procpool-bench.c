@@ -68,7 +68,8 @@ static double percentile(const double *sorted, unsigned n, double p) {
 }
 
 /* Prints one sample set of per-operation times in microseconds; `extra` is more JSON members or "". */
-static void print_latencies(const char *bench, const char *impl, double *usec, unsigned n, const char *extra) {
+static void print_latencies(const char *bench, const char *impl, double *usec, unsigned n,
+                            const char *extra) {
         double sum = 0;
 
         qsort(usec, n, sizeof(double), cmp_double);
@@ -264,8 +265,8 @@ static int cmd_ping(const Args *a) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 uint64_t t0 = now_nsec();
 
-                r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer",
-                                       "Ping", &error, NULL, NULL);
+                r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                       "org.freedesktop.DBus.Peer", "Ping", &error, NULL, NULL);
                 if (r < 0) {
                         fprintf(stderr, "Ping failed: %s\n", error.message ?: strerror(-r));
                         sd_bus_error_free(&error);
@@ -282,8 +283,8 @@ static int cmd_ping(const Args *a) {
  * is inactive, and read its result. Unref afterwards stands in for systemd-run's exit and is not timed. */
 typedef struct {
         sd_bus *bus;
-        char *job_path;      /* the start job we wait for */
-        char *removed_job;   /* the last JobRemoved path, in case it beats the reply */
+        char *job_path;    /* the start job we wait for */
+        char *removed_job; /* the last JobRemoved path, in case it beats the reply */
         const char *unit_path;
         bool job_done;
         bool unit_done;
@@ -350,7 +351,8 @@ static int on_unit_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 goto fail;
         if (active && (strcmp(active, "inactive") == 0 || strcmp(active, "failed") == 0)) {
                 c->unit_done = true;
-                if (strcmp(active, "failed") == 0 || (result && strcmp(result, "success") != 0) || status != 0) {
+                if (strcmp(active, "failed") == 0 || (result && strcmp(result, "success") != 0) ||
+                    status != 0) {
                         fprintf(stderr, "Transient unit ended %s/%s with status %" PRIi32 "\n", active,
                                 result ?: "?", status);
                         c->failed = true;
@@ -465,8 +467,8 @@ static int cmd_systemd_call(const Args *a) {
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER_IFACE, "Subscribe", &error, NULL,
-                               NULL);
+        r = sd_bus_call_method(bus, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER_IFACE, "Subscribe", &error,
+                               NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "Subscribe failed: %s\n", error.message ?: strerror(-r));
                 sd_bus_error_free(&error);
@@ -560,13 +562,13 @@ static int cmd_floor_throughput(const Args *a) {
 }
 
 typedef struct {
-        unsigned to_send;    /* Submits not yet sent */
-        unsigned in_flight;  /* Submits sent, no reply yet */
-        unsigned finished;   /* JobFinished seen */
-        unsigned bad;        /* jobs that did not exit 0, or Submit errors */
-        unsigned want;       /* JobFinished to wait for */
+        unsigned to_send;     /* Submits not yet sent */
+        unsigned in_flight;   /* Submits sent, no reply yet */
+        unsigned finished;    /* JobFinished seen */
+        unsigned bad;         /* jobs that did not exit 0, or Submit errors */
+        unsigned want;        /* JobFinished to wait for */
         bool allow_cancelled; /* a cancelled job is expected, not a failure */
-        char **paths;        /* job paths in submit order, when kept */
+        char **paths;         /* job paths in submit order, when kept */
         unsigned n_paths;
         bool done;
         bool replies_done;
@@ -1243,14 +1245,10 @@ static int parse_unsigned(const char *s, unsigned long long *ret) {
 
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "address", required_argument, NULL, 'a' },
-                { "count", required_argument, NULL, 'n' },
-                { "parallel", required_argument, NULL, 'p' },
-                { "window", required_argument, NULL, 'w' },
-                { "size", required_argument, NULL, 's' },
-                { "pid", required_argument, NULL, 'P' },
-                { "help", no_argument, NULL, 'h' },
-                {},
+                { "address", required_argument, NULL, 'a' },  { "count", required_argument, NULL, 'n' },
+                { "parallel", required_argument, NULL, 'p' }, { "window", required_argument, NULL, 'w' },
+                { "size", required_argument, NULL, 's' },     { "pid", required_argument, NULL, 'P' },
+                { "help", no_argument, NULL, 'h' },           {},
         };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         Args a = { .count = 100, .parallel = ncpu > 0 ? (unsigned) ncpu : 1, .window = 1024, .size = 65536 };

@@ -48,17 +48,17 @@ static inline void strv_freep(char ***l) {
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
 /* Hands a pointer or fd over to a new owner, leaving the old variable empty. */
-#define TAKE_PTR(p)                             \
-        ({                                      \
-                typeof(p) _p_ = (p);            \
-                (p) = NULL;                     \
-                _p_;                            \
+#define TAKE_PTR(p)                  \
+        ({                           \
+                typeof(p) _p_ = (p); \
+                (p) = NULL;          \
+                _p_;                 \
         })
-#define TAKE_FD(fd)                             \
-        ({                                      \
-                int _fd_ = (fd);                \
-                (fd) = -EBADF;                  \
-                _fd_;                           \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \

@@ -32,12 +32,27 @@ static const struct {
         uint64_t usec;
 } time_units[] = {
         /* Longer suffixes first, so "ms" is not read as "m" followed by garbage. */
-        { "seconds", USEC_PER_SEC }, { "second", USEC_PER_SEC }, { "minutes", 60 * USEC_PER_SEC },
-        { "minute", 60 * USEC_PER_SEC }, { "hours", 3600 * USEC_PER_SEC }, { "hour", 3600 * USEC_PER_SEC },
-        { "days", 86400 * USEC_PER_SEC }, { "day", 86400 * USEC_PER_SEC }, { "msec", USEC_PER_MSEC },
-        { "usec", 1 }, { "sec", USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC }, { "hr", 3600 * USEC_PER_SEC },
-        { "ms", USEC_PER_MSEC }, { "us", 1 }, { "µs", 1 }, { "s", USEC_PER_SEC }, { "m", 60 * USEC_PER_SEC },
-        { "h", 3600 * USEC_PER_SEC }, { "d", 86400 * USEC_PER_SEC }, { "w", 7 * 86400 * USEC_PER_SEC },
+        { "seconds", USEC_PER_SEC },
+        { "second", USEC_PER_SEC },
+        { "minutes", 60 * USEC_PER_SEC },
+        { "minute", 60 * USEC_PER_SEC },
+        { "hours", 3600 * USEC_PER_SEC },
+        { "hour", 3600 * USEC_PER_SEC },
+        { "days", 86400 * USEC_PER_SEC },
+        { "day", 86400 * USEC_PER_SEC },
+        { "msec", USEC_PER_MSEC },
+        { "usec", 1 },
+        { "sec", USEC_PER_SEC },
+        { "min", 60 * USEC_PER_SEC },
+        { "hr", 3600 * USEC_PER_SEC },
+        { "ms", USEC_PER_MSEC },
+        { "us", 1 },
+        { "µs", 1 },
+        { "s", USEC_PER_SEC },
+        { "m", 60 * USEC_PER_SEC },
+        { "h", 3600 * USEC_PER_SEC },
+        { "d", 86400 * USEC_PER_SEC },
+        { "w", 7 * 86400 * USEC_PER_SEC },
 };
 
 int parse_timespan(const char *s, uint64_t *ret_usec) {

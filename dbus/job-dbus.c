@@ -70,7 +70,8 @@ static char *job_error_text_full(const JobRecord *r) {
         case JOB_REASON_NONE:
                 return strdup("");
         case JOB_REASON_TIMEOUT:
-                k = asprintf(&e, "Timed out after %" PRIu64 " ms", (uint64_t) (r->spec.timeout_usec / USEC_PER_MSEC));
+                k = asprintf(&e, "Timed out after %" PRIu64 " ms",
+                             (uint64_t) (r->spec.timeout_usec / USEC_PER_MSEC));
                 break;
         case JOB_REASON_CANCEL:
                 return strdup("Cancelled");
@@ -78,15 +79,17 @@ static char *job_error_text_full(const JobRecord *r) {
                 return strdup("Cancelled before it started");
         case JOB_REASON_OUTPUT_LIMIT:
                 k = asprintf(&e,
-                             "%s passed the output limit of %" PRIu64 " bytes (option '" PROCPOOL_OPTION_OUTPUT_LIMIT
+                             "%s passed the output limit of %" PRIu64
+                             " bytes (option '" PROCPOOL_OPTION_OUTPUT_LIMIT
                              "'); raise it, or pass an fd with the '%s' option to take more",
                              stream_option(why->stream), why->limit, stream_option(why->stream));
                 break;
         case JOB_REASON_USER_OUTPUT_LIMIT:
-                k = asprintf(&e,
-                             "%s passed the per-user limit of %" PRIu64 " captured bytes held "
-                             "(--max-output-per-user); release finished jobs, or pass an fd with the '%s' option",
-                             stream_option(why->stream), why->limit, stream_option(why->stream));
+                k = asprintf(
+                        &e,
+                        "%s passed the per-user limit of %" PRIu64 " captured bytes held "
+                        "(--max-output-per-user); release finished jobs, or pass an fd with the '%s' option",
+                        stream_option(why->stream), why->limit, stream_option(why->stream));
                 break;
         case JOB_REASON_START_FAILED:
                 if (why->detail)
@@ -144,8 +147,9 @@ int job_bus_reply_handle(sd_bus_message *call, sd_bus_message **ret) {
         r = sd_bus_message_get_cookie(call, &cookie);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_call(sd_bus_message_get_bus(call), &h, NULL, sd_bus_message_get_path(call),
-                                           sd_bus_message_get_interface(call), sd_bus_message_get_member(call));
+        r = sd_bus_message_new_method_call(sd_bus_message_get_bus(call), &h, NULL,
+                                           sd_bus_message_get_path(call), sd_bus_message_get_interface(call),
+                                           sd_bus_message_get_member(call));
         if (r < 0)
                 return r;
         if (sd_bus_message_get_sender(call)) {
@@ -191,7 +195,8 @@ void job_bus_fail_waiters(Job *j, int error) {
                 jb->waiters = w->next;
                 r = sd_bus_reply_method_errnof(w->message, error,
                                                "Failed to store job %" PRIu64 " in the state dir: %m; it was "
-                                               "not queued", job_get_record(j)->id);
+                                               "not queued",
+                                               job_get_record(j)->id);
                 if (r < 0)
                         log_debug_errno(r, "Failed to answer a caller: %m, ignoring");
                 sd_bus_message_unref(w->message);
@@ -290,14 +295,14 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
                 if (!error)
                         return -ENOMEM;
                 if (r->reason.kind == JOB_REASON_DAEMON_STOPPED)
-                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_INTERRUPTED, "Job %" PRIu64 ": %s",
-                                                          r->id, error);
+                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_INTERRUPTED,
+                                                          "Job %" PRIu64 ": %s", r->id, error);
                 if (r->state == JOB_FAILED)
                         return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_SPAWN_FAILED, "%s", error);
                 return sd_bus_reply_method_errorf(message,
-                                                  r->state == JOB_TIMED_OUT ? PROCPOOL_ERROR_TIMED_OUT :
-                                                  r->state == JOB_CANCELLED ? PROCPOOL_ERROR_CANCELLED :
-                                                                              PROCPOOL_ERROR_OUTPUT_LIMIT,
+                                                  r->state == JOB_TIMED_OUT   ? PROCPOOL_ERROR_TIMED_OUT
+                                                  : r->state == JOB_CANCELLED ? PROCPOOL_ERROR_CANCELLED
+                                                                              : PROCPOOL_ERROR_OUTPUT_LIMIT,
                                                   "Job %" PRIu64 ": %s", r->id, error);
         default:
                 break;
@@ -336,8 +341,8 @@ void job_bus_reply_all(Job *j) {
 
 /* ---- the object ------------------------------------------------------------------------------------- */
 
-static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-                           void **found, sd_bus_error *error) {
+static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                           sd_bus_error *error) {
         Manager *m = userdata;
         const char *e;
         char *end;
@@ -465,22 +470,22 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
  * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them then
  * (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final values, so
  * that a client's cache ends right. */
-#define JOB_PROPERTIES(X)                                                                                  \
-        X("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_id)                                           \
-        X("Argv", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_argv)                                      \
-        X("State", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STATE, append_state)               \
+#define JOB_PROPERTIES(X)                                                                                   \
+        X("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_id)                                            \
+        X("Argv", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_argv)                                       \
+        X("State", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STATE, append_state)                \
         X("ReturnCode", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_RETURNCODE, append_returncode) \
-        X("Pid", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PID, append_pid)                     \
-        X("Owner", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_owner)                                     \
-        X("Label", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_label)                                     \
-        X("SubmittedAt", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_submitted_at)                        \
-        X("StartedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STARTED_AT, append_started_at) \
-        X("FinishedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_FINISHED_AT,                  \
-          append_finished_at)                                                                              \
-        X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)               \
-        X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                 \
-          append_output_incomplete)                                                                        \
-        X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage)                                      \
+        X("Pid", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PID, append_pid)                      \
+        X("Owner", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_owner)                                      \
+        X("Label", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_label)                                      \
+        X("SubmittedAt", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_submitted_at)                         \
+        X("StartedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STARTED_AT, append_started_at)  \
+        X("FinishedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_FINISHED_AT,                   \
+          append_finished_at)                                                                               \
+        X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)                \
+        X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                  \
+          append_output_incomplete)                                                                         \
+        X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage)                                       \
         X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak)
 
 typedef struct JobProperty {
@@ -514,8 +519,8 @@ static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
                 return r;
         if (client_uid(c) != 0 && client_uid(c) != rec->spec.owner)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Job %" PRIu64 " belongs to uid %u; only it or root may do this", rec->id,
-                                         (unsigned) rec->spec.owner);
+                                         "Job %" PRIu64 " belongs to uid %u; only it or root may do this",
+                                         rec->id, (unsigned) rec->spec.owner);
         return 0;
 }
 
@@ -544,8 +549,9 @@ static int method_job_cancel(sd_bus_message *message, void *userdata, sd_bus_err
                 return r;
         r = job_cancel(j);
         if (r == JOB_ERROR_NOT_RUNNING)
-                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING, "Job %" PRIu64 " has already ended (%s)",
-                                         job_get_record(j)->id, job_state_to_string(job_get_record(j)->state));
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
+                                         "Job %" PRIu64 " has already ended (%s)", job_get_record(j)->id,
+                                         job_state_to_string(job_get_record(j)->state));
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(message, NULL);
@@ -564,13 +570,15 @@ static int method_job_kill(sd_bus_message *message, void *userdata, sd_bus_error
                 return r;
         r = job_kill(j, sig);
         if (r == -EINVAL)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%" PRIi32 " is not a valid signal",
-                                         sig);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "%" PRIi32 " is not a valid signal", sig);
         if (r == JOB_ERROR_NOT_RUNNING)
-                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING, "Job %" PRIu64 " is not running (%s)",
-                                         job_get_record(j)->id, job_state_to_string(job_get_record(j)->state));
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
+                                         "Job %" PRIu64 " is not running (%s)", job_get_record(j)->id,
+                                         job_state_to_string(job_get_record(j)->state));
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Failed to send signal %" PRIi32 " to job %" PRIu64 ": %m",
+                return sd_bus_error_set_errnof(error, r,
+                                               "Failed to send signal %" PRIi32 " to job %" PRIu64 ": %m",
                                                sig, job_get_record(j)->id);
         return sd_bus_reply_method_return(message, NULL);
 }
@@ -589,12 +597,12 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
                 return r;
         for (int s = 0; s < _JOB_STREAM_MAX; s++)
                 if (rec->output[s].size > max)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                                 "Job %" PRIu64 " holds %" PRIu64 " bytes of %s, more than the %" PRIu64
-                                                 " bytes per stream one bus message carries; read it with "
-                                                 "OpenOutput()",
-                                                 rec->id, rec->output[s].size, s == JOB_STDOUT ? "stdout" : "stderr",
-                                                 max);
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                "Job %" PRIu64 " holds %" PRIu64 " bytes of %s, more than the %" PRIu64
+                                " bytes per stream one bus message carries; read it with "
+                                "OpenOutput()",
+                                rec->id, rec->output[s].size, s == JOB_STDOUT ? "stdout" : "stderr", max);
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
@@ -647,8 +655,8 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
 const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
         JOB_PROPERTIES(JOB_PROPERTY_VTABLE)
-        SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+                SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode),
+                                        method_job_wait, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("i", signal), SD_BUS_NO_RESULT, method_job_kill,
@@ -718,7 +726,8 @@ static int emit_changed(Manager *m, Job *j, JobChange what) {
 
         if (!path)
                 return -ENOMEM;
-        r = sd_bus_message_new_signal(m->bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged");
+        r = sd_bus_message_new_signal(m->bus, &s, path, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged");
         if (r < 0)
                 return r;
         r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);

@@ -238,7 +238,8 @@ int main(int argc, char *argv[]) {
         /* As systemd advises a daemon that uses no select(); its jobs get the old soft limit back. */
         r = spawn_raise_nofile_limit(&nofile);
         if (r < 0)
-                log_warning_errno(r, "Failed to raise the limit of open files to the hard limit: %m, ignoring");
+                log_warning_errno(r,
+                                  "Failed to raise the limit of open files to the hard limit: %m, ignoring");
         /* What queued jobs may hold of it in passed fds: the rest is for running jobs and the bus. */
         cfg.pool.max_fds = (unsigned) MIN(nofile / 8, (rlim_t) UINT_MAX);
         cfg.pool.per_user.max_fds = cfg.pool.max_fds / 2;

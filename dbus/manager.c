@@ -229,8 +229,8 @@ static void log_job(Manager *m, Job *j, const char *what) {
         const char *state = job_state_to_string(r->state);
 
         if (m->under_systemd)
-                (void) sd_journal_send("MESSAGE=Job %" PRIu64 " %s: %s (%s, %d)", r->id, what, cmd ?: "", state,
-                                       r->returncode, "PRIORITY=6", "PROCPOOL_JOB_ID=%" PRIu64, r->id,
+                (void) sd_journal_send("MESSAGE=Job %" PRIu64 " %s: %s (%s, %d)", r->id, what, cmd ?: "",
+                                       state, r->returncode, "PRIORITY=6", "PROCPOOL_JOB_ID=%" PRIu64, r->id,
                                        "PROCPOOL_PID=%d", (int) r->main_pid, "PROCPOOL_STATE=%s", state,
                                        "PROCPOOL_RETURNCODE=%d", r->returncode, "PROCPOOL_ARGV=%s", cmd ?: "",
                                        NULL);
@@ -310,7 +310,8 @@ static void on_idle(void *userdata) {
 
 static void on_store_failed(int error, const char *message, void *userdata) {
         Manager *m = userdata;
-        log_error_errno(error, "Failed to write the job store in %s: %s; will try again", m->state_dir, message);
+        log_error_errno(error, "Failed to write the job store in %s: %s; will try again", m->state_dir,
+                        message);
 }
 
 static const RegistryCallbacks registry_callbacks = {
@@ -686,7 +687,8 @@ static int setup_state_dir(Manager *m, Spool **ret_spool) {
                 else {
                         r = manager_default_state_dir(m->config.system_policy, &m->state_dir);
                         if (r == -ENXIO)
-                                return log_error_errno(r, "No state dir: neither $STATE_DIRECTORY, "
+                                return log_error_errno(r,
+                                                       "No state dir: neither $STATE_DIRECTORY, "
                                                        "$XDG_STATE_HOME nor $HOME is set; pass --state-dir=");
                 }
                 if (!m->state_dir)
@@ -708,11 +710,12 @@ static int setup_state_dir(Manager *m, Spool **ret_spool) {
                         return log_oom();
                 m->state_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (m->state_lock_fd < 0)
-                        return log_error_errno(errno, "Failed to use the state dir %s: %s: %m", m->state_dir, lock);
+                        return log_error_errno(errno, "Failed to use the state dir %s: %s: %m", m->state_dir,
+                                               lock);
                 if (flock(m->state_lock_fd, LOCK_EX | LOCK_NB) < 0)
-                        return log_error_errno(errno, "Failed to lock the state dir %s: %s",
-                                               m->state_dir, errno == EWOULDBLOCK ?
-                                               "another procpoold uses it" : strerror(errno));
+                        return log_error_errno(errno, "Failed to lock the state dir %s: %s", m->state_dir,
+                                               errno == EWOULDBLOCK ? "another procpoold uses it"
+                                                                    : strerror(errno));
         }
         if (asprintf(&output, "%s/output", m->state_dir) < 0)
                 return log_oom();
@@ -814,8 +817,9 @@ static bool systemd_says_delegated(Manager *m) {
         if (!getenv("INVOCATION_ID"))
                 return false;
         /* Ask only a manager that is there: a bus must not try to activate one for this. */
-        r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                           "org.freedesktop.systemd1.Manager", "GetUnitByPID");
+        r = sd_bus_message_new_method_call(m->bus, &call, "org.freedesktop.systemd1",
+                                           "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                           "GetUnitByPID");
         if (r < 0)
                 return false;
         r = sd_bus_message_set_auto_start(call, false);
@@ -831,7 +835,8 @@ static bool systemd_says_delegated(Manager *m) {
         if (r < 0)
                 return false;
         r = sd_bus_get_property_trivial(m->bus, "org.freedesktop.systemd1", unit,
-                                        "org.freedesktop.systemd1.Service", "Delegate", &error, 'b', &delegate);
+                                        "org.freedesktop.systemd1.Service", "Delegate", &error, 'b',
+                                        &delegate);
         return r >= 0 && delegate;
 }
 
@@ -879,11 +884,12 @@ static CgroupRoot *setup_cgroups(Manager *m) {
                           why);
                 m->cgroups_unusable = true;
         } else
-                log_notice("%s; jobs are tracked by process group, and a job's processes that leave its group "
-                           "are not stopped with it", why);
+                log_notice(
+                        "%s; jobs are tracked by process group, and a job's processes that leave its group "
+                        "are not stopped with it",
+                        why);
         return NULL;
 }
-
 
 int manager_startup(Manager *m) {
         Executor *executor;
@@ -951,8 +957,10 @@ int manager_startup(Manager *m) {
 
         r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
         if (r == -EEXIST || r == -EALREADY)
-                return log_error_errno(r, "Failed to acquire bus name %s: another process owns it "
-                                       "(is procpoold already running?)", PROCPOOL_BUS_NAME);
+                return log_error_errno(r,
+                                       "Failed to acquire bus name %s: another process owns it "
+                                       "(is procpoold already running?)",
+                                       PROCPOOL_BUS_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to acquire bus name %s: %m", PROCPOOL_BUS_NAME);
         /* What the last run left unfinished ends now, with the bus there to hear of it; what a re-exec
@@ -979,8 +987,7 @@ int manager_run(Manager *m) {
         /* Only sd-bus exits the loop with a code (sd_bus_set_exit_on_disconnect()): the daemon lost the
          * bus, and with it every caller. A failure, so that the service manager restarts it. */
         if (r > 0)
-                return log_error_errno(-ECONNRESET,
-                                       "Lost the connection to the %s bus, exiting",
+                return log_error_errno(-ECONNRESET, "Lost the connection to the %s bus, exiting",
                                        bus_kind_to_string(m->config.bus_kind));
         (void) sd_bus_flush(m->bus);
         return 0;

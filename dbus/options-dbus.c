@@ -126,7 +126,8 @@ static int validate_environment(char **env, sd_bus_error *error) {
         qsort(sorted, n, sizeof(char *), env_name_compare);
         for (size_t i = 1; i < n; i++)
                 if (env_name_compare(&sorted[i - 1], &sorted[i]) == 0)
-                        return sd_bus_error_setf(error, INVALID_ARGS, "Option 'environment': '%.*s' is set twice",
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option 'environment': '%.*s' is set twice",
                                                  (int) strcspn(sorted[i], "="), sorted[i]);
         return 0;
 }
@@ -290,8 +291,8 @@ static int check_size(char **argv, char **env, sd_bus_error *error) {
                 bytes += strlen(*e) + 1;
         if (entries > REQUEST_ARGS_MAX_ENTRIES)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "argv and environment have %zu entries; at most %u are taken", entries,
-                                         REQUEST_ARGS_MAX_ENTRIES);
+                                         "argv and environment have %zu entries; at most %u are taken",
+                                         entries, REQUEST_ARGS_MAX_ENTRIES);
         if (bytes > REQUEST_ARGS_MAX_BYTES)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                          "argv and environment take %zu bytes; at most %u are taken", bytes,

@@ -21,10 +21,11 @@ static int unsupported_error(Pool *p, const JobSpec *spec, sd_bus_error *error) 
         (void) pool_validate(p, spec, &field);
         switch (field) {
         case JOB_SPEC_MEMORY_MAX:
-                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
-                                        "Option '" PROCPOOL_OPTION_MEMORY_MAX "' needs the cgroup memory controller, "
-                                        "which procpoold does not have here (no delegated cgroup v2 subtree with "
-                                        "the memory controller)");
+                return sd_bus_error_set(
+                        error, SD_BUS_ERROR_NOT_SUPPORTED,
+                        "Option '" PROCPOOL_OPTION_MEMORY_MAX "' needs the cgroup memory controller, "
+                        "which procpoold does not have here (no delegated cgroup v2 subtree with "
+                        "the memory controller)");
         default:
                 return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
                                         "The pool cannot run a job with these options");
@@ -38,26 +39,31 @@ static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bu
         switch (r) {
         case POOL_ERROR_USER_QUEUE_FULL:
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
-                                         "uid %u has %u jobs queued already (--max-queued-per-user)", (unsigned) uid,
-                                         pc->per_user.max_queued);
+                                         "uid %u has %u jobs queued already (--max-queued-per-user)",
+                                         (unsigned) uid, pc->per_user.max_queued);
         case POOL_ERROR_QUEUE_FULL:
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
-                                         "The queue is full: %u jobs are waiting (MaxQueued)", pc->max_queued);
+                                         "The queue is full: %u jobs are waiting (MaxQueued)",
+                                         pc->max_queued);
         case POOL_ERROR_HELD_LIMIT:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "procpoold holds %" PRIu64 " bytes of jobs (argv, labels, %u bytes each "
-                                         "besides) and takes at most %" PRIu64 ", so that GetManagedObjects fits "
-                                         "in one bus message; wait for jobs to end or submit shorter commands",
-                                         registry_get_held_bytes(m->registry), REGISTRY_JOB_FIXED_COST,
-                                         registry_get_config(m->registry)->max_held_bytes);
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                        "procpoold holds %" PRIu64 " bytes of jobs (argv, labels, %u bytes each "
+                        "besides) and takes at most %" PRIu64 ", so that GetManagedObjects fits "
+                        "in one bus message; wait for jobs to end or submit shorter commands",
+                        registry_get_held_bytes(m->registry), REGISTRY_JOB_FIXED_COST,
+                        registry_get_config(m->registry)->max_held_bytes);
         case POOL_ERROR_USER_FDS:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "uid %u would hold more than %u fds passed with its queued jobs; wait "
-                                         "for them to start", (unsigned) uid, pc->per_user.max_fds);
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                        "uid %u would hold more than %u fds passed with its queued jobs; wait "
+                        "for them to start",
+                        (unsigned) uid, pc->per_user.max_fds);
         case POOL_ERROR_FDS:
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                          "Queued jobs would hold more than %u fds passed with them; wait for "
-                                         "them to start", pc->max_fds);
+                                         "them to start",
+                                         pc->max_fds);
         case POOL_ERROR_NOT_SUPPORTED:
                 return unsupported_error(m->pool, spec, error);
         case POOL_ERROR_SHUTTING_DOWN:
@@ -100,12 +106,13 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                         req.spec.output_limit = MIN(pool_get_config(m->pool)->output_limit ?: cap, cap);
                 else if (req.spec.output_limit > cap) {
                         job_spec_done(&req.spec);
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                                 "Option '" PROCPOOL_OPTION_OUTPUT_LIMIT "' is above the %" PRIu64
-                                                 " bytes one bus reply can carry per stream; pass an fd with the '"
-                                                 PROCPOOL_OPTION_STDOUT "' or '" PROCPOOL_OPTION_STDERR
-                                                 "' option, or Submit and read it with OpenOutput()",
-                                                 cap);
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                "Option '" PROCPOOL_OPTION_OUTPUT_LIMIT "' is above the %" PRIu64
+                                " bytes one bus reply can carry per stream; pass an fd with the '" PROCPOOL_OPTION_STDOUT
+                                "' or '" PROCPOOL_OPTION_STDERR
+                                "' option, or Submit and read it with OpenOutput()",
+                                cap);
                 }
         }
 
@@ -134,7 +141,8 @@ static void on_submit_stored(Job *j, int error, void *userdata) {
 
         if (error < 0)
                 r = sd_bus_reply_method_errnof(message, error,
-                                               "Failed to store job %" PRIu64 " in the state dir: %m; it was not "
+                                               "Failed to store job %" PRIu64
+                                               " in the state dir: %m; it was not "
                                                "queued",
                                                job_get_record(j)->id);
         else {
@@ -142,7 +150,8 @@ static void on_submit_stored(Job *j, int error, void *userdata) {
                 r = path ? sd_bus_reply_method_return(message, "o", path) : -ENOMEM;
         }
         if (r < 0)
-                log_debug_errno(r, "Failed to answer Submit of job %" PRIu64 ": %m, ignoring", job_get_record(j)->id);
+                log_debug_errno(r, "Failed to answer Submit of job %" PRIu64 ": %m, ignoring",
+                                job_get_record(j)->id);
 }
 
 static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -369,15 +378,16 @@ const sd_bus_vtable supervisor_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Call", SD_BUS_ARGS("as", argv, "a{sv}", options),
                                 SD_BUS_RESULT("i", returncode), method_call, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Communicate", SD_BUS_ARGS("as", argv, "ay", input, "a{sv}", options),
-                                SD_BUS_RESULT("i", returncode, "ay", stdout, "ay", stderr), method_communicate,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_RESULT("i", returncode, "ay", stdout, "ay", stderr),
+                                method_communicate, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetJob", SD_BUS_ARGS("t", id), SD_BUS_RESULT("o", job), method_get_job,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(tosi)", jobs), method_list_jobs,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reexecute", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reexecute,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_SIGNAL_WITH_ARGS("JobFinished", SD_BUS_ARGS("t", id, "o", job, "s", state, "i", returncode), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("JobFinished", SD_BUS_ARGS("t", id, "o", job, "s", state, "i", returncode),
+                                0),
         SD_BUS_VTABLE_END,
 };
 
@@ -397,8 +407,9 @@ void supervisor_emit_job_finished(Manager *m, Job *j) {
 
         if (!path)
                 return;
-        (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished", "tosi",
-                                  r->id, path, job_state_to_string(r->state), (int32_t) r->returncode);
+        (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished",
+                                  "tosi", r->id, path, job_state_to_string(r->state),
+                                  (int32_t) r->returncode);
 }
 
 void supervisor_emit_counts_changed(Manager *m) {
@@ -415,6 +426,6 @@ void supervisor_emit_counts_changed(Manager *m) {
         m->last_running = running;
         m->last_queued = queued;
         if (n > 0)
-                (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                                           (char **) names);
+                (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH,
+                                                           PROCPOOL_MANAGER_INTERFACE, (char **) names);
 }

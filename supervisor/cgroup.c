@@ -131,7 +131,8 @@ int cgroup_root_setup(const char *path, CgroupRoot **ret) {
         if (asprintf(&kill_path, "%s/cgroup.kill", path) >= 0)
                 root->has_kill = access(kill_path, F_OK) == 0;
         if (read_file(path, "cgroup.controllers", controllers, sizeof(controllers)) >= 0) {
-                if (strstr(controllers, "memory") && write_file(path, "cgroup.subtree_control", "+memory") >= 0)
+                if (strstr(controllers, "memory") &&
+                    write_file(path, "cgroup.subtree_control", "+memory") >= 0)
                         root->has_memory = true;
                 if (strstr(controllers, "cpu"))
                         (void) write_file(path, "cgroup.subtree_control", "+cpu"); /* optional, ignoring */
@@ -148,7 +149,8 @@ CgroupRoot *cgroup_root_free(CgroupRoot *root) {
         return NULL;
 }
 
-int cgroup_job_create(CgroupRoot *root, uint64_t id, uint64_t memory_max, char **ret_path, int *ret_procs_fd) {
+int cgroup_job_create(CgroupRoot *root, uint64_t id, uint64_t memory_max, char **ret_path,
+                      int *ret_procs_fd) {
         _cleanup_free_ char *p = NULL, *procs = NULL;
         int fd, r;
 

@@ -6,9 +6,9 @@
 #include <stdint.h>
 
 typedef struct CgroupRoot {
-        char *path;       /* the delegated cgroup's directory */
-        bool has_memory;  /* the memory controller is enabled for job cgroups */
-        bool has_kill;    /* cgroup.kill exists (Linux 5.14) */
+        char *path;      /* the delegated cgroup's directory */
+        bool has_memory; /* the memory controller is enabled for job cgroups */
+        bool has_kill;   /* cgroup.kill exists (Linux 5.14) */
 } CgroupRoot;
 
 /* The directory of the calling process's cgroup in the v2 hierarchy (unified or hybrid). */

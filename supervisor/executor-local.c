@@ -45,8 +45,8 @@ typedef struct LocalJob {
         pid_t pid;
         bool main_exited; /* the main process is gone, its cgroup not yet empty */
         int returncode;
-        char *cgroup_path; /* the job's own cgroup, or NULL */
-        sd_event_source *cgroup_source; /* watches cgroup.events for the tree to empty */
+        char *cgroup_path;               /* the job's own cgroup, or NULL */
+        sd_event_source *cgroup_source;  /* watches cgroup.events for the tree to empty */
         sd_event_source *recheck_source; /* after a re-exec: whether the tree emptied meanwhile */
         sd_event_source *child_source;
         sd_event_source *stdin_source;
@@ -69,8 +69,8 @@ static void close_source(sd_event_source **s) {
 
 /* Variables that belong to the daemon's own service manager and must never reach a job. */
 static bool env_is_private(const char *e) {
-        static const char *const names[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
-                                             "WATCHDOG_" };
+        static const char *const names[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+                                             "LISTEN_FDNAMES=", "WATCHDOG_" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (strncmp(e, names[i], strlen(names[i])) == 0)
                         return true;
@@ -346,7 +346,8 @@ static int local_job_watch(LocalJob *lj) {
         }
         if (lj->stdin_fd >= 0) {
                 if (lj->spec->input_size > READ_CHUNK) /* fewer wakeups for bulk input; best effort */
-                        (void) fcntl(lj->stdin_fd, F_SETPIPE_SZ, (int) MIN(lj->spec->input_size, BULK_PIPE_SIZE));
+                        (void) fcntl(lj->stdin_fd, F_SETPIPE_SZ,
+                                     (int) MIN(lj->spec->input_size, BULK_PIPE_SIZE));
                 if (lj->spec->input_size == 0)
                         local_job_close_stdin(lj);
                 else {

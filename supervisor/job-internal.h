@@ -17,19 +17,19 @@ struct Job {
         Pool *pool;
 
         /* The state machine. */
-        bool starting;     /* handed to the executor, which has not said started or failed yet */
+        bool starting;              /* handed to the executor, which has not said started or failed yet */
         JobReasonKind stop_pending; /* stopped while starting: stopped for this as soon as it runs */
-        bool stale;        /* read back from the store unfinished, waiting for registry_coldplug() */
-        bool deserialized; /* taken over running from the daemon's last image, to be coldplugged */
+        bool stale;                 /* read back from the store unfinished, waiting for registry_coldplug() */
+        bool deserialized;          /* taken over running from the daemon's last image, to be coldplugged */
         uint64_t timeout_at, kill_at; /* their deadlines then (CLOCK_MONOTONIC) until coldplugged; 0: none */
-        void *runtime;     /* the executor's, from start until the job is over */
+        void *runtime;                /* the executor's, from start until the job is over */
         sd_event_source *timeout_source;
-        sd_event_source *kill_source; /* the kill after the stop timeout */
+        sd_event_source *kill_source;   /* the kill after the stop timeout */
         int output_fd[_JOB_STREAM_MAX]; /* the spool files being written while it runs */
 
         /* The pool's bookkeeping. */
-        size_t queue_index; /* position in the pool's queue while queued, else SIZE_MAX */
-        UserUsage *usage;   /* the owner's use of the pool */
+        size_t queue_index;  /* position in the pool's queue while queued, else SIZE_MAX */
+        UserUsage *usage;    /* the owner's use of the pool */
         unsigned queued_fds; /* the passed fds counted in the pool's and the owner's while queued */
 
         /* The registry's bookkeeping. */

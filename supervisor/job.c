@@ -185,7 +185,8 @@ static void job_finish(Job *j, JobState state) {
 void job_finish_unstarted(Job *j, JobReasonKind kind) {
         assert(j->r.state == JOB_QUEUED);
         j->r.reason.kind = kind;
-        job_finish(j, kind == JOB_REASON_CANCEL_QUEUED || kind == JOB_REASON_CANCEL ? JOB_CANCELLED : JOB_FAILED);
+        job_finish(j, kind == JOB_REASON_CANCEL_QUEUED || kind == JOB_REASON_CANCEL ? JOB_CANCELLED
+                                                                                    : JOB_FAILED);
 }
 
 void job_finish_stale(Job *j, JobReasonKind kind) {

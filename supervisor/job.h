@@ -73,7 +73,7 @@ typedef enum JobSpecField {
 
 #define JOB_STOP_TIMEOUT_DEFAULT_USEC (5ULL * 1000000ULL)
 #define JOB_OUTPUT_LIMIT_DEFAULT (1024ULL * 1024ULL * 1024ULL) /* on disk, in the spool */
-#define JOB_OUTPUT_LIMIT_UNSET UINT64_MAX /* the pool's default applies */
+#define JOB_OUTPUT_LIMIT_UNSET UINT64_MAX                      /* the pool's default applies */
 
 /* What a client asked for, already validated. The job owns every pointer and fd in it. */
 typedef struct JobSpec {
@@ -124,12 +124,12 @@ typedef struct JobRecord {
         JobSpec spec;
         JobState state;
         JobReason reason;
-        int returncode;                 /* the exit status, or minus the signal that killed it */
-        pid_t pid;                      /* the main process while it runs, else 0 */
-        pid_t main_pid;                 /* the main process it had, kept for the record */
+        int returncode; /* the exit status, or minus the signal that killed it */
+        pid_t pid;      /* the main process while it runs, else 0 */
+        pid_t main_pid; /* the main process it had, kept for the record */
         uint64_t submitted_at, started_at, finished_at; /* CLOCK_REALTIME, usec; 0: not yet */
-        uint64_t cpu_usage_usec;        /* final, once it ended; 0 where not measured */
-        uint64_t memory_peak;           /* final, once it ended; 0 where not measured */
+        uint64_t cpu_usage_usec;                        /* final, once it ended; 0 where not measured */
+        uint64_t memory_peak;                           /* final, once it ended; 0 where not measured */
         JobOutput output[_JOB_STREAM_MAX];
 } JobRecord;
 

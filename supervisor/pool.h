@@ -14,7 +14,7 @@
 #include "registry.h"
 
 typedef struct PoolConfig {
-        unsigned pool_size;    /* 0: online CPUs */
+        unsigned pool_size; /* 0: online CPUs */
         unsigned max_queued;
         uint64_t output_limit; /* default per-stream capture limit */
         unsigned max_fds;      /* fds passed with queued jobs, all uids; 0: no limit */

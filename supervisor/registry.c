@@ -40,7 +40,7 @@ struct Registry {
                 uint64_t id;
                 void (*done)(Job *j, int error, void *userdata);
                 void *userdata;
-        } *acks;
+        } * acks;
         size_t n_acks, allocated_acks;
         struct Setting {
                 const char *key;
@@ -249,7 +249,8 @@ void registry_set_setting(Registry *r, const char *key, uint64_t value) {
         flush_arm(r);
 }
 
-int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata), void *userdata) {
+int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata),
+                          void *userdata) {
         if (!r->store) {
                 done(j, 0, userdata);
                 return 0;
@@ -340,7 +341,8 @@ int registry_flush(Registry *r) {
                         j = registry_find(r, acks[i].id);
                         if (j && j->starting)
                                 pool_job_unstart(j->pool, j); /* taken out to start in this very batch */
-                        if (j && !job_state_is_final(j->r.state) && !j->starting && j->r.state == JOB_QUEUED) {
+                        if (j && !job_state_is_final(j->r.state) && !j->starting &&
+                            j->r.state == JOB_QUEUED) {
                                 registry_drop(r, j);
                                 /* Its id was seen (InterfacesAdded): the next id is stored with the next
                                  * commit, so that it is not given again after a restart. */
@@ -629,7 +631,8 @@ static void retain_arm(Registry *r) {
                 (void) sd_event_source_set_enabled(r->retain_source, SD_EVENT_OFF);
                 return;
         }
-        (void) sd_event_source_set_time(r->retain_source, r->finished_head->finished_monotonic + r->config.retain_usec);
+        (void) sd_event_source_set_time(r->retain_source,
+                                        r->finished_head->finished_monotonic + r->config.retain_usec);
         (void) sd_event_source_set_enabled(r->retain_source, SD_EVENT_ONESHOT);
 }
 
@@ -713,8 +716,8 @@ void registry_release(Registry *r, Job *j) {
 
 /* ---- the registry ------------------------------------------------------------------------------------ */
 
-int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool, const RegistryCallbacks *callbacks,
-                 void *userdata, Registry **ret) {
+int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool,
+                 const RegistryCallbacks *callbacks, void *userdata, Registry **ret) {
         static const RegistryCallbacks no_callbacks = {};
         Registry *r;
         int k;

@@ -47,8 +47,8 @@ typedef struct RegistryConfig {
 #define REGISTRY_ERROR_HELD_LIMIT (-E2BIG)
 
 /* A registry whose jobs capture their output into spool, which it takes over. */
-int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool, const RegistryCallbacks *callbacks,
-                 void *userdata, Registry **ret);
+int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool,
+                 const RegistryCallbacks *callbacks, void *userdata, Registry **ret);
 /* Frees every job, killing what still runs of them (job_removed is called for each), then the
  * registry. The pools must still exist. */
 Registry *registry_free(Registry *r);
@@ -66,7 +66,8 @@ int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdat
 void registry_coldplug(Registry *r);
 /* Calls done(j, 0) once j is stored, or done(j, error) when the store refused it, after which the
  * registry forgets j (job_removed is called). Without a store, calls done(j, 0) at once. */
-int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata), void *userdata);
+int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata),
+                          void *userdata);
 /* Writes what changed now; returns 0, or the store's error (the changes are kept and tried again). */
 int registry_flush(Registry *r);
 

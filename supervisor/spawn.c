@@ -37,7 +37,7 @@ static char **path_candidates(const char *program, const char *path_env) {
                 return NULL;
 
         size_t i = 0;
-        for (const char *p = path;; ) {
+        for (const char *p = path;;) {
                 const char *end = strchrnul(p, ':');
                 size_t dlen = end - p;
                 /* An empty entry means the current directory, as for execvp. */
@@ -105,7 +105,7 @@ int spawn_raise_nofile_limit(rlim_t *ret_soft) {
 /* Runs in the vfork()ed child: it shares the parent's memory, so it only makes system calls and
  * writes its failure into *err. */
 static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, volatile int *err,
-                      volatile SpawnStage *stage) {
+                                volatile SpawnStage *stage) {
         struct sigaction dfl = { .sa_handler = SIG_DFL };
         sigset_t empty;
         int fds[3];

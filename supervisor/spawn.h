@@ -8,8 +8,8 @@
 
 typedef enum SpawnStage {
         SPAWN_STAGE_NONE,
-        SPAWN_STAGE_SETUP,   /* process group, signals, fds */
-        SPAWN_STAGE_CGROUP,  /* entering the job's cgroup */
+        SPAWN_STAGE_SETUP,  /* process group, signals, fds */
+        SPAWN_STAGE_CGROUP, /* entering the job's cgroup */
         SPAWN_STAGE_CHDIR,
         SPAWN_STAGE_EXEC,
 } SpawnStage;

@@ -29,7 +29,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         " id INTEGER PRIMARY KEY NOT NULL,"
         " owner INTEGER NOT NULL,"
         " pool TEXT NOT NULL DEFAULT 'default',"
-        " argv BLOB NOT NULL,"           /* NUL-terminated strings, one after the other */
+        " argv BLOB NOT NULL," /* NUL-terminated strings, one after the other */
         " environment BLOB,"
         " clear_environment INTEGER NOT NULL,"
         " cwd TEXT,"
@@ -43,8 +43,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         " priority INTEGER NOT NULL,"
         " label TEXT,"
         " memory_max INTEGER NOT NULL,"
-        " state INTEGER NOT NULL,"        /* JobState: append only */
-        " reason_kind INTEGER NOT NULL,"  /* JobReasonKind: append only */
+        " state INTEGER NOT NULL,"       /* JobState: append only */
+        " reason_kind INTEGER NOT NULL," /* JobReasonKind: append only */
         " reason_stream INTEGER NOT NULL,"
         " reason_limit INTEGER NOT NULL,"
         " reason_error INTEGER NOT NULL,"
@@ -63,11 +63,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         ");",
 };
 
-#define JOB_COLUMNS                                                                                          \
+#define JOB_COLUMNS                                                                                             \
         "id, owner, argv, environment, clear_environment, cwd, timeout_usec, stop_timeout_usec, output_limit, " \
-        "kill_on_output_limit, has_input, passed_fds, cancel_on_disconnect, priority, label, memory_max, "   \
-        "state, reason_kind, reason_stream, reason_limit, reason_error, reason_detail, returncode, main_pid, " \
-        "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "    \
+        "kill_on_output_limit, has_input, passed_fds, cancel_on_disconnect, priority, label, memory_max, "      \
+        "state, reason_kind, reason_stream, reason_limit, reason_error, reason_detail, returncode, main_pid, "  \
+        "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "       \
         "stderr_size, stderr_flags"
 #define N_JOB_COLUMNS 33
 
@@ -165,10 +165,11 @@ static int migrate(Store *s, char **ret_error) {
         if (r < 0)
                 return fail(s, r, ret_error, "cannot be read as a job store");
         if (version > STORE_SCHEMA_VERSION) {
-                if (ret_error && asprintf(ret_error,
-                                          "%s: was written by a newer procpool (schema %d, this one knows up to "
-                                          "%d); run that version, or move the file away",
-                                          s->path, version, STORE_SCHEMA_VERSION) < 0)
+                if (ret_error &&
+                    asprintf(ret_error,
+                             "%s: was written by a newer procpool (schema %d, this one knows up to "
+                             "%d); run that version, or move the file away",
+                             s->path, version, STORE_SCHEMA_VERSION) < 0)
                         *ret_error = NULL;
                 return -EPROTONOSUPPORT;
         }
@@ -241,8 +242,10 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         if (r < 0)
                 return r;
 
-        r = prepare(s, "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        r = prepare(s,
+                    "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS
+                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     &s->put_job);
         if (r >= 0)
                 r = prepare(s, "DELETE FROM jobs WHERE id = ?", &s->delete_job);
@@ -491,8 +494,8 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
                 r->output[s].truncated = flags & 1;
                 r->output[s].incomplete = flags & 2;
         }
-        if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 || r->reason.kind >= _JOB_REASON_MAX ||
-            r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX)
+        if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 ||
+            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX)
                 return -EBADMSG;
         return 0;
 }

@@ -579,9 +579,9 @@ static void test_no_call_timeout(Fixture *f, gconstpointer data) {
 static void test_options_env(Fixture *f, gconstpointer data) {
         CtlResult r = {};
 
-        g_assert_cmpint(ctl(f, &r, "call", "-E", "FOO=bar", "--setenv=X=1=2", "--", "sh", "-c",
-                            "echo $FOO/$X", NULL),
-                        ==, 0);
+        g_assert_cmpint(
+                ctl(f, &r, "call", "-E", "FOO=bar", "--setenv=X=1=2", "--", "sh", "-c", "echo $FOO/$X", NULL),
+                ==, 0);
         g_assert_cmpstr(r.out_str, ==, "bar/1=2\n");
         /* --clear-env: only what -E sets */
         g_assert_cmpint(ctl(f, &r, "call", "--clear-env", "-E", "ONLY=this", "--", "env", NULL), ==, 0);
@@ -1081,9 +1081,9 @@ static void test_buses(Fixture *f, gconstpointer data) {
 }
 
 static void test_usage(Fixture *f, gconstpointer data) {
-        static const char *const verbs[] = { "call",   "communicate", "submit", "wait",
-                                             "list",   "status",      "output", "cancel",
-                                             "kill",   "release",     "pool-size", "monitor" };
+        static const char *const verbs[] = { "call", "communicate", "submit",    "wait",
+                                             "list", "status",      "output",    "cancel",
+                                             "kill", "release",     "pool-size", "monitor" };
         CtlResult r = {};
 
         g_assert_cmpint(ctl(f, &r, "--version", NULL), ==, 0);
@@ -1191,9 +1191,9 @@ typedef struct {
         char **argv;
 } Recorded;
 
-static void mock_method_call(GDBusConnection *conn, const char *sender, const char *path,
-                             const char *iface, const char *method, GVariant *params,
-                             GDBusMethodInvocation *inv, gpointer data) {
+static void mock_method_call(GDBusConnection *conn, const char *sender, const char *path, const char *iface,
+                             const char *method, GVariant *params, GDBusMethodInvocation *inv,
+                             gpointer data) {
         Recorded *rec = data;
 
         g_assert_cmpstr(method, ==, "Submit");
@@ -1301,10 +1301,10 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
         g_assert_false(g_variant_lookup(rec.options, "cancel-on-disconnect", "b", &b) && b);
 
         /* other spellings of time spans and sizes */
-        mock_submit(f, NULL,
-                    (const char *const[]) { "--timeout=30", "--stop-timeout=2us", "--output-limit=16K",
-                                            NULL },
-                    0);
+        mock_submit(
+                f, NULL,
+                (const char *const[]) { "--timeout=30", "--stop-timeout=2us", "--output-limit=16K", NULL },
+                0);
         g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
         g_assert_cmpuint(t, ==, 30 * G_USEC_PER_SEC);
         g_assert_true(g_variant_lookup(rec.options, "stop-timeout-usec", "t", &t));

@@ -22,8 +22,8 @@
 /* The soft limit of open files systemd gives a service. */
 #define SERVICE_NOFILE 1024
 
-static const char *const argv_true[] = {"true", NULL};
-static const char *const argv_sleep[] = {"sleep", "1000", NULL};
+static const char *const argv_true[] = { "true", NULL };
+static const char *const argv_sleep[] = { "sleep", "1000", NULL };
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
@@ -67,8 +67,8 @@ static void restart_limited(Fixture *f, const char *const *args, rlim_t soft, rl
         fd = g_file_open_tmp("procpoold-limited-XXXXXX", &wrapper, &error);
         g_assert_no_error(error);
         close(fd);
-        script = g_strdup_printf("#!/bin/sh\nexec prlimit --nofile=%lu:%lu '%s' \"$@\"\n", (unsigned long) soft,
-                                 (unsigned long) hard, real);
+        script = g_strdup_printf("#!/bin/sh\nexec prlimit --nofile=%lu:%lu '%s' \"$@\"\n",
+                                 (unsigned long) soft, (unsigned long) hard, real);
         g_assert_true(g_file_set_contents(wrapper, script, -1, &error));
         g_assert_no_error(error);
         g_assert_cmpint(chmod(wrapper, 0755), ==, 0);
@@ -125,13 +125,14 @@ static int run_client(int argc, char *argv[]) {
                 for (guint i = 0; i < n; i++) {
                         g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
                         (void) g_unix_fd_list_append(fds, p[0], NULL);
-                        g_dbus_connection_call_with_unix_fd_list(c, BUS_NAME, argv[4], JOB_IFACE, "Wait", NULL,
-                                                                 NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds,
-                                                                 NULL, NULL, NULL);
+                        g_dbus_connection_call_with_unix_fd_list(c, BUS_NAME, argv[4], JOB_IFACE, "Wait",
+                                                                 NULL, NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
+                                                                 fds, NULL, NULL, NULL);
                 }
                 /* One connection's calls are handled in order: this answer comes after every Wait. */
-                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping",
-                                                NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 90 * 1000, NULL, &error);
+                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Peer",
+                                                "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 90 * 1000, NULL,
+                                                &error);
         } else if (g_str_equal(argv[3], "submit-fd")) {
                 GVariant *options = fixture_options("stdin", g_variant_new_handle(0), NULL);
                 r = call_with_fds(c, MANAGER_PATH, MANAGER_IFACE, "Submit",
@@ -187,7 +188,7 @@ static void test_wait_fds(Fixture *f, gconstpointer unused) {
         path = submit_running(f, NULL);
         base = proc_fd_count(f->daemon_pid);
 
-        out = other_client(f, (const char *const[]){"wait-fds", path, "1500", NULL});
+        out = other_client(f, (const char *const[]) { "wait-fds", path, "1500", NULL });
         g_assert_cmpstr(out, ==, "ok");
         g_assert_true(daemon_alive(f));
         /* The Waits are dropped with their client; none kept an fd meanwhile. */
@@ -203,11 +204,12 @@ static void send_with_fds(Fixture *f, const char *method, GVariant *params, int 
 
         for (guint k = 0; k < n; k++)
                 (void) g_unix_fd_list_append(fds, fd, NULL);
-        g_dbus_connection_call_with_unix_fd_list(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method, params,
-                                                 NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds, NULL, NULL, NULL);
+        g_dbus_connection_call_with_unix_fd_list(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, method,
+                                                 params, NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds, NULL,
+                                                 NULL, NULL);
 }
 
-static const char *const args_pool_32[] = {"--pool-size=32", NULL};
+static const char *const args_pool_32[] = { "--pool-size=32", NULL };
 
 static void test_call_fds(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
@@ -221,7 +223,8 @@ static void test_call_fds(Fixture *f, gconstpointer unused) {
         /* 10 Calls and 10 Communicates that run on, each message with 16 fds (the most the bus passes) that
          * the method does not take. */
         for (int i = 0; i < 10; i++) {
-                send_with_fds(f, "Call", g_variant_new("(^as@a{sv})", argv_sleep, FIXTURE_NO_OPTIONS), p[0], 16);
+                send_with_fds(f, "Call", g_variant_new("(^as@a{sv})", argv_sleep, FIXTURE_NO_OPTIONS), p[0],
+                              16);
                 send_with_fds(f, "Communicate",
                               g_variant_new("(^as@ay@a{sv})", argv_sleep,
                                             g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "input", 5, 1),
@@ -246,7 +249,7 @@ static void test_call_fds(Fixture *f, gconstpointer unused) {
 
 /* systemd's advice: raise the soft limit to the hard one at start; jobs still get the old soft limit. */
 static void test_raise_nofile(Fixture *f, gconstpointer unused) {
-        const char *const ulimit_n[] = {"sh", "-c", "ulimit -n", NULL};
+        const char *const ulimit_n[] = { "sh", "-c", "ulimit -n", NULL };
         g_autoptr(GBytes) out = NULL, err = NULL;
         g_autoptr(GError) error = NULL;
         struct rlimit rl;
@@ -263,7 +266,7 @@ static void test_raise_nofile(Fixture *f, gconstpointer unused) {
 
 /* Running jobs took the last fds, and the next message with fds cost the daemon its bus. With a
  * reserve, jobs past it fail with EMFILE and the daemon still takes messages that carry fds. */
-static const char *const args_big_pool[] = {"--pool-size=400", NULL};
+static const char *const args_big_pool[] = { "--pool-size=400", NULL };
 
 static void test_fd_reserve(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
@@ -307,7 +310,7 @@ static void test_fd_reserve(Fixture *f, gconstpointer unused) {
 }
 
 /* One uid's queued jobs held every fd passed with them, without bound. */
-static const char *const args_one_slot[] = {"--pool-size=1", NULL};
+static const char *const args_one_slot[] = { "--pool-size=1", NULL };
 
 static void test_user_fd_bound(Fixture *f, gconstpointer unused) {
         g_autofree char *blocker = NULL, *out = NULL;
@@ -321,11 +324,11 @@ static void test_user_fd_bound(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
         for (int i = 0; i < 300; i++) {
                 g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = call_with_fds(
-                        f->conn, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                        g_variant_new("(^as@a{sv})", argv_true,
-                                      fixture_options("stdin", g_variant_new_handle(0), NULL)),
-                        p[0], 1, &error);
+                g_autoptr(GVariant) r =
+                        call_with_fds(f->conn, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                      g_variant_new("(^as@a{sv})", argv_true,
+                                                    fixture_options("stdin", g_variant_new_handle(0), NULL)),
+                                      p[0], 1, &error);
                 if (!r) {
                         fixture_assert_error(error, "org.freedesktop.DBus.Error.LimitsExceeded",
                                              "fds passed with its queued jobs");
@@ -338,7 +341,7 @@ static void test_user_fd_bound(Fixture *f, gconstpointer unused) {
         /* A sixteenth of the limit per uid. */
         g_assert_cmpuint(ok, ==, SERVICE_NOFILE / 16);
         /* Another uid has its own share. */
-        out = other_client(f, (const char *const[]){"submit-fd", NULL});
+        out = other_client(f, (const char *const[]) { "submit-fd", NULL });
         g_assert_cmpstr(out, ==, "ok");
         (void) fixture_job_call(f, blocker, "Cancel", NULL, NULL);
         assert_answers(f);
@@ -366,8 +369,9 @@ static void test_cwd_bounded(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL;
 
-        r = fixture_call(f, "Call", g_variant_new("(^as@a{sv})", argv_true,
-                                                  fixture_options("cwd", g_variant_new_string(cwd), NULL)),
+        r = fixture_call(f, "Call",
+                         g_variant_new("(^as@a{sv})", argv_true,
+                                       fixture_options("cwd", g_variant_new_string(cwd), NULL)),
                          &error);
         g_assert_null(r);
         fixture_assert_error(error, "org.freedesktop.DBus.Error.LimitsExceeded", "Option 'cwd' is longer");
@@ -377,7 +381,7 @@ static void test_cwd_bounded(Fixture *f, gconstpointer unused) {
 /* The Error of a job that could not start named a client's string whole: argv[0] of 1 MiB. */
 static void test_error_text_bounded(Fixture *f, gconstpointer unused) {
         g_autofree char *name = g_strnfill(900 * 1024, 'x');
-        const char *const argv[] = {name, NULL};
+        const char *const argv[] = { name, NULL };
         g_autoptr(GError) error = NULL;
         g_autofree char *path = NULL, *state = NULL, *text = NULL;
 
@@ -395,7 +399,7 @@ static void test_error_text_bounded(Fixture *f, gconstpointer unused) {
 
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
-#define ADD(name, setup, args, fn)                                                                           \
+#define ADD(name, setup, args, fn) \
         g_test_add("/procpool/fault/" name, Fixture, args, setup, fn, fixture_teardown)
 
 int main(int argc, char *argv[]) {

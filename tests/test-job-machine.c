@@ -18,10 +18,10 @@
 /* ---- the fake executor ------------------------------------------------------------------------------ */
 
 typedef enum FakeStart {
-        FAKE_START_NOW,      /* reports started from within start() */
-        FAKE_START_LATER,    /* reports nothing: the test calls fake_started() or fake_failed() */
-        FAKE_START_ENOMEM,   /* start() fails at once, as building an environment may */
-        FAKE_START_FAILS,    /* reports failed from within start() */
+        FAKE_START_NOW,    /* reports started from within start() */
+        FAKE_START_LATER,  /* reports nothing: the test calls fake_started() or fake_failed() */
+        FAKE_START_ENOMEM, /* start() fails at once, as building an environment may */
+        FAKE_START_FAILS,  /* reports failed from within start() */
 } FakeStart;
 
 typedef struct FakeJob {
@@ -142,8 +142,8 @@ typedef struct Ctx {
 
 static const char *state_name(JobState s) {
         static const char *const names[_JOB_STATE_MAX] = {
-                [JOB_QUEUED] = "queued",     [JOB_RUNNING] = "running",     [JOB_EXITED] = "exited",
-                [JOB_KILLED] = "killed",     [JOB_TIMED_OUT] = "timed-out", [JOB_CANCELLED] = "cancelled",
+                [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",     [JOB_EXITED] = "exited",
+                [JOB_KILLED] = "killed", [JOB_TIMED_OUT] = "timed-out", [JOB_CANCELLED] = "cancelled",
                 [JOB_FAILED] = "failed",
         };
         return names[s];
@@ -221,12 +221,12 @@ static void ctx_settle(Ctx *c) {
 }
 
 /* Runs the loop, waiting for timers, until cond holds; bounded by a generous guard. */
-#define CTX_RUN_UNTIL(c, cond)                                                        \
-        do {                                                                          \
-                for (int _i = 0; !(cond); _i++) {                                     \
-                        g_assert_cmpint(_i, <, 10000);                                \
-                        g_assert_cmpint(sd_event_run((c)->event, 1000000), >=, 0);    \
-                }                                                                     \
+#define CTX_RUN_UNTIL(c, cond)                                                     \
+        do {                                                                       \
+                for (int _i = 0; !(cond); _i++) {                                  \
+                        g_assert_cmpint(_i, <, 10000);                             \
+                        g_assert_cmpint(sd_event_run((c)->event, 1000000), >=, 0); \
+                }                                                                  \
         } while (0)
 
 static Job *submit_full(Ctx *c, int32_t priority, uint64_t timeout_usec, uint64_t stop_timeout_usec) {
@@ -277,9 +277,10 @@ static void test_queue_order(void) {
                 ctx_settle(&c);
         }
         /* Highest priority first, FIFO within one priority. */
-        g_assert_cmpstr(c.events->str, ==,
-                        "run 8, end 8 exited 0, run 5, end 5 exited 0, run 2, end 2 exited 0, run 4, end 4 exited 0, "
-                        "run 1, end 1 exited 0, run 6, end 6 exited 0, run 3, end 3 exited 0, run 7, end 7 exited 0, ");
+        g_assert_cmpstr(
+                c.events->str, ==,
+                "run 8, end 8 exited 0, run 5, end 5 exited 0, run 2, end 2 exited 0, run 4, end 4 exited 0, "
+                "run 1, end 1 exited 0, run 6, end 6 exited 0, run 3, end 3 exited 0, run 7, end 7 exited 0, ");
         g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
         g_assert_true(registry_is_idle(c.registry, false));
         ctx_done(&c);
@@ -394,7 +395,8 @@ static void test_start_failure(void) {
         a = submit(&c, 0);
         ctx_settle(&c);
         g_assert_cmpint(job_get_record(a)->state, ==, JOB_FAILED);
-        g_assert_cmpstr(job_get_record(a)->reason.detail, ==, "Failed to execute 'x': No such file or directory");
+        g_assert_cmpstr(job_get_record(a)->reason.detail, ==,
+                        "Failed to execute 'x': No such file or directory");
         g_assert_cmpint(job_get_record(a)->reason.error, ==, ENOENT);
 
         /* The slot is free again: a job that starts runs. */

@@ -811,17 +811,17 @@ static int run_as_other(const char *address, const char *mode, const char *runni
                 g_printerr("connect: %s\n", error->message);
                 return 3;
         }
-#define CALL(path, iface, method, params)                                                                    \
-        ({                                                                                                   \
-                g_autoptr(GError) e_ = NULL;                                                                 \
-                g_autoptr(GVariant) r_ =                                                                     \
-                        g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, NULL,          \
-                                                    G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &e_);               \
-                if (r_) {                                                                                    \
-                        g_autofree char *p_ = g_variant_print(r_, FALSE);                                    \
-                        g_print("%s %s\n", method, p_);                                                      \
-                } else                                                                                       \
-                        g_print("%s %s\n", method, remote_error_name(e_));                                   \
+#define CALL(path, iface, method, params)                                                           \
+        ({                                                                                          \
+                g_autoptr(GError) e_ = NULL;                                                        \
+                g_autoptr(GVariant) r_ =                                                            \
+                        g_dbus_connection_call_sync(c, BUS_NAME, path, iface, method, params, NULL, \
+                                                    G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &e_);      \
+                if (r_) {                                                                           \
+                        g_autofree char *p_ = g_variant_print(r_, FALSE);                           \
+                        g_print("%s %s\n", method, p_);                                             \
+                } else                                                                              \
+                        g_print("%s %s\n", method, remote_error_name(e_));                          \
         })
         if (g_str_equal(mode, "foreign")) {
                 CALL(running, JOB_IFACE, "Cancel", NULL);

@@ -299,7 +299,7 @@ static void test_stdio_fds(Fixture *f, gconstpointer unused) {
 
         g_assert_no_errno(pipe2(in, O_CLOEXEC));
         g_assert_no_errno(pipe2(out, O_CLOEXEC));
-        r = submit_with_fds(f, argv, keys, (int[]){ in[0], out[1] }, &error);
+        r = submit_with_fds(f, argv, keys, (int[]) { in[0], out[1] }, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(&o)", &path);
         /* Only the job holds the other ends now. */
@@ -330,7 +330,7 @@ static void test_stderr_file(Fixture *f, gconstpointer unused) {
         int fd = g_file_open_tmp("procpool-stderr-XXXXXX", &name, &error);
 
         g_assert_no_error(error);
-        r = submit_with_fds(f, argv, keys, (int[]){ fd }, &error);
+        r = submit_with_fds(f, argv, keys, (int[]) { fd }, &error);
         g_assert_no_error(error);
         close(fd);
         g_variant_get(r, "(&o)", &path);
@@ -354,7 +354,7 @@ static void test_fd_directory(Fixture *f, gconstpointer unused) {
                 const char *keys[] = { names[i], NULL };
                 g_autofree char *quoted = g_strdup_printf("'%s'", names[i]);
                 g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = submit_with_fds(f, argv, keys, (int[]){ dir }, &error);
+                g_autoptr(GVariant) r = submit_with_fds(f, argv, keys, (int[]) { dir }, &error);
                 g_assert_null(r);
                 fixture_assert_error(error, INVALID_ARGS, quoted);
                 g_assert_nonnull(strstr(error->message, "directory"));

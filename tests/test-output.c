@@ -313,8 +313,8 @@ static char *spawn_as_other(Fixture *f, const char *mode, const char *path) {
         int status;
 
         g_assert_nonnull(self);
-        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, fixture_become_other, NULL, &out,
-                                   NULL, &status, &error));
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, fixture_become_other, NULL,
+                                   &out, NULL, &status, &error));
         g_assert_no_error(error);
         g_assert_true(g_spawn_check_wait_status(status, NULL));
         return out;

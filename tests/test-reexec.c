@@ -453,7 +453,8 @@ static gboolean file_exists(gpointer data) {
         return g_file_test(data, G_FILE_TEST_EXISTS);
 }
 
-static void on_dir_changed(GFileMonitor *m, GFile *file, GFile *other, GFileMonitorEvent event, gpointer data) {
+static void on_dir_changed(GFileMonitor *m, GFile *file, GFile *other, GFileMonitorEvent event,
+                           gpointer data) {
 }
 
 /* Waits for path while the main context runs (the test's own async calls feed the job that makes it):

@@ -77,8 +77,9 @@ static void on_job_finished(GDBusConnection *c, const char *sender, const char *
 
 static void finished_watch(Fixture *f, Finished *fin) {
         fin->seen = g_ptr_array_new_with_free_func(g_free);
-        fin->id = g_dbus_connection_signal_subscribe(f->conn, BUS_NAME, MANAGER_IFACE, "JobFinished", MANAGER_PATH,
-                                                     NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_job_finished, fin, NULL);
+        fin->id = g_dbus_connection_signal_subscribe(f->conn, BUS_NAME, MANAGER_IFACE, "JobFinished",
+                                                     MANAGER_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                     on_job_finished, fin, NULL);
 }
 
 static void finished_unwatch(Fixture *f, Finished *fin) {
@@ -207,9 +208,10 @@ static void test_pool_size_kept(Fixture *f, gconstpointer unused) {
         g_autoptr(GVariant) v = NULL;
         g_autoptr(GError) error = NULL;
 
-        g_dbus_connection_call_sync(f->conn, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Set",
-                                    g_variant_new("(ssv)", MANAGER_IFACE, "PoolSize", g_variant_new_uint32(7)),
-                                    NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        g_dbus_connection_call_sync(
+                f->conn, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Properties", "Set",
+                g_variant_new("(ssv)", MANAGER_IFACE, "PoolSize", g_variant_new_uint32(7)), NULL,
+                G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_no_error(error);
         stop_daemon(f);
         /* Set at run time, it wins over the command line's. */
@@ -232,10 +234,10 @@ static void test_stop(Fixture *f, gconstpointer unused) {
         running = fixture_submit(f, argv_running, NULL);
         g_assert_true(fixture_wait_for_file(gate));
         queued = fixture_submit(f, argv_queued, NULL);
-        g_dbus_connection_call(f->conn, BUS_NAME, running, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, fixture_on_reply, &wait_running);
-        g_dbus_connection_call(f->conn, BUS_NAME, queued, JOB_IFACE, "Wait", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, fixture_on_reply, &wait_queued);
+        g_dbus_connection_call(f->conn, BUS_NAME, running, JOB_IFACE, "Wait", NULL, NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, fixture_on_reply, &wait_running);
+        g_dbus_connection_call(f->conn, BUS_NAME, queued, JOB_IFACE, "Wait", NULL, NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, fixture_on_reply, &wait_queued);
         g_assert_true(fixture_wait_state(f, queued, "queued"));
 
         /* The stop answers both waiters: the daemon stopped; nothing was lost. */
@@ -267,8 +269,8 @@ static void test_stop(Fixture *f, gconstpointer unused) {
 #define LOOP_WINDOW 32
 
 typedef struct {
-        GHashTable *acked;    /* labels whose Submit was answered with a job */
-        GHashTable *sent;     /* every label sent */
+        GHashTable *acked; /* labels whose Submit was answered with a job */
+        GHashTable *sent;  /* every label sent */
         unsigned outstanding;
 } Loop;
 
@@ -319,11 +321,11 @@ static void test_crash_loop(Fixture *f, gconstpointer unused) {
                         p->label = g_strdup_printf("loop-%u", next++);
                         g_hash_table_add(loop.sent, g_strdup(p->label));
                         loop.outstanding++;
-                        g_dbus_connection_call(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
-                                               g_variant_new("(^as@a{sv})", argv_true,
-                                                             fixture_options("label", g_variant_new_string(p->label),
-                                                                             NULL)),
-                                               NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_submitted, p);
+                        g_dbus_connection_call(
+                                f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                g_variant_new("(^as@a{sv})", argv_true,
+                                              fixture_options("label", g_variant_new_string(p->label), NULL)),
+                                NULL, G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, on_submitted, p);
                 }
                 g_main_context_iteration(NULL, TRUE);
                 if (g_hash_table_size(loop.acked) >= kill_at) {
@@ -357,10 +359,11 @@ static void test_crash_loop(Fixture *f, gconstpointer unused) {
                 g_hash_table_iter_init(&hi, loop.acked);
                 while (g_hash_table_iter_next(&hi, &label, NULL))
                         if (!g_hash_table_contains(stored, label))
-                                g_error("acknowledged job %s is gone after %u crashes", (char *) label, crashes);
+                                g_error("acknowledged job %s is gone after %u crashes", (char *) label,
+                                        crashes);
         }
-        g_test_message("%u sent, %u acknowledged, %u stored, %u crashes", LOOP_JOBS, g_hash_table_size(loop.acked),
-                       g_hash_table_size(stored), crashes);
+        g_test_message("%u sent, %u acknowledged, %u stored, %u crashes", LOOP_JOBS,
+                       g_hash_table_size(loop.acked), g_hash_table_size(stored), crashes);
         g_hash_table_unref(loop.acked);
         g_hash_table_unref(loop.sent);
         g_rand_free(rand);
@@ -506,7 +509,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/store/pool-size-kept", Fixture, NULL, fixture_setup, test_pool_size_kept,
                    fixture_teardown);
         g_test_add("/procpool/store/stop", Fixture, pool1, fixture_setup, test_stop, fixture_teardown);
-        g_test_add("/procpool/store/crash-loop", Fixture, NULL, fixture_setup, test_crash_loop, fixture_teardown);
+        g_test_add("/procpool/store/crash-loop", Fixture, NULL, fixture_setup, test_crash_loop,
+                   fixture_teardown);
         g_test_add("/procpool/store/refuses-damaged", Fixture, NULL, fixture_setup, test_refuses_damaged,
                    fixture_teardown);
         g_test_add("/procpool/store/refuses-newer", Fixture, NULL, fixture_setup, test_refuses_newer,
@@ -516,6 +520,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/store/refuses-read-only", Fixture, NULL, fixture_setup, test_refuses_read_only,
                    fixture_teardown);
         g_test_add("/procpool/store/full", Fixture, NULL, fixture_setup, test_store_full, fixture_teardown);
-        g_test_add("/procpool/store/sync-full", Fixture, NULL, fixture_setup, test_sync_full, fixture_teardown);
+        g_test_add("/procpool/store/sync-full", Fixture, NULL, fixture_setup, test_sync_full,
+                   fixture_teardown);
         return g_test_run();
 }

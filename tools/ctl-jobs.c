@@ -38,8 +38,8 @@ static void json_write_job(FILE *f, const JobInfo *j) {
         json_write_string(f, j->path);
         fputs(",\"state\":", f);
         json_write_string(f, j->state);
-        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":", j->returncode,
-                j->pid, j->owner);
+        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":",
+                j->returncode, j->pid, j->owner);
         json_write_string(f, j->label);
         fputs(",\"argv\":", f);
         json_write_strv(f, j->argv);
@@ -100,7 +100,8 @@ static int collect_jobs(Ctl *c, bool all, JobList *ret) {
                 l.jobs = n;
                 r = ctl_job_info(c, path, &l.jobs[l.n], &e);
                 if (r < 0) {
-                        if (sd_bus_error_has_names(&e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD,
+                        if (sd_bus_error_has_names(&e, SD_BUS_ERROR_UNKNOWN_OBJECT,
+                                                   SD_BUS_ERROR_UNKNOWN_METHOD,
                                                    SD_BUS_ERROR_UNKNOWN_INTERFACE))
                                 continue; /* released between ListJobs and GetAll */
                         job_list_done(&l);
@@ -166,7 +167,8 @@ static int list_jobs(Ctl *c) {
 
                 snprintf(id, sizeof id, "%" PRIu64, j->id);
                 snprintf(pid, sizeof pid, j->pid ? "%" PRIu32 : "-", j->pid);
-                const char *const row[] = { id, j->state, rc, pid, runtime, j->label && *j->label ? j->label : "-",
+                const char *const row[] = { id,  j->state, rc,
+                                            pid, runtime,  j->label && *j->label ? j->label : "-",
                                             cmd };
                 if (table_add_row(t, row) < 0)
                         t = table_free(t);
@@ -223,7 +225,8 @@ static void print_job_status(const JobInfo *j) {
                 printf("      Label: %s\n", j->label);
         if (ctl_state_is_final(j->state) && j->started_at != 0)
                 printf(" ReturnCode: %" PRIi32 "\n", j->returncode);
-        printf("      Owner: %" PRIu32 "%s%s%s\n", j->owner, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "");
+        printf("      Owner: %" PRIu32 "%s%s%s\n", j->owner, pw ? " (" : "", pw ? pw->pw_name : "",
+               pw ? ")" : "");
         if (j->submitted_at) {
                 _cleanup_free_ char *t = format_timestamp(j->submitted_at);
                 printf("  Submitted: %s\n", t ? t : "");
@@ -272,7 +275,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
                 }
                 r = ctl_job_info(c, path, &j, &error);
                 if (r < 0) {
-                        ret = ctl_log_error(c, &error, r, "Failed to read the properties of job %" PRIu64, id);
+                        ret = ctl_log_error(c, &error, r, "Failed to read the properties of job %" PRIu64,
+                                            id);
                         continue;
                 }
                 if (c->json) {
@@ -289,8 +293,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
 }
 
 /* Calls a method on each job named in argv[1..]; returns 0 if every call succeeded. */
-static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const char *what, const char *types,
-                        int arg) {
+static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const char *what,
+                        const char *types, int arg) {
         int ret = EXIT_SUCCESS;
 
         if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
@@ -393,8 +397,8 @@ int verb_pool_size(Ctl *c, int argc, char **argv) {
         r = read_pool_counts(c, &error, &running, &queued, &max_queued);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to read the pool's properties");
-        printf("{\"pool_size\":%" PRIu32 ",\"running\":%" PRIu32 ",\"queued\":%" PRIu32 ",\"max_queued\":%" PRIu32
-               "}\n",
+        printf("{\"pool_size\":%" PRIu32 ",\"running\":%" PRIu32 ",\"queued\":%" PRIu32
+               ",\"max_queued\":%" PRIu32 "}\n",
                size, running, queued, max_queued);
         return EXIT_SUCCESS;
 }

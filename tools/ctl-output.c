@@ -60,7 +60,9 @@ char *format_timespan(uint64_t usec) {
         FILE *f = open_memstream(&buf, &size);
         bool first = true;
         /* Down to the millisecond under a minute, to the second above: enough to read a runtime. */
-        uint64_t accuracy = usec >= 60 * USEC_PER_SEC ? USEC_PER_SEC : usec >= USEC_PER_MSEC ? USEC_PER_MSEC : 1;
+        uint64_t accuracy = usec >= 60 * USEC_PER_SEC ? USEC_PER_SEC
+                            : usec >= USEC_PER_MSEC   ? USEC_PER_MSEC
+                                                      : 1;
 
         if (!f)
                 return NULL;

@@ -123,7 +123,8 @@ static void show_progress(Waiter *w, bool last) {
         if (last)
                 fputs("\r\x1b[K", stderr);
         else
-                fprintf(stderr, "\r%zu/%zu done, %zu running\x1b[K", w->n_done, w->n_jobs, w->n_jobs - w->n_done);
+                fprintf(stderr, "\r%zu/%zu done, %zu running\x1b[K", w->n_done, w->n_jobs,
+                        w->n_jobs - w->n_done);
         fflush(stderr);
 }
 
@@ -740,8 +741,10 @@ static int submit_job(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconne
         if (r != 0)
                 return r;
         if (pass_fds && sd_bus_can_send(c->bus, SD_BUS_TYPE_UNIX_FD) <= 0) {
-                fprintf(stderr, "This bus connection cannot pass file descriptors, which '%s' needs; "
-                        "use 'communicate' or 'submit' instead.\n", c->verb);
+                fprintf(stderr,
+                        "This bus connection cannot pass file descriptors, which '%s' needs; "
+                        "use 'communicate' or 'submit' instead.\n",
+                        c->verb);
                 return EXIT_FAILED;
         }
         r = new_submit_call(c, argv, pass_fds, cancel_on_disconnect, &m);

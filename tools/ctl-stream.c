@@ -185,7 +185,7 @@ int verb_output(Ctl *c, int argc, char **argv) {
                 if (!c->follow)
                         return output_from_message(c, id, path);
                 fprintf(stderr, "This bus connection cannot pass file descriptors, which 'output --follow' "
-                        "needs.\n");
+                                "needs.\n");
                 return EXIT_FAILED;
         }
 

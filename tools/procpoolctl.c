@@ -27,14 +27,14 @@ typedef struct Verb {
         const char *options_help;
 } Verb;
 
-#define JOB_OPTIONS_HELP                                                                          \
-        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n"   \
-        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"       \
-        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"       \
-        "      --clear-env            Start from an empty environment, not procpoold's\n"           \
-        "      --cwd=DIR              Working directory (default: the current one)\n"               \
-        "      --label=TEXT           Free text shown in list and status\n"                         \
-        "      --priority=N           Higher starts first (default: 0)\n"                           \
+#define JOB_OPTIONS_HELP                                                                         \
+        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n" \
+        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"    \
+        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"    \
+        "      --clear-env            Start from an empty environment, not procpoold's\n"        \
+        "      --cwd=DIR              Working directory (default: the current one)\n"            \
+        "      --label=TEXT           Free text shown in list and status\n"                      \
+        "      --priority=N           Higher starts first (default: 0)\n"                        \
         "      --output-limit=BYTES   Bytes kept per captured stream, with K, M, G suffixes\n"
 
 #define UINT_MAX_ARGS ((unsigned) -1)
@@ -53,15 +53,13 @@ static const Verb verbs[] = {
         { "submit", verb_submit, 1, UINT_MAX_ARGS, true, "submit [OPTIONS...] [--wait] -- CMD [ARG...]",
           "Queue CMD and print its job id",
           "Queue CMD as a job and print its id. Its output is kept for 'procpoolctl output'.",
-          JOB_OPTIONS_HELP
-          "      --wait                 Wait for the job and exit with its code\n" },
+          JOB_OPTIONS_HELP "      --wait                 Wait for the job and exit with its code\n" },
         { "wait", verb_wait, 0, UINT_MAX_ARGS, false, "wait [ID...]",
           "Wait for jobs (all of yours without IDs)",
           "Wait until the jobs have ended; without IDs, all of your unfinished jobs. Exits 0 if\n"
           "every job exited 0; with one ID, with that job's code.",
           NULL },
-        { "list", verb_list, 0, 0, false, "list",
-          "List unfinished jobs (all with --all)",
+        { "list", verb_list, 0, 0, false, "list", "List unfinished jobs (all with --all)",
           "List the unfinished jobs, or all jobs with --all.",
           "  -a, --all                  Also list finished jobs\n"
           "  -l, --full                 Do not cut the command line to the terminal's width\n" },
@@ -70,31 +68,21 @@ static const Verb verbs[] = {
           "Show the properties of jobs; without an ID, list jobs as 'list' does.",
           "  -a, --all                  Without an ID, also list finished jobs\n"
           "  -l, --full                 Do not cut the command line to the terminal's width\n" },
-        { "output", verb_output, 1, 1, false, "output [-f] ID",
-          "Print a job's captured stdout and stderr",
+        { "output", verb_output, 1, 1, false, "output [-f] ID", "Print a job's captured stdout and stderr",
           "Write the captured stdout of a job to stdout and its stderr to stderr. With --follow, go on\n"
           "printing what it writes until it ends, then exit with its code.",
           "  -f, --follow               Print the output as it is written until the job ends\n" },
-        { "cancel", verb_cancel, 1, UINT_MAX_ARGS, false, "cancel ID...",
-          "Cancel jobs",
-          "Cancel jobs: a queued job never starts, a running one is stopped.",
-          NULL },
-        { "kill", verb_kill, 1, UINT_MAX_ARGS, false, "kill [-s SIGNAL] ID...",
-          "Send a signal to jobs",
+        { "cancel", verb_cancel, 1, UINT_MAX_ARGS, false, "cancel ID...", "Cancel jobs",
+          "Cancel jobs: a queued job never starts, a running one is stopped.", NULL },
+        { "kill", verb_kill, 1, UINT_MAX_ARGS, false, "kill [-s SIGNAL] ID...", "Send a signal to jobs",
           "Send a signal to the process group of running jobs.",
           "  -s, --signal=SIGNAL        The signal: a name (TERM, SIGUSR1) or number (default: TERM)\n" },
-        { "release", verb_release, 1, UINT_MAX_ARGS, false, "release ID...",
-          "Forget finished jobs",
-          "Forget finished jobs.",
-          NULL },
-        { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]",
-          "Show or set how many jobs run at once",
-          "Show how many jobs may run at once, or set it to N.",
-          NULL },
-        { "monitor", verb_monitor, 0, 0, false, "monitor",
-          "Print job events as they happen",
-          "Print job events (submitted, started, finished) as they happen, until interrupted.",
-          NULL },
+        { "release", verb_release, 1, UINT_MAX_ARGS, false, "release ID...", "Forget finished jobs",
+          "Forget finished jobs.", NULL },
+        { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]", "Show or set how many jobs run at once",
+          "Show how many jobs may run at once, or set it to N.", NULL },
+        { "monitor", verb_monitor, 0, 0, false, "monitor", "Print job events as they happen",
+          "Print job events (submitted, started, finished) as they happen, until interrupted.", NULL },
         { "daemon-reexec", verb_daemon_reexec, 0, 0, false, "daemon-reexec",
           "Re-execute procpoold; running jobs go on",
           "Make procpoold re-execute its binary (after an upgrade, say) without stopping its jobs: it hands\n"
@@ -339,7 +327,10 @@ static int run(Ctl *c, int argc, char **argv) {
 
         /* Options before the command, up to its name. */
         opterr = 1;
-        while ((opt = getopt_long(argc, argv, "+" "hH:M:qalE:s:f", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv,
+                                  "+"
+                                  "hH:M:qalE:s:f",
+                                  options, NULL)) >= 0) {
                 r = handle_option(c, opt, NULL, &job_option_seen, &wait_seen, &signal_seen);
                 if (r != 0)
                         return r;
@@ -381,10 +372,12 @@ static int run(Ctl *c, int argc, char **argv) {
         if (c->host && c->machine)
                 return usage_error("Options --host and --machine cannot be combined.");
         if (c->host && c->user)
-                return usage_error("Option --host reaches the system bus only; --user cannot be combined with it.");
+                return usage_error(
+                        "Option --host reaches the system bus only; --user cannot be combined with it.");
         if ((unsigned) (verb_argc - optind) < v->min_args) {
                 if (v->job_options)
-                        return usage_error("'%s' needs a command to run: procpoolctl %s", v->name, v->synopsis);
+                        return usage_error("'%s' needs a command to run: procpoolctl %s", v->name,
+                                           v->synopsis);
                 return usage_error("'%s' needs an argument: procpoolctl %s", v->name, v->synopsis);
         }
         if ((unsigned) (verb_argc - optind) > v->max_args)
@@ -481,27 +474,34 @@ int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ..
         if (ctl_error_is_absent(error)) {
                 c->absent = true;
                 if (c->address)
-                        fprintf(stderr, "procpoold is not running on the bus at %s; start it with "
-                                "'procpoold --address=%s'.\n", c->address, c->address);
+                        fprintf(stderr,
+                                "procpoold is not running on the bus at %s; start it with "
+                                "'procpoold --address=%s'.\n",
+                                c->address, c->address);
                 else if (c->system || c->host || (c->machine && !c->user))
-                        fprintf(stderr, "procpoold is not running on %s; start it with 'systemctl start "
-                                "procpoold', or run 'procpoold --system'.\n", bus_description(c));
+                        fprintf(stderr,
+                                "procpoold is not running on %s; start it with 'systemctl start "
+                                "procpoold', or run 'procpoold --system'.\n",
+                                bus_description(c));
                 else
-                        fprintf(stderr, "procpoold is not running on %s; start it with 'systemctl --user "
-                                "start procpoold', or run 'procpoold'.\n", bus_description(c));
+                        fprintf(stderr,
+                                "procpoold is not running on %s; start it with 'systemctl --user "
+                                "start procpoold', or run 'procpoold'.\n",
+                                bus_description(c));
                 return EXIT_FAILED;
         }
         if (error && error->name && strncmp(error->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0) {
                 /* Bus activation found the service but could not start it. */
                 c->absent = true;
-                fprintf(stderr, "procpoold is not running on %s, and starting it failed: %s\n", bus_description(c),
-                        error->message ? error->message : error->name);
+                fprintf(stderr, "procpoold is not running on %s, and starting it failed: %s\n",
+                        bus_description(c), error->message ? error->message : error->name);
                 return EXIT_FAILED;
         }
         va_start(ap, what);
         vfprintf(stderr, what, ap);
         va_end(ap);
-        fprintf(stderr, ": %s\n", sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
+        fprintf(stderr, ": %s\n",
+                sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
         return EXIT_FAILED;
 }
 
@@ -668,8 +668,7 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         int b;
                         r = sd_bus_message_read(m, "v", "b", &b);
                         info->output_incomplete = b;
-                }
-                else
+                } else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
                         return r;

@@ -42,9 +42,38 @@ static uint64_t next_u64(Reader *r, int bytes) {
 }
 
 static const char *const dictionary[] = {
-        "", "true", "/bin/true", "sh", "-c", "/", "/tmp", "tmp", "..", "=", "A=", "=x", "A=1", "A=2", "PATH=/bin",
-        "AB=1", "A", "label", "cwd", "environment", "stdin", "output-limit", "NOTIFY_SOCKET=x", "/nonexistent",
-        "./x", "a b", "%s%n", "\x01\x7f", "A=B=C", "*", "$HOME", "--",
+        "",
+        "true",
+        "/bin/true",
+        "sh",
+        "-c",
+        "/",
+        "/tmp",
+        "tmp",
+        "..",
+        "=",
+        "A=",
+        "=x",
+        "A=1",
+        "A=2",
+        "PATH=/bin",
+        "AB=1",
+        "A",
+        "label",
+        "cwd",
+        "environment",
+        "stdin",
+        "output-limit",
+        "NOTIFY_SOCKET=x",
+        "/nonexistent",
+        "./x",
+        "a b",
+        "%s%n",
+        "\x01\x7f",
+        "A=B=C",
+        "*",
+        "$HOME",
+        "--",
 };
 
 static const struct {
@@ -69,7 +98,7 @@ static const struct {
 static const char types[] = "sabtihuydAe"; /* 'a': as, 'A': ay, 'e': an empty a{sv} */
 
 static sd_bus *bus;
-static int fd_pool[4];       /* a memfd, a directory, the two ends of a pipe */
+static int fd_pool[4]; /* a memfd, a directory, the two ends of a pipe */
 static struct stat pool_stat[4];
 static unsigned n_pool_copies; /* open fds that refer to one of them while nothing leaked */
 static uint64_t cookie;
