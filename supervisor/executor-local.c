@@ -371,6 +371,22 @@ static int check_fd_reserve(LocalExecutor *le) {
         return fd >= le->fd_reserve_start ? -EMFILE : 0;
 }
 
+/* The runtime of job j, with no process and no fds yet. */
+static LocalJob *local_job_new(LocalExecutor *le, Job *j, JobSpec *spec) {
+        LocalJob *lj = calloc(1, sizeof(LocalJob));
+
+        if (!lj)
+                return NULL;
+        *lj = (LocalJob) {
+                .executor = le,
+                .job = j,
+                .spec = spec,
+                .stdin_fd = -EBADF,
+                .output_fd = { -EBADF, -EBADF },
+        };
+        return lj;
+}
+
 static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **runtime) {
         LocalExecutor *le = local(e);
         int in[2] = { -EBADF, -EBADF }, out[2][2] = { { -EBADF, -EBADF }, { -EBADF, -EBADF } };
@@ -385,16 +401,9 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
         env = build_env(le, spec);
         if (!env)
                 return -ENOMEM;
-        lj = calloc(1, sizeof(LocalJob));
+        lj = local_job_new(le, j, spec);
         if (!lj)
                 return -ENOMEM;
-        *lj = (LocalJob) {
-                .executor = le,
-                .job = j,
-                .spec = spec,
-                .stdin_fd = -EBADF,
-                .output_fd = { -EBADF, -EBADF },
-        };
         *runtime = lj;
 
         req = (SpawnRequest) {
@@ -575,16 +584,9 @@ static int local_deserialize(Executor *e, Job *j, JobSpec *spec, const Serialize
         LocalJob *lj;
         int r = 0;
 
-        lj = calloc(1, sizeof(LocalJob));
+        lj = local_job_new(le, j, spec);
         if (!lj)
                 return -ENOMEM;
-        *lj = (LocalJob) {
-                .executor = le,
-                .job = j,
-                .spec = spec,
-                .stdin_fd = -EBADF,
-                .output_fd = { -EBADF, -EBADF },
-        };
         for (size_t i = 0; i < n_items && r >= 0; i++)
                 r = local_deserialize_item(lj, &items[i], d);
         /* A job runs until its main process ends and, with a cgroup, its tree: one of them must be known. */
