@@ -50,6 +50,7 @@ struct Registry {
         uint64_t stored_next_id;
         sd_event_source *flush_source; /* at the end of a loop iteration */
         sd_event_source *retry_source; /* after a failed commit */
+        bool flushing;                 /* in registry_flush(), whose callbacks may release jobs */
 };
 
 /* Commits wait for at most this many callers before they are forced: a client that floods requests must
@@ -323,6 +324,7 @@ int registry_flush(Registry *r) {
         if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_settings == 0)
                 return 0;
 
+        r->flushing = true;
         k = store_write(r);
         /* The callbacks below may add acks and changes of their own: they go to the next batch. */
         acks = TAKE_PTR(r->acks);
@@ -351,6 +353,7 @@ int registry_flush(Registry *r) {
                         }
                 }
                 free(acks);
+                r->flushing = false;
                 (void) sd_event_source_set_time_relative(r->retry_source, REGISTRY_RETRY_USEC);
                 (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_ONESHOT);
                 return k;
@@ -370,6 +373,7 @@ int registry_flush(Registry *r) {
                         acks[i].done(j, 0, acks[i].userdata);
         }
         free(acks);
+        r->flushing = false;
         return 0;
 }
 
@@ -619,6 +623,17 @@ void registry_check_idle(Registry *r) {
          * table sized for the busiest moment included. */
         r->slots = mfree(r->slots);
         r->allocated_slots = r->n_slots = 0;
+        if (r->store && !r->flushing) {
+                /* The deletes of what was just released are written first; then SQLite's page cache and
+                 * the write-behind arrays, sized for the busiest moment, go back too. */
+                (void) registry_flush(r);
+                if (r->n_dirty == 0 && r->n_deleted == 0) {
+                        r->dirty = mfree(r->dirty);
+                        r->deleted = mfree(r->deleted);
+                        r->allocated_dirty = r->allocated_deleted = 0;
+                        store_release_memory(r->store);
+                }
+        }
         (void) malloc_trim(0);
         if (r->callbacks->idle)
                 r->callbacks->idle(r->userdata);

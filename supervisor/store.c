@@ -71,6 +71,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "stderr_size, stderr_flags"
 #define N_JOB_COLUMNS 33
 
+void store_release_memory(Store *s) {
+        (void) sqlite3_db_release_memory(s->db);
+}
+
 const char *store_last_error(Store *s) {
         return sqlite3_errmsg(s->db);
 }

@@ -39,6 +39,8 @@ void store_rollback(Store *s);
 int store_get_setting(Store *s, const char *key, uint64_t *ret);
 /* Calls f with each job's record, by id; f takes over what the record holds. */
 int store_load_jobs(Store *s, int (*f)(JobRecord *r, void *userdata), void *userdata);
+/* Gives back the memory SQLite caches (its page cache): for a daemon that has gone idle. */
+void store_release_memory(Store *s);
 /* The last error SQLite reported, for log lines. */
 const char *store_last_error(Store *s);
 
