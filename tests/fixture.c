@@ -277,7 +277,7 @@ static const char open_bus_config[] =
         "  </policy>\n"
         "</busconfig>\n";
 
-void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
+void fixture_setup_bus_config(Fixture *f, const char *config_text) {
         g_autoptr(GError) error = NULL;
         g_autofree char *config = NULL, *config_arg = NULL;
         g_autoptr(GString) address = g_string_new(NULL);
@@ -285,7 +285,7 @@ void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
 
         fd = g_file_open_tmp("procpool-bus-XXXXXX.conf", &config, &error);
         g_assert_no_error(error);
-        g_assert_true(g_file_set_contents(config, open_bus_config, -1, &error));
+        g_assert_true(g_file_set_contents(config, config_text, -1, &error));
         g_assert_no_error(error);
         close(fd);
         config_arg = g_strdup_printf("--config-file=%s", config);
@@ -310,6 +310,10 @@ void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
         (void) unlink(config);
         f->address = g_strdup(address->str);
         connect_test(f);
+}
+
+void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
+        fixture_setup_bus_config(f, open_bus_config);
         f->daemon_pid = fixture_start_daemon(f, extra_args);
 }
 

@@ -41,6 +41,8 @@ void fixture_teardown(Fixture *f, gconstpointer extra_args);
 /* As fixture_setup, on a private dbus-daemon that admits every uid (GTestDBus admits only its own),
  * so that a client can talk to procpoold as another user. */
 void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args);
+/* Brings up a dbus-daemon of the configuration config_text as f's bus, and the test's connection. */
+void fixture_setup_bus_config(Fixture *f, const char *config_text);
 /* Brings up the bus and the test's connection only; the test starts procpoold itself. */
 void fixture_setup_no_daemon(Fixture *f, gconstpointer unused);
 

@@ -455,40 +455,7 @@ static void die_with_test(gpointer unused) {
 
 /* A dbus-daemon of the config above, as f's bus; procpoold is started by the test, with --user. */
 static void setup_session_bus(Fixture *f, gconstpointer unused) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *config = NULL, *config_arg = NULL;
-        g_autoptr(GString) address = g_string_new(NULL);
-        int fd, out = -1;
-
-        fd = g_file_open_tmp("procpool-bus-XXXXXX.conf", &config, &error);
-        g_assert_no_error(error);
-        close(fd);
-        g_assert_true(g_file_set_contents(config, session_bus_config, -1, &error));
-        config_arg = g_strdup_printf("--config-file=%s", config);
-        const char *argv[] = { "dbus-daemon", config_arg, "--nofork", "--print-address", NULL };
-        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) argv, NULL,
-                                               G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, die_with_test,
-                                               NULL, &f->bus_pid, NULL, &out, NULL, &error));
-        g_assert_no_error(error);
-        for (;;) { /* the address is the first line it prints, once it listens */
-                char c;
-                ssize_t k = read(out, &c, 1);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                g_assert_cmpint(k, ==, 1);
-                if (c == '\n')
-                        break;
-                g_string_append_c(address, c);
-        }
-        close(out);
-        (void) unlink(config);
-        f->address = g_strdup(address->str);
-        f->conn =
-                g_dbus_connection_new_for_address_sync(f->address,
-                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                               G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                       NULL, NULL, &error);
-        g_assert_no_error(error);
+        fixture_setup_bus_config(f, session_bus_config);
 }
 
 /* procpoold --user on f's bus, as its session bus: the per-stream cap of the session bus applies. */
