@@ -990,3 +990,49 @@ gboolean fixture_proc_has_asan(pid_t pid) {
         g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
         return strstr(text, "libasan") || strstr(text, "libclang_rt.asan");
 }
+
+static GDBusMessage *on_monitored(GDBusConnection *c, GDBusMessage *m, gboolean incoming, gpointer data) {
+        FixtureWaitWatch *w = data;
+
+        if (!incoming || g_dbus_message_get_message_type(m) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+                return m;
+        if (g_strcmp0(g_dbus_message_get_member(m), "Wait") == 0 &&
+            g_strcmp0(g_dbus_message_get_path(m), w->path) == 0) {
+                g_atomic_int_set(&w->seen, 1);
+                g_main_context_wakeup(NULL);
+        }
+        /* A monitor answers nothing: the calls it is shown go no further. */
+        g_object_unref(m);
+        return NULL;
+}
+
+static gboolean wait_seen(gpointer data) {
+        return g_atomic_int_get(&((FixtureWaitWatch *) data)->seen);
+}
+
+void fixture_wait_watch_start(Fixture *f, FixtureWaitWatch *w) {
+        const char *rules[] = { "type='method_call',interface='" JOB_IFACE "',member='Wait'", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+
+        w->seen = 0;
+        w->monitor = fixture_connect_other(f);
+        g_dbus_connection_add_filter(w->monitor, on_monitored, w, NULL);
+        r = g_dbus_connection_call_sync(w->monitor, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
+                                        g_variant_new("(^asu)", rules, 0), NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                                        NULL, &error);
+        g_assert_no_error(error);
+}
+
+gboolean fixture_wait_watch_seen(FixtureWaitWatch *w) {
+        return fixture_iterate_until(wait_seen, w);
+}
+
+void fixture_wait_watch_stop(FixtureWaitWatch *w) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_dbus_connection_close_sync(w->monitor, NULL, &error));
+        g_assert_no_error(error);
+        g_clear_object(&w->monitor);
+}

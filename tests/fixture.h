@@ -41,6 +41,17 @@ void fixture_teardown(Fixture *f, gconstpointer extra_args);
 /* As fixture_setup, on a private dbus-daemon that admits every uid (GTestDBus admits only its own),
  * so that a client can talk to procpoold as another user. */
 void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args);
+/* Watches the bus for a Wait on one job, through a monitor (org.freedesktop.DBus.Monitoring): so that a
+ * test knows a client's Wait is in before it goes on. */
+typedef struct FixtureWaitWatch {
+        const char *path; /* the job's object path; set before fixture_wait_watch_start() */
+        gint seen;        /* set in GDBus's worker thread */
+        GDBusConnection *monitor;
+} FixtureWaitWatch;
+void fixture_wait_watch_start(Fixture *f, FixtureWaitWatch *w);
+/* Iterates the main context until the Wait was seen; FALSE after the fixture's bound. */
+gboolean fixture_wait_watch_seen(FixtureWaitWatch *w);
+void fixture_wait_watch_stop(FixtureWaitWatch *w);
 /* Brings up a dbus-daemon of the configuration config_text as f's bus, and the test's connection. */
 void fixture_setup_bus_config(Fixture *f, const char *config_text);
 /* Brings up the bus and the test's connection only; the test starts procpoold itself. */

@@ -485,47 +485,6 @@ static void test_wait_all(Fixture *f, gconstpointer data) {
         (void) close(master);
 }
 
-/* Watches the bus for a Wait on one job (a monitor, org.freedesktop.DBus.Monitoring). */
-typedef struct {
-        const char *path;
-        gint seen; /* set in GDBus's worker thread */
-} WaitWatch;
-
-static GDBusMessage *on_monitored(GDBusConnection *c, GDBusMessage *m, gboolean incoming, gpointer data) {
-        WaitWatch *w = data;
-
-        if (!incoming || g_dbus_message_get_message_type(m) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
-                return m;
-        if (g_strcmp0(g_dbus_message_get_member(m), "Wait") == 0 &&
-            g_strcmp0(g_dbus_message_get_path(m), w->path) == 0) {
-                g_atomic_int_set(&w->seen, 1);
-                g_main_context_wakeup(NULL);
-        }
-        /* A monitor answers nothing: the calls it is shown go no further. */
-        g_object_unref(m);
-        return NULL;
-}
-
-static gboolean wait_seen(gpointer data) {
-        return g_atomic_int_get(&((WaitWatch *) data)->seen);
-}
-
-/* A connection that is a monitor of Wait calls from now on; close it before w goes. */
-static GDBusConnection *monitor_waits(Fixture *f, WaitWatch *w) {
-        const char *rules[] = { "type='method_call',interface='" JOB_IFACE "',member='Wait'", NULL };
-        GDBusConnection *monitor = fixture_connect_other(f);
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = NULL;
-
-        g_dbus_connection_add_filter(monitor, on_monitored, w, NULL);
-        r = g_dbus_connection_call_sync(monitor, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
-                                        g_variant_new("(^asu)", rules, 0), NULL, G_DBUS_CALL_FLAGS_NONE, -1,
-                                        NULL, &error);
-        g_assert_no_error(error);
-        return monitor;
-}
-
 static GSubprocess *spawn_with_bus_timeout(Fixture *f, const char *const *args) {
         g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
         g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_SILENCE, NULL, NULL);
@@ -553,8 +512,7 @@ static void test_no_call_timeout(Fixture *f, gconstpointer data) {
         };
         const int expected[] = { 3, 4, 5 };
         const char *wait_args[] = { "wait", id, NULL };
-        WaitWatch watch = { .path = path };
-        g_autoptr(GDBusConnection) monitor = NULL;
+        FixtureWaitWatch watch = { .path = path };
         g_autoptr(GSubprocess) waiter = NULL;
         g_autoptr(GError) error = NULL;
 
@@ -564,14 +522,13 @@ static void test_no_call_timeout(Fixture *f, gconstpointer data) {
                 g_assert_cmpint(wait_status_of(p), ==, expected[i]);
         }
         /* wait: the job is held until its Wait is on the bus, then lasts 1.5 s. */
-        monitor = monitor_waits(f, &watch);
+        fixture_wait_watch_start(f, &watch);
         waiter = spawn_with_bus_timeout(f, wait_args);
-        g_assert_true(fixture_iterate_until(wait_seen, &watch));
+        g_assert_true(fixture_wait_watch_seen(&watch));
         fixture_gate_open(gate);
         g_assert_true(g_subprocess_wait(waiter, NULL, &error));
         g_assert_cmpint(wait_status_of(waiter), ==, 7);
-        g_assert_true(g_dbus_connection_close_sync(monitor, NULL, &error));
-        g_assert_no_error(error);
+        fixture_wait_watch_stop(&watch);
 }
 
 /* ---- job options ------------------------------------------------------------------------------------ */

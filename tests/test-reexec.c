@@ -497,6 +497,7 @@ static void test_ctl(Fixture *f, gconstpointer unused) {
         g_autoptr(GSubprocess) call_p = NULL, comm_p = NULL, wait_p = NULL, reexec_p = NULL;
         g_autoptr(GError) error = NULL;
         g_autofree char *owner = name_owner(f), *owner_after = NULL;
+        FixtureWaitWatch watch = { .path = submitted_path };
         Communicated c = {};
         char before[7];
         gsize n = 0;
@@ -520,7 +521,12 @@ static void test_ctl(Fixture *f, gconstpointer unused) {
                            comm);
         g_subprocess_communicate_async(comm_p, input_bytes, NULL, on_communicated, &c);
         g_assert_true(wait_file_iterating(ready));
+        /* procpoolctl wait's Wait is in before the re-exec: started in the gap, it would find no
+         * daemon at all. */
+        fixture_wait_watch_start(f, &watch);
         wait_p = ctl_spawn(f, G_SUBPROCESS_FLAGS_NONE, wait);
+        g_assert_true(fixture_wait_watch_seen(&watch));
+        fixture_wait_watch_stop(&watch);
 
         /* daemon-reexec returns once procpoold is back: a new connection of the same process. */
         reexec_p = ctl_spawn(f, G_SUBPROCESS_FLAGS_NONE, reexec);
