@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "procpool-api.h"
+#include "supervisor-dbus.h"
 
 typedef struct Waiter {
         sd_bus_message *message;
@@ -466,6 +467,63 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 't', &v);
 }
 
+static int append_cwd(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->spec.cwd ?: "");
+}
+
+static int append_environment(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_strv(m, job_get_record(j)->spec.environment);
+}
+
+static int append_clear_environment(sd_bus_message *m, Job *j) {
+        int b = job_get_record(j)->spec.clear_environment;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
+static int append_timeout(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.timeout_usec);
+}
+
+static int append_stop_timeout(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.stop_timeout_usec);
+}
+
+static int append_output_limit(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.output_limit);
+}
+
+static int append_priority(sd_bus_message *m, Job *j) {
+        int32_t p = job_get_record(j)->spec.priority;
+        return sd_bus_message_append_basic(m, 'i', &p);
+}
+
+static int append_memory_max(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.memory_max);
+}
+
+static int append_cancel_on_disconnect(sd_bus_message *m, Job *j) {
+        int b = job_get_record(j)->spec.cancel_on_disconnect;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
+/* Which of stdin, stdout and stderr the caller passed as fds, and whether stdin was Communicate's
+ * input: what Restart() cannot give a new job. */
+static int append_passed_fds(sd_bus_message *m, Job *j) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+        static const char *const names[] = { PROCPOOL_OPTION_STDIN, PROCPOOL_OPTION_STDOUT,
+                                             PROCPOOL_OPTION_STDERR };
+        const char *l[5];
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (spec->passed_fds & (1U << i))
+                        l[n++] = names[i];
+        if (spec->has_input)
+                l[n++] = "input";
+        l[n] = NULL;
+        return sd_bus_message_append_strv(m, (char **) l);
+}
+
 /* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it).
  * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them then
  * (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final values, so
@@ -486,27 +544,30 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                  \
           append_output_incomplete)                                                                         \
         X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage)                                       \
-        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak)
+        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak)                                       \
+        X("Cwd", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cwd)                                          \
+        X("Environment", "as", SD_BUS_VTABLE_PROPERTY_CONST | SD_BUS_VTABLE_PROPERTY_EXPLICIT, 0,           \
+          append_environment)                                                                               \
+        X("ClearEnvironment", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_clear_environment)               \
+        X("TimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_timeout)                              \
+        X("StopTimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_stop_timeout)                     \
+        X("OutputLimit", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_output_limit)                         \
+        X("Priority", "i", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_priority)                                \
+        X("MemoryMax", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_memory_max)                             \
+        X("CancelOnDisconnect", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cancel_on_disconnect)          \
+        X("PassedFds", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_passed_fds)
 
 typedef struct JobProperty {
         const char *name;
         const char *signature;
+        uint64_t flags;
         JobChange change;
         int (*append)(sd_bus_message *m, Job *j);
 } JobProperty;
 
-#define JOB_PROPERTY_ENTRY(name, signature, flags, change, append) { name, signature, change, append },
+#define JOB_PROPERTY_ENTRY(name, signature, flags, change, append) { name, signature, flags, change, append },
 static const JobProperty job_properties[] = { JOB_PROPERTIES(JOB_PROPERTY_ENTRY) };
 #undef JOB_PROPERTY_ENTRY
-
-/* The vtable's one getter: the property by name, from the list. */
-static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
-                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        for (size_t i = 0; i < ELEMENTSOF(job_properties); i++)
-                if (strcmp(job_properties[i].name, property) == 0)
-                        return job_properties[i].append(reply, userdata);
-        return -ENOENT;
-}
 
 /* Cancel, Kill, GetOutput and Release: the submitter's uid, or root. */
 static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
@@ -522,6 +583,27 @@ static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
                                          "Job %" PRIu64 " belongs to uid %u; only it or root may do this",
                                          rec->id, (unsigned) rec->spec.owner);
         return 0;
+}
+
+/* The vtable's one getter: the property by name, from the list. A property only Get names
+ * (SD_BUS_VTABLE_PROPERTY_EXPLICIT: never in GetAll, GetManagedObjects or a signal) may hold secrets,
+ * and is the owner's and root's to read. */
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        for (size_t i = 0; i < ELEMENTSOF(job_properties); i++) {
+                const JobProperty *p = &job_properties[i];
+                int r;
+
+                if (strcmp(p->name, property) != 0)
+                        continue;
+                if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT) {
+                        r = check_owner(userdata, sd_bus_get_current_message(bus), error);
+                        if (r < 0)
+                                return r;
+                }
+                return p->append(reply, userdata);
+        }
+        return -ENOENT;
 }
 
 static int method_job_wait(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -650,6 +732,39 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, NULL);
 }
 
+static int method_job_restart(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Job *j = userdata, *n;
+        const JobRecord *rec = job_get_record(j);
+        Manager *m = job_bus(j)->manager;
+        JobSpec spec;
+        Client *c;
+        int r;
+
+        r = check_owner(j, message, error);
+        if (r < 0)
+                return r;
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and takes no new jobs");
+        if (rec->spec.passed_fds != 0 || rec->spec.has_input)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "Job %" PRIu64 " was given %s, which procpoold does not keep; "
+                                         "submit the command again with them",
+                                         rec->id, rec->spec.has_input ? "input" : "fds");
+        r = manager_get_client(m, message, &c);
+        if (r < 0)
+                return r;
+        r = job_spec_copy(&rec->spec, &spec);
+        if (r < 0)
+                return r;
+        /* The new job is the old one's owner's, whoever restarts it. */
+        r = supervisor_submit_spec(m, c, job_get_pool(j), &spec, &n, error);
+        job_spec_done(&spec);
+        if (r < 0)
+                return r;
+        return supervisor_reply_when_stored(m, message, n);
+}
+
 #define JOB_PROPERTY_VTABLE(name, signature, flags, change, append) \
         SD_BUS_PROPERTY(name, signature, property_get, 0, flags),
 const sd_bus_vtable job_vtable[] = {
@@ -666,6 +781,8 @@ const sd_bus_vtable job_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("OpenOutput", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", stdout, "h", stderr),
                                 method_job_open_output, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_release,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Restart", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job), method_job_restart,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
@@ -695,6 +812,8 @@ static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool
         for (size_t i = 0; i < ELEMENTSOF(job_properties); i++) {
                 const JobProperty *p = &job_properties[i];
 
+                if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT)
+                        continue;
                 if (!all && !(what & p->change))
                         continue;
                 r = sd_bus_message_open_container(m, 'e', "sv");

@@ -78,9 +78,7 @@ static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bu
 static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
                           sd_bus_error *error) {
         Request req;
-        JobBus *jb;
         Client *c;
-        Job *j;
         int r;
 
         if (m->shutting_down)
@@ -116,20 +114,23 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                 }
         }
 
+        r = supervisor_submit_spec(m, c, m->pool, &req.spec, ret, error);
+        job_spec_done(&req.spec);
+        return r;
+}
+
+int supervisor_submit_spec(Manager *m, Client *c, Pool *p, JobSpec *spec, Job **ret, sd_bus_error *error) {
+        JobBus *jb;
+        int r;
+
         jb = job_bus_new(m, c);
-        if (!jb) {
-                job_spec_done(&req.spec);
+        if (!jb)
                 return -ENOMEM;
-        }
-        r = pool_submit(m->pool, &req.spec, jb, &j);
+        r = pool_submit(p, spec, jb, ret);
         if (r < 0) {
                 job_bus_free(jb);
-                r = submit_error(m, r, client_uid(c), &req.spec, error);
-                job_spec_done(&req.spec);
-                return r;
+                return submit_error(m, r, spec->owner, spec, error);
         }
-        job_spec_done(&req.spec);
-        *ret = j;
         return 0;
 }
 
@@ -154,15 +155,10 @@ static void on_submit_stored(Job *j, int error, void *userdata) {
                                 job_get_record(j)->id);
 }
 
-static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+int supervisor_reply_when_stored(Manager *m, sd_bus_message *message, Job *j) {
         sd_bus_message *handle = NULL;
-        Manager *m = userdata;
-        Job *j;
         int r;
 
-        r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
-        if (r < 0)
-                return r;
         /* The job took copies of the fds it uses; the message's own are not kept until the commit. */
         r = job_bus_reply_handle(message, &handle);
         if (r >= 0)
@@ -173,6 +169,17 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
                 return r;
         }
         return 1; /* the reply comes once the job is stored */
+}
+
+static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        Job *j;
+        int r;
+
+        r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
+        if (r < 0)
+                return r;
+        return supervisor_reply_when_stored(m, message, j);
 }
 
 /* Call and Communicate whose job the store refused: their callers hear why, and the job is gone. */

@@ -66,6 +66,26 @@ void job_spec_done(JobSpec *spec) {
         job_spec_init(spec);
 }
 
+int job_spec_copy(const JobSpec *from, JobSpec *to) {
+        JobSpec c;
+
+        assert(job_spec_count_fds(from) == 0 && !from->input);
+        c = *from;
+        c.argv = c.environment = NULL;
+        c.cwd = c.label = NULL;
+        c.argv = strv_copy(from->argv);
+        c.environment = from->environment ? strv_copy(from->environment) : NULL;
+        c.cwd = from->cwd ? strdup(from->cwd) : NULL;
+        c.label = from->label ? strdup(from->label) : NULL;
+        if (!c.argv || (from->environment && !c.environment) || (from->cwd && !c.cwd) ||
+            (from->label && !c.label)) {
+                job_spec_done(&c);
+                return -ENOMEM;
+        }
+        *to = c;
+        return 0;
+}
+
 /* ---- the record ------------------------------------------------------------------------------------ */
 
 const JobRecord *job_get_record(const Job *j) {

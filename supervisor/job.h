@@ -108,6 +108,9 @@ void job_spec_done(JobSpec *spec);
 void job_spec_close_fds(JobSpec *spec);
 /* How many fds the caller passed (and spec holds). */
 unsigned job_spec_count_fds(const JobSpec *spec);
+/* Copies what a job was asked for into to, for a new job; from must hold no fds and no input (a job's
+ * are gone once it started). */
+int job_spec_copy(const JobSpec *from, JobSpec *to);
 /* Gives back the memory behind input, once it has been written or will never be. */
 void job_spec_release_input(JobSpec *spec);
 
