@@ -48,6 +48,12 @@ static inline void strv_freep(char ***l) {
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
+/* A copy of size bytes at p, or NULL when out of memory. */
+static inline void *memdup(const void *p, size_t size) {
+        void *c = malloc(size ?: 1);
+        return c ? memcpy(c, p, size) : NULL;
+}
+
 /* A copy of a NULL-terminated array of strings, or NULL when out of memory. */
 static inline char **strv_copy(char *const *l) {
         size_t n = 0;

@@ -61,6 +61,8 @@ void job_spec_done(JobSpec *spec) {
         strv_free(spec->environment);
         free(spec->cwd);
         free(spec->label);
+        free(spec->pool);
+        free(spec->after);
         job_spec_close_fds(spec);
         job_spec_release_input(spec);
         job_spec_init(spec);
@@ -71,14 +73,14 @@ int job_spec_copy(const JobSpec *from, JobSpec *to) {
 
         assert(job_spec_count_fds(from) == 0 && !from->input);
         c = *from;
-        c.argv = c.environment = NULL;
-        c.cwd = c.label = NULL;
         c.argv = strv_copy(from->argv);
         c.environment = from->environment ? strv_copy(from->environment) : NULL;
         c.cwd = from->cwd ? strdup(from->cwd) : NULL;
         c.label = from->label ? strdup(from->label) : NULL;
+        c.pool = from->pool ? strdup(from->pool) : NULL;
+        c.after = from->n_after > 0 ? memdup(from->after, from->n_after * sizeof(uint64_t)) : NULL;
         if (!c.argv || (from->environment && !c.environment) || (from->cwd && !c.cwd) ||
-            (from->label && !c.label)) {
+            (from->label && !c.label) || (from->pool && !c.pool) || (from->n_after > 0 && !c.after)) {
                 job_spec_done(&c);
                 return -ENOMEM;
         }

@@ -97,6 +97,12 @@ typedef struct JobSpec {
         char *label;
         uid_t owner;
         uint64_t memory_max; /* bytes, 0: no limit; needs the memory controller */
+        char *pool;          /* the name of the pool it was submitted to; set by pool_submit() */
+        uint64_t *after;     /* ids of the jobs that must have exited 0 before it starts */
+        size_t n_after;
+        uint64_t not_before_usec;  /* CLOCK_REALTIME: it does not start earlier; 0: no bound */
+        unsigned retry;            /* attempts after the first that fail: run again up to this often */
+        uint64_t retry_delay_usec; /* between a failed attempt and the next */
 } JobSpec;
 
 /* Sets the defaults: no fds, default stop timeout and output limit. */
@@ -134,6 +140,7 @@ typedef struct JobRecord {
         uint64_t cpu_usage_usec;                        /* final, once it ended; 0 where not measured */
         uint64_t memory_peak;                           /* final, once it ended; 0 where not measured */
         JobOutput output[_JOB_STREAM_MAX];
+        unsigned attempt; /* 1 for the first run, counting up with each retry */
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {

@@ -6,6 +6,7 @@
 #include "pool.h"
 
 struct Pool {
+        char *name;
         sd_event *event;
         Registry *registry;
         PoolConfig config;
@@ -20,6 +21,7 @@ struct Pool {
         unsigned n_running;
         unsigned n_fds; /* fds passed with queued jobs (Job.queued_fds), held until they start */
         sd_event_source *schedule_source;
+        bool paused; /* starts nothing */
         bool shutting_down;
 };
 

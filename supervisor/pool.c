@@ -49,6 +49,24 @@ unsigned pool_get_queued(const Pool *p) {
         return (unsigned) p->n_queued;
 }
 
+bool pool_has_unfinished(const Pool *p) {
+        return p->n_queued + p->n_starting + p->n_running > 0;
+}
+
+const char *pool_get_name(const Pool *p) {
+        return p->name;
+}
+
+bool pool_get_paused(const Pool *p) {
+        return p->paused;
+}
+
+bool pool_name_is_valid(const char *name) {
+        size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+        return n > 0 && n <= POOL_NAME_MAX && name[n] == '\0';
+}
+
 /* ---- the priority queue: a binary heap --------------------------------------------------------------- */
 
 static bool queue_before(const Job *a, const Job *b) {
@@ -181,7 +199,8 @@ static int on_schedule(sd_event_source *s, void *userdata) {
         size_t n_held = 0, allocated_held = 0, n_starting = 0, allocated_starting = 0;
         _cleanup_free_ uint64_t *ids = NULL;
 
-        while (!p->shutting_down && p->n_starting + p->n_running < p->config.pool_size && p->n_queued > 0) {
+        while (!p->shutting_down && !p->paused && p->n_starting + p->n_running < p->config.pool_size &&
+               p->n_queued > 0) {
                 Job *j = p->queue[0];
 
                 queue_remove(p, j);
@@ -324,15 +343,19 @@ int pool_job_requeue(Pool *p, Job *j) {
 
 /* ---- the pool ---------------------------------------------------------------------------------------- */
 
-int pool_new(sd_event *event, Registry *registry, const PoolConfig *config, Executor *executor, Pool **ret) {
+int pool_new(sd_event *event, Registry *registry, const char *name, const PoolConfig *config,
+             Executor *executor, Pool **ret) {
         Pool *p;
         int r;
 
-        assert(event && registry && config && executor && ret);
+        assert(event && registry && config && executor && ret && pool_name_is_valid(name));
 
         p = calloc(1, sizeof(Pool));
-        if (!p) {
-                executor_free(executor);
+        if (!p)
+                return -ENOMEM;
+        p->name = strdup(name);
+        if (!p->name) {
+                free(p);
                 return -ENOMEM;
         }
         p->event = sd_event_ref(event);
@@ -360,11 +383,40 @@ Pool *pool_free(Pool *p) {
         assert(p->n_queued == 0 && p->n_running == 0 && p->n_starting == 0);
         free(p->queue);
         quota_free_all(&p->users);
-        executor_free(p->executor);
         sd_event_source_disable_unref(p->schedule_source);
         sd_event_unref(p->event);
+        free(p->name);
         free(p);
         return NULL;
+}
+
+typedef struct HandOver {
+        Pool *from, *to;
+} HandOver;
+
+static int hand_over_one(Job *j, void *userdata) {
+        HandOver *h = userdata;
+
+        if (j->pool != h->from)
+                return 0;
+        assert(job_state_is_final(j->r.state));
+        pool_job_detach(h->from, j);
+        j->pool = h->to;
+        /* Out of memory leaves it counted nowhere: it is still released as any other. */
+        (void) pool_job_adopt(h->to, j);
+        return 0;
+}
+
+void pool_retire(Pool *p, Pool *to) {
+        HandOver h = { .from = p, .to = to };
+
+        assert(!pool_has_unfinished(p) && p != to);
+        (void) registry_foreach(p->registry, hand_over_one, &h);
+        registry_pool_removed(p->registry, p->name);
+}
+
+void pool_save(Pool *p) {
+        registry_pool_changed(p->registry, p);
 }
 
 size_t job_spec_cost(const JobSpec *spec) {
@@ -418,6 +470,15 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         }
         if (spec->output_limit == JOB_OUTPUT_LIMIT_UNSET)
                 spec->output_limit = p->config.output_limit ?: JOB_OUTPUT_LIMIT_DEFAULT;
+        if (!spec->pool || strcmp(spec->pool, p->name) != 0) {
+                char *name = strdup(p->name);
+                if (!name) {
+                        quota_unref(&p->users, u);
+                        return -ENOMEM;
+                }
+                free(spec->pool);
+                spec->pool = name;
+        }
 
         j = job_new(p, spec, userdata);
         if (!j) {
@@ -453,9 +514,18 @@ int pool_set_size(Pool *p, unsigned size) {
         if (size == 0)
                 return -EINVAL;
         p->config.pool_size = size;
-        registry_set_setting(p->registry, STORE_SETTING_POOL_SIZE, size);
+        registry_pool_changed(p->registry, p);
         pool_schedule(p);
         return 0;
+}
+
+void pool_set_paused(Pool *p, bool paused) {
+        if (p->paused == paused)
+                return;
+        p->paused = paused;
+        registry_pool_changed(p->registry, p);
+        if (!paused)
+                pool_schedule(p);
 }
 
 typedef struct ShutdownContext {

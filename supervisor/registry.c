@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,11 +43,12 @@ struct Registry {
                 void *userdata;
         } * acks;
         size_t n_acks, allocated_acks;
-        struct Setting {
-                const char *key;
-                uint64_t value;
-        } settings[4];
-        size_t n_settings;
+        struct PoolChange {
+                char name[POOL_NAME_MAX + 1];
+                unsigned size;
+                bool paused, removed;
+        } * pool_changes;
+        size_t n_pool_changes, allocated_pool_changes;
         uint64_t stored_next_id;
         sd_event_source *flush_source; /* at the end of a loop iteration */
         sd_event_source *retry_source; /* after a failed commit */
@@ -236,18 +238,33 @@ static void registry_job_deleted(Registry *r, uint64_t id) {
         flush_arm(r);
 }
 
-void registry_set_setting(Registry *r, const char *key, uint64_t value) {
+static void pool_change(Registry *r, const char *name, unsigned size, bool paused, bool removed) {
+        struct PoolChange *c = NULL;
+
         if (!r->store)
                 return;
-        for (size_t i = 0; i < r->n_settings; i++)
-                if (strcmp(r->settings[i].key, key) == 0) {
-                        r->settings[i].value = value;
-                        flush_arm(r);
-                        return;
-                }
-        assert(r->n_settings < ELEMENTSOF(r->settings));
-        r->settings[r->n_settings++] = (struct Setting) { key, value };
+        for (size_t i = 0; i < r->n_pool_changes; i++)
+                if (strcmp(r->pool_changes[i].name, name) == 0)
+                        c = &r->pool_changes[i];
+        if (!c) {
+                if (grow((void **) &r->pool_changes, &r->allocated_pool_changes, r->n_pool_changes,
+                         sizeof(struct PoolChange)) < 0)
+                        return; /* the last stored settings are read back */
+                c = &r->pool_changes[r->n_pool_changes++];
+                snprintf(c->name, sizeof(c->name), "%s", name);
+        }
+        c->size = size;
+        c->paused = paused;
+        c->removed = removed;
         flush_arm(r);
+}
+
+void registry_pool_changed(Registry *r, Pool *p) {
+        pool_change(r, pool_get_name(p), pool_get_size(p), pool_get_paused(p), false);
+}
+
+void registry_pool_removed(Registry *r, const char *name) {
+        pool_change(r, name, 0, false, true);
 }
 
 int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata),
@@ -302,8 +319,11 @@ static int store_write(Registry *r) {
                 if (k < 0)
                         goto fail;
         }
-        for (size_t i = 0; i < r->n_settings; i++) {
-                k = store_put_setting(r->store, r->settings[i].key, r->settings[i].value);
+        for (size_t i = 0; i < r->n_pool_changes; i++) {
+                const struct PoolChange *c = &r->pool_changes[i];
+
+                k = c->removed ? store_delete_pool(r->store, c->name)
+                               : store_put_pool(r->store, c->name, c->size, c->paused);
                 if (k < 0)
                         goto fail;
         }
@@ -321,7 +341,7 @@ int registry_flush(Registry *r) {
         if (!r->store)
                 return 0;
         (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
-        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_settings == 0)
+        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_pool_changes == 0)
                 return 0;
 
         r->flushing = true;
@@ -366,7 +386,7 @@ int registry_flush(Registry *r) {
         }
         if (r->n_deleted > 0)
                 r->stored_next_id = r->next_id;
-        r->n_dirty = r->n_deleted = r->n_settings = 0;
+        r->n_dirty = r->n_deleted = r->n_pool_changes = 0;
         for (size_t i = 0; i < n_acks; i++) {
                 Job *j = registry_find(r, acks[i].id);
                 if (j)
@@ -404,7 +424,7 @@ typedef struct LoadContext {
 static int load_one(JobRecord *rec, void *userdata) {
         LoadContext *c = userdata;
         Registry *r = c->registry;
-        Pool *p = c->pool_for("default", c->userdata);
+        Pool *p = c->pool_for(rec->spec.pool, c->userdata);
         Job *j;
         int k;
 
@@ -798,6 +818,7 @@ Registry *registry_free(Registry *r) {
         free(r->slots);
         free(r->dirty);
         free(r->deleted);
+        free(r->pool_changes);
         free(r->acks);
         sd_event_source_disable_unref(r->flush_source);
         sd_event_source_disable_unref(r->retry_source);
