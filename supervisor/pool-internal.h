@@ -19,6 +19,7 @@ struct Pool {
         unsigned n_starting; /* out of the queue, their executor not heard from yet: they take a slot */
         unsigned n_running;
         unsigned n_fds; /* fds passed with queued jobs (Job.queued_fds), held until they start */
+        uint64_t n_compares; /* of two queued jobs, ever: the work of scheduling */
         sd_event_source *schedule_source;
         bool shutting_down;
 };

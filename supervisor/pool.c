@@ -49,9 +49,14 @@ unsigned pool_get_queued(const Pool *p) {
         return (unsigned) p->n_queued;
 }
 
+uint64_t pool_get_queue_compares(const Pool *p) {
+        return p->n_compares;
+}
+
 /* ---- the priority queue: a binary heap --------------------------------------------------------------- */
 
-static bool queue_before(const Job *a, const Job *b) {
+static bool queue_before(Pool *p, const Job *a, const Job *b) {
+        p->n_compares++;
         if (a->r.spec.priority != b->r.spec.priority)
                 return a->r.spec.priority > b->r.spec.priority;
         return a->r.id < b->r.id;
@@ -66,7 +71,7 @@ static void queue_sift_up(Pool *p, size_t i) {
         Job *j = p->queue[i];
         while (i > 0) {
                 size_t parent = (i - 1) / 2;
-                if (!queue_before(j, p->queue[parent]))
+                if (!queue_before(p, j, p->queue[parent]))
                         break;
                 queue_set(p, i, p->queue[parent]);
                 i = parent;
@@ -80,9 +85,9 @@ static void queue_sift_down(Pool *p, size_t i) {
                 size_t c = 2 * i + 1;
                 if (c >= p->n_queued)
                         break;
-                if (c + 1 < p->n_queued && queue_before(p->queue[c + 1], p->queue[c]))
+                if (c + 1 < p->n_queued && queue_before(p, p->queue[c + 1], p->queue[c]))
                         c++;
-                if (!queue_before(p->queue[c], j))
+                if (!queue_before(p, p->queue[c], j))
                         break;
                 queue_set(p, i, p->queue[c]);
                 i = c;
@@ -129,7 +134,7 @@ static void queue_remove(Pool *p, Job *j) {
                 return;
         moved = p->queue[p->n_queued];
         queue_set(p, i, moved);
-        if (i > 0 && queue_before(moved, p->queue[(i - 1) / 2]))
+        if (i > 0 && queue_before(p, moved, p->queue[(i - 1) / 2]))
                 queue_sift_up(p, i);
         else
                 queue_sift_down(p, i);

@@ -67,3 +67,6 @@ unsigned pool_get_size(const Pool *p);
 unsigned pool_get_running(const Pool *p);
 unsigned pool_get_queued(const Pool *p);
 unsigned pool_default_size(void);
+/* How many times the pool's queues compared two jobs, ever: a measure of the work scheduling does, for
+ * the tests and the bench. */
+uint64_t pool_get_queue_compares(const Pool *p);
