@@ -235,6 +235,7 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : 2;
         cfg.registry.max_held_bytes = manager_held_max(cfg.bus_kind);
+        cfg.registry.max_held_bytes_per_user = REGISTRY_HELD_PER_USER(cfg.registry.max_held_bytes);
         /* As systemd advises a daemon that uses no select(); its jobs get the old soft limit back. */
         r = spawn_raise_nofile_limit(&nofile);
         if (r < 0)

@@ -487,8 +487,9 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
                 return POOL_ERROR_QUEUE_FULL;
         if (pool_validate(p, spec, &field) < 0)
                 return POOL_ERROR_NOT_SUPPORTED;
-        /* Everything held must still fit in one bus message (GetManagedObjects lists it all). */
-        r = registry_make_room(p->registry, cost);
+        /* Everything held must still fit in one bus message (GetManagedObjects lists it all), and one uid
+         * may not take all of that room. */
+        r = registry_make_room(p->registry, spec->owner, cost);
         if (r < 0)
                 return r;
         u = quota_ref(&p->users, spec->owner);

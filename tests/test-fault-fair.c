@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The fault suite's fairness between uids: one uid's queue does not starve another's. procpoold runs as OTHER_UID, so that root and OTHER_UID are two uids that
+/* The fault suite's fairness between uids: one uid's queue or held job data neither starve nor evict
+ * another's. procpoold runs as OTHER_UID, so that root and OTHER_UID are two uids that
  * may both run jobs on a bus that admits every uid. */
 
 #include "fixture.h"
@@ -35,6 +36,13 @@ static void open_gate(Fixture *f, const char *name) {
 static void assert_job_state(Fixture *f, guint64 id, const char *state) {
         g_autofree char *path = fixture_job_path(id);
         fixture_assert_state(f, path, state);
+}
+
+/* Job id is released: no object any more. */
+static void assert_job_gone(Fixture *f, guint64 id) {
+        g_autofree char *path = fixture_job_path(id);
+        fixture_expect_error(f, path, JOB_IFACE, "Wait", NULL, "org.freedesktop.DBus.Error.UnknownObject",
+                             NULL);
 }
 
 /* ---- scheduling ------------------------------------------------------------------------------------ */
@@ -103,13 +111,123 @@ static void test_fair_after_restart(Fixture *f, gconstpointer args) {
         assert_job_state(f, 3, "queued");
 }
 
+/* ---- the held-data bound --------------------------------------------------------------------------- */
+
+/* 900 KiB of argv, in strings the kernel takes (at most 128 KiB each). */
+static char **big_argv(const char *prog) {
+        g_autofree char *big = g_strnfill(100 * 1024, 'm');
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+        g_strv_builder_add(b, prog);
+        for (int i = 0; i < 9; i++)
+                g_strv_builder_add(b, big);
+        return g_strv_builder_end(b);
+}
+
+/* uid 0 at its share of the held-data bound (three quarters of 24 MiB on a bus given by --address)
+ * gets LimitsExceeded naming it; OTHER_UID still submits as large jobs, into the quarter left. */
+static void test_held_share(Fixture *f, gconstpointer unused) {
+        g_auto(GStrv) argv = big_argv("true");
+        g_autofree char *blocker = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) objects = NULL, dict = NULL;
+        unsigned accepted = 0, other_accepted = 0;
+
+        if (!fixture_have_root())
+                return;
+        blocker = fixture_submit_sleeper(f, NULL);
+        for (;;) {
+                g_autoptr(GError) e = NULL;
+                g_autoptr(GVariant) r =
+                        fixture_call(f, "Submit", g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), &e);
+                if (!r) {
+                        fixture_assert_error(e, "org.freedesktop.DBus.Error.LimitsExceeded", "uid 0 holds");
+                        fixture_assert_error(e, "org.freedesktop.DBus.Error.LimitsExceeded",
+                                             "at most 18874368 (its share");
+                        break;
+                }
+                accepted++;
+                g_assert_cmpuint(accepted, <, 64);
+        }
+        /* 18 MiB of jobs of 900 KiB argv and 1 KiB besides, the sleeper's 1 KiB included. */
+        g_assert_cmpuint(accepted, ==, 20);
+
+        /* The other uid is served, with as large a job, until the quarter left is full: then the whole
+         * bound is reached, and uid 0's jobs, none of them finished, cannot make room. */
+        for (;;) {
+                g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+                g_auto(GStrv) cmd = NULL;
+                g_autofree char *out = NULL;
+
+                g_strv_builder_add(b, "0");
+                g_strv_builder_addv(b, (const char **) argv);
+                cmd = g_strv_builder_end(b);
+                out = fixture_other_client(f, "submit", (const char *const *) cmd);
+                if (!g_str_has_prefix(out, "path=")) {
+                        g_assert_cmpstr(out, ==, "error=org.freedesktop.DBus.Error.LimitsExceeded");
+                        break;
+                }
+                other_accepted++;
+                g_assert_cmpuint(other_accepted, <, 64);
+        }
+        /* 24 MiB less what uid 0 holds. */
+        g_assert_cmpuint(other_accepted, ==, 7);
+        fixture_expect_error(f, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                             g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS),
+                             "org.freedesktop.DBus.Error.LimitsExceeded", "uid 0 holds");
+
+        objects = fixture_call_raw(f->conn, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
+                                   "GetManagedObjects", NULL, &error);
+        g_assert_no_error(error);
+        dict = g_variant_get_child_value(objects, 0);
+        g_assert_cmpuint(g_variant_n_children(dict), ==, 1 + accepted + other_accepted);
+        fixture_job_call_ok(f, blocker, "Cancel", NULL);
+        fixture_assert_answers(f);
+}
+
+/* Room in uid 0's share is made by releasing uid 0's oldest finished jobs, never OTHER_UID's, though
+ * it is older. */
+static void test_held_release_own(Fixture *f, gconstpointer unused) {
+        g_auto(GStrv) argv = big_argv("true");
+        const char *const echo[] = { "echo", "kept", NULL };
+        g_autofree char *out = NULL, *other = NULL;
+        const guint n = 40; /* 36 MiB: past the whole bound */
+
+        if (!fixture_have_root())
+                return;
+        out = fixture_other_client(f, "call", echo);
+        g_assert_cmpstr(out, ==, "rc=0");
+        for (guint i = 0; i < n; i++) {
+                g_autoptr(GError) error = NULL;
+                g_assert_cmpint(fixture_call_argv(f, (const char *const *) argv, NULL, &error), ==, 0);
+                g_assert_no_error(error);
+        }
+        /* OTHER_UID's job and its output are there; uid 0's oldest went, its newest stay. */
+        assert_job_state(f, 1, "exited");
+        other = fixture_job_path(1);
+        {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GVariant) o = fixture_job_call(f, other, "GetOutput", NULL, &error);
+                g_autoptr(GVariant) stdout_v = NULL;
+                g_assert_no_error(error);
+                stdout_v = g_variant_get_child_value(o, 0);
+                g_assert_cmpmem(g_variant_get_data(stdout_v), g_variant_get_size(stdout_v), "kept\n", 5);
+        }
+        assert_job_gone(f, 2);
+        assert_job_state(f, n + 1, "exited");
+        fixture_assert_answers(f);
+}
+
 /* ---- main ---------------------------------------------------------------------------------------- */
 
-#define ADD(name, args, fn) FIXTURE_ADD("/procpool/fault/" name, fixture_setup_open_bus_other_daemon, args, fn)
+#define ADD(name, args, fn) \
+        FIXTURE_ADD("/procpool/fault/" name, fixture_setup_open_bus_other_daemon, args, fn)
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         ADD("fair-next-slot", args_one_slot, test_fair_next_slot);
         ADD("fair-after-restart", args_one_slot, test_fair_after_restart);
+        ADD("held-share", args_one_slot, test_held_share);
+        ADD("held-release-own", args_one_slot, test_held_release_own);
         return g_test_run();
 }

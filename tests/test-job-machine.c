@@ -469,6 +469,77 @@ static void test_capped_uid_not_walked(void) {
         ctx_done(&c);
 }
 
+/* pool_submit() of one job of "x" for owner, which must fail with error; the spec stays the caller's. */
+static void submit_refused(Ctx *c, uid_t owner, int error) {
+        JobSpec spec;
+        Job *j = NULL;
+
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("x");
+        spec.owner = owner;
+        g_assert_cmpint(pool_submit(c->pool, &spec, NULL, &j), ==, error);
+        g_assert_null(j);
+        g_assert_cmpstr(spec.argv[0], ==, "x");
+        job_spec_done(&spec);
+}
+
+static void test_held_share(void) {
+        /* A job of "x" holds 1026 bytes: room for ten such jobs, six of one uid. */
+        const uint64_t cost = 1026;
+        RegistryConfig rc = { .retain = 100,
+                              .max_held_bytes = 10 * cost,
+                              .max_held_bytes_per_user = 6 * cost };
+        Ctx c;
+
+        ctx_init_full(&c, 1, &rc, NULL);
+        /* Job 1, of uid 1001, ends first: the oldest finished job. */
+        submit_uid(&c, 1001, 0);
+        ctx_settle(&c);
+        finish_running(&c);
+
+        /* uid 1000 at its share, its jobs 2-7 running or queued: refused, naming its share... */
+        for (int i = 0; i < 6; i++)
+                submit_uid(&c, 1000, 0);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1000), ==, 6 * cost);
+        submit_refused(&c, 1000, POOL_ERROR_USER_HELD_LIMIT);
+        /* ...and uid 1001 is served; job 8 is cancelled, finished too. */
+        g_assert_cmpint(job_cancel(submit_uid(&c, 1001, 0)), ==, 0);
+        g_assert_nonnull(registry_find(c.registry, 1));
+
+        /* Once uid 1000's jobs end, its own oldest finished makes room in its share: job 2, not job 1. */
+        ctx_settle(&c);
+        for (int i = 0; i < 6; i++)
+                finish_running(&c);
+        submit_uid(&c, 1000, 0); /* 9 */
+        g_assert_null(registry_find(c.registry, 2));
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_cmpuint(registry_get_held_bytes(c.registry), ==, 8 * cost);
+
+        /* The whole bound: uid 1002, with nothing finished, takes room from the uid that holds the most,
+         * 1000 (job 3), never from 1001, which holds less. */
+        submit_uid(&c, 1002, 0); /* 10 */
+        submit_uid(&c, 1002, 0); /* 11 */
+        submit_uid(&c, 1002, 0); /* 12 */
+        g_assert_null(registry_find(c.registry, 3));
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_nonnull(registry_find(c.registry, 8));
+        /* uid 1001 makes room with its own oldest first. */
+        submit_uid(&c, 1001, 0); /* 13 */
+        g_assert_null(registry_find(c.registry, 1));
+        g_assert_nonnull(registry_find(c.registry, 4));
+        /* uid 1002 takes from 1000 while 1000 holds more than 1002 would... */
+        submit_uid(&c, 1002, 0); /* 14: 1000 holds 5, 1002 would hold 4 */
+        g_assert_null(registry_find(c.registry, 4));
+        /* ...and no more once it does not: the whole bound is reached. */
+        submit_refused(&c, 1002, POOL_ERROR_HELD_LIMIT);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1000), ==, 4 * cost);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1001), ==, 2 * cost);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1002), ==, 4 * cost);
+        g_assert_cmpuint(registry_get_held_bytes(c.registry), ==, 10 * cost);
+        ctx_done(&c);
+}
+
 static void test_timeout_escalation(void) {
         const JobRecord *r;
         Job *j;
@@ -726,6 +797,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/job-machine/fair-next-slot", test_fair_next_slot);
         g_test_add_func("/procpool/job-machine/fair-heap-order", test_fair_heap_order);
         g_test_add_func("/procpool/job-machine/capped-uid-not-walked", test_capped_uid_not_walked);
+        g_test_add_func("/procpool/job-machine/held-share", test_held_share);
         g_test_add_func("/procpool/job-machine/timeout-escalation", test_timeout_escalation);
         g_test_add_func("/procpool/job-machine/cancel-starting", test_cancel_starting);
         g_test_add_func("/procpool/job-machine/start-failure", test_start_failure);
