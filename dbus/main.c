@@ -31,7 +31,8 @@ static void help(void) {
                "     --max-queued=N        Queue at most N jobs (default: %u)\n"
                "     --output-limit=BYTES  Keep at most BYTES per captured stream (default: 1G;\n"
                "                           Communicate: at most what one bus reply carries)\n"
-               "     --retain=N            Keep at most N finished jobs (default: %u)\n"
+               "     --retain=N            Keep at most N finished jobs per uid, %u times N in all\n"
+               "                           (default: %u)\n"
                "     --retain-time=TIME    Release finished jobs TIME after they end (default: 10min;\n"
                "                           0 keeps them until released)\n"
                "     --exit-on-idle=TIME   Exit after TIME with no job queued, running or retained\n"
@@ -48,8 +49,8 @@ static void help(void) {
                "     --sync=normal|full    normal: a crash of procpoold loses no acknowledged job;\n"
                "                           full: neither does a power cut, at a cost per commit\n"
                "     --ephemeral           Keep no store: jobs and output end with the daemon\n",
-               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_DEFAULT,
-               POOL_MAX_QUEUED_PER_USER_DEFAULT);
+               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_UIDS,
+               REGISTRY_RETAIN_DEFAULT, POOL_MAX_QUEUED_PER_USER_DEFAULT);
 }
 
 enum {

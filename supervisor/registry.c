@@ -771,7 +771,43 @@ static int on_retain_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+typedef struct MostFinishedContext {
+        RegistryUser *found;
+} MostFinishedContext;
+
+static void find_most_finished(const void *node, VISIT which, void *userdata) {
+        RegistryUser *u = *(RegistryUser *const *) node;
+        MostFinishedContext *c = userdata;
+
+        if ((which != postorder && which != leaf) || u->n_finished == 0)
+                return;
+        /* Of those with as many, the one whose oldest ended first. */
+        if (!c->found || u->n_finished > c->found->n_finished ||
+            (u->n_finished == c->found->n_finished &&
+             finished_compare(&u->finished_head, &c->found->finished_head) < 0))
+                c->found = u;
+}
+
+/* Applies --retain: per uid, only the uid's own finished jobs go, oldest first; past the cap on all,
+ * those of the uid that has the most. */
+static void retain_count(Registry *r, uid_t uid) {
+        size_t total = (size_t) r->config.retain * REGISTRY_RETAIN_UIDS;
+        RegistryUser *u;
+
+        while ((u = user_find(r, uid)) && u->n_finished > r->config.retain)
+                registry_release(r, u->finished_head);
+        while (r->n_finished > total) {
+                MostFinishedContext c = {};
+
+                twalk_r(r->users, find_most_finished, &c);
+                assert(c.found);
+                registry_release(r, c.found->finished_head);
+        }
+}
+
 void registry_job_finished(Registry *r, Job *j, JobChange what) {
+        uid_t uid = j->r.spec.owner;
+
         assert(job_state_is_final(j->r.state));
         assert(!j->finished_prev && !j->finished_next && r->finished_tail != j);
 
@@ -785,8 +821,7 @@ void registry_job_finished(Registry *r, Job *j, JobChange what) {
         if (r->callbacks->job_finished)
                 r->callbacks->job_finished(j, r->userdata);
 
-        while (r->n_finished > r->config.retain && r->finished_head)
-                registry_release(r, r->finished_head);
+        retain_count(r, uid);
         retain_arm(r);
 }
 

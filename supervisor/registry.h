@@ -33,13 +33,16 @@ typedef struct RegistryCallbacks {
 } RegistryCallbacks;
 
 typedef struct RegistryConfig {
-        unsigned retain;         /* finished jobs kept at most */
-        uint64_t retain_usec;    /* finished jobs are released this long after they end; 0: forever */
-        uint64_t max_held_bytes; /* job data held (argv, labels, a fixed share each); 0: no bound */
+        unsigned retain;      /* finished jobs kept at most per uid; REGISTRY_RETAIN_UIDS times it in all */
+        uint64_t retain_usec; /* finished jobs are released this long after they end; 0: forever */
+        uint64_t max_held_bytes;          /* job data held (argv, labels, a fixed share each); 0: no bound */
         uint64_t max_held_bytes_per_user; /* of it, by the jobs of one uid; 0: no per-uid bound */
 } RegistryConfig;
 
 #define REGISTRY_RETAIN_DEFAULT 1000U
+/* The finished jobs kept in all are at most this many times `retain`: a cap on what many uids together
+ * make the daemon hold and list, which one uid's jobs alone never reach. */
+#define REGISTRY_RETAIN_UIDS 16U
 #define REGISTRY_RETAIN_USEC_DEFAULT (10ULL * 60ULL * 1000000ULL)
 /* What a job is counted as holding beyond its argv and label: its properties as a bus message lists
  * them (names, path, state, times, error text). */

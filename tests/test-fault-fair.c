@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The fault suite's fairness between uids: one uid's queue or held job data neither starve nor evict
- * another's. procpoold runs as OTHER_UID, so that root and OTHER_UID are two uids that
+/* The fault suite's fairness between uids: one uid's queue, held job data or finished jobs neither
+ * starve nor evict another's. procpoold runs as OTHER_UID, so that root and OTHER_UID are two uids that
  * may both run jobs on a bus that admits every uid. */
 
 #include "fixture.h"
@@ -218,6 +218,34 @@ static void test_held_release_own(Fixture *f, gconstpointer unused) {
         fixture_assert_answers(f);
 }
 
+/* ---- retention ------------------------------------------------------------------------------------- */
+
+static const char *const args_retain[] = { "--retain=4", NULL };
+
+/* --retain counts per uid: uid 0 running twice as many jobs releases its own oldest, not OTHER_UID's
+ * finished job, which is older. */
+static void test_retain_per_uid(Fixture *f, gconstpointer unused) {
+        const char *const argv_true[] = { "true", NULL };
+        const char *const echo[] = { "echo", "kept", NULL };
+        g_autofree char *out = NULL;
+
+        if (!fixture_have_root())
+                return;
+        out = fixture_other_client(f, "call", echo);
+        g_assert_cmpstr(out, ==, "rc=0");
+        for (int i = 0; i < 2 * 4; i++) {
+                g_autoptr(GError) error = NULL;
+                g_assert_cmpint(fixture_call_argv(f, argv_true, NULL, &error), ==, 0);
+                g_assert_no_error(error);
+        }
+        assert_job_state(f, 1, "exited");
+        for (guint64 id = 2; id <= 5; id++)
+                assert_job_gone(f, id);
+        for (guint64 id = 6; id <= 9; id++)
+                assert_job_state(f, id, "exited");
+        fixture_assert_answers(f);
+}
+
 /* ---- main ---------------------------------------------------------------------------------------- */
 
 #define ADD(name, args, fn) \
@@ -229,5 +257,6 @@ int main(int argc, char *argv[]) {
         ADD("fair-after-restart", args_one_slot, test_fair_after_restart);
         ADD("held-share", args_one_slot, test_held_share);
         ADD("held-release-own", args_one_slot, test_held_release_own);
+        ADD("retain-per-uid", args_retain, test_retain_per_uid);
         return g_test_run();
 }

@@ -697,6 +697,50 @@ static void test_retention(void) {
         ctx_done(&c);
 }
 
+/* Runs one job of owner to its end. */
+static uint64_t run_one(Ctx *c, uid_t owner) {
+        Job *j = submit_uid(c, owner, 0);
+        uint64_t id = job_get_record(j)->id;
+
+        ctx_settle(c);
+        finish_running(c);
+        return id;
+}
+
+static void test_retain_per_uid(void) {
+        RegistryConfig rc = { .retain = 2 };
+        Ctx c;
+
+        ctx_init_full(&c, 1, &rc, NULL);
+        /* uid 1001's job ends first; uid 1000 then ends twice --retain: its own oldest go. */
+        g_assert_cmpuint(run_one(&c, 1001), ==, 1);
+        for (int i = 0; i < 4; i++)
+                run_one(&c, 1000);
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_null(registry_find(c.registry, 2));
+        g_assert_null(registry_find(c.registry, 3));
+        g_assert_nonnull(registry_find(c.registry, 4));
+        g_assert_nonnull(registry_find(c.registry, 5));
+
+        /* The cap on all, 16 × --retain: uids 1002-1015 end two each, 31 finished; then 1016's second
+         * passes 32, and of the uids with the most the one whose oldest ended first (1000) loses it. */
+        for (uid_t u = 1002; u <= 1015; u++) {
+                run_one(&c, u);
+                run_one(&c, u);
+        }
+        g_assert_cmpuint(run_one(&c, 1016), ==, 34);
+        g_assert_cmpuint(registry_get_n_finished(c.registry), ==, 32);
+        g_assert_nonnull(registry_find(c.registry, 4));
+        g_assert_cmpuint(run_one(&c, 1016), ==, 35);
+        g_assert_cmpuint(registry_get_n_finished(c.registry), ==, 32);
+        g_assert_null(registry_find(c.registry, 4));
+        /* uid 1001, with one, keeps it; 1000 keeps its newer one, 1016 both. */
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_nonnull(registry_find(c.registry, 5));
+        g_assert_nonnull(registry_find(c.registry, 34));
+        ctx_done(&c);
+}
+
 static void test_user_queue_accounting(void) {
         QuotaLimits per_user = { .max_queued = 2 };
         RegistryConfig rc = { .retain = 100 };
@@ -802,6 +846,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/job-machine/cancel-starting", test_cancel_starting);
         g_test_add_func("/procpool/job-machine/start-failure", test_start_failure);
         g_test_add_func("/procpool/job-machine/retention", test_retention);
+        g_test_add_func("/procpool/job-machine/retain-per-uid", test_retain_per_uid);
         g_test_add_func("/procpool/job-machine/user-queue-accounting", test_user_queue_accounting);
         g_test_add_func("/procpool/job-machine/output-limit", test_output_limit);
         g_test_add_func("/procpool/job-machine/shutdown", test_shutdown);
