@@ -31,7 +31,8 @@ static void help(void) {
                "     --max-queued=N        Queue at most N jobs (default: %u)\n"
                "     --output-limit=BYTES  Keep at most BYTES per captured stream (default: 1G;\n"
                "                           Communicate: at most what one bus reply carries)\n"
-               "     --retain=N            Keep at most N finished jobs (default: %u)\n"
+               "     --retain=N            Keep at most N finished jobs per uid, %u times N in all\n"
+               "                           (default: %u)\n"
                "     --retain-time=TIME    Release finished jobs TIME after they end (default: 10min;\n"
                "                           0 keeps them until released)\n"
                "     --exit-on-idle=TIME   Exit after TIME with no job queued, running or retained\n"
@@ -48,8 +49,8 @@ static void help(void) {
                "     --sync=normal|full    normal: a crash of procpoold loses no acknowledged job;\n"
                "                           full: neither does a power cut, at a cost per commit\n"
                "     --ephemeral           Keep no store: jobs and output end with the daemon\n",
-               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_DEFAULT,
-               POOL_MAX_QUEUED_PER_USER_DEFAULT);
+               program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_UIDS,
+               REGISTRY_RETAIN_DEFAULT, POOL_MAX_QUEUED_PER_USER_DEFAULT);
 }
 
 enum {
@@ -235,6 +236,7 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : 2;
         cfg.registry.max_held_bytes = manager_held_max(cfg.bus_kind);
+        cfg.registry.max_held_bytes_per_user = REGISTRY_HELD_PER_USER(cfg.registry.max_held_bytes);
         /* As systemd advises a daemon that uses no select(); its jobs get the old soft limit back. */
         r = spawn_raise_nofile_limit(&nofile);
         if (r < 0)

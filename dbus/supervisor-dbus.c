@@ -53,6 +53,17 @@ static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bu
                         "in one bus message; wait for jobs to end or submit shorter commands",
                         registry_get_held_bytes(m->registry), REGISTRY_JOB_FIXED_COST,
                         registry_get_config(m->registry)->max_held_bytes);
+        case POOL_ERROR_USER_HELD_LIMIT:
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                        "uid %u holds %" PRIu64 " bytes of jobs (argv, labels, cwd, %u bytes each besides) "
+                        "and may hold at most %" PRIu64 " (its share: three quarters of the %" PRIu64
+                        " procpoold takes, so that GetManagedObjects fits in one bus message and other uids "
+                        "keep room); wait for its jobs to end, release its finished ones or submit shorter "
+                        "commands",
+                        (unsigned) uid, registry_get_user_held_bytes(m->registry, uid),
+                        REGISTRY_JOB_FIXED_COST, registry_get_config(m->registry)->max_held_bytes_per_user,
+                        registry_get_config(m->registry)->max_held_bytes);
         case POOL_ERROR_USER_FDS:
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_LIMITS_EXCEEDED,

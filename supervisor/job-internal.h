@@ -33,10 +33,12 @@ struct Job {
         unsigned queued_fds; /* the passed fds counted in the pool's and the owner's while queued */
 
         /* The registry's bookkeeping. */
-        size_t held_cost;                   /* counted in the registry's held bytes */
+        size_t held_cost;                   /* counted in the registry's held bytes, and its owner's */
+        struct RegistryUser *holder;        /* its owner's share of what the registry holds */
         bool store_dirty;                   /* its record changed since it was last stored */
         uint64_t finished_monotonic;        /* when it ended, for retention */
         Job *finished_prev, *finished_next; /* the list of finished jobs, oldest first */
+        Job *user_finished_prev, *user_finished_next; /* its owner's finished jobs, oldest first */
 
         void *userdata; /* the observer's; see job_get_userdata() */
 };

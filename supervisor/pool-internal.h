@@ -12,14 +12,16 @@ struct Pool {
         PoolConfig config;
         Executor *executor;
 
-        void *users; /* tsearch() tree of UserUsage, by uid */
-
-        Job **queue; /* binary heap: higher priority first, then lower id */
-        size_t n_queued, allocated_queue;
+        void *users;     /* tsearch() tree of UserUsage, by uid; each holds its uid's queue */
+        size_t n_queued; /* in all the uids' queues */
+        /* The uids with startable jobs, in turn (pool.c): [0] this round's, [1] the next round's. */
+        UserUsage *ring_head[2], *ring_tail[2];
+        uint64_t round;
 
         unsigned n_starting; /* out of the queue, their executor not heard from yet: they take a slot */
         unsigned n_running;
-        unsigned n_fds; /* fds passed with queued jobs (Job.queued_fds), held until they start */
+        unsigned n_fds;      /* fds passed with queued jobs (Job.queued_fds), held until they start */
+        uint64_t n_compares; /* of two queued jobs, ever: the work of scheduling */
         sd_event_source *schedule_source;
         bool paused; /* starts nothing */
         bool shutting_down;

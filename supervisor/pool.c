@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A pool: a priority queue, at most `size` jobs running at once, per-uid limits, and one executor that
- * runs its jobs. */
+/* A pool: a queue per uid, the uids taking turns, at most `size` jobs running at once, per-uid limits,
+ * and one executor that runs its jobs. */
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>
@@ -67,97 +67,197 @@ bool pool_name_is_valid(const char *name) {
         return n > 0 && n <= POOL_NAME_MAX && name[n] == '\0';
 }
 
-/* ---- the priority queue: a binary heap --------------------------------------------------------------- */
+uint64_t pool_get_queue_compares(const Pool *p) {
+        return p->n_compares;
+}
 
-static bool queue_before(const Job *a, const Job *b) {
+/* ---- each uid's queue: a binary heap ----------------------------------------------------------------- */
+
+static bool queue_before(Pool *p, const Job *a, const Job *b) {
+        p->n_compares++;
         if (a->r.spec.priority != b->r.spec.priority)
                 return a->r.spec.priority > b->r.spec.priority;
         return a->r.id < b->r.id;
 }
 
-static void queue_set(Pool *p, size_t i, Job *j) {
-        p->queue[i] = j;
+static void queue_set(UserUsage *u, size_t i, Job *j) {
+        u->queue[i] = j;
         j->queue_index = i;
 }
 
-static void queue_sift_up(Pool *p, size_t i) {
-        Job *j = p->queue[i];
+static void queue_sift_up(Pool *p, UserUsage *u, size_t i) {
+        Job *j = u->queue[i];
         while (i > 0) {
                 size_t parent = (i - 1) / 2;
-                if (!queue_before(j, p->queue[parent]))
+                if (!queue_before(p, j, u->queue[parent]))
                         break;
-                queue_set(p, i, p->queue[parent]);
+                queue_set(u, i, u->queue[parent]);
                 i = parent;
         }
-        queue_set(p, i, j);
+        queue_set(u, i, j);
 }
 
-static void queue_sift_down(Pool *p, size_t i) {
-        Job *j = p->queue[i];
+static void queue_sift_down(Pool *p, UserUsage *u, size_t i) {
+        Job *j = u->queue[i];
         for (;;) {
                 size_t c = 2 * i + 1;
-                if (c >= p->n_queued)
+                if (c >= u->n_queued)
                         break;
-                if (c + 1 < p->n_queued && queue_before(p->queue[c + 1], p->queue[c]))
+                if (c + 1 < u->n_queued && queue_before(p, u->queue[c + 1], u->queue[c]))
                         c++;
-                if (!queue_before(p->queue[c], j))
+                if (!queue_before(p, u->queue[c], j))
                         break;
-                queue_set(p, i, p->queue[c]);
+                queue_set(u, i, u->queue[c]);
                 i = c;
         }
-        queue_set(p, i, j);
+        queue_set(u, i, j);
 }
 
-/* Queues j; the owner's queued count goes with it, as queue_remove() takes it back. */
+/* ---- the ring of uids with startable jobs ------------------------------------------------------------ */
+
+/* Uids take turns: in each round every uid with startable jobs (queued, below its running limit) starts
+ * one, in the order they joined the round. A uid that had its turn waits in the next round's list; a uid
+ * that joins (it queues a job, or drops below its running limit) joins this round unless it had its turn
+ * in it already, so that a newcomer starts at the next free slot and queuing one job at a time gains
+ * nothing. Each start is O(1) here and O(log n) in the uid's heap; a uid at its running limit is not in
+ * the ring at all, so its waiting jobs cost nothing. */
+
+static bool pool_user_at_limit(Pool *p, const UserUsage *u) {
+        return p->config.per_user.max_running > 0 && u->n_running >= p->config.per_user.max_running;
+}
+
+/* Which list u is in: this round's (0) or the next's (1). */
+static int ring_list(const Pool *p, const UserUsage *u) {
+        assert(u->in_ring && (u->round == p->round || u->round == p->round + 1));
+        return u->round > p->round;
+}
+
+static void ring_append(Pool *p, UserUsage *u) {
+        int l = ring_list(p, u);
+
+        u->ring_prev = p->ring_tail[l];
+        u->ring_next = NULL;
+        if (p->ring_tail[l])
+                p->ring_tail[l]->ring_next = u;
+        else
+                p->ring_head[l] = u;
+        p->ring_tail[l] = u;
+}
+
+static void ring_unlink(Pool *p, UserUsage *u) {
+        int l = ring_list(p, u);
+
+        if (u->ring_prev)
+                u->ring_prev->ring_next = u->ring_next;
+        else
+                p->ring_head[l] = u->ring_next;
+        if (u->ring_next)
+                u->ring_next->ring_prev = u->ring_prev;
+        else
+                p->ring_tail[l] = u->ring_prev;
+        u->ring_prev = u->ring_next = NULL;
+        u->in_ring = false;
+}
+
+/* Puts u in the ring or takes it out, as it now has startable jobs or not. */
+static void ring_update(Pool *p, UserUsage *u) {
+        bool startable = u->n_queued > 0 && !pool_user_at_limit(p, u);
+
+        if (startable == u->in_ring)
+                return;
+        if (!startable) {
+                ring_unlink(p, u);
+                return;
+        }
+        u->round = MAX(u->round, p->round);
+        u->in_ring = true;
+        ring_append(p, u);
+}
+
+/* The uid whose turn it is, or NULL if none has a startable job. */
+static UserUsage *ring_pick(Pool *p) {
+        if (!p->ring_head[0]) {
+                if (!p->ring_head[1])
+                        return NULL;
+                /* This round is over: the next one begins. */
+                p->ring_head[0] = TAKE_PTR(p->ring_head[1]);
+                p->ring_tail[0] = TAKE_PTR(p->ring_tail[1]);
+                p->round++;
+        }
+        return p->ring_head[0];
+}
+
+/* u started a job: its next turn is in the next round. */
+static void ring_served(Pool *p, UserUsage *u) {
+        if (u->in_ring)
+                ring_unlink(p, u);
+        u->round = p->round + 1;
+        ring_update(p, u);
+}
+
+/* ---- queuing ------------------------------------------------------------------------------------------ */
+
+/* u's heap, sized for its busiest moment, goes back once it has nothing queued or running. While a job of
+ * it starts, the heap stays: pool_job_unstart() puts the job back without allocating. */
+static void user_trim(UserUsage *u) {
+        if (u->n_queued > 0 || u->n_running > 0)
+                return;
+        u->queue = mfree(u->queue);
+        u->allocated_queue = 0;
+}
+
+/* Queues j in its owner's heap; the owner's queued count goes with it, as queue_remove() takes it back. */
 static int queue_push(Pool *p, Job *j) {
+        UserUsage *u = j->usage;
+
         assert(j->queue_index == SIZE_MAX);
 
-        if (p->n_queued == p->allocated_queue) {
-                size_t a = p->allocated_queue ? p->allocated_queue * 2 : 64;
-                Job **q = realloc(p->queue, a * sizeof(Job *));
+        if (u->n_queued == u->allocated_queue) {
+                size_t a = u->allocated_queue ? u->allocated_queue * 2 : 16;
+                Job **q = realloc(u->queue, a * sizeof(Job *));
                 if (!q)
                         return -ENOMEM;
-                p->queue = q;
-                p->allocated_queue = a;
+                u->queue = q;
+                u->allocated_queue = a;
         }
-        queue_set(p, p->n_queued++, j);
-        queue_sift_up(p, p->n_queued - 1);
-        j->usage->n_queued++;
+        queue_set(u, u->n_queued++, j);
+        queue_sift_up(p, u, u->n_queued - 1);
+        p->n_queued++;
         /* Passed fds are held while the job waits; starting hands them to the job's processes. */
         j->queued_fds = job_spec_count_fds(&j->r.spec);
-        j->usage->n_fds += j->queued_fds;
+        u->n_fds += j->queued_fds;
         p->n_fds += j->queued_fds;
+        ring_update(p, u);
         return 0;
 }
 
 static void queue_remove(Pool *p, Job *j) {
+        UserUsage *u = j->usage;
         size_t i = j->queue_index;
         Job *moved;
 
         if (i == SIZE_MAX)
                 return;
-        assert(i < p->n_queued && p->queue[i] == j);
+        assert(i < u->n_queued && u->queue[i] == j);
         j->queue_index = SIZE_MAX;
-        j->usage->n_queued--;
-        j->usage->n_fds -= j->queued_fds;
+        u->n_fds -= j->queued_fds;
         p->n_fds -= j->queued_fds;
         j->queued_fds = 0;
         p->n_queued--;
-        if (i == p->n_queued)
-                return;
-        moved = p->queue[p->n_queued];
-        queue_set(p, i, moved);
-        if (i > 0 && queue_before(moved, p->queue[(i - 1) / 2]))
-                queue_sift_up(p, i);
-        else
-                queue_sift_down(p, i);
+        u->n_queued--;
+        if (i < u->n_queued) {
+                moved = u->queue[u->n_queued];
+                queue_set(u, i, moved);
+                if (i > 0 && queue_before(p, moved, u->queue[(i - 1) / 2]))
+                        queue_sift_up(p, u, i);
+                else
+                        queue_sift_down(p, u, i);
+        }
+        user_trim(u);
+        ring_update(p, u);
 }
 
 /* ---- scheduling -------------------------------------------------------------------------------------- */
-
-static bool pool_user_at_limit(Pool *p, const UserUsage *u) {
-        return p->config.per_user.max_running > 0 && u->n_running >= p->config.per_user.max_running;
-}
 
 /* Appends j to a growing array. */
 static int job_array_add(Job ***array, size_t *n, size_t *allocated, Job *j) {
@@ -187,41 +287,31 @@ void pool_job_unstart(Pool *p, Job *j) {
         j->starting = false;
         p->n_starting--;
         j->usage->n_running--;
-        (void) queue_push(p, j); /* room is there: it was just in it */
+        (void) queue_push(p, j); /* room is there: it was just in its uid's heap (user_trim()) */
 }
 
 static int on_schedule(sd_event_source *s, void *userdata) {
         Pool *p = userdata;
-        /* Jobs of uids at their running limit, passed over this round. Not bounded: any bound lets
-         * one uid's waiting jobs hide every other uid's behind them. pool_submit() does not schedule
-         * for a uid at its limit, so a round runs per finished job, not per queued one. */
-        _cleanup_free_ Job **held = NULL, **starting = NULL;
-        size_t n_held = 0, allocated_held = 0, n_starting = 0, allocated_starting = 0;
+        _cleanup_free_ Job **starting = NULL;
+        size_t n_starting = 0, allocated_starting = 0;
         _cleanup_free_ uint64_t *ids = NULL;
 
-        while (!p->shutting_down && !p->paused && p->n_starting + p->n_running < p->config.pool_size &&
-               p->n_queued > 0) {
-                Job *j = p->queue[0];
+        while (!p->shutting_down && !p->paused && p->n_starting + p->n_running < p->config.pool_size) {
+                UserUsage *u = ring_pick(p);
+                Job *j;
 
-                queue_remove(p, j);
-                /* A uid at its running limit waits; the next jobs of others go first. */
-                if (pool_user_at_limit(p, j->usage)) {
-                        if (job_array_add(&held, &n_held, &allocated_held, j) < 0) {
-                                (void) queue_push(p, j); /* room is there: it was just in it */
-                                break;
-                        }
-                        continue;
-                }
-                if (job_array_add(&starting, &n_starting, &allocated_starting, j) < 0) {
-                        (void) queue_push(p, j);
+                if (!u)
                         break;
-                }
+                assert(u->n_queued > 0 && !pool_user_at_limit(p, u));
+                j = u->queue[0];
+                if (job_array_add(&starting, &n_starting, &allocated_starting, j) < 0)
+                        break;
+                u->n_running++; /* first, so that its heap stays for pool_job_unstart() */
+                queue_remove(p, j);
                 p->n_starting++;
-                j->usage->n_running++;
+                ring_served(p, u);
                 job_mark_starting(j);
         }
-        for (size_t i = 0; i < n_held; i++)
-                (void) queue_push(p, held[i]); /* room is there: they were just in the queue */
 
         /* What was submitted, and that these start, is stored before they do, in one commit: after a
          * crash a job is never run twice. A job the store refused is gone after this, unacknowledged
@@ -272,11 +362,15 @@ void pool_job_finished(Pool *p, Job *j, JobPhase phase) {
                 assert(p->n_starting > 0);
                 p->n_starting--;
                 j->usage->n_running--;
+                user_trim(j->usage);
+                ring_update(p, j->usage);
                 break;
         case JOB_PHASE_RUNNING:
                 assert(p->n_running > 0);
                 p->n_running--;
                 j->usage->n_running--;
+                user_trim(j->usage);
+                ring_update(p, j->usage);
                 break;
         case JOB_PHASE_STALE:
                 break; /* read back from the store: it never had a slot */
@@ -286,12 +380,6 @@ void pool_job_finished(Pool *p, Job *j, JobPhase phase) {
         if (j->r.reason.kind != JOB_REASON_NONE)
                 what |= JOB_CHANGE_ERROR;
 
-        /* Nothing queued or running: the queue sized for the busiest moment goes back. */
-        if (p->n_queued == 0 && p->n_starting + p->n_running == 0) {
-                p->queue = mfree(p->queue);
-                p->allocated_queue = 0;
-        }
-
         registry_job_finished(p->registry, j, what);
         pool_schedule(p);
         registry_counts_changed(p->registry, p);
@@ -299,11 +387,13 @@ void pool_job_finished(Pool *p, Job *j, JobPhase phase) {
 }
 
 void pool_job_detach(Pool *p, Job *j) {
-        queue_remove(p, j);
         if (!j->usage)
                 return;
+        queue_remove(p, j);
         for (int s = 0; s < _JOB_STREAM_MAX; s++)
                 j->usage->output_bytes -= j->r.output[s].size;
+        /* Its last job gone, the uid has nothing queued: it is out of the ring. */
+        assert(j->usage->n_jobs > 1 || !j->usage->in_ring);
         quota_unref(&p->users, TAKE_PTR(j->usage));
 }
 
@@ -328,6 +418,7 @@ void pool_job_resumed(Pool *p, Job *j) {
         assert(j->r.state == JOB_RUNNING && j->usage);
         p->n_running++;
         j->usage->n_running++;
+        ring_update(p, j->usage);
 }
 
 int pool_job_requeue(Pool *p, Job *j) {
@@ -381,7 +472,7 @@ Pool *pool_free(Pool *p) {
         if (!p)
                 return NULL;
         assert(p->n_queued == 0 && p->n_running == 0 && p->n_starting == 0);
-        free(p->queue);
+        assert(!p->ring_head[0] && !p->ring_head[1]);
         quota_free_all(&p->users);
         sd_event_source_disable_unref(p->schedule_source);
         sd_event_unref(p->event);
@@ -447,8 +538,9 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
                 return POOL_ERROR_QUEUE_FULL;
         if (pool_validate(p, spec, &field) < 0)
                 return POOL_ERROR_NOT_SUPPORTED;
-        /* Everything held must still fit in one bus message (GetManagedObjects lists it all). */
-        r = registry_make_room(p->registry, cost);
+        /* Everything held must still fit in one bus message (GetManagedObjects lists it all), and one uid
+         * may not take all of that room. */
+        r = registry_make_room(p->registry, spec->owner, cost);
         if (r < 0)
                 return r;
         u = quota_ref(&p->users, spec->owner);

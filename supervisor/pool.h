@@ -31,8 +31,12 @@ typedef struct PoolConfig {
 #define POOL_ERROR_QUEUE_FULL (-EXFULL)
 /* pool_submit(): the submitter's uid has max_queued jobs queued already. */
 #define POOL_ERROR_USER_QUEUE_FULL (-EDQUOT)
-/* pool_submit(): the registry holds max_held_bytes of jobs already, with every finished one released. */
+/* pool_submit(): the registry holds max_held_bytes of jobs already, with every finished one that may go
+ * released. */
 #define POOL_ERROR_HELD_LIMIT REGISTRY_ERROR_HELD_LIMIT
+/* pool_submit(): the submitter's jobs hold its share, max_held_bytes_per_user, with every finished one of
+ * them released. */
+#define POOL_ERROR_USER_HELD_LIMIT REGISTRY_ERROR_USER_HELD_LIMIT
 /* pool_submit(): the pool's executor cannot honour the spec; pool_validate() names the field. */
 #define POOL_ERROR_NOT_SUPPORTED (-EOPNOTSUPP)
 /* pool_submit(): the fds passed with queued jobs would exceed per_user.max_fds (of the submitter's uid)
@@ -86,3 +90,6 @@ unsigned pool_get_queued(const Pool *p);
 /* True while a job of the pool is queued, starting or running. */
 bool pool_has_unfinished(const Pool *p);
 unsigned pool_default_size(void);
+/* How many times the pool's queues compared two jobs, ever: a measure of the work scheduling does, for
+ * the tests and the bench. */
+uint64_t pool_get_queue_compares(const Pool *p);

@@ -10,6 +10,13 @@ static int usage_compare(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+static void usage_free(void *p) {
+        UserUsage *u = p;
+
+        free(u->queue);
+        free(u);
+}
+
 UserUsage *quota_ref(void **tree, uid_t uid) {
         UserUsage key = { .uid = uid }, **found, *u;
 
@@ -34,11 +41,11 @@ void quota_unref(void **tree, UserUsage *u) {
         if (!u || --u->n_jobs > 0)
                 return;
         (void) tdelete(u, tree, usage_compare);
-        free(u);
+        usage_free(u);
 }
 
 void quota_free_all(void **tree) {
-        tdestroy(*tree, free);
+        tdestroy(*tree, usage_free);
         *tree = NULL;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Per-uid use of the pool (jobs queued and running, captured bytes held), against per-uid limits. */
+/* Per-uid use of the pool (jobs queued and running, captured bytes held), against per-uid limits, and
+ * the uid's place in the pool's scheduling. */
 #pragma once
 
 #include <stdbool.h>
@@ -13,14 +14,22 @@ typedef struct QuotaLimits {
         unsigned max_fds;     /* fds passed with one uid's queued jobs; 0: no limit */
 } QuotaLimits;
 
-typedef struct UserUsage {
+typedef struct UserUsage UserUsage;
+struct UserUsage {
         uid_t uid;
         unsigned n_jobs; /* jobs held, in any state: the record lives while this is above 0 */
-        unsigned n_queued;
+        size_t n_queued;
         unsigned n_running;
         unsigned n_fds; /* fds passed with its queued jobs, held until they start */
         uint64_t output_bytes;
-} UserUsage;
+
+        /* The pool's scheduling of the uid (pool.c). */
+        struct Job **queue; /* binary heap of its queued jobs: higher priority first, then lower id */
+        size_t allocated_queue;
+        bool in_ring;                     /* it has startable jobs: it takes turns with other uids */
+        UserUsage *ring_prev, *ring_next; /* in the pool's list of this round or of the next */
+        uint64_t round;                   /* the round of its next turn */
+};
 
 /* The record of uid in *tree, made if there is none yet; takes a job reference. NULL on OOM. */
 UserUsage *quota_ref(void **tree, uid_t uid);

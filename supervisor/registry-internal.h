@@ -5,9 +5,11 @@
 #include "job-internal.h"
 #include "registry.h"
 
-/* Makes room for a job that holds cost bytes, releasing finished jobs oldest first as retention
- * would; REGISTRY_ERROR_HELD_LIMIT if there is none. */
-int registry_make_room(Registry *r, size_t cost);
+/* Makes room for a job of uid that holds cost bytes. In uid's share only uid's finished jobs make room,
+ * oldest first: REGISTRY_ERROR_USER_HELD_LIMIT if there is none. In the whole bound uid's own go first,
+ * then those of a uid that holds more than uid will, never of one that holds less:
+ * REGISTRY_ERROR_HELD_LIMIT if there is none. */
+int registry_make_room(Registry *r, uid_t uid, size_t cost);
 /* Gives j the next id and takes it in; the caller made room for cost first. */
 int registry_add(Registry *r, Job *j, size_t cost);
 /* Takes back a job registry_add() took in, when the pool could not queue it. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,15 @@
 #include "macro.h"
 #include "pool-internal.h"
 #include "registry-internal.h"
+
+/* What the jobs of one uid hold, against its share of the bounds. */
+typedef struct RegistryUser {
+        uid_t uid;
+        size_t n_jobs; /* jobs held, in any state: the record lives while this is above 0 */
+        uint64_t held_bytes;
+        Job *finished_head, *finished_tail; /* its finished jobs, oldest first */
+        size_t n_finished;
+} RegistryUser;
 
 struct Registry {
         sd_event *event;
@@ -27,6 +37,7 @@ struct Registry {
         uint64_t first_id, next_id;
         size_t n_jobs;
         uint64_t held_bytes; /* sum of the jobs' held_cost */
+        void *users;         /* tsearch() tree of RegistryUser, by uid */
 
         Job *finished_head, *finished_tail; /* oldest first */
         size_t n_finished;
@@ -72,6 +83,107 @@ static uint64_t now_monotonic(void) {
 
 static uint64_t now_realtime(void) {
         return now_clock(CLOCK_REALTIME);
+}
+
+/* ---- what each uid holds ------------------------------------------------------------------------------ */
+
+static int user_compare(const void *a, const void *b) {
+        uid_t x = ((const RegistryUser *) a)->uid, y = ((const RegistryUser *) b)->uid;
+        return x < y ? -1 : x > y;
+}
+
+static RegistryUser *user_find(Registry *r, uid_t uid) {
+        RegistryUser key = { .uid = uid }, **found = tfind(&key, &r->users, user_compare);
+        return found ? *found : NULL;
+}
+
+/* Counts j, which holds cost bytes, against its owner: the registry holds it from now on. */
+static int registry_hold(Registry *r, Job *j, size_t cost) {
+        uid_t uid = j->r.spec.owner;
+        RegistryUser *u = user_find(r, uid);
+
+        assert(!j->holder);
+        if (!u) {
+                u = calloc(1, sizeof(RegistryUser));
+                if (!u)
+                        return -ENOMEM;
+                u->uid = uid;
+                if (!tsearch(u, &r->users, user_compare)) {
+                        free(u);
+                        return -ENOMEM;
+                }
+        }
+        u->n_jobs++;
+        u->held_bytes += cost;
+        j->holder = u;
+        j->held_cost = cost;
+        r->held_bytes += cost;
+        return 0;
+}
+
+static void registry_unhold(Registry *r, Job *j) {
+        RegistryUser *u = TAKE_PTR(j->holder);
+
+        assert(u && u->n_jobs > 0 && !j->user_finished_prev && !j->user_finished_next &&
+               u->finished_head != j);
+        r->held_bytes -= j->held_cost;
+        u->held_bytes -= j->held_cost;
+        if (--u->n_jobs > 0)
+                return;
+        (void) tdelete(u, &r->users, user_compare);
+        free(u);
+}
+
+/* Appends the finished job j to the finished lists, of all and of its owner. */
+static void finished_append(Registry *r, Job *j) {
+        RegistryUser *u = j->holder;
+
+        j->finished_prev = r->finished_tail;
+        if (r->finished_tail)
+                r->finished_tail->finished_next = j;
+        else
+                r->finished_head = j;
+        r->finished_tail = j;
+        r->n_finished++;
+
+        j->user_finished_prev = u->finished_tail;
+        if (u->finished_tail)
+                u->finished_tail->user_finished_next = j;
+        else
+                u->finished_head = j;
+        u->finished_tail = j;
+        u->n_finished++;
+}
+
+static void finished_unlink(Registry *r, Job *j) {
+        RegistryUser *u = j->holder;
+
+        if (j->finished_prev)
+                j->finished_prev->finished_next = j->finished_next;
+        else
+                r->finished_head = j->finished_next;
+        if (j->finished_next)
+                j->finished_next->finished_prev = j->finished_prev;
+        else
+                r->finished_tail = j->finished_prev;
+        j->finished_prev = j->finished_next = NULL;
+        r->n_finished--;
+
+        if (j->user_finished_prev)
+                j->user_finished_prev->user_finished_next = j->user_finished_next;
+        else
+                u->finished_head = j->user_finished_next;
+        if (j->user_finished_next)
+                j->user_finished_next->user_finished_prev = j->user_finished_prev;
+        else
+                u->finished_tail = j->user_finished_prev;
+        j->user_finished_prev = j->user_finished_next = NULL;
+        u->n_finished--;
+}
+
+uint64_t registry_get_user_held_bytes(Registry *r, uid_t uid) {
+        RegistryUser *u = user_find(r, uid);
+        return u ? u->held_bytes : 0;
 }
 
 /* ---- jobs by id -------------------------------------------------------------------------------------- */
@@ -174,16 +286,18 @@ int registry_add(Registry *r, Job *j, size_t cost) {
         int k;
 
         assert(j->r.id == 0);
+        k = registry_hold(r, j, cost);
+        if (k < 0)
+                return k;
         j->r.id = r->next_id;
         k = slots_add(r, j);
         if (k < 0) {
                 j->r.id = 0;
+                registry_unhold(r, j);
                 return k;
         }
         r->next_id++;
         r->n_jobs++;
-        j->held_cost = cost;
-        r->held_bytes += cost;
         registry_job_dirty(r, j);
         return 0;
 }
@@ -192,7 +306,7 @@ void registry_remove(Registry *r, Job *j) {
         assert(!job_state_is_final(j->r.state));
         slots_remove(r, j);
         r->n_jobs--;
-        r->held_bytes -= j->held_cost;
+        registry_unhold(r, j);
 }
 
 /* ---- the store ----------------------------------------------------------------------------------- */
@@ -435,14 +549,18 @@ static int load_one(JobRecord *rec, void *userdata) {
         j = job_new_loaded(p, rec);
         if (!j)
                 return -ENOMEM;
-        k = slots_add(r, j);
+        k = registry_hold(r, j, job_spec_cost(&j->r.spec));
         if (k < 0) {
                 job_free(j);
                 return k;
         }
+        k = slots_add(r, j);
+        if (k < 0) {
+                registry_unhold(r, j);
+                job_free(j);
+                return k;
+        }
         r->n_jobs++;
-        j->held_cost = job_spec_cost(&j->r.spec);
-        r->held_bytes += j->held_cost;
         if (j->r.id >= r->next_id)
                 r->next_id = j->r.id + 1;
         if (j->stale && j->r.state == JOB_RUNNING) {
@@ -500,16 +618,8 @@ int registry_load(Registry *r, Pool *(*pool_for)(const char *name, void *userdat
                 /* Retention goes by when they ended, oldest first. */
                 if (c.n_finished > 0)
                         qsort(c.finished, c.n_finished, sizeof(Job *), finished_compare);
-                for (size_t i = 0; i < c.n_finished; i++) {
-                        Job *j = c.finished[i];
-                        j->finished_prev = r->finished_tail;
-                        if (r->finished_tail)
-                                r->finished_tail->finished_next = j;
-                        else
-                                r->finished_head = j;
-                        r->finished_tail = j;
-                        r->n_finished++;
-                }
+                for (size_t i = 0; i < c.n_finished; i++)
+                        finished_append(r, c.finished[i]);
                 retain_arm(r);
         }
         free(c.finished);
@@ -681,17 +791,47 @@ static int on_retain_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+typedef struct MostFinishedContext {
+        RegistryUser *found;
+} MostFinishedContext;
+
+static void find_most_finished(const void *node, VISIT which, void *userdata) {
+        RegistryUser *u = *(RegistryUser *const *) node;
+        MostFinishedContext *c = userdata;
+
+        if ((which != postorder && which != leaf) || u->n_finished == 0)
+                return;
+        /* Of those with as many, the one whose oldest ended first. */
+        if (!c->found || u->n_finished > c->found->n_finished ||
+            (u->n_finished == c->found->n_finished &&
+             finished_compare(&u->finished_head, &c->found->finished_head) < 0))
+                c->found = u;
+}
+
+/* Applies --retain: per uid, only the uid's own finished jobs go, oldest first; past the cap on all,
+ * those of the uid that has the most. */
+static void retain_count(Registry *r, uid_t uid) {
+        size_t total = (size_t) r->config.retain * REGISTRY_RETAIN_UIDS;
+        RegistryUser *u;
+
+        while ((u = user_find(r, uid)) && u->n_finished > r->config.retain)
+                registry_release(r, u->finished_head);
+        while (r->n_finished > total) {
+                MostFinishedContext c = {};
+
+                twalk_r(r->users, find_most_finished, &c);
+                assert(c.found);
+                registry_release(r, c.found->finished_head);
+        }
+}
+
 void registry_job_finished(Registry *r, Job *j, JobChange what) {
+        uid_t uid = j->r.spec.owner;
+
         assert(job_state_is_final(j->r.state));
         assert(!j->finished_prev && !j->finished_next && r->finished_tail != j);
 
-        j->finished_prev = r->finished_tail;
-        if (r->finished_tail)
-                r->finished_tail->finished_next = j;
-        else
-                r->finished_head = j;
-        r->finished_tail = j;
-        r->n_finished++;
+        finished_append(r, j);
         r->n_finished_total++;
         registry_job_dirty(r, j);
 
@@ -701,18 +841,58 @@ void registry_job_finished(Registry *r, Job *j, JobChange what) {
         if (r->callbacks->job_finished)
                 r->callbacks->job_finished(j, r->userdata);
 
-        while (r->n_finished > r->config.retain && r->finished_head)
-                registry_release(r, r->finished_head);
+        retain_count(r, uid);
         retain_arm(r);
 }
 
-int registry_make_room(Registry *r, size_t cost) {
+typedef struct HeavierContext {
+        uint64_t than; /* what the submitter will hold */
+        RegistryUser *found;
+} HeavierContext;
+
+static void find_heavier(const void *node, VISIT which, void *userdata) {
+        RegistryUser *u = *(RegistryUser *const *) node;
+        HeavierContext *c = userdata;
+
+        if (which != postorder && which != leaf)
+                return;
+        if (u->finished_head && u->held_bytes > c->than &&
+            (!c->found || u->held_bytes > c->found->held_bytes))
+                c->found = u;
+}
+
+/* The finished job to release so that uid's job of cost bytes fits the whole bound: uid's oldest, else the
+ * oldest of the uid that holds the most, if that is more than uid will hold; else NULL. */
+static Job *held_victim(Registry *r, uid_t uid, size_t cost) {
+        RegistryUser *u = user_find(r, uid);
+        HeavierContext c = { .than = (u ? u->held_bytes : 0) + cost };
+
+        if (u && u->finished_head)
+                return u->finished_head;
+        twalk_r(r->users, find_heavier, &c);
+        return c.found ? c.found->finished_head : NULL;
+}
+
+int registry_make_room(Registry *r, uid_t uid, size_t cost) {
+        uint64_t share = r->config.max_held_bytes_per_user;
+        RegistryUser *u;
+
+        /* The uid's share: only its own finished jobs make room in it. */
+        if (share > 0) {
+                while ((u = user_find(r, uid)) && u->held_bytes + cost > share && u->finished_head)
+                        registry_release(r, u->finished_head);
+                u = user_find(r, uid);
+                if ((u ? u->held_bytes : 0) + cost > share)
+                        return REGISTRY_ERROR_USER_HELD_LIMIT;
+        }
         if (r->config.max_held_bytes == 0)
                 return 0;
-        while (r->held_bytes + cost > r->config.max_held_bytes && r->finished_head)
-                registry_release(r, r->finished_head);
-        if (r->held_bytes + cost > r->config.max_held_bytes)
-                return REGISTRY_ERROR_HELD_LIMIT;
+        while (r->held_bytes + cost > r->config.max_held_bytes) {
+                Job *j = held_victim(r, uid, cost);
+                if (!j)
+                        return REGISTRY_ERROR_HELD_LIMIT;
+                registry_release(r, j);
+        }
         return 0;
 }
 
@@ -720,20 +900,11 @@ int registry_make_room(Registry *r, size_t cost) {
 static void registry_drop(Registry *r, Job *j) {
         if (r->callbacks->job_removed)
                 r->callbacks->job_removed(j, r->userdata);
-        if (job_state_is_final(j->r.state)) {
-                if (j->finished_prev)
-                        j->finished_prev->finished_next = j->finished_next;
-                else
-                        r->finished_head = j->finished_next;
-                if (j->finished_next)
-                        j->finished_next->finished_prev = j->finished_prev;
-                else
-                        r->finished_tail = j->finished_prev;
-                r->n_finished--;
-        }
+        if (job_state_is_final(j->r.state))
+                finished_unlink(r, j);
         slots_remove(r, j);
         r->n_jobs--;
-        r->held_bytes -= j->held_cost;
+        registry_unhold(r, j);
         pool_job_detach(j->pool, j);
         job_free(j);
 }
@@ -814,7 +985,7 @@ Registry *registry_free(Registry *r) {
         (void) registry_flush(r);
         r->store = store_free(r->store);
         (void) registry_foreach(r, abandon_one, r);
-        assert(r->n_jobs == 0);
+        assert(r->n_jobs == 0 && !r->users);
         free(r->slots);
         free(r->dirty);
         free(r->deleted);

@@ -33,18 +33,29 @@ typedef struct RegistryCallbacks {
 } RegistryCallbacks;
 
 typedef struct RegistryConfig {
-        unsigned retain;         /* finished jobs kept at most */
-        uint64_t retain_usec;    /* finished jobs are released this long after they end; 0: forever */
-        uint64_t max_held_bytes; /* job data held (argv, labels, a fixed share each); 0: no bound */
+        unsigned retain;      /* finished jobs kept at most per uid; REGISTRY_RETAIN_UIDS times it in all */
+        uint64_t retain_usec; /* finished jobs are released this long after they end; 0: forever */
+        uint64_t max_held_bytes;          /* job data held (argv, labels, a fixed share each); 0: no bound */
+        uint64_t max_held_bytes_per_user; /* of it, by the jobs of one uid; 0: no per-uid bound */
 } RegistryConfig;
 
 #define REGISTRY_RETAIN_DEFAULT 1000U
+/* The finished jobs kept in all are at most this many times `retain`: a cap on what many uids together
+ * make the daemon hold and list, which one uid's jobs alone never reach. */
+#define REGISTRY_RETAIN_UIDS 16U
 #define REGISTRY_RETAIN_USEC_DEFAULT (10ULL * 60ULL * 1000000ULL)
 /* What a job is counted as holding beyond its argv and label: its properties as a bus message lists
  * them (names, path, state, times, error text). */
 #define REGISTRY_JOB_FIXED_COST 1024U
-/* The jobs held take max_held_bytes already, with every finished one released. */
+/* The jobs held take max_held_bytes already, with every finished one that may go released. */
 #define REGISTRY_ERROR_HELD_LIMIT (-E2BIG)
+/* The submitter's jobs take max_held_bytes_per_user already, with every finished one of them released. */
+#define REGISTRY_ERROR_USER_HELD_LIMIT (-ENOBUFS)
+/* Each uid's share of the held-data bound: three quarters. A uid's whole queue quota of short jobs
+ * (16384 of about 1 KiB) and its retained jobs fit in three quarters of the smallest bound (24 MiB), so a
+ * lone uid may do what it could without the share; the quarter left is room no single uid can take from
+ * the others (6 MiB: 6000 short jobs, or 6 of 900 KiB argv). */
+#define REGISTRY_HELD_PER_USER(max_held_bytes) ((max_held_bytes) / 4 * 3)
 
 /* A registry whose jobs capture their output into spool, which it takes over. */
 int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool,
@@ -90,6 +101,8 @@ size_t registry_get_n_jobs(const Registry *r);
 size_t registry_get_n_finished(const Registry *r);
 uint64_t registry_get_n_finished_total(const Registry *r);
 uint64_t registry_get_held_bytes(const Registry *r);
+/* What the jobs of uid hold, of max_held_bytes_per_user. */
+uint64_t registry_get_user_held_bytes(Registry *r, uid_t uid);
 const RegistryConfig *registry_get_config(const Registry *r);
 Spool *registry_get_spool(const Registry *r);
 /* True when no job is queued or running (and, with include_retained, no finished job is held). */

@@ -30,6 +30,12 @@ static void die_with_test(gpointer unused) {
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
+/* As die_with_test, as OTHER_UID: the parent-death signal is set after the uid changes, which clears it. */
+static void die_with_test_as_other(gpointer unused) {
+        fixture_become_other(NULL);
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
@@ -168,13 +174,16 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
                 if (!f->state_dir) {
                         f->state_dir = g_dir_make_tmp("procpool-state-XXXXXX", &error);
                         g_assert_no_error(error);
+                        if (f->daemon_uid != 0)
+                                g_assert_no_errno(chown(f->state_dir, f->daemon_uid, f->daemon_uid));
                 }
                 g_ptr_array_add(argv, g_strdup_printf("--state-dir=%s", f->state_dir));
         }
         g_ptr_array_add(argv, NULL);
 
         g_assert_true(g_spawn_async(NULL, (char **) argv->pdata, (char **) envp, G_SPAWN_DO_NOT_REAP_CHILD,
-                                    die_with_test, NULL, &pid, &error));
+                                    f->daemon_uid != 0 ? die_with_test_as_other : die_with_test, NULL, &pid,
+                                    &error));
         g_assert_no_error(error);
         /* Ready means the name is owned. */
         fixture_wait_for_name(f, pid);
@@ -314,6 +323,14 @@ void fixture_setup_bus_config(Fixture *f, const char *config_text) {
 
 void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args) {
         fixture_setup_bus_config(f, open_bus_config);
+        f->daemon_pid = fixture_start_daemon(f, extra_args);
+}
+
+void fixture_setup_open_bus_other_daemon(Fixture *f, gconstpointer extra_args) {
+        fixture_setup_bus_config(f, open_bus_config);
+        if (!fixture_have_root())
+                return;
+        f->daemon_uid = OTHER_UID;
         f->daemon_pid = fixture_start_daemon(f, extra_args);
 }
 
@@ -825,6 +842,9 @@ char *fixture_gate_path(Fixture *f, const char *name) {
                 g_autoptr(GError) error = NULL;
                 f->gate_dir = g_dir_make_tmp("procpool-gate-XXXXXX", &error);
                 g_assert_no_error(error);
+                /* The daemon's jobs wait for gates there, and open some of their own. */
+                if (f->daemon_uid != 0)
+                        g_assert_no_errno(chown(f->gate_dir, f->daemon_uid, f->daemon_uid));
         }
         return g_build_filename(f->gate_dir, name, NULL);
 }

@@ -24,9 +24,10 @@ typedef struct {
         GDBusConnection *conn; /* the test's own connection to the private bus */
         GPid daemon_pid;
         char *address;
-        GPid bus_pid;    /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
-        char *state_dir; /* the daemons' --state-dir (job store and spool), removed at teardown */
-        char *gate_dir;  /* where fixture_gate_path() puts gates, made on first use */
+        GPid bus_pid;     /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
+        char *state_dir;  /* the daemons' --state-dir (job store and spool), removed at teardown */
+        char *gate_dir;   /* where fixture_gate_path() puts gates, made on first use */
+        uid_t daemon_uid; /* the uid procpoold runs as: the test's own (0), or OTHER_UID */
 } Fixture;
 
 /* Registers a test case on a Fixture; args are the daemon's extra arguments (NULL-terminated). */
@@ -41,6 +42,11 @@ void fixture_teardown(Fixture *f, gconstpointer extra_args);
 /* As fixture_setup, on a private dbus-daemon that admits every uid (GTestDBus admits only its own),
  * so that a client can talk to procpoold as another user. */
 void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args);
+/* As fixture_setup_open_bus, with procpoold (and so its jobs) run as OTHER_UID: root (the test's own
+ * connection) and OTHER_UID (fixture_other_client()) are then two uids that may both run jobs, the
+ * daemon's own and root. Its state dir and the gate dir belong to OTHER_UID. Skipped unless the test
+ * is root. */
+void fixture_setup_open_bus_other_daemon(Fixture *f, gconstpointer extra_args);
 /* Watches the bus for a Wait on one job, through a monitor (org.freedesktop.DBus.Monitoring): so that a
  * test knows a client's Wait is in before it goes on. */
 typedef struct FixtureWaitWatch {
@@ -57,9 +63,10 @@ void fixture_setup_bus_config(Fixture *f, const char *config_text);
 /* Brings up the bus and the test's connection only; the test starts procpoold itself. */
 void fixture_setup_no_daemon(Fixture *f, gconstpointer unused);
 
-/* Starts procpoold on f's bus with extra_args and waits until it owns its name; returns its pid. Unless
- * extra_args name --state-dir or --ephemeral, it keeps its state in f->state_dir, the same for every
- * daemon of the test, so that a daemon started again reads back what the last one stored. */
+/* Starts procpoold on f's bus with extra_args, as f->daemon_uid, and waits until it owns its name;
+ * returns its pid. Unless extra_args name --state-dir or --ephemeral, it keeps its state in
+ * f->state_dir, the same for every daemon of the test, so that a daemon started again reads back what
+ * the last one stored. */
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args);
 /* As fixture_start_daemon, with envp as the daemon's whole environment (NULL: the test's own). */
 GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const char *const *envp);
@@ -193,10 +200,11 @@ char *fixture_run_as_other(const char *const *argv);
 char *fixture_self(void);
 /* The helper (tests/helper.c) that runs as a job or as a client of another uid. */
 const char *fixture_helper(void);
-/* The argv of the helper's one request as another uid: "client ADDRESS call|communicate CMD...". */
+/* The argv of the helper's one request as another uid: "client ADDRESS call|communicate CMD..." or
+ * "client ADDRESS submit PRIORITY CMD...". */
 char **fixture_other_client_argv(Fixture *f, const char *mode, const char *const *cmd);
-/* Runs that request as OTHER_UID and returns what the helper printed, stripped: "rc=N", "rc=N out=N"
- * or "error=NAME". */
+/* Runs that request as OTHER_UID and returns what the helper printed, stripped: "rc=N", "rc=N out=N",
+ * "path=JOB_PATH" (Submit) or "error=NAME". */
 char *fixture_other_client(Fixture *f, const char *mode, const char *const *cmd);
 
 /* ---- what /proc says ------------------------------------------------------------------------------- */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the tests run as a job or as a client of another uid where a shell cannot do it:
  *   procpool-test-helper client ADDRESS call|communicate CMD...
+ *   procpool-test-helper client ADDRESS submit PRIORITY CMD...
  *           one request to procpoold at ADDRESS, its outcome on stdout: "rc=N" (Call),
- *           "rc=N out=BYTES" (Communicate) or "error=NAME"
+ *           "rc=N out=BYTES" (Communicate), "path=JOB_PATH" (Submit, with the option priority) or
+ *           "error=NAME"
  *   procpool-test-helper drain TEXT GATE
  *           writes TEXT to stdout, waits until the reader of stdout (procpoold) has taken all of it,
  *           creates the file GATE, then waits for a signal to end it */
@@ -22,13 +24,23 @@ static int run_client(const char *address, const char *mode, const char *const *
         g_autoptr(GError) error = NULL;
         g_autoptr(GDBusConnection) c = fixture_connect(address, &error);
         g_autoptr(GVariant) r = NULL;
-        gboolean communicate = g_str_equal(mode, "communicate");
+        gboolean communicate = g_str_equal(mode, "communicate"), submit = g_str_equal(mode, "submit");
 
         if (!c) {
                 g_print("connect-failed=%s\n", error->message);
                 return 0;
         }
-        if (communicate)
+        if (submit) {
+                GVariant *options;
+
+                if (!cmd[0] || !cmd[1])
+                        return 2;
+                options = fixture_options(
+                        "priority", g_variant_new_int32((gint32) g_ascii_strtoll(cmd[0], NULL, 10)), NULL);
+                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
+                                                g_variant_new("(^as@a{sv})", cmd + 1, options), NULL,
+                                                G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
+        } else if (communicate)
                 r = g_dbus_connection_call_sync(
                         c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate",
                         g_variant_new("(^as@ay@a{sv})", cmd, fixture_bytes("", 0), FIXTURE_NO_OPTIONS), NULL,
@@ -42,7 +54,11 @@ static int run_client(const char *address, const char *mode, const char *const *
                 g_print("error=%s\n", name ? name : error->message);
                 return 0;
         }
-        if (communicate) {
+        if (submit) {
+                const char *path;
+                g_variant_get(r, "(&o)", &path);
+                g_print("path=%s\n", path);
+        } else if (communicate) {
                 g_autoptr(GVariant) out = NULL, err = NULL;
                 int rc;
                 g_variant_get(r, "(i@ay@ay)", &rc, &out, &err);
@@ -86,6 +102,9 @@ int main(int argc, char *argv[]) {
                 return run_client(argv[2], argv[3], (const char *const *) argv + 4);
         if (argc == 4 && g_str_equal(argv[1], "drain"))
                 return drain(argv[2], argv[3]);
-        fprintf(stderr, "usage: %s client ADDRESS call|communicate CMD... | drain TEXT GATE\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s client ADDRESS call|communicate CMD... | client ADDRESS submit PRIORITY CMD... | "
+                "drain TEXT GATE\n",
+                argv[0]);
         return 2;
 }

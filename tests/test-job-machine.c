@@ -38,8 +38,8 @@ typedef struct Fake {
         sd_event *event;
         FakeStart start_mode;
         bool exit_on_terminate;
-        GString *log; /* what the model asked: "start 1, term 1, kill 1, sig 1 10, done 1, " */
-        FakeJob *jobs[64];
+        GString *log;     /* what the model asked: "start 1, term 1, kill 1, sig 1 10, done 1, " */
+        GHashTable *jobs; /* FakeJob by id, while the model holds its runtime */
         unsigned n_live;
 } Fake;
 
@@ -59,8 +59,7 @@ static int fake_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **ru
         fj->job = j;
         fj->id = id;
         fj->exit_on_terminate = f->exit_on_terminate;
-        g_assert_cmpuint(id, <, G_N_ELEMENTS(f->jobs));
-        f->jobs[id] = fj;
+        g_hash_table_insert(f->jobs, GSIZE_TO_POINTER(id), fj);
         f->n_live++;
         *runtime = fj;
         if (f->start_mode == FAKE_START_NOW)
@@ -110,7 +109,7 @@ static void fake_done(Executor *e, void *runtime) {
 
         g_string_append_printf(f->log, "done %" G_GUINT64_FORMAT ", ", fj->id);
         sd_event_source_disable_unref(fj->exit_source);
-        f->jobs[fj->id] = NULL;
+        g_hash_table_remove(f->jobs, GSIZE_TO_POINTER(fj->id));
         f->n_live--;
         g_free(fj);
 }
@@ -181,7 +180,7 @@ static const RegistryCallbacks callbacks = {
 };
 
 static void ctx_init_full(Ctx *c, unsigned pool_size, const RegistryConfig *rc, const QuotaLimits *per_user) {
-        PoolConfig config = { .pool_size = pool_size, .max_queued = 100, .output_limit = 8 };
+        PoolConfig config = { .pool_size = pool_size, .max_queued = 20000, .output_limit = 8 };
         Spool *spool;
 
         memset(c, 0, sizeof(*c));
@@ -189,7 +188,10 @@ static void ctx_init_full(Ctx *c, unsigned pool_size, const RegistryConfig *rc, 
                 config.per_user = *per_user;
         g_assert_cmpint(sd_event_new(&c->event), >=, 0);
         c->events = g_string_new(NULL);
-        c->fake = (Fake) { .executor.vtable = &fake_vtable, .event = c->event, .log = g_string_new(NULL) };
+        c->fake = (Fake) { .executor.vtable = &fake_vtable,
+                           .event = c->event,
+                           .log = g_string_new(NULL),
+                           .jobs = g_hash_table_new(NULL, NULL) };
         c->spool_dir = spool_dir_new();
         g_assert_cmpint(spool_open(c->spool_dir, &spool), ==, 0);
         g_assert_cmpint(registry_new(c->event, rc, spool, &callbacks, c, &c->registry), ==, 0);
@@ -209,6 +211,7 @@ static void ctx_done(Ctx *c) {
         /* Every runtime the executor made was given back. */
         g_assert_cmpuint(c->fake.n_live, ==, 0);
         g_string_free(c->fake.log, TRUE);
+        g_hash_table_unref(c->fake.jobs);
         g_string_free(c->events, TRUE);
         sd_event_unref(c->event);
         spool_dir_free(c->spool_dir);
@@ -231,7 +234,8 @@ static void ctx_settle(Ctx *c) {
                 }                                                                  \
         } while (0)
 
-static Job *submit_full(Ctx *c, int32_t priority, uint64_t timeout_usec, uint64_t stop_timeout_usec) {
+static Job *submit_as(Ctx *c, uid_t owner, int32_t priority, uint64_t timeout_usec,
+                      uint64_t stop_timeout_usec) {
         JobSpec spec;
         Job *j = NULL;
 
@@ -241,20 +245,43 @@ static Job *submit_full(Ctx *c, int32_t priority, uint64_t timeout_usec, uint64_
         spec.priority = priority;
         spec.timeout_usec = timeout_usec;
         spec.stop_timeout_usec = stop_timeout_usec;
-        spec.owner = 1000;
+        spec.owner = owner;
         g_assert_cmpint(pool_submit(c->pool, &spec, NULL, &j), ==, 0);
         g_assert_cmpint(job_get_record(j)->state, ==, JOB_QUEUED);
         return j;
+}
+
+static Job *submit_full(Ctx *c, int32_t priority, uint64_t timeout_usec, uint64_t stop_timeout_usec) {
+        return submit_as(c, 1000, priority, timeout_usec, stop_timeout_usec);
 }
 
 static Job *submit(Ctx *c, int32_t priority) {
         return submit_full(c, priority, 0, JOB_STOP_TIMEOUT_DEFAULT_USEC);
 }
 
+static Job *submit_uid(Ctx *c, uid_t owner, int32_t priority) {
+        return submit_as(c, owner, priority, 0, JOB_STOP_TIMEOUT_DEFAULT_USEC);
+}
+
 static FakeJob *fake_job(Ctx *c, Job *j) {
-        FakeJob *fj = c->fake.jobs[job_get_record(j)->id];
+        FakeJob *fj = g_hash_table_lookup(c->fake.jobs, GSIZE_TO_POINTER(job_get_record(j)->id));
         g_assert_nonnull(fj);
         return fj;
+}
+
+/* Ends the one running job (pool size 1) and lets the next start. */
+static void finish_running(Ctx *c) {
+        GHashTableIter i;
+        FakeJob *fj;
+        guint n = 0;
+
+        g_hash_table_iter_init(&i, c->fake.jobs);
+        while (g_hash_table_iter_next(&i, NULL, (gpointer *) &fj)) {
+                fake_exit_later(fj, 0);
+                n++;
+        }
+        g_assert_cmpuint(n, ==, 1);
+        ctx_settle(c);
 }
 
 /* ---- the cases -------------------------------------------------------------------------------------- */
@@ -285,6 +312,233 @@ static void test_queue_order(void) {
                 "run 1, end 1 exited 0, run 6, end 6 exited 0, run 3, end 3 exited 0, run 7, end 7 exited 0, ");
         g_assert_cmpuint(pool_get_running(c.pool), ==, 0);
         g_assert_true(registry_is_idle(c.registry, false));
+        ctx_done(&c);
+}
+
+static void test_fair_round_robin(void) {
+        Ctx c;
+
+        ctx_init(&c, 1);
+        /* uid 1000's jobs 1-4 (one of priority 5), 1001's 5-6, 1002's 7 of the lowest priority. */
+        submit_uid(&c, 1000, 0);
+        submit_uid(&c, 1000, 0);
+        submit_uid(&c, 1000, 5);
+        submit_uid(&c, 1000, 0);
+        submit_uid(&c, 1001, 0);
+        submit_uid(&c, 1001, -1);
+        submit_uid(&c, 1002, -100);
+        ctx_settle(&c);
+        for (int i = 0; i < 7; i++)
+                finish_running(&c);
+        /* One job of each uid with queued work in turn; priority orders each uid's own. */
+        g_assert_cmpstr(c.events->str, ==,
+                        "run 3, end 3 exited 0, run 5, end 5 exited 0, run 7, end 7 exited 0, run 1, end 1 "
+                        "exited 0, run 6, end 6 exited 0, run 2, end 2 exited 0, run 4, end 4 exited 0, ");
+        g_assert_true(registry_is_idle(c.registry, false));
+        ctx_done(&c);
+}
+
+static void test_fair_next_slot(void) {
+        Ctx c;
+
+        ctx_init(&c, 1);
+        for (int i = 0; i < 4; i++)
+                submit_uid(&c, 1000, 0);
+        ctx_settle(&c);
+        /* uid 1001 comes while 1000 runs and waits: it has the next slot. */
+        submit_uid(&c, 1001, 0);
+        finish_running(&c);
+        /* Queuing again right after its job started, it does not take the next one too: 1000's turn. */
+        submit_uid(&c, 1001, 0);
+        for (int i = 0; i < 5; i++)
+                finish_running(&c);
+        g_assert_cmpstr(c.events->str, ==,
+                        "run 1, end 1 exited 0, run 5, end 5 exited 0, run 2, end 2 exited 0, run 6, end 6 "
+                        "exited 0, run 3, end 3 exited 0, run 4, end 4 exited 0, ");
+        ctx_done(&c);
+}
+
+typedef struct Queued {
+        uid_t owner;
+        int32_t priority;
+        uint64_t id;
+} Queued;
+
+static gint queued_compare(gconstpointer a, gconstpointer b) {
+        const Queued *x = a, *y = b;
+        if (x->priority != y->priority)
+                return x->priority > y->priority ? -1 : 1;
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void test_fair_heap_order(void) {
+        GArray *by_uid[3];
+        GString *expected = g_string_new(NULL);
+        Job *jobs[300];
+        Ctx c;
+
+        ctx_init(&c, 1);
+        for (int u = 0; u < 3; u++)
+                by_uid[u] = g_array_new(FALSE, FALSE, sizeof(Queued));
+        /* Three uids' jobs, interleaved, of a few priorities. */
+        for (int i = 0; i < 300; i++) {
+                uid_t owner = 1000 + (uid_t) g_test_rand_int_range(0, 3);
+                int32_t prio = g_test_rand_int_range(-2, 3);
+                if (i < 3)
+                        owner = 1000 + (uid_t) i; /* they join in uid order */
+                jobs[i] = submit_uid(&c, owner, prio);
+        }
+        /* A third cancelled from the middle of the heaps. */
+        for (int i = 3; i < 300; i++) {
+                const JobRecord *r = job_get_record(jobs[i]);
+                Queued q = { r->spec.owner, r->spec.priority, r->id };
+                if (g_test_rand_int_range(0, 3) == 0) {
+                        g_assert_cmpint(job_cancel(jobs[i]), ==, 0);
+                        continue;
+                }
+                g_array_append_val(by_uid[q.owner - 1000], q);
+        }
+        for (int i = 0; i < 3; i++) {
+                const JobRecord *r = job_get_record(jobs[i]);
+                Queued q = { r->spec.owner, r->spec.priority, r->id };
+                g_array_append_val(by_uid[i], q);
+        }
+        /* Expected: each uid's jobs by priority then id, the uids in turn while they have any. */
+        for (int u = 0; u < 3; u++)
+                g_array_sort(by_uid[u], queued_compare);
+        for (guint k = 0;; k++) {
+                bool any = false;
+                for (int u = 0; u < 3; u++)
+                        if (k < by_uid[u]->len) {
+                                g_string_append_printf(expected, "%" G_GUINT64_FORMAT " ",
+                                                       g_array_index(by_uid[u], Queued, k).id);
+                                any = true;
+                        }
+                if (!any)
+                        break;
+        }
+        g_string_truncate(c.events, 0);
+        g_string_truncate(c.fake.log, 0);
+        ctx_settle(&c);
+        while (pool_get_running(c.pool) > 0)
+                finish_running(&c);
+        {
+                g_autoptr(GString) started = g_string_new(NULL);
+                const char *p = c.fake.log->str;
+                while ((p = strstr(p, "start "))) {
+                        p += strlen("start ");
+                        g_string_append_printf(started, "%" G_GUINT64_FORMAT " ",
+                                               g_ascii_strtoull(p, NULL, 10));
+                }
+                g_assert_cmpstr(started->str, ==, expected->str);
+        }
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 0);
+        g_assert_true(registry_is_idle(c.registry, false));
+        for (int u = 0; u < 3; u++)
+                g_array_unref(by_uid[u]);
+        g_string_free(expected, TRUE);
+        ctx_done(&c);
+}
+
+static void test_capped_uid_not_walked(void) {
+        QuotaLimits per_user = { .max_running = 1 };
+        RegistryConfig rc = { .retain = 100 };
+        uint64_t before;
+        Ctx c;
+
+        ctx_init_full(&c, 2, &rc, &per_user);
+        /* uid 1000 at its running limit with 10,000 jobs waiting, and a free slot. */
+        for (int i = 0; i < 10000; i++)
+                submit_uid(&c, 1000, i % 7);
+        ctx_settle(&c);
+        g_assert_cmpuint(pool_get_running(c.pool), ==, 1);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 9999);
+
+        /* Jobs of uid 1001 start and end in the free slot: scheduling never walks 1000's queue. */
+        before = pool_get_queue_compares(c.pool);
+        for (int i = 0; i < 10; i++) {
+                Job *j = submit_uid(&c, 1001, 0);
+                ctx_settle(&c);
+                g_assert_cmpint(job_get_record(j)->state, ==, JOB_RUNNING);
+                fake_exit_later(fake_job(&c, j), 0);
+                ctx_settle(&c);
+                g_assert_cmpint(job_get_record(j)->state, ==, JOB_EXITED);
+        }
+        g_test_message("%" G_GUINT64_FORMAT " comparisons for 10 starts",
+                       pool_get_queue_compares(c.pool) - before);
+        g_assert_cmpuint(pool_get_queue_compares(c.pool) - before, <, 100);
+        g_assert_cmpuint(pool_get_queued(c.pool), ==, 9999);
+        ctx_done(&c);
+}
+
+/* pool_submit() of one job of "x" for owner, which must fail with error; the spec stays the caller's. */
+static void submit_refused(Ctx *c, uid_t owner, int error) {
+        JobSpec spec;
+        Job *j = NULL;
+
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("x");
+        spec.owner = owner;
+        g_assert_cmpint(pool_submit(c->pool, &spec, NULL, &j), ==, error);
+        g_assert_null(j);
+        g_assert_cmpstr(spec.argv[0], ==, "x");
+        job_spec_done(&spec);
+}
+
+static void test_held_share(void) {
+        /* A job of "x" holds 1026 bytes: room for ten such jobs, six of one uid. */
+        const uint64_t cost = 1026;
+        RegistryConfig rc = { .retain = 100,
+                              .max_held_bytes = 10 * cost,
+                              .max_held_bytes_per_user = 6 * cost };
+        Ctx c;
+
+        ctx_init_full(&c, 1, &rc, NULL);
+        /* Job 1, of uid 1001, ends first: the oldest finished job. */
+        submit_uid(&c, 1001, 0);
+        ctx_settle(&c);
+        finish_running(&c);
+
+        /* uid 1000 at its share, its jobs 2-7 running or queued: refused, naming its share... */
+        for (int i = 0; i < 6; i++)
+                submit_uid(&c, 1000, 0);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1000), ==, 6 * cost);
+        submit_refused(&c, 1000, POOL_ERROR_USER_HELD_LIMIT);
+        /* ...and uid 1001 is served; job 8 is cancelled, finished too. */
+        g_assert_cmpint(job_cancel(submit_uid(&c, 1001, 0)), ==, 0);
+        g_assert_nonnull(registry_find(c.registry, 1));
+
+        /* Once uid 1000's jobs end, its own oldest finished makes room in its share: job 2, not job 1. */
+        ctx_settle(&c);
+        for (int i = 0; i < 6; i++)
+                finish_running(&c);
+        submit_uid(&c, 1000, 0); /* 9 */
+        g_assert_null(registry_find(c.registry, 2));
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_cmpuint(registry_get_held_bytes(c.registry), ==, 8 * cost);
+
+        /* The whole bound: uid 1002, with nothing finished, takes room from the uid that holds the most,
+         * 1000 (job 3), never from 1001, which holds less. */
+        submit_uid(&c, 1002, 0); /* 10 */
+        submit_uid(&c, 1002, 0); /* 11 */
+        submit_uid(&c, 1002, 0); /* 12 */
+        g_assert_null(registry_find(c.registry, 3));
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_nonnull(registry_find(c.registry, 8));
+        /* uid 1001 makes room with its own oldest first. */
+        submit_uid(&c, 1001, 0); /* 13 */
+        g_assert_null(registry_find(c.registry, 1));
+        g_assert_nonnull(registry_find(c.registry, 4));
+        /* uid 1002 takes from 1000 while 1000 holds more than 1002 would... */
+        submit_uid(&c, 1002, 0); /* 14: 1000 holds 5, 1002 would hold 4 */
+        g_assert_null(registry_find(c.registry, 4));
+        /* ...and no more once it does not: the whole bound is reached. */
+        submit_refused(&c, 1002, POOL_ERROR_HELD_LIMIT);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1000), ==, 4 * cost);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1001), ==, 2 * cost);
+        g_assert_cmpuint(registry_get_user_held_bytes(c.registry, 1002), ==, 4 * cost);
+        g_assert_cmpuint(registry_get_held_bytes(c.registry), ==, 10 * cost);
         ctx_done(&c);
 }
 
@@ -445,6 +699,50 @@ static void test_retention(void) {
         ctx_done(&c);
 }
 
+/* Runs one job of owner to its end. */
+static uint64_t run_one(Ctx *c, uid_t owner) {
+        Job *j = submit_uid(c, owner, 0);
+        uint64_t id = job_get_record(j)->id;
+
+        ctx_settle(c);
+        finish_running(c);
+        return id;
+}
+
+static void test_retain_per_uid(void) {
+        RegistryConfig rc = { .retain = 2 };
+        Ctx c;
+
+        ctx_init_full(&c, 1, &rc, NULL);
+        /* uid 1001's job ends first; uid 1000 then ends twice --retain: its own oldest go. */
+        g_assert_cmpuint(run_one(&c, 1001), ==, 1);
+        for (int i = 0; i < 4; i++)
+                run_one(&c, 1000);
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_null(registry_find(c.registry, 2));
+        g_assert_null(registry_find(c.registry, 3));
+        g_assert_nonnull(registry_find(c.registry, 4));
+        g_assert_nonnull(registry_find(c.registry, 5));
+
+        /* The cap on all, 16 × --retain: uids 1002-1015 end two each, 31 finished; then 1016's second
+         * passes 32, and of the uids with the most the one whose oldest ended first (1000) loses it. */
+        for (uid_t u = 1002; u <= 1015; u++) {
+                run_one(&c, u);
+                run_one(&c, u);
+        }
+        g_assert_cmpuint(run_one(&c, 1016), ==, 34);
+        g_assert_cmpuint(registry_get_n_finished(c.registry), ==, 32);
+        g_assert_nonnull(registry_find(c.registry, 4));
+        g_assert_cmpuint(run_one(&c, 1016), ==, 35);
+        g_assert_cmpuint(registry_get_n_finished(c.registry), ==, 32);
+        g_assert_null(registry_find(c.registry, 4));
+        /* uid 1001, with one, keeps it; 1000 keeps its newer one, 1016 both. */
+        g_assert_nonnull(registry_find(c.registry, 1));
+        g_assert_nonnull(registry_find(c.registry, 5));
+        g_assert_nonnull(registry_find(c.registry, 34));
+        ctx_done(&c);
+}
+
 static void test_user_queue_accounting(void) {
         QuotaLimits per_user = { .max_queued = 2 };
         RegistryConfig rc = { .retain = 100 };
@@ -541,10 +839,16 @@ static void test_shutdown(void) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/procpool/job-machine/queue-order", test_queue_order);
+        g_test_add_func("/procpool/job-machine/fair-round-robin", test_fair_round_robin);
+        g_test_add_func("/procpool/job-machine/fair-next-slot", test_fair_next_slot);
+        g_test_add_func("/procpool/job-machine/fair-heap-order", test_fair_heap_order);
+        g_test_add_func("/procpool/job-machine/capped-uid-not-walked", test_capped_uid_not_walked);
+        g_test_add_func("/procpool/job-machine/held-share", test_held_share);
         g_test_add_func("/procpool/job-machine/timeout-escalation", test_timeout_escalation);
         g_test_add_func("/procpool/job-machine/cancel-starting", test_cancel_starting);
         g_test_add_func("/procpool/job-machine/start-failure", test_start_failure);
         g_test_add_func("/procpool/job-machine/retention", test_retention);
+        g_test_add_func("/procpool/job-machine/retain-per-uid", test_retain_per_uid);
         g_test_add_func("/procpool/job-machine/user-queue-accounting", test_user_queue_accounting);
         g_test_add_func("/procpool/job-machine/output-limit", test_output_limit);
         g_test_add_func("/procpool/job-machine/shutdown", test_shutdown);
