@@ -105,6 +105,18 @@ static char *job_error_text_full(const JobRecord *r) {
                 return strdup("Cancelled: its caller left while procpoold was stopped");
         case JOB_REASON_INPUT_LOST:
                 return strdup("The fds or input it was given did not outlive procpoold's restart");
+        case JOB_REASON_DEPENDENCY:
+                if (why->dependency_state == _JOB_STATE_MAX)
+                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, was released before this job "
+                                     "saw how it ended",
+                                     why->dependency);
+                else if (why->dependency_state == JOB_EXITED)
+                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, exited with code %d",
+                                     why->dependency, why->dependency_returncode);
+                else
+                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, ended %s", why->dependency,
+                                     job_state_to_string(why->dependency_state));
+                break;
         default:
                 return strdup("");
         }
@@ -297,6 +309,9 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
                         return -ENOMEM;
                 if (r->reason.kind == JOB_REASON_DAEMON_STOPPED)
                         return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_INTERRUPTED,
+                                                          "Job %" PRIu64 ": %s", r->id, error);
+                if (r->reason.kind == JOB_REASON_DEPENDENCY)
+                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_DEPENDENCY_FAILED,
                                                           "Job %" PRIu64 ": %s", r->id, error);
                 if (r->state == JOB_FAILED)
                         return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_SPAWN_FAILED, "%s", error);
@@ -524,6 +539,47 @@ static int append_passed_fds(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_strv(m, (char **) l);
 }
 
+static int append_pool(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->spec.pool ?: PROCPOOL_DEFAULT_POOL);
+}
+
+static int append_after(sd_bus_message *m, Job *j) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+        return sd_bus_message_append_array(m, 't', spec->after, spec->n_after * sizeof(uint64_t));
+}
+
+static int append_waiting_for(sd_bus_message *m, Job *j) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+        _cleanup_free_ uint64_t *ids = NULL;
+        unsigned n = 0;
+
+        if (spec->n_after > 0) {
+                ids = calloc(spec->n_after, sizeof(uint64_t));
+                if (!ids)
+                        return -ENOMEM;
+                n = registry_waiting_for(job_bus(j)->manager->registry, j, ids);
+        }
+        return sd_bus_message_append_array(m, 't', ids, n * sizeof(uint64_t));
+}
+
+static int append_not_before(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.not_before_usec);
+}
+
+static int append_retry(sd_bus_message *m, Job *j) {
+        uint32_t n = job_get_record(j)->spec.retry;
+        return sd_bus_message_append_basic(m, 'u', &n);
+}
+
+static int append_retry_delay(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.retry_delay_usec);
+}
+
+static int append_attempt(sd_bus_message *m, Job *j) {
+        uint32_t n = job_get_record(j)->attempt;
+        return sd_bus_message_append_basic(m, 'u', &n);
+}
+
 /* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it).
  * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them then
  * (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final values, so
@@ -555,7 +611,15 @@ static int append_passed_fds(sd_bus_message *m, Job *j) {
         X("Priority", "i", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_priority)                                \
         X("MemoryMax", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_memory_max)                             \
         X("CancelOnDisconnect", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cancel_on_disconnect)          \
-        X("PassedFds", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_passed_fds)
+        X("PassedFds", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_passed_fds)                            \
+        X("Pool", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_pool)                                        \
+        X("After", "at", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_after)                                     \
+        X("WaitingFor", "at", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_WAITING | JOB_CHANGE_STATE,   \
+          append_waiting_for)                                                                               \
+        X("NotBeforeUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_not_before)                         \
+        X("Retry", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry)                                      \
+        X("RetryDelayUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry_delay)                       \
+        X("Attempt", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ATTEMPT, append_attempt)
 
 typedef struct JobProperty {
         const char *name;

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "pool-dbus.h"
 #include "procpool-api.h"
 #include "supervisor-dbus.h"
 
@@ -760,6 +761,7 @@ int manager_add_pool(Manager *m, const char *name, unsigned size, Pool **ret) {
         r = pool_new(m->event, m->registry, name, &config, m->executor, &p);
         if (r < 0)
                 return r;
+        pool_set_userdata(p, m);
         m->pools[m->n_pools++] = (ManagerPool) { .pool = p };
         if (ret)
                 *ret = p;
@@ -1039,6 +1041,9 @@ int manager_startup(Manager *m) {
         r = job_bus_add(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to serve the job objects: %m");
+        r = pool_bus_add(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve the pool objects: %m");
 
         r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
         if (r == -EEXIST || r == -EALREADY)

@@ -38,6 +38,8 @@ typedef enum JobChange {
         JOB_CHANGE_ERROR = 1 << 5,
         JOB_CHANGE_OUTPUT = 1 << 6, /* OutputIncomplete */
         JOB_CHANGE_USAGE = 1 << 7,  /* CPU time and peak memory: only their final values are reported */
+        JOB_CHANGE_WAITING = 1 << 8, /* WaitingFor: a job it waits for ended */
+        JOB_CHANGE_ATTEMPT = 1 << 9, /* Attempt: it failed and waits to run again */
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
@@ -54,6 +56,7 @@ typedef enum JobReasonKind {
         JOB_REASON_DAEMON_STOPPED,    /* the daemon stopped (or died) while it ran */
         JOB_REASON_CALLER_GONE,       /* its caller left while the daemon was down */
         JOB_REASON_INPUT_LOST,        /* the fds or input it was given did not outlive the daemon */
+        JOB_REASON_DEPENDENCY,        /* a job of "after" did not exit 0: dependency, state, returncode */
         _JOB_REASON_MAX,              /* the store keeps these numbers: append only */
 } JobReasonKind;
 
@@ -63,6 +66,9 @@ typedef struct JobReason {
         uint64_t limit;   /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
         int error;        /* START_FAILED, LOST: a positive errno */
         char *detail;     /* START_FAILED: the executor's own account of what failed, or NULL */
+        uint64_t dependency;   /* DEPENDENCY: the job's id */
+        JobState dependency_state; /* DEPENDENCY: how it ended; _JOB_STATE_MAX: released unseen */
+        int dependency_returncode;
 } JobReason;
 
 /* A field of JobSpec, to name one that an executor cannot honour. */
@@ -140,7 +146,8 @@ typedef struct JobRecord {
         uint64_t cpu_usage_usec;                        /* final, once it ended; 0 where not measured */
         uint64_t memory_peak;                           /* final, once it ended; 0 where not measured */
         JobOutput output[_JOB_STREAM_MAX];
-        unsigned attempt; /* 1 for the first run, counting up with each retry */
+        unsigned attempt;         /* 1 for the first run, counting up with each retry */
+        uint64_t wait_until_usec; /* CLOCK_REALTIME: not started before (not-before, or a retry's delay) */
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {

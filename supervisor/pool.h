@@ -75,10 +75,15 @@ int pool_set_size(Pool *p, unsigned size);
 void pool_set_paused(Pool *p, bool paused);
 bool pool_get_paused(const Pool *p);
 const char *pool_get_name(const Pool *p);
+/* One pointer for the layer above; the model never reads it. */
+void *pool_get_userdata(const Pool *p);
+void pool_set_userdata(Pool *p, void *userdata);
 /* Stops taking jobs and stops what runs. Queued jobs are cancelled, or, with keep_queued (a store keeps
  * them for the next start), only those that cancel when their caller leaves; running jobs that would
  * not be cancelled that way end failed, the daemon having stopped while they ran. */
 void pool_shutdown(Pool *p, bool keep_queued);
+/* True once pool_shutdown() was called. */
+bool pool_is_shutting_down(const Pool *p);
 /* True while a job of the pool is starting or running. */
 bool pool_is_active(const Pool *p);
 

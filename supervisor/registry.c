@@ -63,6 +63,12 @@ struct Registry {
         uint64_t stored_next_id;
         sd_event_source *flush_source; /* at the end of a loop iteration */
         sd_event_source *retry_source; /* after a failed commit */
+
+        /* Queued jobs that may not start yet: waiting for jobs of "after", or for a time. */
+        Job *waiting_head;
+        size_t n_waiting;
+        sd_event_source *wait_check_source; /* looks at them again: a job ended, or one was added */
+        sd_event_source *wait_timer_source; /* CLOCK_REALTIME: the earliest time one waits for */
         bool flushing;                 /* in registry_flush(), whose callbacks may release jobs */
 };
 
@@ -250,6 +256,10 @@ int registry_foreach(Registry *r, int (*f)(Job *j, void *userdata), void *userda
                         return k;
         }
         return 0;
+}
+
+uint64_t registry_get_next_id(const Registry *r) {
+        return r->next_id;
 }
 
 size_t registry_get_n_jobs(const Registry *r) {
@@ -825,6 +835,122 @@ static void retain_count(Registry *r, uid_t uid) {
         }
 }
 
+/* ---- jobs that wait before they may start ------------------------------------------------------------ */
+
+void registry_wait_add(Registry *r, Job *j) {
+        assert(!j->waiting);
+        j->waiting = true;
+        j->wait_prev = NULL;
+        j->wait_next = r->waiting_head;
+        if (r->waiting_head)
+                r->waiting_head->wait_prev = j;
+        r->waiting_head = j;
+        r->n_waiting++;
+        (void) sd_event_source_set_enabled(r->wait_check_source, SD_EVENT_ONESHOT);
+}
+
+void registry_wait_remove(Registry *r, Job *j) {
+        if (!j->waiting)
+                return;
+        if (j->wait_prev)
+                j->wait_prev->wait_next = j->wait_next;
+        else
+                r->waiting_head = j->wait_next;
+        if (j->wait_next)
+                j->wait_next->wait_prev = j->wait_prev;
+        j->wait_prev = j->wait_next = NULL;
+        j->waiting = false;
+        r->n_waiting--;
+}
+
+unsigned registry_waiting_for(Registry *r, const Job *j, uint64_t *ret_ids) {
+        unsigned n = 0;
+
+        if (job_state_is_final(j->r.state))
+                return 0;
+        for (size_t i = 0; i < j->r.spec.n_after; i++) {
+                Job *d = registry_find(r, j->r.spec.after[i]);
+                if (d && !job_state_is_final(d->r.state)) {
+                        if (ret_ids)
+                                ret_ids[n] = d->r.id;
+                        n++;
+                }
+        }
+        return n;
+}
+
+/* Whether j may start as far as its dependencies go: 1 yes, 0 not yet, or, for one that did not exit 0,
+ * -1 with the reason filled in. */
+static int dependencies_met(Registry *r, Job *j, JobReason *ret_reason) {
+        bool pending = false;
+
+        for (size_t i = 0; i < j->r.spec.n_after; i++) {
+                uint64_t id = j->r.spec.after[i];
+                Job *d = registry_find(r, id);
+
+                if (d && !job_state_is_final(d->r.state)) {
+                        pending = true;
+                        continue;
+                }
+                if (d && d->r.state == JOB_EXITED && d->r.returncode == 0)
+                        continue;
+                *ret_reason = (JobReason) {
+                        .kind = JOB_REASON_DEPENDENCY,
+                        .dependency = id,
+                        .dependency_state = d ? d->r.state : _JOB_STATE_MAX,
+                        .dependency_returncode = d ? d->r.returncode : 0,
+                };
+                return -1;
+        }
+        return !pending;
+}
+
+bool registry_job_may_start(Registry *r, Job *j) {
+        JobReason reason;
+
+        /* A dependency that failed ends it: it is looked at once it waits. */
+        return j->r.spec.n_after == 0 ? j->r.wait_until_usec <= now_realtime()
+                                      : dependencies_met(r, j, &reason) > 0 &&
+                                                j->r.wait_until_usec <= now_realtime();
+}
+
+static int on_wait_check(sd_event_source *s, void *userdata) {
+        Registry *r = userdata;
+        uint64_t now = now_realtime(), next = UINT64_MAX;
+        Job *j = r->waiting_head;
+
+        while (j) {
+                Job *next_job = j->wait_next; /* j may leave the list, and only j */
+                JobReason reason = {};
+                int k = dependencies_met(r, j, &reason);
+                unsigned n = registry_waiting_for(r, j, NULL);
+
+                if (k < 0)
+                        job_fail_dependency(j, reason);
+                else if (k > 0 && j->r.wait_until_usec <= now)
+                        pool_job_ready(j->pool, j);
+                else {
+                        if (k > 0)
+                                next = MIN(next, j->r.wait_until_usec);
+                        if (n != j->n_waiting_for) {
+                                j->n_waiting_for = n;
+                                registry_job_changed(r, j, JOB_CHANGE_WAITING);
+                        }
+                }
+                j = next_job;
+        }
+        if (next != UINT64_MAX) {
+                (void) sd_event_source_set_time(r->wait_timer_source, next);
+                (void) sd_event_source_set_enabled(r->wait_timer_source, SD_EVENT_ONESHOT);
+        } else
+                (void) sd_event_source_set_enabled(r->wait_timer_source, SD_EVENT_OFF);
+        return 0;
+}
+
+static int on_wait_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        return on_wait_check(s, userdata);
+}
+
 void registry_job_finished(Registry *r, Job *j, JobChange what) {
         uid_t uid = j->r.spec.owner;
 
@@ -834,6 +960,8 @@ void registry_job_finished(Registry *r, Job *j, JobChange what) {
         finished_append(r, j);
         r->n_finished_total++;
         registry_job_dirty(r, j);
+        if (r->n_waiting > 0)
+                (void) sd_event_source_set_enabled(r->wait_check_source, SD_EVENT_ONESHOT);
 
         /* The change first: a client that caches properties (a GDBusProxy) has the final state by the
          * time the end is announced and its waiting callers get their answer. */
@@ -954,12 +1082,19 @@ int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool,
         if (k >= 0)
                 k = sd_event_add_time(event, &r->retry_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 10,
                                       on_retry, r);
+        if (k >= 0)
+                k = sd_event_add_defer(event, &r->wait_check_source, on_wait_check, r);
+        if (k >= 0)
+                k = sd_event_add_time(event, &r->wait_timer_source, CLOCK_REALTIME, UINT64_MAX, 0, on_wait_timer,
+                                      r);
         if (k < 0) {
                 registry_free(r);
                 return k;
         }
         (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(r->wait_check_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(r->wait_timer_source, SD_EVENT_OFF);
         *ret = r;
         return 0;
 }
@@ -992,6 +1127,8 @@ Registry *registry_free(Registry *r) {
         free(r->pool_changes);
         free(r->acks);
         sd_event_source_disable_unref(r->flush_source);
+        sd_event_source_disable_unref(r->wait_check_source);
+        sd_event_source_disable_unref(r->wait_timer_source);
         sd_event_source_disable_unref(r->retry_source);
         spool_free(r->spool);
         sd_event_source_disable_unref(r->retain_source);

@@ -68,6 +68,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "ALTER TABLE jobs ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE jobs ADD COLUMN retry_delay_usec INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;"
+        "ALTER TABLE jobs ADD COLUMN wait_until_usec INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN reason_dependency INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN reason_dependency_state INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN reason_dependency_returncode INTEGER NOT NULL DEFAULT 0;"
         "CREATE TABLE pools (name TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL, paused INTEGER NOT NULL);"
         "INSERT INTO pools (name, size, paused) SELECT 'default', value, 0 FROM settings WHERE key = 'pool-size';"
         "DELETE FROM settings WHERE key = 'pool-size';",
@@ -78,8 +82,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "kill_on_output_limit, has_input, passed_fds, cancel_on_disconnect, priority, label, memory_max, "      \
         "state, reason_kind, reason_stream, reason_limit, reason_error, reason_detail, returncode, main_pid, "  \
         "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "       \
-        "stderr_size, stderr_flags, pool, after_ids, not_before_usec, retry, retry_delay_usec, attempt"
-#define N_JOB_COLUMNS 39
+        "stderr_size, stderr_flags, pool, after_ids, not_before_usec, retry, retry_delay_usec, attempt, " \
+        "wait_until_usec, reason_dependency, reason_dependency_state, reason_dependency_returncode"
+#define N_JOB_COLUMNS 43
 
 void store_release_memory(Store *s) {
         (void) sqlite3_db_release_memory(s->db);
@@ -259,7 +264,7 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         r = prepare(s,
                     "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS
                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     &s->put_job);
         if (r >= 0)
                 r = prepare(s, "INSERT OR REPLACE INTO pools (name, size, paused) VALUES (?, ?, ?)",
@@ -479,6 +484,10 @@ int store_put_job(Store *s, const JobRecord *r) {
         sqlite3_bind_int64(st, i++, r->spec.retry);
         sqlite3_bind_int64(st, i++, (sqlite3_int64) r->spec.retry_delay_usec);
         sqlite3_bind_int64(st, i++, r->attempt);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64) r->wait_until_usec);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64) r->reason.dependency);
+        sqlite3_bind_int(st, i++, r->reason.dependency_state);
+        sqlite3_bind_int(st, i++, r->reason.dependency_returncode);
         return step_done(st);
 }
 
@@ -618,8 +627,13 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
         r->spec.retry = (unsigned) sqlite3_column_int64(st, i++);
         r->spec.retry_delay_usec = (uint64_t) sqlite3_column_int64(st, i++);
         r->attempt = (unsigned) sqlite3_column_int64(st, i++);
+        r->wait_until_usec = (uint64_t) sqlite3_column_int64(st, i++);
+        r->reason.dependency = (uint64_t) sqlite3_column_int64(st, i++);
+        r->reason.dependency_state = sqlite3_column_int(st, i++);
+        r->reason.dependency_returncode = sqlite3_column_int(st, i++);
         if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 ||
-            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX)
+            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX ||
+            r->reason.dependency_state < 0 || r->reason.dependency_state > _JOB_STATE_MAX)
                 return -EBADMSG;
         return 0;
 }

@@ -19,6 +19,10 @@
 #define PROCPOOL_ERRNO_NOT_FINISHED EBUSY      /* the job is still queued or running */
 #define PROCPOOL_ERRNO_SHUTTING_DOWN ESHUTDOWN /* the daemon takes no new jobs */
 #define PROCPOOL_ERRNO_INTERRUPTED EINTR       /* the daemon stopped or re-executes; the job may go on */
+#define PROCPOOL_ERRNO_DEPENDENCY_FAILED ENOLINK /* a job it was to run after did not exit 0 */
+#define PROCPOOL_ERRNO_NO_SUCH_POOL ENOENT       /* no org.freedesktop error procpool returns maps to it */
+#define PROCPOOL_ERRNO_POOL_EXISTS EEXIST
+#define PROCPOOL_ERRNO_POOL_BUSY ENOTEMPTY /* the pool has unfinished jobs */
 
 /* SD_BUS_ERROR_MAP entries of every org.procpool.Error, ending with SD_BUS_ERROR_MAP_END. */
 extern const sd_bus_error_map procpool_error_map[];
