@@ -107,15 +107,17 @@ static char *job_error_text_full(const JobRecord *r) {
                 return strdup("The fds or input it was given did not outlive procpoold's restart");
         case JOB_REASON_DEPENDENCY:
                 if (why->dependency_state == _JOB_STATE_MAX)
-                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, was released before this job "
+                        k = asprintf(&e,
+                                     "Job %" PRIu64
+                                     ", which it was to run after, was released before this job "
                                      "saw how it ended",
                                      why->dependency);
                 else if (why->dependency_state == JOB_EXITED)
                         k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, exited with code %d",
                                      why->dependency, why->dependency_returncode);
                 else
-                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, ended %s", why->dependency,
-                                     job_state_to_string(why->dependency_state));
+                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, ended %s",
+                                     why->dependency, job_state_to_string(why->dependency_state));
                 break;
         default:
                 return strdup("");

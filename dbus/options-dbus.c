@@ -276,7 +276,8 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                         return r;
                 if (!pool_name_is_valid(s))
                         return sd_bus_error_setf(error, INVALID_ARGS,
-                                                 "Option '" PROCPOOL_OPTION_POOL "': '%.64s%s' is not a pool name "
+                                                 "Option '" PROCPOOL_OPTION_POOL
+                                                 "': '%.64s%s' is not a pool name "
                                                  "(1 to %u of A-Z, a-z, 0-9, '_' and '-')",
                                                  s, strlen(s) > 64 ? "..." : "", POOL_NAME_MAX);
                 spec->pool = strdup(s);
@@ -291,7 +292,8 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                         return r;
                 if (spec->retry > REQUEST_RETRY_MAX)
                         return sd_bus_error_setf(error, INVALID_ARGS,
-                                                 "Option '" PROCPOOL_OPTION_RETRY "' is above %u", REQUEST_RETRY_MAX);
+                                                 "Option '" PROCPOOL_OPTION_RETRY "' is above %u",
+                                                 REQUEST_RETRY_MAX);
                 return 0;
         case OPT_RETRY_DELAY:
                 return sd_bus_message_read_basic(m, 't', &spec->retry_delay_usec);

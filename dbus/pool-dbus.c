@@ -32,8 +32,8 @@ int bus_check_manage(Manager *m, sd_bus_message *message, const char *what, sd_b
         return 0;
 }
 
-static int pool_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                            sd_bus_error *error) {
+static int pool_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                            void **found, sd_bus_error *error) {
         _cleanup_free_ char *name = NULL;
         Manager *m = userdata;
         Pool *p;

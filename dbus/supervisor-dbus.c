@@ -95,13 +95,13 @@ static int check_after(Manager *m, const JobSpec *spec, sd_bus_error *error) {
                 uint64_t id = spec->after[i];
 
                 if (id == next)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option '" PROCPOOL_OPTION_AFTER "': %" PRIu64
-                                                 " is this job's own id",
-                                                 id);
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_INVALID_ARGS,
+                                "Option '" PROCPOOL_OPTION_AFTER "': %" PRIu64 " is this job's own id", id);
                 if (id == 0 || id > next)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option '" PROCPOOL_OPTION_AFTER "': there is no job %" PRIu64
+                                                 "Option '" PROCPOOL_OPTION_AFTER
+                                                 "': there is no job %" PRIu64
                                                  " yet; a job waits only for jobs submitted before it",
                                                  id);
                 if (!registry_find(m->registry, id))
@@ -390,12 +390,13 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
                 if (r < 0)
                         return r;
                 if (strcmp(key, PROCPOOL_POOL_SETTING_SIZE) != 0)
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown pool setting '%s'",
-                                                 key);
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown pool setting '%s'", key);
                 r = sd_bus_message_enter_container(message, 'v', "u");
                 if (r == -ENXIO || r == -EBADMSG)
                         return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE "' must be of type 'u'");
+                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
+                                                "' must be of type 'u'");
                 if (r < 0)
                         return r;
                 r = sd_bus_message_read(message, "u", &size);
@@ -403,7 +404,8 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
                         return r;
                 if (size == 0)
                         return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE "' must be at least 1");
+                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
+                                                "' must be at least 1");
                 r = sd_bus_message_exit_container(message);
                 if (r < 0)
                         return r;
@@ -421,9 +423,10 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
         if (!pool_name_is_valid(name))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "'%.64s%s' is not a pool name (1 to %u of A-Z, a-z, 0-9, '_' and '-')",
-                                         name, strlen(name) > 64 ? "..." : "", POOL_NAME_MAX);
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS,
+                        "'%.64s%s' is not a pool name (1 to %u of A-Z, a-z, 0-9, '_' and '-')", name,
+                        strlen(name) > 64 ? "..." : "", POOL_NAME_MAX);
         if (m->shutting_down)
                 return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
                                         "procpoold is shutting down and creates no pools");
@@ -432,7 +435,8 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_POOL_EXISTS, "Pool '%s' exists already", name);
         if (r == -E2BIG)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "procpoold holds %u pools already, the most it takes", MANAGER_POOLS_MAX);
+                                         "procpoold holds %u pools already, the most it takes",
+                                         MANAGER_POOLS_MAX);
         if (r < 0)
                 return r;
         /* Stored before it is answered, as a Submit is. */
@@ -441,7 +445,8 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
         if (r < 0) {
                 manager_remove_pool(m, p);
                 (void) registry_flush(m->registry);
-                return sd_bus_error_set_errnof(error, r, "Failed to store pool '%s' in the state dir: %m", name);
+                return sd_bus_error_set_errnof(error, r, "Failed to store pool '%s' in the state dir: %m",
+                                               name);
         }
         pool_bus_emit_added(m, p);
         log_info("pool %s created with %u slots", name, pool_get_size(p));
@@ -582,8 +587,8 @@ const sd_bus_vtable supervisor_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reexecute", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reexecute,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("CreatePool", SD_BUS_ARGS("s", name, "a{sv}", settings), SD_BUS_RESULT("o", pool),
-                                method_create_pool, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreatePool", SD_BUS_ARGS("s", name, "a{sv}", settings),
+                                SD_BUS_RESULT("o", pool), method_create_pool, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemovePool", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_remove_pool,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListPools", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", pools), method_list_pools,

@@ -871,7 +871,8 @@ static void job_retry(Job *j) {
         pool_job_retry(j->pool, j);
         pool_job_changed(j->pool, j,
                          JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT | JOB_CHANGE_ATTEMPT |
-                                 JOB_CHANGE_RETURNCODE | JOB_CHANGE_ERROR | JOB_CHANGE_OUTPUT | JOB_CHANGE_USAGE);
+                                 JOB_CHANGE_RETURNCODE | JOB_CHANGE_ERROR | JOB_CHANGE_OUTPUT |
+                                 JOB_CHANGE_USAGE);
 }
 
 static void on_executor_exited(Job *j, const ExecutorExit *exit) {

@@ -36,8 +36,8 @@ typedef enum JobChange {
         JOB_CHANGE_STARTED_AT = 1 << 3,
         JOB_CHANGE_FINISHED_AT = 1 << 4,
         JOB_CHANGE_ERROR = 1 << 5,
-        JOB_CHANGE_OUTPUT = 1 << 6, /* OutputIncomplete */
-        JOB_CHANGE_USAGE = 1 << 7,  /* CPU time and peak memory: only their final values are reported */
+        JOB_CHANGE_OUTPUT = 1 << 6,  /* OutputIncomplete */
+        JOB_CHANGE_USAGE = 1 << 7,   /* CPU time and peak memory: only their final values are reported */
         JOB_CHANGE_WAITING = 1 << 8, /* WaitingFor: a job it waits for ended */
         JOB_CHANGE_ATTEMPT = 1 << 9, /* Attempt: it failed and waits to run again */
 } JobChange;
@@ -62,11 +62,11 @@ typedef enum JobReasonKind {
 
 typedef struct JobReason {
         JobReasonKind kind;
-        JobStream stream; /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT */
-        uint64_t limit;   /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
-        int error;        /* START_FAILED, LOST: a positive errno */
-        char *detail;     /* START_FAILED: the executor's own account of what failed, or NULL */
-        uint64_t dependency;   /* DEPENDENCY: the job's id */
+        JobStream stream;          /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT */
+        uint64_t limit;            /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
+        int error;                 /* START_FAILED, LOST: a positive errno */
+        char *detail;              /* START_FAILED: the executor's own account of what failed, or NULL */
+        uint64_t dependency;       /* DEPENDENCY: the job's id */
         JobState dependency_state; /* DEPENDENCY: how it ended; _JOB_STATE_MAX: released unseen */
         int dependency_returncode;
 } JobReason;

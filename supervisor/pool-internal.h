@@ -12,8 +12,8 @@ struct Pool {
         PoolConfig config;
         Executor *executor;
 
-        void *users;     /* tsearch() tree of UserUsage, by uid; each holds its uid's queue */
-        size_t n_queued; /* in all the uids' queues */
+        void *users;      /* tsearch() tree of UserUsage, by uid; each holds its uid's queue */
+        size_t n_queued;  /* in all the uids' queues */
         size_t n_waiting; /* queued, waiting for dependencies or a time (registry_wait_add()) */
         /* The uids with startable jobs, in turn (pool.c): [0] this round's, [1] the next round's. */
         UserUsage *ring_head[2], *ring_tail[2];

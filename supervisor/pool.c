@@ -610,7 +610,8 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         u = quota_ref(&p->users, spec->owner);
         if (!u)
                 return -ENOMEM;
-        if (p->config.per_user.max_queued > 0 && u->n_queued + u->n_waiting >= p->config.per_user.max_queued) {
+        if (p->config.per_user.max_queued > 0 &&
+            u->n_queued + u->n_waiting >= p->config.per_user.max_queued) {
                 quota_unref(&p->users, u);
                 return POOL_ERROR_USER_QUEUE_FULL;
         }

@@ -69,7 +69,7 @@ struct Registry {
         size_t n_waiting;
         sd_event_source *wait_check_source; /* looks at them again: a job ended, or one was added */
         sd_event_source *wait_timer_source; /* CLOCK_REALTIME: the earliest time one waits for */
-        bool flushing;                 /* in registry_flush(), whose callbacks may release jobs */
+        bool flushing;                      /* in registry_flush(), whose callbacks may release jobs */
 };
 
 /* Commits wait for at most this many callers before they are forced: a client that floods requests must
@@ -909,9 +909,9 @@ bool registry_job_may_start(Registry *r, Job *j) {
         JobReason reason;
 
         /* A dependency that failed ends it: it is looked at once it waits. */
-        return j->r.spec.n_after == 0 ? j->r.wait_until_usec <= now_realtime()
-                                      : dependencies_met(r, j, &reason) > 0 &&
-                                                j->r.wait_until_usec <= now_realtime();
+        return j->r.spec.n_after == 0
+                       ? j->r.wait_until_usec <= now_realtime()
+                       : dependencies_met(r, j, &reason) > 0 && j->r.wait_until_usec <= now_realtime();
 }
 
 static int on_wait_check(sd_event_source *s, void *userdata) {
@@ -1085,8 +1085,8 @@ int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool,
         if (k >= 0)
                 k = sd_event_add_defer(event, &r->wait_check_source, on_wait_check, r);
         if (k >= 0)
-                k = sd_event_add_time(event, &r->wait_timer_source, CLOCK_REALTIME, UINT64_MAX, 0, on_wait_timer,
-                                      r);
+                k = sd_event_add_time(event, &r->wait_timer_source, CLOCK_REALTIME, UINT64_MAX, 0,
+                                      on_wait_timer, r);
         if (k < 0) {
                 registry_free(r);
                 return k;

@@ -82,7 +82,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "kill_on_output_limit, has_input, passed_fds, cancel_on_disconnect, priority, label, memory_max, "      \
         "state, reason_kind, reason_stream, reason_limit, reason_error, reason_detail, returncode, main_pid, "  \
         "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "       \
-        "stderr_size, stderr_flags, pool, after_ids, not_before_usec, retry, retry_delay_usec, attempt, " \
+        "stderr_size, stderr_flags, pool, after_ids, not_before_usec, retry, retry_delay_usec, attempt, "       \
         "wait_until_usec, reason_dependency, reason_dependency_state, reason_dependency_returncode"
 #define N_JOB_COLUMNS 43
 
@@ -261,11 +261,11 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         if (r < 0)
                 return r;
 
-        r = prepare(s,
-                    "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS
-                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    &s->put_job);
+        r = prepare(
+                s,
+                "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &s->put_job);
         if (r >= 0)
                 r = prepare(s, "INSERT OR REPLACE INTO pools (name, size, paused) VALUES (?, ?, ?)",
                             &s->put_pool);
@@ -632,8 +632,9 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
         r->reason.dependency_state = sqlite3_column_int(st, i++);
         r->reason.dependency_returncode = sqlite3_column_int(st, i++);
         if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 ||
-            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX ||
-            r->reason.dependency_state < 0 || r->reason.dependency_state > _JOB_STATE_MAX)
+            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 ||
+            r->reason.stream >= _JOB_STREAM_MAX || r->reason.dependency_state < 0 ||
+            r->reason.dependency_state > _JOB_STATE_MAX)
                 return -EBADMSG;
         return 0;
 }
