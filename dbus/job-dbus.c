@@ -845,6 +845,9 @@ int job_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         if (strncmp(sd_bus_message_get_path(message) ?: "", PROCPOOL_OBJECT_PATH,
                     strlen(PROCPOOL_OBJECT_PATH)) != 0)
                 return 0;
+        if (!sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Properties", NULL) &&
+            !sd_bus_message_is_method_call(message, "org.freedesktop.DBus.ObjectManager", NULL))
+                return 0;
         if (manager_get_client(m, message, &c) < 0)
                 return 0; /* the getters show it nothing private */
         if (!read_wants_manage(m, message, client_uid(c)))
