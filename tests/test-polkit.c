@@ -291,7 +291,8 @@ static void test_caller_gone(Fixture *f, gconstpointer data) {
         /* The client leaves once polkit runs the rule for its question. */
         {
                 const char *argv[] = { fixture_helper(), "script", f->address, leave, NULL };
-                g_assert_true(g_spawn_async("/", (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                g_assert_true(g_spawn_async("/", (char **) argv, NULL,
+                                            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                                             fixture_become_user, (gpointer) user1(), &pid, &error));
                 g_assert_no_error(error);
         }
