@@ -40,6 +40,13 @@
 #define PROCPOOL_OPTION_LABEL "label"                               /* s */
 #define PROCPOOL_OPTION_CANCEL_ON_DISCONNECT "cancel-on-disconnect" /* b */
 #define PROCPOOL_OPTION_MEMORY_MAX "memory-max"                     /* t */
+#define PROCPOOL_OPTION_USER "user"                                 /* s: a user name or a decimal uid */
+
+/* ---- polkit actions (data/org.procpool.policy), asked on the system instance --------------------- */
+
+#define PROCPOOL_ACTION_RUN "org.procpool.run"
+#define PROCPOOL_ACTION_RUN_AS "org.procpool.run-as"
+#define PROCPOOL_ACTION_MANAGE "org.procpool.manage"
 
 /* ---- job states (Job1.State, ListJobs, JobFinished) ------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "authz.h"
 #include "macro.h"
 #include "pool.h"
 #include "registry.h"
@@ -24,7 +25,9 @@ typedef enum BusKind {
 typedef struct ManagerConfig {
         BusKind bus_kind; /* where to connect */
         const char *address;
-        bool system_policy; /* --system: only root may run jobs (also on a bus given by --address) */
+        bool system_policy; /* --system: jobs run as their callers, polkit decides who may do what, and
+                             * a job's private properties are its readers' alone (also on a bus given by
+                             * --address) */
         RegistryConfig registry;
         PoolConfig pool;
         uint64_t exit_on_idle_usec; /* 0: never */
@@ -56,6 +59,8 @@ typedef struct Manager {
         int state_lock_fd;  /* held while the daemon uses the state dir */
         Pool *pool;         /* the one pool, which PoolSize, Running and Queued describe */
         void *clients;      /* tsearch() tree of Client, by unique name */
+        Authz *authz;       /* who may do what */
+        sd_bus_slot *filter_slot;
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */

@@ -61,6 +61,7 @@ void job_spec_done(JobSpec *spec) {
         strv_free(spec->environment);
         free(spec->cwd);
         free(spec->label);
+        free(spec->user.groups);
         job_spec_close_fds(spec);
         job_spec_release_input(spec);
         job_spec_init(spec);

@@ -461,7 +461,7 @@ Pool *pool_free(Pool *p) {
 
 size_t job_spec_cost(const JobSpec *spec) {
         size_t n = REGISTRY_JOB_FIXED_COST + (spec->label ? strlen(spec->label) : 0) +
-                   (spec->cwd ? strlen(spec->cwd) : 0);
+                   (spec->cwd ? strlen(spec->cwd) : 0) + spec->user.n_groups * sizeof(gid_t);
         for (char **a = spec->argv; a && *a; a++)
                 n += strlen(*a) + 1;
         return n;
