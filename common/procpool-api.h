@@ -54,10 +54,17 @@
 #define PROCPOOL_OPTION_NOT_BEFORE "not-before-usec"                /* t */
 #define PROCPOOL_OPTION_RETRY "retry"                               /* u */
 #define PROCPOOL_OPTION_RETRY_DELAY "retry-delay-usec"              /* t */
+#define PROCPOOL_OPTION_USER "user"                                 /* s: a user name or a decimal uid */
 
 /* ---- settings of CreatePool (a{sv}) ---------------------------------------------------------------- */
 
 #define PROCPOOL_POOL_SETTING_SIZE "size" /* u */
+
+/* ---- polkit actions (data/org.procpool.policy), asked on the system instance --------------------- */
+
+#define PROCPOOL_ACTION_RUN "org.procpool.run"
+#define PROCPOOL_ACTION_RUN_AS "org.procpool.run-as"
+#define PROCPOOL_ACTION_MANAGE "org.procpool.manage"
 
 /* ---- job states (Job1.State, ListJobs, JobFinished) ------------------------------------------------- */
 

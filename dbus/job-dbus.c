@@ -582,46 +582,50 @@ static int append_attempt(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 'u', &n);
 }
 
-/* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it).
- * CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for them then
- * (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final values, so
- * that a client's cache ends right. */
+/* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it, whether
+ * it is private). CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for
+ * them then (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final
+ * values, so that a client's cache ends right. On the system instance a private property is its
+ * readers' only (job_bus_readable_by()): the public ones say that a job exists, whose it is, its state
+ * and its times, and nothing more. */
 #define JOB_PROPERTIES(X)                                                                                   \
-        X("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_id)                                            \
-        X("Argv", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_argv)                                       \
-        X("State", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STATE, append_state)                \
-        X("ReturnCode", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_RETURNCODE, append_returncode) \
-        X("Pid", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PID, append_pid)                      \
-        X("Owner", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_owner)                                      \
-        X("Label", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_label)                                      \
-        X("SubmittedAt", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_submitted_at)                         \
-        X("StartedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STARTED_AT, append_started_at)  \
+        X("Id", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_id, false)                                     \
+        X("Argv", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_argv, true)                                 \
+        X("State", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STATE, append_state, false)         \
+        X("ReturnCode", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_RETURNCODE, append_returncode, \
+          true)                                                                                             \
+        X("Pid", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PID, append_pid, true)                \
+        X("Owner", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_owner, false)                               \
+        X("Label", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_label, true)                                \
+        X("SubmittedAt", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_submitted_at, false)                  \
+        X("StartedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_STARTED_AT, append_started_at,  \
+          false)                                                                                            \
         X("FinishedAt", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_FINISHED_AT,                   \
-          append_finished_at)                                                                               \
-        X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)                \
+          append_finished_at, false)                                                                        \
+        X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error, true)          \
         X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                  \
-          append_output_incomplete)                                                                         \
-        X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage)                                       \
-        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak)                                       \
-        X("Cwd", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cwd)                                          \
+          append_output_incomplete, true)                                                                   \
+        X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage, true)                                 \
+        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak, true)                                 \
+        X("Cwd", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cwd, true)                                    \
         X("Environment", "as", SD_BUS_VTABLE_PROPERTY_CONST | SD_BUS_VTABLE_PROPERTY_EXPLICIT, 0,           \
-          append_environment)                                                                               \
-        X("ClearEnvironment", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_clear_environment)               \
-        X("TimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_timeout)                              \
-        X("StopTimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_stop_timeout)                     \
-        X("OutputLimit", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_output_limit)                         \
-        X("Priority", "i", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_priority)                                \
-        X("MemoryMax", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_memory_max)                             \
-        X("CancelOnDisconnect", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cancel_on_disconnect)          \
-        X("PassedFds", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_passed_fds)                            \
-        X("Pool", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_pool)                                        \
-        X("After", "at", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_after)                                     \
+          append_environment, true)                                                                         \
+        X("ClearEnvironment", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_clear_environment, true)         \
+        X("TimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_timeout, true)                        \
+        X("StopTimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_stop_timeout, true)               \
+        X("OutputLimit", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_output_limit, true)                   \
+        X("Priority", "i", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_priority, true)                          \
+        X("MemoryMax", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_memory_max, true)                       \
+        X("CancelOnDisconnect", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cancel_on_disconnect, true)    \
+        X("PassedFds", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_passed_fds, true)                      \
+        X("Pool", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_pool, true)                                  \
+        X("After", "at", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_after, true)                               \
         X("WaitingFor", "at", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_WAITING | JOB_CHANGE_STATE,   \
-          append_waiting_for)                                                                               \
-        X("NotBeforeUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_not_before)                         \
-        X("Retry", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry)                                      \
-        X("RetryDelayUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry_delay)                       \
-        X("Attempt", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ATTEMPT, append_attempt)
+          append_waiting_for, true)                                                                         \
+        X("NotBeforeUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_not_before, true)                   \
+        X("Retry", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry, true)                                \
+        X("RetryDelayUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry_delay, true)                 \
+        X("Attempt", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ATTEMPT, append_attempt, true)
 
 typedef struct JobProperty {
         const char *name;
@@ -629,47 +633,169 @@ typedef struct JobProperty {
         uint64_t flags;
         JobChange change;
         int (*append)(sd_bus_message *m, Job *j);
+        bool private;
 } JobProperty;
 
-#define JOB_PROPERTY_ENTRY(name, signature, flags, change, append) { name, signature, flags, change, append },
+#define JOB_PROPERTY_ENTRY(name, signature, flags, change, append, private) \
+        { name, signature, flags, change, append, private },
 static const JobProperty job_properties[] = { JOB_PROPERTIES(JOB_PROPERTY_ENTRY) };
 #undef JOB_PROPERTY_ENTRY
 
-/* Cancel, Kill, GetOutput and Release: the submitter's uid, or root. */
-static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
+bool job_bus_readable_by(Job *j, uid_t uid) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+
+        if (!job_bus(j)->manager->config.system_policy)
+                return true;
+        return uid == 0 || uid == spec->owner || (spec->user.set && uid == spec->user.uid);
+}
+
+typedef struct ReadableCheck {
+        uid_t uid;
+        bool all;
+} ReadableCheck;
+
+static int check_readable(Job *j, void *userdata) {
+        ReadableCheck *c = userdata;
+
+        if (!job_bus_readable_by(j, c->uid)) {
+                c->all = false;
+                return 1; /* stops the walk */
+        }
+        return 0;
+}
+
+bool job_bus_all_readable_by(Manager *m, uid_t uid) {
+        ReadableCheck c = { .uid = uid, .all = true };
+
+        if (!m->config.system_policy || uid == 0)
+                return true;
+        (void) registry_foreach(m->registry, check_readable, &c);
+        return c.all;
+}
+
+/* Whether request's sender reads j's private properties: one of its readers, or allowed to manage
+ * (polkit answered while the filter held the request). */
+static bool job_readable(Job *j, sd_bus_message *request) {
+        Manager *m = job_bus(j)->manager;
+        Client *c;
+
+        if (!m->config.system_policy)
+                return true;
+        if (!request || manager_get_client(m, request, &c) < 0)
+                return false;
+        return job_bus_readable_by(j, client_uid(c)) || authz_allowed(m->authz, request, AUTHZ_MANAGE);
+}
+
+static const JobProperty *job_property_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(job_properties); i++)
+                if (strcmp(job_properties[i].name, name) == 0)
+                        return &job_properties[i];
+        return NULL;
+}
+
+/* What a private property reads as for a caller who may not read it, in GetAll and GetManagedObjects:
+ * the empty value of its type, which says nothing. */
+static int append_empty(sd_bus_message *m, const char *signature) {
+        static const uint64_t zero = 0;
+
+        switch (signature[0]) {
+        case 'a': {
+                int r = sd_bus_message_open_container(m, 'a', signature + 1);
+                return r < 0 ? r : sd_bus_message_close_container(m);
+        }
+        case 's':
+                return sd_bus_message_append_basic(m, 's', "");
+        default:
+                return sd_bus_message_append_basic(m, signature[0], &zero);
+        }
+}
+
+/* The vtable's one getter: the property by name, from the list. A private one the caller may not read
+ * is refused to Get, and reads empty in GetAll and GetManagedObjects. */
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const JobProperty *p = job_property_find(property);
+        sd_bus_message *request = sd_bus_get_current_message(bus);
+        Job *j = userdata;
+
+        if (!p)
+                return -ENOENT;
+        /* A property only Get names (SD_BUS_VTABLE_PROPERTY_EXPLICIT: never in GetAll, GetManagedObjects
+         * or a signal) may hold secrets on any bus: its job's owner's, the user's it runs as, and root's. */
+        if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT) {
+                const JobSpec *spec = &job_get_record(j)->spec;
+                Client *c;
+                uid_t uid;
+
+                if (!request || manager_get_client(job_bus(j)->manager, request, &c) < 0)
+                        return -EACCES;
+                uid = client_uid(c);
+                if (uid != 0 && uid != spec->owner && !(spec->user.set && uid == spec->user.uid))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                 "%s of job %" PRIu64
+                                                 " is its owner's (uid %u) and root's to read",
+                                                 property, job_get_record(j)->id, (unsigned) spec->owner);
+                return p->append(reply, j);
+        }
+        if (!p->private || job_readable(j, request))
+                return p->append(reply, j);
+        if (request && sd_bus_message_is_method_call(request, "org.freedesktop.DBus.Properties", "Get"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "%s of job %" PRIu64
+                                         " is private: only its owner (uid %u), the user "
+                                         "it runs as, root and whom polkit allows %s may read it",
+                                         property, job_get_record(j)->id,
+                                         (unsigned) job_get_record(j)->spec.owner, PROCPOOL_ACTION_MANAGE);
+        return append_empty(reply, p->signature);
+}
+
+/* Cancel, Kill and Release: the submitter's uid or root; on the system instance also whom polkit allows
+ * org.procpool.manage. 1: allowed; 0: polkit is asked (send nothing, return 1: the call comes again);
+ * negative: refused, error set. */
+static int check_control(Job *j, sd_bus_message *message, sd_bus_error *error) {
+        Manager *m = job_bus(j)->manager;
         const JobRecord *rec = job_get_record(j);
         Client *c;
         int r;
 
-        r = manager_get_client(job_bus(j)->manager, message, &c);
+        r = manager_get_client(m, message, &c);
         if (r < 0)
                 return r;
-        if (client_uid(c) != 0 && client_uid(c) != rec->spec.owner)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Job %" PRIu64 " belongs to uid %u; only it or root may do this",
-                                         rec->id, (unsigned) rec->spec.owner);
-        return 0;
+        if (client_uid(c) == 0 || client_uid(c) == rec->spec.owner)
+                return 1;
+        if (m->config.system_policy)
+                return authz_check(m->authz, message, AUTHZ_MANAGE, error);
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                 "Job %" PRIu64 " belongs to uid %u; only it or root may do this", rec->id,
+                                 (unsigned) rec->spec.owner);
 }
 
-/* The vtable's one getter: the property by name, from the list. A property only Get names
- * (SD_BUS_VTABLE_PROPERTY_EXPLICIT: never in GetAll, GetManagedObjects or a signal) may hold secrets,
- * and is the owner's and root's to read. */
-static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
-                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        for (size_t i = 0; i < ELEMENTSOF(job_properties); i++) {
-                const JobProperty *p = &job_properties[i];
-                int r;
+/* Wait, GetOutput and OpenOutput, which show what the job did: on the system instance its readers, or
+ * whom polkit allows org.procpool.manage; elsewhere Wait is open and the rest as check_control(). Returns
+ * as check_control(). */
+static int check_reader(Job *j, sd_bus_message *message, bool open_elsewhere, sd_bus_error *error) {
+        Manager *m = job_bus(j)->manager;
+        const JobRecord *rec = job_get_record(j);
+        Client *c;
+        int r;
 
-                if (strcmp(p->name, property) != 0)
-                        continue;
-                if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT) {
-                        r = check_owner(userdata, sd_bus_get_current_message(bus), error);
-                        if (r < 0)
-                                return r;
-                }
-                return p->append(reply, userdata);
+        if (!m->config.system_policy)
+                return open_elsewhere ? 1 : check_control(j, message, error);
+        r = manager_get_client(m, message, &c);
+        if (r < 0)
+                return r;
+        if (job_bus_readable_by(j, client_uid(c)))
+                return 1;
+        r = authz_check(m->authz, message, AUTHZ_MANAGE, error);
+        if (r < 0 && sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED)) {
+                /* Say whose job it is, and why polkit said no. */
+                _cleanup_free_ char *why = strdup(error->message ?: "");
+                sd_bus_error_free(error);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Job %" PRIu64 " is private to uid %u and the user it runs as: %s",
+                                         rec->id, (unsigned) rec->spec.owner, why ?: "");
         }
-        return -ENOENT;
+        return r;
 }
 
 static int method_job_wait(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -677,6 +803,9 @@ static int method_job_wait(sd_bus_message *message, void *userdata, sd_bus_error
         Client *c;
         int r;
 
+        r = check_reader(j, message, true, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         if (job_state_is_final(job_get_record(j)->state))
                 return job_bus_reply(j, message, WAITER_RETURNCODE);
         /* Known as a client, so that the waiter is dropped when its connection leaves the bus rather
@@ -692,9 +821,9 @@ static int method_job_cancel(sd_bus_message *message, void *userdata, sd_bus_err
         Job *j = userdata;
         int r;
 
-        r = check_owner(j, message, error);
-        if (r < 0)
-                return r;
+        r = check_control(j, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = job_cancel(j);
         if (r == JOB_ERROR_NOT_RUNNING)
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
@@ -713,9 +842,9 @@ static int method_job_kill(sd_bus_message *message, void *userdata, sd_bus_error
         r = sd_bus_message_read(message, "i", &sig);
         if (r < 0)
                 return r;
-        r = check_owner(j, message, error);
-        if (r < 0)
-                return r;
+        r = check_control(j, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = job_kill(j, sig);
         if (r == -EINVAL)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
@@ -740,9 +869,9 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
         uint64_t max = manager_stream_max(job_bus(j)->manager->config.bus_kind);
         int r;
 
-        r = check_owner(j, message, error);
-        if (r < 0)
-                return r;
+        r = check_reader(j, message, false, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         for (int s = 0; s < _JOB_STREAM_MAX; s++)
                 if (rec->output[s].size > max)
                         return sd_bus_error_setf(
@@ -765,9 +894,9 @@ static int method_job_open_output(sd_bus_message *message, void *userdata, sd_bu
         Job *j = userdata;
         int r;
 
-        r = check_owner(j, message, error);
-        if (r < 0)
-                return r;
+        r = check_reader(j, message, false, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         out = job_open_output(j, JOB_STDOUT);
         if (out < 0)
                 return sd_bus_error_set_errnof(error, out, "Failed to open the stdout of job %" PRIu64 ": %m",
@@ -785,9 +914,9 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
         JobState state = job_get_record(j)->state;
         int r;
 
-        r = check_owner(j, message, error);
-        if (r < 0)
-                return r;
+        r = check_control(j, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = job_release(j);
         if (r == JOB_ERROR_NOT_FINISHED)
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_FINISHED,
@@ -806,9 +935,9 @@ static int method_job_restart(sd_bus_message *message, void *userdata, sd_bus_er
         Client *c;
         int r;
 
-        r = check_owner(j, message, error);
-        if (r < 0)
-                return r;
+        r = check_control(j, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
         if (m->shutting_down)
                 return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
                                         "procpoold is shutting down and takes no new jobs");
@@ -831,33 +960,97 @@ static int method_job_restart(sd_bus_message *message, void *userdata, sd_bus_er
         return supervisor_reply_when_stored(m, message, n);
 }
 
-#define JOB_PROPERTY_VTABLE(name, signature, flags, change, append) \
+#define JOB_METHODS                                                                                          \
+        SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,     \
+                                SD_BUS_VTABLE_UNPRIVILEGED),                                                 \
+                SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,       \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("i", signal), SD_BUS_NO_RESULT, method_job_kill, \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("GetOutput", SD_BUS_NO_ARGS,                                         \
+                                        SD_BUS_RESULT("ay", stdout, "ay", stderr), method_job_get_output,    \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("OpenOutput", SD_BUS_NO_ARGS,                                        \
+                                        SD_BUS_RESULT("h", stdout, "h", stderr), method_job_open_output,     \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_release,     \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("Restart", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job),                  \
+                                        method_job_restart, SD_BUS_VTABLE_UNPRIVILEGED)
+
+#define JOB_PROPERTY_VTABLE(name, signature, flags, change, append, private) \
         SD_BUS_PROPERTY(name, signature, property_get, 0, flags),
 const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        JOB_PROPERTIES(JOB_PROPERTY_VTABLE)
-                SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode),
-                                        method_job_wait, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("i", signal), SD_BUS_NO_RESULT, method_job_kill,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetOutput", SD_BUS_NO_ARGS, SD_BUS_RESULT("ay", stdout, "ay", stderr),
-                                method_job_get_output, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("OpenOutput", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", stdout, "h", stderr),
-                                method_job_open_output, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_release,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Restart", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job), method_job_restart,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        JOB_PROPERTIES(JOB_PROPERTY_VTABLE) JOB_METHODS,
         SD_BUS_VTABLE_END,
 };
 #undef JOB_PROPERTY_VTABLE
 
+/* On the system instance a private property that changes is only invalidated: its value goes to its
+ * readers alone, who Get it. The introspection data says so ("invalidates"). */
+#define JOB_PROPERTY_VTABLE_SYSTEM(name, signature, flags, change, append, private) \
+        SD_BUS_PROPERTY(name, signature, property_get, 0,                           \
+                        (private) && (flags) == SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE \
+                                ? SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION         \
+                                : (flags)),
+static const sd_bus_vtable job_vtable_system[] = {
+        SD_BUS_VTABLE_START(0),
+        JOB_PROPERTIES(JOB_PROPERTY_VTABLE_SYSTEM) JOB_METHODS,
+        SD_BUS_VTABLE_END,
+};
+#undef JOB_PROPERTY_VTABLE_SYSTEM
+
+/* Whether message reads a private property of some job its sender may not read by who it is. */
+static bool read_wants_manage(Manager *m, sd_bus_message *message, uid_t uid) {
+        const char *path = sd_bus_message_get_path(message) ?: "", *interface = "", *property = "";
+        const JobProperty *p;
+        void *found = NULL;
+        int r;
+
+        if (sd_bus_message_is_method_call(message, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects"))
+                return !job_bus_all_readable_by(m, uid);
+        if (!sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Properties", NULL))
+                return false;
+        if (job_object_find(m->bus, path, NULL, m, &found, NULL) <= 0 || job_bus_readable_by(found, uid))
+                return false;
+        if (sd_bus_message_is_method_call(message, NULL, "GetAll"))
+                r = sd_bus_message_read(message, "s", &interface);
+        else if (sd_bus_message_is_method_call(message, NULL, "Get"))
+                r = sd_bus_message_read(message, "ss", &interface, &property);
+        else
+                return false;
+        (void) sd_bus_message_rewind(message, true);
+        if (r < 0 || (interface[0] && strcmp(interface, PROCPOOL_JOB_INTERFACE) != 0))
+                return false;
+        if (sd_bus_message_is_method_call(message, NULL, "GetAll"))
+                return true;
+        p = job_property_find(property);
+        return p && p->private;
+}
+
+int job_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        Client *c;
+
+        if (strncmp(sd_bus_message_get_path(message) ?: "", PROCPOOL_OBJECT_PATH,
+                    strlen(PROCPOOL_OBJECT_PATH)) != 0)
+                return 0;
+        if (!sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Properties", NULL) &&
+            !sd_bus_message_is_method_call(message, "org.freedesktop.DBus.ObjectManager", NULL))
+                return 0;
+        if (manager_get_client(m, message, &c) < 0)
+                return 0; /* the getters show it nothing private */
+        if (!read_wants_manage(m, message, client_uid(c)))
+                return 0;
+        /* Never interactive: a read does not ask for a password. A no shows the public part. */
+        return authz_check_read(m->authz, message) == 0 ? 1 : 0;
+}
+
 int job_bus_add(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PATH_PREFIX, PROCPOOL_JOB_INTERFACE, job_vtable,
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PATH_PREFIX, PROCPOOL_JOB_INTERFACE,
+                                       m->config.system_policy ? job_vtable_system : job_vtable,
                                        job_object_find, m);
         if (r < 0)
                 return r;
@@ -868,8 +1061,9 @@ int job_bus_add(Manager *m) {
  * sd_bus_emit_properties_changed(): those walk the object tree and call every getter through the
  * vtable, which made them most of the daemon's CPU time per job. */
 
-/* Appends the a{sv} of org.procpool.Job1: every property, or those that what names. */
-static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool all) {
+/* Appends the a{sv} of org.procpool.Job1: every property, or those that what names; with public_only,
+ * none of the private ones. */
+static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool all, bool public_only) {
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -881,6 +1075,8 @@ static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool
                 if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT)
                         continue;
                 if (!all && !(what & p->change))
+                        continue;
+                if (public_only && p->private)
                         continue;
                 r = sd_bus_message_open_container(m, 'e', "sv");
                 if (r < 0)
@@ -918,10 +1114,24 @@ static int emit_changed(Manager *m, Job *j, JobChange what) {
         r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 return r;
-        r = append_job_properties(s, j, what, false);
+        /* Every listener hears it: on the system instance the private properties that changed are only
+         * named, as invalidated. */
+        r = append_job_properties(s, j, what, false, m->config.system_policy);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append_strv(s, NULL);
+        r = sd_bus_message_open_container(s, 'a', "s");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; m->config.system_policy && i < ELEMENTSOF(job_properties); i++) {
+                const JobProperty *p = &job_properties[i];
+
+                if (!p->private || !(what & p->change))
+                        continue;
+                r = sd_bus_message_append_basic(s, 's', p->name);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
         return sd_bus_send(m->bus, s, NULL);
@@ -985,7 +1195,8 @@ static int emit_added(Manager *m, Job *j) {
         r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 return r;
-        r = append_job_properties(s, j, 0, true);
+        /* Every listener hears it: on the system instance only the public properties. */
+        r = append_job_properties(s, j, 0, true, m->config.system_policy);
         if (r < 0)
                 return r;
         r = sd_bus_message_close_container(s);

@@ -58,5 +58,15 @@ void job_bus_drop_waiters(Job *j, const char *sender);
 void job_bus_emit_changed(Manager *m, Job *j, JobChange what);
 void job_bus_emit_added(Manager *m, Job *j);
 void job_bus_emit_removed(Manager *m, Job *j);
+/* On the system instance a job's private properties (its command line, label, cwd, environment, output,
+ * return code, pid, error, usage) are for its readers only: its owner, the user it runs as, root and
+ * whom polkit allows org.procpool.manage. Whether uid is one of the first three of j's. */
+bool job_bus_readable_by(Job *j, uid_t uid);
+/* Whether uid owns or runs as every job there is (or is root): it may read all of them. */
+bool job_bus_all_readable_by(Manager *m, uid_t uid);
+/* The bus filter's part for the job objects (system instance): holds a Get, GetAll or GetManagedObjects
+ * that would show private properties to a caller who is no reader until polkit has answered whether it
+ * may manage. 1: held; 0: dispatch it. */
+int job_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error);
 /* Sends the end of the job to message as kind says. */
 int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind);

@@ -101,11 +101,30 @@ static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_
                 return 0;
         if (name[0] != ':' || new_owner[0] != '\0')
                 return 0;
+        /* What it waits for polkit for is dropped first: nothing it asked for may start now. */
+        authz_name_gone(m->authz, name);
         key.name = (char *) name;
         found = tfind(&key, &m->clients, client_compare);
         if (found)
                 client_gone(*found);
         return 0;
+}
+
+/* Runs before sd-bus dispatches any message. A request that comes again with polkit's answer is marked
+ * (authz.c). On the system instance, the property reads and the property set whose answer depends on
+ * polkit's are held until it answered: sd-bus answers those in one go, its getters and setters cannot
+ * wait. */
+static int filter_message(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        authz_dispatching(m->authz, message);
+        if (!m->config.system_policy || !sd_bus_message_is_method_call(message, NULL, NULL))
+                return 0;
+        r = supervisor_bus_filter(m, message, error);
+        if (r != 0)
+                return r;
+        return job_bus_filter(m, message, error);
 }
 
 int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
@@ -600,6 +619,8 @@ Manager *manager_free(Manager *m) {
         m->n_pools = 0;
         m->pool = NULL;
         m->executor = executor_free(m->executor);
+        m->authz = authz_free(m->authz);
+        m->filter_slot = sd_bus_slot_unref(m->filter_slot);
         tdestroy(m->clients, free_client_node);
         sd_event_source_disable_unref(m->counts_source);
         sd_event_source_disable_unref(m->status_source);
@@ -1031,6 +1052,12 @@ int manager_startup(Manager *m) {
                         return log_error_errno(r, "Failed to add a timer: %m");
         }
 
+        r = authz_new(m, &m->authz);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up authorization: %m");
+        r = sd_bus_add_filter(m->bus, &m->filter_slot, filter_message, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the bus filter: %m");
         r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                 "org.freedesktop.DBus", "NameOwnerChanged", match_name_owner_changed, m);
         if (r < 0)

@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "authz.h"
 #include "macro.h"
 #include "pool.h"
 #include "registry.h"
@@ -24,7 +25,9 @@ typedef enum BusKind {
 typedef struct ManagerConfig {
         BusKind bus_kind; /* where to connect */
         const char *address;
-        bool system_policy; /* --system: only root may run jobs (also on a bus given by --address) */
+        bool system_policy; /* --system: jobs run as their callers, polkit decides who may do what, and
+                             * a job's private properties are its readers' alone (also on a bus given by
+                             * --address) */
         RegistryConfig registry;
         PoolConfig pool;
         uint64_t exit_on_idle_usec; /* 0: never */
@@ -68,6 +71,8 @@ typedef struct Manager {
         size_t n_pools;
         Pool *pool;    /* pools[0].pool: "default", whose size PoolSize is */
         void *clients; /* tsearch() tree of Client, by unique name */
+        Authz *authz;  /* who may do what */
+        sd_bus_slot *filter_slot;
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */

@@ -2,6 +2,9 @@
 /* Decoding and validating a request's argv, input and a{sv} options from a method call. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +35,7 @@ typedef enum OptionKey {
         OPT_NOT_BEFORE,
         OPT_RETRY,
         OPT_RETRY_DELAY,
+        OPT_USER,
         _OPT_MAX,
 } OptionKey;
 
@@ -57,6 +61,7 @@ static const struct {
         [OPT_NOT_BEFORE] = { PROCPOOL_OPTION_NOT_BEFORE, "t" },
         [OPT_RETRY] = { PROCPOOL_OPTION_RETRY, "u" },
         [OPT_RETRY_DELAY] = { PROCPOOL_OPTION_RETRY_DELAY, "t" },
+        [OPT_USER] = { PROCPOOL_OPTION_USER, "s" },
 };
 
 static int option_lookup(const char *name) {
@@ -297,6 +302,18 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 return 0;
         case OPT_RETRY_DELAY:
                 return sd_bus_message_read_basic(m, 't', &spec->retry_delay_usec);
+        case OPT_USER:
+                r = sd_bus_message_read_basic(m, 's', &s);
+                if (r < 0)
+                        return r;
+                if (strlen(s) > REQUEST_USER_MAX)
+                        return sd_bus_error_setf(error, INVALID_ARGS, "Option 'user' is longer than %u bytes",
+                                                 REQUEST_USER_MAX);
+                if (s[0] == '\0')
+                        return sd_bus_error_set(error, INVALID_ARGS,
+                                                "Option 'user' is empty: name a user or a uid");
+                req->user = strdup(s);
+                return req->user ? 0 : -ENOMEM;
         }
         return -EINVAL;
 }
@@ -369,8 +386,13 @@ static int check_size(char **argv, char **env, sd_bus_error *error) {
         return 0;
 }
 
+void request_done(Request *req) {
+        job_spec_done(&req->spec);
+        req->user = mfree(req->user);
+}
+
 int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_error *error) {
-        Request req;
+        Request req = {};
         int r;
 
         job_spec_init(&req.spec);
@@ -420,6 +442,150 @@ int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_erro
         *ret = req;
         return 0;
 fail:
-        job_spec_done(&req.spec);
+        request_done(&req);
+        return r;
+}
+
+/* ---- whom the job runs as --------------------------------------------------------------------------- */
+
+/* The user database's entry of name (or, with name NULL, of uid), its strings in *ret_buffer. */
+static int lookup_passwd(const char *name, uid_t uid, struct passwd *ret, char **ret_buffer) {
+        long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t size = max > 0 ? (size_t) max : 1024;
+
+        for (;;) {
+                _cleanup_free_ char *buffer = malloc(size);
+                struct passwd *found = NULL;
+                int k;
+
+                if (!buffer)
+                        return -ENOMEM;
+                k = name ? getpwnam_r(name, ret, buffer, size, &found)
+                         : getpwuid_r(uid, ret, buffer, size, &found);
+                if (k == ERANGE && size < 1024 * 1024) {
+                        size *= 2;
+                        continue;
+                }
+                if (k != 0)
+                        return -k;
+                if (!found)
+                        return -ESRCH;
+                *ret_buffer = TAKE_PTR(buffer);
+                return 0;
+        }
+}
+
+/* The supplementary groups of user, its primary gid among them, as initgroups() would set them. */
+static int lookup_groups(const char *user, gid_t gid, gid_t **ret, size_t *ret_n) {
+        int n = 64;
+
+        for (;;) {
+                _cleanup_free_ gid_t *groups = calloc((size_t) n, sizeof(gid_t));
+                int k = n;
+
+                if (!groups)
+                        return -ENOMEM;
+                if (getgrouplist(user, gid, groups, &k) >= 0) {
+                        *ret = TAKE_PTR(groups);
+                        *ret_n = (size_t) k;
+                        return 0;
+                }
+                /* Too small: k says how many there are. */
+                if (k <= n || (unsigned) k > JOB_USER_GROUPS_MAX)
+                        return -E2BIG;
+                n = k;
+        }
+}
+
+static bool env_names(char **env, const char *name) {
+        size_t len = strlen(name);
+
+        for (char **e = env; e && *e; e++)
+                if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+                        return true;
+        return false;
+}
+
+/* Adds NAME=value to env unless it names NAME already. */
+static int env_add_default(char ***env, const char *name, const char *value) {
+        size_t n = 0;
+        char **l, *e;
+
+        if (env_names(*env, name))
+                return 0;
+        if (asprintf(&e, "%s=%s", name, value) < 0)
+                return -ENOMEM;
+        for (char **i = *env; i && *i; i++)
+                n++;
+        l = realloc(*env, (n + 2) * sizeof(char *));
+        if (!l) {
+                free(e);
+                return -ENOMEM;
+        }
+        l[n] = e;
+        l[n + 1] = NULL;
+        *env = l;
+        return 0;
+}
+
+/* A decimal uid, as the user option may give one. */
+static bool parse_uid(const char *s, uid_t *ret) {
+        unsigned long v;
+        char *end;
+
+        if (s[0] < '0' || s[0] > '9')
+                return false;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v >= (unsigned long) (uid_t) -1)
+                return false;
+        *ret = (uid_t) v;
+        return true;
+}
+
+int request_resolve_user(Request *req, uid_t uid, sd_bus_error *error) {
+        _cleanup_free_ char *buffer = NULL;
+        JobSpec *spec = &req->spec;
+        const char *name = req->user;
+        struct passwd pw;
+        gid_t *groups;
+        size_t n;
+        int r;
+
+        if (name && parse_uid(name, &uid))
+                name = NULL;
+        r = lookup_passwd(name, uid, &pw, &buffer);
+        if (r == -ESRCH && req->user)
+                return sd_bus_error_setf(error, INVALID_ARGS,
+                                         "Option 'user': no user '%s' in the user database", req->user);
+        if (r == -ESRCH)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "uid %u has no entry in the user database, so procpoold cannot tell "
+                                         "its groups and home to run a job as it",
+                                         (unsigned) uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to look up %s%s in the user database: %m",
+                                               req->user ? "user " : "uid ", req->user ?: "");
+        r = lookup_groups(pw.pw_name, pw.pw_gid, &groups, &n);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to look up the groups of user %s: %m",
+                                               pw.pw_name);
+        free(spec->user.groups);
+        spec->user = (JobUser) {
+                .set = true,
+                .uid = pw.pw_uid,
+                .gid = pw.pw_gid,
+                .groups = groups,
+                .n_groups = n,
+        };
+        /* As login and systemd's User= set them; the request's own environment wins. */
+        r = env_add_default(&spec->environment, "HOME", pw.pw_dir && pw.pw_dir[0] ? pw.pw_dir : "/");
+        if (r >= 0)
+                r = env_add_default(&spec->environment, "USER", pw.pw_name);
+        if (r >= 0)
+                r = env_add_default(&spec->environment, "LOGNAME", pw.pw_name);
+        if (r >= 0)
+                r = env_add_default(&spec->environment, "SHELL",
+                                    pw.pw_shell && pw.pw_shell[0] ? pw.pw_shell : "/bin/sh");
         return r;
 }

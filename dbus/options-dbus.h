@@ -27,9 +27,19 @@ typedef enum RequestKind {
 
 typedef struct Request {
         JobSpec spec;
+        char *user; /* the user option as given, or NULL */
 } Request;
+
+/* The longest user option taken, in bytes (a name or a decimal uid). */
+#define REQUEST_USER_MAX 256U
 
 /* Reads "as a{sv}" (or "as ay a{sv}" for REQUEST_COMMUNICATE) from message into ret. Bad input
  * fills error (InvalidArgs naming the problem) and returns a negative errno; ret is then untouched.
  * On success the caller owns ret->spec. */
 int request_parse(sd_bus_message *message, RequestKind kind, Request *ret, sd_bus_error *error);
+/* Frees what req holds. */
+void request_done(Request *req);
+/* Sets whom the job runs as: the user option's user, else uid, from the user database: its uid, primary
+ * gid and supplementary groups (as login would), and HOME, USER, LOGNAME and SHELL in its environment
+ * where the request does not set them. A user the database does not know fills error (InvalidArgs). */
+int request_resolve_user(Request *req, uid_t uid, sd_bus_error *error);

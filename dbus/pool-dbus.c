@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "log.h"
 #include "macro.h"
 #include "pool-dbus.h"
@@ -18,18 +19,8 @@ char *pool_path(const Pool *p) {
         return path;
 }
 
-int bus_check_manage(Manager *m, sd_bus_message *message, const char *what, sd_bus_error *error) {
-        Client *c;
-        int r;
-
-        r = manager_get_client(m, message, &c);
-        if (r < 0)
-                return r;
-        /* Root, or the uid the daemon runs as (a user's own instance). */
-        if (client_uid(c) != 0 && client_uid(c) != geteuid())
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Only root or uid %u may %s",
-                                         (unsigned) geteuid(), what);
-        return 0;
+int bus_check_manage(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        return authz_check(m->authz, message, AUTHZ_MANAGE, error);
 }
 
 static int pool_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
@@ -95,7 +86,12 @@ static int property_get_paused(sd_bus *bus, const char *path, const char *interf
 int bus_pool_set_size(Manager *m, Pool *p, sd_bus_message *message, uint32_t n, sd_bus_error *error) {
         int r;
 
-        r = bus_check_manage(m, message, "change the size of a pool", error);
+        /* On the system instance supervisor_bus_filter() asked polkit before a setter runs: here the
+         * answer is known. */
+        r = bus_check_manage(m, message, error);
+        if (r == 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                        "Failed to authorize the change of a pool's size");
         if (r < 0)
                 return r;
         if (n == 0)
@@ -124,9 +120,9 @@ static int pause_resume(sd_bus_message *message, Pool *p, bool paused, sd_bus_er
         Manager *m = pool_get_userdata(p);
         int r;
 
-        r = bus_check_manage(m, message, paused ? "pause a pool" : "resume a pool", error);
-        if (r < 0)
-                return r;
+        r = bus_check_manage(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
         if (pool_get_paused(p) != paused) {
                 pool_set_paused(p, paused);
                 pool_bus_emit_changed(m, p, "Paused");

@@ -11,9 +11,10 @@
 int pool_bus_add(Manager *m);
 /* The pool's object path (its name encoded as sd_bus_path_encode() does); free it. */
 char *pool_path(const Pool *p);
-/* Whether the sender of message may change pools (create, resize, pause, remove): root or the daemon's
- * own uid. AccessDenied naming what in error otherwise. */
-int bus_check_manage(Manager *m, sd_bus_message *message, const char *what, sd_bus_error *error);
+/* Whether the sender of message may change pools (create, resize, pause, remove): org.procpool.manage, as
+ * authz_check() answers it: 1 yes, 0 polkit is asked (the request comes again), or a negative errno with
+ * error set. */
+int bus_check_manage(Manager *m, sd_bus_message *message, sd_bus_error *error);
 /* Sets a pool's size for the sender of message, if allowed, and says so on the bus. */
 int bus_pool_set_size(Manager *m, Pool *p, sd_bus_message *message, uint32_t n, sd_bus_error *error);
 void pool_bus_emit_changed(Manager *m, Pool *p, const char *property);

@@ -113,9 +113,11 @@ static int check_after(Manager *m, const JobSpec *spec, sd_bus_error *error) {
         return 0;
 }
 
-/* Validates and queues a request; on success returns the job, its JobBus attached. */
+/* Validates and queues a request; on success returns the job, its JobBus attached. While polkit is asked
+ * returns 0 with *ret NULL: the handler sends nothing and returns 1, and the request comes again. */
 static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
                           sd_bus_error *error) {
+        AuthzAction action = AUTHZ_RUN;
         Request req;
         Client *c;
         Pool *p;
@@ -127,16 +129,37 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         r = manager_get_client(m, message, &c);
         if (r < 0)
                 return r;
-        if (m->config.system_policy && client_uid(c) != 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Only root may run jobs through the system instance of procpoold");
 
         r = request_parse(message, kind, &req, error);
         if (r < 0)
                 return r;
+        if (!m->config.system_policy && req.user) {
+                request_done(&req);
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "Option '" PROCPOOL_OPTION_USER "' needs the system instance "
+                                        "(procpoold --system); this one runs every job as its own uid");
+        }
+        /* On the system instance a job runs as its caller, or as the user option's user: resolved before
+         * the question, which depends on it (a user option naming the caller asks for no more). */
+        if (m->config.system_policy) {
+                r = request_resolve_user(&req, client_uid(c), error);
+                if (r < 0) {
+                        request_done(&req);
+                        return r;
+                }
+                if (req.user && req.spec.user.uid != client_uid(c))
+                        action = AUTHZ_RUN_AS;
+        }
+        r = authz_check(m->authz, message, action, error);
+        if (r <= 0) {
+                request_done(&req);
+                if (r == 0)
+                        *ret = NULL;
+                return r;
+        }
         req.spec.owner = client_uid(c);
         if (req.spec.retry > 0 && (req.spec.passed_fds != 0 || req.spec.has_input)) {
-                job_spec_done(&req.spec);
+                request_done(&req);
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "Option '" PROCPOOL_OPTION_RETRY "' does not go with fds passed as "
                                         "stdin, stdout or stderr, nor with Communicate's input: the first "
@@ -147,7 +170,7 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                 r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                       "Option '" PROCPOOL_OPTION_POOL "': there is no pool '%s' (ListPools)",
                                       req.spec.pool);
-                job_spec_done(&req.spec);
+                request_done(&req);
                 return r;
         }
 
@@ -159,7 +182,7 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                 if (req.spec.output_limit == JOB_OUTPUT_LIMIT_UNSET)
                         req.spec.output_limit = MIN(pool_get_config(p)->output_limit ?: cap, cap);
                 else if (req.spec.output_limit > cap) {
-                        job_spec_done(&req.spec);
+                        request_done(&req);
                         return sd_bus_error_setf(
                                 error, SD_BUS_ERROR_LIMITS_EXCEEDED,
                                 "Option '" PROCPOOL_OPTION_OUTPUT_LIMIT "' is above the %" PRIu64
@@ -171,7 +194,7 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         }
 
         r = supervisor_submit_spec(m, c, p, &req.spec, ret, error);
-        job_spec_done(&req.spec);
+        request_done(&req);
         return r;
 }
 
@@ -238,6 +261,8 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
         r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
         if (r < 0)
                 return r;
+        if (!j)
+                return 1; /* polkit is asked; the request comes again */
         return supervisor_reply_when_stored(m, message, j);
 }
 
@@ -255,6 +280,8 @@ static int submit_and_wait(sd_bus_message *message, Manager *m, RequestKind kind
         r = submit_request(m, message, kind, &j, error);
         if (r < 0)
                 return r;
+        if (!j)
+                return 1; /* polkit is asked; the request comes again */
         r = job_bus_add_waiter(j, message, wkind);
         if (r >= 0)
                 r = registry_await_stored(m->registry, j, on_call_stored, NULL);
@@ -292,27 +319,53 @@ static int method_get_job(sd_bus_message *message, void *userdata, sd_bus_error 
         return sd_bus_reply_method_return(message, "o", path);
 }
 
+typedef struct JobList {
+        sd_bus_message *reply;
+        uid_t uid;   /* the caller's */
+        bool manage; /* it may read every job */
+} JobList;
+
 static int append_job(Job *j, void *userdata) {
+        JobList *l = userdata;
         const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *path = job_path(j);
+        /* The return code is private on the system instance: 0 for a job the caller may not read. */
+        bool readable = l->manage || job_bus_readable_by(j, l->uid);
+
         if (!path)
                 return -ENOMEM;
-        return sd_bus_message_append(userdata, "(tosi)", r->id, path, job_state_to_string(r->state),
-                                     (int32_t) r->returncode);
+        return sd_bus_message_append(l->reply, "(tosi)", r->id, path, job_state_to_string(r->state),
+                                     (int32_t) (readable ? r->returncode : 0));
 }
 
 static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
+        JobList l = { .manage = true };
+        Client *c;
         int r;
 
+        if (m->config.system_policy) {
+                r = manager_get_client(m, message, &c);
+                if (r < 0)
+                        return r;
+                l.uid = client_uid(c);
+                l.manage = job_bus_all_readable_by(m, l.uid);
+                if (!l.manage) {
+                        r = authz_check_read(m->authz, message);
+                        if (r == 0)
+                                return 1; /* polkit is asked; the request comes again */
+                        l.manage = r > 0;
+                }
+        }
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
+        l.reply = reply;
         r = sd_bus_message_open_container(reply, 'a', "(tosi)");
         if (r < 0)
                 return r;
-        r = registry_foreach(m->registry, append_job, reply);
+        r = registry_foreach(m->registry, append_job, &l);
         if (r < 0)
                 return r;
         r = sd_bus_message_close_container(reply);
@@ -324,17 +377,13 @@ static int method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_erro
 static int method_reexecute(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(serializer_done) Serializer s = { .fd = -EBADF };
         Manager *m = userdata;
-        Client *c;
         int r;
 
-        r = manager_get_client(m, message, &c);
-        if (r < 0)
-                return r;
-        /* Root, or the uid the daemon runs as (a user's own instance): nobody else may restart it. */
-        if (client_uid(c) != 0 && client_uid(c) != geteuid())
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Only root or uid %u may re-execute procpoold",
-                                         (unsigned) geteuid());
+        /* Root, the uid the daemon runs as (a user's own instance), or whom polkit allows to manage the
+         * system instance. */
+        r = authz_check(m->authz, message, AUTHZ_MANAGE, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         if (m->config.ephemeral)
                 return sd_bus_error_set(
                         error, SD_BUS_ERROR_NOT_SUPPORTED,
@@ -419,9 +468,9 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
 
-        r = bus_check_manage(m, message, "create pools", error);
-        if (r < 0)
-                return r;
+        r = bus_check_manage(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
         if (!pool_name_is_valid(name))
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS,
@@ -465,9 +514,9 @@ static int method_remove_pool(sd_bus_message *message, void *userdata, sd_bus_er
         r = sd_bus_message_read(message, "s", &name);
         if (r < 0)
                 return r;
-        r = bus_check_manage(m, message, "remove pools", error);
-        if (r < 0)
-                return r;
+        r = bus_check_manage(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
         p = manager_find_pool(m, name);
         if (!p)
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_NO_SUCH_POOL, "There is no pool '%s'", name);
@@ -614,9 +663,32 @@ void supervisor_emit_job_finished(Manager *m, Job *j) {
 
         if (!path)
                 return;
+        /* Every listener hears it: on the system instance the return code is private, and reads 0. */
         (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished",
                                   "tosi", r->id, path, job_state_to_string(r->state),
-                                  (int32_t) r->returncode);
+                                  (int32_t) (m->config.system_policy ? 0 : r->returncode));
+}
+
+int supervisor_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        const char *interface, *property;
+        int r;
+
+        /* Only Set of PoolSize and of a pool's Size: the rest of the properties are read-only and
+         * public. */
+        if (!sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Properties", "Set"))
+                return 0;
+        r = sd_bus_message_read(message, "ss", &interface, &property);
+        (void) sd_bus_message_rewind(message, true);
+        if (r < 0)
+                return 0;
+        if (!(strcmp(sd_bus_message_get_path(message) ?: "", PROCPOOL_OBJECT_PATH) == 0 &&
+              strcmp(interface, PROCPOOL_MANAGER_INTERFACE) == 0 && strcmp(property, "PoolSize") == 0) &&
+            !(strcmp(interface, PROCPOOL_POOL_INTERFACE) == 0 && strcmp(property, "Size") == 0))
+                return 0;
+        r = authz_check(m->authz, message, AUTHZ_MANAGE, error);
+        if (r == 0)
+                return 1; /* held until polkit answers */
+        return r < 0 ? r : 0;
 }
 
 void supervisor_emit_counts_changed(Manager *m) {

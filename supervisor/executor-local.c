@@ -324,6 +324,16 @@ static void report_failed(LocalExecutor *le, Job *j, int error, const char *what
         le->executor.events->failed(j, error, detail);
 }
 
+/* Reports that job could not take on its user's credentials: it never ran, with the daemon's or any. */
+static void report_failed_user(LocalExecutor *le, Job *j, int error, const JobUser *user) {
+        _cleanup_free_ char *detail = NULL;
+
+        if (asprintf(&detail, "Failed to run as uid %u with gid %u and %zu supplementary groups: %s",
+                     (unsigned) user->uid, (unsigned) user->gid, user->n_groups, strerror(-error)) < 0)
+                detail = NULL;
+        le->executor.events->failed(j, error, detail);
+}
+
 /* Watches the running child: its exit, its output, its input. lj holds the daemon's pipe ends. */
 static int local_job_watch(LocalJob *lj) {
         sd_event *event = lj->executor->event;
@@ -413,6 +423,11 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
                 .path_env = env_lookup(env, "PATH"),
                 .cwd = spec->cwd,
                 .cgroup_procs_fd = -EBADF,
+                .set_user = spec->user.set,
+                .uid = spec->user.uid,
+                .gid = spec->user.gid,
+                .groups = spec->user.groups,
+                .n_groups = spec->user.n_groups,
         };
         r = check_fd_reserve(le);
         if (r < 0)
@@ -452,11 +467,13 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
         closep(&in[0]);
         closep(&out[0][1]);
         closep(&out[1][1]);
-        if (r < 0) {
+        if (r < 0 && stage == SPAWN_STAGE_USER)
+                report_failed_user(le, j, r, &spec->user);
+        if (r < 0 && stage != SPAWN_STAGE_USER)
                 report_failed(le, j, r, spawn_stage_verb(stage),
                               stage == SPAWN_STAGE_CHDIR ? spec->cwd : spec->argv[0]);
+        if (r < 0)
                 goto fail;
-        }
         lj->pid = pid;
         lj->stdin_fd = TAKE_FD(in[1]);
         for (int s = 0; s < _JOB_STREAM_MAX; s++)

@@ -63,6 +63,7 @@ void job_spec_done(JobSpec *spec) {
         free(spec->label);
         free(spec->pool);
         free(spec->after);
+        free(spec->user.groups);
         job_spec_close_fds(spec);
         job_spec_release_input(spec);
         job_spec_init(spec);
@@ -79,8 +80,12 @@ int job_spec_copy(const JobSpec *from, JobSpec *to) {
         c.label = from->label ? strdup(from->label) : NULL;
         c.pool = from->pool ? strdup(from->pool) : NULL;
         c.after = from->n_after > 0 ? memdup(from->after, from->n_after * sizeof(uint64_t)) : NULL;
+        c.user.groups = from->user.n_groups > 0
+                                ? memdup(from->user.groups, from->user.n_groups * sizeof(gid_t))
+                                : NULL;
         if (!c.argv || (from->environment && !c.environment) || (from->cwd && !c.cwd) ||
-            (from->label && !c.label) || (from->pool && !c.pool) || (from->n_after > 0 && !c.after)) {
+            (from->label && !c.label) || (from->pool && !c.pool) || (from->n_after > 0 && !c.after) ||
+            (from->user.n_groups > 0 && !c.user.groups)) {
                 job_spec_done(&c);
                 return -ENOMEM;
         }

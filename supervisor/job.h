@@ -81,6 +81,19 @@ typedef enum JobSpecField {
 #define JOB_OUTPUT_LIMIT_DEFAULT (1024ULL * 1024ULL * 1024ULL) /* on disk, in the spool */
 #define JOB_OUTPUT_LIMIT_UNSET UINT64_MAX                      /* the pool's default applies */
 
+/* Whom a job runs as: a uid, its primary gid and its supplementary groups, as the bus layer resolved them
+ * from the user database. Unset, the job runs with the daemon's own credentials. */
+typedef struct JobUser {
+        bool set;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups; /* the supplementary groups, n_groups of them (may be 0) */
+        size_t n_groups;
+} JobUser;
+
+/* The most supplementary groups a job's user may have (the kernel's NGROUPS_MAX). */
+#define JOB_USER_GROUPS_MAX 65536U
+
 /* What a client asked for, already validated. The job owns every pointer and fd in it. */
 typedef struct JobSpec {
         char **argv;
@@ -101,7 +114,8 @@ typedef struct JobSpec {
         void *input_userdata;
         int32_t priority;
         char *label;
-        uid_t owner;
+        uid_t owner;         /* who submitted it: its quotas are this uid's */
+        JobUser user;        /* whom it runs as */
         uint64_t memory_max; /* bytes, 0: no limit; needs the memory controller */
         char *pool;          /* the name of the pool it was submitted to; set by pool_submit() */
         uint64_t *after;     /* ids of the jobs that must have exited 0 before it starts */

@@ -575,7 +575,7 @@ void pool_save(Pool *p) {
 
 size_t job_spec_cost(const JobSpec *spec) {
         size_t n = REGISTRY_JOB_FIXED_COST + (spec->label ? strlen(spec->label) : 0) +
-                   (spec->cwd ? strlen(spec->cwd) : 0);
+                   (spec->cwd ? strlen(spec->cwd) : 0) + spec->user.n_groups * sizeof(gid_t);
         for (char **a = spec->argv; a && *a; a++)
                 n += strlen(*a) + 1;
         /* After and WaitingFor list them; the bus layer bounds how many. */

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+
 #include "macro.h"
 #include "spawn.h"
 
@@ -102,20 +104,76 @@ int spawn_raise_nofile_limit(rlim_t *ret_soft) {
         return 0;
 }
 
+/* The credential system calls, raw: glibc's wrappers would have the vfork()ed child signal the
+ * parent's threads to change theirs too (its setxid broadcast). The 32-bit ids where an architecture
+ * has both. */
+#ifdef SYS_setresuid32
+#define SYS_SETGROUPS SYS_setgroups32
+#define SYS_SETRESGID SYS_setresgid32
+#define SYS_SETRESUID SYS_setresuid32
+#define SYS_GETGROUPS SYS_getgroups32
+#define SYS_GETRESGID SYS_getresgid32
+#define SYS_GETRESUID SYS_getresuid32
+#else
+#define SYS_SETGROUPS SYS_setgroups
+#define SYS_SETRESGID SYS_setresgid
+#define SYS_SETRESUID SYS_setresuid
+#define SYS_GETGROUPS SYS_getgroups
+#define SYS_GETRESGID SYS_getresgid
+#define SYS_GETRESUID SYS_getresuid
+#endif
+
+/* Takes on r's groups, gid and uid, in that order (each one needs the privilege the next one drops),
+ * then checks that every id and group is what was asked and that no capability is left to a uid other
+ * than root: a job never runs with more than it asked for. check has room for n_groups + 1 entries. */
+static int child_set_user(const SpawnRequest *r, gid_t *check) {
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = {};
+        uid_t ruid, euid, suid;
+        gid_t rgid, egid, sgid;
+        long n;
+
+        if (syscall(SYS_SETGROUPS, r->n_groups, r->groups) < 0)
+                return -errno;
+        if (syscall(SYS_SETRESGID, r->gid, r->gid, r->gid) < 0)
+                return -errno;
+        if (syscall(SYS_SETRESUID, r->uid, r->uid, r->uid) < 0)
+                return -errno;
+
+        if (syscall(SYS_GETRESUID, &ruid, &euid, &suid) < 0 ||
+            syscall(SYS_GETRESGID, &rgid, &egid, &sgid) < 0)
+                return -errno;
+        if (ruid != r->uid || euid != r->uid || suid != r->uid || rgid != r->gid || egid != r->gid ||
+            sgid != r->gid)
+                return -EPERM;
+        n = syscall(SYS_GETGROUPS, r->n_groups + 1, check);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != r->n_groups)
+                return -EPERM;
+        for (size_t i = 0; i < r->n_groups; i++)
+                if (check[i] != r->groups[i])
+                        return -EPERM;
+        if (r->uid != 0) {
+                if (syscall(SYS_capget, &header, caps) < 0)
+                        return -errno;
+                for (size_t i = 0; i < ELEMENTSOF(caps); i++)
+                        if (caps[i].effective || caps[i].permitted || caps[i].inheritable)
+                                return -EPERM;
+        }
+        return 0;
+}
+
 /* Runs in the vfork()ed child: it shares the parent's memory, so it only makes system calls and
  * writes its failure into *err. */
-static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, volatile int *err,
-                                volatile SpawnStage *stage) {
+static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, gid_t *check_groups,
+                                volatile int *err, volatile SpawnStage *stage) {
         struct sigaction dfl = { .sa_handler = SIG_DFL };
         sigset_t empty;
         int fds[3];
 
         *stage = SPAWN_STAGE_SETUP;
         if (setpgid(0, 0) < 0)
-                goto fail;
-        /* A job never outlives a daemon killed outright: the kernel kills it along. The parent
-         * may have died before this took effect, hence the check. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != r->parent_pid)
                 goto fail;
 
         /* execve() resets handled signals by itself; only ignored ones would stay ignored. */
@@ -148,6 +206,24 @@ static _Noreturn void child_run(const SpawnRequest *r, char *const *candidates, 
         if (nofile_raised)
                 (void) setrlimit(RLIMIT_NOFILE, &nofile_saved);
 
+        /* The job's user before the cwd and the program: it enters and runs only what it may. */
+        if (r->set_user) {
+                int k;
+
+                *stage = SPAWN_STAGE_USER;
+                k = child_set_user(r, check_groups);
+                if (k < 0) {
+                        errno = -k;
+                        goto fail;
+                }
+                *stage = SPAWN_STAGE_SETUP;
+        }
+        /* A job never outlives a daemon killed outright: the kernel kills it along. Set after the
+         * credentials change, which clears it; the parent may have died before this took effect, hence
+         * the check. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != r->parent_pid)
+                goto fail;
+
         if (r->cwd) {
                 *stage = SPAWN_STAGE_CHDIR;
                 if (chdir(r->cwd) < 0)
@@ -178,15 +254,17 @@ fail:
 
 /* vfork() lives in a function of its own with nothing on its frame that the child could clobber. */
 static __attribute__((noinline)) pid_t vfork_child(const SpawnRequest *r, char *const *candidates,
-                                                   volatile int *err, volatile SpawnStage *stage) {
+                                                   gid_t *check_groups, volatile int *err,
+                                                   volatile SpawnStage *stage) {
         pid_t pid = vfork();
         if (pid == 0)
-                child_run(r, candidates, err, stage);
+                child_run(r, candidates, check_groups, err, stage);
         return pid;
 }
 
 int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnStage *ret_stage) {
         _cleanup_strv_free_ char **candidates = NULL;
+        _cleanup_free_ gid_t *check_groups = NULL;
         volatile int err = 0;
         volatile SpawnStage stage = SPAWN_STAGE_NONE;
         SpawnRequest req = *r;
@@ -203,9 +281,16 @@ int spawn_process(const SpawnRequest *r, pid_t *ret_pid, int *ret_pidfd, SpawnSt
                         return -ENOMEM;
         }
 
+        /* Where the child reads its groups back: it must not allocate. */
+        if (r->set_user) {
+                check_groups = calloc(r->n_groups + 1, sizeof(gid_t));
+                if (!check_groups)
+                        return -ENOMEM;
+        }
+
         /* vfork(): the parent waits until the child has exec'd or failed, and no page tables are
          * copied, so a daemon holding many jobs spawns as fast as a small one. */
-        pid = vfork_child(r, candidates, &err, &stage);
+        pid = vfork_child(r, candidates, check_groups, &err, &stage);
         if (pid < 0) {
                 if (ret_stage)
                         *ret_stage = SPAWN_STAGE_NONE;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -10,6 +12,7 @@ typedef enum SpawnStage {
         SPAWN_STAGE_NONE,
         SPAWN_STAGE_SETUP,  /* process group, signals, fds */
         SPAWN_STAGE_CGROUP, /* entering the job's cgroup */
+        SPAWN_STAGE_USER,   /* taking on the job's groups, gid and uid */
         SPAWN_STAGE_CHDIR,
         SPAWN_STAGE_EXEC,
 } SpawnStage;
@@ -22,8 +25,13 @@ typedef struct SpawnRequest {
         const char *cwd;      /* NULL: stay in the daemon's */
         int fds[3];           /* become the child's 0, 1, 2 */
         int cgroup_procs_fd;  /* an open cgroup.procs the child enters before exec, or -EBADF */
-        pid_t parent_pid;     /* filled in by spawn_process() */
-        sigset_t ignored;     /* filled in by spawn_process() */
+        bool set_user;        /* take on uid, gid and groups before chdir() and exec (needs root) */
+        uid_t uid;
+        gid_t gid;
+        const gid_t *groups; /* the supplementary groups, n_groups of them */
+        size_t n_groups;
+        pid_t parent_pid; /* filled in by spawn_process() */
+        sigset_t ignored; /* filled in by spawn_process() */
 } SpawnRequest;
 
 /* Starts the process. On success returns 0 with its pid and, if ret_pidfd is not NULL, a pidfd

@@ -62,7 +62,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         " stderr_size INTEGER NOT NULL,"
         " stderr_flags INTEGER NOT NULL"
         ");",
-        /* 1 -> 2: named pools, dependencies, delayed starts, retries */
+        /* 1 -> 2: whom a job runs as. A job of a schema 1 store has NULL there and runs as the daemon,
+         * as it did when it was submitted. */
+        "ALTER TABLE jobs ADD COLUMN user_uid INTEGER;" /* NULL: the daemon's credentials */
+        "ALTER TABLE jobs ADD COLUMN user_gid INTEGER;"
+        "ALTER TABLE jobs ADD COLUMN user_groups TEXT;", /* decimal gids, space-separated */
+        /* 2 -> 3: named pools, dependencies, delayed starts, retries */
         "ALTER TABLE jobs ADD COLUMN after_ids TEXT;" /* ids in decimal, separated by ',' */
         "ALTER TABLE jobs ADD COLUMN not_before_usec INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE jobs ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;"
@@ -82,9 +87,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "kill_on_output_limit, has_input, passed_fds, cancel_on_disconnect, priority, label, memory_max, "      \
         "state, reason_kind, reason_stream, reason_limit, reason_error, reason_detail, returncode, main_pid, "  \
         "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "       \
-        "stderr_size, stderr_flags, pool, after_ids, not_before_usec, retry, retry_delay_usec, attempt, "       \
-        "wait_until_usec, reason_dependency, reason_dependency_state, reason_dependency_returncode"
-#define N_JOB_COLUMNS 43
+        "stderr_size, stderr_flags, user_uid, user_gid, user_groups, pool, after_ids, not_before_usec, retry, " \
+        "retry_delay_usec, attempt, wait_until_usec, reason_dependency, reason_dependency_state, "              \
+        "reason_dependency_returncode"
+#define N_JOB_COLUMNS 46
 
 void store_release_memory(Store *s) {
         (void) sqlite3_db_release_memory(s->db);
@@ -264,7 +270,7 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         r = prepare(
                 s,
                 "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &s->put_job);
         if (r >= 0)
                 r = prepare(s, "INSERT OR REPLACE INTO pools (name, size, paused) VALUES (?, ?, ?)",
@@ -370,6 +376,44 @@ static char **strv_unpack(const char *b, size_t size) {
         return l;
 }
 
+/* A job user's supplementary groups as text: "27 100 1001". */
+static char *groups_format(const JobUser *u) {
+        size_t size = u->n_groups * 11 + 1;
+        char *t = malloc(size), *p = t;
+
+        if (!t)
+                return NULL;
+        *p = '\0';
+        for (size_t i = 0; i < u->n_groups; i++)
+                p += snprintf(p, size - (size_t) (p - t), "%s%u", i > 0 ? " " : "", (unsigned) u->groups[i]);
+        return t;
+}
+
+static int groups_parse(const char *t, JobUser *u) {
+        size_t n = 0;
+
+        for (const char *p = t; *p; p++)
+                n += *p == ' ';
+        n += *t != '\0';
+        if (n > JOB_USER_GROUPS_MAX)
+                return -EBADMSG;
+        u->groups = calloc(n ?: 1, sizeof(gid_t));
+        if (!u->groups)
+                return -ENOMEM;
+        for (const char *p = t; *p;) {
+                char *end;
+                unsigned long g;
+
+                errno = 0;
+                g = strtoul(p, &end, 10);
+                if (errno != 0 || end == p || g >= (gid_t) -1 || (*end != ' ' && *end != '\0'))
+                        return -EBADMSG;
+                u->groups[u->n_groups++] = (gid_t) g;
+                p = *end ? end + 1 : end;
+        }
+        return 0;
+}
+
 static int output_flags(const JobOutput *o) {
         return (o->truncated ? 1 : 0) | (o->incomplete ? 2 : 0);
 }
@@ -414,7 +458,7 @@ static int ids_unpack(const char *t, uint64_t **ret, size_t *ret_n) {
 }
 
 int store_put_job(Store *s, const JobRecord *r) {
-        _cleanup_free_ char *argv = NULL, *env = NULL, *after = NULL;
+        _cleanup_free_ char *argv = NULL, *env = NULL, *groups = NULL, *after = NULL;
         sqlite3_stmt *st = s->put_job;
         size_t argv_size, env_size = 0;
         int i = 1;
@@ -472,6 +516,20 @@ int store_put_job(Store *s, const JobRecord *r) {
         sqlite3_bind_int(st, i++, output_flags(&r->output[JOB_STDOUT]));
         sqlite3_bind_int64(st, i++, (sqlite3_int64) r->output[JOB_STDERR].size);
         sqlite3_bind_int(st, i++, output_flags(&r->output[JOB_STDERR]));
+        if (r->spec.user.set) {
+                groups = groups_format(&r->spec.user);
+                if (!groups) {
+                        (void) sqlite3_clear_bindings(st);
+                        return -ENOMEM;
+                }
+                sqlite3_bind_int64(st, i++, r->spec.user.uid);
+                sqlite3_bind_int64(st, i++, r->spec.user.gid);
+                sqlite3_bind_text(st, i++, groups, -1, SQLITE_STATIC);
+        } else {
+                sqlite3_bind_null(st, i++);
+                sqlite3_bind_null(st, i++);
+                sqlite3_bind_null(st, i++);
+        }
         sqlite3_bind_text(st, i++, r->spec.pool ?: "default", -1, SQLITE_STATIC);
         if (r->spec.n_after > 0) {
                 after = ids_pack(r->spec.after, r->spec.n_after);
@@ -613,6 +671,21 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
                 r->output[s].truncated = flags & 1;
                 r->output[s].incomplete = flags & 2;
         }
+        if (sqlite3_column_type(st, i) != SQLITE_NULL) {
+                sqlite3_int64 uid = sqlite3_column_int64(st, i), gid = sqlite3_column_int64(st, i + 1);
+                const unsigned char *groups = sqlite3_column_text(st, i + 2);
+                int k;
+
+                if (uid < 0 || uid >= (uid_t) -1 || gid < 0 || gid >= (gid_t) -1 || !groups)
+                        return -EBADMSG;
+                r->spec.user.set = true;
+                r->spec.user.uid = (uid_t) uid;
+                r->spec.user.gid = (gid_t) gid;
+                k = groups_parse((const char *) groups, &r->spec.user);
+                if (k < 0)
+                        return k;
+        }
+        i += 3;
         r->spec.pool = column_strdup(st, i++);
         if (!r->spec.pool)
                 return -ENOMEM;

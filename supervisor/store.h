@@ -17,7 +17,7 @@ typedef enum StoreSync {
 } StoreSync;
 
 /* The schema this build writes; a store of a later one is refused. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens the database at path, making it (0600) if there is none. A store that is corrupt, unreadable or
  * from a newer schema is refused with a negative errno and, in *ret_error, a sentence that names the file

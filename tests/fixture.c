@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -334,12 +336,22 @@ void fixture_setup_open_bus_other_daemon(Fixture *f, gconstpointer extra_args) {
         f->daemon_pid = fixture_start_daemon(f, extra_args);
 }
 
+static void stop_process(GPid pid);
+
 void fixture_teardown(Fixture *f, gconstpointer extra_args) {
         int status = fixture_stop_daemon(f->daemon_pid);
 
         /* Every fixture's daemon must stop cleanly: exit 0 on SIGTERM. */
         g_assert_true(WIFEXITED(status));
         g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        if (f->polkit_pid > 0) {
+                stop_process(f->polkit_pid);
+                f->polkit_pid = 0;
+        }
+        if (f->polkit_dir) {
+                fixture_remove_tree(f->polkit_dir);
+                g_clear_pointer(&f->polkit_dir, g_free);
+        }
         g_clear_object(&f->conn);
         if (f->bus) {
                 g_test_dbus_down(f->bus);
@@ -478,6 +490,13 @@ GVariant *fixture_options(const char *first_key, ...) {
                 g_variant_builder_add(&b, "{sv}", k, va_arg(ap, GVariant *));
         va_end(ap);
         return g_variant_builder_end(&b);
+}
+
+char *fixture_bytes_text(GVariant *ay) {
+        gsize n;
+        const char *p = g_variant_get_fixed_array(ay, &n, 1);
+
+        return p ? g_strndup(p, n) : g_strdup("");
 }
 
 GVariant *fixture_bytes(const void *data, gsize size) {
@@ -914,6 +933,266 @@ char **fixture_other_client_argv(Fixture *f, const char *mode, const char *const
 char *fixture_other_client(Fixture *f, const char *mode, const char *const *cmd) {
         g_auto(GStrv) argv = fixture_other_client_argv(f, mode, cmd);
         return g_strstrip(fixture_run_as_other((const char *const *) argv));
+}
+
+/* ---- the system bus, polkit and real users ------------------------------------------------------ */
+
+const FixtureUser *fixture_user(const char *name) {
+        static GHashTable *users = NULL;
+        FixtureUser *u;
+        struct passwd *pw;
+
+        if (!users)
+                users = g_hash_table_new(g_str_hash, g_str_equal);
+        u = g_hash_table_lookup(users, name);
+        if (u)
+                return u;
+        pw = getpwnam(name);
+        if (!pw)
+                g_error("There is no user %s: tools/install-deps makes the polkit suite's users", name);
+        u = g_new0(FixtureUser, 1);
+        u->name = g_strdup(pw->pw_name);
+        u->uid = pw->pw_uid;
+        u->gid = pw->pw_gid;
+        u->home = g_strdup(pw->pw_dir);
+        u->shell = g_strdup(pw->pw_shell);
+        u->n_groups = 64;
+        u->groups = g_new0(gid_t, u->n_groups);
+        if (getgrouplist(u->name, u->gid, u->groups, &u->n_groups) < 0) {
+                u->groups = g_renew(gid_t, u->groups, u->n_groups);
+                g_assert_cmpint(getgrouplist(u->name, u->gid, u->groups, &u->n_groups), >=, 0);
+        }
+        g_hash_table_insert(users, u->name, u);
+        return u;
+}
+
+void fixture_become_user(gpointer user) {
+        const FixtureUser *u = user;
+
+        if (setgroups((size_t) u->n_groups, u->groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
+                _exit(99);
+}
+
+int fixture_run_as_user(const FixtureUser *user, const char *const *argv, const char *const *envp,
+                        char **ret_out, char **ret_err) {
+        g_autoptr(GError) error = NULL;
+        int status;
+
+        g_assert_true(g_spawn_sync("/", (char **) argv, (char **) envp, G_SPAWN_DEFAULT, fixture_become_user,
+                                   (gpointer) user, ret_out, ret_err, &status, &error));
+        g_assert_no_error(error);
+        return status;
+}
+
+char *fixture_user_client(Fixture *f, const FixtureUser *user, const char *const *ops) {
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+        g_auto(GStrv) argv = NULL;
+        g_autofree char *err = NULL;
+        char *out = NULL;
+        int status;
+
+        g_strv_builder_add_many(b, fixture_helper(), "script", f->address, NULL);
+        g_strv_builder_addv(b, (const char **) ops);
+        argv = g_strv_builder_end(b);
+        status = fixture_run_as_user(user, (const char *const *) argv, NULL, &out, &err);
+        if (!g_spawn_check_wait_status(status, NULL))
+                g_error("the helper as %s failed (status %d): %s", user->name, status, err);
+        g_test_message("as %s:\n%s", user->name, out);
+        return out;
+}
+
+/* A system bus's configuration, as dbus's own system.conf has it (every user may connect; nothing is
+ * owned or called unless a policy allows it; signals and replies flow), then procpool's policy as it is
+ * installed and polkit's. %s is the source tree. */
+static const char system_bus_config[] =
+        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+        " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+        "<busconfig>\n"
+        "  <type>system</type>\n"
+        "  <listen>unix:tmpdir=/tmp</listen>\n"
+        "  <auth>EXTERNAL</auth>\n"
+        "  <policy context=\"default\">\n"
+        "    <allow user=\"*\"/>\n"
+        "    <deny own=\"*\"/>\n"
+        "    <deny send_type=\"method_call\"/>\n"
+        "    <allow send_type=\"signal\"/>\n"
+        "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+        "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+        "    <allow receive_type=\"method_call\"/>\n"
+        "    <allow receive_type=\"method_return\"/>\n"
+        "    <allow receive_type=\"error\"/>\n"
+        "    <allow receive_type=\"signal\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\"\n"
+        "           send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\"\n"
+        "           send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+        "  </policy>\n"
+        "  <policy user=\"root\">\n"
+        "    <allow send_destination=\"org.freedesktop.DBus\"\n"
+        "           send_interface=\"org.freedesktop.DBus.Monitoring\"/>\n"
+        "  </policy>\n"
+        "  <include>%s/data/org.procpool.Supervisor1.conf</include>\n"
+        "  <include ignore_missing=\"yes\">/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>\n"
+        "</busconfig>\n";
+
+void fixture_setup_system_bus(Fixture *f, gconstpointer unused) {
+        const char *source = g_getenv("PROCPOOL_SOURCE_ROOT");
+        g_autofree char *config = NULL;
+
+        g_assert_nonnull(source); /* set by meson test */
+        config = g_strdup_printf(system_bus_config, source);
+        fixture_setup_bus_config(f, config);
+}
+
+/* Ends pid with SIGTERM, SIGKILL after the fixture's bound, and reaps it. */
+static void stop_process(GPid pid) {
+        struct pollfd p = { .events = POLLIN };
+        int r;
+
+        p.fd = pidfd_open_(pid);
+        g_assert_cmpint(p.fd, >=, 0);
+        (void) kill(pid, SIGTERM);
+        do
+                r = poll(&p, 1, FIXTURE_WAIT_SEC * 1000);
+        while (r < 0 && errno == EINTR);
+        close(p.fd);
+        if (r != 1)
+                (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+}
+
+static void write_rules(Fixture *f, const char *rules) {
+        g_autofree char *path = g_build_filename(f->polkit_dir, "rules", "50-procpool-test.rules", NULL);
+        g_autoptr(GError) error = NULL;
+
+        if (!rules) {
+                (void) unlink(path);
+                return;
+        }
+        g_assert_true(g_file_set_contents(path, rules, -1, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(chmod(path, 0644), ==, 0);
+}
+
+void fixture_polkit_start(Fixture *f, const char *rules, gboolean with_actions) {
+        static const char mount_and_run[] = "mount --bind \"$1/actions\" /usr/share/polkit-1/actions && "
+                                            "mount --bind \"$1/rules\" /etc/polkit-1/rules.d && "
+                                            "mount --bind \"$1/empty\" /usr/share/polkit-1/rules.d && "
+                                            "exec /usr/lib/polkit-1/polkitd --no-debug";
+        const char *source = g_getenv("PROCPOOL_SOURCE_ROOT");
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) env = NULL;
+        gboolean died = FALSE;
+
+        g_assert_nonnull(source);
+        g_assert_cmpint(f->polkit_pid, ==, 0);
+        if (!g_file_test("/usr/lib/polkit-1/polkitd", G_FILE_TEST_IS_EXECUTABLE))
+                g_error("There is no /usr/lib/polkit-1/polkitd: tools/install-deps installs it");
+        /* polkitd runs as its own user: what it reads must be open to it. */
+        f->polkit_dir = g_dir_make_tmp("procpool-polkit-XXXXXX", &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(chmod(f->polkit_dir, 0755), ==, 0);
+        for (size_t i = 0; i < 3; i++) {
+                const char *names[] = { "actions", "rules", "empty" };
+                g_autofree char *d = g_build_filename(f->polkit_dir, names[i], NULL);
+                g_assert_cmpint(mkdir(d, 0755), ==, 0);
+        }
+        if (with_actions) {
+                g_autofree char *from = g_build_filename(source, "data", "org.procpool.policy", NULL);
+                g_autofree char *to = g_build_filename(f->polkit_dir, "actions", "org.procpool.policy", NULL);
+                g_autofree char *text = NULL;
+                g_assert_true(g_file_get_contents(from, &text, NULL, &error));
+                g_assert_no_error(error);
+                g_assert_true(g_file_set_contents(to, text, -1, &error));
+                g_assert_no_error(error);
+                g_assert_cmpint(chmod(to, 0644), ==, 0);
+        }
+        write_rules(f, rules);
+
+        const char *argv[] = { "unshare",     "--mount", "--propagation", "private", "--", "sh", "-c",
+                               mount_and_run, "sh",      f->polkit_dir,   NULL };
+        env = g_environ_setenv(g_get_environ(), "DBUS_SYSTEM_BUS_ADDRESS", f->address, TRUE);
+        /* unshare and sh exec: the pid is polkitd's. It leaves with the bus if the test dies (it drops
+         * to its own user, which clears a parent-death signal). */
+        g_assert_true(g_spawn_async(NULL, (char **) argv, env,
+                                    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                    &f->polkit_pid, &error));
+        g_assert_no_error(error);
+        if (!wait_name(f, "org.freedesktop.PolicyKit1", TRUE, f->polkit_pid, &died))
+                g_error("polkitd %s",
+                        died ? "exited before it took its bus name" : "did not take its bus name");
+}
+
+void fixture_polkit_set_rules(Fixture *f, const char *rules) {
+        g_assert_nonnull(f->polkit_dir);
+        write_rules(f, rules);
+}
+
+/* The start time of pid since boot, in clock ticks: field 22 of /proc/PID/stat. */
+static guint64 proc_start_time(pid_t pid) {
+        g_autofree char *file = g_strdup_printf("/proc/%d/stat", pid), *text = NULL;
+        g_auto(GStrv) fields = NULL;
+        const char *p;
+
+        g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+        p = strrchr(text, ')');
+        g_assert_nonnull(p);
+        fields = g_strsplit(p + 2, " ", -1);
+        g_assert_cmpuint(g_strv_length(fields), >, 19);
+        return g_ascii_strtoull(fields[19], NULL, 10); /* field 22; fields[0] is field 3 */
+}
+
+gboolean fixture_polkit_answers(Fixture *f, const FixtureUser *user, const char *action,
+                                gboolean authorized) {
+        const char *argv[] = { "sleep", "1000", NULL };
+        g_autoptr(GError) error = NULL;
+        gint64 deadline = g_get_monotonic_time() + FIXTURE_WAIT_SEC * G_USEC_PER_SEC;
+        gboolean seen = FALSE;
+        guint64 start;
+        GPid pid;
+
+        /* A process of the user to ask about: polkit knows a subject by its pid and start time. */
+        g_assert_true(g_spawn_async("/", (char **) argv, NULL,
+                                    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, fixture_become_user,
+                                    (gpointer) user, &pid, &error));
+        g_assert_no_error(error);
+        start = proc_start_time(pid);
+        while (!seen && g_get_monotonic_time() < deadline) {
+                GVariantBuilder subject;
+                g_autoptr(GVariant) r = NULL;
+                g_autoptr(GError) e = NULL;
+                gboolean yes, challenge;
+
+                g_variant_builder_init(&subject, G_VARIANT_TYPE("a{sv}"));
+                g_variant_builder_add(&subject, "{sv}", "pid", g_variant_new_uint32((guint32) pid));
+                g_variant_builder_add(&subject, "{sv}", "start-time", g_variant_new_uint64(start));
+                g_variant_builder_add(&subject, "{sv}", "uid", g_variant_new_int32((gint32) user->uid));
+                r = g_dbus_connection_call_sync(
+                        f->conn, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+                        "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization",
+                        g_variant_new("((sa{sv})sa{ss}us)", "unix-process", &subject, action, NULL, 0, ""),
+                        G_VARIANT_TYPE("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &e);
+                if (!r)
+                        continue; /* asked again until the bound: polkitd may be reloading */
+                g_variant_get(r, "((bb@a{ss}))", &yes, &challenge, NULL);
+                seen = yes == authorized;
+        }
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+        return seen;
+}
+
+void fixture_setup_system(Fixture *f, gconstpointer extra_args) {
+        g_autoptr(GPtrArray) args = g_ptr_array_new();
+
+        fixture_setup_system_bus(f, NULL);
+        fixture_polkit_start(f, NULL, TRUE);
+        g_ptr_array_add(args, (gpointer) "--system");
+        for (const char *const *a = extra_args; a && *a; a++)
+                g_ptr_array_add(args, (gpointer) *a);
+        g_ptr_array_add(args, NULL);
+        f->daemon_pid = fixture_start_daemon(f, (const char *const *) args->pdata);
 }
 
 /* ---- what /proc says ------------------------------------------------------------------------------- */

@@ -28,6 +28,8 @@ typedef struct {
         char *state_dir;  /* the daemons' --state-dir (job store and spool), removed at teardown */
         char *gate_dir;   /* where fixture_gate_path() puts gates, made on first use */
         uid_t daemon_uid; /* the uid procpoold runs as: the test's own (0), or OTHER_UID */
+        GPid polkit_pid;  /* polkitd of fixture_polkit_start() */
+        char *polkit_dir; /* its actions and rules, removed at teardown */
 } Fixture;
 
 /* Registers a test case on a Fixture; args are the daemon's extra arguments (NULL-terminated). */
@@ -123,6 +125,8 @@ char *fixture_submit(Fixture *f, const char *const *argv, GVariant *options);
 char *fixture_submit_sleeper(Fixture *f, GVariant *options);
 /* Builds an a{sv} from key/GVariant pairs ending in NULL; values may be floating. */
 GVariant *fixture_options(const char *first_key, ...) G_GNUC_NULL_TERMINATED;
+/* The bytes of an 'ay' as a string (free it), whether or not they end in a NUL. */
+char *fixture_bytes_text(GVariant *ay);
 /* An 'ay' of size bytes, floating. */
 GVariant *fixture_bytes(const void *data, gsize size);
 /* Runs a shell snippet's output as a string, e.g. to count processes; stripped. */
@@ -206,6 +210,54 @@ char **fixture_other_client_argv(Fixture *f, const char *mode, const char *const
 /* Runs that request as OTHER_UID and returns what the helper printed, stripped: "rc=N", "rc=N out=N",
  * "path=JOB_PATH" (Submit) or "error=NAME". */
 char *fixture_other_client(Fixture *f, const char *mode, const char *const *cmd);
+
+/* ---- the system bus, polkit and real users ------------------------------------------------------ */
+
+/* Two unprivileged users made by tools/install-deps; procpool-test1 is in the supplementary group
+ * procpool-test-extra as well. */
+#define FIXTURE_USER1 "procpool-test1"
+#define FIXTURE_USER2 "procpool-test2"
+
+typedef struct FixtureUser {
+        char *name;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups; /* as initgroups() gives them, the primary gid among them */
+        int n_groups;
+        char *home;
+        char *shell;
+} FixtureUser;
+
+/* A user of the user database, looked up once; fails the test if there is none. */
+const FixtureUser *fixture_user(const char *name);
+/* A child setup function for g_spawn_*(): becomes user (a const FixtureUser *): its groups, gid and uid;
+ * exit 99 if it cannot. */
+void fixture_become_user(gpointer user);
+/* Runs argv as user in /, with envp (NULL: the test's environment); its stdout and stderr in ret_out and
+ * ret_err (if not NULL; free them); returns its wait status. */
+int fixture_run_as_user(const FixtureUser *user, const char *const *argv, const char *const *envp,
+                        char **ret_out, char **ret_err);
+/* Runs the helper's "script" mode as user against f's bus: one line per operation (tests/helper.c says
+ * which there are and what they print); returns what it printed. */
+char *fixture_user_client(Fixture *f, const FixtureUser *user, const char *const *ops);
+
+/* A dbus-daemon of type system as f's bus: a system bus's base policy (nothing is owned or called that no
+ * policy allows), with data/org.procpool.Supervisor1.conf and polkit's policy in it; and the test's
+ * connection. */
+void fixture_setup_system_bus(Fixture *f, gconstpointer unused);
+/* Starts polkitd against f's bus, in a mount namespace of its own where its actions are
+ * data/org.procpool.policy alone (none without with_actions) and its rules rules (JavaScript, or NULL
+ * for none): nothing of the machine's polkit configuration is touched or seen. Waits until it owns its
+ * name; the teardown stops it. */
+void fixture_polkit_start(Fixture *f, const char *rules, gboolean with_actions);
+/* Replaces polkitd's rules; polkitd reloads them when it notices: gate on fixture_polkit_answers(). */
+void fixture_polkit_set_rules(Fixture *f, const char *rules);
+/* Asks polkitd, until it answers so or the fixture's bound passes, whether a process of user is
+ * authorized for action without interaction; TRUE once the answer is authorized. */
+gboolean fixture_polkit_answers(Fixture *f, const FixtureUser *user, const char *action, gboolean authorized);
+/* The system bus, polkitd with procpool's actions and no rules (their defaults apply), and procpoold
+ * --system with extra_args (a NULL-terminated array, or NULL). */
+void fixture_setup_system(Fixture *f, gconstpointer extra_args);
 
 /* ---- what /proc says ------------------------------------------------------------------------------- */
 

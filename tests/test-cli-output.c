@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,7 +19,6 @@
 #include "fixture.h"
 
 #define MiB (1024ULL * 1024ULL)
-/* A client of another user: the open bus admits every uid. */
 
 /* A procpoolctl started with its stdout and stderr on pipes of ours, read while it runs. */
 typedef struct Ctl {
@@ -230,6 +230,9 @@ static const char gated_script[] = "echo one; echo e1 >&2; while [ ! -e \"$1\" ]
  * with its code. */
 static void follow_gated(Fixture *f, gboolean as_other) {
         g_autofree char *dir = make_tmp_dir();
+
+        /* Another uid's job runs as that uid: it must see the gate. */
+        g_assert_cmpint(chmod(dir, 0755), ==, 0);
         g_autofree char *gate = g_build_filename(dir, "gate", NULL);
         g_autofree char *id = ctl_submit(f, as_other, gated_script, gate);
         Ctl c;
@@ -390,7 +393,8 @@ int main(int argc, char **argv) {
         g_test_add("/procpool/cli/output/" name, Fixture, NULL, setup, fn, fixture_teardown)
         ADD("large", fixture_setup, test_large);
         ADD("follow", fixture_setup, test_follow);
-        ADD("follow/other-uid", fixture_setup_open_bus, test_follow_other_uid);
+        /* The system instance: another uid runs jobs there, as itself. */
+        ADD("follow/other-uid", fixture_setup_system, test_follow_other_uid);
         ADD("follow/ends", fixture_setup, test_follow_ends);
         ADD("follow/usage", fixture_setup, test_follow_usage);
         ADD("status/incomplete", fixture_setup_no_daemon, test_status_incomplete);

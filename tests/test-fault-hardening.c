@@ -309,8 +309,9 @@ static void test_fd_reserve(Fixture *f, gconstpointer unused) {
         g_assert_true(daemon_alive(f));
 }
 
-/* One uid's queued jobs held every fd passed with them, without bound. */
-static const char *const args_one_slot[] = { "--pool-size=1", NULL };
+/* One uid's queued jobs held every fd passed with them, without bound. The system instance, where
+ * another uid may run jobs too. */
+static const char *const args_one_slot[] = { "--system", "--pool-size=1", NULL };
 
 static void test_user_fd_bound(Fixture *f, gconstpointer unused) {
         g_autofree char *blocker = NULL, *out = NULL;
@@ -413,7 +414,7 @@ int main(int argc, char *argv[]) {
         ADD("call-fds", fixture_setup_open_bus, NULL, test_call_fds);
         ADD("raise-nofile", fixture_setup_open_bus, NULL, test_raise_nofile);
         ADD("fd-reserve", fixture_setup_open_bus, NULL, test_fd_reserve);
-        ADD("user-fd-bound", fixture_setup_open_bus, NULL, test_user_fd_bound);
+        ADD("user-fd-bound", fixture_setup_system, NULL, test_user_fd_bound);
         ADD("lost-bus", fixture_setup_open_bus, NULL, test_lost_bus);
 
         /* every size stored is bounded */

@@ -182,7 +182,8 @@ static void test_managed_objects_fit(Fixture *f, gconstpointer unused) {
                                    "GetManagedObjects", NULL, &error);
         g_assert_no_error(error);
         g_autoptr(GVariant) dict = g_variant_get_child_value(objects, 0);
-        g_assert_cmpuint(g_variant_n_children(dict), ==, accepted + 1);
+        /* The jobs, and the pool "default". */
+        g_assert_cmpuint(g_variant_n_children(dict), ==, accepted + 1 + 1);
 
         /* Once they have run, finished jobs give their room to new ones, oldest first. */
         g_autoptr(GVariant) c = fixture_job_call(f, blocker, "Cancel", NULL, &error);
@@ -202,10 +203,10 @@ static void test_managed_objects_fit(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        ADD("user-queue-limit", fixture_setup_open_bus, args_user_queue, test_user_queue_limit);
+        ADD("user-queue-limit", fixture_setup_system, args_user_queue, test_user_queue_limit);
         ADD("queue-limit", fixture_setup, args_queue, test_queue_limit);
-        ADD("user-running-limit", fixture_setup_open_bus, args_user_running, test_user_running_limit);
-        ADD("user-output-limit", fixture_setup_open_bus, args_user_output, test_user_output_limit);
+        ADD("user-running-limit", fixture_setup_system, args_user_running, test_user_running_limit);
+        ADD("user-output-limit", fixture_setup_system, args_user_output, test_user_output_limit);
         ADD("managed-objects-fit", fixture_setup, args_held, test_managed_objects_fit);
         return g_test_run();
 }

@@ -179,7 +179,7 @@ static void test_soak(Fixture *f, gconstpointer unused) {
 
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
-        ADD("submit-flood", fixture_setup_open_bus, args_flood, test_submit_flood);
+        ADD("submit-flood", fixture_setup_system, args_flood, test_submit_flood);
         ADD("soak", fixture_setup, args_soak, test_soak);
         return g_test_run();
 }

@@ -428,6 +428,66 @@ static void test_refuses_newer(Fixture *f, gconstpointer unused) {
         f->daemon_pid = fixture_start_daemon(f, (const char *const[]) { "--ephemeral", NULL });
 }
 
+static int user_version(const char *db) {
+        sqlite3_stmt *st;
+        sqlite3 *s;
+        int v = -1;
+
+        g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
+        g_assert_cmpint(sqlite3_prepare_v2(s, "PRAGMA user_version", -1, &st, NULL), ==, SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(s);
+        return v;
+}
+
+static const char *const system_pool1[] = { "--system", "--pool-size=1", NULL };
+
+/* A store of schema 1, from before a job had a user of its own and before named pools, is migrated when
+ * it is opened: its queued job runs as the daemon, as it was submitted to (on the system instance those
+ * were root's), its pool size setting becomes the default pool's, and the store is of the current
+ * schema (3) afterwards. */
+static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
+        const char *argv[] = { "sh", "-c", "id -u; exit 4", NULL };
+        g_autofree char *blocker = fixture_submit_sleeper(f, NULL), *queued = fixture_submit(f, argv, NULL);
+        g_autofree char *db = g_build_filename(f->state_dir, "jobs.db", NULL), *out = NULL, *state = NULL;
+        g_autofree char *error_text = NULL;
+        sqlite3 *s;
+        int rc;
+
+        g_assert_true(fixture_wait_state(f, queued, "queued"));
+        stop_daemon(f);
+        g_assert_cmpint(user_version(db), ==, 3);
+        g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
+        g_assert_cmpint(
+                sqlite3_exec(
+                        s,
+                        "ALTER TABLE jobs DROP COLUMN user_uid; ALTER TABLE jobs DROP COLUMN user_gid; "
+                        "ALTER TABLE jobs DROP COLUMN user_groups; ALTER TABLE jobs DROP COLUMN after_ids; "
+                        "ALTER TABLE jobs DROP COLUMN not_before_usec; ALTER TABLE jobs DROP COLUMN retry; "
+                        "ALTER TABLE jobs DROP COLUMN retry_delay_usec; ALTER TABLE jobs DROP COLUMN attempt; "
+                        "ALTER TABLE jobs DROP COLUMN wait_until_usec; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency_state; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency_returncode; DROP TABLE pools; "
+                        "INSERT INTO settings (key, value) VALUES ('pool-size', 3); PRAGMA user_version = 1",
+                        NULL, NULL, NULL),
+                ==, SQLITE_OK);
+        sqlite3_close(s);
+
+        /* The pool size stored wins over the command line's, as it did. */
+        f->daemon_pid = fixture_start_daemon(f, system_pool1);
+        g_assert_cmpuint(fixture_manager_u(f, "PoolSize"), ==, 3);
+        g_assert_true(fixture_wait_state(f, queued, "exited"));
+        fixture_job_outcome(f, queued, &state, &rc, &error_text);
+        g_assert_cmpint(rc, ==, 4);
+        out = job_stdout(f, queued);
+        g_assert_cmpstr(out, ==, "0\n");
+        stop_daemon(f);
+        g_assert_cmpint(user_version(db), ==, 3);
+}
+
 static void test_refuses_locked(Fixture *f, gconstpointer unused) {
         /* The fixture's daemon runs on this state dir: a second one must not share it. */
         assert_refused(f, f->state_dir, "another procpoold uses it");
@@ -515,6 +575,8 @@ int main(int argc, char *argv[]) {
                    fixture_teardown);
         g_test_add("/procpool/store/refuses-newer", Fixture, NULL, fixture_setup, test_refuses_newer,
                    fixture_teardown);
+        g_test_add("/procpool/store/migrates-schema-1", Fixture, system_pool1, fixture_setup,
+                   test_migrates_schema_1, fixture_teardown);
         g_test_add("/procpool/store/refuses-locked", Fixture, NULL, fixture_setup, test_refuses_locked,
                    fixture_teardown);
         g_test_add("/procpool/store/refuses-read-only", Fixture, NULL, fixture_setup, test_refuses_read_only,

@@ -684,6 +684,11 @@ static int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int canc
                 if (r < 0)
                         return r;
         }
+        if (c->run_as) {
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_USER, "s", c->run_as);
+                if (r < 0)
+                        return r;
+        }
         if (pass_fds) {
                 static const char *const names[] = { PROCPOOL_OPTION_STDIN, PROCPOOL_OPTION_STDOUT,
                                                      PROCPOOL_OPTION_STDERR };

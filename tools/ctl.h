@@ -26,6 +26,7 @@ typedef struct Ctl {
         bool quiet;
         bool all;
         bool full;
+        bool no_ask_password; /* no interactive authorization: polkit asks for no password */
 
         /* job options of call, communicate and submit */
         uint64_t timeout_usec;
@@ -41,6 +42,7 @@ typedef struct Ctl {
         bool priority_set;
         uint64_t output_limit;
         bool output_limit_set;
+        const char *run_as; /* --user=USER: whom the job runs as (the user option) */
         bool wait;
 
         int kill_signal;

@@ -27,15 +27,17 @@ typedef struct Verb {
         const char *options_help;
 } Verb;
 
-#define JOB_OPTIONS_HELP                                                                         \
-        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n" \
-        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"    \
-        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"    \
-        "      --clear-env            Start from an empty environment, not procpoold's\n"        \
-        "      --cwd=DIR              Working directory (default: the current one)\n"            \
-        "      --label=TEXT           Free text shown in list and status\n"                      \
-        "      --priority=N           Higher starts first (default: 0)\n"                        \
-        "      --output-limit=BYTES   Bytes kept per captured stream, with K, M, G suffixes\n"
+#define JOB_OPTIONS_HELP                                                                          \
+        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n"  \
+        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"     \
+        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"     \
+        "      --clear-env            Start from an empty environment, not procpoold's\n"         \
+        "      --cwd=DIR              Working directory (default: the current one)\n"             \
+        "      --label=TEXT           Free text shown in list and status\n"                       \
+        "      --priority=N           Higher starts first (default: 0)\n"                         \
+        "      --output-limit=BYTES   Bytes kept per captured stream, with K, M, G suffixes\n"    \
+        "      --user=USER            Run as USER, a name or uid (system instance; polkit asks\n" \
+        "                             an administrator unless USER is you)\n"
 
 #define UINT_MAX_ARGS ((unsigned) -1)
 
@@ -102,7 +104,8 @@ static const char global_options_help[] =
         "      --address=ADDRESS      Talk to the bus at this D-Bus address\n"
         "      --json                 Print JSON (submit, list, status, pool-size, monitor)\n"
         "      --no-legend            Do not print the header and footer of tables\n"
-        "  -q, --quiet                Print no progress and no informational messages\n";
+        "  -q, --quiet                Print no progress and no informational messages\n"
+        "      --no-ask-password      Do not let polkit ask for a password: what needs one fails\n";
 
 enum {
         ARG_VERSION = 0x100,
@@ -119,12 +122,14 @@ enum {
         ARG_PRIORITY,
         ARG_OUTPUT_LIMIT,
         ARG_WAIT,
+        ARG_NO_ASK_PASSWORD,
 };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, ARG_VERSION },
-        { "user", no_argument, NULL, ARG_USER },
+        /* --user alone: the session bus; --user=USER: a job option, whom the job runs as. */
+        { "user", optional_argument, NULL, ARG_USER },
         { "system", no_argument, NULL, ARG_SYSTEM },
         { "host", required_argument, NULL, 'H' },
         { "machine", required_argument, NULL, 'M' },
@@ -145,6 +150,7 @@ static const struct option options[] = {
         { "wait", no_argument, NULL, ARG_WAIT },
         { "signal", required_argument, NULL, 's' },
         { "follow", no_argument, NULL, 'f' },
+        { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
         {},
 };
 
@@ -202,8 +208,18 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 printf("procpoolctl %s\n", PROCPOOL_VERSION);
                 exit(EXIT_SUCCESS);
         case ARG_USER:
+                if (optarg) {
+                        *job_option_seen = "--user=USER";
+                        if (!optarg[0])
+                                return usage_error("Invalid --user value '': expected a user name or uid.");
+                        c->run_as = optarg;
+                        return 0;
+                }
                 c->user = true;
                 c->system = false;
+                return 0;
+        case ARG_NO_ASK_PASSWORD:
+                c->no_ask_password = true;
                 return 0;
         case ARG_SYSTEM:
                 c->system = true;
@@ -452,6 +468,9 @@ int ctl_connect(Ctl *c) {
                 r = sd_bus_open_system(&c->bus);
         else
                 r = sd_bus_open_user(&c->bus);
+        /* polkit may ask for a password through the caller's authentication agent, as systemctl lets it. */
+        if (r >= 0)
+                r = sd_bus_set_allow_interactive_authorization(c->bus, !c->no_ask_password);
         if (r < 0) {
                 c->bus = sd_bus_unref(c->bus);
                 fprintf(stderr, "Failed to connect to %s%s%s: %s%s\n", bus_description(c),
