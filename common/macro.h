@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -46,6 +47,30 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* A copy of size bytes at p, or NULL when out of memory. */
+static inline void *memdup(const void *p, size_t size) {
+        void *c = malloc(size ?: 1);
+        return c ? memcpy(c, p, size) : NULL;
+}
+
+/* A copy of a NULL-terminated array of strings, or NULL when out of memory. */
+static inline char **strv_copy(char *const *l) {
+        size_t n = 0;
+        char **c;
+
+        while (l && l[n])
+                n++;
+        c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(l[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
 
 /* Hands a pointer or fd over to a new owner, leaving the old variable empty. */
 #define TAKE_PTR(p)                  \

@@ -12,6 +12,11 @@
 #define PROCPOOL_JOB_INTERFACE "org.procpool.Job1"
 /* Job objects are PROCPOOL_JOB_PATH_PREFIX "/<id>", the id in decimal. */
 #define PROCPOOL_JOB_PATH_PREFIX PROCPOOL_OBJECT_PATH "/job"
+#define PROCPOOL_POOL_INTERFACE "org.procpool.Pool1"
+/* Pool objects are PROCPOOL_POOL_PATH_PREFIX "/<name>", the name escaped as sd_bus_path_encode() does. */
+#define PROCPOOL_POOL_PATH_PREFIX PROCPOOL_OBJECT_PATH "/pool"
+/* The pool that always exists, which Supervisor1.PoolSize describes. */
+#define PROCPOOL_DEFAULT_POOL "default"
 
 /* ---- errors ---------------------------------------------------------------------------------------- */
 
@@ -24,6 +29,10 @@
 #define PROCPOOL_ERROR_NOT_FINISHED "org.procpool.Error.NotFinished"
 #define PROCPOOL_ERROR_SHUTTING_DOWN "org.procpool.Error.ShuttingDown"
 #define PROCPOOL_ERROR_INTERRUPTED "org.procpool.Error.Interrupted"
+#define PROCPOOL_ERROR_DEPENDENCY_FAILED "org.procpool.Error.DependencyFailed"
+#define PROCPOOL_ERROR_NO_SUCH_POOL "org.procpool.Error.NoSuchPool"
+#define PROCPOOL_ERROR_POOL_EXISTS "org.procpool.Error.PoolExists"
+#define PROCPOOL_ERROR_POOL_BUSY "org.procpool.Error.PoolBusy"
 
 /* ---- options of Submit, Call and Communicate (a{sv}) ------------------------------------------------ */
 
@@ -40,7 +49,16 @@
 #define PROCPOOL_OPTION_LABEL "label"                               /* s */
 #define PROCPOOL_OPTION_CANCEL_ON_DISCONNECT "cancel-on-disconnect" /* b */
 #define PROCPOOL_OPTION_MEMORY_MAX "memory-max"                     /* t */
+#define PROCPOOL_OPTION_POOL "pool"                                 /* s */
+#define PROCPOOL_OPTION_AFTER "after"                               /* at */
+#define PROCPOOL_OPTION_NOT_BEFORE "not-before-usec"                /* t */
+#define PROCPOOL_OPTION_RETRY "retry"                               /* u */
+#define PROCPOOL_OPTION_RETRY_DELAY "retry-delay-usec"              /* t */
 #define PROCPOOL_OPTION_USER "user"                                 /* s: a user name or a decimal uid */
+
+/* ---- settings of CreatePool (a{sv}) ---------------------------------------------------------------- */
+
+#define PROCPOOL_POOL_SETTING_SIZE "size" /* u */
 
 /* ---- polkit actions (data/org.procpool.policy), asked on the system instance --------------------- */
 

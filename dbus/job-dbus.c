@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "procpool-api.h"
+#include "supervisor-dbus.h"
 
 typedef struct Waiter {
         sd_bus_message *message;
@@ -104,6 +105,20 @@ static char *job_error_text_full(const JobRecord *r) {
                 return strdup("Cancelled: its caller left while procpoold was stopped");
         case JOB_REASON_INPUT_LOST:
                 return strdup("The fds or input it was given did not outlive procpoold's restart");
+        case JOB_REASON_DEPENDENCY:
+                if (why->dependency_state == _JOB_STATE_MAX)
+                        k = asprintf(&e,
+                                     "Job %" PRIu64
+                                     ", which it was to run after, was released before this job "
+                                     "saw how it ended",
+                                     why->dependency);
+                else if (why->dependency_state == JOB_EXITED)
+                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, exited with code %d",
+                                     why->dependency, why->dependency_returncode);
+                else
+                        k = asprintf(&e, "Job %" PRIu64 ", which it was to run after, ended %s",
+                                     why->dependency, job_state_to_string(why->dependency_state));
+                break;
         default:
                 return strdup("");
         }
@@ -297,6 +312,9 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
                 if (r->reason.kind == JOB_REASON_DAEMON_STOPPED)
                         return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_INTERRUPTED,
                                                           "Job %" PRIu64 ": %s", r->id, error);
+                if (r->reason.kind == JOB_REASON_DEPENDENCY)
+                        return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_DEPENDENCY_FAILED,
+                                                          "Job %" PRIu64 ": %s", r->id, error);
                 if (r->state == JOB_FAILED)
                         return sd_bus_reply_method_errorf(message, PROCPOOL_ERROR_SPAWN_FAILED, "%s", error);
                 return sd_bus_reply_method_errorf(message,
@@ -466,6 +484,104 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 't', &v);
 }
 
+static int append_cwd(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->spec.cwd ?: "");
+}
+
+static int append_environment(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_strv(m, job_get_record(j)->spec.environment);
+}
+
+static int append_clear_environment(sd_bus_message *m, Job *j) {
+        int b = job_get_record(j)->spec.clear_environment;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
+static int append_timeout(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.timeout_usec);
+}
+
+static int append_stop_timeout(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.stop_timeout_usec);
+}
+
+static int append_output_limit(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.output_limit);
+}
+
+static int append_priority(sd_bus_message *m, Job *j) {
+        int32_t p = job_get_record(j)->spec.priority;
+        return sd_bus_message_append_basic(m, 'i', &p);
+}
+
+static int append_memory_max(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.memory_max);
+}
+
+static int append_cancel_on_disconnect(sd_bus_message *m, Job *j) {
+        int b = job_get_record(j)->spec.cancel_on_disconnect;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
+/* Which of stdin, stdout and stderr the caller passed as fds, and whether stdin was Communicate's
+ * input: what Restart() cannot give a new job. */
+static int append_passed_fds(sd_bus_message *m, Job *j) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+        static const char *const names[] = { PROCPOOL_OPTION_STDIN, PROCPOOL_OPTION_STDOUT,
+                                             PROCPOOL_OPTION_STDERR };
+        const char *l[5];
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (spec->passed_fds & (1U << i))
+                        l[n++] = names[i];
+        if (spec->has_input)
+                l[n++] = "input";
+        l[n] = NULL;
+        return sd_bus_message_append_strv(m, (char **) l);
+}
+
+static int append_pool(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->spec.pool ?: PROCPOOL_DEFAULT_POOL);
+}
+
+static int append_after(sd_bus_message *m, Job *j) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+        return sd_bus_message_append_array(m, 't', spec->after, spec->n_after * sizeof(uint64_t));
+}
+
+static int append_waiting_for(sd_bus_message *m, Job *j) {
+        const JobSpec *spec = &job_get_record(j)->spec;
+        _cleanup_free_ uint64_t *ids = NULL;
+        unsigned n = 0;
+
+        if (spec->n_after > 0) {
+                ids = calloc(spec->n_after, sizeof(uint64_t));
+                if (!ids)
+                        return -ENOMEM;
+                n = registry_waiting_for(job_bus(j)->manager->registry, j, ids);
+        }
+        return sd_bus_message_append_array(m, 't', ids, n * sizeof(uint64_t));
+}
+
+static int append_not_before(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.not_before_usec);
+}
+
+static int append_retry(sd_bus_message *m, Job *j) {
+        uint32_t n = job_get_record(j)->spec.retry;
+        return sd_bus_message_append_basic(m, 'u', &n);
+}
+
+static int append_retry_delay(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 't', &job_get_record(j)->spec.retry_delay_usec);
+}
+
+static int append_attempt(sd_bus_message *m, Job *j) {
+        uint32_t n = job_get_record(j)->attempt;
+        return sd_bus_message_append_basic(m, 'u', &n);
+}
+
 /* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it, whether
  * it is private). CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for
  * them then (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final
@@ -490,18 +606,38 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                  \
           append_output_incomplete, true)                                                                   \
         X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage, true)                                 \
-        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak, true)
+        X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak, true)                                 \
+        X("Cwd", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cwd, true)                                    \
+        X("Environment", "as", SD_BUS_VTABLE_PROPERTY_CONST | SD_BUS_VTABLE_PROPERTY_EXPLICIT, 0,           \
+          append_environment, true)                                                                         \
+        X("ClearEnvironment", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_clear_environment, true)         \
+        X("TimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_timeout, true)                        \
+        X("StopTimeoutUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_stop_timeout, true)               \
+        X("OutputLimit", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_output_limit, true)                   \
+        X("Priority", "i", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_priority, true)                          \
+        X("MemoryMax", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_memory_max, true)                       \
+        X("CancelOnDisconnect", "b", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cancel_on_disconnect, true)    \
+        X("PassedFds", "as", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_passed_fds, true)                      \
+        X("Pool", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_pool, true)                                  \
+        X("After", "at", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_after, true)                               \
+        X("WaitingFor", "at", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_WAITING | JOB_CHANGE_STATE,   \
+          append_waiting_for, true)                                                                         \
+        X("NotBeforeUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_not_before, true)                   \
+        X("Retry", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry, true)                                \
+        X("RetryDelayUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry_delay, true)                 \
+        X("Attempt", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ATTEMPT, append_attempt, true)
 
 typedef struct JobProperty {
         const char *name;
         const char *signature;
+        uint64_t flags;
         JobChange change;
         int (*append)(sd_bus_message *m, Job *j);
         bool private;
 } JobProperty;
 
 #define JOB_PROPERTY_ENTRY(name, signature, flags, change, append, private) \
-        { name, signature, change, append, private },
+        { name, signature, flags, change, append, private },
 static const JobProperty job_properties[] = { JOB_PROPERTIES(JOB_PROPERTY_ENTRY) };
 #undef JOB_PROPERTY_ENTRY
 
@@ -563,8 +699,10 @@ static int append_empty(sd_bus_message *m, const char *signature) {
         static const uint64_t zero = 0;
 
         switch (signature[0]) {
-        case 'a':
-                return sd_bus_message_append_strv(m, NULL);
+        case 'a': {
+                int r = sd_bus_message_open_container(m, 'a', signature + 1);
+                return r < 0 ? r : sd_bus_message_close_container(m);
+        }
         case 's':
                 return sd_bus_message_append_basic(m, 's', "");
         default:
@@ -582,6 +720,23 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 
         if (!p)
                 return -ENOENT;
+        /* A property only Get names (SD_BUS_VTABLE_PROPERTY_EXPLICIT: never in GetAll, GetManagedObjects
+         * or a signal) may hold secrets on any bus: its job's owner's, the user's it runs as, and root's. */
+        if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT) {
+                const JobSpec *spec = &job_get_record(j)->spec;
+                Client *c;
+                uid_t uid;
+
+                if (!request || manager_get_client(job_bus(j)->manager, request, &c) < 0)
+                        return -EACCES;
+                uid = client_uid(c);
+                if (uid != 0 && uid != spec->owner && !(spec->user.set && uid == spec->user.uid))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                 "%s of job %" PRIu64
+                                                 " is its owner's (uid %u) and root's to read",
+                                                 property, job_get_record(j)->id, (unsigned) spec->owner);
+                return p->append(reply, j);
+        }
         if (!p->private || job_readable(j, request))
                 return p->append(reply, j);
         if (request && sd_bus_message_is_method_call(request, "org.freedesktop.DBus.Properties", "Get"))
@@ -772,6 +927,39 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, NULL);
 }
 
+static int method_job_restart(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Job *j = userdata, *n;
+        const JobRecord *rec = job_get_record(j);
+        Manager *m = job_bus(j)->manager;
+        JobSpec spec;
+        Client *c;
+        int r;
+
+        r = check_control(j, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and takes no new jobs");
+        if (rec->spec.passed_fds != 0 || rec->spec.has_input)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "Job %" PRIu64 " was given %s, which procpoold does not keep; "
+                                         "submit the command again with them",
+                                         rec->id, rec->spec.has_input ? "input" : "fds");
+        r = manager_get_client(m, message, &c);
+        if (r < 0)
+                return r;
+        r = job_spec_copy(&rec->spec, &spec);
+        if (r < 0)
+                return r;
+        /* The new job is the old one's owner's, whoever restarts it. */
+        r = supervisor_submit_spec(m, c, job_get_pool(j), &spec, &n, error);
+        job_spec_done(&spec);
+        if (r < 0)
+                return r;
+        return supervisor_reply_when_stored(m, message, n);
+}
+
 #define JOB_METHODS                                                                                          \
         SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,     \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                 \
@@ -786,7 +974,9 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
                                         SD_BUS_RESULT("h", stdout, "h", stderr), method_job_open_output,     \
                                         SD_BUS_VTABLE_UNPRIVILEGED),                                         \
                 SD_BUS_METHOD_WITH_ARGS("Release", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_release,     \
-                                        SD_BUS_VTABLE_UNPRIVILEGED)
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("Restart", SD_BUS_NO_ARGS, SD_BUS_RESULT("o", job),                  \
+                                        method_job_restart, SD_BUS_VTABLE_UNPRIVILEGED)
 
 #define JOB_PROPERTY_VTABLE(name, signature, flags, change, append, private) \
         SD_BUS_PROPERTY(name, signature, property_get, 0, flags),
@@ -882,6 +1072,8 @@ static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool
         for (size_t i = 0; i < ELEMENTSOF(job_properties); i++) {
                 const JobProperty *p = &job_properties[i];
 
+                if (p->flags & SD_BUS_VTABLE_PROPERTY_EXPLICIT)
+                        continue;
                 if (!all && !(what & p->change))
                         continue;
                 if (public_only && p->private)

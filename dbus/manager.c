@@ -25,6 +25,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "pool-dbus.h"
 #include "procpool-api.h"
 #include "supervisor-dbus.h"
 
@@ -285,8 +286,11 @@ static int interrupt_waiters(Job *j, void *userdata) {
 /* The stop is done once nothing runs: whoever still waits on a job that stays queued for the next start
  * hears why no answer came, while the bus is still there (sd-bus closes it when the loop exits). */
 static void manager_check_stopped(Manager *m) {
-        if (!m->shutting_down || pool_is_active(m->pool))
+        if (!m->shutting_down)
                 return;
+        for (size_t i = 0; i < m->n_pools; i++)
+                if (pool_is_active(m->pools[i].pool))
+                        return;
         (void) registry_foreach(m->registry, interrupt_waiters, NULL);
         (void) sd_event_exit(m->event, 0);
 }
@@ -359,9 +363,8 @@ static int on_counts(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void notify_status(Manager *m) {
         (void) sd_notifyf(0, "STATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s%s",
-                          pool_get_running(m->pool), pool_get_queued(m->pool),
-                          registry_get_n_finished_total(m->registry), pool_get_size(m->pool),
-                          m->shutting_down ? ", stopping" : "",
+                          manager_running(m), manager_queued(m), registry_get_n_finished_total(m->registry),
+                          pool_get_size(m->pool), m->shutting_down ? ", stopping" : "",
                           m->cgroups_unusable ? CGROUPS_UNUSABLE_NOTE : "");
 }
 
@@ -398,7 +401,8 @@ void manager_begin_shutdown(Manager *m) {
         m->shutting_down = true;
         (void) sd_notify(0, "STOPPING=1");
         /* With a store, queued jobs wait for the next start; without one they would be lost. */
-        pool_shutdown(m->pool, !m->config.ephemeral);
+        for (size_t i = 0; i < m->n_pools; i++)
+                pool_shutdown(m->pools[i].pool, !m->config.ephemeral);
         notify_status(m);
         manager_check_stopped(m);
 }
@@ -475,8 +479,7 @@ static void take_over(Manager *m) {
                                      "those end failed");
         deserializer_done(&d);
         m->took_over = true;
-        log_info("re-executed: %u jobs running, %u queued", pool_get_running(m->pool),
-                 pool_get_queued(m->pool));
+        log_info("re-executed: %u jobs running, %u queued", manager_running(m), manager_queued(m));
 }
 
 /* The binary to run again: the one at the path the daemon was started from, which an upgrade may have
@@ -550,7 +553,7 @@ int manager_reexecute(Manager *m, Serializer *s) {
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         (void) sd_notifyf(0, "RELOADING=1\nSTATUS=Re-executing\nMONOTONIC_USEC=%" PRIu64,
                           (uint64_t) (ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / NSEC_PER_USEC));
-        log_info("re-executing %s with %u jobs running", path, pool_get_running(m->pool));
+        log_info("re-executing %s with %u jobs running", path, manager_running(m));
         (void) sd_bus_flush(m->bus);
 
         r = serializer_set_cloexec(s, false);
@@ -610,7 +613,12 @@ Manager *manager_free(Manager *m) {
         m->freeing = true;
         /* Jobs first, while their pools and executors still exist. */
         m->registry = registry_free(m->registry);
-        m->pool = pool_free(m->pool);
+        for (size_t i = 0; i < m->n_pools; i++)
+                pool_free(m->pools[i].pool);
+        m->pools = mfree(m->pools);
+        m->n_pools = 0;
+        m->pool = NULL;
+        m->executor = executor_free(m->executor);
         m->authz = authz_free(m->authz);
         m->filter_slot = sd_bus_slot_unref(m->filter_slot);
         tdestroy(m->clients, free_client_node);
@@ -748,9 +756,88 @@ static int setup_state_dir(Manager *m, Spool **ret_spool) {
         return 0;
 }
 
+Pool *manager_find_pool(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_pools; i++)
+                if (strcmp(pool_get_name(m->pools[i].pool), name) == 0)
+                        return m->pools[i].pool;
+        return NULL;
+}
+
+int manager_add_pool(Manager *m, const char *name, unsigned size, Pool **ret) {
+        PoolConfig config = m->config.pool;
+        ManagerPool *l;
+        Pool *p;
+        int r;
+
+        if (manager_find_pool(m, name))
+                return -EEXIST;
+        if (m->n_pools >= MANAGER_POOLS_MAX)
+                return -E2BIG;
+        l = realloc(m->pools, (m->n_pools + 1) * sizeof(ManagerPool));
+        if (!l)
+                return -ENOMEM;
+        m->pools = l;
+        if (size > 0)
+                config.pool_size = size;
+        r = pool_new(m->event, m->registry, name, &config, m->executor, &p);
+        if (r < 0)
+                return r;
+        pool_set_userdata(p, m);
+        m->pools[m->n_pools++] = (ManagerPool) { .pool = p };
+        if (ret)
+                *ret = p;
+        return 0;
+}
+
+void manager_remove_pool(Manager *m, Pool *p) {
+        assert(p != m->pool);
+        for (size_t i = 0; i < m->n_pools; i++)
+                if (m->pools[i].pool == p) {
+                        pool_retire(p, m->pool);
+                        pool_free(p);
+                        memmove(m->pools + i, m->pools + i + 1, (m->n_pools - i - 1) * sizeof(ManagerPool));
+                        m->n_pools--;
+                        return;
+                }
+}
+
+unsigned manager_running(const Manager *m) {
+        unsigned n = 0;
+        for (size_t i = 0; i < m->n_pools; i++)
+                n += pool_get_running(m->pools[i].pool);
+        return n;
+}
+
+unsigned manager_queued(const Manager *m) {
+        unsigned n = 0;
+        for (size_t i = 0; i < m->n_pools; i++)
+                n += pool_get_queued(m->pools[i].pool);
+        return n;
+}
+
+/* Jobs read back from the store go to their pool; a job of a pool removed since (it had ended: a pool
+ * with unfinished jobs is never removed) to "default". */
 static Pool *pool_for_name(const char *name, void *userdata) {
         Manager *m = userdata;
-        return strcmp(name, "default") == 0 ? m->pool : NULL;
+        Pool *p = name ? manager_find_pool(m, name) : NULL;
+        return p ?: m->pool;
+}
+
+static int load_pool(const char *name, unsigned size, bool paused, void *userdata) {
+        Manager *m = userdata;
+        Pool *p = manager_find_pool(m, name);
+        int r;
+
+        if (!pool_name_is_valid(name))
+                return -EBADMSG;
+        if (!p) {
+                r = manager_add_pool(m, name, size, &p);
+                if (r < 0)
+                        return r;
+        } else
+                (void) pool_set_size(p, size);
+        pool_set_paused(p, paused);
+        return 0;
 }
 
 static int attach_job_bus(Job *j, void *userdata) {
@@ -765,7 +852,6 @@ static int attach_job_bus(Job *j, void *userdata) {
 static int setup_store(Manager *m) {
         _cleanup_free_ char *path = NULL, *why = NULL;
         Store *store;
-        uint64_t size;
         int r;
 
         if (m->config.ephemeral)
@@ -776,8 +862,10 @@ static int setup_store(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open the job store %s", why ?: path);
         registry_set_store(m->registry, store);
-        if (store_get_setting(store, STORE_SETTING_POOL_SIZE, &size) >= 0 && size > 0 && size <= UINT32_MAX)
-                (void) pool_set_size(m->pool, (unsigned) size);
+        r = store_load_pools(store, load_pool, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the pools back from %s: %m (%s)", path,
+                                       store_last_error(store));
         r = registry_load(m->registry, pool_for_name, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the jobs back from %s: %m (%s)", path,
@@ -913,7 +1001,6 @@ static CgroupRoot *setup_cgroups(Manager *m) {
 }
 
 int manager_startup(Manager *m) {
-        Executor *executor;
         Spool *spool;
         int r;
 
@@ -935,10 +1022,10 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
 
-        r = executor_local_new(m->event, setup_cgroups(m), &executor);
+        r = executor_local_new(m->event, setup_cgroups(m), &m->executor);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the local executor: %m");
-        r = pool_new(m->event, m->registry, &m->config.pool, executor, &m->pool);
+        r = manager_add_pool(m, POOL_DEFAULT_NAME, 0, &m->pool);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the pool: %m");
         r = setup_store(m);
@@ -981,6 +1068,9 @@ int manager_startup(Manager *m) {
         r = job_bus_add(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to serve the job objects: %m");
+        r = pool_bus_add(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve the pool objects: %m");
 
         r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
         if (r == -EEXIST || r == -EALREADY)
@@ -997,9 +1087,8 @@ int manager_startup(Manager *m) {
                 check_clients(m);
         (void) registry_flush(m->registry);
         (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s",
-                          pool_get_running(m->pool), pool_get_queued(m->pool),
-                          registry_get_n_finished_total(m->registry), pool_get_size(m->pool),
-                          m->cgroups_unusable ? CGROUPS_UNUSABLE_NOTE : "");
+                          manager_running(m), manager_queued(m), registry_get_n_finished_total(m->registry),
+                          pool_get_size(m->pool), m->cgroups_unusable ? CGROUPS_UNUSABLE_NOTE : "");
         return 0;
 }
 

@@ -50,6 +50,15 @@ uint64_t manager_stream_max(BusKind kind);
 #define MANAGER_HELD_MAX_SYSTEM (24ULL * 1024 * 1024)
 uint64_t manager_held_max(BusKind kind);
 
+/* A pool and what its bus object last said of its counts. */
+typedef struct ManagerPool {
+        Pool *pool;
+        unsigned last_running, last_queued;
+} ManagerPool;
+
+/* Pools a daemon holds at most, "default" included. */
+#define MANAGER_POOLS_MAX 256U
+
 typedef struct Manager {
         ManagerConfig config;
         sd_event *event;
@@ -57,9 +66,12 @@ typedef struct Manager {
         Registry *registry; /* every job, by id */
         char *state_dir;    /* the job store and the spool, or the private spool when ephemeral */
         int state_lock_fd;  /* held while the daemon uses the state dir */
-        Pool *pool;         /* the one pool, which PoolSize, Running and Queued describe */
-        void *clients;      /* tsearch() tree of Client, by unique name */
-        Authz *authz;       /* who may do what */
+        Executor *executor; /* runs every pool's jobs */
+        ManagerPool *pools; /* by creation; pools[0] is the pool "default" */
+        size_t n_pools;
+        Pool *pool;    /* pools[0].pool: "default", whose size PoolSize is */
+        void *clients; /* tsearch() tree of Client, by unique name */
+        Authz *authz;  /* who may do what */
         sd_bus_slot *filter_slot;
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
@@ -100,6 +112,17 @@ int manager_serialize(Manager *m, Serializer *s);
  * re-executes the daemon's binary with what s holds; the same process, so running jobs stay its
  * children. Returns only if execve() failed, after which the daemon carries on as it was. */
 int manager_reexecute(Manager *m, Serializer *s);
+
+/* The pool called name, or NULL. */
+Pool *manager_find_pool(Manager *m, const char *name);
+/* A new pool called name of size slots (0: the default), not yet stored; -EEXIST if there is one,
+ * -E2BIG past MANAGER_POOLS_MAX. */
+int manager_add_pool(Manager *m, const char *name, unsigned size, Pool **ret);
+/* Removes a pool that holds no unfinished job; its finished ones stay, counted in "default". */
+void manager_remove_pool(Manager *m, Pool *p);
+/* Jobs running and queued in all pools. */
+unsigned manager_running(const Manager *m);
+unsigned manager_queued(const Manager *m);
 
 /* Begins a graceful stop: no new jobs, running ones stopped, waiting callers answered. */
 void manager_begin_shutdown(Manager *m);

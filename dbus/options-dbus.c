@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "pool.h"
 #include "options-dbus.h"
 #include "procpool-api.h"
 
@@ -29,6 +30,11 @@ typedef enum OptionKey {
         OPT_LABEL,
         OPT_CANCEL_ON_DISCONNECT,
         OPT_MEMORY_MAX,
+        OPT_POOL,
+        OPT_AFTER,
+        OPT_NOT_BEFORE,
+        OPT_RETRY,
+        OPT_RETRY_DELAY,
         OPT_USER,
         _OPT_MAX,
 } OptionKey;
@@ -50,6 +56,11 @@ static const struct {
         [OPT_LABEL] = { PROCPOOL_OPTION_LABEL, "s" },
         [OPT_CANCEL_ON_DISCONNECT] = { PROCPOOL_OPTION_CANCEL_ON_DISCONNECT, "b" },
         [OPT_MEMORY_MAX] = { PROCPOOL_OPTION_MEMORY_MAX, "t" },
+        [OPT_POOL] = { PROCPOOL_OPTION_POOL, "s" },
+        [OPT_AFTER] = { PROCPOOL_OPTION_AFTER, "at" },
+        [OPT_NOT_BEFORE] = { PROCPOOL_OPTION_NOT_BEFORE, "t" },
+        [OPT_RETRY] = { PROCPOOL_OPTION_RETRY, "u" },
+        [OPT_RETRY_DELAY] = { PROCPOOL_OPTION_RETRY_DELAY, "t" },
         [OPT_USER] = { PROCPOOL_OPTION_USER, "s" },
 };
 
@@ -159,6 +170,37 @@ static int read_fd_option(sd_bus_message *m, const char *name, int *fd, sd_bus_e
         return 0;
 }
 
+static int id_compare(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return (x > y) - (x < y);
+}
+
+/* The ids of "after", sorted, each once. Whether they name jobs is the submitter's to check. */
+static int read_after(sd_bus_message *m, JobSpec *spec, sd_bus_error *error) {
+        const uint64_t *ids;
+        size_t size, n = 0;
+        int r;
+
+        r = sd_bus_message_read_array(m, 't', (const void **) &ids, &size);
+        if (r < 0)
+                return r;
+        if (size / sizeof(uint64_t) > REQUEST_AFTER_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Option '" PROCPOOL_OPTION_AFTER "' names more than %u jobs",
+                                         REQUEST_AFTER_MAX);
+        if (size == 0)
+                return 0;
+        spec->after = memdup(ids, size);
+        if (!spec->after)
+                return -ENOMEM;
+        qsort(spec->after, size / sizeof(uint64_t), sizeof(uint64_t), id_compare);
+        for (size_t i = 0; i < size / sizeof(uint64_t); i++)
+                if (n == 0 || spec->after[n - 1] != spec->after[i])
+                        spec->after[n++] = spec->after[i];
+        spec->n_after = n;
+        return 0;
+}
+
 static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *req, sd_bus_error *error) {
         JobSpec *spec = &req->spec;
         const char *s;
@@ -233,6 +275,33 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 if (spec->memory_max == 0)
                         return sd_bus_error_setf(error, INVALID_ARGS, "Option 'memory-max' must be above 0");
                 return 0;
+        case OPT_POOL:
+                r = sd_bus_message_read_basic(m, 's', &s);
+                if (r < 0)
+                        return r;
+                if (!pool_name_is_valid(s))
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option '" PROCPOOL_OPTION_POOL
+                                                 "': '%.64s%s' is not a pool name "
+                                                 "(1 to %u of A-Z, a-z, 0-9, '_' and '-')",
+                                                 s, strlen(s) > 64 ? "..." : "", POOL_NAME_MAX);
+                spec->pool = strdup(s);
+                return spec->pool ? 0 : -ENOMEM;
+        case OPT_AFTER:
+                return read_after(m, spec, error);
+        case OPT_NOT_BEFORE:
+                return sd_bus_message_read_basic(m, 't', &spec->not_before_usec);
+        case OPT_RETRY:
+                r = sd_bus_message_read_basic(m, 'u', &spec->retry);
+                if (r < 0)
+                        return r;
+                if (spec->retry > REQUEST_RETRY_MAX)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option '" PROCPOOL_OPTION_RETRY "' is above %u",
+                                                 REQUEST_RETRY_MAX);
+                return 0;
+        case OPT_RETRY_DELAY:
+                return sd_bus_message_read_basic(m, 't', &spec->retry_delay_usec);
         case OPT_USER:
                 r = sd_bus_message_read_basic(m, 's', &s);
                 if (r < 0)

@@ -15,6 +15,9 @@
 #define REQUEST_LABEL_MAX 4096U
 /* The longest cwd taken, in bytes. Paths above PATH_MAX (4096) but within this fail the job at chdir(). */
 #define REQUEST_CWD_MAX 16384U
+/* The most jobs one job may wait for ("after"), and the most retries it may ask for. */
+#define REQUEST_AFTER_MAX 1024U
+#define REQUEST_RETRY_MAX 1000U
 
 typedef enum RequestKind {
         REQUEST_SUBMIT,

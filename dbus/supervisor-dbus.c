@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "options-dbus.h"
+#include "pool-dbus.h"
 #include "supervisor-dbus.h"
 
 /* The error for a spec the pool's executor cannot honour. */
@@ -33,8 +34,8 @@ static int unsupported_error(Pool *p, const JobSpec *spec, sd_bus_error *error) 
 }
 
 /* The error for what pool_submit() refused. */
-static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bus_error *error) {
-        const PoolConfig *pc = pool_get_config(m->pool);
+static int submit_error(Manager *m, Pool *p, int r, uid_t uid, const JobSpec *spec, sd_bus_error *error) {
+        const PoolConfig *pc = pool_get_config(p);
 
         switch (r) {
         case POOL_ERROR_USER_QUEUE_FULL:
@@ -76,7 +77,7 @@ static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bu
                                          "them to start",
                                          pc->max_fds);
         case POOL_ERROR_NOT_SUPPORTED:
-                return unsupported_error(m->pool, spec, error);
+                return unsupported_error(p, spec, error);
         case POOL_ERROR_SHUTTING_DOWN:
                 return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
                                         "procpoold is shutting down and takes no new jobs");
@@ -85,15 +86,41 @@ static int submit_error(Manager *m, int r, uid_t uid, const JobSpec *spec, sd_bu
         }
 }
 
+/* The jobs "after" names must exist: a job waits only for jobs submitted before it, so that waits never
+ * form a cycle. */
+static int check_after(Manager *m, const JobSpec *spec, sd_bus_error *error) {
+        uint64_t next = registry_get_next_id(m->registry);
+
+        for (size_t i = 0; i < spec->n_after; i++) {
+                uint64_t id = spec->after[i];
+
+                if (id == next)
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_INVALID_ARGS,
+                                "Option '" PROCPOOL_OPTION_AFTER "': %" PRIu64 " is this job's own id", id);
+                if (id == 0 || id > next)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option '" PROCPOOL_OPTION_AFTER
+                                                 "': there is no job %" PRIu64
+                                                 " yet; a job waits only for jobs submitted before it",
+                                                 id);
+                if (!registry_find(m->registry, id))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option '" PROCPOOL_OPTION_AFTER "': job %" PRIu64
+                                                 " is not known any more (released)",
+                                                 id);
+        }
+        return 0;
+}
+
 /* Validates and queues a request; on success returns the job, its JobBus attached. While polkit is asked
  * returns 0 with *ret NULL: the handler sends nothing and returns 1, and the request comes again. */
 static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
                           sd_bus_error *error) {
         AuthzAction action = AUTHZ_RUN;
         Request req;
-        JobBus *jb;
         Client *c;
-        Job *j;
+        Pool *p;
         int r;
 
         if (m->shutting_down)
@@ -131,13 +158,29 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                 return r;
         }
         req.spec.owner = client_uid(c);
+        if (req.spec.retry > 0 && (req.spec.passed_fds != 0 || req.spec.has_input)) {
+                request_done(&req);
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "Option '" PROCPOOL_OPTION_RETRY "' does not go with fds passed as "
+                                        "stdin, stdout or stderr, nor with Communicate's input: the first "
+                                        "attempt uses them up");
+        }
+        p = req.spec.pool ? manager_find_pool(m, req.spec.pool) : m->pool;
+        if (!p) {
+                r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                      "Option '" PROCPOOL_OPTION_POOL "': there is no pool '%s' (ListPools)",
+                                      req.spec.pool);
+                request_done(&req);
+                return r;
+        }
+
         /* Communicate replies with what it captured: one bus message must carry it. Submit and Call
          * capture into the spool, and OpenOutput reads any size. */
         if (kind == REQUEST_COMMUNICATE) {
                 uint64_t cap = manager_stream_max(m->config.bus_kind);
 
                 if (req.spec.output_limit == JOB_OUTPUT_LIMIT_UNSET)
-                        req.spec.output_limit = MIN(pool_get_config(m->pool)->output_limit ?: cap, cap);
+                        req.spec.output_limit = MIN(pool_get_config(p)->output_limit ?: cap, cap);
                 else if (req.spec.output_limit > cap) {
                         request_done(&req);
                         return sd_bus_error_setf(
@@ -150,20 +193,26 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
                 }
         }
 
+        r = supervisor_submit_spec(m, c, p, &req.spec, ret, error);
+        request_done(&req);
+        return r;
+}
+
+int supervisor_submit_spec(Manager *m, Client *c, Pool *p, JobSpec *spec, Job **ret, sd_bus_error *error) {
+        JobBus *jb;
+        int r;
+
+        r = check_after(m, spec, error);
+        if (r < 0)
+                return r;
         jb = job_bus_new(m, c);
-        if (!jb) {
-                request_done(&req);
+        if (!jb)
                 return -ENOMEM;
-        }
-        r = pool_submit(m->pool, &req.spec, jb, &j);
+        r = pool_submit(p, spec, jb, ret);
         if (r < 0) {
                 job_bus_free(jb);
-                r = submit_error(m, r, client_uid(c), &req.spec, error);
-                request_done(&req);
-                return r;
+                return submit_error(m, p, r, spec->owner, spec, error);
         }
-        request_done(&req);
-        *ret = j;
         return 0;
 }
 
@@ -188,17 +237,10 @@ static void on_submit_stored(Job *j, int error, void *userdata) {
                                 job_get_record(j)->id);
 }
 
-static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+int supervisor_reply_when_stored(Manager *m, sd_bus_message *message, Job *j) {
         sd_bus_message *handle = NULL;
-        Manager *m = userdata;
-        Job *j;
         int r;
 
-        r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
-        if (r < 0)
-                return r;
-        if (!j)
-                return 1; /* polkit is asked; the request comes again */
         /* The job took copies of the fds it uses; the message's own are not kept until the commit. */
         r = job_bus_reply_handle(message, &handle);
         if (r >= 0)
@@ -209,6 +251,19 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
                 return r;
         }
         return 1; /* the reply comes once the job is stored */
+}
+
+static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        Job *j;
+        int r;
+
+        r = submit_request(m, message, REQUEST_SUBMIT, &j, error);
+        if (r < 0)
+                return r;
+        if (!j)
+                return 1; /* polkit is asked; the request comes again */
+        return supervisor_reply_when_stored(m, message, j);
 }
 
 /* Call and Communicate whose job the store refused: their callers hear why, and the job is gone. */
@@ -363,6 +418,150 @@ static int method_reexecute(sd_bus_message *message, void *userdata, sd_bus_erro
         return 1;
 }
 
+static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Manager *m = userdata;
+        const char *name;
+        uint32_t size = 0;
+        Pool *p;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(message, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(message, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, PROCPOOL_POOL_SETTING_SIZE) != 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown pool setting '%s'", key);
+                r = sd_bus_message_enter_container(message, 'v', "u");
+                if (r == -ENXIO || r == -EBADMSG)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
+                                                "' must be of type 'u'");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read(message, "u", &size);
+                if (r < 0)
+                        return r;
+                if (size == 0)
+                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
+                                                "' must be at least 1");
+                r = sd_bus_message_exit_container(message);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(message);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(message);
+        if (r < 0)
+                return r;
+
+        r = bus_check_manage(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
+        if (!pool_name_is_valid(name))
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS,
+                        "'%.64s%s' is not a pool name (1 to %u of A-Z, a-z, 0-9, '_' and '-')", name,
+                        strlen(name) > 64 ? "..." : "", POOL_NAME_MAX);
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and creates no pools");
+        r = manager_add_pool(m, name, size, &p);
+        if (r == -EEXIST)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_POOL_EXISTS, "Pool '%s' exists already", name);
+        if (r == -E2BIG)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "procpoold holds %u pools already, the most it takes",
+                                         MANAGER_POOLS_MAX);
+        if (r < 0)
+                return r;
+        /* Stored before it is answered, as a Submit is. */
+        pool_save(p);
+        r = registry_flush(m->registry);
+        if (r < 0) {
+                manager_remove_pool(m, p);
+                (void) registry_flush(m->registry);
+                return sd_bus_error_set_errnof(error, r, "Failed to store pool '%s' in the state dir: %m",
+                                               name);
+        }
+        pool_bus_emit_added(m, p);
+        log_info("pool %s created with %u slots", name, pool_get_size(p));
+        path = pool_path(p);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(message, "o", path);
+}
+
+static int method_remove_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name;
+        Pool *p;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &name);
+        if (r < 0)
+                return r;
+        r = bus_check_manage(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
+        p = manager_find_pool(m, name);
+        if (!p)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NO_SUCH_POOL, "There is no pool '%s'", name);
+        if (p == m->pool)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "The pool '" PROCPOOL_DEFAULT_POOL "' always exists");
+        if (pool_has_unfinished(p))
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_POOL_BUSY,
+                                         "Pool '%s' has %u jobs running and %u queued; cancel them or wait "
+                                         "for them to end",
+                                         name, pool_get_running(p), pool_get_queued(p));
+        pool_bus_emit_removed(m, p);
+        log_info("pool %s removed", name);
+        manager_remove_pool(m, p);
+        r = registry_flush(m->registry);
+        if (r < 0)
+                log_warning_errno(r, "Failed to store the removal of pool %s: %m; it is tried again", name);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_list_pools(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(so)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_pools; i++) {
+                _cleanup_free_ char *path = pool_path(m->pools[i].pool);
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(so)", pool_get_name(m->pools[i].pool), path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int property_get_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -378,17 +577,7 @@ static int property_set_pool_size(sd_bus *bus, const char *path, const char *int
         r = sd_bus_message_read(value, "u", &n);
         if (r < 0)
                 return r;
-        /* On the system instance supervisor_bus_filter() asked polkit before this runs: here the answer
-         * is known. Root, or the daemon's own uid on a session instance, at once. */
-        r = authz_check(m->authz, value, AUTHZ_MANAGE, error);
-        if (r == 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                        "Failed to authorize the change of PoolSize");
-        if (r < 0)
-                return r;
-        if (n == 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "PoolSize must be at least 1");
-        r = pool_set_size(m->pool, n);
+        r = bus_pool_set_size(m, m->pool, value, n, error);
         if (r < 0)
                 return r;
         (void) sd_bus_emit_properties_changed(bus, path, interface, "PoolSize", NULL);
@@ -398,13 +587,13 @@ static int property_set_pool_size(sd_bus *bus, const char *path, const char *int
 static int property_get_running(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        return sd_bus_message_append(reply, "u", pool_get_running(m->pool));
+        return sd_bus_message_append(reply, "u", manager_running(m));
 }
 
 static int property_get_queued(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        return sd_bus_message_append(reply, "u", pool_get_queued(m->pool));
+        return sd_bus_message_append(reply, "u", manager_queued(m));
 }
 
 static int property_get_max_queued(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -447,6 +636,12 @@ const sd_bus_vtable supervisor_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Reexecute", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reexecute,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreatePool", SD_BUS_ARGS("s", name, "a{sv}", settings),
+                                SD_BUS_RESULT("o", pool), method_create_pool, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemovePool", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_remove_pool,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListPools", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", pools), method_list_pools,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobFinished", SD_BUS_ARGS("t", id, "o", job, "s", state, "i", returncode),
                                 0),
         SD_BUS_VTABLE_END,
@@ -478,13 +673,17 @@ int supervisor_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *err
         const char *interface, *property;
         int r;
 
-        /* Only Set of PoolSize: the rest of the manager's properties are read-only and public. */
-        if (!sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Properties", "Set") ||
-            strcmp(sd_bus_message_get_path(message) ?: "", PROCPOOL_OBJECT_PATH) != 0)
+        /* Only Set of PoolSize and of a pool's Size: the rest of the properties are read-only and
+         * public. */
+        if (!sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Properties", "Set"))
                 return 0;
         r = sd_bus_message_read(message, "ss", &interface, &property);
         (void) sd_bus_message_rewind(message, true);
-        if (r < 0 || strcmp(interface, PROCPOOL_MANAGER_INTERFACE) != 0 || strcmp(property, "PoolSize") != 0)
+        if (r < 0)
+                return 0;
+        if (!(strcmp(sd_bus_message_get_path(message) ?: "", PROCPOOL_OBJECT_PATH) == 0 &&
+              strcmp(interface, PROCPOOL_MANAGER_INTERFACE) == 0 && strcmp(property, "PoolSize") == 0) &&
+            !(strcmp(interface, PROCPOOL_POOL_INTERFACE) == 0 && strcmp(property, "Size") == 0))
                 return 0;
         r = authz_check(m->authz, message, AUTHZ_MANAGE, error);
         if (r == 0)
@@ -496,7 +695,7 @@ void supervisor_emit_counts_changed(Manager *m) {
         const char *names[3];
         size_t n = 0;
 
-        unsigned running = pool_get_running(m->pool), queued = pool_get_queued(m->pool);
+        unsigned running = manager_running(m), queued = manager_queued(m);
 
         if (running != m->last_running)
                 names[n++] = "Running";
@@ -508,4 +707,5 @@ void supervisor_emit_counts_changed(Manager *m) {
         if (n > 0)
                 (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH,
                                                            PROCPOOL_MANAGER_INTERFACE, (char **) names);
+        pool_bus_emit_counts_changed(m);
 }

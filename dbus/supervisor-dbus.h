@@ -7,6 +7,12 @@
 extern const sd_bus_vtable supervisor_vtable[];
 
 int supervisor_bus_add(Manager *m);
+/* Queues a job made from spec (taken over on success) in pool p for client c, who submitted it; what the
+ * pool refuses becomes a D-Bus error in error. */
+int supervisor_submit_spec(Manager *m, Client *c, Pool *p, JobSpec *spec, Job **ret, sd_bus_error *error);
+/* Answers message with j's path once j is stored (Submit's reply); returns 1, or a negative errno after
+ * which j is cancelled. */
+int supervisor_reply_when_stored(Manager *m, sd_bus_message *message, Job *j);
 /* JobFinished; on the system instance its returncode reads 0 (the return code is private). */
 void supervisor_emit_job_finished(Manager *m, Job *j);
 /* The bus filter's part for the manager object (system instance): holds a Set of PoolSize until polkit

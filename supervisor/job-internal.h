@@ -32,6 +32,11 @@ struct Job {
         UserUsage *usage;    /* the owner's use of the pool */
         unsigned queued_fds; /* the passed fds counted in the pool's and the owner's while queued */
 
+        /* Queued but waiting for its dependencies or a time (the registry's list), not in the queue. */
+        bool waiting;
+        Job *wait_prev, *wait_next;
+        unsigned n_waiting_for; /* what WaitingFor last said */
+
         /* The registry's bookkeeping. */
         size_t held_cost;                   /* counted in the registry's held bytes, and its owner's */
         struct RegistryUser *holder;        /* its owner's share of what the registry holds */
@@ -56,6 +61,8 @@ void job_mark_starting(Job *j);
 void job_start(Job *j);
 /* Ends a queued job that will never run, cancelled as kind says. */
 void job_finish_unstarted(Job *j, JobReasonKind kind);
+/* Ends a waiting job whose dependency did not exit 0, as reason says. */
+void job_fail_dependency(Job *j, JobReason reason);
 /* Stops a running job because the daemon stops: it ends failed (JOB_REASON_DAEMON_STOPPED). */
 void job_stop_daemon_stopping(Job *j);
 /* Kills what still runs of the job now, without waiting: for a daemon that lets go of its jobs. */

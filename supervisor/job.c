@@ -61,10 +61,36 @@ void job_spec_done(JobSpec *spec) {
         strv_free(spec->environment);
         free(spec->cwd);
         free(spec->label);
+        free(spec->pool);
+        free(spec->after);
         free(spec->user.groups);
         job_spec_close_fds(spec);
         job_spec_release_input(spec);
         job_spec_init(spec);
+}
+
+int job_spec_copy(const JobSpec *from, JobSpec *to) {
+        JobSpec c;
+
+        assert(job_spec_count_fds(from) == 0 && !from->input);
+        c = *from;
+        c.argv = strv_copy(from->argv);
+        c.environment = from->environment ? strv_copy(from->environment) : NULL;
+        c.cwd = from->cwd ? strdup(from->cwd) : NULL;
+        c.label = from->label ? strdup(from->label) : NULL;
+        c.pool = from->pool ? strdup(from->pool) : NULL;
+        c.after = from->n_after > 0 ? memdup(from->after, from->n_after * sizeof(uint64_t)) : NULL;
+        c.user.groups = from->user.n_groups > 0
+                                ? memdup(from->user.groups, from->user.n_groups * sizeof(gid_t))
+                                : NULL;
+        if (!c.argv || (from->environment && !c.environment) || (from->cwd && !c.cwd) ||
+            (from->label && !c.label) || (from->pool && !c.pool) || (from->n_after > 0 && !c.after) ||
+            (from->user.n_groups > 0 && !c.user.groups)) {
+                job_spec_done(&c);
+                return -ENOMEM;
+        }
+        *to = c;
+        return 0;
 }
 
 /* ---- the record ------------------------------------------------------------------------------------ */
@@ -103,6 +129,8 @@ Job *job_new(Pool *pool, JobSpec *spec, void *userdata) {
         job_spec_init(spec); /* taken over */
         j->r.state = JOB_QUEUED;
         j->r.submitted_at = now_usec(CLOCK_REALTIME);
+        j->r.attempt = 1;
+        j->r.wait_until_usec = j->r.spec.not_before_usec;
         j->queue_index = SIZE_MAX;
         j->output_fd[JOB_STDOUT] = j->output_fd[JOB_STDERR] = -EBADF;
         j->userdata = userdata;
@@ -188,6 +216,13 @@ void job_finish_unstarted(Job *j, JobReasonKind kind) {
         j->r.reason.kind = kind;
         job_finish(j, kind == JOB_REASON_CANCEL_QUEUED || kind == JOB_REASON_CANCEL ? JOB_CANCELLED
                                                                                     : JOB_FAILED);
+}
+
+void job_fail_dependency(Job *j, JobReason reason) {
+        assert(j->r.state == JOB_QUEUED && reason.kind == JOB_REASON_DEPENDENCY);
+        free(j->r.reason.detail);
+        j->r.reason = reason;
+        job_finish(j, JOB_FAILED);
 }
 
 void job_finish_stale(Job *j, JobReasonKind kind) {
@@ -798,6 +833,53 @@ static void on_executor_main_exited(Job *j, int returncode) {
         pool_job_changed(j->pool, j, JOB_CHANGE_PID);
 }
 
+/* Whether an attempt that ended in state is run again: it ran and failed on its own account (not
+ * cancelled, not stopped by the daemon) and has retries left. */
+static bool job_should_retry(Job *j, JobState state) {
+        if (j->r.attempt > j->r.spec.retry || pool_is_shutting_down(j->pool))
+                return false;
+        switch (state) {
+        case JOB_EXITED:
+                return j->r.returncode != 0;
+        case JOB_KILLED:
+        case JOB_TIMED_OUT:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Runs the job again after its retry delay: what the last attempt left goes, its output included (the
+ * output kept is the last attempt's). */
+static void job_retry(Job *j) {
+        Registry *r = pool_get_registry(j->pool);
+
+        close_source(&j->timeout_source);
+        close_source(&j->kill_source);
+        job_release_runtime(j);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                closep(&j->output_fd[s]);
+                j->usage->output_bytes -= j->r.output[s].size;
+                j->r.output[s] = (JobOutput) {};
+        }
+        spool_remove(registry_get_spool(r), j->r.id);
+        free(j->r.reason.detail);
+        j->r.reason = (JobReason) {};
+        j->stop_pending = JOB_REASON_NONE;
+        j->r.state = JOB_QUEUED;
+        j->r.pid = 0;
+        j->r.returncode = 0;
+        j->r.started_at = 0;
+        j->r.cpu_usage_usec = j->r.memory_peak = 0;
+        j->r.attempt++;
+        j->r.wait_until_usec = now_usec(CLOCK_REALTIME) + j->r.spec.retry_delay_usec;
+        pool_job_retry(j->pool, j);
+        pool_job_changed(j->pool, j,
+                         JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT | JOB_CHANGE_ATTEMPT |
+                                 JOB_CHANGE_RETURNCODE | JOB_CHANGE_ERROR | JOB_CHANGE_OUTPUT |
+                                 JOB_CHANGE_USAGE);
+}
+
 static void on_executor_exited(Job *j, const ExecutorExit *exit) {
         JobState state;
 
@@ -823,6 +905,10 @@ static void on_executor_exited(Job *j, const ExecutorExit *exit) {
                 break;
         default:
                 state = exit->returncode < 0 ? JOB_KILLED : JOB_EXITED;
+        }
+        if (job_should_retry(j, state)) {
+                job_retry(j);
+                return;
         }
         job_finish(j, state);
 }

@@ -36,8 +36,10 @@ typedef enum JobChange {
         JOB_CHANGE_STARTED_AT = 1 << 3,
         JOB_CHANGE_FINISHED_AT = 1 << 4,
         JOB_CHANGE_ERROR = 1 << 5,
-        JOB_CHANGE_OUTPUT = 1 << 6, /* OutputIncomplete */
-        JOB_CHANGE_USAGE = 1 << 7,  /* CPU time and peak memory: only their final values are reported */
+        JOB_CHANGE_OUTPUT = 1 << 6,  /* OutputIncomplete */
+        JOB_CHANGE_USAGE = 1 << 7,   /* CPU time and peak memory: only their final values are reported */
+        JOB_CHANGE_WAITING = 1 << 8, /* WaitingFor: a job it waits for ended */
+        JOB_CHANGE_ATTEMPT = 1 << 9, /* Attempt: it failed and waits to run again */
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
@@ -54,15 +56,19 @@ typedef enum JobReasonKind {
         JOB_REASON_DAEMON_STOPPED,    /* the daemon stopped (or died) while it ran */
         JOB_REASON_CALLER_GONE,       /* its caller left while the daemon was down */
         JOB_REASON_INPUT_LOST,        /* the fds or input it was given did not outlive the daemon */
+        JOB_REASON_DEPENDENCY,        /* a job of "after" did not exit 0: dependency, state, returncode */
         _JOB_REASON_MAX,              /* the store keeps these numbers: append only */
 } JobReasonKind;
 
 typedef struct JobReason {
         JobReasonKind kind;
-        JobStream stream; /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT */
-        uint64_t limit;   /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
-        int error;        /* START_FAILED, LOST: a positive errno */
-        char *detail;     /* START_FAILED: the executor's own account of what failed, or NULL */
+        JobStream stream;          /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT */
+        uint64_t limit;            /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
+        int error;                 /* START_FAILED, LOST: a positive errno */
+        char *detail;              /* START_FAILED: the executor's own account of what failed, or NULL */
+        uint64_t dependency;       /* DEPENDENCY: the job's id */
+        JobState dependency_state; /* DEPENDENCY: how it ended; _JOB_STATE_MAX: released unseen */
+        int dependency_returncode;
 } JobReason;
 
 /* A field of JobSpec, to name one that an executor cannot honour. */
@@ -111,6 +117,12 @@ typedef struct JobSpec {
         uid_t owner;         /* who submitted it: its quotas are this uid's */
         JobUser user;        /* whom it runs as */
         uint64_t memory_max; /* bytes, 0: no limit; needs the memory controller */
+        char *pool;          /* the name of the pool it was submitted to; set by pool_submit() */
+        uint64_t *after;     /* ids of the jobs that must have exited 0 before it starts */
+        size_t n_after;
+        uint64_t not_before_usec;  /* CLOCK_REALTIME: it does not start earlier; 0: no bound */
+        unsigned retry;            /* attempts after the first that fail: run again up to this often */
+        uint64_t retry_delay_usec; /* between a failed attempt and the next */
 } JobSpec;
 
 /* Sets the defaults: no fds, default stop timeout and output limit. */
@@ -122,6 +134,9 @@ void job_spec_done(JobSpec *spec);
 void job_spec_close_fds(JobSpec *spec);
 /* How many fds the caller passed (and spec holds). */
 unsigned job_spec_count_fds(const JobSpec *spec);
+/* Copies what a job was asked for into to, for a new job; from must hold no fds and no input (a job's
+ * are gone once it started). */
+int job_spec_copy(const JobSpec *from, JobSpec *to);
 /* Gives back the memory behind input, once it has been written or will never be. */
 void job_spec_release_input(JobSpec *spec);
 
@@ -145,6 +160,8 @@ typedef struct JobRecord {
         uint64_t cpu_usage_usec;                        /* final, once it ended; 0 where not measured */
         uint64_t memory_peak;                           /* final, once it ended; 0 where not measured */
         JobOutput output[_JOB_STREAM_MAX];
+        unsigned attempt;         /* 1 for the first run, counting up with each retry */
+        uint64_t wait_until_usec; /* CLOCK_REALTIME: not started before (not-before, or a retry's delay) */
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {

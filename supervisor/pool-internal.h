@@ -6,13 +6,15 @@
 #include "pool.h"
 
 struct Pool {
+        char *name;
         sd_event *event;
         Registry *registry;
         PoolConfig config;
         Executor *executor;
 
-        void *users;     /* tsearch() tree of UserUsage, by uid; each holds its uid's queue */
-        size_t n_queued; /* in all the uids' queues */
+        void *users;      /* tsearch() tree of UserUsage, by uid; each holds its uid's queue */
+        size_t n_queued;  /* in all the uids' queues */
+        size_t n_waiting; /* queued, waiting for dependencies or a time (registry_wait_add()) */
         /* The uids with startable jobs, in turn (pool.c): [0] this round's, [1] the next round's. */
         UserUsage *ring_head[2], *ring_tail[2];
         uint64_t round;
@@ -22,6 +24,8 @@ struct Pool {
         unsigned n_fds;      /* fds passed with queued jobs (Job.queued_fds), held until they start */
         uint64_t n_compares; /* of two queued jobs, ever: the work of scheduling */
         sd_event_source *schedule_source;
+        bool paused; /* starts nothing */
+        void *userdata;
         bool shutting_down;
 };
 
@@ -34,6 +38,11 @@ const QuotaLimits *pool_get_quota(const Pool *p);
 void pool_job_started(Pool *p, Job *j);
 void pool_job_finished(Pool *p, Job *j, JobPhase phase);
 void pool_job_changed(Pool *p, Job *j, JobChange what);
+/* A waiting job may start now: it joins its owner's queue. */
+void pool_job_ready(Pool *p, Job *j);
+/* A running job's attempt failed and it runs again (spec.retry): it gives its slot back and waits until
+ * j->r.wait_until_usec. */
+void pool_job_retry(Pool *p, Job *j);
 /* Puts a job marked starting back in the queue, not started. */
 void pool_job_unstart(Pool *p, Job *j);
 /* The registry is about to free j: the pool lets go of it. */

@@ -46,12 +46,40 @@ unsigned pool_get_running(const Pool *p) {
 }
 
 unsigned pool_get_queued(const Pool *p) {
-        return (unsigned) p->n_queued;
+        return (unsigned) (p->n_queued + p->n_waiting);
+}
+
+bool pool_has_unfinished(const Pool *p) {
+        return p->n_queued + p->n_waiting + p->n_starting + p->n_running > 0;
+}
+
+const char *pool_get_name(const Pool *p) {
+        return p->name;
+}
+
+void *pool_get_userdata(const Pool *p) {
+        return p->userdata;
+}
+
+void pool_set_userdata(Pool *p, void *userdata) {
+        p->userdata = userdata;
+}
+
+bool pool_get_paused(const Pool *p) {
+        return p->paused;
+}
+
+bool pool_name_is_valid(const char *name) {
+        size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+
+        return n > 0 && n <= POOL_NAME_MAX && name[n] == '\0';
 }
 
 uint64_t pool_get_queue_compares(const Pool *p) {
         return p->n_compares;
 }
+
+static void pool_schedule(Pool *p);
 
 /* ---- each uid's queue: a binary heap ----------------------------------------------------------------- */
 
@@ -188,6 +216,16 @@ static void user_trim(UserUsage *u) {
         u->allocated_queue = 0;
 }
 
+/* The passed fds a queued or waiting job holds are counted in its owner's and the pool's. */
+static void count_fds(Pool *p, Job *j, bool add) {
+        if (add)
+                j->queued_fds = job_spec_count_fds(&j->r.spec);
+        j->usage->n_fds += add ? j->queued_fds : -j->queued_fds;
+        p->n_fds += add ? j->queued_fds : -j->queued_fds;
+        if (!add)
+                j->queued_fds = 0;
+}
+
 /* Queues j in its owner's heap; the owner's queued count goes with it, as queue_remove() takes it back. */
 static int queue_push(Pool *p, Job *j) {
         UserUsage *u = j->usage;
@@ -206,11 +244,52 @@ static int queue_push(Pool *p, Job *j) {
         queue_sift_up(p, u, u->n_queued - 1);
         p->n_queued++;
         /* Passed fds are held while the job waits; starting hands them to the job's processes. */
-        j->queued_fds = job_spec_count_fds(&j->r.spec);
-        u->n_fds += j->queued_fds;
-        p->n_fds += j->queued_fds;
+        count_fds(p, j, true);
         ring_update(p, u);
         return 0;
+}
+
+/* j may not start yet: it waits, counted as queued, until the registry hands it to pool_job_ready(). */
+static void wait_push(Pool *p, Job *j) {
+        count_fds(p, j, true);
+        j->usage->n_waiting++;
+        p->n_waiting++;
+        registry_wait_add(p->registry, j);
+}
+
+static void wait_remove(Pool *p, Job *j) {
+        registry_wait_remove(p->registry, j);
+        count_fds(p, j, false);
+        j->usage->n_waiting--;
+        p->n_waiting--;
+}
+
+/* Queues j, or lets it wait if it may not start yet. */
+static int queue_or_wait(Pool *p, Job *j) {
+        if (registry_job_may_start(p->registry, j))
+                return queue_push(p, j);
+        wait_push(p, j);
+        return 0;
+}
+
+void pool_job_ready(Pool *p, Job *j) {
+        assert(j->waiting);
+        wait_remove(p, j);
+        if (queue_push(p, j) < 0) {
+                wait_push(p, j); /* looked at again when the next job ends */
+                return;
+        }
+        pool_schedule(p);
+}
+
+void pool_job_retry(Pool *p, Job *j) {
+        assert(p->n_running > 0 && j->r.state == JOB_QUEUED);
+        p->n_running--;
+        j->usage->n_running--;
+        ring_update(p, j->usage);
+        wait_push(p, j);
+        pool_schedule(p);
+        registry_counts_changed(p->registry, p);
 }
 
 static void queue_remove(Pool *p, Job *j) {
@@ -218,13 +297,15 @@ static void queue_remove(Pool *p, Job *j) {
         size_t i = j->queue_index;
         Job *moved;
 
+        if (j->waiting) {
+                wait_remove(p, j);
+                return;
+        }
         if (i == SIZE_MAX)
                 return;
         assert(i < u->n_queued && u->queue[i] == j);
         j->queue_index = SIZE_MAX;
-        u->n_fds -= j->queued_fds;
-        p->n_fds -= j->queued_fds;
-        j->queued_fds = 0;
+        count_fds(p, j, false);
         p->n_queued--;
         u->n_queued--;
         if (i < u->n_queued) {
@@ -278,7 +359,7 @@ static int on_schedule(sd_event_source *s, void *userdata) {
         size_t n_starting = 0, allocated_starting = 0;
         _cleanup_free_ uint64_t *ids = NULL;
 
-        while (!p->shutting_down && p->n_starting + p->n_running < p->config.pool_size) {
+        while (!p->shutting_down && !p->paused && p->n_starting + p->n_running < p->config.pool_size) {
                 UserUsage *u = ring_pick(p);
                 Job *j;
 
@@ -389,7 +470,7 @@ int pool_job_adopt(Pool *p, Job *j) {
                 j->usage->output_bytes += j->r.output[s].size;
         if (j->r.state != JOB_QUEUED || j->stale)
                 return 0;
-        r = queue_push(p, j);
+        r = queue_or_wait(p, j);
         if (r < 0)
                 return r;
         pool_schedule(p);
@@ -407,7 +488,7 @@ int pool_job_requeue(Pool *p, Job *j) {
         int r;
 
         assert(j->r.state == JOB_QUEUED && j->usage);
-        r = queue_push(p, j);
+        r = queue_or_wait(p, j);
         if (r < 0)
                 return r;
         pool_schedule(p);
@@ -416,15 +497,19 @@ int pool_job_requeue(Pool *p, Job *j) {
 
 /* ---- the pool ---------------------------------------------------------------------------------------- */
 
-int pool_new(sd_event *event, Registry *registry, const PoolConfig *config, Executor *executor, Pool **ret) {
+int pool_new(sd_event *event, Registry *registry, const char *name, const PoolConfig *config,
+             Executor *executor, Pool **ret) {
         Pool *p;
         int r;
 
-        assert(event && registry && config && executor && ret);
+        assert(event && registry && config && executor && ret && pool_name_is_valid(name));
 
         p = calloc(1, sizeof(Pool));
-        if (!p) {
-                executor_free(executor);
+        if (!p)
+                return -ENOMEM;
+        p->name = strdup(name);
+        if (!p->name) {
+                free(p);
                 return -ENOMEM;
         }
         p->event = sd_event_ref(event);
@@ -452,11 +537,40 @@ Pool *pool_free(Pool *p) {
         assert(p->n_queued == 0 && p->n_running == 0 && p->n_starting == 0);
         assert(!p->ring_head[0] && !p->ring_head[1]);
         quota_free_all(&p->users);
-        executor_free(p->executor);
         sd_event_source_disable_unref(p->schedule_source);
         sd_event_unref(p->event);
+        free(p->name);
         free(p);
         return NULL;
+}
+
+typedef struct HandOver {
+        Pool *from, *to;
+} HandOver;
+
+static int hand_over_one(Job *j, void *userdata) {
+        HandOver *h = userdata;
+
+        if (j->pool != h->from)
+                return 0;
+        assert(job_state_is_final(j->r.state));
+        pool_job_detach(h->from, j);
+        j->pool = h->to;
+        /* Out of memory leaves it counted nowhere: it is still released as any other. */
+        (void) pool_job_adopt(h->to, j);
+        return 0;
+}
+
+void pool_retire(Pool *p, Pool *to) {
+        HandOver h = { .from = p, .to = to };
+
+        assert(!pool_has_unfinished(p) && p != to);
+        (void) registry_foreach(p->registry, hand_over_one, &h);
+        registry_pool_removed(p->registry, p->name);
+}
+
+void pool_save(Pool *p) {
+        registry_pool_changed(p->registry, p);
 }
 
 size_t job_spec_cost(const JobSpec *spec) {
@@ -464,7 +578,8 @@ size_t job_spec_cost(const JobSpec *spec) {
                    (spec->cwd ? strlen(spec->cwd) : 0) + spec->user.n_groups * sizeof(gid_t);
         for (char **a = spec->argv; a && *a; a++)
                 n += strlen(*a) + 1;
-        return n;
+        /* After and WaitingFor list them; the bus layer bounds how many. */
+        return n + spec->n_after * 2 * sizeof(uint64_t);
 }
 
 int pool_validate(Pool *p, const JobSpec *spec, JobSpecField *ret_field) {
@@ -483,7 +598,7 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
 
         if (p->shutting_down)
                 return POOL_ERROR_SHUTTING_DOWN;
-        if (p->n_queued >= p->config.max_queued)
+        if (p->n_queued + p->n_waiting >= p->config.max_queued)
                 return POOL_ERROR_QUEUE_FULL;
         if (pool_validate(p, spec, &field) < 0)
                 return POOL_ERROR_NOT_SUPPORTED;
@@ -495,7 +610,8 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         u = quota_ref(&p->users, spec->owner);
         if (!u)
                 return -ENOMEM;
-        if (p->config.per_user.max_queued > 0 && u->n_queued >= p->config.per_user.max_queued) {
+        if (p->config.per_user.max_queued > 0 &&
+            u->n_queued + u->n_waiting >= p->config.per_user.max_queued) {
                 quota_unref(&p->users, u);
                 return POOL_ERROR_USER_QUEUE_FULL;
         }
@@ -511,6 +627,15 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         }
         if (spec->output_limit == JOB_OUTPUT_LIMIT_UNSET)
                 spec->output_limit = p->config.output_limit ?: JOB_OUTPUT_LIMIT_DEFAULT;
+        if (!spec->pool || strcmp(spec->pool, p->name) != 0) {
+                char *name = strdup(p->name);
+                if (!name) {
+                        quota_unref(&p->users, u);
+                        return -ENOMEM;
+                }
+                free(spec->pool);
+                spec->pool = name;
+        }
 
         j = job_new(p, spec, userdata);
         if (!j) {
@@ -521,7 +646,7 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         r = registry_add(p->registry, j, cost);
         if (r < 0)
                 goto fail;
-        r = queue_push(p, j);
+        r = queue_or_wait(p, j);
         if (r < 0) {
                 registry_remove(p->registry, j);
                 goto fail;
@@ -546,9 +671,18 @@ int pool_set_size(Pool *p, unsigned size) {
         if (size == 0)
                 return -EINVAL;
         p->config.pool_size = size;
-        registry_set_setting(p->registry, STORE_SETTING_POOL_SIZE, size);
+        registry_pool_changed(p->registry, p);
         pool_schedule(p);
         return 0;
+}
+
+void pool_set_paused(Pool *p, bool paused) {
+        if (p->paused == paused)
+                return;
+        p->paused = paused;
+        registry_pool_changed(p->registry, p);
+        if (!paused)
+                pool_schedule(p);
 }
 
 typedef struct ShutdownContext {
@@ -583,6 +717,10 @@ void pool_shutdown(Pool *p, bool keep_queued) {
         p->shutting_down = true;
         (void) registry_foreach(p->registry, shutdown_one, &c);
         registry_counts_changed(p->registry, p);
+}
+
+bool pool_is_shutting_down(const Pool *p) {
+        return p->shutting_down;
 }
 
 bool pool_is_active(const Pool *p) {

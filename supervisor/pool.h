@@ -46,10 +46,23 @@ typedef struct PoolConfig {
 /* pool_submit(): the pool is shutting down. */
 #define POOL_ERROR_SHUTTING_DOWN (-ESHUTDOWN)
 
-/* A pool whose jobs get their ids from registry and run on executor, which it takes over. */
-int pool_new(sd_event *event, Registry *registry, const PoolConfig *config, Executor *executor, Pool **ret);
-/* Frees the pool and its executor. Its jobs must be gone: the registry frees them (registry_free()). */
+/* A pool's name: 1 to POOL_NAME_MAX of [A-Za-z0-9_-]. The pool POOL_DEFAULT_NAME always exists. */
+#define POOL_NAME_MAX 64
+#define POOL_DEFAULT_NAME "default"
+bool pool_name_is_valid(const char *name);
+
+/* A pool called name whose jobs get their ids from registry and run on executor, which stays its
+ * caller's (several pools may share one) and must outlive the pool. */
+int pool_new(sd_event *event, Registry *registry, const char *name, const PoolConfig *config,
+             Executor *executor, Pool **ret);
+/* Frees the pool. Its jobs must be gone: the registry frees them (registry_free()), or another pool took
+ * over its finished ones (pool_retire()). */
 Pool *pool_free(Pool *p);
+/* Stores a new pool's settings (a pool's changes are stored as they happen). */
+void pool_save(Pool *p);
+/* Before p is removed for good: its finished jobs (it must have no other) are counted as to's from now
+ * on, keeping the pool name they ran in, and its settings are deleted from the store. Free it next. */
+void pool_retire(Pool *p, Pool *to);
 
 /* Queues a job made from spec (taken over on success, handed back on failure) and returns it;
  * userdata becomes the job's (job_get_userdata()) before any callback hears of it. The job starts from
@@ -58,10 +71,19 @@ int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret);
 /* Whether the pool's executor can honour spec: POOL_ERROR_NOT_SUPPORTED naming the field if not. */
 int pool_validate(Pool *p, const JobSpec *spec, JobSpecField *ret_field);
 int pool_set_size(Pool *p, unsigned size);
+/* A paused pool starts nothing; what runs goes on. Stored, as the size is. */
+void pool_set_paused(Pool *p, bool paused);
+bool pool_get_paused(const Pool *p);
+const char *pool_get_name(const Pool *p);
+/* One pointer for the layer above; the model never reads it. */
+void *pool_get_userdata(const Pool *p);
+void pool_set_userdata(Pool *p, void *userdata);
 /* Stops taking jobs and stops what runs. Queued jobs are cancelled, or, with keep_queued (a store keeps
  * them for the next start), only those that cancel when their caller leaves; running jobs that would
  * not be cancelled that way end failed, the daemon having stopped while they ran. */
 void pool_shutdown(Pool *p, bool keep_queued);
+/* True once pool_shutdown() was called. */
+bool pool_is_shutting_down(const Pool *p);
 /* True while a job of the pool is starting or running. */
 bool pool_is_active(const Pool *p);
 
@@ -70,6 +92,8 @@ unsigned pool_get_size(const Pool *p);
 /* Jobs running (started, not yet ended) and queued (waiting for a slot). */
 unsigned pool_get_running(const Pool *p);
 unsigned pool_get_queued(const Pool *p);
+/* True while a job of the pool is queued, starting or running. */
+bool pool_has_unfinished(const Pool *p);
 unsigned pool_default_size(void);
 /* How many times the pool's queues compared two jobs, ever: a measure of the work scheduling does, for
  * the tests and the bench. */

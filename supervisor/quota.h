@@ -19,6 +19,7 @@ struct UserUsage {
         uid_t uid;
         unsigned n_jobs; /* jobs held, in any state: the record lives while this is above 0 */
         size_t n_queued;
+        size_t n_waiting; /* queued, but waiting for dependencies or a time: not in the heap */
         unsigned n_running;
         unsigned n_fds; /* fds passed with its queued jobs, held until they start */
         uint64_t output_bytes;

@@ -21,9 +21,16 @@ void registry_release(Registry *r, Job *j);
 void registry_job_added(Registry *r, Job *j);
 void registry_job_changed(Registry *r, Job *j, JobChange what);
 void registry_counts_changed(Registry *r, Pool *p);
-/* A setting changed at run time: it is written with the next batch. */
-void registry_set_setting(Registry *r, const char *key, uint64_t value);
+/* A pool's settings changed, or it was removed: written with the next batch. */
+void registry_pool_changed(Registry *r, Pool *p);
+void registry_pool_removed(Registry *r, const char *name);
 /* j's record changed: it is written with the next batch. */
 void registry_job_dirty(Registry *r, Job *j);
 /* Calls the idle callback if nothing is held, after giving memory back. */
 void registry_check_idle(Registry *r);
+/* Queued jobs that may not start yet (registry_job_may_start() says no): the registry looks at them again
+ * when a job ends and at the time they wait for, ends those whose dependency failed
+ * (job_fail_dependency()) and hands those that may start to pool_job_ready(). */
+void registry_wait_add(Registry *r, Job *j);
+void registry_wait_remove(Registry *r, Job *j);
+bool registry_job_may_start(Registry *r, Job *j);

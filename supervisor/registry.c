@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,15 +54,22 @@ struct Registry {
                 void *userdata;
         } * acks;
         size_t n_acks, allocated_acks;
-        struct Setting {
-                const char *key;
-                uint64_t value;
-        } settings[4];
-        size_t n_settings;
+        struct PoolChange {
+                char name[POOL_NAME_MAX + 1];
+                unsigned size;
+                bool paused, removed;
+        } * pool_changes;
+        size_t n_pool_changes, allocated_pool_changes;
         uint64_t stored_next_id;
         sd_event_source *flush_source; /* at the end of a loop iteration */
         sd_event_source *retry_source; /* after a failed commit */
-        bool flushing;                 /* in registry_flush(), whose callbacks may release jobs */
+
+        /* Queued jobs that may not start yet: waiting for jobs of "after", or for a time. */
+        Job *waiting_head;
+        size_t n_waiting;
+        sd_event_source *wait_check_source; /* looks at them again: a job ended, or one was added */
+        sd_event_source *wait_timer_source; /* CLOCK_REALTIME: the earliest time one waits for */
+        bool flushing;                      /* in registry_flush(), whose callbacks may release jobs */
 };
 
 /* Commits wait for at most this many callers before they are forced: a client that floods requests must
@@ -250,6 +258,10 @@ int registry_foreach(Registry *r, int (*f)(Job *j, void *userdata), void *userda
         return 0;
 }
 
+uint64_t registry_get_next_id(const Registry *r) {
+        return r->next_id;
+}
+
 size_t registry_get_n_jobs(const Registry *r) {
         return r->n_jobs;
 }
@@ -350,18 +362,33 @@ static void registry_job_deleted(Registry *r, uint64_t id) {
         flush_arm(r);
 }
 
-void registry_set_setting(Registry *r, const char *key, uint64_t value) {
+static void pool_change(Registry *r, const char *name, unsigned size, bool paused, bool removed) {
+        struct PoolChange *c = NULL;
+
         if (!r->store)
                 return;
-        for (size_t i = 0; i < r->n_settings; i++)
-                if (strcmp(r->settings[i].key, key) == 0) {
-                        r->settings[i].value = value;
-                        flush_arm(r);
-                        return;
-                }
-        assert(r->n_settings < ELEMENTSOF(r->settings));
-        r->settings[r->n_settings++] = (struct Setting) { key, value };
+        for (size_t i = 0; i < r->n_pool_changes; i++)
+                if (strcmp(r->pool_changes[i].name, name) == 0)
+                        c = &r->pool_changes[i];
+        if (!c) {
+                if (grow((void **) &r->pool_changes, &r->allocated_pool_changes, r->n_pool_changes,
+                         sizeof(struct PoolChange)) < 0)
+                        return; /* the last stored settings are read back */
+                c = &r->pool_changes[r->n_pool_changes++];
+                snprintf(c->name, sizeof(c->name), "%s", name);
+        }
+        c->size = size;
+        c->paused = paused;
+        c->removed = removed;
         flush_arm(r);
+}
+
+void registry_pool_changed(Registry *r, Pool *p) {
+        pool_change(r, pool_get_name(p), pool_get_size(p), pool_get_paused(p), false);
+}
+
+void registry_pool_removed(Registry *r, const char *name) {
+        pool_change(r, name, 0, false, true);
 }
 
 int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata),
@@ -416,8 +443,11 @@ static int store_write(Registry *r) {
                 if (k < 0)
                         goto fail;
         }
-        for (size_t i = 0; i < r->n_settings; i++) {
-                k = store_put_setting(r->store, r->settings[i].key, r->settings[i].value);
+        for (size_t i = 0; i < r->n_pool_changes; i++) {
+                const struct PoolChange *c = &r->pool_changes[i];
+
+                k = c->removed ? store_delete_pool(r->store, c->name)
+                               : store_put_pool(r->store, c->name, c->size, c->paused);
                 if (k < 0)
                         goto fail;
         }
@@ -435,7 +465,7 @@ int registry_flush(Registry *r) {
         if (!r->store)
                 return 0;
         (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
-        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_settings == 0)
+        if (r->n_dirty == 0 && r->n_deleted == 0 && r->n_acks == 0 && r->n_pool_changes == 0)
                 return 0;
 
         r->flushing = true;
@@ -480,7 +510,7 @@ int registry_flush(Registry *r) {
         }
         if (r->n_deleted > 0)
                 r->stored_next_id = r->next_id;
-        r->n_dirty = r->n_deleted = r->n_settings = 0;
+        r->n_dirty = r->n_deleted = r->n_pool_changes = 0;
         for (size_t i = 0; i < n_acks; i++) {
                 Job *j = registry_find(r, acks[i].id);
                 if (j)
@@ -518,7 +548,7 @@ typedef struct LoadContext {
 static int load_one(JobRecord *rec, void *userdata) {
         LoadContext *c = userdata;
         Registry *r = c->registry;
-        Pool *p = c->pool_for("default", c->userdata);
+        Pool *p = c->pool_for(rec->spec.pool, c->userdata);
         Job *j;
         int k;
 
@@ -805,6 +835,122 @@ static void retain_count(Registry *r, uid_t uid) {
         }
 }
 
+/* ---- jobs that wait before they may start ------------------------------------------------------------ */
+
+void registry_wait_add(Registry *r, Job *j) {
+        assert(!j->waiting);
+        j->waiting = true;
+        j->wait_prev = NULL;
+        j->wait_next = r->waiting_head;
+        if (r->waiting_head)
+                r->waiting_head->wait_prev = j;
+        r->waiting_head = j;
+        r->n_waiting++;
+        (void) sd_event_source_set_enabled(r->wait_check_source, SD_EVENT_ONESHOT);
+}
+
+void registry_wait_remove(Registry *r, Job *j) {
+        if (!j->waiting)
+                return;
+        if (j->wait_prev)
+                j->wait_prev->wait_next = j->wait_next;
+        else
+                r->waiting_head = j->wait_next;
+        if (j->wait_next)
+                j->wait_next->wait_prev = j->wait_prev;
+        j->wait_prev = j->wait_next = NULL;
+        j->waiting = false;
+        r->n_waiting--;
+}
+
+unsigned registry_waiting_for(Registry *r, const Job *j, uint64_t *ret_ids) {
+        unsigned n = 0;
+
+        if (job_state_is_final(j->r.state))
+                return 0;
+        for (size_t i = 0; i < j->r.spec.n_after; i++) {
+                Job *d = registry_find(r, j->r.spec.after[i]);
+                if (d && !job_state_is_final(d->r.state)) {
+                        if (ret_ids)
+                                ret_ids[n] = d->r.id;
+                        n++;
+                }
+        }
+        return n;
+}
+
+/* Whether j may start as far as its dependencies go: 1 yes, 0 not yet, or, for one that did not exit 0,
+ * -1 with the reason filled in. */
+static int dependencies_met(Registry *r, Job *j, JobReason *ret_reason) {
+        bool pending = false;
+
+        for (size_t i = 0; i < j->r.spec.n_after; i++) {
+                uint64_t id = j->r.spec.after[i];
+                Job *d = registry_find(r, id);
+
+                if (d && !job_state_is_final(d->r.state)) {
+                        pending = true;
+                        continue;
+                }
+                if (d && d->r.state == JOB_EXITED && d->r.returncode == 0)
+                        continue;
+                *ret_reason = (JobReason) {
+                        .kind = JOB_REASON_DEPENDENCY,
+                        .dependency = id,
+                        .dependency_state = d ? d->r.state : _JOB_STATE_MAX,
+                        .dependency_returncode = d ? d->r.returncode : 0,
+                };
+                return -1;
+        }
+        return !pending;
+}
+
+bool registry_job_may_start(Registry *r, Job *j) {
+        JobReason reason;
+
+        /* A dependency that failed ends it: it is looked at once it waits. */
+        return j->r.spec.n_after == 0
+                       ? j->r.wait_until_usec <= now_realtime()
+                       : dependencies_met(r, j, &reason) > 0 && j->r.wait_until_usec <= now_realtime();
+}
+
+static int on_wait_check(sd_event_source *s, void *userdata) {
+        Registry *r = userdata;
+        uint64_t now = now_realtime(), next = UINT64_MAX;
+        Job *j = r->waiting_head;
+
+        while (j) {
+                Job *next_job = j->wait_next; /* j may leave the list, and only j */
+                JobReason reason = {};
+                int k = dependencies_met(r, j, &reason);
+                unsigned n = registry_waiting_for(r, j, NULL);
+
+                if (k < 0)
+                        job_fail_dependency(j, reason);
+                else if (k > 0 && j->r.wait_until_usec <= now)
+                        pool_job_ready(j->pool, j);
+                else {
+                        if (k > 0)
+                                next = MIN(next, j->r.wait_until_usec);
+                        if (n != j->n_waiting_for) {
+                                j->n_waiting_for = n;
+                                registry_job_changed(r, j, JOB_CHANGE_WAITING);
+                        }
+                }
+                j = next_job;
+        }
+        if (next != UINT64_MAX) {
+                (void) sd_event_source_set_time(r->wait_timer_source, next);
+                (void) sd_event_source_set_enabled(r->wait_timer_source, SD_EVENT_ONESHOT);
+        } else
+                (void) sd_event_source_set_enabled(r->wait_timer_source, SD_EVENT_OFF);
+        return 0;
+}
+
+static int on_wait_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        return on_wait_check(s, userdata);
+}
+
 void registry_job_finished(Registry *r, Job *j, JobChange what) {
         uid_t uid = j->r.spec.owner;
 
@@ -814,6 +960,8 @@ void registry_job_finished(Registry *r, Job *j, JobChange what) {
         finished_append(r, j);
         r->n_finished_total++;
         registry_job_dirty(r, j);
+        if (r->n_waiting > 0)
+                (void) sd_event_source_set_enabled(r->wait_check_source, SD_EVENT_ONESHOT);
 
         /* The change first: a client that caches properties (a GDBusProxy) has the final state by the
          * time the end is announced and its waiting callers get their answer. */
@@ -934,12 +1082,19 @@ int registry_new(sd_event *event, const RegistryConfig *config, Spool *spool,
         if (k >= 0)
                 k = sd_event_add_time(event, &r->retry_source, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 10,
                                       on_retry, r);
+        if (k >= 0)
+                k = sd_event_add_defer(event, &r->wait_check_source, on_wait_check, r);
+        if (k >= 0)
+                k = sd_event_add_time(event, &r->wait_timer_source, CLOCK_REALTIME, UINT64_MAX, 0,
+                                      on_wait_timer, r);
         if (k < 0) {
                 registry_free(r);
                 return k;
         }
         (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(r->wait_check_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(r->wait_timer_source, SD_EVENT_OFF);
         *ret = r;
         return 0;
 }
@@ -969,8 +1124,11 @@ Registry *registry_free(Registry *r) {
         free(r->slots);
         free(r->dirty);
         free(r->deleted);
+        free(r->pool_changes);
         free(r->acks);
         sd_event_source_disable_unref(r->flush_source);
+        sd_event_source_disable_unref(r->wait_check_source);
+        sd_event_source_disable_unref(r->wait_timer_source);
         sd_event_source_disable_unref(r->retry_source);
         spool_free(r->spool);
         sd_event_source_disable_unref(r->retain_source);

@@ -97,6 +97,11 @@ Job *registry_find(Registry *r, uint64_t id);
  * release the job it is given. */
 int registry_foreach(Registry *r, int (*f)(Job *j, void *userdata), void *userdata);
 size_t registry_get_n_jobs(const Registry *r);
+/* How many of the jobs j waits for ("after") have not ended yet; their ids into ret_ids (room for
+ * spec.n_after), if given. */
+unsigned registry_waiting_for(Registry *r, const Job *j, uint64_t *ret_ids);
+/* The id the next job will get. */
+uint64_t registry_get_next_id(const Registry *r);
 /* Finished jobs held now, and jobs that ever finished. */
 size_t registry_get_n_finished(const Registry *r);
 uint64_t registry_get_n_finished_total(const Registry *r);

@@ -3,6 +3,7 @@
  * database (WAL mode, a schema version, migrations). The registry writes through it in batches. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 struct Store {
         sqlite3 *db;
         char *path;
-        sqlite3_stmt *put_job, *delete_job, *put_setting, *get_setting;
+        sqlite3_stmt *put_job, *delete_job, *put_setting, *get_setting, *put_pool, *delete_pool;
         sqlite3_stmt *begin, *commit, *rollback;
 };
 
@@ -66,6 +67,19 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "ALTER TABLE jobs ADD COLUMN user_uid INTEGER;" /* NULL: the daemon's credentials */
         "ALTER TABLE jobs ADD COLUMN user_gid INTEGER;"
         "ALTER TABLE jobs ADD COLUMN user_groups TEXT;", /* decimal gids, space-separated */
+        /* 2 -> 3: named pools, dependencies, delayed starts, retries */
+        "ALTER TABLE jobs ADD COLUMN after_ids TEXT;" /* ids in decimal, separated by ',' */
+        "ALTER TABLE jobs ADD COLUMN not_before_usec INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN retry_delay_usec INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;"
+        "ALTER TABLE jobs ADD COLUMN wait_until_usec INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN reason_dependency INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN reason_dependency_state INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN reason_dependency_returncode INTEGER NOT NULL DEFAULT 0;"
+        "CREATE TABLE pools (name TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL, paused INTEGER NOT NULL);"
+        "INSERT INTO pools (name, size, paused) SELECT 'default', value, 0 FROM settings WHERE key = 'pool-size';"
+        "DELETE FROM settings WHERE key = 'pool-size';",
 };
 
 #define JOB_COLUMNS                                                                                             \
@@ -73,8 +87,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "kill_on_output_limit, has_input, passed_fds, cancel_on_disconnect, priority, label, memory_max, "      \
         "state, reason_kind, reason_stream, reason_limit, reason_error, reason_detail, returncode, main_pid, "  \
         "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "       \
-        "stderr_size, stderr_flags, user_uid, user_gid, user_groups"
-#define N_JOB_COLUMNS 36
+        "stderr_size, stderr_flags, user_uid, user_gid, user_groups, pool, after_ids, not_before_usec, retry, " \
+        "retry_delay_usec, attempt, wait_until_usec, reason_dependency, reason_dependency_state, "              \
+        "reason_dependency_returncode"
+#define N_JOB_COLUMNS 46
 
 void store_release_memory(Store *s) {
         (void) sqlite3_db_release_memory(s->db);
@@ -251,11 +267,16 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         if (r < 0)
                 return r;
 
-        r = prepare(s,
-                    "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS
-                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    &s->put_job);
+        r = prepare(
+                s,
+                "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &s->put_job);
+        if (r >= 0)
+                r = prepare(s, "INSERT OR REPLACE INTO pools (name, size, paused) VALUES (?, ?, ?)",
+                            &s->put_pool);
+        if (r >= 0)
+                r = prepare(s, "DELETE FROM pools WHERE name = ?", &s->delete_pool);
         if (r >= 0)
                 r = prepare(s, "DELETE FROM jobs WHERE id = ?", &s->delete_job);
         if (r >= 0)
@@ -282,6 +303,8 @@ Store *store_free(Store *s) {
         sqlite3_finalize(s->delete_job);
         sqlite3_finalize(s->put_setting);
         sqlite3_finalize(s->get_setting);
+        sqlite3_finalize(s->put_pool);
+        sqlite3_finalize(s->delete_pool);
         sqlite3_finalize(s->begin);
         sqlite3_finalize(s->commit);
         sqlite3_finalize(s->rollback);
@@ -395,8 +418,47 @@ static int output_flags(const JobOutput *o) {
         return (o->truncated ? 1 : 0) | (o->incomplete ? 2 : 0);
 }
 
+/* Job ids as text: "1,2,3". */
+static char *ids_pack(const uint64_t *ids, size_t n) {
+        char *b = malloc(n * 21 + 1), *p;
+
+        if (!b)
+                return NULL;
+        p = b;
+        *p = '\0';
+        for (size_t i = 0; i < n; i++)
+                p += sprintf(p, "%s%" PRIu64, i > 0 ? "," : "", ids[i]);
+        return b;
+}
+
+static int ids_unpack(const char *t, uint64_t **ret, size_t *ret_n) {
+        size_t n = 0;
+        uint64_t *ids;
+
+        for (const char *c = t; *c; c++)
+                n += *c == ',';
+        ids = calloc(n + 1, sizeof(uint64_t));
+        if (!ids)
+                return -ENOMEM;
+        n = 0;
+        while (*t) {
+                char *end;
+
+                errno = 0;
+                ids[n++] = strtoull(t, &end, 10);
+                if (errno != 0 || end == t || (*end != ',' && *end != '\0')) {
+                        free(ids);
+                        return -EBADMSG;
+                }
+                t = *end ? end + 1 : end;
+        }
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
 int store_put_job(Store *s, const JobRecord *r) {
-        _cleanup_free_ char *argv = NULL, *env = NULL, *groups = NULL;
+        _cleanup_free_ char *argv = NULL, *env = NULL, *groups = NULL, *after = NULL;
         sqlite3_stmt *st = s->put_job;
         size_t argv_size, env_size = 0;
         int i = 1;
@@ -468,7 +530,61 @@ int store_put_job(Store *s, const JobRecord *r) {
                 sqlite3_bind_null(st, i++);
                 sqlite3_bind_null(st, i++);
         }
+        sqlite3_bind_text(st, i++, r->spec.pool ?: "default", -1, SQLITE_STATIC);
+        if (r->spec.n_after > 0) {
+                after = ids_pack(r->spec.after, r->spec.n_after);
+                if (!after)
+                        return -ENOMEM;
+                sqlite3_bind_text(st, i++, after, -1, SQLITE_STATIC);
+        } else
+                sqlite3_bind_null(st, i++);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64) r->spec.not_before_usec);
+        sqlite3_bind_int64(st, i++, r->spec.retry);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64) r->spec.retry_delay_usec);
+        sqlite3_bind_int64(st, i++, r->attempt);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64) r->wait_until_usec);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64) r->reason.dependency);
+        sqlite3_bind_int(st, i++, r->reason.dependency_state);
+        sqlite3_bind_int(st, i++, r->reason.dependency_returncode);
         return step_done(st);
+}
+
+int store_put_pool(Store *s, const char *name, unsigned size, bool paused) {
+        sqlite3_bind_text(s->put_pool, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->put_pool, 2, size);
+        sqlite3_bind_int(s->put_pool, 3, paused);
+        return step_done(s->put_pool);
+}
+
+int store_delete_pool(Store *s, const char *name) {
+        sqlite3_bind_text(s->delete_pool, 1, name, -1, SQLITE_STATIC);
+        return step_done(s->delete_pool);
+}
+
+int store_load_pools(Store *s, int (*f)(const char *name, unsigned size, bool paused, void *userdata),
+                     void *userdata) {
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT name, size, paused FROM pools ORDER BY name", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *name = (const char *) sqlite3_column_text(st, 0);
+                sqlite3_int64 size = sqlite3_column_int64(st, 1);
+
+                if (!name || size <= 0 || size > UINT32_MAX) {
+                        r = -EBADMSG;
+                        break;
+                }
+                r = f(name, (unsigned) size, sqlite3_column_int(st, 2) != 0, userdata);
+                if (r < 0)
+                        break;
+        }
+        sqlite3_finalize(st);
+        if (r < 0)
+                return r;
+        return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
 }
 
 int store_delete_job(Store *s, uint64_t id) {
@@ -570,8 +686,28 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
                         return k;
         }
         i += 3;
+        r->spec.pool = column_strdup(st, i++);
+        if (!r->spec.pool)
+                return -ENOMEM;
+        if (sqlite3_column_type(st, i) != SQLITE_NULL) {
+                int k = ids_unpack((const char *) sqlite3_column_text(st, i), &r->spec.after,
+                                   &r->spec.n_after);
+                if (k < 0)
+                        return k;
+        }
+        i++;
+        r->spec.not_before_usec = (uint64_t) sqlite3_column_int64(st, i++);
+        r->spec.retry = (unsigned) sqlite3_column_int64(st, i++);
+        r->spec.retry_delay_usec = (uint64_t) sqlite3_column_int64(st, i++);
+        r->attempt = (unsigned) sqlite3_column_int64(st, i++);
+        r->wait_until_usec = (uint64_t) sqlite3_column_int64(st, i++);
+        r->reason.dependency = (uint64_t) sqlite3_column_int64(st, i++);
+        r->reason.dependency_state = sqlite3_column_int(st, i++);
+        r->reason.dependency_returncode = sqlite3_column_int(st, i++);
         if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 ||
-            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX)
+            r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 ||
+            r->reason.stream >= _JOB_STREAM_MAX || r->reason.dependency_state < 0 ||
+            r->reason.dependency_state > _JOB_STATE_MAX)
                 return -EBADMSG;
         return 0;
 }

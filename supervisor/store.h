@@ -17,7 +17,7 @@ typedef enum StoreSync {
 } StoreSync;
 
 /* The schema this build writes; a store of a later one is refused. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens the database at path, making it (0600) if there is none. A store that is corrupt, unreadable or
  * from a newer schema is refused with a negative errno and, in *ret_error, a sentence that names the file
@@ -32,6 +32,9 @@ int store_begin(Store *s);
 int store_put_job(Store *s, const JobRecord *r);
 int store_delete_job(Store *s, uint64_t id);
 int store_put_setting(Store *s, const char *key, uint64_t value);
+/* A pool's settings, by name; deleted when the pool is removed. */
+int store_put_pool(Store *s, const char *name, unsigned size, bool paused);
+int store_delete_pool(Store *s, const char *name);
 int store_commit(Store *s);
 void store_rollback(Store *s);
 
@@ -39,10 +42,12 @@ void store_rollback(Store *s);
 int store_get_setting(Store *s, const char *key, uint64_t *ret);
 /* Calls f with each job's record, by id; f takes over what the record holds. */
 int store_load_jobs(Store *s, int (*f)(JobRecord *r, void *userdata), void *userdata);
+/* Calls f with each pool's settings, by name. */
+int store_load_pools(Store *s, int (*f)(const char *name, unsigned size, bool paused, void *userdata),
+                     void *userdata);
 /* Gives back the memory SQLite caches (its page cache): for a daemon that has gone idle. */
 void store_release_memory(Store *s);
 /* The last error SQLite reported, for log lines. */
 const char *store_last_error(Store *s);
 
 #define STORE_SETTING_NEXT_ID "next-id"
-#define STORE_SETTING_POOL_SIZE "pool-size"

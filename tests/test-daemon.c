@@ -94,7 +94,8 @@ static void test_no_bus(void) {
 
 static void test_name_taken(Fixture *f, gconstpointer unused) {
         g_autofree char *address = g_strdup_printf("--address=%s", f->address);
-        const char *args[] = { address, NULL };
+        /* --ephemeral: the default state dir is not the test's to touch. */
+        const char *args[] = { address, "--ephemeral", NULL };
         const char *t[] = { "sh", "-c", "exit 6", NULL };
         g_autoptr(GError) error = NULL;
         Run r = {};

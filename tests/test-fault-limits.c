@@ -182,7 +182,8 @@ static void test_managed_objects_fit(Fixture *f, gconstpointer unused) {
                                    "GetManagedObjects", NULL, &error);
         g_assert_no_error(error);
         g_autoptr(GVariant) dict = g_variant_get_child_value(objects, 0);
-        g_assert_cmpuint(g_variant_n_children(dict), ==, accepted + 1);
+        /* The jobs, and the pool "default". */
+        g_assert_cmpuint(g_variant_n_children(dict), ==, accepted + 1 + 1);
 
         /* Once they have run, finished jobs give their room to new ones, oldest first. */
         g_autoptr(GVariant) c = fixture_job_call(f, blocker, "Cancel", NULL, &error);

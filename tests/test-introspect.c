@@ -147,15 +147,30 @@ static void test_job(Fixture *f, gconstpointer unused) {
         g_assert_null(parent->nodes[1]);
 }
 
+static void test_pool(Fixture *f, gconstpointer unused) {
+        g_autoptr(GDBusNodeInfo) expected = contract();
+        g_autoptr(GDBusNodeInfo) got = live(f, MANAGER_PATH "/pool/default");
+        g_autoptr(GDBusNodeInfo) parent = live(f, MANAGER_PATH "/pool");
+
+        assert_same_interface(expected, got, "org.procpool.Pool1");
+        /* The enumerator lists the default pool as a child node. */
+        g_assert_nonnull(parent->nodes);
+        g_assert_nonnull(parent->nodes[0]);
+        g_assert_cmpstr(parent->nodes[0]->path, ==, "default");
+        g_assert_null(parent->nodes[1]);
+}
+
 static void test_contract_complete(Fixture *f, gconstpointer unused) {
         g_autoptr(GDBusNodeInfo) expected = contract();
 
-        /* The XML names exactly the two procpool interfaces. */
+        /* The XML names exactly the three procpool interfaces. */
         g_assert_nonnull(expected->interfaces[0]);
         g_assert_nonnull(expected->interfaces[1]);
-        g_assert_null(expected->interfaces[2]);
+        g_assert_nonnull(expected->interfaces[2]);
+        g_assert_null(expected->interfaces[3]);
         g_assert_cmpstr(expected->interfaces[0]->name, ==, MANAGER_IFACE);
         g_assert_cmpstr(expected->interfaces[1]->name, ==, JOB_IFACE);
+        g_assert_cmpstr(expected->interfaces[2]->name, ==, "org.procpool.Pool1");
 }
 
 static void assert_bytes_forced(GDBusArgInfo **args, const char *member) {
@@ -189,6 +204,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         FIXTURE_ADD("/procpool/introspect/manager", fixture_setup, NULL, test_manager);
         FIXTURE_ADD("/procpool/introspect/job", fixture_setup, NULL, test_job);
+        FIXTURE_ADD("/procpool/introspect/pool", fixture_setup, NULL, test_pool);
         FIXTURE_ADD("/procpool/introspect/contract-complete", fixture_setup, NULL, test_contract_complete);
         FIXTURE_ADD("/procpool/introspect/bytes-forced", fixture_setup, NULL, test_bytes_forced);
         return g_test_run();

@@ -195,7 +195,9 @@ static void ctx_init_full(Ctx *c, unsigned pool_size, const RegistryConfig *rc, 
         c->spool_dir = spool_dir_new();
         g_assert_cmpint(spool_open(c->spool_dir, &spool), ==, 0);
         g_assert_cmpint(registry_new(c->event, rc, spool, &callbacks, c, &c->registry), ==, 0);
-        g_assert_cmpint(pool_new(c->event, c->registry, &config, &c->fake.executor, &c->pool), ==, 0);
+        g_assert_cmpint(
+                pool_new(c->event, c->registry, POOL_DEFAULT_NAME, &config, &c->fake.executor, &c->pool), ==,
+                0);
 }
 
 static void ctx_init(Ctx *c, unsigned pool_size) {

@@ -19,6 +19,7 @@ typedef struct {
         char *spool_dir;
         Registry *registry;
         Pool *pool;
+        Executor *executor;
         GArray *started;  /* ids in the order they started */
         GArray *finished; /* ids in the order they ended */
         unsigned max_running;
@@ -62,7 +63,6 @@ static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned r
                 .max_queued = max_queued,
                 .output_limit = 1024,
         };
-        Executor *executor;
         Spool *spool;
 
         memset(c, 0, sizeof(*c));
@@ -71,8 +71,9 @@ static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned r
         c->spool_dir = spool_dir_new();
         g_assert_cmpint(spool_open(c->spool_dir, &spool), ==, 0);
         g_assert_cmpint(registry_new(c->event, &registry_config, spool, &callbacks, c, &c->registry), ==, 0);
-        g_assert_cmpint(executor_local_new(c->event, NULL, &executor), ==, 0);
-        g_assert_cmpint(pool_new(c->event, c->registry, &config, executor, &c->pool), ==, 0);
+        g_assert_cmpint(executor_local_new(c->event, NULL, &c->executor), ==, 0);
+        g_assert_cmpint(pool_new(c->event, c->registry, POOL_DEFAULT_NAME, &config, c->executor, &c->pool),
+                        ==, 0);
         c->started = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         c->finished = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         g_assert_cmpint(sd_event_add_time_relative(c->event, &c->guard, CLOCK_MONOTONIC, 20 * 1000000ULL, 0,
@@ -83,6 +84,7 @@ static void ctx_init(Ctx *c, unsigned pool_size, unsigned max_queued, unsigned r
 static void ctx_done(Ctx *c) {
         c->registry = registry_free(c->registry);
         c->pool = pool_free(c->pool);
+        c->executor = executor_free(c->executor);
         spool_dir_free(c->spool_dir);
         sd_event_source_disable_unref(c->guard);
         sd_event_unref(c->event);

@@ -444,9 +444,10 @@ static int user_version(const char *db) {
 
 static const char *const system_pool1[] = { "--system", "--pool-size=1", NULL };
 
-/* A store of schema 1, from before a job had a user of its own, is migrated when it is opened: its
- * queued job runs as the daemon, as it was submitted to (on the system instance those were root's),
- * and the store is of schema 2 afterwards. */
+/* A store of schema 1, from before a job had a user of its own and before named pools, is migrated when
+ * it is opened: its queued job runs as the daemon, as it was submitted to (on the system instance those
+ * were root's), its pool size setting becomes the default pool's, and the store is of the current
+ * schema (3) afterwards. */
 static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "id -u; exit 4", NULL };
         g_autofree char *blocker = fixture_submit_sleeper(f, NULL), *queued = fixture_submit(f, argv, NULL);
@@ -457,24 +458,34 @@ static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, queued, "queued"));
         stop_daemon(f);
-        g_assert_cmpint(user_version(db), ==, 2);
+        g_assert_cmpint(user_version(db), ==, 3);
         g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
         g_assert_cmpint(
-                sqlite3_exec(s,
-                             "ALTER TABLE jobs DROP COLUMN user_uid; ALTER TABLE jobs DROP COLUMN user_gid; "
-                             "ALTER TABLE jobs DROP COLUMN user_groups; PRAGMA user_version = 1",
-                             NULL, NULL, NULL),
+                sqlite3_exec(
+                        s,
+                        "ALTER TABLE jobs DROP COLUMN user_uid; ALTER TABLE jobs DROP COLUMN user_gid; "
+                        "ALTER TABLE jobs DROP COLUMN user_groups; ALTER TABLE jobs DROP COLUMN after_ids; "
+                        "ALTER TABLE jobs DROP COLUMN not_before_usec; ALTER TABLE jobs DROP COLUMN retry; "
+                        "ALTER TABLE jobs DROP COLUMN retry_delay_usec; ALTER TABLE jobs DROP COLUMN attempt; "
+                        "ALTER TABLE jobs DROP COLUMN wait_until_usec; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency_state; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency_returncode; DROP TABLE pools; "
+                        "INSERT INTO settings (key, value) VALUES ('pool-size', 3); PRAGMA user_version = 1",
+                        NULL, NULL, NULL),
                 ==, SQLITE_OK);
         sqlite3_close(s);
 
+        /* The pool size stored wins over the command line's, as it did. */
         f->daemon_pid = fixture_start_daemon(f, system_pool1);
+        g_assert_cmpuint(fixture_manager_u(f, "PoolSize"), ==, 3);
         g_assert_true(fixture_wait_state(f, queued, "exited"));
         fixture_job_outcome(f, queued, &state, &rc, &error_text);
         g_assert_cmpint(rc, ==, 4);
         out = job_stdout(f, queued);
         g_assert_cmpstr(out, ==, "0\n");
         stop_daemon(f);
-        g_assert_cmpint(user_version(db), ==, 2);
+        g_assert_cmpint(user_version(db), ==, 3);
 }
 
 static void test_refuses_locked(Fixture *f, gconstpointer unused) {

@@ -10,15 +10,19 @@
  * an org.freedesktop.DBus.Error that procpool's methods return, so that a client can tell them apart:
  * TimedOut is ETIME, as ETIMEDOUT is a call that got no reply; OutputLimit is EFBIG, as ENOBUFS is
  * LimitsExceeded; ShuttingDown is ESHUTDOWN, not ECANCELED as systemd's own, which is Cancelled here. */
-#define PROCPOOL_ERRNO_SPAWN_FAILED ENOEXEC    /* the command could not be executed */
-#define PROCPOOL_ERRNO_TIMED_OUT ETIME         /* the job's timer ran out */
-#define PROCPOOL_ERRNO_CANCELLED ECANCELED     /* Cancel, or the caller went away */
-#define PROCPOOL_ERRNO_OUTPUT_LIMIT EFBIG      /* a captured stream grew too large */
-#define PROCPOOL_ERRNO_QUEUE_FULL EXFULL       /* not EBUSY, which is NotFinished */
-#define PROCPOOL_ERRNO_NOT_RUNNING ESRCH       /* the job has no process any more */
-#define PROCPOOL_ERRNO_NOT_FINISHED EBUSY      /* the job is still queued or running */
-#define PROCPOOL_ERRNO_SHUTTING_DOWN ESHUTDOWN /* the daemon takes no new jobs */
-#define PROCPOOL_ERRNO_INTERRUPTED EINTR       /* the daemon stopped or re-executes; the job may go on */
+#define PROCPOOL_ERRNO_SPAWN_FAILED ENOEXEC      /* the command could not be executed */
+#define PROCPOOL_ERRNO_TIMED_OUT ETIME           /* the job's timer ran out */
+#define PROCPOOL_ERRNO_CANCELLED ECANCELED       /* Cancel, or the caller went away */
+#define PROCPOOL_ERRNO_OUTPUT_LIMIT EFBIG        /* a captured stream grew too large */
+#define PROCPOOL_ERRNO_QUEUE_FULL EXFULL         /* not EBUSY, which is NotFinished */
+#define PROCPOOL_ERRNO_NOT_RUNNING ESRCH         /* the job has no process any more */
+#define PROCPOOL_ERRNO_NOT_FINISHED EBUSY        /* the job is still queued or running */
+#define PROCPOOL_ERRNO_SHUTTING_DOWN ESHUTDOWN   /* the daemon takes no new jobs */
+#define PROCPOOL_ERRNO_INTERRUPTED EINTR         /* the daemon stopped or re-executes; the job may go on */
+#define PROCPOOL_ERRNO_DEPENDENCY_FAILED ENOLINK /* a job it was to run after did not exit 0 */
+#define PROCPOOL_ERRNO_NO_SUCH_POOL ENOENT       /* no org.freedesktop error procpool returns maps to it */
+#define PROCPOOL_ERRNO_POOL_EXISTS EEXIST
+#define PROCPOOL_ERRNO_POOL_BUSY ENOTEMPTY /* the pool has unfinished jobs */
 
 /* SD_BUS_ERROR_MAP entries of every org.procpool.Error, ending with SD_BUS_ERROR_MAP_END. */
 extern const sd_bus_error_map procpool_error_map[];
