@@ -456,6 +456,11 @@ static int append_output_incomplete(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 'b', &b);
 }
 
+static int append_paused(sd_bus_message *m, Job *j) {
+        int b = job_get_record(j)->paused;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
 static int append_cpu_usage(sd_bus_message *m, Job *j) {
         uint64_t v = job_cpu_usage(j);
         return sd_bus_message_append_basic(m, 't', &v);
@@ -485,6 +490,7 @@ static int append_memory_peak(sd_bus_message *m, Job *j) {
         X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error)                \
         X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                  \
           append_output_incomplete)                                                                         \
+        X("Paused", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PAUSED, append_paused)             \
         X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage)                                       \
         X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak)
 
@@ -508,7 +514,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         return -ENOENT;
 }
 
-/* Cancel, Kill, GetOutput and Release: the submitter's uid, or root. */
+/* Cancel, Kill, Pause, Resume, GetOutput and Release: the submitter's uid, or root. */
 static int check_owner(Job *j, sd_bus_message *message, sd_bus_error *error) {
         const JobRecord *rec = job_get_record(j);
         Client *c;
@@ -581,6 +587,39 @@ static int method_job_kill(sd_bus_message *message, void *userdata, sd_bus_error
                                                "Failed to send signal %" PRIi32 " to job %" PRIu64 ": %m",
                                                sig, job_get_record(j)->id);
         return sd_bus_reply_method_return(message, NULL);
+}
+
+/* Pause and Resume. */
+static int pause_or_resume(sd_bus_message *message, Job *j, bool pause, sd_bus_error *error) {
+        const JobRecord *rec = job_get_record(j);
+        int r;
+
+        r = check_owner(j, message, error);
+        if (r < 0)
+                return r;
+        r = pause ? job_pause(j) : job_resume(j);
+        if (r == JOB_ERROR_NOT_RUNNING)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
+                                         "Job %" PRIu64 " is not running (%s)", rec->id,
+                                         job_state_to_string(rec->state));
+        if (r == JOB_ERROR_STOPPING)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
+                                         "Job %" PRIu64 " is being stopped (running, ending)", rec->id);
+        if (r == -EOPNOTSUPP)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "Job %" PRIu64 "'s executor cannot pause jobs", rec->id);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to %s job %" PRIu64 ": %m",
+                                               pause ? "pause" : "resume", rec->id);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_job_pause(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return pause_or_resume(message, userdata, true, error);
+}
+
+static int method_job_resume(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return pause_or_resume(message, userdata, false, error);
 }
 
 static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -660,6 +699,10 @@ const sd_bus_vtable job_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("i", signal), SD_BUS_NO_RESULT, method_job_kill,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_pause,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Resume", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_resume,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetOutput", SD_BUS_NO_ARGS, SD_BUS_RESULT("ay", stdout, "ay", stderr),
                                 method_job_get_output, SD_BUS_VTABLE_UNPRIVILEGED),

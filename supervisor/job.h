@@ -38,6 +38,7 @@ typedef enum JobChange {
         JOB_CHANGE_ERROR = 1 << 5,
         JOB_CHANGE_OUTPUT = 1 << 6, /* OutputIncomplete */
         JOB_CHANGE_USAGE = 1 << 7,  /* CPU time and peak memory: only their final values are reported */
+        JOB_CHANGE_PAUSED = 1 << 8,
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
@@ -131,6 +132,7 @@ typedef struct JobRecord {
         uint64_t cpu_usage_usec;                        /* final, once it ended; 0 where not measured */
         uint64_t memory_peak;                           /* final, once it ended; 0 where not measured */
         JobOutput output[_JOB_STREAM_MAX];
+        bool paused; /* stopped by job_pause() until job_resume() or its stop; never stored */
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {
@@ -151,6 +153,13 @@ int job_cancel(Job *j);
 /* Sends sig to the job's processes. JOB_ERROR_NOT_RUNNING if it is not running, -EINVAL for an
  * invalid signal. */
 int job_kill(Job *j, int sig);
+/* Stops every process of a running job where it is, keeping its slot; its timeout stands still until
+ * job_resume() lets it go on. A job that is already paused stays so. JOB_ERROR_NOT_RUNNING if it is not
+ * running, JOB_ERROR_STOPPING if it is being stopped, -EOPNOTSUPP if its executor cannot pause. */
+int job_pause(Job *j);
+/* Lets a paused job go on, its timeout with what was left of it. A job that is not paused stays as it
+ * is. JOB_ERROR_NOT_RUNNING if it is not running. */
+int job_resume(Job *j);
 /* CPU time and peak memory: live while it runs, final once it ended; 0 where the executor does not
  * measure them. */
 uint64_t job_cpu_usage(Job *j);
@@ -165,3 +174,4 @@ int job_release(Job *j);
 /* Named results of the functions above. */
 #define JOB_ERROR_NOT_RUNNING (-ESRCH)
 #define JOB_ERROR_NOT_FINISHED (-EBUSY)
+#define JOB_ERROR_STOPPING (-ECANCELED)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, release, pool-size. */
+/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, pause, resume, release,
+ * pool-size. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -331,6 +332,14 @@ int verb_cancel(Ctl *c, int argc, char **argv) {
 
 int verb_kill(Ctl *c, int argc, char **argv) {
         return for_each_job(c, argc, argv, "Kill", "kill", "i", c->kill_signal);
+}
+
+int verb_pause(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Pause", "pause", NULL, 0);
+}
+
+int verb_resume(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Resume", "resume", NULL, 0);
 }
 
 int verb_release(Ctl *c, int argc, char **argv) {

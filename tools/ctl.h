@@ -122,6 +122,8 @@ int verb_status(Ctl *c, int argc, char **argv);
 int verb_output(Ctl *c, int argc, char **argv);
 int verb_cancel(Ctl *c, int argc, char **argv);
 int verb_kill(Ctl *c, int argc, char **argv);
+int verb_pause(Ctl *c, int argc, char **argv);
+int verb_resume(Ctl *c, int argc, char **argv);
 int verb_release(Ctl *c, int argc, char **argv);
 int verb_pool_size(Ctl *c, int argc, char **argv);
 int verb_monitor(Ctl *c, int argc, char **argv);

@@ -77,6 +77,12 @@ static const Verb verbs[] = {
         { "kill", verb_kill, 1, UINT_MAX_ARGS, false, "kill [-s SIGNAL] ID...", "Send a signal to jobs",
           "Send a signal to the process group of running jobs.",
           "  -s, --signal=SIGNAL        The signal: a name (TERM, SIGUSR1) or number (default: TERM)\n" },
+        { "pause", verb_pause, 1, UINT_MAX_ARGS, false, "pause ID...", "Stop running jobs where they are",
+          "Stop every process of running jobs where they are (a frozen cgroup, or SIGSTOP), keeping their\n"
+          "slots in the pool; their timeouts stand still meanwhile. 'resume' lets them go on.",
+          NULL },
+        { "resume", verb_resume, 1, UINT_MAX_ARGS, false, "resume ID...", "Let paused jobs go on",
+          "Let paused jobs go on, their timeouts with what was left of them.", NULL },
         { "release", verb_release, 1, UINT_MAX_ARGS, false, "release ID...", "Forget finished jobs",
           "Forget finished jobs.", NULL },
         { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]", "Show or set how many jobs run at once",
