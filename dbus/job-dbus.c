@@ -689,11 +689,22 @@ static int method_job_release(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, NULL);
 }
 
+/* QueuePosition is not in the list: it changes whenever a job ahead leaves the queue, so it sends no
+ * signal, and the ObjectManager's signals leave it out rather than sort the queue for each job added. */
+static int property_get_queue_position(sd_bus *bus, const char *path, const char *interface,
+                                       const char *property, sd_bus_message *reply, void *userdata,
+                                       sd_bus_error *error) {
+        Job *j = userdata;
+        uint32_t n = pool_queue_position(job_get_pool(j), j);
+        return sd_bus_message_append_basic(reply, 'u', &n);
+}
+
 #define JOB_PROPERTY_VTABLE(name, signature, flags, change, append) \
         SD_BUS_PROPERTY(name, signature, property_get, 0, flags),
 const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
         JOB_PROPERTIES(JOB_PROPERTY_VTABLE)
+        SD_BUS_PROPERTY("QueuePosition", "u", property_get_queue_position, 0, 0),
                 SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode),
                                         method_job_wait, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,

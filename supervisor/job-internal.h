@@ -30,6 +30,7 @@ struct Job {
 
         /* The pool's bookkeeping. */
         size_t queue_index;  /* position in the pool's queue while queued, else SIZE_MAX */
+        size_t queue_ahead;  /* queued jobs that start before it, as of pool->positions_generation */
         UserUsage *usage;    /* the owner's use of the pool */
         unsigned queued_fds; /* the passed fds counted in the pool's and the owner's while queued */
 

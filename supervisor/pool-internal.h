@@ -15,6 +15,8 @@ struct Pool {
 
         Job **queue; /* binary heap: higher priority first, then lower id */
         size_t n_queued, allocated_queue;
+        uint64_t queue_generation;     /* counts changes of the queue: the positions below follow it */
+        uint64_t positions_generation; /* the queue's generation when the queued jobs' positions were set */
 
         unsigned n_starting; /* out of the queue, their executor not heard from yet: they take a slot */
         unsigned n_running;

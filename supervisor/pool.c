@@ -3,6 +3,7 @@
  * runs its jobs. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,30 @@ static bool queue_before(const Job *a, const Job *b) {
         return a->r.id < b->r.id;
 }
 
+static int queue_compare(const void *a, const void *b) {
+        const Job *x = *(Job *const *) a, *y = *(Job *const *) b;
+        return queue_before(x, y) ? -1 : queue_before(y, x) ? 1 : 0;
+}
+
+unsigned pool_queue_position(Pool *p, Job *j) {
+        _cleanup_free_ Job **sorted = NULL;
+
+        if (j->queue_index == SIZE_MAX)
+                return 0;
+        if (p->positions_generation != p->queue_generation) {
+                /* The heap is in no order a position can be read from: sort a copy, once per change. */
+                sorted = malloc(p->n_queued * sizeof(Job *));
+                if (!sorted)
+                        return (unsigned) p->n_queued - 1; /* at worst behind all the others */
+                memcpy(sorted, p->queue, p->n_queued * sizeof(Job *));
+                qsort(sorted, p->n_queued, sizeof(Job *), queue_compare);
+                for (size_t i = 0; i < p->n_queued; i++)
+                        sorted[i]->queue_ahead = i;
+                p->positions_generation = p->queue_generation;
+        }
+        return (unsigned) MIN(j->queue_ahead, (size_t) UINT_MAX);
+}
+
 static void queue_set(Pool *p, size_t i, Job *j) {
         p->queue[i] = j;
         j->queue_index = i;
@@ -104,6 +129,7 @@ static int queue_push(Pool *p, Job *j) {
         }
         queue_set(p, p->n_queued++, j);
         queue_sift_up(p, p->n_queued - 1);
+        p->queue_generation++;
         j->usage->n_queued++;
         /* Passed fds are held while the job waits; starting hands them to the job's processes. */
         j->queued_fds = job_spec_count_fds(&j->r.spec);
@@ -120,6 +146,7 @@ static void queue_remove(Pool *p, Job *j) {
                 return;
         assert(i < p->n_queued && p->queue[i] == j);
         j->queue_index = SIZE_MAX;
+        p->queue_generation++;
         j->usage->n_queued--;
         j->usage->n_fds -= j->queued_fds;
         p->n_fds -= j->queued_fds;

@@ -67,3 +67,6 @@ unsigned pool_get_size(const Pool *p);
 unsigned pool_get_running(const Pool *p);
 unsigned pool_get_queued(const Pool *p);
 unsigned pool_default_size(void);
+/* How many queued jobs start before job j (0: it is next); 0 for a job not in the queue. Positions are
+ * worked out for the whole queue at once, after it changed: reading every job's costs O(n log n). */
+unsigned pool_queue_position(Pool *p, Job *j);
