@@ -704,9 +704,9 @@ static int property_get_queue_position(sd_bus *bus, const char *path, const char
 const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
         JOB_PROPERTIES(JOB_PROPERTY_VTABLE)
-        SD_BUS_PROPERTY("QueuePosition", "u", property_get_queue_position, 0, 0),
-                SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode),
-                                        method_job_wait, SD_BUS_VTABLE_UNPRIVILEGED),
+                SD_BUS_PROPERTY("QueuePosition", "u", property_get_queue_position, 0, 0),
+        SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("i", signal), SD_BUS_NO_RESULT, method_job_kill,

@@ -64,8 +64,14 @@ struct Waiter {
         size_t n_jobs, n_done;
         bool progress;         /* show "3/5 done, 2 running" on stderr */
         bool cancel_on_signal; /* SIGINT and SIGTERM cancel the jobs */
-        int signal;            /* the signal that asked us to cancel, or 0 */
-        char *owner;           /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
+        bool pause_on_stop;    /* call: SIGTSTP (Ctrl-Z) pauses the job, then stops procpoolctl */
+        bool show_queue;       /* call: "Queued behind N jobs..." on stderr while the job waits */
+        bool queue_shown;      /* that line is on the terminal now */
+        uint32_t queue_ahead;
+        sd_bus_slot *queue_job_match, *queue_pool_match, *queue_slot;
+        bool queue_refresh_again; /* something changed while the last look was out */
+        int signal;               /* the signal that asked us to cancel, or 0 */
+        char *owner;              /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
         sd_bus_slot *owner_match, *finished_match;
         void (*before_end)(void *userdata); /* runs at each answer to Wait, before anything is printed */
         void *userdata;
@@ -86,6 +92,9 @@ static void waiter_done(Waiter *w) {
         free(w->owner);
         sd_bus_slot_unref(w->owner_match);
         sd_bus_slot_unref(w->finished_match);
+        sd_bus_slot_unref(w->queue_job_match);
+        sd_bus_slot_unref(w->queue_pool_match);
+        sd_bus_slot_unref(w->queue_slot);
         if (w->ctl->bus)
                 (void) sd_bus_detach_event(w->ctl->bus);
         w->event = sd_event_unref(w->event);
@@ -126,6 +135,115 @@ static void show_progress(Waiter *w, bool last) {
                 fprintf(stderr, "\r%zu/%zu done, %zu running\x1b[K", w->n_done, w->n_jobs,
                         w->n_jobs - w->n_done);
         fflush(stderr);
+}
+
+static void queue_line_print(Waiter *w) {
+        if (w->queue_ahead == 0)
+                fputs("\rQueued, next to start...\x1b[K", stderr);
+        else
+                fprintf(stderr, "\rQueued behind %" PRIu32 " job%s...\x1b[K", w->queue_ahead,
+                        w->queue_ahead == 1 ? "" : "s");
+        fflush(stderr);
+}
+
+static void queue_line_clear(Waiter *w) {
+        if (!w->queue_shown)
+                return;
+        fputs("\r\x1b[K", stderr);
+        fflush(stderr);
+        w->queue_shown = false;
+}
+
+/* The job left the queue: the line goes, and so does the watching. */
+static void queue_watch_end(Waiter *w) {
+        queue_line_clear(w);
+        w->show_queue = false;
+        w->queue_job_match = sd_bus_slot_unref(w->queue_job_match);
+        w->queue_pool_match = sd_bus_slot_unref(w->queue_pool_match);
+        w->queue_slot = sd_bus_slot_unref(w->queue_slot);
+}
+
+static int queue_refresh(Waiter *w);
+
+static int on_queue_info(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Waiter *w = userdata;
+        JobInfo info = {};
+
+        w->queue_slot = sd_bus_slot_unref(w->queue_slot);
+        if (!w->show_queue)
+                return 0;
+        if (sd_bus_message_is_method_error(m, NULL) || job_info_read_properties(m, &info) < 0 ||
+            !streq(info.state, PROCPOOL_STATE_QUEUED)) {
+                job_info_done(&info);
+                queue_watch_end(w);
+                return 0;
+        }
+        w->queue_ahead = info.queue_position;
+        w->queue_shown = true;
+        queue_line_print(w);
+        job_info_done(&info);
+        if (w->queue_refresh_again)
+                return queue_refresh(w);
+        return 0;
+}
+
+/* Asks the job's State and QueuePosition again, once the last answer is in. */
+static int queue_refresh(Waiter *w) {
+        int r;
+
+        if (!w->show_queue)
+                return 0;
+        if (w->queue_slot) {
+                w->queue_refresh_again = true;
+                return 0;
+        }
+        w->queue_refresh_again = false;
+        r = sd_bus_call_method_async(w->ctl->bus, &w->queue_slot, PROCPOOL_BUS_NAME, w->jobs[0].path,
+                                     "org.freedesktop.DBus.Properties", "GetAll", on_queue_info, w, "s",
+                                     PROCPOOL_JOB_INTERFACE);
+        if (r < 0)
+                queue_watch_end(w);
+        return 0;
+}
+
+static int match_queue_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return queue_refresh(userdata);
+}
+
+/* While the job waits for a slot, says how many jobs are ahead of it: its QueuePosition, read again
+ * whenever the pool's counts or the job's state change. */
+static int queue_watch(Waiter *w) {
+        _cleanup_free_ char *job_rule = NULL;
+        int r;
+
+        if (asprintf(&job_rule,
+                     "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                     "path='%s',arg0='" PROCPOOL_JOB_INTERFACE "'",
+                     w->jobs[0].path) < 0)
+                return -ENOMEM;
+        r = sd_bus_add_match(w->ctl->bus, &w->queue_job_match, job_rule, match_queue_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_match(w->ctl->bus, &w->queue_pool_match,
+                             "type='signal',interface='org.freedesktop.DBus.Properties',"
+                             "member='PropertiesChanged',path='" PROCPOOL_OBJECT_PATH
+                             "',arg0='" PROCPOOL_MANAGER_INTERFACE "'",
+                             match_queue_changed, w);
+        if (r < 0)
+                return r;
+        return queue_refresh(w);
+}
+
+/* What procpoolctl shows on stderr while it waits goes while it is stopped, and comes back after. */
+static void waiter_hide_status(Waiter *w) {
+        if (w->queue_shown)
+                fputs("\r\x1b[K", stderr);
+        fflush(stderr);
+}
+
+static void waiter_show_status(Waiter *w) {
+        if (w->queue_shown)
+                queue_line_print(w);
 }
 
 static int waiter_result(Waiter *w) {
@@ -349,6 +467,7 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         j->slot = sd_bus_slot_unref(j->slot);
         if (e && (error_is_interruption(e) || error_is_departure(e)))
                 return job_interrupted(j, m, e);
+        queue_watch_end(w);
         if (w->before_end)
                 w->before_end(w->userdata);
         if (e) {
@@ -542,6 +661,41 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* Calls Pause or Resume on the job and waits for the answer; returns whether it succeeded. A job that is
+ * not running (queued still, or ended meanwhile) answers NotRunning, which is no failure to report. */
+static bool job_pause_or_resume(WaitJob *j, const char *method) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(j->waiter->ctl->bus, PROCPOOL_BUS_NAME, j->path, PROCPOOL_JOB_INTERFACE,
+                               method, &error, NULL, NULL);
+        if (r >= 0)
+                return true;
+        if (sd_bus_error_get_errno(&error) != PROCPOOL_ERRNO_NOT_RUNNING && !j->waiter->ctl->quiet)
+                fprintf(stderr, "Failed to %s job %" PRIu64 ": %s\n",
+                        strcmp(method, "Pause") == 0 ? "pause" : "resume", j->id,
+                        error.message ? error.message : strerror(-r));
+        return false;
+}
+
+/* Ctrl-Z: as a local command would, the job stops too. It is paused first, so that it has stopped (and
+ * cannot read the terminal the shell takes back) before the shell hears that procpoolctl did; on SIGCONT
+ * (fg or bg) procpoolctl goes on from raise() and lets the job go on. */
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Waiter *w = userdata;
+        WaitJob *j = w->n_jobs == 1 ? &w->jobs[0] : NULL;
+        bool paused = false;
+
+        if (j && j->path && j->phase != WAIT_DONE)
+                paused = job_pause_or_resume(j, "Pause");
+        waiter_hide_status(w);
+        (void) raise(SIGSTOP);
+        if (paused)
+                (void) job_pause_or_resume(j, "Resume");
+        waiter_show_status(w);
+        return 0;
+}
+
 /* Waits for every job in w; returns the exit code: one job's own, or 0 only if all exited 0. */
 static int waiter_run(Waiter *w) {
         Ctl *c = w->ctl;
@@ -564,6 +718,11 @@ static int waiter_run(Waiter *w) {
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to watch for signals");
         }
+        if (w->pause_on_stop) {
+                r = sd_event_add_signal(w->event, NULL, SIGTSTP, on_stop_signal, w);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to watch for signals");
+        }
         r = waiter_watch(w);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to watch procpoold on the bus");
@@ -581,8 +740,14 @@ static int waiter_run(Waiter *w) {
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, j->id);
         }
+        if (w->show_queue && w->n_jobs == 1 && w->jobs[0].path) {
+                r = queue_watch(w);
+                if (r < 0)
+                        queue_watch_end(w); /* only a courtesy: the job is waited for all the same */
+        }
         show_progress(w, false);
         r = sd_event_loop(w->event);
+        queue_watch_end(w);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to run the event loop");
         return r;
@@ -594,6 +759,7 @@ static int block_signals(void) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGTSTP);
         return sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ? -errno : 0;
 }
 
@@ -765,7 +931,7 @@ static int submit_job(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconne
 
 int verb_call(Ctl *c, int argc, char **argv) {
         _cleanup_free_ char *path = NULL;
-        Waiter w = { .ctl = c, .cancel_on_signal = true };
+        Waiter w = { .ctl = c, .cancel_on_signal = true, .pause_on_stop = true };
         int r;
 
         /* Blocked before submitting, so that a Ctrl-C at any moment from now on cancels the job. */
@@ -775,6 +941,7 @@ int verb_call(Ctl *c, int argc, char **argv) {
         r = submit_job(c, argv + 1, true, true, &path);
         if (r != 0)
                 return r;
+        w.show_queue = !c->quiet && !c->json && isatty(STDERR_FILENO);
         r = waiter_add(&w, 0, path);
         if (r < 0)
                 r = ctl_log_error(c, NULL, r, "Failed to wait for the job");

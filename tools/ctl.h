@@ -64,6 +64,9 @@ typedef struct JobInfo {
         uint64_t submitted_at, started_at, finished_at;
         char *error;
         bool output_incomplete; /* capture stopped where the spool could not take more */
+        bool paused;
+        uint32_t queue_position;              /* queued jobs that start before it */
+        uint64_t cpu_usage_usec, memory_peak; /* 0 where not measured */
 } JobInfo;
 
 /* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */

@@ -670,11 +670,17 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         r = sd_bus_message_read(m, "v", "t", &info->finished_at);
                 else if (strcmp(name, "Error") == 0)
                         r = read_string_variant(m, &info->error);
-                else if (strcmp(name, "OutputIncomplete") == 0) {
+                else if (strcmp(name, "OutputIncomplete") == 0 || strcmp(name, "Paused") == 0) {
                         int b;
                         r = sd_bus_message_read(m, "v", "b", &b);
-                        info->output_incomplete = b;
-                } else
+                        *(name[0] == 'O' ? &info->output_incomplete : &info->paused) = b;
+                } else if (strcmp(name, "QueuePosition") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &info->queue_position);
+                else if (strcmp(name, "CPUUsageUSec") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->cpu_usage_usec);
+                else if (strcmp(name, "MemoryPeak") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->memory_peak);
+                else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
                         return r;
