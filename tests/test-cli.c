@@ -359,7 +359,49 @@ static void test_options_env(Fixture *f, gconstpointer data) {
         /* --clear-env: only what -E sets */
         g_assert_cmpint(ctl(f, &r, "call", "--clear-env", "-E", "ONLY=this", "--", "env", NULL), ==, 0);
         g_assert_cmpstr(r.out_str, ==, "ONLY=this\n");
-        g_assert_cmpint(ctl(f, &r, "call", "-E", "novalue", "--", "true", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+/* -E NAME and --setenv=NAME pass procpoolctl's own value on, as systemd-run -E does; an unset NAME
+ * passes an empty value, as there. */
+static void test_options_env_passthrough(Fixture *f, gconstpointer data) {
+        const char *args[] = { "call",
+                               "--clear-env",
+                               "-E",
+                               "PROCPOOL_PASSED",
+                               "--setenv=PROCPOOL_TOO",
+                               "-E",
+                               "PROCPOOL_UNSET",
+                               "--",
+                               "env",
+                               NULL };
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL;
+        g_auto(GStrv) lines = NULL;
+        CtlResult r = {};
+
+        g_subprocess_launcher_setenv(l, "PROCPOOL_PASSED", "a value with spaces=and equals", TRUE);
+        g_subprocess_launcher_setenv(l, "PROCPOOL_TOO", "", TRUE);
+        g_subprocess_launcher_unsetenv(l, "PROCPOOL_UNSET");
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(wait_status_of(p), ==, 0);
+        lines = g_strsplit(out, "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 4);
+        g_assert_cmpstr(lines[0], ==, "PROCPOOL_PASSED=a value with spaces=and equals");
+        g_assert_cmpstr(lines[1], ==, "PROCPOOL_TOO=");
+        g_assert_cmpstr(lines[2], ==, "PROCPOOL_UNSET=");
+
+        /* not a variable name: a usage error naming it */
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "1BAD", "--", "true", NULL), ==, 2);
+        g_assert_nonnull(strstr(r.err_str, "'1BAD' is not a variable name"));
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "=x", "--", "true", NULL), ==, 2);
+        g_assert_nonnull(strstr(r.err_str, "expected NAME=VALUE or NAME"));
         ctl_result_clear(&r);
 }
 
@@ -1109,6 +1151,7 @@ int main(int argc, char **argv) {
         ADD("wait/all", test_wait_all);
         ADD("wait/no-call-timeout", test_no_call_timeout);
         ADD("options/env", test_options_env);
+        ADD("options/env-passthrough", test_options_env_passthrough);
         ADD("options/cwd", test_options_cwd);
         ADD("options/timeout", test_options_timeout);
         ADD("options/priority", test_options_priority);

@@ -30,7 +30,8 @@ typedef struct Verb {
 #define JOB_OPTIONS_HELP                                                                         \
         "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n" \
         "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"    \
-        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"    \
+        "  -E, --setenv=NAME[=VALUE]  Set an environment variable for the job (repeatable);\n"   \
+        "                             NAME alone passes this one's value (empty if unset)\n"     \
         "      --clear-env            Start from an empty environment, not procpoold's\n"        \
         "      --cwd=DIR              Working directory (default: the current one)\n"            \
         "      --label=TEXT           Free text shown in list and status\n"                      \
@@ -257,18 +258,31 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 c->stop_timeout_set = true;
                 return 0;
         case 'E': {
-                char **l;
+                const char *eq = strchr(optarg, '=');
+                char **l, *entry;
 
                 *job_option_seen = "--setenv";
-                if (!strchr(optarg, '=') || optarg[0] == '=')
-                        return usage_error("Invalid --setenv value '%s': expected NAME=VALUE.", optarg);
-                l = realloc(c->environment, (c->n_environment + 2) * sizeof(char *));
+                if (eq == optarg)
+                        return usage_error("Invalid --setenv value '%s': expected NAME=VALUE or NAME.",
+                                           optarg);
+                if (!eq && !env_name_is_valid(optarg))
+                        return usage_error(
+                                "Invalid --setenv value '%s': '%s' is not a variable name (letters, "
+                                "digits and '_', not starting with a digit).",
+                                optarg, optarg);
+                /* NAME alone passes procpoolctl's own value on, as systemd-run -E does: empty if unset. */
+                if (eq)
+                        entry = strdup(optarg);
+                else if (asprintf(&entry, "%s=%s", optarg, getenv(optarg) ?: "") < 0)
+                        entry = NULL;
+                l = entry ? realloc(c->environment, (c->n_environment + 2) * sizeof(char *)) : NULL;
                 if (!l) {
+                        free(entry);
                         fputs("Out of memory.\n", stderr);
                         exit(EXIT_FAILED);
                 }
                 c->environment = l;
-                l[c->n_environment++] = optarg;
+                l[c->n_environment++] = entry;
                 l[c->n_environment] = NULL;
                 return 0;
         }
@@ -317,7 +331,7 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
 }
 
 static void ctl_done(Ctl *c) {
-        free(c->environment);
+        strv_free(c->environment);
         c->bus = sd_bus_flush_close_unref(c->bus);
 }
 
