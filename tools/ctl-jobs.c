@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,14 +128,6 @@ static char *format_returncode(const JobInfo *j) {
         return s;
 }
 
-static size_t terminal_width(void) {
-        struct winsize ws = {};
-
-        if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
-                return 0;
-        return ws.ws_col;
-}
-
 static int list_jobs(Ctl *c) {
         static const char *const headers[] = { "ID", "STATE", "RC", "PID", "RUNTIME", "LABEL", "COMMAND" };
         JobList l = {};
@@ -178,7 +169,7 @@ static int list_jobs(Ctl *c) {
                 job_list_done(&l);
                 return ctl_log_error(c, NULL, -ENOMEM, "Failed to list jobs");
         }
-        table_print(t, stdout, !c->no_legend && !c->quiet, c->full ? 0 : terminal_width());
+        table_print(t, stdout, !c->no_legend && !c->quiet, !c->full);
         if (!c->no_legend && !c->quiet) {
                 if (table_rows(t) > 0)
                         printf("\nSTATE   = " PROCPOOL_STATE_QUEUED ", " PROCPOOL_STATE_RUNNING
@@ -206,11 +197,20 @@ static const char *signal_name(int sig) {
         return n ? n : "?";
 }
 
+/* The command line, quoted for a shell and escaped for the terminal. */
+static char *format_command_safe(char *const *argv) {
+        _cleanup_free_ char *cmd = format_command_line(argv);
+        return cmd ? escape_for_terminal(cmd) : NULL;
+}
+
 static void print_job_status(const JobInfo *j) {
-        _cleanup_free_ char *cmd = format_command_line(j->argv);
+        /* Labels, command lines and errors are what another user chose: never raw on the terminal. */
+        _cleanup_free_ char *cmd = format_command_safe(j->argv);
+        _cleanup_free_ char *label = escape_for_terminal(j->label);
+        _cleanup_free_ char *error = escape_for_terminal(j->error);
         struct passwd *pw = getpwuid(j->owner);
 
-        printf("Job %" PRIu64 " - %s\n", j->id, j->label && *j->label ? j->label : cmd ? cmd : "");
+        printf("Job %" PRIu64 " - %s\n", j->id, label && *label ? label : cmd ? cmd : "");
         printf("      State: %s", j->state);
         if (j->pid)
                 printf(" (PID %" PRIu32 ")", j->pid);
@@ -222,8 +222,8 @@ static void print_job_status(const JobInfo *j) {
         }
         putchar('\n');
         printf("    Command: %s\n", cmd ? cmd : "");
-        if (j->label && *j->label)
-                printf("      Label: %s\n", j->label);
+        if (label && *label)
+                printf("      Label: %s\n", label);
         if (ctl_state_is_final(j->state) && j->started_at != 0)
                 printf(" ReturnCode: %" PRIi32 "\n", j->returncode);
         printf("      Owner: %" PRIu32 "%s%s%s\n", j->owner, pw ? " (" : "", pw ? pw->pw_name : "",
@@ -245,8 +245,8 @@ static void print_job_status(const JobInfo *j) {
                 _cleanup_free_ char *f = format_timestamp(j->finished_at);
                 printf("   Finished: %s\n", f ? f : "");
         }
-        if (j->error && *j->error)
-                printf("      Error: %s\n", j->error);
+        if (error && *error)
+                printf("      Error: %s\n", error);
         if (j->output_incomplete)
                 printf("     Output: incomplete: the state dir had no room for more (see procpoold's log)\n");
         printf("       Path: %s\n", j->path);

@@ -102,8 +102,10 @@ static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_er
                 json_write_string(stdout, j.label);
                 fputs("}\n", stdout);
         } else {
+                /* Another user's command line: escaped, so that it cannot drive the terminal. */
                 _cleanup_free_ char *cmd = format_command_line(j.argv);
-                printf("Job %" PRIu64 " submitted: %s\n", j.id, cmd ? cmd : "");
+                _cleanup_free_ char *safe = cmd ? escape_for_terminal(cmd) : NULL;
+                printf("Job %" PRIu64 " submitted: %s\n", j.id, safe ? safe : "");
         }
         fflush(stdout);
         if (j.state && strcmp(j.state, PROCPOOL_STATE_RUNNING) == 0)

@@ -484,7 +484,8 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                         return job_finish(j, EXIT_TIMED_OUT);
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* The daemon's message says it all: "Failed to execute 'foo': ...". */
-                        fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
+                        ctl_print_error_message("",
+                                                e->message ? e->message : "Failed to execute the command.");
                         return job_finish(j, EXIT_FAILED);
                 default:
                         return job_finish(
@@ -544,7 +545,8 @@ static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error 
                 switch (sd_bus_error_get_errno(e)) {
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* As for Wait: the daemon's message names the program and why. */
-                        fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
+                        ctl_print_error_message("",
+                                                e->message ? e->message : "Failed to execute the command.");
                         return job_finish(j, EXIT_FAILED);
                 case PROCPOOL_ERRNO_TIMED_OUT:
                         fprintf(stderr, "Job timed out.\n");

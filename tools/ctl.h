@@ -76,6 +76,9 @@ int ctl_connect(Ctl *c);
  * has no owner; returns EXIT_FAILED. */
 int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) _printf_(4, 5);
 
+/* Prints prefix and message on stderr, the message escaped for the terminal, and a newline. */
+void ctl_print_error_message(const char *prefix, const char *message);
+
 /* Whether the error means no daemon owns the bus name. */
 bool ctl_error_is_absent(const sd_bus_error *error);
 

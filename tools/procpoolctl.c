@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "config.h"
 #include "procpool-api.h"
 #include "ctl-errors.h"
+#include "ctl-output.h"
 #include "ctl-parse.h"
 #include "ctl.h"
 #include "parse-util.h"
@@ -344,6 +346,10 @@ static int run(Ctl *c, int argc, char **argv) {
         char **verb_argv;
 
         setlocale(LC_ALL, "");
+        /* Every string on the bus is UTF-8: read it as such (display widths, what prints) also under the
+         * C locale, where a CJK label would otherwise be escaped byte by byte. */
+        if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+                (void) setlocale(LC_CTYPE, "C.UTF-8");
 
         /* Options before the command, up to its name. */
         opterr = 1;
@@ -484,6 +490,12 @@ int ctl_connect(Ctl *c) {
         return 0;
 }
 
+void ctl_print_error_message(const char *prefix, const char *message) {
+        /* The daemon's words may quote what a client chose (a program's name, a directory). */
+        _cleanup_free_ char *safe = escape_for_terminal(message);
+        fprintf(stderr, "%s%s\n", prefix, safe ? safe : message);
+}
+
 bool ctl_error_is_absent(const sd_bus_error *error) {
         return sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER);
 }
@@ -520,8 +532,8 @@ int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ..
         va_start(ap, what);
         vfprintf(stderr, what, ap);
         va_end(ap);
-        fprintf(stderr, ": %s\n",
-                sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
+        ctl_print_error_message(": ",
+                                sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
         return EXIT_FAILED;
 }
 
