@@ -1004,6 +1004,162 @@ static void test_bash_completion(Fixture *f, gconstpointer data) {
         ctl_result_clear(&r);
 }
 
+/* ---- --json: one meaning everywhere ----------------------------------------------------------------- */
+
+static JsonObject *json_object_of(JsonNode *n) {
+        g_assert_true(JSON_NODE_HOLDS_OBJECT(n));
+        return json_node_get_object(n);
+}
+
+/* stderr under --json: {"error": NAME, "message": TEXT}. */
+static void assert_json_error(const CtlResult *r, const char *name, const char *text) {
+        g_autoptr(JsonNode) n = parse_json(r->err_str);
+        JsonObject *o = json_object_of(n);
+
+        g_assert_cmpint(r->status, !=, 0);
+        g_assert_cmpstr(json_object_get_string_member(o, "error"), ==, name);
+        g_assert_nonnull(strstr(json_object_get_string_member(o, "message"), text));
+}
+
+static void test_json(Fixture *f, gconstpointer data) {
+        g_autoptr(GBytes) input = g_bytes_new_static("abc", 3);
+        const char *communicate[] = { "--json", "communicate", "--", "sh", "-c", "cat; echo err >&2; exit 2",
+                                      NULL };
+        g_autofree char *a = NULL, *b = NULL, *sleeper = NULL;
+        CtlResult r = {};
+
+        /* call: the job as it ended */
+        g_assert_cmpint(ctl(f, &r, "--json", "call", "--", "sh", "-c", "exit 3", NULL), ==, 3);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "exited");
+                g_assert_cmpint(json_object_get_int_member(o, "returncode"), ==, 3);
+                g_assert_cmpint(json_object_get_int_member(o, "id"), >, 0);
+                /* measured where the daemon can: null here without per-job cgroups, else a number */
+                g_assert_true(json_object_has_member(o, "cpu_usage_usec"));
+                g_assert_true(json_object_has_member(o, "memory_peak"));
+                g_assert_false(json_object_get_boolean_member(o, "paused"));
+        }
+
+        /* communicate: its streams as base64 */
+        ctl_run_full(f->address, NULL, NULL, input, communicate, &r);
+        g_assert_cmpint(r.status, ==, 2);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpint(json_object_get_int_member(o, "returncode"), ==, 2);
+                g_assert_cmpstr(json_object_get_string_member(o, "stdout_base64"), ==, "YWJj");
+                g_assert_cmpstr(json_object_get_string_member(o, "stderr_base64"), ==, "ZXJyCg==");
+        }
+
+        /* wait: one ID an object, several an array; output with its streams */
+        a = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "echo out-a; exit 0"));
+        b = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exit 5"));
+        g_assert_cmpint(ctl(f, &r, "--json", "wait", a, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpstr(json_object_get_string_member(json_object_of(n), "state"), ==, "exited");
+        }
+        g_assert_cmpint(ctl(f, &r, "--json", "wait", a, b, NULL), ==, 1);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonArray *arr = json_node_get_array(n);
+                g_assert_cmpuint(json_array_get_length(arr), ==, 2);
+                g_assert_cmpint(
+                        json_object_get_int_member(json_array_get_object_element(arr, 1), "returncode"), ==,
+                        5);
+        }
+        g_assert_cmpstr(r.err_str, ==, "");
+        g_assert_cmpint(ctl(f, &r, "--json", "output", a, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpstr(json_object_get_string_member(o, "stdout_base64"), ==, "b3V0LWEK");
+                g_assert_cmpstr(json_object_get_string_member(o, "stderr_base64"), ==, "");
+        }
+        g_assert_cmpint(ctl(f, &r, "--json", "status", a, b, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpuint(json_array_get_length(json_node_get_array(n)), ==, 2);
+        }
+
+        /* kill and cancel: the job afterwards */
+        sleeper = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_true(job_wait_state(f, parse_id(sleeper), "running"));
+        g_assert_cmpint(ctl(f, &r, "--json", "kill", "-s", "CONT", sleeper, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpstr(json_object_get_string_member(json_object_of(n), "state"), ==, "running");
+        }
+        g_assert_cmpint(ctl(f, &r, "--json", "cancel", sleeper, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpint(json_object_get_int_member(json_object_of(n), "id"), ==,
+                                (gint64) parse_id(sleeper));
+        }
+        g_assert_true(job_wait_state(f, parse_id(sleeper), "cancelled"));
+
+        /* errors: JSON on stderr, with the D-Bus error's name */
+        g_assert_cmpint(ctl(f, &r, "--json", "cancel", sleeper, NULL), ==, 1);
+        assert_json_error(&r, "org.procpool.Error.NotRunning", "has already ended");
+        g_assert_cmpint(ctl(f, &r, "--json", "status", "9999", NULL), ==, 1);
+        assert_json_error(&r, "org.freedesktop.DBus.Error.UnknownObject", "Job 9999 could not be found");
+        g_assert_cmpint(ctl(f, &r, "--json", "communicate", "--", "procpool-no-such-program", NULL), ==, 1);
+        assert_json_error(&r, "org.procpool.Error.SpawnFailed",
+                          "Failed to execute 'procpool-no-such-program'");
+        /* a call that failed to start: the job says so, nothing on stderr */
+        g_assert_cmpint(ctl(f, &r, "--json", "call", "--", "procpool-no-such-program", NULL), ==, 1);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "failed");
+                g_assert_nonnull(strstr(json_object_get_string_member(o, "error"), "Failed to execute"));
+        }
+        g_assert_cmpstr(r.err_str, ==, "");
+        ctl_result_clear(&r);
+}
+
+/* monitor --json: a finished event carries the job's Error */
+static void test_monitor_json_error(Fixture *f, gconstpointer data) {
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, (const char *const[]) { "--json", "monitor", NULL });
+        g_autoptr(GSubprocessLauncher) l =
+                ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GDataInputStream) out = NULL, err = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *banner = NULL, *id = NULL;
+        CtlResult r = {};
+
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(p));
+        banner = g_data_input_stream_read_line(err, NULL, NULL, &error);
+        g_assert_no_error(error);
+        id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_true(job_wait_state(f, parse_id(id), "running"));
+        g_assert_cmpint(ctl(f, &r, "cancel", id, NULL), ==, 0);
+        out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+        for (;;) {
+                g_autofree char *line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+                g_autoptr(JsonNode) n = NULL;
+                JsonObject *o;
+
+                g_assert_no_error(error);
+                g_assert_nonnull(line);
+                n = parse_json(line);
+                o = json_object_of(n);
+                if (!g_str_equal(json_object_get_string_member(o, "event"), "finished"))
+                        continue;
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "cancelled");
+                g_assert_cmpstr(json_object_get_string_member(o, "error"), ==, "Cancelled");
+                break;
+        }
+        g_subprocess_send_signal(p, SIGINT);
+        g_assert_true(g_subprocess_wait(p, NULL, NULL));
+        ctl_result_clear(&r);
+}
+
 /* ---- what reaches the daemon: a stand-in service records the options of Submit ------------------- */
 
 typedef struct {
@@ -1173,6 +1329,8 @@ int main(int argc, char **argv) {
         ADD("buses", test_buses);
         ADD("usage", test_usage);
         ADD("bash-completion", test_bash_completion);
+        ADD("json", test_json);
+        ADD("monitor/json-error", test_monitor_json_error);
 #undef ADD
         FIXTURE_ADD("/procpool/cli/absent", fixture_setup_no_daemon, NULL, test_absent);
         FIXTURE_ADD("/procpool/cli/options/sent", fixture_setup_no_daemon, NULL, test_options_sent);

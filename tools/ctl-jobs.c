@@ -16,6 +16,7 @@
 #include "ctl-parse.h"
 #include "ctl.h"
 
+/* How long a job ran, or has run so far; 0 if it never started. */
 static uint64_t now_realtime_usec(void) {
         struct timespec ts;
 
@@ -23,32 +24,13 @@ static uint64_t now_realtime_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
-/* How long a job ran, or has run so far; 0 if it never started. */
-static uint64_t job_runtime(const JobInfo *j) {
+uint64_t job_runtime(const JobInfo *j) {
         uint64_t end;
 
         if (j->started_at == 0)
                 return 0;
         end = j->finished_at ? j->finished_at : now_realtime_usec();
         return end > j->started_at ? end - j->started_at : 0;
-}
-
-static void json_write_job(FILE *f, const JobInfo *j) {
-        fprintf(f, "{\"id\":%" PRIu64 ",\"path\":", j->id);
-        json_write_string(f, j->path);
-        fputs(",\"state\":", f);
-        json_write_string(f, j->state);
-        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":",
-                j->returncode, j->pid, j->owner);
-        json_write_string(f, j->label);
-        fputs(",\"argv\":", f);
-        json_write_strv(f, j->argv);
-        fprintf(f,
-                ",\"submitted_at\":%" PRIu64 ",\"started_at\":%" PRIu64 ",\"finished_at\":%" PRIu64
-                ",\"runtime_usec\":%" PRIu64 ",\"error\":",
-                j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
-        json_write_string(f, j->error);
-        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 
 typedef struct JobList {
@@ -245,6 +227,19 @@ static void print_job_status(const JobInfo *j) {
                 _cleanup_free_ char *f = format_timestamp(j->finished_at);
                 printf("   Finished: %s\n", f ? f : "");
         }
+        if (j->paused)
+                printf("     Paused: yes\n");
+        if (j->queue_position > 0 || (j->state && strcmp(j->state, PROCPOOL_STATE_QUEUED) == 0))
+                printf("      Queue: %" PRIu32 " job%s ahead\n", j->queue_position,
+                       j->queue_position == 1 ? "" : "s");
+        if (j->cpu_usage_usec > 0) {
+                _cleanup_free_ char *t = format_timespan(j->cpu_usage_usec);
+                printf("        CPU: %s\n", t ? t : "");
+        }
+        if (j->memory_peak > 0) {
+                _cleanup_free_ char *m = format_bytes(j->memory_peak);
+                printf("     Memory: %s (peak)\n", m ? m : "");
+        }
         if (error && *error)
                 printf("      Error: %s\n", error);
         if (j->output_incomplete)
@@ -255,10 +250,14 @@ static void print_job_status(const JobInfo *j) {
 int verb_status(Ctl *c, int argc, char **argv) {
         int ret = EXIT_SUCCESS;
 
+        JsonList json = {};
+
         if (argc <= 1)
                 return list_jobs(c);
         if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
                 return EXIT_USAGE;
+        if (c->json)
+                json_list_begin(&json, argc > 2);
         for (int i = 1; i < argc; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *path = NULL;
@@ -281,8 +280,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
                         continue;
                 }
                 if (c->json) {
+                        json_list_next(&json);
                         json_write_job(stdout, &j);
-                        putchar('\n');
                 } else {
                         if (i > 1)
                                 putchar('\n');
@@ -290,6 +289,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
                 }
                 job_info_done(&j);
         }
+        if (c->json)
+                json_list_end(&json);
         return ret;
 }
 
@@ -297,9 +298,13 @@ int verb_status(Ctl *c, int argc, char **argv) {
 static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const char *what,
                         const char *types, int arg) {
         int ret = EXIT_SUCCESS;
+        JsonList json = {};
 
         if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
                 return EXIT_USAGE;
+        /* With --json: the job as it is afterwards, one object, or an array of them for several IDs. */
+        if (c->json)
+                json_list_begin(&json, argc > 2);
         for (int i = 1; i < argc; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *path = NULL;
@@ -320,9 +325,20 @@ static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const
                 else
                         r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
                                                method, &error, NULL, NULL);
-                if (r < 0)
+                if (r < 0) {
                         ret = ctl_log_error(c, &error, r, "Failed to %s job %" PRIu64, what, id);
+                        continue;
+                }
+                if (c->json) {
+                        json_list_next(&json);
+                        if (strcmp(method, "Release") == 0)
+                                printf("{\"id\":%" PRIu64 ",\"released\":true}", id);
+                        else
+                                ctl_json_job(c, stdout, id, path);
+                }
         }
+        if (c->json)
+                json_list_end(&json);
         return ret;
 }
 

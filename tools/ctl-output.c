@@ -98,6 +98,38 @@ char *format_timespan(uint64_t usec) {
         return buf;
 }
 
+char *format_bytes(uint64_t bytes) {
+        static const char units[] = "KMGTPE";
+        char *s = NULL;
+        size_t u = 0;
+        double v = (double) bytes;
+
+        if (bytes < 1024)
+                return asprintf(&s, "%" PRIu64 "B", bytes) < 0 ? NULL : s;
+        v /= 1024;
+        while (v >= 1024 && u + 1 < sizeof(units) - 1) {
+                v /= 1024;
+                u++;
+        }
+        return asprintf(&s, "%.1f%c", v, units[u]) < 0 ? NULL : s;
+}
+
+void json_write_base64(FILE *f, const void *data, size_t size) {
+        static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *p = data;
+
+        fputc('"', f);
+        for (size_t i = 0; i < size; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < size ? (uint32_t) p[i + 1] << 8 : 0) |
+                             (i + 2 < size ? p[i + 2] : 0);
+                fputc(table[v >> 18 & 63], f);
+                fputc(table[v >> 12 & 63], f);
+                fputc(i + 1 < size ? table[v >> 6 & 63] : '=', f);
+                fputc(i + 2 < size ? table[v & 63] : '=', f);
+        }
+        fputc('"', f);
+}
+
 char *format_timestamp(uint64_t usec) {
         time_t sec = (time_t) (usec / USEC_PER_SEC);
         struct tm tm;

@@ -15,6 +15,12 @@ void json_write_strv(FILE *f, char *const *l);
 /* Returns a malloc'd human-readable span, e.g. "1h 30min 5s" or "250ms", or NULL on OOM. */
 char *format_timespan(uint64_t usec);
 
+/* Returns a malloc'd size such as "512B", "1.5K" or "12.3M" (base 1024), or NULL on OOM. */
+char *format_bytes(uint64_t bytes);
+
+/* Writes size bytes of data as a JSON string of their base64 (RFC 4648), quotes included. */
+void json_write_base64(FILE *f, const void *data, size_t size);
+
 /* Returns a malloc'd local time such as "Sat 2026-11-28 07:40:01 UTC" for microseconds since the
  * epoch, or NULL on OOM. */
 char *format_timestamp(uint64_t usec);

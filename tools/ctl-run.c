@@ -55,6 +55,7 @@ typedef struct WaitJob {
         bool interrupter_left;     /* it left the bus since */
         sd_bus_error interruption; /* its answer, the job's end if that daemon says the job has ended */
         char *finished_by;         /* the daemon whose JobFinished named the job, if one did */
+        char *json;                /* --json, communicate: its result object, as it is printed */
 } WaitJob;
 
 struct Waiter {
@@ -65,6 +66,7 @@ struct Waiter {
         bool progress;         /* show "3/5 done, 2 running" on stderr */
         bool cancel_on_signal; /* SIGINT and SIGTERM cancel the jobs */
         bool pause_on_stop;    /* call: SIGTSTP (Ctrl-Z) pauses the job, then stops procpoolctl */
+        bool json_array;       /* --json: the results as an array, also of one job (wait without IDs) */
         bool show_queue;       /* call: "Queued behind N jobs..." on stderr while the job waits */
         bool queue_shown;      /* that line is on the terminal now */
         uint32_t queue_ahead;
@@ -86,6 +88,7 @@ static void waiter_done(Waiter *w) {
                 free(j->sent_to);
                 free(j->interrupted_by);
                 free(j->finished_by);
+                free(j->json);
                 sd_bus_error_free(&j->interruption);
         }
         free(w->jobs);
@@ -255,6 +258,8 @@ static int waiter_result(Waiter *w) {
         return EXIT_SUCCESS;
 }
 
+static void waiter_print_json(Waiter *w);
+
 /* The job's wait is over with exit; the loop ends with the last one. */
 static int job_finish(WaitJob *j, int exit) {
         Waiter *w = j->waiter;
@@ -265,6 +270,9 @@ static int job_finish(WaitJob *j, int exit) {
         w->n_done++;
         if (w->n_done == w->n_jobs) {
                 show_progress(w, true);
+                /* While the bus is open: the loop's end closes it. */
+                if (w->ctl->json)
+                        waiter_print_json(w);
                 return sd_event_exit(w->event, waiter_result(w));
         }
         show_progress(w, false);
@@ -473,19 +481,25 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         if (e) {
                 if (w->n_jobs > 1)
                         show_progress(w, true);
+                /* With --json the job's object says how it ended: state and error. */
+                bool quiet_end = w->ctl->json;
+
                 switch (sd_bus_error_get_errno(e)) {
                 case PROCPOOL_ERRNO_CANCELLED:
                         if (w->signal)
                                 return job_finish(j, 128 + w->signal);
-                        fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
+                        if (!quiet_end)
+                                fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
                         return job_finish(j, EXIT_FAILED);
                 case PROCPOOL_ERRNO_TIMED_OUT:
-                        fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
+                        if (!quiet_end)
+                                fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
                         return job_finish(j, EXIT_TIMED_OUT);
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* The daemon's message says it all: "Failed to execute 'foo': ...". */
-                        ctl_print_error_message("",
-                                                e->message ? e->message : "Failed to execute the command.");
+                        if (!quiet_end)
+                                ctl_print_error_message("", e->message ? e->message
+                                                                       : "Failed to execute the command.");
                         return job_finish(j, EXIT_FAILED);
                 default:
                         return job_finish(
@@ -497,7 +511,7 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 return job_finish(j, ctl_log_error(w->ctl, NULL, r, "Failed to read the reply of Wait"));
         if (j->call)
                 return job_fetch_output(j, rc);
-        if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet) {
+        if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet && !w->ctl->json) {
                 show_progress(w, true);
                 if (rc > 0)
                         fprintf(stderr, "Job %" PRIu64 " exited with code %" PRIi32 ".\n", j->id, rc);
@@ -526,6 +540,39 @@ static int write_communicate_reply(sd_bus_message *reply, int32_t *ret_rc) {
         return 0;
 }
 
+/* --json: Communicate's reply as {"returncode", "exit", "stdout_base64", "stderr_base64"}: the streams are
+ * bytes, not text. Communicate names no job, so there is no id. */
+static int communicate_reply_json(sd_bus_message *reply, char **ret_json, int32_t *ret_rc) {
+        _cleanup_free_ char *buf = NULL;
+        const void *data[2];
+        size_t size[2], n = 0;
+        int32_t rc;
+        FILE *f;
+        int r;
+
+        r = sd_bus_message_read(reply, "i", &rc);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < 2; i++) {
+                r = sd_bus_message_read_array(reply, 'y', &data[i], &size[i]);
+                if (r < 0)
+                        return r;
+        }
+        f = open_memstream(&buf, &n);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "{\"returncode\":%" PRIi32 ",\"exit\":%d,\"stdout_base64\":", rc, returncode_to_exit(rc));
+        json_write_base64(f, data[0], size[0]);
+        fputs(",\"stderr_base64\":", f);
+        json_write_base64(f, data[1], size[1]);
+        fputc('}', f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret_json = TAKE_PTR(buf);
+        *ret_rc = rc;
+        return 0;
+}
+
 static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         WaitJob *j = userdata;
         Ctl *c = j->waiter->ctl;
@@ -541,6 +588,12 @@ static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error 
                 if (j->id > 0)
                         return job_interrupted(j, m, e);
         }
+        if (e && c->json) {
+                /* No job object to tell it: Communicate's error names how it ended. */
+                ctl_json_error(e->name, e->message ? e->message : "");
+                return job_finish(j, sd_bus_error_get_errno(e) == PROCPOOL_ERRNO_TIMED_OUT ? EXIT_TIMED_OUT
+                                                                                           : EXIT_FAILED);
+        }
         if (e)
                 switch (sd_bus_error_get_errno(e)) {
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
@@ -554,6 +607,13 @@ static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error 
                 default:
                         return job_finish(j, ctl_log_error(c, e, -EIO, "Failed to run '%s'", j->command));
                 }
+        if (c->json) {
+                r = communicate_reply_json(m, &j->json, &rc);
+                if (r < 0)
+                        return job_finish(
+                                j, ctl_log_error(c, NULL, r, "Failed to read the reply of Communicate"));
+                return job_finish(j, returncode_to_exit(rc));
+        }
         r = write_communicate_reply(m, &rc);
         if (r < 0)
                 return job_finish(j, ctl_log_error(c, NULL, r, "Failed to write the job's output"));
@@ -696,6 +756,27 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
                 (void) job_pause_or_resume(j, "Resume");
         waiter_show_status(w);
         return 0;
+}
+
+/* --json: each job as it ended, one object or an array; communicate's own result object. */
+static void waiter_print_json(Waiter *w) {
+        JsonList l;
+
+        json_list_begin(&l, w->json_array || w->n_jobs != 1);
+        for (size_t i = 0; i < w->n_jobs; i++) {
+                WaitJob *j = &w->jobs[i];
+
+                if (j->phase != WAIT_DONE)
+                        continue;
+                if (j->json) {
+                        json_list_next(&l);
+                        fputs(j->json, stdout);
+                } else if (j->path) {
+                        json_list_next(&l);
+                        ctl_json_job(w->ctl, stdout, j->id, j->path);
+                }
+        }
+        json_list_end(&l);
 }
 
 /* Waits for every job in w; returns the exit code: one job's own, or 0 only if all exited 0. */
@@ -962,7 +1043,9 @@ int verb_submit(Ctl *c, int argc, char **argv) {
         if (r != 0)
                 return r;
         id = job_path_to_id(path);
-        if (c->json) {
+        if (c->json && c->wait) {
+                /* One JSON value: the job as it ended, which has the id and the path too. */
+        } else if (c->json) {
                 printf("{\"id\":%" PRIu64 ",\"path\":", id);
                 json_write_string(stdout, path);
                 printf("}\n");
@@ -1037,7 +1120,7 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
 }
 
 int verb_wait(Ctl *c, int argc, char **argv) {
-        Waiter w = { .ctl = c };
+        Waiter w = { .ctl = c, .json_array = argc != 2 };
         int r;
 
         r = ctl_connect(c);
@@ -1057,8 +1140,10 @@ int verb_wait(Ctl *c, int argc, char **argv) {
                         r = ctl_log_error(c, NULL, -ENOMEM, "Failed to wait for job %" PRIu64, id);
         }
         if (r == 0) {
-                w.progress = !c->quiet && isatty(STDERR_FILENO) && w.n_jobs > 1;
+                w.progress = !c->quiet && !c->json && isatty(STDERR_FILENO) && w.n_jobs > 1;
                 r = waiter_run(&w);
+                if (c->json && w.n_jobs == 0)
+                        puts("[]");
         }
         waiter_done(&w);
         return r;

@@ -109,7 +109,7 @@ static const char global_options_help[] =
         "  -H, --host=[USER@]HOST     Talk to the system bus of a remote host over SSH\n"
         "  -M, --machine=NAME         Talk to the bus of a local container\n"
         "      --address=ADDRESS      Talk to the bus at this D-Bus address\n"
-        "      --json                 Print JSON (submit, list, status, pool-size, monitor)\n"
+        "      --json                 Print JSON: results, jobs and errors (see procpoolctl(1))\n"
         "      --no-legend            Do not print the header and footer of tables\n"
         "  -q, --quiet                Print no progress and no informational messages\n";
 
@@ -395,6 +395,9 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
         if (c->follow && v->run != verb_output)
                 return usage_error("Option --follow is not valid for '%s'.", v->name);
+        if (c->follow && c->json)
+                return usage_error("Options --follow and --json cannot be combined: --json prints the output "
+                                   "once, as one object.");
         if (c->host && c->machine)
                 return usage_error("Options --host and --machine cannot be combined.");
         if (c->host && c->user)
@@ -480,6 +483,9 @@ int ctl_connect(Ctl *c) {
                 r = sd_bus_open_user(&c->bus);
         if (r < 0) {
                 c->bus = sd_bus_unref(c->bus);
+                if (c->json)
+                        return ctl_log_error(c, NULL, r, "Failed to connect to %s%s%s", bus_description(c),
+                                             c->address ? " at " : "", c->address ? c->address : "");
                 fprintf(stderr, "Failed to connect to %s%s%s: %s%s\n", bus_description(c),
                         c->address ? " at " : "", c->address ? c->address : "", strerror(-r),
                         !c->address && !c->host && !c->machine && !c->system
@@ -500,11 +506,53 @@ bool ctl_error_is_absent(const sd_bus_error *error) {
         return sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER);
 }
 
+void ctl_json_error(const char *name, const char *message) {
+        fputs("{\"error\":", stderr);
+        json_write_string(stderr, name);
+        fputs(",\"message\":", stderr);
+        json_write_string(stderr, message);
+        fputs("}\n", stderr);
+}
+
+/* With --json, what ctl_log_error() says goes out as {"error": NAME, "message": TEXT}: the D-Bus error's
+ * name, or System.Error.EXXX for a failure of procpoolctl's own, as sd-bus names errnos. */
+static int log_error_json(const sd_bus_error *error, int r, const char *what, va_list ap) {
+        _cleanup_free_ char *text = NULL, *message = NULL, *name = NULL;
+        const char *ename = strerrorname_np(r < 0 ? -r : r);
+
+        if (vasprintf(&text, what, ap) < 0)
+                text = NULL;
+        if (asprintf(&message, "%s: %s", text ? text : "",
+                     sd_bus_error_is_set(error) && error->message ? error->message
+                                                                  : strerror(r < 0 ? -r : r)) < 0)
+                message = NULL;
+        if (sd_bus_error_is_set(error))
+                name = strdup(error->name);
+        else if (asprintf(&name, "System.Error.%s", ename ? ename : "EIO") < 0)
+                name = NULL;
+        ctl_json_error(name ? name : "System.Error.ENOMEM", message ? message : "Out of memory");
+        return EXIT_FAILED;
+}
+
 int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) {
         va_list ap;
 
+        if (c->json && !ctl_error_is_absent(error)) {
+                va_start(ap, what);
+                r = log_error_json(error, r, what, ap);
+                va_end(ap);
+                return r;
+        }
+
         if (ctl_error_is_absent(error)) {
                 c->absent = true;
+                if (c->json) {
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "procpoold is not running on %s", bus_description(c)) < 0)
+                                m = NULL;
+                        ctl_json_error(error->name, m ? m : "procpoold is not running");
+                        return EXIT_FAILED;
+                }
                 if (c->address)
                         fprintf(stderr,
                                 "procpoold is not running on the bus at %s; start it with "
@@ -572,7 +620,13 @@ int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
                                "GetJob", &error, &reply, "t", id);
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
-                        fprintf(stderr, "Job %" PRIu64 " could not be found.\n", id);
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "Job %" PRIu64 " could not be found.", id) < 0)
+                                m = NULL;
+                        if (c->json)
+                                ctl_json_error(error.name, m ? m : "");
+                        else
+                                fprintf(stderr, "%s\n", m ? m : "");
                         return EXIT_FAILED;
                 }
                 return ctl_log_error(c, &error, r, "Failed to look up job %" PRIu64, id);
@@ -745,6 +799,82 @@ void job_info_done(JobInfo *info) {
         free(info->label);
         free(info->error);
         *info = (JobInfo) {};
+}
+
+static void json_write_u64_or_null(FILE *f, const char *key, uint64_t v) {
+        if (v > 0)
+                fprintf(f, ",\"%s\":%" PRIu64, key, v);
+        else
+                fprintf(f, ",\"%s\":null", key);
+}
+
+void json_write_job(FILE *f, const JobInfo *j) {
+        fprintf(f, "{\"id\":%" PRIu64 ",\"path\":", j->id);
+        json_write_string(f, j->path);
+        fputs(",\"state\":", f);
+        json_write_string(f, j->state);
+        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":",
+                j->returncode, j->pid, j->owner);
+        json_write_string(f, j->label);
+        fputs(",\"argv\":", f);
+        json_write_strv(f, j->argv);
+        fprintf(f,
+                ",\"submitted_at\":%" PRIu64 ",\"started_at\":%" PRIu64 ",\"finished_at\":%" PRIu64
+                ",\"runtime_usec\":%" PRIu64,
+                j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
+        /* null where not measured (no per-job cgroups, no memory controller) */
+        json_write_u64_or_null(f, "cpu_usage_usec", j->cpu_usage_usec);
+        json_write_u64_or_null(f, "memory_peak", j->memory_peak);
+        fprintf(f, ",\"paused\":%s,\"queue_position\":%" PRIu32 ",\"error\":", j->paused ? "true" : "false",
+                j->queue_position);
+        json_write_string(f, j->error);
+        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
+}
+
+void ctl_json_job_with(Ctl *c, FILE *f, uint64_t id, const char *path, const char *extra) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&buf, &n);
+        JobInfo j = {};
+
+        if (!m)
+                return;
+        if (ctl_job_info(c, path, &j, &error) < 0) {
+                fprintf(m, "{\"id\":%" PRIu64 ",\"path\":", id);
+                json_write_string(m, path);
+                fputc('}', m);
+        } else
+                json_write_job(m, &j);
+        job_info_done(&j);
+        if (fclose(m) != 0 || n == 0)
+                return;
+        /* The extra members go in before the object's closing brace. */
+        fprintf(f, "%.*s%s}", (int) n - 1, buf, extra ? extra : "");
+}
+
+void ctl_json_job(Ctl *c, FILE *f, uint64_t id, const char *path) {
+        ctl_json_job_with(c, f, id, path, NULL);
+}
+
+void json_list_begin(JsonList *l, bool array) {
+        *l = (JsonList) { .array = array };
+        if (array)
+                fputc('[', stdout);
+}
+
+void json_list_next(JsonList *l) {
+        if (l->array && l->n > 0)
+                fputc(',', stdout);
+        l->n++;
+}
+
+void json_list_end(JsonList *l) {
+        if (l->array)
+                fputc(']', stdout);
+        if (l->array || l->n > 0)
+                fputc('\n', stdout);
+        fflush(stdout);
 }
 
 int returncode_to_exit(int32_t rc) {
