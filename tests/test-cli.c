@@ -1290,6 +1290,16 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
         mock_submit(f, NULL, (const char *const[]) { "--timeout=5min", NULL }, 0);
         g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
         g_assert_cmpuint(t, ==, 300 * G_USEC_PER_SEC);
+        /* what systemd-analyze timespan reads: months, years, weeks, words */
+        mock_submit(f, NULL, (const char *const[]) { "--timeout=1y 2M 3 weeks", "--stop-timeout=5us", NULL },
+                    0);
+        g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, (31557600ULL + 2 * 2629800ULL + 21 * 86400ULL) * G_USEC_PER_SEC);
+        g_assert_true(g_variant_lookup(rec.options, "stop-timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 5);
+        mock_submit(f, NULL, (const char *const[]) { "--output-limit=16KiB", NULL }, 0);
+        g_assert_true(g_variant_lookup(rec.options, "output-limit", "t", &t));
+        g_assert_cmpuint(t, ==, 16 * 1024);
 
         g_dbus_connection_unregister_object(f->conn, reg);
         g_clear_pointer(&rec.options, g_variant_unref);
