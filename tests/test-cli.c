@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -901,9 +902,9 @@ static void test_buses(Fixture *f, gconstpointer data) {
 }
 
 static void test_usage(Fixture *f, gconstpointer data) {
-        static const char *const verbs[] = { "call", "communicate", "submit",    "wait",
-                                             "list", "status",      "output",    "cancel",
-                                             "kill", "release",     "pool-size", "monitor" };
+        static const char *const verbs[] = { "call",   "communicate", "submit",    "wait",   "list",
+                                             "status", "output",      "cancel",    "kill",   "pause",
+                                             "resume", "release",     "pool-size", "monitor" };
         CtlResult r = {};
 
         g_assert_cmpint(ctl(f, &r, "--version", NULL), ==, 0);
@@ -912,6 +913,7 @@ static void test_usage(Fixture *f, gconstpointer data) {
         g_assert_cmpint(ctl(f, &r, "--help", NULL), ==, 0);
         for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++)
                 g_assert_true(strstr(r.out_str, verbs[i]) != NULL);
+        g_assert_nonnull(strstr(r.out_str, "\n  help [COMMAND] "));
         for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++) {
                 g_autofree char *synopsis = g_strdup_printf("procpoolctl [OPTIONS...] %s", verbs[i]);
                 g_assert_cmpint(ctl(f, &r, verbs[i], "--help", NULL), ==, 0);
@@ -953,7 +955,12 @@ static const char completion_script[] =
         "comp procpoolctl kill -s US\n"
         "comp procpoolctl submit --w\n"
         "comp procpoolctl \"--address=$2\" cancel ''\n"
-        "comp procpoolctl \"--address=$2\" status ''\n";
+        "comp procpoolctl \"--address=$2\" status ''\n"
+        "comp procpoolctl kill -s SIGT\n"
+        "comp procpoolctl kill --signal=SIGT\n"
+        "comp procpoolctl kill --signal=US\n"
+        "comp procpoolctl pa\n"
+        "comp procpoolctl \"--address=$2\" resume ''\n";
 
 static void test_bash_completion(Fixture *f, gconstpointer data) {
         g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
@@ -999,6 +1006,18 @@ static void test_bash_completion(Fixture *f, gconstpointer data) {
         expected_all = g_strdup_printf("%s %s", done, running);
         g_assert_cmpstr(lines[3], ==, expected_running);
         g_assert_cmpstr(lines[4], ==, expected_all);
+        /* signal names with SIG when it was typed, also after --signal=, and the new commands */
+        g_assert_cmpuint(g_strv_length(lines), >=, 10);
+        for (int i = 5; i <= 6; i++) {
+                g_auto(GStrv) names = g_strsplit(lines[i], " ", -1);
+                g_assert_true(g_strv_contains((const char *const *) names, "SIGTERM"));
+                g_assert_true(g_strv_contains((const char *const *) names, "SIGTSTP"));
+                for (char **n = names; *n; n++)
+                        g_assert_true(g_str_has_prefix(*n, "SIGT"));
+        }
+        g_assert_cmpstr(lines[7], ==, "USR1 USR2");
+        g_assert_cmpstr(lines[8], ==, "pause");
+        g_assert_cmpstr(lines[9], ==, expected_running);
 
         g_assert_cmpint(ctl(f, &r, "cancel", running, NULL), ==, 0);
         ctl_result_clear(&r);
@@ -1158,6 +1177,71 @@ static void test_monitor_json_error(Fixture *f, gconstpointer data) {
         g_subprocess_send_signal(p, SIGINT);
         g_assert_true(g_subprocess_wait(p, NULL, NULL));
         ctl_result_clear(&r);
+}
+
+/* ---- zsh and fish: the scripts load, and fish completes signal names ------------------------------------ */
+
+static char *run_shell(const char *const *argv, int *ret_status) {
+        g_autoptr(GError) error = NULL;
+        char *out = NULL, *err = NULL;
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                                   ret_status, &error));
+        g_assert_no_error(error);
+        g_test_message("%s: %s%s", argv[0], out, err);
+        g_free(err);
+        return out;
+}
+
+static void test_fish_completion(Fixture *f, gconstpointer data) {
+        g_autofree char *file =
+                g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools", "procpoolctl.fish", NULL);
+        g_autofree char *script = g_strdup_printf("source %s; complete -C 'procpoolctl kill -s SIGT'; "
+                                                  "complete -C 'procpoolctl pau'",
+                                                  file);
+        g_autofree char *out = NULL, *fish = g_find_program_in_path("fish");
+        int status;
+
+        if (!fish) {
+                g_test_skip("fish is not installed");
+                return;
+        }
+        out = run_shell((const char *const[]) { "fish", "--no-config", "-c", script, NULL }, &status);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert_true(g_str_has_prefix(out, "SIGT"));
+        g_assert_nonnull(strstr(out, "SIGTERM\t"));
+        g_assert_nonnull(strstr(out, "SIGTSTP\t"));
+        g_assert_true(strstr(out, "\npause\n") || strstr(out, "\npause\t"));
+}
+
+static void test_zsh_completion(Fixture *f, gconstpointer data) {
+        g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
+                                                 "procpoolctl.zsh-completion", NULL);
+        g_autofree char *dir = g_dir_make_tmp("procpool-zsh-XXXXXX", NULL);
+        g_autofree char *installed = g_build_filename(dir, "_procpoolctl", NULL);
+        g_autofree char *contents = NULL, *script = NULL, *out = NULL;
+        g_autofree char *zsh = g_find_program_in_path("zsh");
+        int status;
+
+        if (!zsh) {
+                g_test_skip("zsh is not installed");
+                return;
+        }
+        /* the syntax */
+        g_free(run_shell((const char *const[]) { "zsh", "-n", file, NULL }, &status));
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* installed as meson installs it, the completion system finds and loads it */
+        g_assert_true(g_file_get_contents(file, &contents, NULL, NULL));
+        g_assert_true(g_file_set_contents(installed, contents, -1, NULL));
+        script = g_strdup_printf("fpath=(%s $fpath); autoload -Uz compinit; compinit -u -D; "
+                                 "print -r -- ${_comps[procpoolctl]}; autoload +X _procpoolctl && "
+                                 "[[ ${functions[_procpoolctl]} == *_procpoolctl_signals* ]] && print loaded",
+                                 dir);
+        out = run_shell((const char *const[]) { "zsh", "-f", "-c", script, NULL }, &status);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert_cmpstr(out, ==, "_procpoolctl\nloaded\n");
+        (void) g_unlink(installed);
+        (void) g_rmdir(dir);
 }
 
 /* ---- what reaches the daemon: a stand-in service records the options of Submit ------------------- */
@@ -1340,6 +1424,8 @@ int main(int argc, char **argv) {
         ADD("usage", test_usage);
         ADD("bash-completion", test_bash_completion);
         ADD("json", test_json);
+        ADD("fish-completion", test_fish_completion);
+        ADD("zsh-completion", test_zsh_completion);
         ADD("monitor/json-error", test_monitor_json_error);
 #undef ADD
         FIXTURE_ADD("/procpool/cli/absent", fixture_setup_no_daemon, NULL, test_absent);

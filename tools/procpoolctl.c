@@ -170,6 +170,7 @@ static void help(void) {
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-40s %s\n", verbs[i].synopsis, verbs[i].short_help);
+        printf("  %-40s %s\n", "help [COMMAND]", "Show this help, or a command's");
         printf("\nOptions:\n%s\nOptions of call, communicate and submit:\n%s\n"
                "See 'procpoolctl COMMAND --help' or procpoolctl(1) for more.\n",
                global_options_help, JOB_OPTIONS_HELP);
