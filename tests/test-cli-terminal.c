@@ -94,6 +94,17 @@ static gboolean on_tick(gpointer data) {
         return G_SOURCE_CONTINUE;
 }
 
+/* Every live process of the group (data: its id) is stopped. */
+static gboolean group_stopped(gpointer data) {
+        g_autoptr(GArray) now = fixture_proc_group(GPOINTER_TO_INT(data));
+        char state;
+
+        for (guint i = 0; i < now->len; i++)
+                if (fixture_proc_stat(g_array_index(now, pid_t, i), &state, NULL, NULL) && state != 'T')
+                        return FALSE;
+        return now->len > 0;
+}
+
 typedef struct {
         Fixture *f;
         const char *path;
@@ -125,7 +136,6 @@ static void test_ctrl_z(Fixture *f, gconstpointer data) {
                 wait_go);
         g_autofree char *path = NULL;
         Shell sh;
-        char state;
 
         shell_start(f, &sh);
         shell_expect(&sh, "PROMPT> ");
@@ -140,13 +150,12 @@ static void test_ctrl_z(Fixture *f, gconstpointer data) {
         g_assert_true(wait_paused(f, path, TRUE));
         fixture_assert_state(f, path, "running");
         if (!fixture_per_job_cgroups(f)) {
-                /* what lives of the job's group now: the shell, and a sleep of its loop if one runs */
-                g_autoptr(GArray) now = fixture_proc_group((pid_t) fixture_job_pid(f, path));
-                g_assert_cmpuint(now->len, >, 0);
-                for (guint i = 0; i < now->len; i++) {
-                        g_assert_true(fixture_proc_stat(g_array_index(now, pid_t, i), &state, NULL, NULL));
-                        g_assert_cmpint(state, ==, 'T');
-                }
+                /* what lives of the job's group: the shell, and a sleep of its loop if one runs; SIGSTOP
+                 * takes effect as each of them next runs */
+                guint tick = g_timeout_add(10, on_tick, NULL);
+                g_assert_true(
+                        fixture_iterate_until(group_stopped, GINT_TO_POINTER(fixture_job_pid(f, path))));
+                g_source_remove(tick);
         }
 
         /* fg: the job goes on, and call exits with its code */

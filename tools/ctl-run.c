@@ -70,7 +70,8 @@ struct Waiter {
         bool show_queue;       /* call: "Queued behind N jobs..." on stderr while the job waits */
         bool queue_shown;      /* that line is on the terminal now */
         uint32_t queue_ahead;
-        sd_bus_slot *queue_job_match, *queue_pool_match, *queue_slot;
+        sd_bus_slot *queue_job_match, *queue_pool_match, *queue_finished_match, *queue_added_match;
+        sd_bus_slot *queue_slot;
         bool queue_refresh_again; /* something changed while the last look was out */
         int signal;               /* the signal that asked us to cancel, or 0 */
         char *owner;              /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
@@ -97,6 +98,8 @@ static void waiter_done(Waiter *w) {
         sd_bus_slot_unref(w->finished_match);
         sd_bus_slot_unref(w->queue_job_match);
         sd_bus_slot_unref(w->queue_pool_match);
+        sd_bus_slot_unref(w->queue_finished_match);
+        sd_bus_slot_unref(w->queue_added_match);
         sd_bus_slot_unref(w->queue_slot);
         if (w->ctl->bus)
                 (void) sd_bus_detach_event(w->ctl->bus);
@@ -163,6 +166,8 @@ static void queue_watch_end(Waiter *w) {
         w->show_queue = false;
         w->queue_job_match = sd_bus_slot_unref(w->queue_job_match);
         w->queue_pool_match = sd_bus_slot_unref(w->queue_pool_match);
+        w->queue_finished_match = sd_bus_slot_unref(w->queue_finished_match);
+        w->queue_added_match = sd_bus_slot_unref(w->queue_added_match);
         w->queue_slot = sd_bus_slot_unref(w->queue_slot);
 }
 
@@ -214,24 +219,34 @@ static int match_queue_changed(sd_bus_message *m, void *userdata, sd_bus_error *
 }
 
 /* While the job waits for a slot, says how many jobs are ahead of it: its QueuePosition, read again
- * whenever the pool's counts or the job's state change. */
+ * whenever that may have changed: a job started (any job's State), one left the queue (JobFinished), one
+ * of a higher priority came (InterfacesAdded). The manager's Queued alone would not do: it is coalesced in
+ * time, and one job cancelled ahead while another is queued behind leaves it as it was. */
 static int queue_watch(Waiter *w) {
-        _cleanup_free_ char *job_rule = NULL;
+        sd_bus *bus = w->ctl->bus;
         int r;
 
-        if (asprintf(&job_rule,
-                     "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                     "path='%s',arg0='" PROCPOOL_JOB_INTERFACE "'",
-                     w->jobs[0].path) < 0)
-                return -ENOMEM;
-        r = sd_bus_add_match(w->ctl->bus, &w->queue_job_match, job_rule, match_queue_changed, w);
+        r = sd_bus_add_match(
+                bus, &w->queue_job_match,
+                "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                "path_namespace='" PROCPOOL_JOB_PATH_PREFIX "',arg0='" PROCPOOL_JOB_INTERFACE "'",
+                match_queue_changed, w);
         if (r < 0)
                 return r;
-        r = sd_bus_add_match(w->ctl->bus, &w->queue_pool_match,
+        r = sd_bus_add_match(bus, &w->queue_pool_match,
                              "type='signal',interface='org.freedesktop.DBus.Properties',"
                              "member='PropertiesChanged',path='" PROCPOOL_OBJECT_PATH
                              "',arg0='" PROCPOOL_MANAGER_INTERFACE "'",
                              match_queue_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &w->queue_finished_match, NULL, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", match_queue_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &w->queue_added_match, NULL, PROCPOOL_OBJECT_PATH,
+                                "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", match_queue_changed,
+                                w);
         if (r < 0)
                 return r;
         return queue_refresh(w);
