@@ -27,17 +27,28 @@ int parse_unsigned(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+/* A month and a year as systemd.time(7) defines them: 30.44 and 365.25 days. */
+#define USEC_PER_MONTH (2629800ULL * USEC_PER_SEC)
+#define USEC_PER_YEAR (31557600ULL * USEC_PER_SEC)
+
+/* Every unit systemd.time(7) names, as systemd-analyze timespan reads them. Case matters: "m" is a
+ * minute, "M" a month. Longer suffixes first, so that "ms" is not read as "m" followed by garbage. */
 static const struct {
         const char *suffix;
         uint64_t usec;
 } time_units[] = {
-        /* Longer suffixes first, so "ms" is not read as "m" followed by garbage. */
         { "seconds", USEC_PER_SEC },
         { "second", USEC_PER_SEC },
         { "minutes", 60 * USEC_PER_SEC },
         { "minute", 60 * USEC_PER_SEC },
+        { "months", USEC_PER_MONTH },
+        { "month", USEC_PER_MONTH },
         { "hours", 3600 * USEC_PER_SEC },
         { "hour", 3600 * USEC_PER_SEC },
+        { "weeks", 7 * 86400 * USEC_PER_SEC },
+        { "week", 7 * 86400 * USEC_PER_SEC },
+        { "years", USEC_PER_YEAR },
+        { "year", USEC_PER_YEAR },
         { "days", 86400 * USEC_PER_SEC },
         { "day", 86400 * USEC_PER_SEC },
         { "msec", USEC_PER_MSEC },
@@ -47,12 +58,15 @@ static const struct {
         { "hr", 3600 * USEC_PER_SEC },
         { "ms", USEC_PER_MSEC },
         { "us", 1 },
-        { "µs", 1 },
+        { "\xc2\xb5s", 1 }, /* µs, MICRO SIGN */
+        { "\xce\xbcs", 1 }, /* μs, GREEK SMALL LETTER MU */
         { "s", USEC_PER_SEC },
         { "m", 60 * USEC_PER_SEC },
         { "h", 3600 * USEC_PER_SEC },
         { "d", 86400 * USEC_PER_SEC },
         { "w", 7 * 86400 * USEC_PER_SEC },
+        { "M", USEC_PER_MONTH },
+        { "y", USEC_PER_YEAR },
 };
 
 int parse_timespan(const char *s, uint64_t *ret_usec) {

@@ -4,9 +4,15 @@
 
 #include <stdint.h>
 
-/* "30" (seconds), "30s", "5min", "1h 30min", "500ms", "2us", "1d"; returns -EINVAL or -ERANGE. */
+/* A time span as systemd.time(7) and systemd-analyze timespan read one: numbers (fractions too) each
+ * followed by a unit or by none, meaning seconds, summed: "30", "30s", "5min", "1h 30min", "500ms", "2us",
+ * "1.5d", "3 weeks", "2M" (months of 30.44 days), "1y" (365.25 days). Units: usec, us, µs, μs; msec, ms;
+ * seconds, second, sec, s; minutes, minute, min, m; hours, hour, hr, h; days, day, d; weeks, week, w;
+ * months, month, M; years, year, y. Not "infinity": callers that mean "no limit" read it themselves.
+ * Returns -EINVAL or -ERANGE. */
 int parse_timespan(const char *s, uint64_t *ret_usec);
-/* "1024", "64K", "16M", "1G" (powers of 1024, an optional trailing "B" or "iB"). */
+/* Bytes: a whole number with an optional K, M, G or T (either case; powers of 1024), then an optional
+ * "B", or "iB" after a unit: "1024", "1024B", "64K", "64k", "64KB", "64KiB", "16M", "1G", "2T". */
 int parse_size(const char *s, uint64_t *ret);
 /* A whole decimal number in [min, max]. */
 int parse_unsigned(const char *s, uint64_t min, uint64_t max, uint64_t *ret);

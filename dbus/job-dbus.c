@@ -474,6 +474,11 @@ static int append_output_incomplete(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 'b', &b);
 }
 
+static int append_paused(sd_bus_message *m, Job *j) {
+        int b = job_get_record(j)->paused;
+        return sd_bus_message_append_basic(m, 'b', &b);
+}
+
 static int append_cpu_usage(sd_bus_message *m, Job *j) {
         uint64_t v = job_cpu_usage(j);
         return sd_bus_message_append_basic(m, 't', &v);
@@ -605,6 +610,7 @@ static int append_attempt(sd_bus_message *m, Job *j) {
         X("Error", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ERROR, append_error, true)          \
         X("OutputIncomplete", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_OUTPUT,                  \
           append_output_incomplete, true)                                                                   \
+        X("Paused", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PAUSED, append_paused, false)      \
         X("CPUUsageUSec", "t", 0, JOB_CHANGE_USAGE, append_cpu_usage, true)                                 \
         X("MemoryPeak", "t", 0, JOB_CHANGE_USAGE, append_memory_peak, true)                                 \
         X("Cwd", "s", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_cwd, true)                                    \
@@ -860,6 +866,39 @@ static int method_job_kill(sd_bus_message *message, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(message, NULL);
 }
 
+/* Pause and Resume. */
+static int pause_or_resume(sd_bus_message *message, Job *j, bool pause, sd_bus_error *error) {
+        const JobRecord *rec = job_get_record(j);
+        int r;
+
+        r = check_control(j, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* polkit is asked; the request comes again */
+        r = pause ? job_pause(j) : job_resume(j);
+        if (r == JOB_ERROR_NOT_RUNNING)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
+                                         "Job %" PRIu64 " is not running (%s)", rec->id,
+                                         job_state_to_string(rec->state));
+        if (r == JOB_ERROR_STOPPING)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_NOT_RUNNING,
+                                         "Job %" PRIu64 " is being stopped (running, ending)", rec->id);
+        if (r == -EOPNOTSUPP)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                         "Job %" PRIu64 "'s executor cannot pause jobs", rec->id);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to %s job %" PRIu64 ": %m",
+                                               pause ? "pause" : "resume", rec->id);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_job_pause(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return pause_or_resume(message, userdata, true, error);
+}
+
+static int method_job_resume(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return pause_or_resume(message, userdata, false, error);
+}
+
 static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Job *j = userdata;
@@ -960,12 +999,28 @@ static int method_job_restart(sd_bus_message *message, void *userdata, sd_bus_er
         return supervisor_reply_when_stored(m, message, n);
 }
 
+/* QueuePosition is not in the list: it changes whenever a job ahead leaves the queue, so it sends no
+ * signal, and the ObjectManager's signals leave it out rather than sort the queue for each job added. */
+static int property_get_queue_position(sd_bus *bus, const char *path, const char *interface,
+                                       const char *property, sd_bus_message *reply, void *userdata,
+                                       sd_bus_error *error) {
+        Job *j = userdata;
+        uint32_t n = pool_queue_position(job_get_pool(j), j);
+        return sd_bus_message_append_basic(reply, 'u', &n);
+}
+
+#define JOB_QUEUE_POSITION SD_BUS_PROPERTY("QueuePosition", "u", property_get_queue_position, 0, 0),
+
 #define JOB_METHODS                                                                                          \
         SD_BUS_METHOD_WITH_ARGS("Wait", SD_BUS_NO_ARGS, SD_BUS_RESULT("i", returncode), method_job_wait,     \
                                 SD_BUS_VTABLE_UNPRIVILEGED),                                                 \
                 SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel,       \
                                         SD_BUS_VTABLE_UNPRIVILEGED),                                         \
                 SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("i", signal), SD_BUS_NO_RESULT, method_job_kill, \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_pause,         \
+                                        SD_BUS_VTABLE_UNPRIVILEGED),                                         \
+                SD_BUS_METHOD_WITH_ARGS("Resume", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_resume,       \
                                         SD_BUS_VTABLE_UNPRIVILEGED),                                         \
                 SD_BUS_METHOD_WITH_ARGS("GetOutput", SD_BUS_NO_ARGS,                                         \
                                         SD_BUS_RESULT("ay", stdout, "ay", stderr), method_job_get_output,    \
@@ -982,7 +1037,7 @@ static int method_job_restart(sd_bus_message *message, void *userdata, sd_bus_er
         SD_BUS_PROPERTY(name, signature, property_get, 0, flags),
 const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        JOB_PROPERTIES(JOB_PROPERTY_VTABLE) JOB_METHODS,
+        JOB_PROPERTIES(JOB_PROPERTY_VTABLE) JOB_QUEUE_POSITION JOB_METHODS,
         SD_BUS_VTABLE_END,
 };
 #undef JOB_PROPERTY_VTABLE
@@ -996,7 +1051,7 @@ const sd_bus_vtable job_vtable[] = {
                                 : (flags)),
 static const sd_bus_vtable job_vtable_system[] = {
         SD_BUS_VTABLE_START(0),
-        JOB_PROPERTIES(JOB_PROPERTY_VTABLE_SYSTEM) JOB_METHODS,
+        JOB_PROPERTIES(JOB_PROPERTY_VTABLE_SYSTEM) JOB_QUEUE_POSITION JOB_METHODS,
         SD_BUS_VTABLE_END,
 };
 #undef JOB_PROPERTY_VTABLE_SYSTEM

@@ -200,6 +200,10 @@ int cgroup_signal(const char *path, int sig, bool has_kill) {
         return 0;
 }
 
+int cgroup_freeze(const char *path, bool freeze) {
+        return write_file(path, "cgroup.freeze", freeze ? "1" : "0");
+}
+
 int cgroup_is_populated(const char *path) {
         char buf[256];
         const char *p;

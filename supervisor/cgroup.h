@@ -25,6 +25,8 @@ int cgroup_job_create(CgroupRoot *root, uint64_t id, uint64_t memory_max, char *
 /* Sends sig to every process in the cgroup; SIGKILL goes through cgroup.kill where there is one. */
 int cgroup_signal(const char *path, int sig, bool has_kill);
 int cgroup_is_populated(const char *path);
+/* Freezes (cgroup.freeze 1) or thaws the cgroup's whole tree. */
+int cgroup_freeze(const char *path, bool freeze);
 int cgroup_read_cpu_usage(const char *path, uint64_t *ret_usec);
 int cgroup_read_memory_peak(const char *path, uint64_t *ret_bytes);
 int cgroup_remove(const char *path);

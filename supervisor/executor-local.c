@@ -44,6 +44,7 @@ typedef struct LocalJob {
         JobSpec *spec; /* the job's; it outlives this */
         pid_t pid;
         bool main_exited; /* the main process is gone, its cgroup not yet empty */
+        bool paused;      /* frozen, or stopped with SIGSTOP, by local_pause() */
         int returncode;
         char *cgroup_path;               /* the job's own cgroup, or NULL */
         sd_event_source *cgroup_source;  /* watches cgroup.events for the tree to empty */
@@ -518,6 +519,9 @@ static int local_serialize(Executor *e, void *runtime, Serializer *s) {
         r = serialize_itemf(s, "returncode", "%d", lj->returncode);
         if (r < 0)
                 return r;
+        r = serialize_itemf(s, "paused", "%d", lj->paused);
+        if (r < 0)
+                return r;
         if (lj->cgroup_path) {
                 r = serialize_item(s, "cgroup", lj->cgroup_path);
                 if (r < 0)
@@ -573,6 +577,9 @@ static int local_deserialize_item(LocalJob *lj, const SerializedItem *item, Dese
         } else if (strcmp(item->key, "returncode") == 0) {
                 r = deserialize_int(item->value, INT32_MIN, INT32_MAX, &v);
                 lj->returncode = (int) v;
+        } else if (strcmp(item->key, "paused") == 0) {
+                r = deserialize_int(item->value, 0, 1, &v);
+                lj->paused = v;
         } else if (strcmp(item->key, "cgroup") == 0) {
                 free(lj->cgroup_path);
                 lj->cgroup_path = strdup(item->value);
@@ -684,14 +691,63 @@ static int local_signal(Executor *e, void *runtime, int sig) {
         return local_job_signal(runtime, sig);
 }
 
+/* Sends sig to the main process too, through its pidfd: one that left the job's process group (setpgid,
+ * setsid) must not go on while the rest of it is stopped. */
+static void local_job_signal_main(LocalJob *lj, int sig) {
+        if (lj->main_exited || !lj->child_source)
+                return;
+        (void) sd_event_source_send_child_signal(lj->child_source, sig, NULL, 0); /* best effort */
+}
+
+static int local_pause(Executor *e, void *runtime) {
+        LocalJob *lj = runtime;
+        int r;
+
+        if (lj->cgroup_path)
+                r = cgroup_freeze(lj->cgroup_path, true);
+        else {
+                r = local_job_signal(lj, SIGSTOP);
+                local_job_signal_main(lj, SIGSTOP);
+        }
+        if (r < 0)
+                return r;
+        lj->paused = true;
+        return 0;
+}
+
+static int local_resume(Executor *e, void *runtime) {
+        LocalJob *lj = runtime;
+        int r;
+
+        if (lj->cgroup_path)
+                r = cgroup_freeze(lj->cgroup_path, false);
+        else {
+                local_job_signal_main(lj, SIGCONT);
+                r = local_job_signal(lj, SIGCONT);
+        }
+        if (r < 0)
+                return r;
+        lj->paused = false;
+        return 0;
+}
+
 static int local_stop(Executor *e, void *runtime, ExecutorStop how) {
         LocalJob *lj = runtime;
         int r;
 
         if (how == EXECUTOR_STOP_KILL)
-                return local_job_signal(lj, SIGKILL);
-        r = local_job_signal(lj, SIGTERM);
-        (void) local_job_signal(lj, SIGCONT); /* a stopped job must wake up to act on SIGTERM */
+                r = local_job_signal(lj, SIGKILL);
+        else {
+                r = local_job_signal(lj, SIGTERM);
+                (void) local_job_signal(lj, SIGCONT); /* a stopped job must wake up to act on SIGTERM */
+        }
+        if (lj->paused) {
+                /* A paused job wakes up to act on it too: the signal waits in a frozen cgroup. */
+                local_job_signal_main(lj, SIGCONT);
+                if (lj->cgroup_path)
+                        (void) cgroup_freeze(lj->cgroup_path, false);
+                lj->paused = false;
+        }
         return r;
 }
 
@@ -731,6 +787,8 @@ static const ExecutorVTable local_vtable = {
         .validate = local_validate,
         .start = local_start,
         .signal = local_signal,
+        .pause = local_pause,
+        .resume = local_resume,
         .stop = local_stop,
         .usage = local_usage,
         .serialize = local_serialize,

@@ -20,7 +20,8 @@ typedef struct ExecutorExit {
 } ExecutorExit;
 
 typedef enum ExecutorStop {
-        EXECUTOR_STOP_TERMINATE, /* ask it to end: SIGTERM, and SIGCONT so that a stopped job can */
+        EXECUTOR_STOP_TERMINATE, /* ask it to end: SIGTERM, and SIGCONT (or a thaw) so that a stopped or
+                                  * paused job can */
         EXECUTOR_STOP_KILL,      /* end it now: SIGKILL to everything it started */
 } ExecutorStop;
 
@@ -55,6 +56,10 @@ typedef struct ExecutorVTable {
         int (*start)(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **runtime);
         /* Sends sig to the running job's processes. */
         int (*signal)(Executor *e, void *runtime, int sig);
+        /* Stops every process of the running job where it is (a frozen cgroup, or SIGSTOP), and lets it go
+         * on. A stop() thaws a paused job, so that it can act on its SIGTERM. Optional, both or none. */
+        int (*pause)(Executor *e, void *runtime);
+        int (*resume)(Executor *e, void *runtime);
         /* Stops the running job as how says; its end is reported through exited, later. */
         int (*stop)(Executor *e, void *runtime, ExecutorStop how);
         /* CPU time and peak memory of the running job; -ENODATA where not measured. Optional. */

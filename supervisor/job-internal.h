@@ -22,6 +22,7 @@ struct Job {
         bool stale;                 /* read back from the store unfinished, waiting for registry_coldplug() */
         bool deserialized;          /* taken over running from the daemon's last image, to be coldplugged */
         uint64_t timeout_at, kill_at; /* their deadlines then (CLOCK_MONOTONIC) until coldplugged; 0: none */
+        uint64_t timeout_left;        /* paused: what was left of its timeout (usec); 0: none */
         void *runtime;                /* the executor's, from start until the job is over */
         sd_event_source *timeout_source;
         sd_event_source *kill_source;   /* the kill after the stop timeout */

@@ -193,6 +193,12 @@ static void job_finish(Job *j, JobState state) {
         assert(!job_state_is_final(j->r.state));
         assert(job_state_is_final(state));
 
+        if (j->r.paused) {
+                /* Something outside ended it while it was paused (a SIGKILL, say). */
+                j->r.paused = false;
+                j->timeout_left = 0;
+                pool_job_changed(j->pool, j, JOB_CHANGE_PAUSED);
+        }
         j->starting = false;
         j->stale = false;
         j->r.state = state;
@@ -256,6 +262,12 @@ static bool job_stop(Job *j, JobReason reason) {
         j->r.reason = reason;
         close_source(&j->timeout_source);
         (void) e->vtable->stop(e, j->runtime, EXECUTOR_STOP_TERMINATE);
+        if (j->r.paused) {
+                /* The stop thawed it, so that it acts on its SIGTERM: it is no longer paused. */
+                j->r.paused = false;
+                j->timeout_left = 0;
+                pool_job_changed(j->pool, j, JOB_CHANGE_PAUSED);
+        }
         if (j->r.spec.stop_timeout_usec == 0) {
                 (void) e->vtable->stop(e, j->runtime, EXECUTOR_STOP_KILL);
                 return true;
@@ -308,8 +320,64 @@ int job_kill(Job *j, int sig) {
                 return -EINVAL;
         if (j->r.state != JOB_RUNNING)
                 return JOB_ERROR_NOT_RUNNING;
+        /* SIGCONT would let a paused job go on behind Paused's back: it resumes it. */
+        if (sig == SIGCONT && j->r.paused)
+                return job_resume(j);
         e = job_executor(j);
         return e->vtable->signal(e, j->runtime, sig);
+}
+
+int job_pause(Job *j) {
+        Executor *e;
+        uint64_t at, now;
+        int r;
+
+        if (j->r.state != JOB_RUNNING)
+                return JOB_ERROR_NOT_RUNNING;
+        if (j->r.reason.kind != JOB_REASON_NONE)
+                return JOB_ERROR_STOPPING;
+        if (j->r.paused)
+                return 0;
+        e = job_executor(j);
+        if (!e->vtable->pause)
+                return -EOPNOTSUPP;
+        r = e->vtable->pause(e, j->runtime);
+        if (r < 0)
+                return r;
+        j->r.paused = true;
+        /* Paused time does not count toward the timeout: what is left of it waits for job_resume(). */
+        if (j->timeout_source && sd_event_source_get_time(j->timeout_source, &at) >= 0 &&
+            sd_event_now(pool_get_event(j->pool), CLOCK_MONOTONIC, &now) >= 0)
+                j->timeout_left = at > now ? at - now : 1;
+        close_source(&j->timeout_source);
+        pool_job_changed(j->pool, j, JOB_CHANGE_PAUSED);
+        return 0;
+}
+
+int job_resume(Job *j) {
+        Executor *e;
+        JobChange what = JOB_CHANGE_PAUSED;
+        int r;
+
+        if (j->r.state != JOB_RUNNING)
+                return JOB_ERROR_NOT_RUNNING;
+        if (!j->r.paused)
+                return 0;
+        e = job_executor(j);
+        r = e->vtable->resume(e, j->runtime);
+        if (r < 0)
+                return r;
+        j->r.paused = false;
+        if (j->timeout_left > 0) {
+                r = sd_event_add_time_relative(pool_get_event(j->pool), &j->timeout_source, CLOCK_MONOTONIC,
+                                               j->timeout_left, 0, on_timeout, j);
+                j->timeout_left = 0;
+                /* It could run past its timeout unseen: stop it rather than leave it so. */
+                if (r < 0 && job_stop(j, (JobReason) { .kind = JOB_REASON_LOST, .error = -r }))
+                        what |= JOB_CHANGE_ERROR;
+        }
+        pool_job_changed(j->pool, j, what);
+        return 0;
 }
 
 void job_abandon(Job *j) {
@@ -464,6 +532,11 @@ static int job_serialize_running(Job *j, Serializer *s) {
         r = serialize_timer(s, "kill", j->kill_source);
         if (r < 0)
                 return r;
+        if (j->r.paused) {
+                r = serialize_itemf(s, "paused", "%" PRIu64, j->timeout_left);
+                if (r < 0)
+                        return r;
+        }
         s->prefix = e->vtable->name;
         r = e->vtable->serialize(e, j->runtime, s);
         s->prefix = NULL;
@@ -519,6 +592,8 @@ typedef struct Taken {
         JobReason reason;
         JobOutput output[_JOB_STREAM_MAX];
         uint64_t timeout_at, kill_at;
+        bool paused;
+        uint64_t timeout_left;
         int fds[3];
         int input_fd;
         uint64_t input_size;
@@ -576,6 +651,12 @@ static int take_item(Taken *t, const SerializedItem *item, Deserializer *d) {
         if (strcmp(item->key, "timeout") == 0 || strcmp(item->key, "kill") == 0) {
                 r = deserialize_int(item->value, 1, INT64_MAX, &v);
                 *(item->key[0] == 't' ? &t->timeout_at : &t->kill_at) = (uint64_t) v;
+                return r;
+        }
+        if (strcmp(item->key, "paused") == 0) {
+                r = deserialize_int(item->value, 0, INT64_MAX, &v);
+                t->paused = true;
+                t->timeout_left = (uint64_t) v;
                 return r;
         }
         if (strcmp(item->key, "input-size") == 0) {
@@ -675,6 +756,8 @@ int job_deserialize(Job *j, const SerializedItem *items, size_t n_items, Deseria
         }
         j->timeout_at = t.timeout_at;
         j->kill_at = t.kill_at;
+        j->r.paused = t.paused;
+        j->timeout_left = t.timeout_left;
         j->stale = false;
         j->deserialized = true;
         pool_job_resumed(j->pool, j);

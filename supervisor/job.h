@@ -40,6 +40,7 @@ typedef enum JobChange {
         JOB_CHANGE_USAGE = 1 << 7,   /* CPU time and peak memory: only their final values are reported */
         JOB_CHANGE_WAITING = 1 << 8, /* WaitingFor: a job it waits for ended */
         JOB_CHANGE_ATTEMPT = 1 << 9, /* Attempt: it failed and waits to run again */
+        JOB_CHANGE_PAUSED = 1 << 10,
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
@@ -162,6 +163,7 @@ typedef struct JobRecord {
         JobOutput output[_JOB_STREAM_MAX];
         unsigned attempt;         /* 1 for the first run, counting up with each retry */
         uint64_t wait_until_usec; /* CLOCK_REALTIME: not started before (not-before, or a retry's delay) */
+        bool paused;              /* stopped by job_pause() until job_resume() or its stop; never stored */
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {
@@ -182,6 +184,13 @@ int job_cancel(Job *j);
 /* Sends sig to the job's processes. JOB_ERROR_NOT_RUNNING if it is not running, -EINVAL for an
  * invalid signal. */
 int job_kill(Job *j, int sig);
+/* Stops every process of a running job where it is, keeping its slot; its timeout stands still until
+ * job_resume() lets it go on. A job that is already paused stays so. JOB_ERROR_NOT_RUNNING if it is not
+ * running, JOB_ERROR_STOPPING if it is being stopped, -EOPNOTSUPP if its executor cannot pause. */
+int job_pause(Job *j);
+/* Lets a paused job go on, its timeout with what was left of it. A job that is not paused stays as it
+ * is. JOB_ERROR_NOT_RUNNING if it is not running. */
+int job_resume(Job *j);
 /* CPU time and peak memory: live while it runs, final once it ended; 0 where the executor does not
  * measure them. */
 uint64_t job_cpu_usage(Job *j);
@@ -196,3 +205,4 @@ int job_release(Job *j);
 /* Named results of the functions above. */
 #define JOB_ERROR_NOT_RUNNING (-ESRCH)
 #define JOB_ERROR_NOT_FINISHED (-EBUSY)
+#define JOB_ERROR_STOPPING (-ECANCELED)

@@ -3,6 +3,7 @@
  * and one executor that runs its jobs. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,38 @@ static void ring_served(Pool *p, UserUsage *u) {
                 ring_unlink(p, u);
         u->round = p->round + 1;
         ring_update(p, u);
+}
+
+/* The order of one uid's queue, uncounted: for pool_queue_position(), not for scheduling. */
+static bool job_before(const Job *a, const Job *b) {
+        if (a->r.spec.priority != b->r.spec.priority)
+                return a->r.spec.priority > b->r.spec.priority;
+        return a->r.id < b->r.id;
+}
+
+unsigned pool_queue_position(Pool *p, Job *j) {
+        UserUsage *u = j->usage;
+        bool before_u = true;
+        size_t rank = 0, ahead;
+
+        if (j->queue_index == SIZE_MAX)
+                return 0;
+        /* Its place among its owner's jobs: O(n) in its owner's queue. */
+        for (size_t i = 0; i < u->n_queued; i++)
+                if (u->queue[i] != j && job_before(u->queue[i], j))
+                        rank++;
+        /* Every round each other uid with jobs to start starts one: those before its owner in the ring
+         * once more than rank, the others rank times, each at most as many as it has queued. */
+        ahead = rank;
+        for (int l = 0; l < 2; l++)
+                for (UserUsage *v = p->ring_head[l]; v; v = v->ring_next) {
+                        if (v == u) {
+                                before_u = false;
+                                continue;
+                        }
+                        ahead += MIN(v->n_queued, rank + (before_u ? 1 : 0));
+                }
+        return (unsigned) MIN(ahead, (size_t) UINT_MAX);
 }
 
 /* ---- queuing ------------------------------------------------------------------------------------------ */

@@ -98,3 +98,6 @@ unsigned pool_default_size(void);
 /* How many times the pool's queues compared two jobs, ever: a measure of the work scheduling does, for
  * the tests and the bench. */
 uint64_t pool_get_queue_compares(const Pool *p);
+/* How many queued jobs start before job j (0: it is next); 0 for a job not in the queue. Positions are
+ * worked out for the whole queue at once, after it changed: reading every job's costs O(n log n). */
+unsigned pool_queue_position(Pool *p, Job *j);

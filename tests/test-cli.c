@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -14,191 +15,7 @@
 
 #include "fixture.h"
 
-typedef struct {
-        int status; /* the exit code, or 128+N when signal N ended procpoolctl */
-        GBytes *out;
-        GBytes *err;
-        char *out_str;
-        char *err_str;
-} CtlResult;
-
-static void ctl_result_clear(CtlResult *r) {
-        g_clear_pointer(&r->out, g_bytes_unref);
-        g_clear_pointer(&r->err, g_bytes_unref);
-        g_clear_pointer(&r->out_str, g_free);
-        g_clear_pointer(&r->err_str, g_free);
-}
-
-static const char *ctl_path(void) {
-        const char *p = g_getenv("PROCPOOLCTL");
-        g_assert_nonnull(p); /* set by meson test */
-        return p;
-}
-
-static int wait_status_of(GSubprocess *p) {
-        if (g_subprocess_get_if_signaled(p))
-                return 128 + g_subprocess_get_term_sig(p);
-        return g_subprocess_get_exit_status(p);
-}
-
-/* The argv of a procpoolctl run: the binary, --address= unless address is NULL, then args. */
-static GPtrArray *ctl_argv(const char *address, const char *const *args) {
-        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
-
-        g_ptr_array_add(argv, g_strdup(ctl_path()));
-        if (address)
-                g_ptr_array_add(argv, g_strdup_printf("--address=%s", address));
-        for (const char *const *a = args; *a; a++)
-                g_ptr_array_add(argv, g_strdup(*a));
-        g_ptr_array_add(argv, NULL);
-        return argv;
-}
-
-static GSubprocessLauncher *ctl_launcher(GSubprocessFlags flags, const char *cwd,
-                                         const char *session_address) {
-        GSubprocessLauncher *l = g_subprocess_launcher_new(flags);
-
-        if (cwd)
-                g_subprocess_launcher_set_cwd(l, cwd);
-        if (session_address)
-                g_subprocess_launcher_setenv(l, "DBUS_SESSION_BUS_ADDRESS", session_address, TRUE);
-        else
-                g_subprocess_launcher_unsetenv(l, "DBUS_SESSION_BUS_ADDRESS");
-        return l;
-}
-
-/* Runs procpoolctl to its end with input on stdin; address goes in --address= unless NULL, and env_address
- * becomes DBUS_SESSION_BUS_ADDRESS. */
-static void ctl_run_full(const char *address, const char *env_address, const char *cwd, GBytes *input,
-                         const char *const *args, CtlResult *ret) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GPtrArray) argv = ctl_argv(address, args);
-        g_autoptr(GSubprocessLauncher) l =
-                ctl_launcher(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                     G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                             cwd, env_address);
-        g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
-        g_autofree char *cmdline = g_strjoinv(" ", (char **) argv->pdata);
-        g_autofree char *out_text = NULL, *err_text = NULL;
-        g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
-        gsize size;
-
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_communicate(p, input ? input : empty, NULL, &ret->out, &ret->err, &error));
-        g_assert_no_error(error);
-        ret->status = wait_status_of(p);
-        /* empty GBytes may have no data pointer at all */
-        size = g_bytes_get_size(ret->out);
-        ret->out_str = g_strndup(size ? g_bytes_get_data(ret->out, NULL) : "", size);
-        size = g_bytes_get_size(ret->err);
-        ret->err_str = g_strndup(size ? g_bytes_get_data(ret->err, NULL) : "", size);
-        /* The log is TAP, which is UTF-8: bytes that are not become U+FFFD there. */
-        out_text = g_utf8_make_valid(ret->out_str, -1);
-        err_text = g_utf8_make_valid(ret->err_str, -1);
-        g_test_message("%s -> %d\nstdout: %s\nstderr: %s", cmdline, ret->status, out_text, err_text);
-}
-
-/* Runs procpoolctl --address=<f's bus> with the NULL-terminated arguments; stdin is empty. */
-static int ctl(Fixture *f, CtlResult *ret, ...) G_GNUC_NULL_TERMINATED;
-static int ctl(Fixture *f, CtlResult *ret, ...) {
-        g_autoptr(GPtrArray) args = g_ptr_array_new();
-        va_list ap;
-
-        va_start(ap, ret);
-        for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *))
-                g_ptr_array_add(args, (char *) a);
-        va_end(ap);
-        g_ptr_array_add(args, NULL);
-        ctl_result_clear(ret);
-        ctl_run_full(f->address, NULL, NULL, NULL, (const char *const *) args->pdata, ret);
-        return ret->status;
-}
-
-static JsonNode *parse_json(const char *text) {
-        g_autoptr(JsonParser) parser = json_parser_new();
-        g_autoptr(GError) error = NULL;
-
-        json_parser_load_from_data(parser, text, -1, &error);
-        g_assert_no_error(error);
-        return json_node_copy(json_parser_get_root(parser));
-}
-
-static guint64 parse_id(const char *text) {
-        g_autofree char *s = g_strstrip(g_strdup(text));
-        guint64 id = 0;
-
-        g_assert_true(g_ascii_string_to_unsigned(s, 10, 1, G_MAXUINT64, &id, NULL));
-        return id;
-}
-
-/* Submits through procpoolctl and returns the job's id. */
-static guint64 ctl_submit(Fixture *f, const char *shell) {
-        CtlResult r = {};
-        guint64 id;
-
-        g_assert_cmpint(ctl(f, &r, "submit", "--", "sh", "-c", shell, NULL), ==, 0);
-        id = parse_id(r.out_str);
-        ctl_result_clear(&r);
-        return id;
-}
-
-static char *job_state(Fixture *f, guint64 id) {
-        g_autofree char *path = fixture_job_path(id);
-        return fixture_job_state(f, path);
-}
-
-static gboolean job_wait_state(Fixture *f, guint64 id, const char *state) {
-        g_autofree char *path = fixture_job_path(id);
-        return fixture_wait_state(f, path, state);
-}
-
-/* The id of the newest job the daemon holds. */
-static guint64 last_job(Fixture *f) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = fixture_call(f, "ListJobs", NULL, &error);
-        g_autoptr(GVariantIter) it = NULL;
-        guint64 id, last = 0;
-
-        g_assert_no_error(error);
-        g_variant_get(r, "(a(tosi))", &it);
-        while (g_variant_iter_next(it, "(t&o&si)", &id, NULL, NULL, NULL))
-                last = id;
-        return last;
-}
-
-/* A master/slave pseudo-terminal pair of cols columns, for what procpoolctl does on a terminal. */
-static int open_pty(unsigned cols, int *ret_slave) {
-        struct winsize ws = { .ws_row = 24, .ws_col = cols };
-        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-
-        g_assert_cmpint(m, >=, 0);
-        g_assert_cmpint(grantpt(m), ==, 0);
-        g_assert_cmpint(unlockpt(m), ==, 0);
-        *ret_slave = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
-        g_assert_cmpint(*ret_slave, >=, 0);
-        g_assert_cmpint(ioctl(m, TIOCSWINSZ, &ws), ==, 0);
-        return m;
-}
-
-/* Reads from a pty master into buf until needle shows up (NULL: until the other side is closed). */
-static void pty_read_until(int master, GString *buf, const char *needle) {
-        while (!needle || !strstr(buf->str, needle)) {
-                struct pollfd pfd = { .fd = master, .events = POLLIN };
-                char chunk[4096];
-                ssize_t n;
-
-                /* a guard against hanging the suite, not a timing requirement */
-                g_assert_cmpint(poll(&pfd, 1, 60000), ==, 1);
-                n = read(master, chunk, sizeof chunk);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) { /* EIO: every slave fd is closed */
-                        g_assert_null(needle);
-                        return;
-                }
-                g_string_append_len(buf, chunk, n);
-        }
-}
+#include "cli-common.h"
 
 /* ---- call ------------------------------------------------------------------------------------------- */
 
@@ -543,7 +360,49 @@ static void test_options_env(Fixture *f, gconstpointer data) {
         /* --clear-env: only what -E sets */
         g_assert_cmpint(ctl(f, &r, "call", "--clear-env", "-E", "ONLY=this", "--", "env", NULL), ==, 0);
         g_assert_cmpstr(r.out_str, ==, "ONLY=this\n");
-        g_assert_cmpint(ctl(f, &r, "call", "-E", "novalue", "--", "true", NULL), ==, 2);
+        ctl_result_clear(&r);
+}
+
+/* -E NAME and --setenv=NAME pass procpoolctl's own value on, as systemd-run -E does; an unset NAME
+ * passes an empty value, as there. */
+static void test_options_env_passthrough(Fixture *f, gconstpointer data) {
+        const char *args[] = { "call",
+                               "--clear-env",
+                               "-E",
+                               "PROCPOOL_PASSED",
+                               "--setenv=PROCPOOL_TOO",
+                               "-E",
+                               "PROCPOOL_UNSET",
+                               "--",
+                               "env",
+                               NULL };
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GSubprocessLauncher) l = ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL;
+        g_auto(GStrv) lines = NULL;
+        CtlResult r = {};
+
+        g_subprocess_launcher_setenv(l, "PROCPOOL_PASSED", "a value with spaces=and equals", TRUE);
+        g_subprocess_launcher_setenv(l, "PROCPOOL_TOO", "", TRUE);
+        g_subprocess_launcher_unsetenv(l, "PROCPOOL_UNSET");
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(wait_status_of(p), ==, 0);
+        lines = g_strsplit(out, "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 4);
+        g_assert_cmpstr(lines[0], ==, "PROCPOOL_PASSED=a value with spaces=and equals");
+        g_assert_cmpstr(lines[1], ==, "PROCPOOL_TOO=");
+        g_assert_cmpstr(lines[2], ==, "PROCPOOL_UNSET=");
+
+        /* not a variable name: a usage error naming it */
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "1BAD", "--", "true", NULL), ==, 2);
+        g_assert_nonnull(strstr(r.err_str, "'1BAD' is not a variable name"));
+        g_assert_cmpint(ctl(f, &r, "call", "-E", "=x", "--", "true", NULL), ==, 2);
+        g_assert_nonnull(strstr(r.err_str, "expected NAME=VALUE or NAME"));
         ctl_result_clear(&r);
 }
 
@@ -724,8 +583,13 @@ static void test_list_full(Fixture *f, gconstpointer data) {
                 g_assert_cmpint(wait_status_of(p), ==, 0);
                 g_test_message("%s", tty->str);
                 if (v == 0) {
+                        /* cut to the terminal's 60 columns (libsmartcols cuts without an ellipsis) */
+                        g_auto(GStrv) lines = g_strsplit(tty->str, "\r\n", -1);
                         g_assert_null(strstr(tty->str, long_arg));
-                        g_assert_true(strstr(tty->str, "\xe2\x80\xa6") != NULL);
+                        g_assert_nonnull(strstr(tty->str, "sh -c 'exec sleep 600' an-"));
+                        g_assert_cmpuint(g_strv_length(lines), >=, 2);
+                        for (int i = 0; i < 2; i++) /* the header and the job's row */
+                                g_assert_cmpuint(g_utf8_strlen(lines[i], -1), <=, 60);
                 } else
                         g_assert_true(strstr(tty->str, long_arg) != NULL);
                 (void) close(master);
@@ -1038,9 +902,9 @@ static void test_buses(Fixture *f, gconstpointer data) {
 }
 
 static void test_usage(Fixture *f, gconstpointer data) {
-        static const char *const verbs[] = { "call", "communicate", "submit",    "wait",
-                                             "list", "status",      "output",    "cancel",
-                                             "kill", "release",     "pool-size", "monitor" };
+        static const char *const verbs[] = { "call",   "communicate", "submit",    "wait",   "list",
+                                             "status", "output",      "cancel",    "kill",   "pause",
+                                             "resume", "release",     "pool-size", "monitor" };
         CtlResult r = {};
 
         g_assert_cmpint(ctl(f, &r, "--version", NULL), ==, 0);
@@ -1049,6 +913,7 @@ static void test_usage(Fixture *f, gconstpointer data) {
         g_assert_cmpint(ctl(f, &r, "--help", NULL), ==, 0);
         for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++)
                 g_assert_true(strstr(r.out_str, verbs[i]) != NULL);
+        g_assert_nonnull(strstr(r.out_str, "\n  help [COMMAND] "));
         for (gsize i = 0; i < G_N_ELEMENTS(verbs); i++) {
                 g_autofree char *synopsis = g_strdup_printf("procpoolctl [OPTIONS...] %s", verbs[i]);
                 g_assert_cmpint(ctl(f, &r, verbs[i], "--help", NULL), ==, 0);
@@ -1090,7 +955,12 @@ static const char completion_script[] =
         "comp procpoolctl kill -s US\n"
         "comp procpoolctl submit --w\n"
         "comp procpoolctl \"--address=$2\" cancel ''\n"
-        "comp procpoolctl \"--address=$2\" status ''\n";
+        "comp procpoolctl \"--address=$2\" status ''\n"
+        "comp procpoolctl kill -s SIGT\n"
+        "comp procpoolctl kill --signal=SIGT\n"
+        "comp procpoolctl kill --signal=US\n"
+        "comp procpoolctl pa\n"
+        "comp procpoolctl \"--address=$2\" resume ''\n";
 
 static void test_bash_completion(Fixture *f, gconstpointer data) {
         g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
@@ -1136,9 +1006,242 @@ static void test_bash_completion(Fixture *f, gconstpointer data) {
         expected_all = g_strdup_printf("%s %s", done, running);
         g_assert_cmpstr(lines[3], ==, expected_running);
         g_assert_cmpstr(lines[4], ==, expected_all);
+        /* signal names with SIG when it was typed, also after --signal=, and the new commands */
+        g_assert_cmpuint(g_strv_length(lines), >=, 10);
+        for (int i = 5; i <= 6; i++) {
+                g_auto(GStrv) names = g_strsplit(lines[i], " ", -1);
+                g_assert_true(g_strv_contains((const char *const *) names, "SIGTERM"));
+                g_assert_true(g_strv_contains((const char *const *) names, "SIGTSTP"));
+                for (char **n = names; *n; n++)
+                        g_assert_true(g_str_has_prefix(*n, "SIGT"));
+        }
+        g_assert_cmpstr(lines[7], ==, "USR1 USR2");
+        g_assert_cmpstr(lines[8], ==, "pause");
+        g_assert_cmpstr(lines[9], ==, expected_running);
 
         g_assert_cmpint(ctl(f, &r, "cancel", running, NULL), ==, 0);
         ctl_result_clear(&r);
+}
+
+/* ---- --json: one meaning everywhere ----------------------------------------------------------------- */
+
+static JsonObject *json_object_of(JsonNode *n) {
+        g_assert_true(JSON_NODE_HOLDS_OBJECT(n));
+        return json_node_get_object(n);
+}
+
+/* stderr under --json: {"error": NAME, "message": TEXT}. */
+static void assert_json_error(const CtlResult *r, const char *name, const char *text) {
+        g_autoptr(JsonNode) n = parse_json(r->err_str);
+        JsonObject *o = json_object_of(n);
+
+        g_assert_cmpint(r->status, !=, 0);
+        g_assert_cmpstr(json_object_get_string_member(o, "error"), ==, name);
+        g_assert_nonnull(strstr(json_object_get_string_member(o, "message"), text));
+}
+
+static void test_json(Fixture *f, gconstpointer data) {
+        g_autoptr(GBytes) input = g_bytes_new_static("abc", 3);
+        const char *communicate[] = { "--json", "communicate", "--", "sh", "-c", "cat; echo err >&2; exit 2",
+                                      NULL };
+        g_autofree char *a = NULL, *b = NULL, *sleeper = NULL;
+        CtlResult r = {};
+
+        /* call: the job as it ended */
+        g_assert_cmpint(ctl(f, &r, "--json", "call", "--", "sh", "-c", "exit 3", NULL), ==, 3);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "exited");
+                g_assert_cmpint(json_object_get_int_member(o, "returncode"), ==, 3);
+                g_assert_cmpint(json_object_get_int_member(o, "id"), >, 0);
+                /* measured where the daemon can: null here without per-job cgroups, else a number */
+                g_assert_true(json_object_has_member(o, "cpu_usage_usec"));
+                g_assert_true(json_object_has_member(o, "memory_peak"));
+                g_assert_false(json_object_get_boolean_member(o, "paused"));
+        }
+
+        /* communicate: its streams as base64 */
+        ctl_run_full(f->address, NULL, NULL, input, communicate, &r);
+        g_assert_cmpint(r.status, ==, 2);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpint(json_object_get_int_member(o, "returncode"), ==, 2);
+                g_assert_cmpstr(json_object_get_string_member(o, "stdout_base64"), ==, "YWJj");
+                g_assert_cmpstr(json_object_get_string_member(o, "stderr_base64"), ==, "ZXJyCg==");
+        }
+
+        /* wait: one ID an object, several an array; output with its streams */
+        a = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "echo out-a; exit 0"));
+        b = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exit 5"));
+        g_assert_cmpint(ctl(f, &r, "--json", "wait", a, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpstr(json_object_get_string_member(json_object_of(n), "state"), ==, "exited");
+        }
+        g_assert_cmpint(ctl(f, &r, "--json", "wait", a, b, NULL), ==, 1);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonArray *arr = json_node_get_array(n);
+                g_assert_cmpuint(json_array_get_length(arr), ==, 2);
+                g_assert_cmpint(
+                        json_object_get_int_member(json_array_get_object_element(arr, 1), "returncode"), ==,
+                        5);
+        }
+        g_assert_cmpstr(r.err_str, ==, "");
+        g_assert_cmpint(ctl(f, &r, "--json", "output", a, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpstr(json_object_get_string_member(o, "stdout_base64"), ==, "b3V0LWEK");
+                g_assert_cmpstr(json_object_get_string_member(o, "stderr_base64"), ==, "");
+        }
+        g_assert_cmpint(ctl(f, &r, "--json", "status", a, b, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpuint(json_array_get_length(json_node_get_array(n)), ==, 2);
+        }
+
+        /* kill and cancel: the job afterwards */
+        sleeper = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_true(job_wait_state(f, parse_id(sleeper), "running"));
+        g_assert_cmpint(ctl(f, &r, "--json", "kill", "-s", "CONT", sleeper, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpstr(json_object_get_string_member(json_object_of(n), "state"), ==, "running");
+        }
+        g_assert_cmpint(ctl(f, &r, "--json", "cancel", sleeper, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                g_assert_cmpint(json_object_get_int_member(json_object_of(n), "id"), ==,
+                                (gint64) parse_id(sleeper));
+        }
+        g_assert_true(job_wait_state(f, parse_id(sleeper), "cancelled"));
+
+        /* errors: JSON on stderr, with the D-Bus error's name */
+        g_assert_cmpint(ctl(f, &r, "--json", "cancel", sleeper, NULL), ==, 1);
+        assert_json_error(&r, "org.procpool.Error.NotRunning", "has already ended");
+        g_assert_cmpint(ctl(f, &r, "--json", "status", "9999", NULL), ==, 1);
+        assert_json_error(&r, "org.freedesktop.DBus.Error.UnknownObject", "Job 9999 could not be found");
+        g_assert_cmpint(ctl(f, &r, "--json", "communicate", "--", "procpool-no-such-program", NULL), ==, 1);
+        assert_json_error(&r, "org.procpool.Error.SpawnFailed",
+                          "Failed to execute 'procpool-no-such-program'");
+        /* a call that failed to start: the job says so, nothing on stderr */
+        g_assert_cmpint(ctl(f, &r, "--json", "call", "--", "procpool-no-such-program", NULL), ==, 1);
+        {
+                g_autoptr(JsonNode) n = parse_json(r.out_str);
+                JsonObject *o = json_object_of(n);
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "failed");
+                g_assert_nonnull(strstr(json_object_get_string_member(o, "error"), "Failed to execute"));
+        }
+        g_assert_cmpstr(r.err_str, ==, "");
+        ctl_result_clear(&r);
+}
+
+/* monitor --json: a finished event carries the job's Error */
+static void test_monitor_json_error(Fixture *f, gconstpointer data) {
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, (const char *const[]) { "--json", "monitor", NULL });
+        g_autoptr(GSubprocessLauncher) l =
+                ctl_launcher(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL, NULL);
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GDataInputStream) out = NULL, err = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *banner = NULL, *id = NULL;
+        CtlResult r = {};
+
+        p = g_subprocess_launcher_spawnv(l, (const char *const *) argv->pdata, &error);
+        g_assert_no_error(error);
+        err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(p));
+        banner = g_data_input_stream_read_line(err, NULL, NULL, &error);
+        g_assert_no_error(error);
+        id = g_strdup_printf("%" G_GUINT64_FORMAT, ctl_submit(f, "exec sleep 600"));
+        g_assert_true(job_wait_state(f, parse_id(id), "running"));
+        g_assert_cmpint(ctl(f, &r, "cancel", id, NULL), ==, 0);
+        out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+        for (;;) {
+                g_autofree char *line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+                g_autoptr(JsonNode) n = NULL;
+                JsonObject *o;
+
+                g_assert_no_error(error);
+                g_assert_nonnull(line);
+                n = parse_json(line);
+                o = json_object_of(n);
+                if (!g_str_equal(json_object_get_string_member(o, "event"), "finished"))
+                        continue;
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "cancelled");
+                g_assert_cmpstr(json_object_get_string_member(o, "error"), ==, "Cancelled");
+                break;
+        }
+        g_subprocess_send_signal(p, SIGINT);
+        g_assert_true(g_subprocess_wait(p, NULL, NULL));
+        ctl_result_clear(&r);
+}
+
+/* ---- zsh and fish: the scripts load, and fish completes signal names ------------------------------------ */
+
+static char *run_shell(const char *const *argv, int *ret_status) {
+        g_autoptr(GError) error = NULL;
+        char *out = NULL, *err = NULL;
+
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                                   ret_status, &error));
+        g_assert_no_error(error);
+        g_test_message("%s: %s%s", argv[0], out, err);
+        g_free(err);
+        return out;
+}
+
+static void test_fish_completion(Fixture *f, gconstpointer data) {
+        g_autofree char *file =
+                g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools", "procpoolctl.fish", NULL);
+        g_autofree char *script = g_strdup_printf("source %s; complete -C 'procpoolctl kill -s SIGT'; "
+                                                  "complete -C 'procpoolctl pau'",
+                                                  file);
+        g_autofree char *out = NULL, *fish = g_find_program_in_path("fish");
+        int status;
+
+        if (!fish) {
+                g_test_skip("fish is not installed");
+                return;
+        }
+        out = run_shell((const char *const[]) { "fish", "--no-config", "-c", script, NULL }, &status);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert_true(g_str_has_prefix(out, "SIGT"));
+        g_assert_nonnull(strstr(out, "SIGTERM\t"));
+        g_assert_nonnull(strstr(out, "SIGTSTP\t"));
+        g_assert_true(strstr(out, "\npause\n") || strstr(out, "\npause\t"));
+}
+
+static void test_zsh_completion(Fixture *f, gconstpointer data) {
+        g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
+                                                 "procpoolctl.zsh-completion", NULL);
+        g_autofree char *dir = g_dir_make_tmp("procpool-zsh-XXXXXX", NULL);
+        g_autofree char *installed = g_build_filename(dir, "_procpoolctl", NULL);
+        g_autofree char *contents = NULL, *script = NULL, *out = NULL;
+        g_autofree char *zsh = g_find_program_in_path("zsh");
+        int status;
+
+        if (!zsh) {
+                g_test_skip("zsh is not installed");
+                return;
+        }
+        /* the syntax */
+        g_free(run_shell((const char *const[]) { "zsh", "-n", file, NULL }, &status));
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* installed as meson installs it, the completion system finds and loads it */
+        g_assert_true(g_file_get_contents(file, &contents, NULL, NULL));
+        g_assert_true(g_file_set_contents(installed, contents, -1, NULL));
+        script = g_strdup_printf("fpath=(%s $fpath); autoload -Uz compinit; compinit -u -D; "
+                                 "print -r -- ${_comps[procpoolctl]}; autoload +X _procpoolctl && "
+                                 "[[ ${functions[_procpoolctl]} == *_procpoolctl_signals* ]] && print loaded",
+                                 dir);
+        out = run_shell((const char *const[]) { "zsh", "-f", "-c", script, NULL }, &status);
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert_cmpstr(out, ==, "_procpoolctl\nloaded\n");
+        (void) g_unlink(installed);
+        (void) g_rmdir(dir);
 }
 
 /* ---- what reaches the daemon: a stand-in service records the options of Submit ------------------- */
@@ -1271,6 +1374,16 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
         mock_submit(f, NULL, (const char *const[]) { "--timeout=5min", NULL }, 0);
         g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
         g_assert_cmpuint(t, ==, 300 * G_USEC_PER_SEC);
+        /* what systemd-analyze timespan reads: months, years, weeks, words */
+        mock_submit(f, NULL, (const char *const[]) { "--timeout=1y 2M 3 weeks", "--stop-timeout=5us", NULL },
+                    0);
+        g_assert_true(g_variant_lookup(rec.options, "timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, (31557600ULL + 2 * 2629800ULL + 21 * 86400ULL) * G_USEC_PER_SEC);
+        g_assert_true(g_variant_lookup(rec.options, "stop-timeout-usec", "t", &t));
+        g_assert_cmpuint(t, ==, 5);
+        mock_submit(f, NULL, (const char *const[]) { "--output-limit=16KiB", NULL }, 0);
+        g_assert_true(g_variant_lookup(rec.options, "output-limit", "t", &t));
+        g_assert_cmpuint(t, ==, 16 * 1024);
 
         g_dbus_connection_unregister_object(f->conn, reg);
         g_clear_pointer(&rec.options, g_variant_unref);
@@ -1293,6 +1406,7 @@ int main(int argc, char **argv) {
         ADD("wait/all", test_wait_all);
         ADD("wait/no-call-timeout", test_no_call_timeout);
         ADD("options/env", test_options_env);
+        ADD("options/env-passthrough", test_options_env_passthrough);
         ADD("options/cwd", test_options_cwd);
         ADD("options/timeout", test_options_timeout);
         ADD("options/priority", test_options_priority);
@@ -1309,6 +1423,10 @@ int main(int argc, char **argv) {
         ADD("buses", test_buses);
         ADD("usage", test_usage);
         ADD("bash-completion", test_bash_completion);
+        ADD("json", test_json);
+        ADD("fish-completion", test_fish_completion);
+        ADD("zsh-completion", test_zsh_completion);
+        ADD("monitor/json-error", test_monitor_json_error);
 #undef ADD
         FIXTURE_ADD("/procpool/cli/absent", fixture_setup_no_daemon, NULL, test_absent);
         FIXTURE_ADD("/procpool/cli/options/sent", fixture_setup_no_daemon, NULL, test_options_sent);

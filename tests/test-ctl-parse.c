@@ -75,11 +75,35 @@ static void test_format(void) {
         g_assert_cmpstr(cmd, ==, "sh -c 'echo '\\''hi'\\'' there' ''");
 }
 
+static void test_escape(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "plain text", "plain text" },
+                { "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac" },
+                { "\x1b]0;title\x07", "\\x1b]0;title\\x07" },
+                { "a\nb\rc\td\x7f", "a\\x0ab\\x0dc\\x09d\\x7f" },
+                { "csi\xc2\x9b", "csi\\xc2\\x9b" },      /* C1 */
+                { "bad\xff\xfe", "bad\\xff\\xfe" },      /* not UTF-8 */
+                { "over\xc0\xaf", "over\\xc0\\xaf" },    /* overlong */
+                { "cut\xe6\x97", "cut\\xe6\\x97" },      /* cut short */
+                { "rtl\xe2\x80\xae!", "rtl\\u{202e}!" }, /* bidi override */
+                { "zw\xe2\x80\x8b", "zw\\u{200b}" },     /* zero-width space */
+                { "ls\xe2\x80\xa8", "ls\\u{2028}" },     /* line separator */
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *e = escape_for_terminal(cases[i].in);
+                g_assert_cmpstr(e, ==, cases[i].out);
+        }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/procpool/ctl-parse/signal", test_signal);
         g_test_add_func("/procpool/ctl-parse/job-id", test_job_id);
         g_test_add_func("/procpool/ctl-parse/json-string", test_json_string);
         g_test_add_func("/procpool/ctl-parse/format", test_format);
+        g_test_add_func("/procpool/ctl-parse/escape", test_escape);
         return g_test_run();
 }

@@ -155,6 +155,10 @@ static gint compare_strings(gconstpointer a, gconstpointer b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+/* The one property the ObjectManager's signals leave out, by design (docs/dbus-api.md): it would cost a
+ * sort of the queue per job added. Left out of every comparison here. */
+#define UNANNOUNCED "QueuePosition"
+
 /* The names of an a{sa{sv}} or the keys of an a{sv}, sorted, one a line; each may come once only. */
 static char *keys_of(GVariant *dict) {
         g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
@@ -166,7 +170,8 @@ static char *keys_of(GVariant *dict) {
         while ((entry = g_variant_iter_next_value(&it))) {
                 const char *key;
                 g_variant_get_child(entry, 0, "&s", &key);
-                g_ptr_array_add(keys, g_strdup(key));
+                if (!g_str_equal(key, UNANNOUNCED))
+                        g_ptr_array_add(keys, g_strdup(key));
                 g_variant_unref(entry);
         }
         g_ptr_array_sort(keys, compare_strings);
@@ -200,7 +205,7 @@ static void assert_same_properties(GVariant *expected, GVariant *got, const char
         while (g_variant_iter_loop(&it, "{&sv}", &key, &value)) {
                 g_autoptr(GVariant) other = g_variant_lookup_value(got, key, NULL);
                 g_autofree char *a = NULL, *b = NULL;
-                if (skip && g_strv_contains(skip, key))
+                if ((skip && g_strv_contains(skip, key)) || g_str_equal(key, UNANNOUNCED))
                         continue;
                 if (g_variant_equal(value, other))
                         continue;

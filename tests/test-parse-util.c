@@ -43,6 +43,26 @@ static void test_timespan(void) {
         assert_timespan("0.25min", 15 * SEC);
         assert_timespan(" 10s ", 10 * SEC);
         assert_timespan("1s 500ms", 1500000);
+        /* everything systemd.time(7) names, as systemd-analyze timespan reads it */
+        assert_timespan("1y", 31557600 * SEC);
+        assert_timespan("1year", 31557600 * SEC);
+        assert_timespan("2 years", 2 * 31557600 * SEC);
+        assert_timespan("2M", 2 * 2629800 * SEC);
+        assert_timespan("1month", 2629800 * SEC);
+        assert_timespan("3 months", 3 * 2629800 * SEC);
+        assert_timespan("3 weeks", 21 * 86400 * SEC);
+        assert_timespan("1week", 7 * 86400 * SEC);
+        assert_timespan("5us", 5);
+        assert_timespan("5\xc2\xb5s", 5);
+        assert_timespan("5\xce\xbcs", 5);
+        assert_timespan("1hr", 3600 * SEC);
+        assert_timespan("1 day 2 hours", 93600 * SEC);
+        assert_timespan("1y 2M 3w 4d 5h 6min 7s 8ms 9us",
+                        31557600 * SEC + 2 * 2629800 * SEC + 3 * 7 * 86400 * SEC + 4 * 86400 * SEC +
+                                5 * 3600 * SEC + 6 * 60 * SEC + 7 * SEC + 8000 + 9);
+        assert_timespan("1.5d", 129600 * SEC);
+        assert_timespan("90", 90 * SEC);
+        assert_timespan("2 3", 5 * SEC);
 
         assert_timespan_fails(NULL, -EINVAL);
         assert_timespan_fails("", -EINVAL);
@@ -51,6 +71,8 @@ static void test_timespan(void) {
         assert_timespan_fails("5 parsecs", -EINVAL);
         assert_timespan_fails("-5s", -EINVAL);
         assert_timespan_fails("5x", -EINVAL);
+        assert_timespan_fails("5Y", -EINVAL); /* case matters: "y" is a year, "M" a month, "m" a minute */
+        assert_timespan_fails("infinity", -EINVAL);
         assert_timespan_fails("18446744073709551615s", -ERANGE);
         assert_timespan_fails("99999999999999999999999", -ERANGE);
         assert_timespan_fails("10000000w 10000000w 10000000w 10000000w 10000000w", -ERANGE);

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, release, pool-size. */
+/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, pause, resume, release,
+ * pool-size. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +16,7 @@
 #include "ctl-parse.h"
 #include "ctl.h"
 
+/* How long a job ran, or has run so far; 0 if it never started. */
 static uint64_t now_realtime_usec(void) {
         struct timespec ts;
 
@@ -23,32 +24,13 @@ static uint64_t now_realtime_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
-/* How long a job ran, or has run so far; 0 if it never started. */
-static uint64_t job_runtime(const JobInfo *j) {
+uint64_t job_runtime(const JobInfo *j) {
         uint64_t end;
 
         if (j->started_at == 0)
                 return 0;
         end = j->finished_at ? j->finished_at : now_realtime_usec();
         return end > j->started_at ? end - j->started_at : 0;
-}
-
-static void json_write_job(FILE *f, const JobInfo *j) {
-        fprintf(f, "{\"id\":%" PRIu64 ",\"path\":", j->id);
-        json_write_string(f, j->path);
-        fputs(",\"state\":", f);
-        json_write_string(f, j->state);
-        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":",
-                j->returncode, j->pid, j->owner);
-        json_write_string(f, j->label);
-        fputs(",\"argv\":", f);
-        json_write_strv(f, j->argv);
-        fprintf(f,
-                ",\"submitted_at\":%" PRIu64 ",\"started_at\":%" PRIu64 ",\"finished_at\":%" PRIu64
-                ",\"runtime_usec\":%" PRIu64 ",\"error\":",
-                j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
-        json_write_string(f, j->error);
-        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 
 typedef struct JobList {
@@ -128,14 +110,6 @@ static char *format_returncode(const JobInfo *j) {
         return s;
 }
 
-static size_t terminal_width(void) {
-        struct winsize ws = {};
-
-        if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
-                return 0;
-        return ws.ws_col;
-}
-
 static int list_jobs(Ctl *c) {
         static const char *const headers[] = { "ID", "STATE", "RC", "PID", "RUNTIME", "LABEL", "COMMAND" };
         JobList l = {};
@@ -177,7 +151,7 @@ static int list_jobs(Ctl *c) {
                 job_list_done(&l);
                 return ctl_log_error(c, NULL, -ENOMEM, "Failed to list jobs");
         }
-        table_print(t, stdout, !c->no_legend && !c->quiet, c->full ? 0 : terminal_width());
+        table_print(t, stdout, !c->no_legend && !c->quiet, !c->full);
         if (!c->no_legend && !c->quiet) {
                 if (table_rows(t) > 0)
                         printf("\nSTATE   = " PROCPOOL_STATE_QUEUED ", " PROCPOOL_STATE_RUNNING
@@ -205,11 +179,20 @@ static const char *signal_name(int sig) {
         return n ? n : "?";
 }
 
+/* The command line, quoted for a shell and escaped for the terminal. */
+static char *format_command_safe(char *const *argv) {
+        _cleanup_free_ char *cmd = format_command_line(argv);
+        return cmd ? escape_for_terminal(cmd) : NULL;
+}
+
 static void print_job_status(const JobInfo *j) {
-        _cleanup_free_ char *cmd = format_command_line(j->argv);
+        /* Labels, command lines and errors are what another user chose: never raw on the terminal. */
+        _cleanup_free_ char *cmd = format_command_safe(j->argv);
+        _cleanup_free_ char *label = escape_for_terminal(j->label);
+        _cleanup_free_ char *error = escape_for_terminal(j->error);
         struct passwd *pw = getpwuid(j->owner);
 
-        printf("Job %" PRIu64 " - %s\n", j->id, j->label && *j->label ? j->label : cmd ? cmd : "");
+        printf("Job %" PRIu64 " - %s\n", j->id, label && *label ? label : cmd ? cmd : "");
         printf("      State: %s", j->state);
         if (j->pid)
                 printf(" (PID %" PRIu32 ")", j->pid);
@@ -221,8 +204,8 @@ static void print_job_status(const JobInfo *j) {
         }
         putchar('\n');
         printf("    Command: %s\n", cmd ? cmd : "");
-        if (j->label && *j->label)
-                printf("      Label: %s\n", j->label);
+        if (label && *label)
+                printf("      Label: %s\n", label);
         if (ctl_state_is_final(j->state) && j->started_at != 0)
                 printf(" ReturnCode: %" PRIi32 "\n", j->returncode);
         printf("      Owner: %" PRIu32 "%s%s%s\n", j->owner, pw ? " (" : "", pw ? pw->pw_name : "",
@@ -244,8 +227,21 @@ static void print_job_status(const JobInfo *j) {
                 _cleanup_free_ char *f = format_timestamp(j->finished_at);
                 printf("   Finished: %s\n", f ? f : "");
         }
-        if (j->error && *j->error)
-                printf("      Error: %s\n", j->error);
+        if (j->paused)
+                printf("     Paused: yes\n");
+        if (j->queue_position > 0 || (j->state && strcmp(j->state, PROCPOOL_STATE_QUEUED) == 0))
+                printf("      Queue: %" PRIu32 " job%s ahead\n", j->queue_position,
+                       j->queue_position == 1 ? "" : "s");
+        if (j->cpu_usage_usec > 0) {
+                _cleanup_free_ char *t = format_timespan(j->cpu_usage_usec);
+                printf("        CPU: %s\n", t ? t : "");
+        }
+        if (j->memory_peak > 0) {
+                _cleanup_free_ char *m = format_bytes(j->memory_peak);
+                printf("     Memory: %s (peak)\n", m ? m : "");
+        }
+        if (error && *error)
+                printf("      Error: %s\n", error);
         if (j->output_incomplete)
                 printf("     Output: incomplete: the state dir had no room for more (see procpoold's log)\n");
         printf("       Path: %s\n", j->path);
@@ -254,10 +250,14 @@ static void print_job_status(const JobInfo *j) {
 int verb_status(Ctl *c, int argc, char **argv) {
         int ret = EXIT_SUCCESS;
 
+        JsonList json = {};
+
         if (argc <= 1)
                 return list_jobs(c);
         if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
                 return EXIT_USAGE;
+        if (c->json)
+                json_list_begin(&json, argc > 2);
         for (int i = 1; i < argc; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *path = NULL;
@@ -280,8 +280,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
                         continue;
                 }
                 if (c->json) {
+                        json_list_next(&json);
                         json_write_job(stdout, &j);
-                        putchar('\n');
                 } else {
                         if (i > 1)
                                 putchar('\n');
@@ -289,6 +289,8 @@ int verb_status(Ctl *c, int argc, char **argv) {
                 }
                 job_info_done(&j);
         }
+        if (c->json)
+                json_list_end(&json);
         return ret;
 }
 
@@ -296,9 +298,13 @@ int verb_status(Ctl *c, int argc, char **argv) {
 static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const char *what,
                         const char *types, int arg) {
         int ret = EXIT_SUCCESS;
+        JsonList json = {};
 
         if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
                 return EXIT_USAGE;
+        /* With --json: the job as it is afterwards, one object, or an array of them for several IDs. */
+        if (c->json)
+                json_list_begin(&json, argc > 2);
         for (int i = 1; i < argc; i++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *path = NULL;
@@ -319,9 +325,20 @@ static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const
                 else
                         r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
                                                method, &error, NULL, NULL);
-                if (r < 0)
+                if (r < 0) {
                         ret = ctl_log_error(c, &error, r, "Failed to %s job %" PRIu64, what, id);
+                        continue;
+                }
+                if (c->json) {
+                        json_list_next(&json);
+                        if (strcmp(method, "Release") == 0)
+                                printf("{\"id\":%" PRIu64 ",\"released\":true}", id);
+                        else
+                                ctl_json_job(c, stdout, id, path);
+                }
         }
+        if (c->json)
+                json_list_end(&json);
         return ret;
 }
 
@@ -331,6 +348,14 @@ int verb_cancel(Ctl *c, int argc, char **argv) {
 
 int verb_kill(Ctl *c, int argc, char **argv) {
         return for_each_job(c, argc, argv, "Kill", "kill", "i", c->kill_signal);
+}
+
+int verb_pause(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Pause", "pause", NULL, 0);
+}
+
+int verb_resume(Ctl *c, int argc, char **argv) {
+        return for_each_job(c, argc, argv, "Resume", "resume", NULL, 0);
 }
 
 int verb_release(Ctl *c, int argc, char **argv) {

@@ -102,8 +102,10 @@ static int match_interfaces_added(sd_bus_message *msg, void *userdata, sd_bus_er
                 json_write_string(stdout, j.label);
                 fputs("}\n", stdout);
         } else {
+                /* Another user's command line: escaped, so that it cannot drive the terminal. */
                 _cleanup_free_ char *cmd = format_command_line(j.argv);
-                printf("Job %" PRIu64 " submitted: %s\n", j.id, cmd ? cmd : "");
+                _cleanup_free_ char *safe = cmd ? escape_for_terminal(cmd) : NULL;
+                printf("Job %" PRIu64 " submitted: %s\n", j.id, safe ? safe : "");
         }
         fflush(stdout);
         if (j.state && strcmp(j.state, PROCPOOL_STATE_RUNNING) == 0)
@@ -133,13 +135,25 @@ static int match_job_finished(sd_bus_message *msg, void *userdata, sd_bus_error 
         uint64_t id;
         int32_t rc;
 
+        _cleanup_free_ char *error = NULL;
+
         if (sd_bus_message_read(msg, "tosi", &id, &path, &state, &rc) < 0)
                 return 0;
         monitor_forget(m, id);
+        /* Why it ended as it did: the job's Error, empty if it exited by itself (or was released at once). */
+        if (sd_bus_get_property_string(m->ctl->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "Error",
+                                       NULL, &error) < 0)
+                error = NULL;
         if (m->ctl->json) {
                 printf("{\"event\":\"finished\",\"id\":%" PRIu64 ",\"state\":", id);
                 json_write_string(stdout, state);
-                printf(",\"returncode\":%" PRIi32 "}\n", rc);
+                printf(",\"returncode\":%" PRIi32 ",\"error\":", rc);
+                json_write_string(stdout, error ? error : "");
+                fputs("}\n", stdout);
+        } else if (error && *error) {
+                _cleanup_free_ char *safe = escape_for_terminal(error);
+                printf("Job %" PRIu64 " finished: %s, return code %" PRIi32 ": %s\n", id, state, rc,
+                       safe ? safe : "");
         } else
                 printf("Job %" PRIu64 " finished: %s, return code %" PRIi32 ".\n", id, state, rc);
         fflush(stdout);

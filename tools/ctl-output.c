@@ -1,14 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Formatting for procpoolctl: JSON strings, time spans and stamps, command lines, tables. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <libsmartcols.h>
+
 #include "ctl-output.h"
 #include "macro.h"
 
+static size_t utf8_decode(const unsigned char *p, uint32_t *ret);
+static bool is_invisible_format(uint32_t c);
+
 void json_write_string(FILE *f, const char *s) {
+        uint32_t c;
+        size_t n;
+
         fputc('"', f);
         for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
                 switch (*p) {
@@ -30,7 +40,12 @@ void json_write_string(FILE *f, const char *s) {
                 default:
                         if (*p < 0x20 || *p == 0x7f)
                                 fprintf(f, "\\u%04x", *p);
-                        else
+                        else if (*p >= 0x80 && (n = utf8_decode(p, &c)) > 0 &&
+                                 ((c >= 0x80 && c <= 0x9f) || is_invisible_format(c))) {
+                                /* C1 controls and bidi overrides too: the bytes stay safe on a terminal */
+                                fprintf(f, "\\u%04" PRIx32, c);
+                                p += n - 1;
+                        } else
                                 fputc(*p, f);
                 }
         }
@@ -83,6 +98,38 @@ char *format_timespan(uint64_t usec) {
         return buf;
 }
 
+char *format_bytes(uint64_t bytes) {
+        static const char units[] = "KMGTPE";
+        char *s = NULL;
+        size_t u = 0;
+        double v = (double) bytes;
+
+        if (bytes < 1024)
+                return asprintf(&s, "%" PRIu64 "B", bytes) < 0 ? NULL : s;
+        v /= 1024;
+        while (v >= 1024 && u + 1 < sizeof(units) - 1) {
+                v /= 1024;
+                u++;
+        }
+        return asprintf(&s, "%.1f%c", v, units[u]) < 0 ? NULL : s;
+}
+
+void json_write_base64(FILE *f, const void *data, size_t size) {
+        static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *p = data;
+
+        fputc('"', f);
+        for (size_t i = 0; i < size; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < size ? (uint32_t) p[i + 1] << 8 : 0) |
+                             (i + 2 < size ? p[i + 2] : 0);
+                fputc(table[v >> 18 & 63], f);
+                fputc(table[v >> 12 & 63], f);
+                fputc(i + 1 < size ? table[v >> 6 & 63] : '=', f);
+                fputc(i + 2 < size ? table[v & 63] : '=', f);
+        }
+        fputc('"', f);
+}
+
 char *format_timestamp(uint64_t usec) {
         time_t sec = (time_t) (usec / USEC_PER_SEC);
         struct tm tm;
@@ -91,6 +138,73 @@ char *format_timestamp(uint64_t usec) {
         if (!localtime_r(&sec, &tm) || strftime(buf, sizeof buf, "%a %Y-%m-%d %H:%M:%S %Z", &tm) == 0)
                 return strdup("n/a");
         return strdup(buf);
+}
+
+/* The length of the UTF-8 sequence at p and its code point; 0 if it is not one (overlong, a surrogate,
+ * past U+10FFFF, or cut short). */
+static size_t utf8_decode(const unsigned char *p, uint32_t *ret) {
+        size_t n;
+        uint32_t c;
+
+        if (p[0] < 0x80) {
+                *ret = p[0];
+                return 1;
+        }
+        if ((p[0] & 0xe0) == 0xc0)
+                n = 2, c = p[0] & 0x1f;
+        else if ((p[0] & 0xf0) == 0xe0)
+                n = 3, c = p[0] & 0x0f;
+        else if ((p[0] & 0xf8) == 0xf0)
+                n = 4, c = p[0] & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                c = (c << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+            (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+        *ret = c;
+        return n;
+}
+
+/* Unicode characters that reorder, hide or break text although they print nothing themselves. */
+static bool is_invisible_format(uint32_t c) {
+        return (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x2069) ||
+               c == 0xfeff;
+}
+
+char *escape_for_terminal(const char *s) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        if (!f)
+                return NULL;
+        for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p;) {
+                uint32_t c;
+                size_t n = utf8_decode(p, &c);
+
+                if (n == 0 || c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f)) {
+                        /* a control character (each byte of a C1 one), or a byte that is not UTF-8 */
+                        for (size_t i = 0; i < (n ?: 1); i++)
+                                fprintf(f, "\\x%02x", p[i]);
+                        p += n ?: 1;
+                } else if (is_invisible_format(c)) {
+                        fprintf(f, "\\u{%04" PRIx32 "}", c);
+                        p += n;
+                } else {
+                        fwrite(p, 1, n, f);
+                        p += n;
+                }
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
 }
 
 static bool needs_quoting(const char *s) {
@@ -134,9 +248,9 @@ char *format_command_line(char *const *argv) {
 }
 
 struct Table {
+        struct libscols_table *table;
         size_t n_columns;
-        char **cells; /* rows * n_columns, the header first */
-        size_t n_cells;
+        size_t n_rows;
 };
 
 Table *table_new(size_t n_columns, const char *const *headers) {
@@ -145,97 +259,55 @@ Table *table_new(size_t n_columns, const char *const *headers) {
         if (!t)
                 return NULL;
         t->n_columns = n_columns;
-        if (table_add_row(t, headers) < 0)
+        t->table = scols_new_table();
+        if (!t->table)
                 return table_free(t);
+        for (size_t i = 0; i < n_columns; i++) {
+                /* The last column, the command line, is the one cut to the terminal's width. */
+                struct libscols_column *c = scols_table_new_column(t->table, headers[i], 0,
+                                                                   i + 1 == n_columns ? SCOLS_FL_TRUNC : 0);
+                /* Cells come escaped by escape_for_terminal(), which also escapes what libsmartcols would
+                 * let through (a bidi override prints): its own escaping would escape our backslashes. */
+                if (!c || scols_column_set_safechars(c, "\\") < 0)
+                        return table_free(t);
+        }
         return t;
 }
 
 Table *table_free(Table *t) {
         if (!t)
                 return NULL;
-        for (size_t i = 0; i < t->n_cells; i++)
-                free(t->cells[i]);
-        free(t->cells);
+        scols_unref_table(t->table);
         free(t);
         return NULL;
 }
 
 int table_add_row(Table *t, const char *const *cells) {
-        char **n = realloc(t->cells, (t->n_cells + t->n_columns) * sizeof(char *));
+        struct libscols_line *line = scols_table_new_line(t->table, NULL);
 
-        if (!n)
+        if (!line)
                 return -ENOMEM;
-        t->cells = n;
         for (size_t i = 0; i < t->n_columns; i++) {
-                char *c = strdup(cells[i] ? cells[i] : "");
-                if (!c) {
-                        for (size_t j = 0; j < i; j++)
-                                free(t->cells[t->n_cells + j]);
+                char *c = escape_for_terminal(cells[i] ? cells[i] : "");
+                /* The line takes the cell over. */
+                if (!c || scols_line_refer_data(line, i, c) < 0) {
+                        free(c);
                         return -ENOMEM;
                 }
-                t->cells[t->n_cells + i] = c;
         }
-        t->n_cells += t->n_columns;
+        t->n_rows++;
         return 0;
 }
 
 size_t table_rows(const Table *t) {
-        return t->n_cells / t->n_columns - 1;
+        return t->n_rows;
 }
 
-/* Display width of UTF-8 text, counting each code point as one column. */
-static size_t text_width(const char *s) {
-        size_t w = 0;
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                if ((*p & 0xc0) != 0x80)
-                        w++;
-        return w;
-}
-
-/* Writes at most max columns of s, cutting it with "…" when it is longer. */
-static void write_cut(FILE *f, const char *s, size_t max) {
-        size_t w = 0;
-
-        if (text_width(s) <= max) {
-                fputs(s, f);
-                return;
-        }
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                if ((*p & 0xc0) != 0x80 && ++w >= max)
-                        break;
-                fputc(*p, f);
-        }
-        if (max > 0)
-                fputs("\xe2\x80\xa6", f);
-}
-
-void table_print(const Table *t, FILE *f, bool header, size_t width) {
-        size_t n_rows = t->n_cells / t->n_columns;
-        _cleanup_free_ size_t *widths = calloc(t->n_columns, sizeof(size_t));
-        size_t used = 0;
-
-        if (!widths)
-                return;
-        for (size_t r = header ? 0 : 1; r < n_rows; r++)
-                for (size_t c = 0; c < t->n_columns; c++) {
-                        size_t w = text_width(t->cells[r * t->n_columns + c]);
-                        if (w > widths[c])
-                                widths[c] = w;
-                }
-        for (size_t c = 0; c + 1 < t->n_columns; c++)
-                used += widths[c] + 1;
-
-        for (size_t r = header ? 0 : 1; r < n_rows; r++) {
-                for (size_t c = 0; c < t->n_columns; c++) {
-                        const char *cell = t->cells[r * t->n_columns + c];
-                        if (c + 1 == t->n_columns) {
-                                if (width > 0)
-                                        write_cut(f, cell, width > used + 8 ? width - used : 8);
-                                else
-                                        fputs(cell, f);
-                        } else
-                                fprintf(f, "%s%*s ", cell, (int) (widths[c] - text_width(cell)), "");
-                }
-                fputc('\n', f);
-        }
+void table_print(Table *t, FILE *f, bool header, bool cut) {
+        (void) scols_table_enable_noheadings(t->table, !header);
+        (void) scols_table_set_stream(t->table, f);
+        /* Cut only on a terminal, as lsblk does: piped output keeps every byte of the command. */
+        (void) scols_table_set_termforce(t->table, cut ? SCOLS_TERMFORCE_AUTO : SCOLS_TERMFORCE_NEVER);
+        (void) scols_print_table(t->table);
+        fflush(f);
 }

@@ -66,3 +66,13 @@ int parse_job_id(const char *s, uint64_t *ret_id) {
         *ret_id = (uint64_t) n;
         return 0;
 }
+
+bool env_name_is_valid(const char *name) {
+        if (!name || !*name || (*name >= '0' && *name <= '9'))
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '_'))
+                        return false;
+        return true;
+}

@@ -55,6 +55,7 @@ typedef struct WaitJob {
         bool interrupter_left;     /* it left the bus since */
         sd_bus_error interruption; /* its answer, the job's end if that daemon says the job has ended */
         char *finished_by;         /* the daemon whose JobFinished named the job, if one did */
+        char *json;                /* --json, communicate: its result object, as it is printed */
 } WaitJob;
 
 struct Waiter {
@@ -64,8 +65,16 @@ struct Waiter {
         size_t n_jobs, n_done;
         bool progress;         /* show "3/5 done, 2 running" on stderr */
         bool cancel_on_signal; /* SIGINT and SIGTERM cancel the jobs */
-        int signal;            /* the signal that asked us to cancel, or 0 */
-        char *owner;           /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
+        bool pause_on_stop;    /* call: SIGTSTP (Ctrl-Z) pauses the job, then stops procpoolctl */
+        bool json_array;       /* --json: the results as an array, also of one job (wait without IDs) */
+        bool show_queue;       /* call: "Queued behind N jobs..." on stderr while the job waits */
+        bool queue_shown;      /* that line is on the terminal now */
+        uint32_t queue_ahead;
+        sd_bus_slot *queue_job_match, *queue_pool_match, *queue_finished_match, *queue_added_match;
+        sd_bus_slot *queue_slot;
+        bool queue_refresh_again; /* something changed while the last look was out */
+        int signal;               /* the signal that asked us to cancel, or 0 */
+        char *owner;              /* the unique name owning PROCPOOL_BUS_NAME now, "" if none */
         sd_bus_slot *owner_match, *finished_match;
         void (*before_end)(void *userdata); /* runs at each answer to Wait, before anything is printed */
         void *userdata;
@@ -80,12 +89,18 @@ static void waiter_done(Waiter *w) {
                 free(j->sent_to);
                 free(j->interrupted_by);
                 free(j->finished_by);
+                free(j->json);
                 sd_bus_error_free(&j->interruption);
         }
         free(w->jobs);
         free(w->owner);
         sd_bus_slot_unref(w->owner_match);
         sd_bus_slot_unref(w->finished_match);
+        sd_bus_slot_unref(w->queue_job_match);
+        sd_bus_slot_unref(w->queue_pool_match);
+        sd_bus_slot_unref(w->queue_finished_match);
+        sd_bus_slot_unref(w->queue_added_match);
+        sd_bus_slot_unref(w->queue_slot);
         if (w->ctl->bus)
                 (void) sd_bus_detach_event(w->ctl->bus);
         w->event = sd_event_unref(w->event);
@@ -128,6 +143,127 @@ static void show_progress(Waiter *w, bool last) {
         fflush(stderr);
 }
 
+static void queue_line_print(Waiter *w) {
+        if (w->queue_ahead == 0)
+                fputs("\rQueued, next to start...\x1b[K", stderr);
+        else
+                fprintf(stderr, "\rQueued behind %" PRIu32 " job%s...\x1b[K", w->queue_ahead,
+                        w->queue_ahead == 1 ? "" : "s");
+        fflush(stderr);
+}
+
+static void queue_line_clear(Waiter *w) {
+        if (!w->queue_shown)
+                return;
+        fputs("\r\x1b[K", stderr);
+        fflush(stderr);
+        w->queue_shown = false;
+}
+
+/* The job left the queue: the line goes, and so does the watching. */
+static void queue_watch_end(Waiter *w) {
+        queue_line_clear(w);
+        w->show_queue = false;
+        w->queue_job_match = sd_bus_slot_unref(w->queue_job_match);
+        w->queue_pool_match = sd_bus_slot_unref(w->queue_pool_match);
+        w->queue_finished_match = sd_bus_slot_unref(w->queue_finished_match);
+        w->queue_added_match = sd_bus_slot_unref(w->queue_added_match);
+        w->queue_slot = sd_bus_slot_unref(w->queue_slot);
+}
+
+static int queue_refresh(Waiter *w);
+
+static int on_queue_info(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Waiter *w = userdata;
+        JobInfo info = {};
+
+        w->queue_slot = sd_bus_slot_unref(w->queue_slot);
+        if (!w->show_queue)
+                return 0;
+        if (sd_bus_message_is_method_error(m, NULL) || job_info_read_properties(m, &info) < 0 ||
+            !streq(info.state, PROCPOOL_STATE_QUEUED)) {
+                job_info_done(&info);
+                queue_watch_end(w);
+                return 0;
+        }
+        w->queue_ahead = info.queue_position;
+        w->queue_shown = true;
+        queue_line_print(w);
+        job_info_done(&info);
+        if (w->queue_refresh_again)
+                return queue_refresh(w);
+        return 0;
+}
+
+/* Asks the job's State and QueuePosition again, once the last answer is in. */
+static int queue_refresh(Waiter *w) {
+        int r;
+
+        if (!w->show_queue)
+                return 0;
+        if (w->queue_slot) {
+                w->queue_refresh_again = true;
+                return 0;
+        }
+        w->queue_refresh_again = false;
+        r = sd_bus_call_method_async(w->ctl->bus, &w->queue_slot, PROCPOOL_BUS_NAME, w->jobs[0].path,
+                                     "org.freedesktop.DBus.Properties", "GetAll", on_queue_info, w, "s",
+                                     PROCPOOL_JOB_INTERFACE);
+        if (r < 0)
+                queue_watch_end(w);
+        return 0;
+}
+
+static int match_queue_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        return queue_refresh(userdata);
+}
+
+/* While the job waits for a slot, says how many jobs are ahead of it: its QueuePosition, read again
+ * whenever that may have changed: a job started (any job's State), one left the queue (JobFinished), one
+ * of a higher priority came (InterfacesAdded). The manager's Queued alone would not do: it is coalesced in
+ * time, and one job cancelled ahead while another is queued behind leaves it as it was. */
+static int queue_watch(Waiter *w) {
+        sd_bus *bus = w->ctl->bus;
+        int r;
+
+        r = sd_bus_add_match(
+                bus, &w->queue_job_match,
+                "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                "path_namespace='" PROCPOOL_JOB_PATH_PREFIX "',arg0='" PROCPOOL_JOB_INTERFACE "'",
+                match_queue_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_match(bus, &w->queue_pool_match,
+                             "type='signal',interface='org.freedesktop.DBus.Properties',"
+                             "member='PropertiesChanged',path='" PROCPOOL_OBJECT_PATH
+                             "',arg0='" PROCPOOL_MANAGER_INTERFACE "'",
+                             match_queue_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &w->queue_finished_match, NULL, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", match_queue_changed, w);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &w->queue_added_match, NULL, PROCPOOL_OBJECT_PATH,
+                                "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", match_queue_changed,
+                                w);
+        if (r < 0)
+                return r;
+        return queue_refresh(w);
+}
+
+/* What procpoolctl shows on stderr while it waits goes while it is stopped, and comes back after. */
+static void waiter_hide_status(Waiter *w) {
+        if (w->queue_shown)
+                fputs("\r\x1b[K", stderr);
+        fflush(stderr);
+}
+
+static void waiter_show_status(Waiter *w) {
+        if (w->queue_shown)
+                queue_line_print(w);
+}
+
 static int waiter_result(Waiter *w) {
         if (w->n_jobs == 1)
                 return w->jobs[0].exit;
@@ -136,6 +272,8 @@ static int waiter_result(Waiter *w) {
                         return EXIT_FAILED;
         return EXIT_SUCCESS;
 }
+
+static void waiter_print_json(Waiter *w);
 
 /* The job's wait is over with exit; the loop ends with the last one. */
 static int job_finish(WaitJob *j, int exit) {
@@ -147,6 +285,9 @@ static int job_finish(WaitJob *j, int exit) {
         w->n_done++;
         if (w->n_done == w->n_jobs) {
                 show_progress(w, true);
+                /* While the bus is open: the loop's end closes it. */
+                if (w->ctl->json)
+                        waiter_print_json(w);
                 return sd_event_exit(w->event, waiter_result(w));
         }
         show_progress(w, false);
@@ -349,23 +490,31 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         j->slot = sd_bus_slot_unref(j->slot);
         if (e && (error_is_interruption(e) || error_is_departure(e)))
                 return job_interrupted(j, m, e);
+        queue_watch_end(w);
         if (w->before_end)
                 w->before_end(w->userdata);
         if (e) {
                 if (w->n_jobs > 1)
                         show_progress(w, true);
+                /* With --json the job's object says how it ended: state and error. */
+                bool quiet_end = w->ctl->json;
+
                 switch (sd_bus_error_get_errno(e)) {
                 case PROCPOOL_ERRNO_CANCELLED:
                         if (w->signal)
                                 return job_finish(j, 128 + w->signal);
-                        fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
+                        if (!quiet_end)
+                                fprintf(stderr, "Job %" PRIu64 " was cancelled.\n", j->id);
                         return job_finish(j, EXIT_FAILED);
                 case PROCPOOL_ERRNO_TIMED_OUT:
-                        fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
+                        if (!quiet_end)
+                                fprintf(stderr, "Job %" PRIu64 " timed out.\n", j->id);
                         return job_finish(j, EXIT_TIMED_OUT);
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* The daemon's message says it all: "Failed to execute 'foo': ...". */
-                        fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
+                        if (!quiet_end)
+                                ctl_print_error_message("", e->message ? e->message
+                                                                       : "Failed to execute the command.");
                         return job_finish(j, EXIT_FAILED);
                 default:
                         return job_finish(
@@ -377,7 +526,7 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 return job_finish(j, ctl_log_error(w->ctl, NULL, r, "Failed to read the reply of Wait"));
         if (j->call)
                 return job_fetch_output(j, rc);
-        if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet) {
+        if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet && !w->ctl->json) {
                 show_progress(w, true);
                 if (rc > 0)
                         fprintf(stderr, "Job %" PRIu64 " exited with code %" PRIi32 ".\n", j->id, rc);
@@ -406,6 +555,39 @@ static int write_communicate_reply(sd_bus_message *reply, int32_t *ret_rc) {
         return 0;
 }
 
+/* --json: Communicate's reply as {"returncode", "exit", "stdout_base64", "stderr_base64"}: the streams are
+ * bytes, not text. Communicate names no job, so there is no id. */
+static int communicate_reply_json(sd_bus_message *reply, char **ret_json, int32_t *ret_rc) {
+        _cleanup_free_ char *buf = NULL;
+        const void *data[2];
+        size_t size[2], n = 0;
+        int32_t rc;
+        FILE *f;
+        int r;
+
+        r = sd_bus_message_read(reply, "i", &rc);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < 2; i++) {
+                r = sd_bus_message_read_array(reply, 'y', &data[i], &size[i]);
+                if (r < 0)
+                        return r;
+        }
+        f = open_memstream(&buf, &n);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "{\"returncode\":%" PRIi32 ",\"exit\":%d,\"stdout_base64\":", rc, returncode_to_exit(rc));
+        json_write_base64(f, data[0], size[0]);
+        fputs(",\"stderr_base64\":", f);
+        json_write_base64(f, data[1], size[1]);
+        fputc('}', f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret_json = TAKE_PTR(buf);
+        *ret_rc = rc;
+        return 0;
+}
+
 static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         WaitJob *j = userdata;
         Ctl *c = j->waiter->ctl;
@@ -421,11 +603,18 @@ static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error 
                 if (j->id > 0)
                         return job_interrupted(j, m, e);
         }
+        if (e && c->json) {
+                /* No job object to tell it: Communicate's error names how it ended. */
+                ctl_json_error(e->name, e->message ? e->message : "");
+                return job_finish(j, sd_bus_error_get_errno(e) == PROCPOOL_ERRNO_TIMED_OUT ? EXIT_TIMED_OUT
+                                                                                           : EXIT_FAILED);
+        }
         if (e)
                 switch (sd_bus_error_get_errno(e)) {
                 case PROCPOOL_ERRNO_SPAWN_FAILED:
                         /* As for Wait: the daemon's message names the program and why. */
-                        fprintf(stderr, "%s\n", e->message ? e->message : "Failed to execute the command.");
+                        ctl_print_error_message("",
+                                                e->message ? e->message : "Failed to execute the command.");
                         return job_finish(j, EXIT_FAILED);
                 case PROCPOOL_ERRNO_TIMED_OUT:
                         fprintf(stderr, "Job timed out.\n");
@@ -433,6 +622,13 @@ static int on_communicate_reply(sd_bus_message *m, void *userdata, sd_bus_error 
                 default:
                         return job_finish(j, ctl_log_error(c, e, -EIO, "Failed to run '%s'", j->command));
                 }
+        if (c->json) {
+                r = communicate_reply_json(m, &j->json, &rc);
+                if (r < 0)
+                        return job_finish(
+                                j, ctl_log_error(c, NULL, r, "Failed to read the reply of Communicate"));
+                return job_finish(j, returncode_to_exit(rc));
+        }
         r = write_communicate_reply(m, &rc);
         if (r < 0)
                 return job_finish(j, ctl_log_error(c, NULL, r, "Failed to write the job's output"));
@@ -542,6 +738,62 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* Calls Pause or Resume on the job and waits for the answer; returns whether it succeeded. A job that is
+ * not running (queued still, or ended meanwhile) answers NotRunning, which is no failure to report. */
+static bool job_pause_or_resume(WaitJob *j, const char *method) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(j->waiter->ctl->bus, PROCPOOL_BUS_NAME, j->path, PROCPOOL_JOB_INTERFACE,
+                               method, &error, NULL, NULL);
+        if (r >= 0)
+                return true;
+        if (sd_bus_error_get_errno(&error) != PROCPOOL_ERRNO_NOT_RUNNING && !j->waiter->ctl->quiet)
+                fprintf(stderr, "Failed to %s job %" PRIu64 ": %s\n",
+                        strcmp(method, "Pause") == 0 ? "pause" : "resume", j->id,
+                        error.message ? error.message : strerror(-r));
+        return false;
+}
+
+/* Ctrl-Z: as a local command would, the job stops too. It is paused first, so that it has stopped (and
+ * cannot read the terminal the shell takes back) before the shell hears that procpoolctl did; on SIGCONT
+ * (fg or bg) procpoolctl goes on from raise() and lets the job go on. */
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Waiter *w = userdata;
+        WaitJob *j = w->n_jobs == 1 ? &w->jobs[0] : NULL;
+        bool paused = false;
+
+        if (j && j->path && j->phase != WAIT_DONE)
+                paused = job_pause_or_resume(j, "Pause");
+        waiter_hide_status(w);
+        (void) raise(SIGSTOP);
+        if (paused)
+                (void) job_pause_or_resume(j, "Resume");
+        waiter_show_status(w);
+        return 0;
+}
+
+/* --json: each job as it ended, one object or an array; communicate's own result object. */
+static void waiter_print_json(Waiter *w) {
+        JsonList l;
+
+        json_list_begin(&l, w->json_array || w->n_jobs != 1);
+        for (size_t i = 0; i < w->n_jobs; i++) {
+                WaitJob *j = &w->jobs[i];
+
+                if (j->phase != WAIT_DONE)
+                        continue;
+                if (j->json) {
+                        json_list_next(&l);
+                        fputs(j->json, stdout);
+                } else if (j->path) {
+                        json_list_next(&l);
+                        ctl_json_job(w->ctl, stdout, j->id, j->path);
+                }
+        }
+        json_list_end(&l);
+}
+
 /* Waits for every job in w; returns the exit code: one job's own, or 0 only if all exited 0. */
 static int waiter_run(Waiter *w) {
         Ctl *c = w->ctl;
@@ -564,6 +816,11 @@ static int waiter_run(Waiter *w) {
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to watch for signals");
         }
+        if (w->pause_on_stop) {
+                r = sd_event_add_signal(w->event, NULL, SIGTSTP, on_stop_signal, w);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to watch for signals");
+        }
         r = waiter_watch(w);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to watch procpoold on the bus");
@@ -581,8 +838,14 @@ static int waiter_run(Waiter *w) {
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, j->id);
         }
+        if (w->show_queue && w->n_jobs == 1 && w->jobs[0].path) {
+                r = queue_watch(w);
+                if (r < 0)
+                        queue_watch_end(w); /* only a courtesy: the job is waited for all the same */
+        }
         show_progress(w, false);
         r = sd_event_loop(w->event);
+        queue_watch_end(w);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to run the event loop");
         return r;
@@ -594,6 +857,7 @@ static int block_signals(void) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGTSTP);
         return sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ? -errno : 0;
 }
 
@@ -770,7 +1034,7 @@ static int submit_job(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconne
 
 int verb_call(Ctl *c, int argc, char **argv) {
         _cleanup_free_ char *path = NULL;
-        Waiter w = { .ctl = c, .cancel_on_signal = true };
+        Waiter w = { .ctl = c, .cancel_on_signal = true, .pause_on_stop = true };
         int r;
 
         /* Blocked before submitting, so that a Ctrl-C at any moment from now on cancels the job. */
@@ -780,6 +1044,7 @@ int verb_call(Ctl *c, int argc, char **argv) {
         r = submit_job(c, argv + 1, true, true, &path);
         if (r != 0)
                 return r;
+        w.show_queue = !c->quiet && !c->json && isatty(STDERR_FILENO);
         r = waiter_add(&w, 0, path);
         if (r < 0)
                 r = ctl_log_error(c, NULL, r, "Failed to wait for the job");
@@ -798,7 +1063,9 @@ int verb_submit(Ctl *c, int argc, char **argv) {
         if (r != 0)
                 return r;
         id = job_path_to_id(path);
-        if (c->json) {
+        if (c->json && c->wait) {
+                /* One JSON value: the job as it ended, which has the id and the path too. */
+        } else if (c->json) {
                 printf("{\"id\":%" PRIu64 ",\"path\":", id);
                 json_write_string(stdout, path);
                 printf("}\n");
@@ -873,7 +1140,7 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
 }
 
 int verb_wait(Ctl *c, int argc, char **argv) {
-        Waiter w = { .ctl = c };
+        Waiter w = { .ctl = c, .json_array = argc != 2 };
         int r;
 
         r = ctl_connect(c);
@@ -893,8 +1160,10 @@ int verb_wait(Ctl *c, int argc, char **argv) {
                         r = ctl_log_error(c, NULL, -ENOMEM, "Failed to wait for job %" PRIu64, id);
         }
         if (r == 0) {
-                w.progress = !c->quiet && isatty(STDERR_FILENO) && w.n_jobs > 1;
+                w.progress = !c->quiet && !c->json && isatty(STDERR_FILENO) && w.n_jobs > 1;
                 r = waiter_run(&w);
+                if (c->json && w.n_jobs == 0)
+                        puts("[]");
         }
         waiter_done(&w);
         return r;

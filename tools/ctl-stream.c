@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "procpool-api.h"
+#include "ctl-output.h"
 #include "ctl.h"
 
 /* inotify needs read access to the watched file itself, which a client of another uid than the daemon's
@@ -143,6 +144,56 @@ static int follow(Ctl *c, uint64_t id, const char *path, int fds[2]) {
         return r;
 }
 
+/* --json: the job's object with its two streams as base64, which are bytes, not text. */
+static int output_json(Ctl *c, uint64_t id, const char *path, const void *const data[2],
+                       const size_t size[2]) {
+        _cleanup_free_ char *extra = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&extra, &n);
+
+        if (!f)
+                return ctl_log_error(c, NULL, -ENOMEM, "Failed to print the output of job %" PRIu64, id);
+        fputs(",\"stdout_base64\":", f);
+        json_write_base64(f, data[0], size[0]);
+        fputs(",\"stderr_base64\":", f);
+        json_write_base64(f, data[1], size[1]);
+        if (fclose(f) != 0)
+                return ctl_log_error(c, NULL, -ENOMEM, "Failed to print the output of job %" PRIu64, id);
+        ctl_json_job_with(c, stdout, id, path, extra);
+        putchar('\n');
+        fflush(stdout);
+        return EXIT_SUCCESS;
+}
+
+/* Reads all of fd into memory, for --json. */
+static int read_fd(int fd, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        for (;;) {
+                ssize_t k;
+
+                if (allocated - size < 65536) {
+                        char *b = realloc(buf, allocated * 2 + 65536);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        allocated = allocated * 2 + 65536;
+                }
+                k = read(fd, buf + size, allocated - size);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
 /* GetOutput, as procpoolctl read output before OpenOutput: for a bus that cannot pass fds (SSH) and for
  * a daemon that does not know OpenOutput. What one bus message carries, no more. */
 static int output_from_message(Ctl *c, uint64_t id, const char *path) {
@@ -154,6 +205,17 @@ static int output_from_message(Ctl *c, uint64_t id, const char *path) {
                                &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to get the output of job %" PRIu64, id);
+        if (c->json) {
+                const void *data[2];
+                size_t size[2];
+
+                for (int i = 0; i < 2; i++) {
+                        r = sd_bus_message_read_array(reply, 'y', &data[i], &size[i]);
+                        if (r < 0)
+                                return ctl_log_error(c, NULL, r, "Failed to read the reply of GetOutput");
+                }
+                return output_json(c, id, path, data, size);
+        }
         r = ctl_write_byte_array(reply, STDOUT_FILENO);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to write the output of job %" PRIu64, id);
@@ -210,6 +272,17 @@ int verb_output(Ctl *c, int argc, char **argv) {
 
         if (c->follow)
                 return follow(c, id, path, fds);
+        if (c->json) {
+                _cleanup_free_ char *out = NULL, *err = NULL;
+                size_t size[2];
+
+                r = read_fd(fds[0], &out, &size[0]);
+                if (r >= 0)
+                        r = read_fd(fds[1], &err, &size[1]);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to read the output of job %" PRIu64, id);
+                return output_json(c, id, path, (const void *const[]) { out, err }, size);
+        }
         /* stdout first, then stderr: each stream is kept whole, their interleaving is not. */
         for (int i = 0; i < 2; i++) {
                 Stream s = { .fd = fds[i], .out = i == 0 ? STDOUT_FILENO : STDERR_FILENO };

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <systemd/sd-bus.h>
 
 #include "macro.h"
@@ -66,6 +67,9 @@ typedef struct JobInfo {
         uint64_t submitted_at, started_at, finished_at;
         char *error;
         bool output_incomplete; /* capture stopped where the spool could not take more */
+        bool paused;
+        uint32_t queue_position;              /* queued jobs that start before it */
+        uint64_t cpu_usage_usec, memory_peak; /* 0 where not measured */
 } JobInfo;
 
 /* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */
@@ -74,6 +78,12 @@ int ctl_connect(Ctl *c);
 /* Prints "<what>: <error>" on stderr, or that procpoold is not running when the error says the name
  * has no owner; returns EXIT_FAILED. */
 int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) _printf_(4, 5);
+
+/* Prints {"error": name, "message": message} and a newline on stderr, as every error under --json. */
+void ctl_json_error(const char *name, const char *message);
+
+/* Prints prefix and message on stderr, the message escaped for the terminal, and a newline. */
+void ctl_print_error_message(const char *prefix, const char *message);
 
 /* Whether the error means no daemon owns the bus name. */
 bool ctl_error_is_absent(const sd_bus_error *error);
@@ -114,6 +124,27 @@ int returncode_to_exit(int32_t rc);
  * and running, so that a state added later counts as ended. */
 bool ctl_state_is_final(const char *state);
 
+/* How long a job ran, or has run so far; 0 if it never started. */
+uint64_t job_runtime(const JobInfo *j);
+
+/* Writes a job as the JSON object status --json prints (no newline). */
+void json_write_job(FILE *f, const JobInfo *j);
+
+/* Writes job id at path as that JSON object, its properties read now; {"id":N,"path":...} alone if they
+ * cannot be read (released meanwhile). */
+void ctl_json_job(Ctl *c, FILE *f, uint64_t id, const char *path);
+/* As ctl_json_job(), with extra (",\"key\":value...") as further members of the object. */
+void ctl_json_job_with(Ctl *c, FILE *f, uint64_t id, const char *path, const char *extra);
+
+/* One JSON value on stdout: an array of the items when array, else the one item; a newline ends it. */
+typedef struct JsonList {
+        bool array;
+        size_t n;
+} JsonList;
+void json_list_begin(JsonList *l, bool array);
+void json_list_next(JsonList *l);
+void json_list_end(JsonList *l);
+
 /* Commands, each returning procpoolctl's exit code. argv[0] is the command's name. */
 int verb_call(Ctl *c, int argc, char **argv);
 int verb_communicate(Ctl *c, int argc, char **argv);
@@ -124,6 +155,8 @@ int verb_status(Ctl *c, int argc, char **argv);
 int verb_output(Ctl *c, int argc, char **argv);
 int verb_cancel(Ctl *c, int argc, char **argv);
 int verb_kill(Ctl *c, int argc, char **argv);
+int verb_pause(Ctl *c, int argc, char **argv);
+int verb_resume(Ctl *c, int argc, char **argv);
 int verb_release(Ctl *c, int argc, char **argv);
 int verb_pool_size(Ctl *c, int argc, char **argv);
 int verb_monitor(Ctl *c, int argc, char **argv);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "config.h"
 #include "procpool-api.h"
 #include "ctl-errors.h"
+#include "ctl-output.h"
 #include "ctl-parse.h"
 #include "ctl.h"
 #include "parse-util.h"
@@ -30,7 +32,8 @@ typedef struct Verb {
 #define JOB_OPTIONS_HELP                                                                          \
         "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n"  \
         "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"     \
-        "  -E, --setenv=NAME=VALUE    Set an environment variable for the job (repeatable)\n"     \
+        "  -E, --setenv=NAME[=VALUE]  Set an environment variable for the job (repeatable);\n"    \
+        "                             NAME alone passes this one's value (empty if unset)\n"      \
         "      --clear-env            Start from an empty environment, not procpoold's\n"         \
         "      --cwd=DIR              Working directory (default: the current one)\n"             \
         "      --label=TEXT           Free text shown in list and status\n"                       \
@@ -79,6 +82,12 @@ static const Verb verbs[] = {
         { "kill", verb_kill, 1, UINT_MAX_ARGS, false, "kill [-s SIGNAL] ID...", "Send a signal to jobs",
           "Send a signal to the process group of running jobs.",
           "  -s, --signal=SIGNAL        The signal: a name (TERM, SIGUSR1) or number (default: TERM)\n" },
+        { "pause", verb_pause, 1, UINT_MAX_ARGS, false, "pause ID...", "Stop running jobs where they are",
+          "Stop every process of running jobs where they are (a frozen cgroup, or SIGSTOP), keeping their\n"
+          "slots in the pool; their timeouts stand still meanwhile. 'resume' lets them go on.",
+          NULL },
+        { "resume", verb_resume, 1, UINT_MAX_ARGS, false, "resume ID...", "Let paused jobs go on",
+          "Let paused jobs go on, their timeouts with what was left of them.", NULL },
         { "release", verb_release, 1, UINT_MAX_ARGS, false, "release ID...", "Forget finished jobs",
           "Forget finished jobs.", NULL },
         { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]", "Show or set how many jobs run at once",
@@ -102,7 +111,7 @@ static const char global_options_help[] =
         "  -H, --host=[USER@]HOST     Talk to the system bus of a remote host over SSH\n"
         "  -M, --machine=NAME         Talk to the bus of a local container\n"
         "      --address=ADDRESS      Talk to the bus at this D-Bus address\n"
-        "      --json                 Print JSON (submit, list, status, pool-size, monitor)\n"
+        "      --json                 Print JSON: results, jobs and errors (see procpoolctl(1))\n"
         "      --no-legend            Do not print the header and footer of tables\n"
         "  -q, --quiet                Print no progress and no informational messages\n"
         "      --no-ask-password      Do not let polkit ask for a password: what needs one fails\n";
@@ -167,6 +176,7 @@ static void help(void) {
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-40s %s\n", verbs[i].synopsis, verbs[i].short_help);
+        printf("  %-40s %s\n", "help [COMMAND]", "Show this help, or a command's");
         printf("\nOptions:\n%s\nOptions of call, communicate and submit:\n%s\n"
                "See 'procpoolctl COMMAND --help' or procpoolctl(1) for more.\n",
                global_options_help, JOB_OPTIONS_HELP);
@@ -267,18 +277,31 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 c->stop_timeout_set = true;
                 return 0;
         case 'E': {
-                char **l;
+                const char *eq = strchr(optarg, '=');
+                char **l, *entry;
 
                 *job_option_seen = "--setenv";
-                if (!strchr(optarg, '=') || optarg[0] == '=')
-                        return usage_error("Invalid --setenv value '%s': expected NAME=VALUE.", optarg);
-                l = realloc(c->environment, (c->n_environment + 2) * sizeof(char *));
+                if (eq == optarg)
+                        return usage_error("Invalid --setenv value '%s': expected NAME=VALUE or NAME.",
+                                           optarg);
+                if (!eq && !env_name_is_valid(optarg))
+                        return usage_error(
+                                "Invalid --setenv value '%s': '%s' is not a variable name (letters, "
+                                "digits and '_', not starting with a digit).",
+                                optarg, optarg);
+                /* NAME alone passes procpoolctl's own value on, as systemd-run -E does: empty if unset. */
+                if (eq)
+                        entry = strdup(optarg);
+                else if (asprintf(&entry, "%s=%s", optarg, getenv(optarg) ?: "") < 0)
+                        entry = NULL;
+                l = entry ? realloc(c->environment, (c->n_environment + 2) * sizeof(char *)) : NULL;
                 if (!l) {
+                        free(entry);
                         fputs("Out of memory.\n", stderr);
                         exit(EXIT_FAILED);
                 }
                 c->environment = l;
-                l[c->n_environment++] = optarg;
+                l[c->n_environment++] = entry;
                 l[c->n_environment] = NULL;
                 return 0;
         }
@@ -327,7 +350,7 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
 }
 
 static void ctl_done(Ctl *c) {
-        free(c->environment);
+        strv_free(c->environment);
         c->bus = sd_bus_flush_close_unref(c->bus);
 }
 
@@ -340,6 +363,10 @@ static int run(Ctl *c, int argc, char **argv) {
         char **verb_argv;
 
         setlocale(LC_ALL, "");
+        /* Every string on the bus is UTF-8: read it as such (display widths, what prints) also under the
+         * C locale, where a CJK label would otherwise be escaped byte by byte. */
+        if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+                (void) setlocale(LC_CTYPE, "C.UTF-8");
 
         /* Options before the command, up to its name. */
         opterr = 1;
@@ -385,6 +412,9 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
         if (c->follow && v->run != verb_output)
                 return usage_error("Option --follow is not valid for '%s'.", v->name);
+        if (c->follow && c->json)
+                return usage_error("Options --follow and --json cannot be combined: --json prints the output "
+                                   "once, as one object.");
         if (c->host && c->machine)
                 return usage_error("Options --host and --machine cannot be combined.");
         if (c->host && c->user)
@@ -473,6 +503,9 @@ int ctl_connect(Ctl *c) {
                 r = sd_bus_set_allow_interactive_authorization(c->bus, !c->no_ask_password);
         if (r < 0) {
                 c->bus = sd_bus_unref(c->bus);
+                if (c->json)
+                        return ctl_log_error(c, NULL, r, "Failed to connect to %s%s%s", bus_description(c),
+                                             c->address ? " at " : "", c->address ? c->address : "");
                 fprintf(stderr, "Failed to connect to %s%s%s: %s%s\n", bus_description(c),
                         c->address ? " at " : "", c->address ? c->address : "", strerror(-r),
                         !c->address && !c->host && !c->machine && !c->system
@@ -483,15 +516,63 @@ int ctl_connect(Ctl *c) {
         return 0;
 }
 
+void ctl_print_error_message(const char *prefix, const char *message) {
+        /* The daemon's words may quote what a client chose (a program's name, a directory). */
+        _cleanup_free_ char *safe = escape_for_terminal(message);
+        fprintf(stderr, "%s%s\n", prefix, safe ? safe : message);
+}
+
 bool ctl_error_is_absent(const sd_bus_error *error) {
         return sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER);
+}
+
+void ctl_json_error(const char *name, const char *message) {
+        fputs("{\"error\":", stderr);
+        json_write_string(stderr, name);
+        fputs(",\"message\":", stderr);
+        json_write_string(stderr, message);
+        fputs("}\n", stderr);
+}
+
+/* With --json, what ctl_log_error() says goes out as {"error": NAME, "message": TEXT}: the D-Bus error's
+ * name, or System.Error.EXXX for a failure of procpoolctl's own, as sd-bus names errnos. */
+static int log_error_json(const sd_bus_error *error, int r, const char *what, va_list ap) {
+        _cleanup_free_ char *text = NULL, *message = NULL, *name = NULL;
+        const char *ename = strerrorname_np(r < 0 ? -r : r);
+
+        if (vasprintf(&text, what, ap) < 0)
+                text = NULL;
+        if (asprintf(&message, "%s: %s", text ? text : "",
+                     sd_bus_error_is_set(error) && error->message ? error->message
+                                                                  : strerror(r < 0 ? -r : r)) < 0)
+                message = NULL;
+        if (sd_bus_error_is_set(error))
+                name = strdup(error->name);
+        else if (asprintf(&name, "System.Error.%s", ename ? ename : "EIO") < 0)
+                name = NULL;
+        ctl_json_error(name ? name : "System.Error.ENOMEM", message ? message : "Out of memory");
+        return EXIT_FAILED;
 }
 
 int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) {
         va_list ap;
 
+        if (c->json && !ctl_error_is_absent(error)) {
+                va_start(ap, what);
+                r = log_error_json(error, r, what, ap);
+                va_end(ap);
+                return r;
+        }
+
         if (ctl_error_is_absent(error)) {
                 c->absent = true;
+                if (c->json) {
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "procpoold is not running on %s", bus_description(c)) < 0)
+                                m = NULL;
+                        ctl_json_error(error->name, m ? m : "procpoold is not running");
+                        return EXIT_FAILED;
+                }
                 if (c->address)
                         fprintf(stderr,
                                 "procpoold is not running on the bus at %s; start it with "
@@ -519,8 +600,8 @@ int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ..
         va_start(ap, what);
         vfprintf(stderr, what, ap);
         va_end(ap);
-        fprintf(stderr, ": %s\n",
-                sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
+        ctl_print_error_message(": ",
+                                sd_bus_error_is_set(error) && error->message ? error->message : strerror(-r));
         return EXIT_FAILED;
 }
 
@@ -559,7 +640,13 @@ int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
                                "GetJob", &error, &reply, "t", id);
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
-                        fprintf(stderr, "Job %" PRIu64 " could not be found.\n", id);
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "Job %" PRIu64 " could not be found.", id) < 0)
+                                m = NULL;
+                        if (c->json)
+                                ctl_json_error(error.name, m ? m : "");
+                        else
+                                fprintf(stderr, "%s\n", m ? m : "");
                         return EXIT_FAILED;
                 }
                 return ctl_log_error(c, &error, r, "Failed to look up job %" PRIu64, id);
@@ -683,11 +770,17 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         r = sd_bus_message_read(m, "v", "t", &info->finished_at);
                 else if (strcmp(name, "Error") == 0)
                         r = read_string_variant(m, &info->error);
-                else if (strcmp(name, "OutputIncomplete") == 0) {
+                else if (strcmp(name, "OutputIncomplete") == 0 || strcmp(name, "Paused") == 0) {
                         int b;
                         r = sd_bus_message_read(m, "v", "b", &b);
-                        info->output_incomplete = b;
-                } else
+                        *(name[0] == 'O' ? &info->output_incomplete : &info->paused) = b;
+                } else if (strcmp(name, "QueuePosition") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &info->queue_position);
+                else if (strcmp(name, "CPUUsageUSec") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->cpu_usage_usec);
+                else if (strcmp(name, "MemoryPeak") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->memory_peak);
+                else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
                         return r;
@@ -726,6 +819,82 @@ void job_info_done(JobInfo *info) {
         free(info->label);
         free(info->error);
         *info = (JobInfo) {};
+}
+
+static void json_write_u64_or_null(FILE *f, const char *key, uint64_t v) {
+        if (v > 0)
+                fprintf(f, ",\"%s\":%" PRIu64, key, v);
+        else
+                fprintf(f, ",\"%s\":null", key);
+}
+
+void json_write_job(FILE *f, const JobInfo *j) {
+        fprintf(f, "{\"id\":%" PRIu64 ",\"path\":", j->id);
+        json_write_string(f, j->path);
+        fputs(",\"state\":", f);
+        json_write_string(f, j->state);
+        fprintf(f, ",\"returncode\":%" PRIi32 ",\"pid\":%" PRIu32 ",\"owner\":%" PRIu32 ",\"label\":",
+                j->returncode, j->pid, j->owner);
+        json_write_string(f, j->label);
+        fputs(",\"argv\":", f);
+        json_write_strv(f, j->argv);
+        fprintf(f,
+                ",\"submitted_at\":%" PRIu64 ",\"started_at\":%" PRIu64 ",\"finished_at\":%" PRIu64
+                ",\"runtime_usec\":%" PRIu64,
+                j->submitted_at, j->started_at, j->finished_at, job_runtime(j));
+        /* null where not measured (no per-job cgroups, no memory controller) */
+        json_write_u64_or_null(f, "cpu_usage_usec", j->cpu_usage_usec);
+        json_write_u64_or_null(f, "memory_peak", j->memory_peak);
+        fprintf(f, ",\"paused\":%s,\"queue_position\":%" PRIu32 ",\"error\":", j->paused ? "true" : "false",
+                j->queue_position);
+        json_write_string(f, j->error);
+        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
+}
+
+void ctl_json_job_with(Ctl *c, FILE *f, uint64_t id, const char *path, const char *extra) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&buf, &n);
+        JobInfo j = {};
+
+        if (!m)
+                return;
+        if (ctl_job_info(c, path, &j, &error) < 0) {
+                fprintf(m, "{\"id\":%" PRIu64 ",\"path\":", id);
+                json_write_string(m, path);
+                fputc('}', m);
+        } else
+                json_write_job(m, &j);
+        job_info_done(&j);
+        if (fclose(m) != 0 || n == 0)
+                return;
+        /* The extra members go in before the object's closing brace. */
+        fprintf(f, "%.*s%s}", (int) n - 1, buf, extra ? extra : "");
+}
+
+void ctl_json_job(Ctl *c, FILE *f, uint64_t id, const char *path) {
+        ctl_json_job_with(c, f, id, path, NULL);
+}
+
+void json_list_begin(JsonList *l, bool array) {
+        *l = (JsonList) { .array = array };
+        if (array)
+                fputc('[', stdout);
+}
+
+void json_list_next(JsonList *l) {
+        if (l->array && l->n > 0)
+                fputc(',', stdout);
+        l->n++;
+}
+
+void json_list_end(JsonList *l) {
+        if (l->array)
+                fputc(']', stdout);
+        if (l->array || l->n > 0)
+                fputc('\n', stdout);
+        fflush(stdout);
 }
 
 int returncode_to_exit(int32_t rc) {

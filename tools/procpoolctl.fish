@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# fish completion for procpoolctl: commands, options, signal names and job ids.
+
+set -l __procpoolctl_commands call communicate submit wait list status output cancel kill pause resume release pool-size monitor daemon-reexec help
+
+# The options naming the bus, from the command line so far.
+function __procpoolctl_bus_args
+    set -l words (commandline -opc)
+    set -l n (count $words)
+    for i in (seq 2 $n)
+        switch $words[$i]
+            case --user --system '--address=*' '--host=*' '--machine=*'
+                echo $words[$i]
+            case -H -M --host --machine --address
+                if test $i -lt $n
+                    echo $words[$i]
+                    echo $words[(math $i + 1)]
+                end
+        end
+    end
+end
+
+# Job ids from procpoolctl itself, on the same bus; finished jobs too with --all.
+function __procpoolctl_job_ids
+    procpoolctl (__procpoolctl_bus_args) --no-legend --full list $argv 2>/dev/null | string replace -r ' .*' ''
+end
+
+# Signal names, with SIG when that was typed.
+function __procpoolctl_signals
+    set -l token (commandline -ct | string replace -r '^--signal=' '')
+    set -l prefix ''
+    if string match -qi 'SIG*' -- $token
+        set prefix SIG
+    end
+    for s in HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS
+        echo $prefix$s
+    end
+end
+
+complete -c procpoolctl -f
+complete -c procpoolctl -n "not __fish_seen_subcommand_from $__procpoolctl_commands" -a "$__procpoolctl_commands"
+complete -c procpoolctl -n "__fish_seen_subcommand_from help" -a "$__procpoolctl_commands"
+
+# global options
+complete -c procpoolctl -s h -l help -d 'Show the help'
+complete -c procpoolctl -l version -d 'Show the version'
+complete -c procpoolctl -l user -d 'Talk to procpoold on the session bus'
+complete -c procpoolctl -l system -d 'Talk to procpoold on the system bus'
+complete -c procpoolctl -s H -l host -x -a '(__fish_print_hostnames)' -d 'Talk to a remote host over SSH'
+complete -c procpoolctl -s M -l machine -x -d 'Talk to a local container'
+complete -c procpoolctl -l address -x -d 'Talk to the bus at this address'
+complete -c procpoolctl -l json -d 'Print JSON'
+complete -c procpoolctl -l no-legend -d 'No header and footer in tables'
+complete -c procpoolctl -s q -l quiet -d 'Print no progress'
+
+# job options of call, communicate and submit
+set -l __procpoolctl_run call communicate submit
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l timeout -x -d 'Stop the job after this long'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l stop-timeout -x -d 'Grace between SIGTERM and SIGKILL'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -s E -l setenv -x -a '(set -n)' -d 'Set an environment variable'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l clear-env -d 'Start from an empty environment'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l cwd -x -a '(__fish_complete_directories)' -d 'Working directory'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l label -x -d 'Free text shown in list and status'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l priority -x -d 'Higher starts first'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l output-limit -x -d 'Bytes kept per captured stream'
+complete -c procpoolctl -n "__fish_seen_subcommand_from submit" -l wait -d 'Wait for the job'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -F
+
+# the commands' own options and arguments
+complete -c procpoolctl -n "__fish_seen_subcommand_from kill" -s s -l signal -x -a '(__procpoolctl_signals)' -d 'The signal'
+complete -c procpoolctl -n "__fish_seen_subcommand_from list status" -s a -l all -d 'Also finished jobs'
+complete -c procpoolctl -n "__fish_seen_subcommand_from list status" -s l -l full -d 'Do not cut the command column'
+complete -c procpoolctl -n "__fish_seen_subcommand_from output" -s f -l follow -d 'Follow until the job ends'
+complete -c procpoolctl -n "__fish_seen_subcommand_from wait cancel kill pause resume" -x -a '(__procpoolctl_job_ids)'
+complete -c procpoolctl -n "__fish_seen_subcommand_from status output release" -x -a '(__procpoolctl_job_ids --all)'
