@@ -936,7 +936,14 @@ static bool job_should_retry(Job *j, JobState state) {
  * output kept is the last attempt's). */
 static void job_retry(Job *j) {
         Registry *r = pool_get_registry(j->pool);
+        JobChange what = 0;
 
+        if (j->r.paused) {
+                /* The attempt ended while paused (a SIGKILL, say): the next one starts unpaused. */
+                j->r.paused = false;
+                j->timeout_left = 0;
+                what |= JOB_CHANGE_PAUSED;
+        }
         close_source(&j->timeout_source);
         close_source(&j->kill_source);
         job_release_runtime(j);
@@ -958,9 +965,9 @@ static void job_retry(Job *j) {
         j->r.wait_until_usec = now_usec(CLOCK_REALTIME) + j->r.spec.retry_delay_usec;
         pool_job_retry(j->pool, j);
         pool_job_changed(j->pool, j,
-                         JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT | JOB_CHANGE_ATTEMPT |
-                                 JOB_CHANGE_RETURNCODE | JOB_CHANGE_ERROR | JOB_CHANGE_OUTPUT |
-                                 JOB_CHANGE_USAGE);
+                         what | JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT |
+                                 JOB_CHANGE_ATTEMPT | JOB_CHANGE_RETURNCODE | JOB_CHANGE_ERROR |
+                                 JOB_CHANGE_OUTPUT | JOB_CHANGE_USAGE);
 }
 
 static void on_executor_exited(Job *j, const ExecutorExit *exit) {
