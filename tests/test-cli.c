@@ -1062,6 +1062,7 @@ static void test_json(Fixture *f, gconstpointer data) {
         }
 
         /* communicate: its streams as base64 */
+        ctl_result_clear(&r);
         ctl_run_full(f->address, NULL, NULL, input, communicate, &r);
         g_assert_cmpint(r.status, ==, 2);
         {
