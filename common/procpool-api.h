@@ -24,6 +24,7 @@
 #define PROCPOOL_ERROR_NOT_FINISHED "org.procpool.Error.NotFinished"
 #define PROCPOOL_ERROR_SHUTTING_DOWN "org.procpool.Error.ShuttingDown"
 #define PROCPOOL_ERROR_INTERRUPTED "org.procpool.Error.Interrupted"
+#define PROCPOOL_ERROR_OUTPUT_RELEASED "org.procpool.Error.OutputReleased"
 
 /* ---- options of Submit, Call and Communicate (a{sv}) ------------------------------------------------ */
 
@@ -40,6 +41,7 @@
 #define PROCPOOL_OPTION_LABEL "label"                               /* s */
 #define PROCPOOL_OPTION_CANCEL_ON_DISCONNECT "cancel-on-disconnect" /* b */
 #define PROCPOOL_OPTION_MEMORY_MAX "memory-max"                     /* t */
+#define PROCPOOL_OPTION_KEEP_OUTPUT "keep-output"                   /* b, Communicate only */
 
 /* ---- job states (Job1.State, ListJobs, JobFinished) ------------------------------------------------- */
 

@@ -26,6 +26,7 @@ typedef enum OptionKey {
         OPT_LABEL,
         OPT_CANCEL_ON_DISCONNECT,
         OPT_MEMORY_MAX,
+        OPT_KEEP_OUTPUT,
         _OPT_MAX,
 } OptionKey;
 
@@ -46,6 +47,7 @@ static const struct {
         [OPT_LABEL] = { PROCPOOL_OPTION_LABEL, "s" },
         [OPT_CANCEL_ON_DISCONNECT] = { PROCPOOL_OPTION_CANCEL_ON_DISCONNECT, "b" },
         [OPT_MEMORY_MAX] = { PROCPOOL_OPTION_MEMORY_MAX, "t" },
+        [OPT_KEEP_OUTPUT] = { PROCPOOL_OPTION_KEEP_OUTPUT, "b" },
 };
 
 static int option_lookup(const char *name) {
@@ -228,6 +230,15 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                 if (spec->memory_max == 0)
                         return sd_bus_error_setf(error, INVALID_ARGS, "Option 'memory-max' must be above 0");
                 return 0;
+        case OPT_KEEP_OUTPUT:
+                if (kind != REQUEST_COMMUNICATE)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option '" PROCPOOL_OPTION_KEEP_OUTPUT
+                                                 "' is for Communicate only: Submit and Call keep the "
+                                                 "output until the job is released");
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                spec->keep_output = b;
+                return r < 0 ? r : 0;
         }
         return -EINVAL;
 }

@@ -57,7 +57,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         " cpu_usage_usec INTEGER NOT NULL,"
         " memory_peak INTEGER NOT NULL,"
         " stdout_size INTEGER NOT NULL,"
-        " stdout_flags INTEGER NOT NULL," /* 1: truncated, 2: incomplete */
+        " stdout_flags INTEGER NOT NULL," /* 1: truncated, 2: incomplete, 4: released */
         " stderr_size INTEGER NOT NULL,"
         " stderr_flags INTEGER NOT NULL"
         ");",
@@ -349,7 +349,7 @@ static char **strv_unpack(const char *b, size_t size) {
 }
 
 static int output_flags(const JobOutput *o) {
-        return (o->truncated ? 1 : 0) | (o->incomplete ? 2 : 0);
+        return (o->truncated ? 1 : 0) | (o->incomplete ? 2 : 0) | (o->released ? 4 : 0);
 }
 
 int store_put_job(Store *s, const JobRecord *r) {
@@ -497,6 +497,7 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
                 flags = sqlite3_column_int(st, i++);
                 r->output[s].truncated = flags & 1;
                 r->output[s].incomplete = flags & 2;
+                r->output[s].released = flags & 4;
         }
         if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 ||
             r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 || r->reason.stream >= _JOB_STREAM_MAX)

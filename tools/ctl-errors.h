@@ -19,6 +19,7 @@
 #define PROCPOOL_ERRNO_NOT_FINISHED EBUSY      /* the job is still queued or running */
 #define PROCPOOL_ERRNO_SHUTTING_DOWN ESHUTDOWN /* the daemon takes no new jobs */
 #define PROCPOOL_ERRNO_INTERRUPTED EINTR       /* the daemon stopped or re-executes; the job may go on */
+#define PROCPOOL_ERRNO_OUTPUT_RELEASED ENODATA /* Communicate's caller had the output; none was kept */
 
 /* SD_BUS_ERROR_MAP entries of every org.procpool.Error, ending with SD_BUS_ERROR_MAP_END. */
 extern const sd_bus_error_map procpool_error_map[];
