@@ -33,6 +33,7 @@
 #define PROCPOOL_ERROR_NO_SUCH_POOL "org.procpool.Error.NoSuchPool"
 #define PROCPOOL_ERROR_POOL_EXISTS "org.procpool.Error.PoolExists"
 #define PROCPOOL_ERROR_POOL_BUSY "org.procpool.Error.PoolBusy"
+#define PROCPOOL_ERROR_OUTPUT_RELEASED "org.procpool.Error.OutputReleased"
 
 /* ---- options of Submit, Call and Communicate (a{sv}) ------------------------------------------------ */
 
@@ -55,6 +56,7 @@
 #define PROCPOOL_OPTION_RETRY "retry"                               /* u */
 #define PROCPOOL_OPTION_RETRY_DELAY "retry-delay-usec"              /* t */
 #define PROCPOOL_OPTION_USER "user"                                 /* s: a user name or a decimal uid */
+#define PROCPOOL_OPTION_KEEP_OUTPUT "keep-output"                   /* b, Communicate only */
 
 /* ---- settings of CreatePool (a{sv}) ---------------------------------------------------------------- */
 

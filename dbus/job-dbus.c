@@ -293,19 +293,27 @@ static int append_outputs(sd_bus_message *reply, Job *j) {
         return 0;
 }
 
+/* Whether a job that ended so is answered with an error, not its return code (and its output). */
+static bool ends_in_error(const JobRecord *r) {
+        switch (r->state) {
+        case JOB_TIMED_OUT:
+        case JOB_CANCELLED:
+        case JOB_FAILED:
+                return true;
+        case JOB_KILLED:
+                return r->reason.kind == JOB_REASON_OUTPUT_LIMIT ||
+                       r->reason.kind == JOB_REASON_USER_OUTPUT_LIMIT;
+        default:
+                return false;
+        }
+}
+
 int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
         const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *error = NULL;
         int k;
 
-        switch (r->state) {
-        case JOB_TIMED_OUT:
-        case JOB_CANCELLED:
-        case JOB_FAILED:
-        case JOB_KILLED:
-                if (r->state == JOB_KILLED && r->reason.kind != JOB_REASON_OUTPUT_LIMIT &&
-                    r->reason.kind != JOB_REASON_USER_OUTPUT_LIMIT)
-                        break;
+        if (ends_in_error(r)) {
                 error = job_error_text(r);
                 if (!error)
                         return -ENOMEM;
@@ -322,8 +330,6 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
                                                   : r->state == JOB_CANCELLED ? PROCPOOL_ERROR_CANCELLED
                                                                               : PROCPOOL_ERROR_OUTPUT_LIMIT,
                                                   "Job %" PRIu64 ": %s", r->id, error);
-        default:
-                break;
         }
 
         if (kind == WAITER_RETURNCODE)
@@ -343,7 +349,9 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
 }
 
 void job_bus_reply_all(Job *j) {
+        const JobRecord *rec = job_get_record(j);
         JobBus *jb = job_bus(j);
+        bool handed_over = false;
 
         while (jb->waiters) {
                 Waiter *w = jb->waiters;
@@ -351,10 +359,29 @@ void job_bus_reply_all(Job *j) {
                 int r = job_bus_reply(j, w->message, w->kind);
                 if (r < 0)
                         log_warning_errno(r, "Failed to reply to the caller of job %" PRIu64 ": %m, ignoring",
-                                          job_get_record(j)->id);
+                                          rec->id);
+                else if (w->kind == WAITER_COMMUNICATE && !ends_in_error(rec))
+                        handed_over = true;
                 sd_bus_message_unref(w->message);
                 free(w);
         }
+        /* Communicate's caller has the output now: it is not held for it, nor counted for its uid,
+         * unless it asked to keep it. After an error reply the output stays, to look at. */
+        if (handed_over && !rec->spec.keep_output) {
+                int r = job_release_output(j);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to give up the output of job %" PRIu64 ": %m, ignoring",
+                                          rec->id);
+        }
+}
+
+/* The error for output given up once its Communicate caller had it. */
+static int output_released_error(Job *j, sd_bus_error *error) {
+        return sd_bus_error_setf(error, PROCPOOL_ERROR_OUTPUT_RELEASED,
+                                 "The output of job %" PRIu64 " went to its Communicate caller and was not "
+                                 "kept; pass the '" PROCPOOL_OPTION_KEEP_OUTPUT
+                                 "' option to Communicate to keep it",
+                                 job_get_record(j)->id);
 }
 
 /* ---- the object ------------------------------------------------------------------------------------- */
@@ -911,6 +938,8 @@ static int method_job_get_output(sd_bus_message *message, void *userdata, sd_bus
         r = check_reader(j, message, false, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+        if (rec->output[JOB_STDOUT].released)
+                return output_released_error(j, error);
         for (int s = 0; s < _JOB_STREAM_MAX; s++)
                 if (rec->output[s].size > max)
                         return sd_bus_error_setf(
@@ -937,6 +966,8 @@ static int method_job_open_output(sd_bus_message *message, void *userdata, sd_bu
         if (r <= 0)
                 return r < 0 ? r : 1;
         out = job_open_output(j, JOB_STDOUT);
+        if (out == JOB_ERROR_OUTPUT_RELEASED)
+                return output_released_error(j, error);
         if (out < 0)
                 return sd_bus_error_set_errnof(error, out, "Failed to open the stdout of job %" PRIu64 ": %m",
                                                job_get_record(j)->id);

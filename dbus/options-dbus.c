@@ -36,6 +36,7 @@ typedef enum OptionKey {
         OPT_RETRY,
         OPT_RETRY_DELAY,
         OPT_USER,
+        OPT_KEEP_OUTPUT,
         _OPT_MAX,
 } OptionKey;
 
@@ -62,6 +63,7 @@ static const struct {
         [OPT_RETRY] = { PROCPOOL_OPTION_RETRY, "u" },
         [OPT_RETRY_DELAY] = { PROCPOOL_OPTION_RETRY_DELAY, "t" },
         [OPT_USER] = { PROCPOOL_OPTION_USER, "s" },
+        [OPT_KEEP_OUTPUT] = { PROCPOOL_OPTION_KEEP_OUTPUT, "b" },
 };
 
 static int option_lookup(const char *name) {
@@ -314,6 +316,15 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
                                                 "Option 'user' is empty: name a user or a uid");
                 req->user = strdup(s);
                 return req->user ? 0 : -ENOMEM;
+        case OPT_KEEP_OUTPUT:
+                if (kind != REQUEST_COMMUNICATE)
+                        return sd_bus_error_setf(error, INVALID_ARGS,
+                                                 "Option '" PROCPOOL_OPTION_KEEP_OUTPUT
+                                                 "' is for Communicate only: Submit and Call keep the "
+                                                 "output until the job is released");
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                spec->keep_output = b;
+                return r < 0 ? r : 0;
         }
         return -EINVAL;
 }

@@ -41,12 +41,19 @@ static int cgroup2_mount(char **ret) {
         return -ENOENT;
 }
 
-int cgroup_own_path(char **ret) {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
-        _cleanup_free_ char *line = NULL, *mnt = NULL;
+int cgroup_pid_path(pid_t pid, char **ret) {
+        _cleanup_free_ char *line = NULL, *mnt = NULL, *file = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
         size_t n = 0;
         int r;
 
+        if (pid == 0)
+                file = strdup("/proc/self/cgroup");
+        else if (asprintf(&file, "/proc/%d/cgroup", (int) pid) < 0)
+                file = NULL;
+        if (!file)
+                return -ENOMEM;
+        f = fopen(file, "re");
         if (!f)
                 return -errno;
         while (getline(&line, &n, f) > 0) {
@@ -61,6 +68,10 @@ int cgroup_own_path(char **ret) {
                 return 0;
         }
         return -ENOENT;
+}
+
+int cgroup_own_path(char **ret) {
+        return cgroup_pid_path(0, ret);
 }
 
 bool cgroup_marked_delegated(const char *path) {

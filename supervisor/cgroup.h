@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct CgroupRoot {
         char *path;      /* the delegated cgroup's directory */
@@ -13,6 +14,8 @@ typedef struct CgroupRoot {
 
 /* The directory of the calling process's cgroup in the v2 hierarchy (unified or hybrid). */
 int cgroup_own_path(char **ret);
+/* The same for process pid (0: the calling process). */
+int cgroup_pid_path(pid_t pid, char **ret);
 /* True if systemd marked the cgroup as delegated (the trusted.delegate or user.delegate xattr). */
 bool cgroup_marked_delegated(const char *path);
 /* Takes over the delegated cgroup at path: moves the daemon into path/supervisor, so job cgroups

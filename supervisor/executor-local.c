@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <dirent.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -25,6 +26,10 @@
 #define READS_PER_WAKEUP 16
 /* Pipes of jobs that move data in bulk grow to this (the default pipe-max-size). */
 #define BULK_PIPE_SIZE (1024 * 1024)
+/* How often the process groups of stopped jobs whose main process is gone are looked at: soon after,
+ * then less and less often. Their stop timeout bounds how long. */
+#define GROUP_CHECK_MIN_USEC (5ULL * 1000ULL)
+#define GROUP_CHECK_MAX_USEC (200ULL * 1000ULL)
 
 extern char **environ;
 
@@ -35,6 +40,12 @@ typedef struct LocalExecutor {
         int null_fd;             /* /dev/null, the stdin of jobs given none */
         char **base_environment; /* the daemon's environment minus what must not reach jobs */
         int fd_reserve_start;    /* the lowest fd of the reserve no job may reach into */
+
+        /* Stopped jobs whose main process is gone and whose process group is not, and what looks at
+         * those groups. */
+        struct LocalJob *group_waiters;
+        sd_event_source *group_timer;
+        uint64_t group_interval;
 } LocalExecutor;
 
 /* One job while it runs. */
@@ -43,8 +54,16 @@ typedef struct LocalJob {
         Job *job;
         JobSpec *spec; /* the job's; it outlives this */
         pid_t pid;
-        bool main_exited; /* the main process is gone, its cgroup not yet empty */
+        bool main_exited; /* the main process is gone, its cgroup (or its group, being stopped) not yet empty */
         bool paused;      /* frozen, or stopped with SIGSTOP, by local_pause() */
+
+        /* Stopping: pid leads the job's process group; a job being stopped without a cgroup ends once
+         * nothing of that group runs any more, or all of it was killed. */
+        bool stopping;
+        bool killed;                              /* SIGKILL went to all of it: the stop is complete */
+        bool group_gone;                          /* while waiting: nothing of its group runs any more */
+        struct LocalJob *group_prev, *group_next; /* in the executor's group_waiters */
+
         int returncode;
         char *cgroup_path;               /* the job's own cgroup, or NULL */
         sd_event_source *cgroup_source;  /* watches cgroup.events for the tree to empty */
@@ -65,6 +84,13 @@ static LocalExecutor *local(Executor *e) {
 static void close_source(sd_event_source **s) {
         *s = sd_event_source_disable_unref(*s);
 }
+
+static void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
+
+static void local_job_group_wait(LocalJob *lj);
 
 /* ---- the environment --------------------------------------------------------------------------------- */
 
@@ -160,20 +186,62 @@ static void local_job_close_stdin(LocalJob *lj) {
         job_spec_release_input(lj->spec);
 }
 
+/* Whether the main process (running still) left what local_job_signal() signals as a whole: its process
+ * group (setpgid() into another one), or its cgroup (a job may write itself into another cgroup of the
+ * delegated subtree). */
+static bool local_job_main_left(LocalJob *lj) {
+        _cleanup_free_ char *path = NULL;
+
+        if (!lj->cgroup_path)
+                return getpgid(lj->pid) != lj->pid;
+        if (cgroup_pid_path(lj->pid, &path) < 0)
+                return false; /* gone meanwhile */
+        return strcmp(path, lj->cgroup_path) != 0;
+}
+
 static int local_job_signal(LocalJob *lj, int sig) {
+        int r = 0;
+
+        /* The main process by its pidfd (sd-event's, opened by pid while it is our unreaped child, also
+         * after a re-exec): it may have moved itself out of reach of the rest. Where the rest reaches it,
+         * it gets the signal once, except SIGKILL, which cannot be handled twice. */
+        if (!lj->main_exited && lj->child_source && (sig == SIGKILL || local_job_main_left(lj))) {
+                r = sd_event_source_send_child_signal(lj->child_source, sig, NULL, 0);
+                if (r == -ESRCH)
+                        r = 0; /* it has exited: what follows reaches the rest */
+        }
         /* With a cgroup the whole tree gets it, also what left the process group. */
-        if (lj->cgroup_path)
-                return cgroup_signal(lj->cgroup_path, sig,
-                                     lj->executor->cgroup && lj->executor->cgroup->has_kill);
-        /* The group leader is not reaped before the job ends, so its pid still names the group. */
-        if (!lj->main_exited && lj->pid > 0 && killpg(lj->pid, sig) < 0 && errno != ESRCH)
+        if (lj->cgroup_path) {
+                int k = cgroup_signal(lj->cgroup_path, sig,
+                                      lj->executor->cgroup && lj->executor->cgroup->has_kill);
+                return r < 0 ? r : k;
+        }
+        /* The group: its leader's pid names it while the leader is unreaped, and while any member lives
+         * (a pid is not given out again while a process group has it). A job whose main process exited
+         * is still signalled as a group only while it is being stopped. */
+        if (lj->pid > 0 && (!lj->main_exited || lj->stopping) && killpg(lj->pid, sig) < 0 && errno != ESRCH)
                 return -errno;
-        return 0;
+        return r;
+}
+
+static void local_job_group_unwait(LocalJob *lj) {
+        LocalExecutor *le = lj->executor;
+
+        if (!lj->group_prev && le->group_waiters != lj)
+                return;
+        if (lj->group_prev)
+                lj->group_prev->group_next = lj->group_next;
+        else
+                le->group_waiters = lj->group_next;
+        if (lj->group_next)
+                lj->group_next->group_prev = lj->group_prev;
+        lj->group_prev = lj->group_next = NULL;
 }
 
 static void local_job_free(LocalJob *lj) {
         if (!lj)
                 return;
+        local_job_group_unwait(lj);
         local_job_release_cgroup(lj);
         /* sd-event reaps the child after a callback that dropped its source, too. */
         close_source(&lj->child_source);
@@ -274,6 +342,15 @@ static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *use
         lj->returncode = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
         lj->main_exited = true;
 
+        /* A job being stopped is stopped whole: without a cgroup, it ends once nothing of its process
+         * group runs any more, or once all of it was killed after the stop timeout. One that ends by
+         * itself ends with its main process (docs/dbus-api.md, "Process trees"). */
+        if (!lj->cgroup_path && lj->stopping && !lj->killed) {
+                lj->executor->executor.events->main_exited(lj->job, lj->returncode);
+                local_job_group_wait(lj);
+                return 0;
+        }
+
         /* With a cgroup, the job ends when the last process of its tree does. */
         if (lj->cgroup_path && cgroup_is_populated(lj->cgroup_path) > 0 &&
             asprintf(&events, "%s/cgroup.events", lj->cgroup_path) >= 0 &&
@@ -286,6 +363,97 @@ static int on_child_exit(sd_event_source *source, const siginfo_t *si, void *use
         }
         local_job_complete(lj);
         return 0;
+}
+
+/* ---- the rest of a stopped job's process group ------------------------------------------------------- */
+
+/* Marks each waiting job whose process group has no live member left. kill(-pgid, 0) says when a group is
+ * empty, but counts zombies too, which nobody may reap when the group's processes were orphaned: then
+ * /proc says whether a live one is left, read once for all waiting jobs. */
+static void local_mark_gone_groups(LocalExecutor *le) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        bool scan = false;
+        struct dirent *de;
+
+        for (LocalJob *lj = le->group_waiters; lj; lj = lj->group_next) {
+                lj->group_gone = lj->killed || (killpg(lj->pid, 0) < 0 && errno == ESRCH);
+                scan = scan || !lj->group_gone;
+        }
+        if (!scan)
+                return;
+        d = opendir("/proc");
+        if (!d)
+                return; /* the stop timeout ends them */
+        for (LocalJob *lj = le->group_waiters; lj; lj = lj->group_next)
+                lj->group_gone = true;
+        while ((de = readdir(d))) {
+                char path[64], buf[512], *p;
+                _cleanup_close_ int fd = -EBADF;
+                int pgrp;
+                ssize_t k;
+                char state;
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%.20s/stat", de->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                k = read(fd, buf, sizeof(buf) - 1);
+                if (k <= 0)
+                        continue;
+                buf[k] = '\0';
+                /* pid (comm) state ppid pgrp ...: comm may hold anything, the last ')' ends it. */
+                p = strrchr(buf, ')');
+                if (!p || sscanf(p + 1, " %c %*d %d", &state, &pgrp) != 2 || state == 'Z' || state == 'X')
+                        continue;
+                for (LocalJob *lj = le->group_waiters; lj; lj = lj->group_next)
+                        if (!lj->killed && pgrp == lj->pid)
+                                lj->group_gone = false;
+        }
+}
+
+static int on_group_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        LocalExecutor *le = userdata;
+
+        local_mark_gone_groups(le);
+        /* Completing a job frees its runtime, and only its own: look for the next from the start. */
+        for (;;) {
+                LocalJob *lj = le->group_waiters;
+                while (lj && !lj->group_gone)
+                        lj = lj->group_next;
+                if (!lj)
+                        break;
+                local_job_group_unwait(lj);
+                local_job_complete(lj);
+        }
+        if (le->group_waiters) {
+                le->group_interval = MIN(le->group_interval * 2, GROUP_CHECK_MAX_USEC);
+                (void) sd_event_source_set_time_relative(source, le->group_interval);
+                (void) sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+/* Looks at the waiting groups from the next loop iteration on, soon. The timer exists from the start: a
+ * job waiting for its group must not depend on an allocation to end. */
+static void local_group_check_soon(LocalExecutor *le) {
+        le->group_interval = GROUP_CHECK_MIN_USEC;
+        (void) sd_event_source_set_time_relative(le->group_timer, 0);
+        (void) sd_event_source_set_enabled(le->group_timer, SD_EVENT_ONESHOT);
+}
+
+/* The main process of a job being stopped is gone: the job waits for the rest of its process group. */
+static void local_job_group_wait(LocalJob *lj) {
+        LocalExecutor *le = lj->executor;
+
+        if (lj->group_prev || le->group_waiters == lj)
+                return;
+        lj->group_next = le->group_waiters;
+        if (lj->group_next)
+                lj->group_next->group_prev = lj;
+        le->group_waiters = lj;
+        local_group_check_soon(le);
 }
 
 /* ---- starting ---------------------------------------------------------------------------------------- */
@@ -522,6 +690,12 @@ static int local_serialize(Executor *e, void *runtime, Serializer *s) {
         r = serialize_itemf(s, "paused", "%d", lj->paused);
         if (r < 0)
                 return r;
+        r = serialize_itemf(s, "stopping", "%d", lj->stopping);
+        if (r < 0)
+                return r;
+        r = serialize_itemf(s, "killed", "%d", lj->killed);
+        if (r < 0)
+                return r;
         if (lj->cgroup_path) {
                 r = serialize_item(s, "cgroup", lj->cgroup_path);
                 if (r < 0)
@@ -555,6 +729,8 @@ static void local_job_kill_and_reap(LocalJob *lj) {
         if (lj->cgroup_path)
                 (void) cgroup_signal(lj->cgroup_path, SIGKILL,
                                      lj->executor->cgroup && lj->executor->cgroup->has_kill);
+        else if (lj->main_exited && lj->stopping && lj->pid > 0)
+                (void) killpg(lj->pid, SIGKILL); /* the rest of a group being stopped */
         if (lj->main_exited || lj->pid <= 0)
                 return;
         (void) killpg(lj->pid, SIGKILL);
@@ -574,6 +750,12 @@ static int local_deserialize_item(LocalJob *lj, const SerializedItem *item, Dese
         } else if (strcmp(item->key, "main-exited") == 0) {
                 r = deserialize_int(item->value, 0, 1, &v);
                 lj->main_exited = v;
+        } else if (strcmp(item->key, "stopping") == 0) {
+                r = deserialize_int(item->value, 0, 1, &v);
+                lj->stopping = v;
+        } else if (strcmp(item->key, "killed") == 0) {
+                r = deserialize_int(item->value, 0, 1, &v);
+                lj->killed = v;
         } else if (strcmp(item->key, "returncode") == 0) {
                 r = deserialize_int(item->value, INT32_MIN, INT32_MAX, &v);
                 lj->returncode = (int) v;
@@ -613,8 +795,9 @@ static int local_deserialize(Executor *e, Job *j, JobSpec *spec, const Serialize
                 return -ENOMEM;
         for (size_t i = 0; i < n_items && r >= 0; i++)
                 r = local_deserialize_item(lj, &items[i], d);
-        /* A job runs until its main process ends and, with a cgroup, its tree: one of them must be known. */
-        if (r >= 0 && (lj->main_exited ? !lj->cgroup_path : lj->pid <= 0))
+        /* A job runs until its main process ends and, with a cgroup, its tree, or being stopped, its process
+         * group: one of them must be known. */
+        if (r >= 0 && (lj->main_exited ? !lj->cgroup_path && !(lj->stopping && lj->pid > 0) : lj->pid <= 0))
                 r = -EBADMSG;
         if (r >= 0 && lj->stdin_fd >= 0 && lj->input_written > spec->input_size)
                 r = -EBADMSG;
@@ -648,8 +831,9 @@ static int local_coldplug(Executor *e, void *runtime) {
                 return 0;
         }
 
-        /* The main process was reaped already; the job ends when its cgroup empties, which may have
-         * happened while nothing watched: look once more from the loop. */
+        /* The main process was reaped already; the job ends when its cgroup empties, or being stopped
+         * without one, its process group, which may have happened while nothing watched: look once more
+         * from the loop. */
         for (int s = 0; s < _JOB_STREAM_MAX; s++) {
                 if (lj->output_fd[s] < 0)
                         continue;
@@ -658,6 +842,10 @@ static int local_coldplug(Executor *e, void *runtime) {
                         goto fail;
         }
         local_job_close_stdin(lj);
+        if (!lj->cgroup_path) {
+                local_job_group_wait(lj);
+                return 0;
+        }
         if (asprintf(&events, "%s/cgroup.events", lj->cgroup_path) < 0) {
                 r = -ENOMEM;
                 goto fail;
@@ -731,23 +919,33 @@ static int local_resume(Executor *e, void *runtime) {
         return 0;
 }
 
+/* A paused job being stopped wakes up to act on the signal: it would wait in a frozen cgroup. */
+static void local_job_unpause(LocalJob *lj) {
+        if (!lj->paused)
+                return;
+        local_job_signal_main(lj, SIGCONT);
+        if (lj->cgroup_path)
+                (void) cgroup_freeze(lj->cgroup_path, false);
+        lj->paused = false;
+}
+
 static int local_stop(Executor *e, void *runtime, ExecutorStop how) {
         LocalJob *lj = runtime;
         int r;
 
-        if (how == EXECUTOR_STOP_KILL)
+        lj->stopping = true;
+        if (how == EXECUTOR_STOP_KILL) {
                 r = local_job_signal(lj, SIGKILL);
-        else {
-                r = local_job_signal(lj, SIGTERM);
-                (void) local_job_signal(lj, SIGCONT); /* a stopped job must wake up to act on SIGTERM */
+                lj->killed = true;
+                local_job_unpause(lj);
+                /* Its main process gone, the job ends now, reported from the loop. */
+                if (lj->group_prev || lj->executor->group_waiters == lj)
+                        local_group_check_soon(lj->executor);
+                return r;
         }
-        if (lj->paused) {
-                /* A paused job wakes up to act on it too: the signal waits in a frozen cgroup. */
-                local_job_signal_main(lj, SIGCONT);
-                if (lj->cgroup_path)
-                        (void) cgroup_freeze(lj->cgroup_path, false);
-                lj->paused = false;
-        }
+        r = local_job_signal(lj, SIGTERM);
+        (void) local_job_signal(lj, SIGCONT); /* a stopped job must wake up to act on SIGTERM */
+        local_job_unpause(lj);
         return r;
 }
 
@@ -776,6 +974,7 @@ static void local_free(Executor *e) {
         LocalExecutor *le = local(e);
 
         strv_free(le->base_environment);
+        close_source(&le->group_timer);
         closep(&le->null_fd);
         cgroup_root_free(le->cgroup);
         sd_event_unref(le->event);
@@ -801,6 +1000,7 @@ static const ExecutorVTable local_vtable = {
 int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
         LocalExecutor *le = calloc(1, sizeof(LocalExecutor));
         struct rlimit rl;
+        int r;
 
         if (!le) {
                 cgroup_root_free(cgroup);
@@ -811,7 +1011,7 @@ int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
         le->cgroup = cgroup;
         le->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (le->null_fd < 0) {
-                int r = -errno;
+                r = -errno;
                 local_free(&le->executor);
                 return r;
         }
@@ -823,6 +1023,12 @@ int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
                 local_free(&le->executor);
                 return -ENOMEM;
         }
+        r = sd_event_add_time_relative(event, &le->group_timer, CLOCK_MONOTONIC, 0, 0, on_group_timer, le);
+        if (r < 0) {
+                local_free(&le->executor);
+                return r;
+        }
+        (void) sd_event_source_set_enabled(le->group_timer, SD_EVENT_OFF);
         *ret = &le->executor;
         return 0;
 }

@@ -54,13 +54,15 @@ typedef struct ExecutorVTable {
          * and the caller's fds in it; the executor uses them, and may release spec's input once it has
          * written it. */
         int (*start)(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **runtime);
-        /* Sends sig to the running job's processes. */
+        /* Sends sig to the running job's processes, its main process also where it left the others. */
         int (*signal)(Executor *e, void *runtime, int sig);
         /* Stops every process of the running job where it is (a frozen cgroup, or SIGSTOP), and lets it go
          * on. A stop() thaws a paused job, so that it can act on its SIGTERM. Optional, both or none. */
         int (*pause)(Executor *e, void *runtime);
         int (*resume)(Executor *e, void *runtime);
-        /* Stops the running job as how says; its end is reported through exited, later. */
+        /* Stops the running job as how says; its end is reported through exited, later: only once
+         * nothing of it runs any more (its main process gone too or not), or all of it was killed (KILL).
+         * A job stopped so does not end with its main process alone. */
         int (*stop)(Executor *e, void *runtime, ExecutorStop how);
         /* CPU time and peak memory of the running job; -ENODATA where not measured. Optional. */
         int (*usage)(Executor *e, void *runtime, uint64_t *ret_cpu_usec, uint64_t *ret_memory_peak);

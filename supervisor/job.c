@@ -396,6 +396,23 @@ int job_release(Job *j) {
         return 0;
 }
 
+int job_release_output(Job *j) {
+        Registry *registry = pool_get_registry(j->pool);
+
+        if (!job_state_is_final(j->r.state))
+                return JOB_ERROR_NOT_FINISHED;
+        spool_remove(registry_get_spool(registry), j->r.id);
+        for (int s = 0; s < _JOB_STREAM_MAX; s++) {
+                JobOutput *o = &j->r.output[s];
+                if (j->usage)
+                        j->usage->output_bytes -= o->size;
+                o->size = 0;
+                o->released = true;
+        }
+        registry_job_dirty(registry, j);
+        return 0;
+}
+
 static uint64_t job_usage(Job *j, bool memory) {
         Executor *e;
         uint64_t cpu, mem;
@@ -900,11 +917,16 @@ static void on_executor_output(Job *j, JobStream s, const void *data, size_t siz
 }
 
 int job_read_output(Job *j, JobStream s, void *buf, size_t size, size_t *ret_read) {
+        if (j->r.output[s].released)
+                return JOB_ERROR_OUTPUT_RELEASED;
         size = (size_t) MIN((uint64_t) size, j->r.output[s].size);
         return spool_read(registry_get_spool(pool_get_registry(j->pool)), j->r.id, s, buf, size, ret_read);
 }
 
 int job_open_output(Job *j, JobStream s) {
+        /* Opening makes the file: a released stream must not come back as an empty one. */
+        if (j->r.output[s].released)
+                return JOB_ERROR_OUTPUT_RELEASED;
         return spool_open_read(registry_get_spool(pool_get_registry(j->pool)), j->r.id, s);
 }
 

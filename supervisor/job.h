@@ -105,6 +105,7 @@ typedef struct JobSpec {
         uint64_t stop_timeout_usec; /* between the polite stop and the kill */
         uint64_t output_limit;      /* bytes kept per captured stream */
         bool kill_on_output_limit;  /* Communicate: passing the limit stops the job */
+        bool keep_output;           /* Communicate: the output stays held once its caller has it */
         int fds[3];                 /* caller's fds for 0, 1, 2; -EBADF where not given */
         unsigned passed_fds;        /* 1 << i for each fds[i] the caller passed: kept once they are closed */
         bool cancel_on_disconnect;  /* the job is cancelled when its submitter leaves the bus */
@@ -146,6 +147,7 @@ typedef struct JobOutput {
         uint64_t size;   /* bytes kept */
         bool truncated;  /* bytes past the limit were dropped */
         bool incomplete; /* writing it failed (a full disk): capture stopped there */
+        bool released;   /* given up once its caller had it (job_release_output()): none is kept */
 } JobOutput;
 
 /* What a job is: only this is shown to clients, and only this would be stored. */
@@ -201,8 +203,13 @@ int job_read_output(Job *j, JobStream s, void *buf, size_t size, size_t *ret_rea
 int job_open_output(Job *j, JobStream s);
 /* Forgets a finished job and frees it. JOB_ERROR_NOT_FINISHED if it has not ended. */
 int job_release(Job *j);
+/* Gives up the captured output of a finished job, whose caller has it now: its spool files go, and its
+ * bytes no longer count for its owner. Reading or opening it later is JOB_ERROR_OUTPUT_RELEASED.
+ * JOB_ERROR_NOT_FINISHED if it has not ended. */
+int job_release_output(Job *j);
 
 /* Named results of the functions above. */
 #define JOB_ERROR_NOT_RUNNING (-ESRCH)
 #define JOB_ERROR_NOT_FINISHED (-EBUSY)
 #define JOB_ERROR_STOPPING (-ECANCELED)
+#define JOB_ERROR_OUTPUT_RELEASED (-ENODATA)

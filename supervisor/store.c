@@ -58,7 +58,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         " cpu_usage_usec INTEGER NOT NULL,"
         " memory_peak INTEGER NOT NULL,"
         " stdout_size INTEGER NOT NULL,"
-        " stdout_flags INTEGER NOT NULL," /* 1: truncated, 2: incomplete */
+        " stdout_flags INTEGER NOT NULL," /* 1: truncated, 2: incomplete, 4: released */
         " stderr_size INTEGER NOT NULL,"
         " stderr_flags INTEGER NOT NULL"
         ");",
@@ -415,7 +415,7 @@ static int groups_parse(const char *t, JobUser *u) {
 }
 
 static int output_flags(const JobOutput *o) {
-        return (o->truncated ? 1 : 0) | (o->incomplete ? 2 : 0);
+        return (o->truncated ? 1 : 0) | (o->incomplete ? 2 : 0) | (o->released ? 4 : 0);
 }
 
 /* Job ids as text: "1,2,3". */
@@ -670,6 +670,7 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
                 flags = sqlite3_column_int(st, i++);
                 r->output[s].truncated = flags & 1;
                 r->output[s].incomplete = flags & 2;
+                r->output[s].released = flags & 4;
         }
         if (sqlite3_column_type(st, i) != SQLITE_NULL) {
                 sqlite3_int64 uid = sqlite3_column_int64(st, i), gid = sqlite3_column_int64(st, i + 1);

@@ -192,6 +192,27 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
         return pid;
 }
 
+void fixture_restart_daemon_nofile(Fixture *f, const char *const *extra_args, rlim_t soft, rlim_t hard) {
+        g_autofree char *real = g_strdup(daemon_path()), *wrapper = NULL, *script = NULL;
+        g_autoptr(GError) error = NULL;
+        int status = fixture_stop_daemon(f->daemon_pid), fd;
+
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        fd = g_file_open_tmp("procpoold-limited-XXXXXX", &wrapper, &error);
+        g_assert_no_error(error);
+        close(fd);
+        /* A hard limit once lowered stays so for the test: only the daemon's own is. */
+        script = g_strdup_printf("#!/bin/sh\nexec prlimit --nofile=%lu:%lu '%s' \"$@\"\n",
+                                 (unsigned long) soft, (unsigned long) hard, real);
+        g_assert_true(g_file_set_contents(wrapper, script, -1, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(chmod(wrapper, 0755), ==, 0);
+        g_setenv("PROCPOOLD", wrapper, TRUE);
+        f->daemon_pid = fixture_start_daemon(f, extra_args);
+        g_setenv("PROCPOOLD", real, TRUE);
+        (void) unlink(wrapper);
+}
+
 int fixture_stop_daemon(GPid pid) {
         struct pollfd p = { .events = POLLIN };
         int status = 0, r;
@@ -780,6 +801,21 @@ static gboolean finished_at_set(PropertyWait *w, GVariant *changed) {
         return v && g_variant_get_uint64(v) > 0;
 }
 
+static gboolean pid_zero(PropertyWait *w, GVariant *changed) {
+        g_autoptr(GVariant) v = NULL;
+        guint32 pid;
+
+        if (changed)
+                return g_variant_lookup(changed, "Pid", "u", &pid) && pid == 0;
+        v = job_property_if_any(w->f, w->path, "Pid");
+        return v && g_variant_get_uint32(v) == 0;
+}
+
+gboolean fixture_wait_main_exited(Fixture *f, const char *job_path) {
+        PropertyWait w = { .f = f, .path = job_path, .check = pid_zero };
+        return wait_properties(&w, JOB_IFACE);
+}
+
 gboolean fixture_wait_finished(Fixture *f, const char *job_path) {
         PropertyWait w = { .f = f, .path = job_path, .check = finished_at_set };
         return wait_properties(&w, JOB_IFACE);
@@ -873,6 +909,17 @@ void fixture_gate_open(const char *path) {
 
         g_assert_true(g_file_set_contents(path, "", 0, &error));
         g_assert_no_error(error);
+}
+
+pid_t fixture_wait_pid_file(const char *path) {
+        g_autofree char *text = NULL;
+        gint64 pid;
+
+        g_assert_true(fixture_wait_for_file(path));
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        pid = g_ascii_strtoll(text, NULL, 10);
+        g_assert_cmpint(pid, >, 1);
+        return (pid_t) pid;
 }
 
 char *fixture_gate_wait_sh(const char *path) {
@@ -1271,6 +1318,36 @@ guint fixture_proc_fd_count(pid_t pid) {
         while (g_dir_read_name(d))
                 n++;
         return n;
+}
+
+/* The hex mask of a "SigPnd:"-like line of /proc/PID/status. */
+static guint64 status_mask(const char *text, const char *field) {
+        const char *p = strstr(text, field);
+        return p ? g_ascii_strtoull(p + strlen(field), NULL, 16) : 0;
+}
+
+gboolean fixture_proc_killed(pid_t pid) {
+        g_autofree char *file = g_strdup_printf("/proc/%d/status", pid), *text = NULL, *stat = NULL;
+        guint64 sigkill = 1ULL << (SIGKILL - 1);
+        unsigned long flags = 0;
+        const char *p;
+        char state;
+
+        if (!fixture_proc_stat(pid, &state, NULL, NULL) || state == 'Z' || state == 'X')
+                return TRUE;
+        if (!g_file_get_contents(file, &text, NULL, NULL))
+                return TRUE;
+        if ((status_mask(text, "\nSigPnd:") | status_mask(text, "\nShdPnd:")) & sigkill)
+                return TRUE;
+        /* Between taking SIGKILL and becoming a zombie: PF_EXITING (0x4) in the flags, field 9. */
+        g_free(file);
+        file = g_strdup_printf("/proc/%d/stat", pid);
+        if (!g_file_get_contents(file, &stat, NULL, NULL))
+                return TRUE;
+        p = strrchr(stat, ')');
+        if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x4))
+                return TRUE;
+        return FALSE;
 }
 
 guint64 fixture_proc_status_kib(pid_t pid, const char *field) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <gio/gio.h>
@@ -18,6 +19,8 @@
 /* The most any wait of the fixture lasts: a bound that fails a broken daemon instead of hanging the
  * suite, never a time anything is expected to take. */
 #define FIXTURE_WAIT_SEC 60
+/* The soft limit of open files systemd gives a service. */
+#define FIXTURE_SERVICE_NOFILE 1024
 
 typedef struct {
         GTestDBus *bus;
@@ -72,6 +75,9 @@ void fixture_setup_no_daemon(Fixture *f, gconstpointer unused);
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args);
 /* As fixture_start_daemon, with envp as the daemon's whole environment (NULL: the test's own). */
 GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const char *const *envp);
+/* Replaces f's daemon by one started with extra_args under RLIMIT_NOFILE soft:hard, as under systemd
+ * (FIXTURE_SERVICE_NOFILE): through prlimit(1), which execs it, so f->daemon_pid is the daemon. */
+void fixture_restart_daemon_nofile(Fixture *f, const char *const *extra_args, rlim_t soft, rlim_t hard);
 /* Removes a state dir and everything in it. */
 void fixture_remove_tree(const char *path);
 /* Waits until procpoold owns its bus name; fails the test if pid exits first. */
@@ -173,6 +179,9 @@ gboolean fixture_iterate_until(gboolean (*cond)(gpointer data), gpointer data);
 gboolean fixture_wait_state(Fixture *f, const char *job_path, const char *state);
 /* Waits until the job has left the queue: running, or ended without starting. */
 gboolean fixture_wait_started(Fixture *f, const char *job_path);
+/* Waits until the job's Pid reads 0: its main process has exited (with the job, or before the rest of a
+ * job being stopped). Only for a job that has started. */
+gboolean fixture_wait_main_exited(Fixture *f, const char *job_path);
 /* Waits until the job has ended: its FinishedAt is set. */
 gboolean fixture_wait_finished(Fixture *f, const char *job_path);
 /* Waits until the manager's Running and Queued read as given. */
@@ -181,6 +190,9 @@ gboolean fixture_wait_counts(Fixture *f, guint32 running, guint32 queued);
 gboolean fixture_wait_pid_exit(pid_t pid);
 /* Waits until the file at path exists (inotify on its directory). */
 gboolean fixture_wait_for_file(const char *path);
+/* Waits for the file at path and returns the pid written in it (by a job, as "echo $! > path"); the job
+ * writes it elsewhere and renames it, so that it is whole when it appears. */
+pid_t fixture_wait_pid_file(const char *path);
 
 /* ---- gates: a job says it got somewhere by creating a file, or waits for one the test creates ---- */
 
@@ -269,6 +281,9 @@ gboolean fixture_proc_stat(pid_t pid, char *ret_state, pid_t *ret_ppid, pid_t *r
 void fixture_proc_children(pid_t parent, guint *ret_children, guint *ret_zombies);
 /* The live (neither zombie nor dead) processes of process group pgid. */
 GArray *fixture_proc_group(pid_t pgid);
+/* Whether nothing of pid runs on: it is gone, dead (a zombie, whoever its parent), exiting, or has SIGKILL
+ * pending. Right after a SIGKILL it may not be gone yet; it cannot run any more. */
+gboolean fixture_proc_killed(pid_t pid);
 /* How many fds pid has open. */
 guint fixture_proc_fd_count(pid_t pid);
 /* A KiB field of /proc/PID/status, e.g. "VmRSS:". */

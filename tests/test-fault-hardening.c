@@ -19,8 +19,6 @@
 
 /* Clients of another user: the open bus admits every uid. */
 #define OTHER_UID 65534
-/* The soft limit of open files systemd gives a service. */
-#define SERVICE_NOFILE 1024
 
 static const char *const argv_true[] = { "true", NULL };
 static const char *const argv_sleep[] = { "sleep", "1000", NULL };
@@ -54,28 +52,6 @@ static guint proc_fd_count(GPid pid) {
 
 static gboolean daemon_alive(Fixture *f) {
         return waitpid(f->daemon_pid, NULL, WNOHANG) == 0;
-}
-
-/* Replaces the fixture's daemon by one started under RLIMIT_NOFILE soft:hard, as under systemd: through
- * prlimit(1), which execs it (the same pid), as a hard limit once lowered stays so for the test. */
-static void restart_limited(Fixture *f, const char *const *args, rlim_t soft, rlim_t hard) {
-        g_autofree char *real = g_strdup(g_getenv("PROCPOOLD")), *wrapper = NULL, *script = NULL;
-        g_autoptr(GError) error = NULL;
-        int status = fixture_stop_daemon(f->daemon_pid), fd;
-
-        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        fd = g_file_open_tmp("procpoold-limited-XXXXXX", &wrapper, &error);
-        g_assert_no_error(error);
-        close(fd);
-        script = g_strdup_printf("#!/bin/sh\nexec prlimit --nofile=%lu:%lu '%s' \"$@\"\n",
-                                 (unsigned long) soft, (unsigned long) hard, real);
-        g_assert_true(g_file_set_contents(wrapper, script, -1, &error));
-        g_assert_no_error(error);
-        g_assert_cmpint(chmod(wrapper, 0755), ==, 0);
-        g_setenv("PROCPOOLD", wrapper, TRUE);
-        f->daemon_pid = fixture_start_daemon(f, args);
-        g_setenv("PROCPOOLD", real, TRUE);
-        (void) unlink(wrapper);
 }
 
 static void become_other(gpointer unused) {
@@ -184,7 +160,7 @@ static void test_wait_fds(Fixture *f, gconstpointer unused) {
 
         if (!have_root())
                 return;
-        restart_limited(f, NULL, SERVICE_NOFILE, SERVICE_NOFILE);
+        fixture_restart_daemon_nofile(f, NULL, FIXTURE_SERVICE_NOFILE, FIXTURE_SERVICE_NOFILE);
         path = submit_running(f, NULL);
         base = proc_fd_count(f->daemon_pid);
 
@@ -217,7 +193,7 @@ static void test_call_fds(Fixture *f, gconstpointer unused) {
         guint base;
         int p[2];
 
-        restart_limited(f, args_pool_32, SERVICE_NOFILE, SERVICE_NOFILE);
+        fixture_restart_daemon_nofile(f, args_pool_32, FIXTURE_SERVICE_NOFILE, FIXTURE_SERVICE_NOFILE);
         base = proc_fd_count(f->daemon_pid);
         g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
         /* 10 Calls and 10 Communicates that run on, each message with 16 fds (the most the bus passes) that
@@ -255,9 +231,9 @@ static void test_raise_nofile(Fixture *f, gconstpointer unused) {
         struct rlimit rl;
         int rc;
 
-        restart_limited(f, NULL, SERVICE_NOFILE, 4 * SERVICE_NOFILE);
+        fixture_restart_daemon_nofile(f, NULL, FIXTURE_SERVICE_NOFILE, 4 * FIXTURE_SERVICE_NOFILE);
         g_assert_cmpint(prlimit(f->daemon_pid, RLIMIT_NOFILE, NULL, &rl), ==, 0);
-        g_assert_cmpuint(rl.rlim_cur, ==, 4 * SERVICE_NOFILE);
+        g_assert_cmpuint(rl.rlim_cur, ==, 4 * FIXTURE_SERVICE_NOFILE);
         g_assert_true(fixture_communicate(f, ulimit_n, NULL, 0, NULL, &rc, &out, &err, &error));
         g_assert_no_error(error);
         g_assert_cmpint(rc, ==, 0);
@@ -275,7 +251,7 @@ static void test_fd_reserve(Fixture *f, gconstpointer unused) {
         guint failed = 0;
         int p[2];
 
-        restart_limited(f, args_big_pool, SERVICE_NOFILE, SERVICE_NOFILE);
+        fixture_restart_daemon_nofile(f, args_big_pool, FIXTURE_SERVICE_NOFILE, FIXTURE_SERVICE_NOFILE);
         for (int i = 0; i < 400; i++)
                 g_free(fixture_submit(f, (const char *const *) argv_sleep, NULL));
         for (int i = 0; i < 2000; i++) {
@@ -320,7 +296,7 @@ static void test_user_fd_bound(Fixture *f, gconstpointer unused) {
 
         if (!have_root())
                 return;
-        restart_limited(f, args_one_slot, SERVICE_NOFILE, SERVICE_NOFILE);
+        fixture_restart_daemon_nofile(f, args_one_slot, FIXTURE_SERVICE_NOFILE, FIXTURE_SERVICE_NOFILE);
         blocker = submit_running(f, NULL);
         g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
         for (int i = 0; i < 300; i++) {
@@ -340,7 +316,7 @@ static void test_user_fd_bound(Fixture *f, gconstpointer unused) {
         close(p[0]);
         close(p[1]);
         /* A sixteenth of the limit per uid. */
-        g_assert_cmpuint(ok, ==, SERVICE_NOFILE / 16);
+        g_assert_cmpuint(ok, ==, FIXTURE_SERVICE_NOFILE / 16);
         /* Another uid has its own share. */
         out = other_client(f, (const char *const[]) { "submit-fd", NULL });
         g_assert_cmpstr(out, ==, "ok");

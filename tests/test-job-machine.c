@@ -817,6 +817,37 @@ static void test_output_limit(void) {
         ctx_done(&c);
 }
 
+/* Output given up once its caller has it: gone from the spool, not to be read or opened again. */
+static void test_release_output(void) {
+        g_autofree char *file = NULL;
+        JobSpec spec;
+        char buf[16];
+        size_t n = 0;
+        Job *j;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("x");
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, 0);
+        ctx_settle(&c);
+        c.fake.executor.events->output(j, JOB_STDOUT, "hello", 5);
+        g_assert_cmpint(job_release_output(j), ==, JOB_ERROR_NOT_FINISHED);
+        c.fake.executor.events->exited(j, &(ExecutorExit) { .returncode = 0 });
+        ctx_settle(&c);
+        file = g_strdup_printf("%s/%" G_GUINT64_FORMAT ".stdout", c.spool_dir, job_get_record(j)->id);
+        g_assert_true(g_file_test(file, G_FILE_TEST_EXISTS));
+        g_assert_cmpint(job_release_output(j), ==, 0);
+        g_assert_cmpuint(job_get_record(j)->output[JOB_STDOUT].size, ==, 0);
+        g_assert_true(job_get_record(j)->output[JOB_STDOUT].released);
+        g_assert_true(job_get_record(j)->output[JOB_STDERR].released);
+        g_assert_cmpint(job_read_output(j, JOB_STDOUT, buf, sizeof(buf), &n), ==, JOB_ERROR_OUTPUT_RELEASED);
+        g_assert_cmpint(job_open_output(j, JOB_STDOUT), ==, JOB_ERROR_OUTPUT_RELEASED);
+        g_assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
+        ctx_done(&c);
+}
+
 static void test_shutdown(void) {
         Job *running, *queued;
         Ctx c;
@@ -851,6 +882,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/job-machine/retain-per-uid", test_retain_per_uid);
         g_test_add_func("/procpool/job-machine/user-queue-accounting", test_user_queue_accounting);
         g_test_add_func("/procpool/job-machine/output-limit", test_output_limit);
+        g_test_add_func("/procpool/job-machine/release-output", test_release_output);
         g_test_add_func("/procpool/job-machine/shutdown", test_shutdown);
         return g_test_run();
 }

@@ -2,6 +2,7 @@
 /* Supervisor1.Reexecute(): procpoold re-executes itself while jobs run, and they end as if it had not. */
 #include <errno.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -309,6 +310,65 @@ static void test_timers(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(wait_job(f, stubborn_path, &error2), ==, -1000);
         fixture_assert_error(error2, "org.procpool.Error.Cancelled", NULL);
         assert_state(f, stubborn_path, "cancelled", -9);
+}
+
+/* ---- stops that span a re-exec ---------------------------------------------------------------------- */
+
+/* Being stopped, a job whose main process has exited waits for the rest of its process group: the next
+ * image waits on, and kills it after the stop timeout. */
+static void test_stopping_group(Fixture *f, gconstpointer unused) {
+        g_autofree char *pidfile = fixture_gate_path(f, "child"), *q = g_shell_quote(pidfile);
+        g_autofree char *script = g_strdup_printf(
+                "trap '' TERM; sleep 1000 & p=$!; trap - TERM; echo $p > %s.tmp; mv %s.tmp %s; exec sleep 1000",
+                q, q, q);
+        const char *argv[] = { "sh", "-c", script, NULL };
+        g_autofree char *path = fixture_submit(
+                f, argv,
+                fixture_options("stop-timeout-usec", g_variant_new_uint64(3 * G_USEC_PER_SEC), NULL));
+        g_autoptr(GError) error = NULL;
+        g_autofree char *state = NULL;
+        pid_t child = fixture_wait_pid_file(pidfile);
+
+        fixture_job_call_ok(f, path, "Cancel", NULL);
+        g_assert_true(fixture_wait_main_exited(f, path));
+        /* Its main process is gone, the job is not: the stop is not complete. */
+        state = fixture_job_state(f, path);
+        if (!g_str_equal(state, "running")) {
+                (void) kill(child, SIGKILL);
+                g_error("job %s ended (%s) with its main process, before the rest of it", path, state);
+        }
+        reexecute(f);
+        g_assert_cmpint(wait_job(f, path, &error), ==, -1000);
+        fixture_assert_error(error, "org.procpool.Error.Cancelled", NULL);
+        if (!fixture_proc_killed(child)) {
+                (void) kill(child, SIGKILL);
+                g_error("process %d of the stopped job still runs after the job ended", child);
+        }
+        assert_state(f, path, "cancelled", -15);
+}
+
+/* A main process that moved itself into another process group is signalled by its pidfd, which the next
+ * image opens again. */
+static void test_moved_main(Fixture *f, gconstpointer unused) {
+        g_autofree char *pidfile = fixture_gate_path(f, "main");
+        const char *argv[] = {
+                "perl", "-e",
+                "setpgrp(0, getpgrp(getppid())) or die; open(my $f, '>', \"$ARGV[0].tmp\") or die; "
+                "print $f \"$$\\n\"; close $f; rename(\"$ARGV[0].tmp\", $ARGV[0]) or die; sleep 1000;",
+                pidfile, NULL
+        };
+        g_autofree char *path = fixture_submit(f, argv, NULL);
+        g_autoptr(GError) error = NULL;
+        pid_t main_pid = fixture_wait_pid_file(pidfile);
+
+        reexecute(f);
+        fixture_job_call_ok(f, path, "Cancel", NULL);
+        if (!fixture_wait_finished(f, path)) {
+                (void) kill(main_pid, SIGKILL);
+                g_error("the moved main process of job %s was not stopped", path);
+        }
+        g_assert_true(fixture_proc_killed(main_pid));
+        assert_state(f, path, "cancelled", -15);
 }
 
 /* ---- waiting Call and Communicate --------------------------------------------------------------- */
@@ -677,6 +737,10 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/reexec/submit", Fixture, pool1, fixture_setup, test_submit, fixture_teardown);
         g_test_add("/procpool/reexec/timers", Fixture, NULL, fixture_setup, test_timers, fixture_teardown);
+        g_test_add("/procpool/reexec/stopping-group", Fixture, NULL, fixture_setup, test_stopping_group,
+                   fixture_teardown);
+        g_test_add("/procpool/reexec/moved-main", Fixture, NULL, fixture_setup, test_moved_main,
+                   fixture_teardown);
         g_test_add("/procpool/reexec/call-communicate", Fixture, NULL, fixture_setup, test_call_communicate,
                    fixture_teardown);
         g_test_add("/procpool/reexec/caller-gone", Fixture, NULL, fixture_setup, test_caller_gone,

@@ -22,7 +22,8 @@
 #define PROCPOOL_ERRNO_DEPENDENCY_FAILED ENOLINK /* a job it was to run after did not exit 0 */
 #define PROCPOOL_ERRNO_NO_SUCH_POOL ENOENT       /* no org.freedesktop error procpool returns maps to it */
 #define PROCPOOL_ERRNO_POOL_EXISTS EEXIST
-#define PROCPOOL_ERRNO_POOL_BUSY ENOTEMPTY /* the pool has unfinished jobs */
+#define PROCPOOL_ERRNO_POOL_BUSY ENOTEMPTY     /* the pool has unfinished jobs */
+#define PROCPOOL_ERRNO_OUTPUT_RELEASED ENODATA /* Communicate's caller had the output; none was kept */
 
 /* SD_BUS_ERROR_MAP entries of every org.procpool.Error, ending with SD_BUS_ERROR_MAP_END. */
 extern const sd_bus_error_map procpool_error_map[];
