@@ -29,6 +29,9 @@
 /* procpoolctl or the daemon failed (unreachable, a Submit refused): GNU parallel's status for its own
  * errors, above any count of failed jobs. */
 #define EXIT_MAP_ERROR 255
+/* Calls out at once, answers awaited: the system bus's dbus-daemon lets a connection await 128
+ * (max_replies_per_connection) and fails the calls past that. */
+#define MAP_CALLS_MAX 100
 #define READ_CHUNK (64U * 1024U)
 #define COPY_CHUNK (128U * 1024U)
 
@@ -37,6 +40,7 @@ typedef enum MapPhase {
         MAP_SUBMITTING, /* Submit is out */
         MAP_CHECKING,   /* it may have ended before Submit's answer came: its properties are asked */
         MAP_RUNNING,    /* waiting for its JobFinished */
+        MAP_ENDED,      /* it ended: its properties and output are asked once there is room for the calls */
         MAP_FETCHING,   /* it ended: its properties and output are asked */
         MAP_READY,      /* its output is in hand (and the job released): waiting for its turn to print */
 } MapPhase;
@@ -78,6 +82,8 @@ struct Map {
         MapJob *active[MAP_WINDOW];
         size_t n_active;
         size_t n_submitting, submit_limit;
+        size_t n_calls; /* answers awaited, at most MAP_CALLS_MAX */
+        size_t n_ended; /* jobs in MAP_ENDED */
         bool queue_full;
         sd_event_source *retry_timer;
         uint64_t n_unknown_finished; /* JobFinished of ids no job of ours had when it came */
@@ -173,6 +179,13 @@ static MapJob *map_job_free(MapJob *j) {
         free(j->input);
         free(j);
         return NULL;
+}
+
+/* An answer came: its call no longer counts. */
+static void map_call_answered(Map *m, sd_bus_slot **slot) {
+        assert(*slot && m->n_calls > 0);
+        *slot = sd_bus_slot_unref(*slot);
+        m->n_calls--;
 }
 
 static void active_add(Map *m, MapJob *j) {
@@ -568,7 +581,7 @@ static int on_props_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int r = 0;
 
-        j->slot = sd_bus_slot_unref(j->slot);
+        map_call_answered(m, &j->slot);
         if (!e)
                 r = job_info_read_properties(reply, &j->info);
         if (e || r < 0)
@@ -584,7 +597,7 @@ static int on_returncode_reply(sd_bus_message *reply, void *userdata, sd_bus_err
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int r = 0;
 
-        j->slot = sd_bus_slot_unref(j->slot);
+        map_call_answered(m, &j->slot);
         if (!e)
                 r = sd_bus_message_read(reply, "v", "i", &j->info.returncode);
         if (e || r < 0)
@@ -600,7 +613,7 @@ static int on_output_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int r = 0;
 
-        j->output_slot = sd_bus_slot_unref(j->output_slot);
+        map_call_answered(m, &j->output_slot);
         if (!e && m->fds_ok)
                 for (int i = 0; i < 2 && r >= 0; i++) {
                         int fd;
@@ -625,29 +638,32 @@ static int on_output_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 /* The job has ended: its properties (state, return code, times) and its output are asked together. With
  * the state JobFinished said and neither --joblog nor --json, the return code alone is asked: JobFinished
  * has it too, but as 0 on the system instance, where it is private. */
-static void map_job_fetch(MapJob *j, const char *state) {
+static void map_job_fetch(MapJob *j) {
         Map *m = j->map;
         int r;
 
+        if (j->phase == MAP_ENDED)
+                m->n_ended--;
         j->phase = MAP_FETCHING;
-        if (state && !m->ctl->joblog && !m->ctl->json) {
-                j->info.state = strdup(state);
-                r = j->info.state ? sd_bus_call_method_async(m->ctl->bus, &j->slot, PROCPOOL_BUS_NAME,
-                                                             j->path, "org.freedesktop.DBus.Properties",
-                                                             "Get", on_returncode_reply, j, "ss",
-                                                             PROCPOOL_JOB_INTERFACE, "ReturnCode")
-                                  : -ENOMEM;
+        if (j->info.state && !m->ctl->joblog && !m->ctl->json) {
+                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+                                             "org.freedesktop.DBus.Properties", "Get", on_returncode_reply, j,
+                                             "ss", PROCPOOL_JOB_INTERFACE, "ReturnCode");
         } else
                 r = sd_bus_call_method_async(m->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
                                              "org.freedesktop.DBus.Properties", "GetAll", on_props_reply, j,
                                              "s", PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "state");
+        else
+                m->n_calls++;
         r = sd_bus_call_method_async(m->ctl->bus, &j->output_slot, PROCPOOL_BUS_NAME, j->path,
                                      PROCPOOL_JOB_INTERFACE, m->fds_ok ? "OpenOutput" : "GetOutput",
                                      on_output_reply, j, NULL);
         if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "output");
+        else
+                m->n_calls++;
         map_job_ready(j);
 }
 
@@ -659,16 +675,16 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         JobInfo info = {};
 
-        j->slot = sd_bus_slot_unref(j->slot);
+        map_call_answered(m, &j->slot);
         if (e || job_info_read_properties(reply, &info) < 0) {
                 job_info_done(&info);
                 /* Gone already: released by someone else. What is left to know is asked once more. */
-                map_job_fetch(j, NULL);
+                map_job_fetch(j);
                 map_fill(m);
                 return 0;
         }
         if (ctl_state_is_final(info.state))
-                map_job_fetch(j, NULL);
+                map_job_fetch(j);
         else if (j->end_seen)
                 (void) map_job_check(j);
         else
@@ -683,14 +699,16 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
 static int map_job_check(MapJob *j) {
         int r;
 
+        assert(!j->slot);
         j->phase = MAP_CHECKING;
         j->end_seen = false;
-        j->slot = sd_bus_slot_unref(j->slot);
         r = sd_bus_call_method_async(j->map->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
                                      "org.freedesktop.DBus.Properties", "GetAll", on_check_reply, j, "s",
                                      PROCPOOL_JOB_INTERFACE);
         if (r < 0)
-                map_job_fetch(j, NULL);
+                map_job_fetch(j);
+        else
+                j->map->n_calls++;
         return 0;
 }
 
@@ -712,9 +730,12 @@ static int match_job_finished(sd_bus_message *msg, void *userdata, sd_bus_error 
 
                 if (j->id != id)
                         continue;
-                if (j->phase == MAP_RUNNING)
-                        map_job_fetch(j, state);
-                else if (j->phase == MAP_CHECKING)
+                if (j->phase == MAP_RUNNING) {
+                        /* The state is public; the return code is asked (see map_job_fetch()). */
+                        j->info.state = strdup(state);
+                        j->phase = MAP_ENDED;
+                        m->n_ended++;
+                } else if (j->phase == MAP_CHECKING)
                         j->end_seen = true;
                 map_fill(m);
                 return 0;
@@ -755,7 +776,7 @@ static int on_submit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         const char *path;
         int r;
 
-        j->slot = sd_bus_slot_unref(j->slot);
+        map_call_answered(m, &j->slot);
         m->n_submitting--;
         if (e && sd_bus_error_has_name(e, PROCPOOL_ERROR_QUEUE_FULL) && !m->stopping) {
                 /* Back in line, sent again once a job ended; one Submit at a time until one is taken. */
@@ -880,6 +901,7 @@ static void map_submit(Map *m, MapJob *j) {
                 r = sd_bus_call_async(m->ctl->bus, &j->slot, msg, on_submit_reply, j, UINT64_MAX);
                 if (r >= 0) {
                         j->phase = MAP_SUBMITTING;
+                        m->n_calls++;
                         j->unknown_at_send = m->n_unknown_finished;
                         m->n_pending--;
                         m->n_submitting++;
@@ -908,10 +930,16 @@ static MapJob *map_next_pending(Map *m) {
 static void map_fill(Map *m) {
         int r;
 
+        /* Ended jobs first: they make room in the window. */
+        for (size_t i = m->n_active; i > 0 && m->n_ended > 0 && m->n_calls + 2 <= MAP_CALLS_MAX; i--)
+                if (i - 1 < m->n_active && m->active[i - 1]->phase == MAP_ENDED)
+                        map_job_fetch(m->active[i - 1]);
+
         while (!m->stopping) {
                 MapJob *j;
 
-                if (m->n_active >= MAP_WINDOW || m->queue_full || m->n_submitting >= m->submit_limit)
+                if (m->n_active >= MAP_WINDOW || m->queue_full || m->n_submitting >= m->submit_limit ||
+                    m->n_calls >= MAP_CALLS_MAX)
                         break;
                 j = map_next_pending(m);
                 if (j) {
