@@ -60,6 +60,32 @@ static void test_json_string(void) {
         g_assert_cmpstr(c, ==, "\"caf\xc3\xa9\"");
 }
 
+static char *json_text_of(const void *data, size_t n) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        json_write_text(f, data, n);
+        fclose(f);
+        return buf;
+}
+
+/* Bytes as a JSON string (procpoolctl map --json): UTF-8 kept, NULs and controls escaped, a byte that is
+ * not UTF-8 as \udcXX, also a sequence the end of the data cuts short. */
+static void test_json_text(void) {
+        g_autofree char *a = json_text_of("a\"\n\x01"
+                                          "caf\xc3\xa9"
+                                          "\0z\xff",
+                                          12);
+        g_autofree char *b = json_text_of("x\xc3", 2);
+        g_autofree char *c = json_text_of("\xe2\x80\xae\xc2\x85", 5);
+
+        g_assert_cmpstr(a, ==, "\"a\\\"\\n\\u0001caf\xc3\xa9\\u0000z\\udcff\"");
+        g_assert_cmpstr(b, ==, "\"x\\udcc3\"");
+        /* a bidi override and a C1 control are escaped, as json_write_string() does */
+        g_assert_cmpstr(c, ==, "\"\\u202e\\u0085\"");
+}
+
 static void test_format(void) {
         g_autofree char *a = format_timespan(0);
         g_autofree char *b = format_timespan(250000);
@@ -103,6 +129,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/procpool/ctl-parse/signal", test_signal);
         g_test_add_func("/procpool/ctl-parse/job-id", test_job_id);
         g_test_add_func("/procpool/ctl-parse/json-string", test_json_string);
+        g_test_add_func("/procpool/ctl-parse/json-text", test_json_text);
         g_test_add_func("/procpool/ctl-parse/format", test_format);
         g_test_add_func("/procpool/ctl-parse/escape", test_escape);
         return g_test_run();

@@ -311,3 +311,61 @@ void table_print(Table *t, FILE *f, bool header, bool cut) {
         (void) scols_print_table(t->table);
         fflush(f);
 }
+
+void json_write_text(FILE *f, const void *data, size_t size) {
+        const unsigned char *p = data, *end = p + size;
+
+        fputc('"', f);
+        while (p < end) {
+                unsigned char seq[5] = {};
+                uint32_t c;
+                size_t n;
+
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", f);
+                        p++;
+                        continue;
+                case '\\':
+                        fputs("\\\\", f);
+                        p++;
+                        continue;
+                case '\n':
+                        fputs("\\n", f);
+                        p++;
+                        continue;
+                case '\r':
+                        fputs("\\r", f);
+                        p++;
+                        continue;
+                case '\t':
+                        fputs("\\t", f);
+                        p++;
+                        continue;
+                }
+                if (*p < 0x20 || *p == 0x7f) {
+                        fprintf(f, "\\u%04x", *p);
+                        p++;
+                        continue;
+                }
+                if (*p < 0x80) {
+                        fputc(*p, f);
+                        p++;
+                        continue;
+                }
+                /* A NUL-terminated copy, so that a sequence cut by the end of the data reads as invalid. */
+                memcpy(seq, p, MIN((size_t) (end - p), sizeof seq - 1));
+                n = utf8_decode(seq, &c);
+                if (n == 0) {
+                        fprintf(f, "\\udc%02x", *p);
+                        p++;
+                } else if ((c >= 0x80 && c <= 0x9f) || is_invisible_format(c)) {
+                        fprintf(f, "\\u%04" PRIx32, c);
+                        p += n;
+                } else {
+                        fwrite(p, 1, n, f);
+                        p += n;
+                }
+        }
+        fputc('"', f);
+}

@@ -47,3 +47,8 @@ size_t table_rows(const Table *t);
 /* Prints the table; with header false the header line is left out. With cut, a terminal's width cuts
  * the last column so that lines fit. */
 void table_print(Table *t, FILE *f, bool header, bool cut);
+
+/* Writes size bytes of data as a JSON string, quotes included: UTF-8 as json_write_string() writes it, NULs
+ * as \u0000, and each byte that is not UTF-8 as \udcXX (XX the byte), as Python's surrogateescape reads
+ * it, so that `json.loads(s).encode("utf-8", "surrogateescape")` gives the bytes back. */
+void json_write_text(FILE *f, const void *data, size_t size);

@@ -888,7 +888,7 @@ static int append_strv_option(sd_bus_message *m, const char *name, char **l) {
 }
 
 /* Appends the a{sv} options of Submit, Call and Communicate from the command line. */
-static int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int cancel_on_disconnect) {
+int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int cancel_on_disconnect) {
         _cleanup_free_ char *cwd = NULL;
         int r;
 

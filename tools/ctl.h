@@ -46,6 +46,13 @@ typedef struct Ctl {
         const char *run_as; /* --user=USER: whom the job runs as (the user option) */
         bool wait;
 
+        /* map's own options */
+        bool keep_order;
+        bool halt_on_error;
+        const char *joblog;
+        const char *map_pool;        /* --pool=NAME: the pool option of map's jobs */
+        const char *map_option_seen; /* the last of them given, refused for other commands */
+
         int kill_signal;
         bool follow; /* output: follow the job's output until it ends */
 
@@ -136,6 +143,10 @@ void ctl_json_job(Ctl *c, FILE *f, uint64_t id, const char *path);
 /* As ctl_json_job(), with extra (",\"key\":value...") as further members of the object. */
 void ctl_json_job_with(Ctl *c, FILE *f, uint64_t id, const char *path, const char *extra);
 
+/* Appends the a{sv} options of Submit, Call and Communicate from the command line: the fds 0-2 of
+ * procpoolctl when pass_fds, cancel-on-disconnect unless it is -1. */
+int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int cancel_on_disconnect);
+
 /* One JSON value on stdout: an array of the items when array, else the one item; a newline ends it. */
 typedef struct JsonList {
         bool array;
@@ -149,6 +160,7 @@ void json_list_end(JsonList *l);
 int verb_call(Ctl *c, int argc, char **argv);
 int verb_communicate(Ctl *c, int argc, char **argv);
 int verb_submit(Ctl *c, int argc, char **argv);
+int verb_map(Ctl *c, int argc, char **argv);
 int verb_wait(Ctl *c, int argc, char **argv);
 int verb_list(Ctl *c, int argc, char **argv);
 int verb_status(Ctl *c, int argc, char **argv);

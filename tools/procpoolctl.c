@@ -59,6 +59,19 @@ static const Verb verbs[] = {
           "Queue CMD and print its job id",
           "Queue CMD as a job and print its id. Its output is kept for 'procpoolctl output'.",
           JOB_OPTIONS_HELP "      --wait                 Wait for the job and exit with its code\n" },
+        { "map", verb_map, 1, UINT_MAX_ARGS, true, "map [OPTIONS...] -- CMD [ARG...] < LINES",
+          "Run CMD once per line of stdin, as GNU parallel does",
+          "Run CMD once per line of stdin in the pool, every {} in CMD and its arguments replaced by the line\n"
+          "(without {}, the line is the last argument). Each job's stdout is printed as one block, and its\n"
+          "stderr, in the order the jobs end (--keep-order: the order of the lines); the jobs are released\n"
+          "once printed. Exits 0 if every job exited 0, else with the number of failed jobs (at most 101),\n"
+          "as GNU parallel; 255 when procpoolctl or procpoold failed. Ctrl-C or SIGTERM cancels the jobs.",
+          JOB_OPTIONS_HELP
+          "      --pool=NAME            Run the jobs in this pool (default: 'default')\n"
+          "      --keep-order           Print the outputs in the order of the lines\n"
+          "      --joblog=FILE          Write GNU parallel's job log: a line per job, tab-separated\n"
+          "      --halt-on-error        After the first failed job, cancel the rest and exit with its\n"
+          "                             code\n" },
         { "wait", verb_wait, 0, UINT_MAX_ARGS, false, "wait [ID...]",
           "Wait for jobs (all of yours without IDs)",
           "Wait until the jobs have ended; without IDs, all of your unfinished jobs. Exits 0 if\n"
@@ -132,6 +145,11 @@ enum {
         ARG_OUTPUT_LIMIT,
         ARG_WAIT,
         ARG_NO_ASK_PASSWORD,
+        /* map's own */
+        ARG_KEEP_ORDER,
+        ARG_JOBLOG,
+        ARG_HALT_ON_ERROR,
+        ARG_MAP_POOL,
 };
 
 static const struct option options[] = {
@@ -160,6 +178,10 @@ static const struct option options[] = {
         { "signal", required_argument, NULL, 's' },
         { "follow", no_argument, NULL, 'f' },
         { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+        { "keep-order", no_argument, NULL, ARG_KEEP_ORDER },
+        { "joblog", required_argument, NULL, ARG_JOBLOG },
+        { "halt-on-error", no_argument, NULL, ARG_HALT_ON_ERROR },
+        { "pool", required_argument, NULL, ARG_MAP_POOL },
         {},
 };
 
@@ -338,6 +360,22 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
         case 'f':
                 c->follow = true;
                 return 0;
+        case ARG_KEEP_ORDER:
+                c->map_option_seen = "--keep-order";
+                c->keep_order = true;
+                return 0;
+        case ARG_JOBLOG:
+                c->map_option_seen = "--joblog";
+                c->joblog = optarg;
+                return 0;
+        case ARG_HALT_ON_ERROR:
+                c->map_option_seen = "--halt-on-error";
+                c->halt_on_error = true;
+                return 0;
+        case ARG_MAP_POOL:
+                c->map_option_seen = "--pool";
+                c->map_pool = optarg;
+                return 0;
         case 's':
                 *signal_seen = true;
                 if (parse_signal(optarg, &c->kill_signal) < 0)
@@ -408,6 +446,8 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option %s is not valid for '%s'.", job_option_seen, v->name);
         if (wait_seen && v->run != verb_submit)
                 return usage_error("Option --wait is not valid for '%s'.", v->name);
+        if (c->map_option_seen && v->run != verb_map)
+                return usage_error("Option %s is not valid for '%s'.", c->map_option_seen, v->name);
         if (signal_seen && v->run != verb_kill)
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
         if (c->follow && v->run != verb_output)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # fish completion for procpoolctl: commands, options, signal names and job ids.
 
-set -l __procpoolctl_commands call communicate submit wait list status output cancel kill pause resume release pool-size monitor daemon-reexec help
+set -l __procpoolctl_commands call communicate submit wait list status output cancel kill pause resume release pool-size monitor daemon-reexec help map
 
 # The options naming the bus, from the command line so far.
 function __procpoolctl_bus_args
@@ -54,7 +54,7 @@ complete -c procpoolctl -l no-legend -d 'No header and footer in tables'
 complete -c procpoolctl -s q -l quiet -d 'Print no progress'
 
 # job options of call, communicate and submit
-set -l __procpoolctl_run call communicate submit
+set -l __procpoolctl_run call communicate submit map
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l timeout -x -d 'Stop the job after this long'
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l stop-timeout -x -d 'Grace between SIGTERM and SIGKILL'
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -s E -l setenv -x -a '(set -n)' -d 'Set an environment variable'
@@ -64,6 +64,10 @@ complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l l
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l priority -x -d 'Higher starts first'
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l output-limit -x -d 'Bytes kept per captured stream'
 complete -c procpoolctl -n "__fish_seen_subcommand_from submit" -l wait -d 'Wait for the job'
+complete -c procpoolctl -n "__fish_seen_subcommand_from map" -l pool -x -d 'Run the jobs in this pool'
+complete -c procpoolctl -n "__fish_seen_subcommand_from map" -l keep-order -d 'Print in the order of the lines'
+complete -c procpoolctl -n "__fish_seen_subcommand_from map" -l joblog -r -F -d 'Write a GNU parallel job log'
+complete -c procpoolctl -n "__fish_seen_subcommand_from map" -l halt-on-error -d 'Cancel the rest after a failed job'
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -F
 
 # the commands' own options and arguments
