@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli-common.h"
@@ -96,6 +97,21 @@ int ctl(Fixture *f, CtlResult *ret, ...) {
         g_ptr_array_add(args, NULL);
         ctl_result_clear(ret);
         ctl_run_full(f->address, NULL, NULL, NULL, (const char *const *) args->pdata, ret);
+        return ret->status;
+}
+
+int ctl_other(Fixture *f, CtlResult *ret, const char *const *args) {
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GError) error = NULL;
+        int status;
+
+        ctl_result_clear(ret);
+        g_assert_true(g_spawn_sync("/", (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, fixture_become_other,
+                                   NULL, &ret->out_str, &ret->err_str, &status, &error));
+        g_assert_no_error(error);
+        ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        g_test_message("as uid %d: %s -> %d\nstdout: %s\nstderr: %s", OTHER_UID, (char *) argv->pdata[2],
+                       ret->status, ret->out_str, ret->err_str);
         return ret->status;
 }
 
