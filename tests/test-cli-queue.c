@@ -651,6 +651,83 @@ static void test_clean(Fixture *f, gconstpointer data) {
         ctl_result_clear(&r);
 }
 
+/* ---- completions: pool names, the pool subcommands, the new options -------------------------------------- */
+
+static const char bash_script[] =
+        "source /usr/share/bash-completion/bash_completion\n"
+        "source \"$1\"\n"
+        "comp() {\n"
+        "        COMP_WORDS=(\"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+        "        COMP_LINE=\"$*\"; COMP_POINT=${#COMP_LINE}; COMPREPLY=()\n"
+        "        _procpoolctl procpoolctl \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+        "        echo \"${COMPREPLY[*]}\"\n"
+        "}\n"
+        "comp procpoolctl pool ''\n"
+        "comp procpoolctl \"--address=$2\" pool remove ''\n"
+        "comp procpoolctl \"--address=$2\" submit --pool ''\n"
+        "comp procpoolctl submit --ret\n"
+        "comp procpoolctl clean --f\n"
+        "comp procpoolctl pause --p\n"
+        "comp procpoolctl res\n"
+        "comp procpoolctl cl\n";
+
+static void test_completion(Fixture *f, gconstpointer data) {
+        g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
+                                                 "procpoolctl.bash-completion", NULL);
+        g_autofree char *fish_file =
+                g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools", "procpoolctl.fish", NULL);
+        g_autofree char *bindir = g_path_get_dirname(ctl_path());
+        g_autofree char *path = g_strdup_printf("%s:%s", bindir, g_getenv("PATH"));
+        g_autofree char *out = NULL, *fish = g_find_program_in_path("fish");
+        g_autoptr(GSubprocessLauncher) l = NULL;
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GError) error = NULL;
+        g_auto(GStrv) lines = NULL;
+        CtlResult r = {};
+
+        g_assert_cmpint(ctl(f, &r, "pool", "create", "build", NULL), ==, 0);
+        l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+        g_subprocess_launcher_setenv(l, "PATH", path, TRUE);
+        g_subprocess_launcher_unsetenv(l, "DBUS_SESSION_BUS_ADDRESS");
+        if (g_file_test("/usr/share/bash-completion/bash_completion", G_FILE_TEST_EXISTS)) {
+                p = g_subprocess_launcher_spawn(l, &error, "bash", "-c", bash_script, "bash", file,
+                                                f->address, NULL);
+                g_assert_no_error(error);
+                g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
+                g_assert_no_error(error);
+                g_test_message("%s", out);
+                lines = g_strsplit(out, "\n", -1);
+                g_assert_cmpuint(g_strv_length(lines), >=, 8);
+                g_assert_cmpstr(lines[0], ==, "list create remove size");
+                g_assert_cmpstr(lines[1], ==, "default build");
+                g_assert_cmpstr(lines[2], ==, "default build");
+                g_assert_cmpstr(lines[3], ==, "--retry= --retry-delay=");
+                g_assert_cmpstr(lines[4], ==, "--failed-only");
+                g_assert_cmpstr(lines[5], ==, "--pool=");
+                g_assert_cmpstr(lines[6], ==, "resume restart");
+                g_assert_cmpstr(lines[7], ==, "clean");
+        }
+        if (fish) {
+                g_autofree char *script = g_strdup_printf(
+                        "set -x PATH %s; source %s; complete -C 'procpoolctl --address=%s pool remove '; "
+                        "complete -C 'procpoolctl pool '; complete -C 'procpoolctl submit --retry'",
+                        path, fish_file, f->address);
+                g_autofree char *fish_out = NULL;
+                int status;
+
+                g_assert_true(g_spawn_sync(
+                        NULL, (char *[]) { fish, (char *) "--no-config", (char *) "-c", script, NULL }, NULL,
+                        G_SPAWN_DEFAULT, NULL, NULL, &fish_out, NULL, &status, &error));
+                g_assert_no_error(error);
+                g_test_message("fish: %s", fish_out);
+                /* fish sorts what it offers */
+                g_assert_true(g_str_has_prefix(fish_out, "build\ndefault\n"));
+                g_assert_nonnull(strstr(fish_out, "\ncreate\n"));
+                g_assert_nonnull(strstr(fish_out, "--retry-delay\t"));
+        }
+        ctl_result_clear(&r);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
@@ -667,5 +744,6 @@ int main(int argc, char **argv) {
         /* procpoold runs as OTHER_UID: root and that uid both have jobs in it */
         FIXTURE_ADD("/procpool/cli/queue/clean", fixture_setup_open_bus_other_daemon, pool_of_four,
                     test_clean);
+        FIXTURE_ADD("/procpool/cli/queue/completion", fixture_setup, pool_of_four, test_completion);
         return g_test_run();
 }

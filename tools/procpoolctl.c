@@ -1027,7 +1027,7 @@ void json_write_job(FILE *f, const JobInfo *j) {
         fprintf(f, ",\"paused\":%s,\"queue_position\":%" PRIu32 ",\"error\":", j->paused ? "true" : "false",
                 j->queue_position);
         json_write_string(f, j->error);
-        fprintf(f, ",\"output_incomplete\":%s,\"pool\":", j->output_incomplete ? "true" : "false");
+        fputs(",\"pool\":", f);
         json_write_string(f, j->pool ? j->pool : PROCPOOL_DEFAULT_POOL);
         fputs(",\"after\":", f);
         json_write_ids(f, j->after, j->n_after);
@@ -1035,8 +1035,9 @@ void json_write_job(FILE *f, const JobInfo *j) {
         json_write_ids(f, j->waiting_for, j->n_waiting_for);
         fprintf(f,
                 ",\"attempt\":%" PRIu32 ",\"retry\":%" PRIu32 ",\"retry_delay_usec\":%" PRIu64
-                ",\"not_before_usec\":%" PRIu64 "}",
+                ",\"not_before_usec\":%" PRIu64,
                 j->attempt, j->retry, j->retry_delay_usec, j->not_before_usec);
+        fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 
 void ctl_json_job_with(Ctl *c, FILE *f, uint64_t id, const char *path, const char *extra) {
