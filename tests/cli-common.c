@@ -70,6 +70,8 @@ void ctl_run_full(const char *address, const char *env_address, const char *cwd,
         g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
         gsize size;
 
+        /* ret may hold an earlier run's result: it is replaced */
+        ctl_result_clear(ret);
         g_assert_no_error(error);
         g_assert_true(g_subprocess_communicate(p, input ? input : empty, NULL, &ret->out, &ret->err, &error));
         g_assert_no_error(error);

@@ -349,7 +349,7 @@ static void test_after(Fixture *f, gconstpointer data) {
         g_autofree char *wait_gate = fixture_gate_wait_sh(gate);
         g_autofree char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *after_ok = NULL, *after_ab = NULL,
                         *ok = NULL;
-        g_autofree char *after_a = NULL, *waiting = NULL;
+        g_autofree char *after_a = NULL, *waiting = NULL, *path = NULL;
         CtlResult r = {};
 
         a = id_text(ctl_submit(f, wait_gate));
@@ -382,7 +382,8 @@ static void test_after(Fixture *f, gconstpointer data) {
         fixture_gate_open(gate);
         g_assert_true(job_wait_state(f, parse_id(c), "failed"));
         g_assert_true(job_wait_state(f, parse_id(d), "exited"));
-        fixture_assert_outcome(f, fixture_job_path(parse_id(d)), "exited", 0);
+        path = fixture_job_path(parse_id(d));
+        fixture_assert_outcome(f, path, "exited", 0);
         g_assert_cmpint(ctl(f, &r, "--json", "status", d, NULL), ==, 0);
         {
                 g_autoptr(JsonNode) n = parse_json(r.out_str);
@@ -393,7 +394,9 @@ static void test_after(Fixture *f, gconstpointer data) {
                         json_array_get_length(json_object_get_array_member(json_object_of(n), "waiting_for")),
                         ==, 0);
         }
-        fixture_assert_outcome(f, fixture_job_path(parse_id(b)), "exited", 3);
+        g_free(path);
+        path = fixture_job_path(parse_id(b));
+        fixture_assert_outcome(f, path, "exited", 3);
         /* c never ran, and status says why */
         g_assert_cmpint(ctl(f, &r, "status", c, NULL), ==, 0);
         {
@@ -540,7 +543,10 @@ static void test_restart(Fixture *f, gconstpointer data) {
                 g_assert_cmpstr(json_object_get_string_member(json_object_of(n), "label"), ==, "twice");
         }
         /* the first one is left as it was */
-        fixture_assert_outcome(f, fixture_job_path(parse_id(first)), "exited", 4);
+        {
+                g_autofree char *path = fixture_job_path(parse_id(first));
+                fixture_assert_outcome(f, path, "exited", 4);
+        }
 
         /* --json as submit prints it: an object, an array for several */
         g_assert_cmpint(ctl(f, &r, "--json", "restart", first, NULL), ==, 0);
