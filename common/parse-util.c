@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Parsing of the values people type: time spans as systemd writes them, byte sizes, counts. */
+/* Parsing of the values people type: time spans as systemd writes them, points in time, byte sizes,
+ * counts. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "macro.h"
 #include "parse-util.h"
@@ -163,5 +165,143 @@ int parse_size(const char *s, uint64_t *ret) {
         if (v > UINT64_MAX / factor)
                 return -ERANGE;
         *ret = v * factor;
+        return 0;
+}
+
+/* Reads exactly n digits at *p into *ret, moving *p past them. */
+static bool read_digits(const char **p, size_t n, int *ret) {
+        int v = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char) (*p)[i]))
+                        return false;
+                v = v * 10 + ((*p)[i] - '0');
+        }
+        *p += n;
+        *ret = v;
+        return true;
+}
+
+/* "HH:MM[:SS]" at p, and nothing after it. */
+static int parse_clock(const char *p, struct tm *tm) {
+        int h, m, sec = 0;
+
+        if (!read_digits(&p, 2, &h) || *p++ != ':' || !read_digits(&p, 2, &m))
+                return -EINVAL;
+        if (*p == ':') {
+                p++;
+                if (!read_digits(&p, 2, &sec))
+                        return -EINVAL;
+        }
+        if (*p != '\0' || h > 23 || m > 59 || sec > 59)
+                return -EINVAL;
+        tm->tm_hour = h;
+        tm->tm_min = m;
+        tm->tm_sec = sec;
+        return 0;
+}
+
+/* mktime() of tm as a local time; -EINVAL if the date does not exist (mktime() moved it: 02-30). */
+static int local_time_usec(struct tm *tm, uint64_t *ret_usec) {
+        int year = tm->tm_year, mon = tm->tm_mon, mday = tm->tm_mday;
+        time_t t;
+
+        tm->tm_isdst = -1;
+        t = mktime(tm);
+        if (t == (time_t) -1 || t < 0 || tm->tm_year != year || tm->tm_mon != mon || tm->tm_mday != mday)
+                return -EINVAL;
+        *ret_usec = (uint64_t) t * USEC_PER_SEC;
+        return 0;
+}
+
+int parse_timestamp(const char *s, uint64_t now_usec, uint64_t *ret_usec) {
+        _cleanup_free_ char *text = NULL;
+        uint64_t usec;
+        char *p, *end;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        while (isspace((unsigned char) *s))
+                s++;
+        text = strdup(s);
+        if (!text)
+                return -ENOMEM;
+        for (end = text + strlen(text); end > text && isspace((unsigned char) end[-1]); end--)
+                end[-1] = '\0';
+        p = text;
+        if (*p == '\0')
+                return -EINVAL;
+
+        if (*p == '@') {
+                r = parse_unsigned(p + 1, 0, UINT64_MAX / USEC_PER_SEC, &usec);
+                if (r < 0)
+                        return r;
+                *ret_usec = usec * USEC_PER_SEC;
+                return 0;
+        }
+
+        if (strlen(p) >= 10 && p[4] == '-' && p[7] == '-') {
+                /* "YYYY-MM-DD HH:MM[:SS]" */
+                const char *q = p;
+                struct tm tm = {};
+                int y, mon, d;
+
+                if (!read_digits(&q, 4, &y) || *q++ != '-' || !read_digits(&q, 2, &mon) || *q++ != '-' ||
+                    !read_digits(&q, 2, &d) || *q++ != ' ')
+                        return -EINVAL;
+                while (*q == ' ')
+                        q++;
+                if (mon < 1 || mon > 12 || d < 1 || d > 31)
+                        return -EINVAL;
+                r = parse_clock(q, &tm);
+                if (r < 0)
+                        return r;
+                tm.tm_year = y - 1900;
+                tm.tm_mon = mon - 1;
+                tm.tm_mday = d;
+                return local_time_usec(&tm, ret_usec);
+        }
+
+        if (strchr(p, ':')) {
+                /* "HH:MM[:SS]": today, or tomorrow once it has passed */
+                time_t now = (time_t) (now_usec / USEC_PER_SEC);
+                struct tm tm;
+
+                if (!localtime_r(&now, &tm))
+                        return -EINVAL;
+                r = parse_clock(p, &tm);
+                if (r < 0)
+                        return r;
+                r = local_time_usec(&tm, &usec);
+                if (r < 0)
+                        return r;
+                if (usec <= now_usec) {
+                        /* mktime() carries the 32nd into the next month, at the hour the new day has */
+                        if (!localtime_r(&now, &tm))
+                                return -EINVAL;
+                        r = parse_clock(p, &tm);
+                        if (r < 0)
+                                return r;
+                        tm.tm_mday++;
+                        tm.tm_isdst = -1;
+                        time_t t = mktime(&tm);
+                        if (t == (time_t) -1)
+                                return -EINVAL;
+                        usec = (uint64_t) t * USEC_PER_SEC;
+                }
+                *ret_usec = usec;
+                return 0;
+        }
+
+        /* "+TIMESPAN", or a bare one */
+        if (*p == '+')
+                p++;
+        r = parse_timespan(p, &usec);
+        if (r < 0)
+                return r;
+        if (usec > UINT64_MAX - now_usec)
+                return -ERANGE;
+        *ret_usec = now_usec + usec;
         return 0;
 }

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli-common.h"
@@ -69,6 +70,8 @@ void ctl_run_full(const char *address, const char *env_address, const char *cwd,
         g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
         gsize size;
 
+        /* ret may hold an earlier run's result: it is replaced */
+        ctl_result_clear(ret);
         g_assert_no_error(error);
         g_assert_true(g_subprocess_communicate(p, input ? input : empty, NULL, &ret->out, &ret->err, &error));
         g_assert_no_error(error);
@@ -96,6 +99,21 @@ int ctl(Fixture *f, CtlResult *ret, ...) {
         g_ptr_array_add(args, NULL);
         ctl_result_clear(ret);
         ctl_run_full(f->address, NULL, NULL, NULL, (const char *const *) args->pdata, ret);
+        return ret->status;
+}
+
+int ctl_other(Fixture *f, CtlResult *ret, const char *const *args) {
+        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
+        g_autoptr(GError) error = NULL;
+        int status;
+
+        ctl_result_clear(ret);
+        g_assert_true(g_spawn_sync("/", (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, fixture_become_other,
+                                   NULL, &ret->out_str, &ret->err_str, &status, &error));
+        g_assert_no_error(error);
+        ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        g_test_message("as uid %d: %s -> %d\nstdout: %s\nstderr: %s", OTHER_UID, (char *) argv->pdata[2],
+                       ret->status, ret->out_str, ret->err_str);
         return ret->status;
 }
 

@@ -24,11 +24,14 @@ int wait_status_of(GSubprocess *p);
 GPtrArray *ctl_argv(const char *address, const char *const *args);
 GSubprocessLauncher *ctl_launcher(GSubprocessFlags flags, const char *cwd, const char *session_address);
 /* Runs procpoolctl to its end with input on stdin; address goes in --address= unless NULL, and env_address
- * becomes DBUS_SESSION_BUS_ADDRESS. */
+ * becomes DBUS_SESSION_BUS_ADDRESS. What ret held (initialized, or an earlier result) is freed first. */
 void ctl_run_full(const char *address, const char *env_address, const char *cwd, GBytes *input,
                   const char *const *args, CtlResult *ret);
 /* Runs procpoolctl --address=<f's bus> with the NULL-terminated arguments; stdin is empty. */
 int ctl(Fixture *f, CtlResult *ret, ...) G_GNUC_NULL_TERMINATED;
+/* Runs procpoolctl --address=<f's bus> as OTHER_UID (from /) with the NULL-terminated args; stdin is
+ * empty. Returns its exit code. */
+int ctl_other(Fixture *f, CtlResult *ret, const char *const *args);
 JsonNode *parse_json(const char *text);
 guint64 parse_id(const char *text);
 /* Submits "sh -c shell" through procpoolctl and returns the job's id. */

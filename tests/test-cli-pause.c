@@ -230,17 +230,12 @@ static void test_pause_timeout(Fixture *f, gconstpointer data) {
 
 /* Runs procpoolctl as OTHER_UID with args; returns its exit code, its stderr in *ret_err. */
 static int ctl_as_other(Fixture *f, const char *const *args, char **ret_err) {
-        g_autoptr(GPtrArray) argv = ctl_argv(f->address, args);
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL;
-        int status;
+        CtlResult r = {};
+        int status = ctl_other(f, &r, args);
 
-        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, fixture_become_other,
-                                   NULL, &out, ret_err, &status, &error));
-        g_assert_no_error(error);
-        g_test_message("as uid %d: %s -> %d\n%s%s", OTHER_UID, (char *) argv->pdata[2], status, out,
-                       *ret_err);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        *ret_err = g_steal_pointer(&r.err_str);
+        ctl_result_clear(&r);
+        return status;
 }
 
 static void test_pause_other_uid(Fixture *f, gconstpointer data) {

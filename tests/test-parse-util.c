@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* parse_timespan(), parse_size() and parse_unsigned(): the values of procpoold's command line. */
+/* parse_timespan(), parse_size(), parse_unsigned() and parse_timestamp(): the values of procpoold's and
+ * procpoolctl's command lines. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include <glib.h>
 
@@ -142,10 +145,95 @@ static void test_unsigned(void) {
         g_assert_cmpuint(v, ==, 7);
 }
 
+/* 2024-03-10 12:00:00 UTC; the tests run with TZ=UTC, where local time is UTC. */
+#define NOON 1710072000ULL
+
+static void assert_timestamp(const char *s, uint64_t now_sec, uint64_t expected_sec) {
+        uint64_t v = 12345;
+        g_test_message("'%s'", s);
+        g_assert_cmpint(parse_timestamp(s, now_sec * SEC, &v), ==, 0);
+        g_assert_cmpuint(v, ==, expected_sec * SEC);
+}
+
+static void assert_timestamp_fails(const char *s, int expected) {
+        uint64_t v = 12345;
+        g_test_message("'%s'", s);
+        g_assert_cmpint(parse_timestamp(s, NOON * SEC, &v), ==, expected);
+        g_assert_cmpuint(v, ==, 12345);
+}
+
+static void test_timestamp(void) {
+        uint64_t v = 0;
+
+        g_setenv("TZ", "UTC", TRUE);
+        tzset();
+        /* seconds since the epoch */
+        assert_timestamp("@0", NOON, 0);
+        assert_timestamp("@1700000000", NOON, 1700000000);
+        assert_timestamp(" @5 ", NOON, 5);
+        /* relative, with or without '+', as systemd-run --on-active= */
+        assert_timestamp("+5min", NOON, NOON + 300);
+        assert_timestamp("90s", NOON, NOON + 90);
+        assert_timestamp("+1h 30min", NOON, NOON + 5400);
+        assert_timestamp("+0", NOON, NOON);
+        assert_timestamp("10", NOON, NOON + 10);
+        g_assert_cmpint(parse_timestamp("+500ms", NOON * SEC, &v), ==, 0);
+        g_assert_cmpuint(v, ==, NOON * SEC + 500000);
+        /* a local date and time */
+        assert_timestamp("2024-03-10 13:30", NOON, NOON + 5400);
+        assert_timestamp("2024-03-10 13:30:15", NOON, NOON + 5415);
+        assert_timestamp("2000-01-01 00:00", NOON, 946684800); /* the past stays the past */
+        assert_timestamp("2024-02-29 00:00", NOON, 1709164800);
+        /* a time of day: today if it is still to come, else tomorrow */
+        assert_timestamp("13:00", NOON, NOON + 3600);
+        assert_timestamp("12:00:01", NOON, NOON + 1);
+        assert_timestamp("12:00", NOON, NOON + 86400);
+        assert_timestamp("11:59:59", NOON, NOON + 86400 - 1);
+        assert_timestamp("00:00", NOON, NOON + 12 * 3600);
+        /* the last day of a month rolls into the next */
+        assert_timestamp("08:00", 1711886400ULL /* 2024-03-31 12:00 */, 1711886400ULL + 20 * 3600);
+
+        /* in another zone, local time is that zone's, with its summer time (where tzdata is) */
+        if (g_file_test("/usr/share/zoneinfo/Europe/Berlin", G_FILE_TEST_EXISTS)) {
+                g_setenv("TZ", "Europe/Berlin", TRUE);
+                tzset();
+                assert_timestamp("2024-03-10 13:00", NOON, NOON);       /* CET, UTC+1 */
+                assert_timestamp("2024-07-01 14:00", NOON, 1719835200); /* CEST, UTC+2 */
+                g_setenv("TZ", "UTC", TRUE);
+                tzset();
+        }
+
+        assert_timestamp_fails("", -EINVAL);
+        assert_timestamp_fails("   ", -EINVAL);
+        assert_timestamp_fails(NULL, -EINVAL);
+        assert_timestamp_fails("@", -EINVAL);
+        assert_timestamp_fails("@-1", -EINVAL);
+        assert_timestamp_fails("@1.5", -EINVAL);
+        assert_timestamp_fails("@99999999999999999", -ERANGE);
+        assert_timestamp_fails("+", -EINVAL);
+        assert_timestamp_fails("-5min", -EINVAL);
+        assert_timestamp_fails("5 apples", -EINVAL);
+        assert_timestamp_fails("+600000y", -ERANGE);
+        assert_timestamp_fails("2024-02-30 12:00", -EINVAL);
+        assert_timestamp_fails("2024-13-01 12:00", -EINVAL);
+        assert_timestamp_fails("2024-00-10 12:00", -EINVAL);
+        assert_timestamp_fails("2024-03-10", -EINVAL);
+        assert_timestamp_fails("2024-03-10T12:00", -EINVAL);
+        assert_timestamp_fails("2024-03-10 12", -EINVAL);
+        assert_timestamp_fails("24:00", -EINVAL);
+        assert_timestamp_fails("12:60", -EINVAL);
+        assert_timestamp_fails("12:00:60", -EINVAL);
+        assert_timestamp_fails("1:00", -EINVAL);
+        assert_timestamp_fails("12:00pm", -EINVAL);
+        assert_timestamp_fails("tomorrow", -EINVAL);
+        g_unsetenv("TZ");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/procpool/parse-util/timespan", test_timespan);
         g_test_add_func("/procpool/parse-util/size", test_size);
         g_test_add_func("/procpool/parse-util/unsigned", test_unsigned);
+        g_test_add_func("/procpool/parse-util/timestamp", test_timestamp);
         return g_test_run();
 }

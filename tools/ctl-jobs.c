@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, pause, resume, release,
- * pool-size. */
+/* procpoolctl's commands that look at and act on jobs: list, status, cancel, kill, pause, resume, restart,
+ * release, clean, pool-size. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -110,15 +110,47 @@ static char *format_returncode(const JobInfo *j) {
         return s;
 }
 
+static const char *job_pool(const JobInfo *j) {
+        return j->pool && *j->pool ? j->pool : PROCPOOL_DEFAULT_POOL;
+}
+
+/* list --pool: keeps the jobs of pool name only. A name that is no pool is an error, unless a job still
+ * names it (finished jobs outlive their pool). */
+static int filter_pool(Ctl *c, JobList *l, const char *name) {
+        _cleanup_free_ char *path = NULL;
+        size_t kept = 0;
+
+        for (size_t i = 0; i < l->n; i++) {
+                if (strcmp(job_pool(&l->jobs[i]), name) == 0)
+                        l->jobs[kept++] = l->jobs[i];
+                else
+                        job_info_done(&l->jobs[i]);
+        }
+        l->n = kept;
+        if (kept > 0)
+                return 0;
+        return ctl_pool_path(c, name, &path);
+}
+
 static int list_jobs(Ctl *c) {
         static const char *const headers[] = { "ID", "STATE", "RC", "PID", "RUNTIME", "LABEL", "COMMAND" };
+        static const char *const headers_pool[] = { "ID",  "STATE",   "POOL",  "RC",
+                                                    "PID", "RUNTIME", "LABEL", "COMMAND" };
         JobList l = {};
+        bool show_pool;
         Table *t;
         int r;
 
         r = collect_jobs(c, c->all, &l);
         if (r != 0)
                 return r;
+        if (c->pool) {
+                r = filter_pool(c, &l, c->pool);
+                if (r != 0) {
+                        job_list_done(&l);
+                        return r;
+                }
+        }
         if (c->json) {
                 fputc('[', stdout);
                 for (size_t i = 0; i < l.n; i++) {
@@ -131,7 +163,10 @@ static int list_jobs(Ctl *c) {
                 return EXIT_SUCCESS;
         }
 
-        t = table_new(ELEMENTSOF(headers), headers);
+        /* The pool only where there is a choice of them. */
+        show_pool = c->pool || ctl_has_pools(c);
+        t = show_pool ? table_new(ELEMENTSOF(headers_pool), headers_pool)
+                      : table_new(ELEMENTSOF(headers), headers);
         for (size_t i = 0; t && i < l.n; i++) {
                 const JobInfo *j = &l.jobs[i];
                 char id[32], pid[32];
@@ -141,10 +176,10 @@ static int list_jobs(Ctl *c) {
 
                 snprintf(id, sizeof id, "%" PRIu64, j->id);
                 snprintf(pid, sizeof pid, j->pid ? "%" PRIu32 : "-", j->pid);
-                const char *const row[] = { id,  j->state, rc,
-                                            pid, runtime,  j->label && *j->label ? j->label : "-",
-                                            cmd };
-                if (table_add_row(t, row) < 0)
+                const char *label = j->label && *j->label ? j->label : "-";
+                const char *const row[] = { id, j->state, rc, pid, runtime, label, cmd };
+                const char *const row_pool[] = { id, j->state, job_pool(j), rc, pid, runtime, label, cmd };
+                if (table_add_row(t, show_pool ? row_pool : row) < 0)
                         t = table_free(t);
         }
         if (!t) {
@@ -226,6 +261,33 @@ static void print_job_status(const JobInfo *j) {
         } else if (j->finished_at) {
                 _cleanup_free_ char *f = format_timestamp(j->finished_at);
                 printf("   Finished: %s\n", f ? f : "");
+        }
+        if (j->pool && *j->pool)
+                printf("       Pool: %s\n", j->pool);
+        if (j->n_after > 0) {
+                printf("      After:");
+                for (size_t i = 0; i < j->n_after; i++)
+                        printf(" %" PRIu64, j->after[i]);
+                putchar('\n');
+        }
+        if (j->n_waiting_for > 0) {
+                printf("Waiting for:");
+                for (size_t i = 0; i < j->n_waiting_for; i++)
+                        printf(" %" PRIu64, j->waiting_for[i]);
+                putchar('\n');
+        }
+        if (j->not_before_usec > 0) {
+                _cleanup_free_ char *t = format_timestamp(j->not_before_usec);
+                printf(" Not before: %s\n", t ? t : "");
+        }
+        if (j->retry > 0 || j->attempt > 1) {
+                printf("    Attempt: %" PRIu32 " of at most %" PRIu64 " (--retry=%" PRIu32, j->attempt,
+                       (uint64_t) j->retry + 1, j->retry);
+                if (j->retry_delay_usec > 0) {
+                        _cleanup_free_ char *d = format_timespan(j->retry_delay_usec);
+                        printf(", --retry-delay=%s", d ? d : "");
+                }
+                printf(")\n");
         }
         if (j->paused)
                 printf("     Paused: yes\n");
@@ -350,12 +412,151 @@ int verb_kill(Ctl *c, int argc, char **argv) {
         return for_each_job(c, argc, argv, "Kill", "kill", "i", c->kill_signal);
 }
 
+/* pause and resume: jobs, or with --pool a pool, not both. */
+static int pause_or_resume(Ctl *c, int argc, char **argv, bool pause) {
+        if (c->pool && argc > 1) {
+                fprintf(stderr, "procpoolctl: '%s' takes job IDs or --pool=NAME, not both.\n", argv[0]);
+                return EXIT_USAGE;
+        }
+        if (c->pool)
+                return ctl_pool_pause_or_resume(c, c->pool, pause);
+        if (argc <= 1) {
+                fprintf(stderr,
+                        "procpoolctl: '%s' needs job IDs or --pool=NAME.\nSee 'procpoolctl --help'.\n",
+                        argv[0]);
+                return EXIT_USAGE;
+        }
+        return pause ? for_each_job(c, argc, argv, "Pause", "pause", NULL, 0)
+                     : for_each_job(c, argc, argv, "Resume", "resume", NULL, 0);
+}
+
 int verb_pause(Ctl *c, int argc, char **argv) {
-        return for_each_job(c, argc, argv, "Pause", "pause", NULL, 0);
+        return pause_or_resume(c, argc, argv, true);
 }
 
 int verb_resume(Ctl *c, int argc, char **argv) {
-        return for_each_job(c, argc, argv, "Resume", "resume", NULL, 0);
+        return pause_or_resume(c, argc, argv, false);
+}
+
+int verb_restart(Ctl *c, int argc, char **argv) {
+        int ret = EXIT_SUCCESS;
+        JsonList json = {};
+
+        if (ctl_parse_job_ids(argc, argv, 1, NULL) != 0)
+                return EXIT_USAGE;
+        /* As submit prints it: the new job's id, or {"id", "path"}; an array of them for several IDs. */
+        if (c->json)
+                json_list_begin(&json, argc > 2);
+        for (int i = 1; i < argc; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                _cleanup_free_ char *path = NULL;
+                const char *new_path;
+                uint64_t id;
+                int r;
+
+                (void) parse_job_id(argv[i], &id);
+                r = ctl_job_path(c, id, &path);
+                if (r != 0) {
+                        ret = r;
+                        if (c->absent)
+                                break;
+                        continue;
+                }
+                r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "Restart",
+                                       &error, &reply, NULL);
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "o", &new_path);
+                if (r < 0) {
+                        ret = ctl_log_error(c, &error, r, "Failed to restart job %" PRIu64, id);
+                        continue;
+                }
+                if (c->json) {
+                        json_list_next(&json);
+                        printf("{\"id\":%" PRIu64 ",\"path\":", job_path_to_id(new_path));
+                        json_write_string(stdout, new_path);
+                        putchar('}');
+                } else
+                        printf("%" PRIu64 "\n", job_path_to_id(new_path));
+                fflush(stdout);
+        }
+        if (c->json)
+                json_list_end(&json);
+        return ret;
+}
+
+int verb_clean(Ctl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ uint64_t *released = NULL;
+        size_t n_released = 0;
+        uid_t uid = getuid();
+        int ret = EXIT_SUCCESS, r;
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                               "ListJobs", &error, &reply, NULL);
+        if (r < 0)
+                return ctl_log_error(c, &error, r, "Failed to list jobs");
+        r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                const char *path, *state;
+                uint64_t id, *l;
+                uint32_t owner;
+                int32_t rc;
+
+                r = sd_bus_message_read(reply, "(tosi)", &id, &path, &state, &rc);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to read the job list");
+                if (r == 0)
+                        break;
+                if (!ctl_state_is_final(state))
+                        continue;
+                /* Only the caller's own jobs, whoever the caller is: root's clean leaves others' alone. */
+                if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                                                "Owner", &e, 'u', &owner) < 0)
+                        continue; /* released meanwhile */
+                if (owner != uid)
+                        continue;
+                if (c->failed_only) {
+                        /* Read again: ListJobs says 0 for a return code the caller may not read, and
+                         * the caller reads its own. */
+                        if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path,
+                                                        PROCPOOL_JOB_INTERFACE, "ReturnCode", &e, 'i',
+                                                        &rc) < 0)
+                                continue;
+                        if (strcmp(state, PROCPOOL_STATE_EXITED) == 0 && rc == 0)
+                                continue;
+                }
+                r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "Release", &e,
+                                       NULL, NULL);
+                if (r < 0) {
+                        if (sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_OBJECT))
+                                continue; /* released meanwhile */
+                        ret = ctl_log_error(c, &e, r, "Failed to release job %" PRIu64, id);
+                        if (c->absent)
+                                break;
+                        continue;
+                }
+                l = realloc(released, (n_released + 1) * sizeof(uint64_t));
+                if (!l)
+                        return ctl_log_error(c, NULL, -ENOMEM, "Failed to release jobs");
+                released = l;
+                released[n_released++] = id;
+        }
+        if (c->json) {
+                fputs("{\"released\":[", stdout);
+                for (size_t i = 0; i < n_released; i++)
+                        printf("%s%" PRIu64, i > 0 ? "," : "", released[i]);
+                fputs("]}\n", stdout);
+        } else if (!c->quiet)
+                printf("Released %zu job%s.\n", n_released, n_released == 1 ? "" : "s");
+        return ret;
 }
 
 int verb_release(Ctl *c, int argc, char **argv) {

@@ -855,11 +855,6 @@ static int map_new_submit(Map *m, MapJob *j, sd_bus_message **ret) {
         r = sd_bus_message_open_container(msg, 'a', "{sv}");
         if (r < 0)
                 return r;
-        if (m->ctl->map_pool) {
-                r = sd_bus_message_append(msg, "{sv}", PROCPOOL_OPTION_POOL, "s", m->ctl->map_pool);
-                if (r < 0)
-                        return r;
-        }
         r = sd_bus_message_rewind(m->options, true);
         if (r < 0)
                 return r;

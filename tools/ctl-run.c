@@ -56,6 +56,7 @@ typedef struct WaitJob {
         sd_bus_error interruption; /* its answer, the job's end if that daemon says the job has ended */
         char *finished_by;         /* the daemon whose JobFinished named the job, if one did */
         char *json;                /* --json, communicate: its result object, as it is printed */
+        bool fetch_output;         /* call --retry: write the job's captured output once it ended */
 } WaitJob;
 
 struct Waiter {
@@ -524,7 +525,7 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         r = sd_bus_message_read(m, "i", &rc);
         if (r < 0)
                 return job_finish(j, ctl_log_error(w->ctl, NULL, r, "Failed to read the reply of Wait"));
-        if (j->call)
+        if (j->call || j->fetch_output)
                 return job_fetch_output(j, rc);
         if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet && !w->ctl->json) {
                 show_progress(w, true);
@@ -953,6 +954,41 @@ int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int cancel_on_d
                 if (r < 0)
                         return r;
         }
+        if (c->pool) {
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_POOL, "s", c->pool);
+                if (r < 0)
+                        return r;
+        }
+        if (c->n_after > 0) {
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", PROCPOOL_OPTION_AFTER);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "at");
+                if (r >= 0)
+                        r = sd_bus_message_append_array(m, 't', c->after, c->n_after * sizeof(uint64_t));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (c->not_before_set) {
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_NOT_BEFORE, "t", c->not_before_usec);
+                if (r < 0)
+                        return r;
+        }
+        if (c->retry_set) {
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_RETRY, "u", c->retry);
+                if (r < 0)
+                        return r;
+        }
+        if (c->retry_delay_set) {
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_OPTION_RETRY_DELAY, "t", c->retry_delay_usec);
+                if (r < 0)
+                        return r;
+        }
         if (pass_fds) {
                 static const char *const names[] = { PROCPOOL_OPTION_STDIN, PROCPOOL_OPTION_STDOUT,
                                                      PROCPOOL_OPTION_STDERR };
@@ -1035,21 +1071,26 @@ static int submit_job(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconne
 int verb_call(Ctl *c, int argc, char **argv) {
         _cleanup_free_ char *path = NULL;
         Waiter w = { .ctl = c, .cancel_on_signal = true, .pause_on_stop = true };
+        bool retrying = c->retry_set && c->retry > 0;
         int r;
 
         /* Blocked before submitting, so that a Ctrl-C at any moment from now on cancels the job. */
         r = block_signals();
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to block signals");
-        r = submit_job(c, argv + 1, true, true, &path);
+        /* A job that may run again cannot have our streams: the first attempt would use them up. Its
+         * stdin is then /dev/null, and the output of its last attempt is written once it ended. */
+        r = submit_job(c, argv + 1, !retrying, true, &path);
         if (r != 0)
                 return r;
         w.show_queue = !c->quiet && !c->json && isatty(STDERR_FILENO);
         r = waiter_add(&w, 0, path);
         if (r < 0)
                 r = ctl_log_error(c, NULL, r, "Failed to wait for the job");
-        else
+        else {
+                w.jobs[0].fetch_output = retrying;
                 r = waiter_run(&w);
+        }
         waiter_done(&w);
         return r;
 }
@@ -1253,6 +1294,12 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
         WaitJob *j;
         int r;
 
+        if (c->retry_set && c->retry > 0) {
+                fprintf(stderr,
+                        "procpoolctl: Option --retry is not valid for 'communicate': the first attempt "
+                        "uses its input up. Use 'call --retry' or 'submit --retry --wait'.\n");
+                return EXIT_USAGE;
+        }
         if (fd_is_open(STDIN_FILENO)) {
                 r = read_all(STDIN_FILENO, &input, &input_size);
                 if (r < 0)

@@ -45,12 +45,24 @@ typedef struct Ctl {
         bool output_limit_set;
         const char *run_as; /* --user=USER: whom the job runs as (the user option) */
         bool wait;
+        uint64_t *after; /* --after: the jobs it runs after */
+        size_t n_after;
+        uint64_t not_before_usec; /* --at */
+        bool not_before_set;
+        uint32_t retry;
+        bool retry_set;
+        uint64_t retry_delay_usec;
+        bool retry_delay_set;
+
+        const char *pool;   /* --pool: the job's pool; list's filter; the pool pause and resume act on */
+        uint32_t pool_size; /* pool create --size */
+        bool pool_size_set;
+        bool failed_only; /* clean --failed-only */
 
         /* map's own options */
         bool keep_order;
         bool halt_on_error;
         const char *joblog;
-        const char *map_pool;        /* --pool=NAME: the pool option of map's jobs */
         const char *map_option_seen; /* the last of them given, refused for other commands */
 
         int kill_signal;
@@ -77,6 +89,12 @@ typedef struct JobInfo {
         bool paused;
         uint32_t queue_position;              /* queued jobs that start before it */
         uint64_t cpu_usage_usec, memory_peak; /* 0 where not measured */
+        char *pool;                           /* NULL from a daemon without pools */
+        uint64_t *after, *waiting_for;
+        size_t n_after, n_waiting_for;
+        uint64_t not_before_usec;
+        uint32_t retry, attempt;
+        uint64_t retry_delay_usec;
 } JobInfo;
 
 /* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */
@@ -171,6 +189,19 @@ int verb_pause(Ctl *c, int argc, char **argv);
 int verb_resume(Ctl *c, int argc, char **argv);
 int verb_release(Ctl *c, int argc, char **argv);
 int verb_pool_size(Ctl *c, int argc, char **argv);
+int verb_pool(Ctl *c, int argc, char **argv);
+int verb_restart(Ctl *c, int argc, char **argv);
+int verb_clean(Ctl *c, int argc, char **argv);
+
+/* Looks up the object path of pool name with ListPools; prints NoSuchPool (as the daemon words it) if
+ * there is none, and returns 0 or an exit code. */
+int ctl_pool_path(Ctl *c, const char *name, char **ret_path);
+
+/* Pauses or resumes pool name (pause and resume --pool); returns the exit code. */
+int ctl_pool_pause_or_resume(Ctl *c, const char *name, bool pause);
+
+/* Whether the daemon has pools besides default; false if it cannot tell (a daemon without pools). */
+bool ctl_has_pools(Ctl *c);
 int verb_monitor(Ctl *c, int argc, char **argv);
 int verb_daemon_reexec(Ctl *c, int argc, char **argv);
 

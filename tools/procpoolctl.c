@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "procpool-api.h"
@@ -29,18 +30,24 @@ typedef struct Verb {
         const char *options_help;
 } Verb;
 
-#define JOB_OPTIONS_HELP                                                                          \
-        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n"  \
-        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"     \
-        "  -E, --setenv=NAME[=VALUE]  Set an environment variable for the job (repeatable);\n"    \
-        "                             NAME alone passes this one's value (empty if unset)\n"      \
-        "      --clear-env            Start from an empty environment, not procpoold's\n"         \
-        "      --cwd=DIR              Working directory (default: the current one)\n"             \
-        "      --label=TEXT           Free text shown in list and status\n"                       \
-        "      --priority=N           Higher starts first (default: 0)\n"                         \
-        "      --output-limit=BYTES   Bytes kept per captured stream, with K, M, G suffixes\n"    \
-        "      --user=USER            Run as USER, a name or uid (system instance; polkit asks\n" \
-        "                             an administrator unless USER is you)\n"
+#define JOB_OPTIONS_HELP                                                                             \
+        "      --timeout=TIME         Stop the job this long after it starts (e.g. 30s, 5min)\n"     \
+        "      --stop-timeout=TIME    Grace between SIGTERM and SIGKILL when it is stopped\n"        \
+        "  -E, --setenv=NAME[=VALUE]  Set an environment variable for the job (repeatable);\n"       \
+        "                             NAME alone passes this one's value (empty if unset)\n"         \
+        "      --clear-env            Start from an empty environment, not procpoold's\n"            \
+        "      --cwd=DIR              Working directory (default: the current one)\n"                \
+        "      --label=TEXT           Free text shown in list and status\n"                          \
+        "      --priority=N           Higher starts first (default: 0)\n"                            \
+        "      --output-limit=BYTES   Bytes kept per captured stream, with K, M, G suffixes\n"       \
+        "      --user=USER            Run as USER, a name or uid (system instance; polkit asks\n"    \
+        "                             an administrator unless USER is you)\n"                        \
+        "      --pool=NAME            Run in pool NAME (default: default)\n"                         \
+        "      --after=ID[,ID...]     Start only once these jobs exited 0 (repeatable)\n"            \
+        "      --at=TIME              Do not start before TIME: @SECONDS, [+]TIMESPAN (from now),\n" \
+        "                             YYYY-MM-DD HH:MM[:SS], or HH:MM[:SS] (today or tomorrow)\n"    \
+        "      --retry=N              Run a failed attempt again, N times at most\n"                 \
+        "      --retry-delay=TIME     Wait this long before each retry\n"
 
 #define UINT_MAX_ARGS ((unsigned) -1)
 
@@ -77,10 +84,12 @@ static const Verb verbs[] = {
           "Wait until the jobs have ended; without IDs, all of your unfinished jobs. Exits 0 if\n"
           "every job exited 0; with one ID, with that job's code.",
           NULL },
-        { "list", verb_list, 0, 0, false, "list", "List unfinished jobs (all with --all)",
-          "List the unfinished jobs, or all jobs with --all.",
+        { "list", verb_list, 0, 0, false, "list [--pool=NAME]", "List unfinished jobs (all with --all)",
+          "List the unfinished jobs, or all jobs with --all. A POOL column shows each job's pool when\n"
+          "there is more than one pool, or with --pool.",
           "  -a, --all                  Also list finished jobs\n"
-          "  -l, --full                 Do not cut the command line to the terminal's width\n" },
+          "  -l, --full                 Do not cut the command line to the terminal's width\n"
+          "      --pool=NAME            Only the jobs of pool NAME\n" },
         { "status", verb_status, 0, UINT_MAX_ARGS, false, "status [ID...]",
           "Show jobs' properties, or list jobs",
           "Show the properties of jobs; without an ID, list jobs as 'list' does.",
@@ -95,14 +104,37 @@ static const Verb verbs[] = {
         { "kill", verb_kill, 1, UINT_MAX_ARGS, false, "kill [-s SIGNAL] ID...", "Send a signal to jobs",
           "Send a signal to the process group of running jobs.",
           "  -s, --signal=SIGNAL        The signal: a name (TERM, SIGUSR1) or number (default: TERM)\n" },
-        { "pause", verb_pause, 1, UINT_MAX_ARGS, false, "pause ID...", "Stop running jobs where they are",
+        { "pause", verb_pause, 0, UINT_MAX_ARGS, false, "pause ID... | --pool=NAME",
+          "Stop running jobs where they are, or a pool starting any",
           "Stop every process of running jobs where they are (a frozen cgroup, or SIGSTOP), keeping their\n"
-          "slots in the pool; their timeouts stand still meanwhile. 'resume' lets them go on.",
+          "slots in the pool; their timeouts stand still meanwhile. 'resume' lets them go on.\n"
+          "With --pool=NAME, pause the pool instead: it starts no job until it is resumed; its running\n"
+          "jobs go on, and jobs may still be queued in it.",
+          "      --pool=NAME            Pause pool NAME, not jobs\n" },
+        { "resume", verb_resume, 0, UINT_MAX_ARGS, false, "resume ID... | --pool=NAME",
+          "Let paused jobs, or a paused pool, go on",
+          "Let paused jobs go on, their timeouts with what was left of them. With --pool=NAME, let the\n"
+          "pool start jobs again.",
+          "      --pool=NAME            Resume pool NAME, not jobs\n" },
+        { "restart", verb_restart, 1, UINT_MAX_ARGS, false, "restart ID...", "Submit jobs again",
+          "Submit a new job with each job's command line, environment, options and pool, and print the\n"
+          "new job's id, as submit does. The job may be finished or not; it is left as it is. A job that\n"
+          "was given procpoolctl's streams (call) or input (communicate) cannot be restarted.",
           NULL },
-        { "resume", verb_resume, 1, UINT_MAX_ARGS, false, "resume ID...", "Let paused jobs go on",
-          "Let paused jobs go on, their timeouts with what was left of them.", NULL },
         { "release", verb_release, 1, UINT_MAX_ARGS, false, "release ID...", "Forget finished jobs",
           "Forget finished jobs.", NULL },
+        { "clean", verb_clean, 0, 0, false, "clean [--failed-only]", "Forget all of your finished jobs",
+          "Release every finished job of yours (the jobs whose owner is the calling user), and print how\n"
+          "many. Other users' jobs are never touched, also when root runs it.",
+          "      --failed-only          Only the jobs that did not exit with code 0\n" },
+        { "pool", verb_pool, 1, 3, false, "pool list|create|remove|size ...",
+          "List, create, remove and resize pools",
+          "pool list                    List the pools: size, running and queued jobs, paused\n"
+          "pool create NAME [--size=N]  Create pool NAME, N jobs at once (default: procpoold's)\n"
+          "pool remove NAME             Remove pool NAME; it must have no queued or running job\n"
+          "pool size NAME [N]           Show how many jobs pool NAME runs at once, or set it to N\n"
+          "\nSubmit to a pool with 'submit --pool=NAME'; pause it with 'pause --pool=NAME'.",
+          "      --size=N               pool create: the pool's size\n" },
         { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]", "Show or set how many jobs run at once",
           "Show how many jobs may run at once, or set it to N.", NULL },
         { "monitor", verb_monitor, 0, 0, false, "monitor", "Print job events as they happen",
@@ -149,7 +181,13 @@ enum {
         ARG_KEEP_ORDER,
         ARG_JOBLOG,
         ARG_HALT_ON_ERROR,
-        ARG_MAP_POOL,
+        ARG_POOL,
+        ARG_AFTER,
+        ARG_AT,
+        ARG_RETRY,
+        ARG_RETRY_DELAY,
+        ARG_SIZE,
+        ARG_FAILED_ONLY,
 };
 
 static const struct option options[] = {
@@ -181,7 +219,13 @@ static const struct option options[] = {
         { "keep-order", no_argument, NULL, ARG_KEEP_ORDER },
         { "joblog", required_argument, NULL, ARG_JOBLOG },
         { "halt-on-error", no_argument, NULL, ARG_HALT_ON_ERROR },
-        { "pool", required_argument, NULL, ARG_MAP_POOL },
+        { "pool", required_argument, NULL, ARG_POOL },
+        { "after", required_argument, NULL, ARG_AFTER },
+        { "at", required_argument, NULL, ARG_AT },
+        { "retry", required_argument, NULL, ARG_RETRY },
+        { "retry-delay", required_argument, NULL, ARG_RETRY_DELAY },
+        { "size", required_argument, NULL, ARG_SIZE },
+        { "failed-only", no_argument, NULL, ARG_FAILED_ONLY },
         {},
 };
 
@@ -221,6 +265,43 @@ static int usage_error(const char *fmt, ...) {
         va_end(ap);
         fputs("\nSee 'procpoolctl --help'.\n", stderr);
         return EXIT_USAGE;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* --after=ID[,ID...], added to those of earlier --after options. */
+static int parse_after(Ctl *c, const char *value) {
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL;
+        size_t n = 0;
+
+        if (!copy) {
+                fputs("Out of memory.\n", stderr);
+                exit(EXIT_FAILED);
+        }
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                uint64_t id, *l;
+
+                if (parse_job_id(w, &id) < 0)
+                        return usage_error("Invalid job id '%s' in --after=%s.", w, value);
+                l = realloc(c->after, (c->n_after + 1) * sizeof(uint64_t));
+                if (!l) {
+                        fputs("Out of memory.\n", stderr);
+                        exit(EXIT_FAILED);
+                }
+                c->after = l;
+                c->after[c->n_after++] = id;
+                n++;
+        }
+        if (n == 0)
+                return usage_error("Invalid --after value '%s': expected job ids, separated by commas.",
+                                   value);
+        return 0;
 }
 
 /* Handles one option; returns 0, or EXIT_USAGE after printing why. Exits for --help and --version. */
@@ -353,6 +434,47 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 c->output_limit = u;
                 c->output_limit_set = true;
                 return 0;
+        case ARG_POOL:
+                if (!optarg[0])
+                        return usage_error("Invalid --pool value '': expected a pool's name.");
+                c->pool = optarg;
+                return 0;
+        case ARG_AFTER:
+                *job_option_seen = "--after";
+                return parse_after(c, optarg);
+        case ARG_AT:
+                *job_option_seen = "--at";
+                if (parse_timestamp(optarg, now_usec(), &u) < 0)
+                        return usage_error("Invalid time for --at: '%s': expected @SECONDS, [+]TIMESPAN, "
+                                           "YYYY-MM-DD HH:MM[:SS] or HH:MM[:SS].",
+                                           optarg);
+                c->not_before_usec = u;
+                c->not_before_set = true;
+                return 0;
+        case ARG_RETRY:
+                *job_option_seen = "--retry";
+                if (parse_int_range(optarg, 0, UINT32_MAX, &n) < 0)
+                        return usage_error("Invalid --retry value '%s': expected a number of retries.",
+                                           optarg);
+                c->retry = (uint32_t) n;
+                c->retry_set = true;
+                return 0;
+        case ARG_RETRY_DELAY:
+                *job_option_seen = "--retry-delay";
+                if (parse_timespan(optarg, &u) < 0)
+                        return usage_error("Invalid time span for --retry-delay: '%s'.", optarg);
+                c->retry_delay_usec = u;
+                c->retry_delay_set = true;
+                return 0;
+        case ARG_SIZE:
+                if (parse_int_range(optarg, 1, UINT32_MAX, &n) < 0)
+                        return usage_error("Invalid --size value '%s': expected a positive number.", optarg);
+                c->pool_size = (uint32_t) n;
+                c->pool_size_set = true;
+                return 0;
+        case ARG_FAILED_ONLY:
+                c->failed_only = true;
+                return 0;
         case ARG_WAIT:
                 *wait_seen = true;
                 c->wait = true;
@@ -372,10 +494,6 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 c->map_option_seen = "--halt-on-error";
                 c->halt_on_error = true;
                 return 0;
-        case ARG_MAP_POOL:
-                c->map_option_seen = "--pool";
-                c->map_pool = optarg;
-                return 0;
         case 's':
                 *signal_seen = true;
                 if (parse_signal(optarg, &c->kill_signal) < 0)
@@ -389,6 +507,7 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
 
 static void ctl_done(Ctl *c) {
         strv_free(c->environment);
+        free(c->after);
         c->bus = sd_bus_flush_close_unref(c->bus);
 }
 
@@ -448,6 +567,13 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option --wait is not valid for '%s'.", v->name);
         if (c->map_option_seen && v->run != verb_map)
                 return usage_error("Option %s is not valid for '%s'.", c->map_option_seen, v->name);
+        if (c->pool && !v->job_options && v->run != verb_list && v->run != verb_pause &&
+            v->run != verb_resume)
+                return usage_error("Option --pool is not valid for '%s'.", v->name);
+        if (c->pool_size_set && v->run != verb_pool)
+                return usage_error("Option --size is not valid for '%s'.", v->name);
+        if (c->failed_only && v->run != verb_clean)
+                return usage_error("Option --failed-only is not valid for '%s'.", v->name);
         if (signal_seen && v->run != verb_kill)
                 return usage_error("Option --signal is not valid for '%s'.", v->name);
         if (c->follow && v->run != verb_output)
@@ -771,6 +897,29 @@ static int read_strv_variant(sd_bus_message *m, char ***field) {
         return sd_bus_message_exit_container(m);
 }
 
+/* Reads a variant of an array of job ids ("at") into *field and *n. */
+static int read_ids_variant(sd_bus_message *m, uint64_t **field, size_t *n) {
+        const void *data;
+        size_t size;
+        uint64_t *d;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "at");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_array(m, 't', &data, &size);
+        if (r < 0)
+                return r;
+        d = malloc(size > 0 ? size : 1);
+        if (!d)
+                return -ENOMEM;
+        memcpy(d, data, size);
+        free(*field);
+        *field = d;
+        *n = size / sizeof(uint64_t);
+        return sd_bus_message_exit_container(m);
+}
+
 int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
         int r;
 
@@ -820,6 +969,20 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         r = sd_bus_message_read(m, "v", "t", &info->cpu_usage_usec);
                 else if (strcmp(name, "MemoryPeak") == 0)
                         r = sd_bus_message_read(m, "v", "t", &info->memory_peak);
+                else if (strcmp(name, "Pool") == 0)
+                        r = read_string_variant(m, &info->pool);
+                else if (strcmp(name, "After") == 0)
+                        r = read_ids_variant(m, &info->after, &info->n_after);
+                else if (strcmp(name, "WaitingFor") == 0)
+                        r = read_ids_variant(m, &info->waiting_for, &info->n_waiting_for);
+                else if (strcmp(name, "NotBeforeUSec") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->not_before_usec);
+                else if (strcmp(name, "Retry") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &info->retry);
+                else if (strcmp(name, "RetryDelayUSec") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &info->retry_delay_usec);
+                else if (strcmp(name, "Attempt") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &info->attempt);
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
@@ -858,6 +1021,9 @@ void job_info_done(JobInfo *info) {
         free(info->state);
         free(info->label);
         free(info->error);
+        free(info->pool);
+        free(info->after);
+        free(info->waiting_for);
         *info = (JobInfo) {};
 }
 
@@ -866,6 +1032,13 @@ static void json_write_u64_or_null(FILE *f, const char *key, uint64_t v) {
                 fprintf(f, ",\"%s\":%" PRIu64, key, v);
         else
                 fprintf(f, ",\"%s\":null", key);
+}
+
+static void json_write_ids(FILE *f, const uint64_t *ids, size_t n) {
+        fputc('[', f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%s%" PRIu64, i > 0 ? "," : "", ids[i]);
+        fputc(']', f);
 }
 
 void json_write_job(FILE *f, const JobInfo *j) {
@@ -888,6 +1061,16 @@ void json_write_job(FILE *f, const JobInfo *j) {
         fprintf(f, ",\"paused\":%s,\"queue_position\":%" PRIu32 ",\"error\":", j->paused ? "true" : "false",
                 j->queue_position);
         json_write_string(f, j->error);
+        fputs(",\"pool\":", f);
+        json_write_string(f, j->pool ? j->pool : PROCPOOL_DEFAULT_POOL);
+        fputs(",\"after\":", f);
+        json_write_ids(f, j->after, j->n_after);
+        fputs(",\"waiting_for\":", f);
+        json_write_ids(f, j->waiting_for, j->n_waiting_for);
+        fprintf(f,
+                ",\"attempt\":%" PRIu32 ",\"retry\":%" PRIu32 ",\"retry_delay_usec\":%" PRIu64
+                ",\"not_before_usec\":%" PRIu64,
+                j->attempt, j->retry, j->retry_delay_usec, j->not_before_usec);
         fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # fish completion for procpoolctl: commands, options, signal names and job ids.
 
-set -l __procpoolctl_commands call communicate submit wait list status output cancel kill pause resume release pool-size monitor daemon-reexec help map
+set -l __procpoolctl_commands call communicate submit wait list status output cancel kill pause resume restart release clean pool pool-size monitor daemon-reexec help map
 
 # The options naming the bus, from the command line so far.
 function __procpoolctl_bus_args
@@ -23,6 +23,21 @@ end
 # Job ids from procpoolctl itself, on the same bus; finished jobs too with --all.
 function __procpoolctl_job_ids
     procpoolctl (__procpoolctl_bus_args) --no-legend --full list $argv 2>/dev/null | string replace -r ' .*' ''
+end
+
+# Pool names from procpoolctl itself, on the same bus.
+function __procpoolctl_pools
+    procpoolctl (__procpoolctl_bus_args) --no-legend pool list 2>/dev/null | string replace -r ' .*' ''
+end
+
+# Whether the command line is "pool" with no subcommand yet.
+function __procpoolctl_pool_needs_sub
+    set -l words (commandline -opc)
+    contains -- pool $words; or return 1
+    for w in list create remove size
+        contains -- $w $words; and return 1
+    end
+    return 0
 end
 
 # Signal names, with SIG when that was typed.
@@ -63,6 +78,11 @@ complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l c
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l label -x -d 'Free text shown in list and status'
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l priority -x -d 'Higher starts first'
 complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l output-limit -x -d 'Bytes kept per captured stream'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l pool -x -a '(__procpoolctl_pools)' -d 'Run in this pool'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l after -x -a '(__procpoolctl_job_ids --all)' -d 'Start once these jobs exited 0'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l at -x -d 'Do not start before this time'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l retry -x -d 'Run a failed attempt again, this often at most'
+complete -c procpoolctl -n "__fish_seen_subcommand_from $__procpoolctl_run" -l retry-delay -x -d 'Wait this long before each retry'
 complete -c procpoolctl -n "__fish_seen_subcommand_from submit" -l wait -d 'Wait for the job'
 complete -c procpoolctl -n "__fish_seen_subcommand_from map" -l pool -x -d 'Run the jobs in this pool'
 complete -c procpoolctl -n "__fish_seen_subcommand_from map" -l keep-order -d 'Print in the order of the lines'
@@ -76,4 +96,9 @@ complete -c procpoolctl -n "__fish_seen_subcommand_from list status" -s a -l all
 complete -c procpoolctl -n "__fish_seen_subcommand_from list status" -s l -l full -d 'Do not cut the command column'
 complete -c procpoolctl -n "__fish_seen_subcommand_from output" -s f -l follow -d 'Follow until the job ends'
 complete -c procpoolctl -n "__fish_seen_subcommand_from wait cancel kill pause resume" -x -a '(__procpoolctl_job_ids)'
-complete -c procpoolctl -n "__fish_seen_subcommand_from status output release" -x -a '(__procpoolctl_job_ids --all)'
+complete -c procpoolctl -n "__fish_seen_subcommand_from status output release restart" -x -a '(__procpoolctl_job_ids --all)'
+complete -c procpoolctl -n "__fish_seen_subcommand_from list pause resume" -l pool -x -a '(__procpoolctl_pools)' -d 'The pool'
+complete -c procpoolctl -n "__fish_seen_subcommand_from clean" -l failed-only -d 'Only jobs that did not exit 0'
+complete -c procpoolctl -n "__procpoolctl_pool_needs_sub" -x -a 'list create remove size'
+complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from remove size" -x -a '(__procpoolctl_pools)'
+complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from create" -l size -x -d 'Jobs at once'
