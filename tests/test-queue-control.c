@@ -597,6 +597,35 @@ static void test_retry(Fixture *f, gconstpointer unused) {
                              "org.freedesktop.DBus.Error.InvalidArgs", "does not go with");
 }
 
+/* A job waiting for its next attempt waits again after a restart, and counts on from where it was. */
+static void test_retry_survives_restart(Fixture *f, gconstpointer unused) {
+        g_autofree char *count = fixture_gate_path(f, "count");
+        g_autofree char *script = g_strdup_printf(
+                "n=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s; [ $n -ge 2 ]", count, count);
+        const char *argv[] = { "sh", "-c", script, NULL };
+        g_autofree char *path =
+                fixture_submit(f, argv,
+                               fixture_options("retry", g_variant_new_uint32(3), "retry-delay-usec",
+                                               g_variant_new_uint64(3600ULL * G_USEC_PER_SEC), NULL));
+        g_autoptr(GVariant) attempt = NULL, final_attempt = NULL;
+
+        g_assert_true(wait_attempt(f, path, 2));
+        fixture_assert_state(f, path, "queued");
+        g_assert_cmpint(fixture_stop_daemon(f->daemon_pid), ==, 0);
+        f->daemon_pid = fixture_start_daemon(f, NULL);
+        fixture_assert_state(f, path, "queued");
+        attempt = fixture_get_property(f, path, JOB_IFACE, "Attempt");
+        g_assert_cmpuint(g_variant_get_uint32(attempt), ==, 2);
+        /* Still an hour to wait: it is cancelled, which ends the retries. */
+        fixture_job_call_ok(f, path, "Cancel", NULL);
+        fixture_assert_state(f, path, "cancelled");
+        final_attempt = fixture_get_property(f, path, JOB_IFACE, "Attempt");
+        g_assert_cmpuint(g_variant_get_uint32(final_attempt), ==, 2);
+        g_autofree char *runs = NULL;
+        g_assert_true(g_file_get_contents(count, &runs, NULL, NULL));
+        g_assert_cmpstr(runs, ==, "1\n");
+}
+
 int main(int argc, char *argv[]) {
         if (argc == 5 && g_str_equal(argv[1], "--as-other-user"))
                 return run_as_other(argv[2], argv[3], argv[4]);
@@ -616,5 +645,7 @@ int main(int argc, char *argv[]) {
                     test_after_survives_restart);
         FIXTURE_ADD("/procpool/queue-control/not-before", fixture_setup, NULL, test_not_before);
         FIXTURE_ADD("/procpool/queue-control/retry", fixture_setup, NULL, test_retry);
+        FIXTURE_ADD("/procpool/queue-control/retry-survives-restart", fixture_setup, NULL,
+                    test_retry_survives_restart);
         return g_test_run();
 }
