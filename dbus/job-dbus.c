@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "procpool-api.h"
+#include "reply-bound.h"
 #include "supervisor-dbus.h"
 
 typedef struct Waiter {
@@ -308,10 +309,16 @@ static bool ends_in_error(const JobRecord *r) {
         }
 }
 
-int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
+/* Replies to message; *ret_handed_over says whether the reply carried the output. */
+static int reply_one(Job *j, sd_bus_message *message, WaiterKind kind, bool *ret_handed_over) {
+        ReplyBound *bound = job_bus(j)->manager->reply_bound;
+        const char *sender = sd_bus_message_get_sender(message);
         const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *error = NULL;
+        uint64_t size;
         int k;
+
+        *ret_handed_over = false;
 
         if (ends_in_error(r)) {
                 error = job_error_text(r);
@@ -335,6 +342,24 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
         if (kind == WAITER_RETURNCODE)
                 return sd_bus_reply_method_return(message, "i", (int32_t) r->returncode);
 
+        /* The output goes only to a client that reads what it is sent (reply-bound.h); else it stays with
+         * the job, and the caller hears where. */
+        size = 512 + r->output[JOB_STDOUT].size + r->output[JOB_STDERR].size;
+        switch (reply_bound_admit(bound, sender, size)) {
+        case REPLY_DROP:
+                return 0;
+        case REPLY_REFUSE: {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                (void) reply_bound_refuse(bound, sender, &e);
+                return sd_bus_reply_method_errorf(message, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                                  "Job %" PRIu64 " ended with %d; its output stays with it, "
+                                                  "read it with OpenOutput() or GetOutput(): %s",
+                                                  r->id, r->returncode, e.message);
+        }
+        case REPLY_SEND:
+                break;
+        }
+
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         k = sd_bus_message_new_method_return(message, &reply);
         if (k < 0)
@@ -345,7 +370,14 @@ int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
         k = append_outputs(reply, j);
         if (k < 0)
                 return k;
-        return sd_bus_send(NULL, reply, NULL);
+        k = sd_bus_send(NULL, reply, NULL);
+        *ret_handed_over = k >= 0;
+        return k;
+}
+
+int job_bus_reply(Job *j, sd_bus_message *message, WaiterKind kind) {
+        bool handed_over;
+        return reply_one(j, message, kind, &handed_over);
 }
 
 void job_bus_reply_all(Job *j) {
@@ -355,13 +387,13 @@ void job_bus_reply_all(Job *j) {
 
         while (jb->waiters) {
                 Waiter *w = jb->waiters;
+                bool sent = false;
                 jb->waiters = w->next;
-                int r = job_bus_reply(j, w->message, w->kind);
+                int r = reply_one(j, w->message, w->kind, &sent);
                 if (r < 0)
                         log_warning_errno(r, "Failed to reply to the caller of job %" PRIu64 ": %m, ignoring",
                                           rec->id);
-                else if (w->kind == WAITER_COMMUNICATE && !ends_in_error(rec))
-                        handed_over = true;
+                handed_over = handed_over || sent;
                 sd_bus_message_unref(w->message);
                 free(w);
         }
@@ -386,25 +418,28 @@ static int output_released_error(Job *j, sd_bus_error *error) {
 
 /* ---- the object ------------------------------------------------------------------------------------- */
 
-static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                           sd_bus_error *error) {
-        Manager *m = userdata;
+Job *job_bus_find(Manager *m, const char *path) {
         const char *e;
         char *end;
         uint64_t id;
-        Job *j;
 
-        if (strncmp(path, JOB_PATH_PREFIX "/", strlen(JOB_PATH_PREFIX "/")) != 0)
-                return 0;
+        if (!path || strncmp(path, JOB_PATH_PREFIX "/", strlen(JOB_PATH_PREFIX "/")) != 0)
+                return NULL;
         e = path + strlen(JOB_PATH_PREFIX "/");
         /* Only the canonical decimal form names a job. */
         if (e[0] < '1' || e[0] > '9')
-                return 0;
+                return NULL;
         errno = 0;
         id = strtoull(e, &end, 10);
         if (errno != 0 || *end != '\0')
-                return 0;
-        j = registry_find(m->registry, id);
+                return NULL;
+        return registry_find(m->registry, id);
+}
+
+static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                           sd_bus_error *error) {
+        Job *j = job_bus_find(userdata, path);
+
         if (!j)
                 return 0;
         *found = j;

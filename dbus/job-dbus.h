@@ -28,6 +28,8 @@ typedef struct JobBus {
 extern const sd_bus_vtable job_vtable[];
 
 int job_bus_add(Manager *m);
+/* The job an object path names, or NULL. */
+Job *job_bus_find(Manager *m, const char *path);
 /* The job's object path; free it. */
 char *job_path(const Job *j);
 JobBus *job_bus_new(Manager *m, Client *client);

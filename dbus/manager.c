@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "manager.h"
 #include "pool-dbus.h"
 #include "procpool-api.h"
+#include "reply-bound.h"
 #include "supervisor-dbus.h"
 
 #define STATUS_INTERVAL_USEC (100ULL * USEC_PER_MSEC)
@@ -103,6 +105,7 @@ static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_
                 return 0;
         /* What it waits for polkit for is dropped first: nothing it asked for may start now. */
         authz_name_gone(m->authz, name);
+        reply_bound_forget(m->reply_bound, name);
         key.name = (char *) name;
         found = tfind(&key, &m->clients, client_compare);
         if (found)
@@ -554,7 +557,7 @@ int manager_reexecute(Manager *m, Serializer *s) {
         (void) sd_notifyf(0, "RELOADING=1\nSTATUS=Re-executing\nMONOTONIC_USEC=%" PRIu64,
                           (uint64_t) (ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / NSEC_PER_USEC));
         log_info("re-executing %s with %u jobs running", path, manager_running(m));
-        (void) sd_bus_flush(m->bus);
+        (void) manager_flush(m);
 
         r = serializer_set_cloexec(s, false);
         if (r >= 0) {
@@ -625,7 +628,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->counts_source);
         sd_event_source_disable_unref(m->status_source);
         sd_event_source_disable_unref(m->idle_source);
-        sd_bus_flush_close_unref(m->bus);
+        /* What is still queued was given up by manager_flush(), or nothing was ever sent. */
+        sd_bus_close_unref(m->bus);
+        reply_bound_free(m->reply_bound);
         sd_event_unref(m->event);
         if (m->config.ephemeral && m->state_dir)
                 remove_private_dir(m->state_dir);
@@ -1018,9 +1023,17 @@ int manager_startup(Manager *m) {
                 return log_error_errno(r, "Failed to connect to the %s bus: %m",
                                        bus_kind_to_string(m->config.bus_kind));
         (void) sd_bus_set_exit_on_disconnect(m->bus, true);
+        /* sd-bus would flush the connection when the loop exits, with no bound: manager_run() does. */
+        (void) sd_bus_set_close_on_exit(m->bus, false);
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        r = reply_bound_new(m->bus, m->config.bus_kind, &m->reply_bound);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bounds of replies: %m");
+        r = sd_bus_add_filter(m->bus, NULL, reply_bound_filter, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the bus filter: %m");
 
         r = executor_local_new(m->event, setup_cgroups(m), &m->executor);
         if (r < 0)
@@ -1105,6 +1118,42 @@ int manager_run(Manager *m) {
         if (r > 0)
                 return log_error_errno(-ECONNRESET, "Lost the connection to the %s bus, exiting",
                                        bus_kind_to_string(m->config.bus_kind));
-        (void) sd_bus_flush(m->bus);
+        (void) manager_flush(m);
         return 0;
+}
+
+static void on_alarm(int sig) {
+        /* Only there to interrupt the poll of sd_bus_flush(). */
+}
+
+int manager_flush(Manager *m) {
+        struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+        /* Past the deadline, again and again: one signal that comes between two polls is not enough. */
+        struct itimerval deadline = {
+                .it_value = { .tv_sec = MANAGER_FLUSH_USEC / USEC_PER_SEC },
+                .it_interval = { .tv_usec = 10000 },
+        };
+        struct itimerval off = {};
+        sigset_t alrm, old_mask;
+        uint64_t queued = 0;
+        int r;
+
+        if (!m->bus || sd_bus_get_n_queued_write(m->bus, &queued) < 0 || queued == 0)
+                return 0;
+        /* sd_bus_flush() has no timeout: SIGALRM interrupts its poll, and it returns -EINTR. */
+        sigemptyset(&alrm);
+        sigaddset(&alrm, SIGALRM);
+        (void) sigaction(SIGALRM, &sa, &old_sa);
+        (void) sigprocmask(SIG_UNBLOCK, &alrm, &old_mask);
+        (void) setitimer(ITIMER_REAL, &deadline, NULL);
+        r = sd_bus_flush(m->bus);
+        (void) setitimer(ITIMER_REAL, &off, NULL);
+        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        (void) sigaction(SIGALRM, &old_sa, NULL);
+        if (r == -EINTR && sd_bus_get_n_queued_write(m->bus, &queued) >= 0)
+                log_warning("The bus did not take %" PRIu64 " messages within %" PRIu64
+                            " s (it holds too much of "
+                            "procpoold's for clients that do not read them); going on without them",
+                            queued, (uint64_t) (MANAGER_FLUSH_USEC / USEC_PER_SEC));
+        return r;
 }

@@ -39,6 +39,7 @@ typedef struct ManagerConfig {
 } ManagerConfig;
 
 typedef struct Client Client;
+typedef struct ReplyBound ReplyBound;
 
 /* The most one captured stream may hold: GetOutput and Communicate replies carry two streams, and a
  * D-Bus message is at most 128 MiB (the system bus's dbus-daemon takes 32 MiB). */
@@ -49,6 +50,9 @@ uint64_t manager_stream_max(BusKind kind);
 #define MANAGER_HELD_MAX_SESSION (100ULL * 1024 * 1024)
 #define MANAGER_HELD_MAX_SYSTEM (24ULL * 1024 * 1024)
 uint64_t manager_held_max(BusKind kind);
+/* The longest the daemon waits for the bus to take what it wrote, when it exits or re-executes: a bus that
+ * holds too much of it for clients that do not read must not hold the daemon. */
+#define MANAGER_FLUSH_USEC (5ULL * 1000000ULL)
 
 /* A pool and what its bus object last said of its counts. */
 typedef struct ManagerPool {
@@ -73,6 +77,9 @@ typedef struct Manager {
         void *clients; /* tsearch() tree of Client, by unique name */
         Authz *authz;  /* who may do what */
         sd_bus_slot *filter_slot;
+
+        /* What may wait at the bus for clients that do not read. */
+        ReplyBound *reply_bound;
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */
@@ -100,6 +107,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_startup(Manager *m);
 /* Runs the event loop until the daemon stops; returns 0 or a negative errno. */
 int manager_run(Manager *m);
+/* Writes what is queued for the bus, for at most MANAGER_FLUSH_USEC; -EINTR if the bus did not take it
+ * all by then. */
+int manager_flush(Manager *m);
 
 /* The uid and connection record of a method call's sender, looked up once per connection. */
 int manager_get_client(Manager *m, sd_bus_message *message, Client **ret);

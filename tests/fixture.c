@@ -242,6 +242,69 @@ GDBusConnection *fixture_connect(const char *address, GError **error) {
                                                       NULL, NULL, error);
 }
 
+GIOStream *fixture_raw_connect(const char *address) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *uid = g_strdup_printf("%u", (unsigned) getuid()), *hex = NULL, *auth = NULL;
+        GIOStream *s = g_dbus_address_get_stream_sync(address, NULL, NULL, &error);
+        GOutputStream *out;
+        GInputStream *in;
+        char line[256];
+        gsize n = 0;
+
+        g_assert_no_error(error);
+        out = g_io_stream_get_output_stream(s);
+        in = g_io_stream_get_input_stream(s);
+        hex = g_malloc0(strlen(uid) * 2 + 1);
+        for (size_t i = 0; uid[i]; i++)
+                sprintf(hex + 2 * i, "%02x", (unsigned char) uid[i]);
+        auth = g_strdup_printf("AUTH EXTERNAL %s\r\n", hex);
+        g_assert_true(g_output_stream_write_all(out, "", 1, NULL, NULL, &error));
+        g_assert_true(g_output_stream_write_all(out, auth, strlen(auth), NULL, NULL, &error));
+        while (n < sizeof(line) - 1) {
+                g_assert_cmpint(g_input_stream_read(in, line + n, 1, NULL, &error), ==, 1);
+                if (line[n++] == '\n')
+                        break;
+        }
+        line[n] = '\0';
+        g_assert_true(g_str_has_prefix(line, "OK "));
+        g_assert_true(g_output_stream_write_all(out, "BEGIN\r\n", 7, NULL, NULL, &error));
+        g_assert_no_error(error);
+        return s;
+}
+
+void fixture_raw_send(GIOStream *s, GDBusMessage *m, guint32 serial) {
+        g_autoptr(GError) error = NULL;
+        g_autofree guchar *blob = NULL;
+        gsize size;
+
+        g_dbus_message_set_serial(m, serial);
+        blob = g_dbus_message_to_blob(m, &size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+        g_assert_no_error(error);
+        g_assert_true(
+                g_output_stream_write_all(g_io_stream_get_output_stream(s), blob, size, NULL, NULL, &error));
+        g_assert_no_error(error);
+}
+
+GDBusMessage *fixture_raw_receive(GIOStream *s) {
+        GInputStream *in = g_io_stream_get_input_stream(s);
+        g_autoptr(GError) error = NULL;
+        g_autofree guchar *blob = g_malloc(16);
+        GDBusMessage *m;
+        gssize needed;
+
+        g_assert_true(g_input_stream_read_all(in, blob, 16, NULL, NULL, &error));
+        g_assert_no_error(error);
+        needed = g_dbus_message_bytes_needed(blob, 16, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(needed, >=, 16);
+        blob = g_realloc(blob, needed);
+        g_assert_true(g_input_stream_read_all(in, blob + 16, needed - 16, NULL, NULL, &error));
+        g_assert_no_error(error);
+        m = g_dbus_message_new_from_blob(blob, needed, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+        g_assert_no_error(error);
+        return m;
+}
+
 GDBusConnection *fixture_connect_other(Fixture *f) {
         g_autoptr(GError) error = NULL;
         GDBusConnection *c = fixture_connect(f->address, &error);

@@ -87,6 +87,13 @@ int fixture_stop_daemon(GPid pid);
 
 /* A new connection to the bus at address; NULL and error if it cannot connect. */
 GDBusConnection *fixture_connect(const char *address, GError **error);
+/* A client of the bus at address that authenticates and is then the test's to drive: it sends what
+ * fixture_raw_send() writes, and reads only what the test reads, or nothing. No Hello is sent. */
+GIOStream *fixture_raw_connect(const char *address);
+/* Writes m on s as message serial. */
+void fixture_raw_send(GIOStream *s, GDBusMessage *m, guint32 serial);
+/* Reads the next message from s, waiting for it. */
+GDBusMessage *fixture_raw_receive(GIOStream *s);
 /* Another client of f's bus, of the test's own uid. */
 GDBusConnection *fixture_connect_other(Fixture *f);
 /* Closes c and returns once procpoold has certainly heard that it left the bus. */

@@ -94,66 +94,22 @@ static void test_submit_disconnect(Fixture *f, gconstpointer unused) {
         fixture_assert_answers(f);
 }
 
-/* A client that authenticates, sends, and never reads again: its replies pile up in the bus. */
-static GIOStream *raw_connect(Fixture *f) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *uid = g_strdup_printf("%u", (unsigned) getuid()), *hex = NULL, *auth = NULL;
-        GIOStream *s = g_dbus_address_get_stream_sync(f->address, NULL, NULL, &error);
-        GOutputStream *out;
-        GInputStream *in;
-        char line[256];
-        gsize n = 0;
-
-        g_assert_no_error(error);
-        out = g_io_stream_get_output_stream(s);
-        in = g_io_stream_get_input_stream(s);
-        hex = g_malloc0(strlen(uid) * 2 + 1);
-        for (size_t i = 0; uid[i]; i++)
-                sprintf(hex + 2 * i, "%02x", (unsigned char) uid[i]);
-        auth = g_strdup_printf("AUTH EXTERNAL %s\r\n", hex);
-        g_assert_true(g_output_stream_write_all(out, "", 1, NULL, NULL, &error));
-        g_assert_true(g_output_stream_write_all(out, auth, strlen(auth), NULL, NULL, &error));
-        while (n < sizeof(line) - 1) {
-                g_assert_cmpint(g_input_stream_read(in, line + n, 1, NULL, &error), ==, 1);
-                if (line[n++] == '\n')
-                        break;
-        }
-        line[n] = '\0';
-        g_assert_true(g_str_has_prefix(line, "OK "));
-        g_assert_true(g_output_stream_write_all(out, "BEGIN\r\n", 7, NULL, NULL, &error));
-        g_assert_no_error(error);
-        return s;
-}
-
-static void raw_send(GIOStream *s, GDBusMessage *m, guint32 serial) {
-        g_autoptr(GError) error = NULL;
-        g_autofree guchar *blob = NULL;
-        gsize size;
-
-        g_dbus_message_set_serial(m, serial);
-        blob = g_dbus_message_to_blob(m, &size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
-        g_assert_no_error(error);
-        g_assert_true(
-                g_output_stream_write_all(g_io_stream_get_output_stream(s), blob, size, NULL, NULL, &error));
-        g_assert_no_error(error);
-}
-
 static void test_stuck_client(Fixture *f, gconstpointer unused) {
         const char *const argv[] = { "head", "-c", "1M", "/dev/zero", NULL };
-        g_autoptr(GIOStream) s = raw_connect(f);
+        g_autoptr(GIOStream) s = fixture_raw_connect(f->address);
         g_autoptr(GDBusMessage) hello = g_dbus_message_new_method_call(
                 "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello");
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) jobs = NULL, list = NULL;
         const guint n = 40;
 
-        raw_send(s, hello, 1);
+        fixture_raw_send(s, hello, 1);
         for (guint i = 0; i < n; i++) {
                 g_autoptr(GDBusMessage) m =
                         g_dbus_message_new_method_call(BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Communicate");
                 g_dbus_message_set_body(
                         m, g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0), FIXTURE_NO_OPTIONS));
-                raw_send(s, m, 2 + i);
+                fixture_raw_send(s, m, 2 + i);
         }
         /* 40 MiB of replies wait for a reader that never comes; others are answered meanwhile. */
         for (guint i = 0; i < 3; i++)
