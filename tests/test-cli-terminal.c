@@ -130,10 +130,13 @@ static gboolean wait_paused(Fixture *f, const char *path, gboolean paused) {
 
 static void test_ctrl_z(Fixture *f, gconstpointer data) {
         g_autofree char *started = fixture_gate_path(f, "started"), *go = fixture_gate_path(f, "go");
-        g_autofree char *wait_go = fixture_gate_wait_sh(go);
+        /* One process that forks nothing: a shell polling the gate would vfork() its sleeps, and one
+         * stopped between vfork() and exec() holds the shell in uninterruptible sleep ('D'), not 'T'. */
         g_autofree char *command = g_strdup_printf(
-                "procpoolctl --address=\"$PROCPOOL_ADDRESS\" call -- sh -c 'touch %s; %s; exit 3'\n", started,
-                wait_go);
+                "procpoolctl --address=\"$PROCPOOL_ADDRESS\" call -- python3 -c 'import os, sys, time; "
+                "open(\"%s\", \"w\").close(); "
+                "[time.sleep(0.01) for _ in iter(lambda: os.path.exists(\"%s\"), True)]; sys.exit(3)'\n",
+                started, go);
         g_autofree char *path = NULL;
         Shell sh;
 
