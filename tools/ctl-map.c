@@ -1009,31 +1009,10 @@ static int map_build_options(Map *m) {
         return sd_bus_message_seal(m->options, 1, 0);
 }
 
+/* Before the first Submit, so that no job's end can pass unheard. */
 static int map_watch(Map *m) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus *bus = m->ctl->bus;
-        const char *owner = "";
-        int r;
-
-        r = sd_bus_add_match(bus, &m->owner_match,
-                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
-                             "arg0='" PROCPOOL_BUS_NAME "'",
-                             match_name_owner_changed, m);
-        if (r < 0)
-                return r;
-        /* Before the first Submit, so that no job's end can pass unheard. */
-        r = sd_bus_match_signal(bus, &m->finished_match, NULL, PROCPOOL_OBJECT_PATH,
-                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", match_job_finished, m);
-        if (r < 0)
-                return r;
-        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                               "GetNameOwner", &error, &reply, "s", PROCPOOL_BUS_NAME);
-        if (r >= 0 && sd_bus_message_read(reply, "s", &owner) < 0)
-                owner = "";
-        m->owner = strdup(owner);
-        return m->owner ? 0 : -ENOMEM;
+        return ctl_watch_daemon(m->ctl, &m->owner_match, match_name_owner_changed, &m->finished_match,
+                                match_job_finished, m, &m->owner);
 }
 
 static void map_done(Map *m) {

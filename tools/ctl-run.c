@@ -684,30 +684,37 @@ static int match_job_finished(sd_bus_message *m, void *userdata, sd_bus_error *r
         return 0;
 }
 
-/* Watches the name and the jobs' ends before the first call goes out, so that no change is missed. */
-static int waiter_watch(Waiter *w) {
+int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handler_t on_owner_changed,
+                     sd_bus_slot **ret_finished_match, sd_bus_message_handler_t on_finished, void *userdata,
+                     char **ret_owner) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus *bus = w->ctl->bus;
         const char *owner = "";
         int r;
 
-        r = sd_bus_add_match(bus, &w->owner_match,
+        r = sd_bus_add_match(c->bus, ret_owner_match,
                              "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                              "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
                              "arg0='" PROCPOOL_BUS_NAME "'",
-                             match_name_owner_changed, w);
+                             on_owner_changed, userdata);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &w->finished_match, NULL, PROCPOOL_OBJECT_PATH,
-                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", match_job_finished, w);
+        r = sd_bus_match_signal(c->bus, ret_finished_match, NULL, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_finished, userdata);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                               "GetNameOwner", &error, &reply, "s", PROCPOOL_BUS_NAME);
+        r = sd_bus_call_method(c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "GetNameOwner", &error, &reply, "s",
+                               PROCPOOL_BUS_NAME);
         if (r >= 0 && sd_bus_message_read(reply, "s", &owner) < 0)
                 owner = "";
-        return set_string(&w->owner, owner);
+        return set_string(ret_owner, owner);
+}
+
+/* Watches the name and the jobs' ends before the first call goes out, so that no change is missed. */
+static int waiter_watch(Waiter *w) {
+        return ctl_watch_daemon(w->ctl, &w->owner_match, match_name_owner_changed, &w->finished_match,
+                                match_job_finished, w, &w->owner);
 }
 
 static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {

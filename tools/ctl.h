@@ -139,6 +139,13 @@ int ctl_write_byte_array(sd_bus_message *m, int fd);
  * the daemon answers, before anything is printed about how the job ended. */
 int ctl_wait_job(Ctl *c, uint64_t id, const char *path, void (*before_end)(void *userdata), void *userdata);
 
+/* Watches, before the first call goes out so that no change is missed, procpoold's bus name
+ * (NameOwnerChanged to on_owner_changed) and the jobs' ends (JobFinished to on_finished), and reads who owns
+ * the name now into *ret_owner ("" if nobody; free it). */
+int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handler_t on_owner_changed,
+                     sd_bus_slot **ret_finished_match, sd_bus_message_handler_t on_finished, void *userdata,
+                     char **ret_owner);
+
 /* The id at the end of a job's object path, or 0. */
 uint64_t job_path_to_id(const char *path);
 
