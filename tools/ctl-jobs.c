@@ -47,7 +47,6 @@ static void job_list_done(JobList *l) {
 
 /* Reads every job ListJobs names (only unfinished ones unless all) with its properties. */
 static int collect_jobs(Ctl *c, bool all, JobList *ret) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         JobList l = {};
         uint64_t id;
@@ -58,13 +57,9 @@ static int collect_jobs(Ctl *c, bool all, JobList *ret) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                               "ListJobs", &error, &reply, NULL);
-        if (r < 0)
-                return ctl_log_error(c, &error, r, "Failed to list jobs");
-        r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        r = ctl_list_jobs(c, &reply);
+        if (r != 0)
+                return r;
         for (;;) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 JobInfo *n;
@@ -486,7 +481,6 @@ int verb_restart(Ctl *c, int argc, char **argv) {
 }
 
 int verb_clean(Ctl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ uint64_t *released = NULL;
         size_t n_released = 0;
@@ -496,13 +490,9 @@ int verb_clean(Ctl *c, int argc, char **argv) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                               "ListJobs", &error, &reply, NULL);
-        if (r < 0)
-                return ctl_log_error(c, &error, r, "Failed to list jobs");
-        r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        r = ctl_list_jobs(c, &reply);
+        if (r != 0)
+                return r;
         for (;;) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 const char *path, *state;

@@ -684,6 +684,22 @@ static int match_job_finished(sd_bus_message *m, void *userdata, sd_bus_error *r
         return 0;
 }
 
+int ctl_list_jobs(Ctl *c, sd_bus_message **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                               "ListJobs", &error, &reply, NULL);
+        if (r < 0)
+                return ctl_log_error(c, &error, r, "Failed to list jobs");
+        r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        *ret = TAKE_PTR(reply);
+        return 0;
+}
+
 int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handler_t on_owner_changed,
                      sd_bus_slot **ret_finished_match, sd_bus_message_handler_t on_finished, void *userdata,
                      char **ret_owner) {
@@ -1149,7 +1165,6 @@ int ctl_wait_job(Ctl *c, uint64_t id, const char *path, void (*before_end)(void 
 }
 
 static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         uid_t uid = getuid();
         uint64_t id;
@@ -1157,13 +1172,9 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
         int32_t rc;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                               "ListJobs", &error, &reply, NULL);
-        if (r < 0)
-                return ctl_log_error(c, &error, r, "Failed to list jobs");
-        r = sd_bus_message_enter_container(reply, 'a', "(tosi)");
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to read the job list");
+        r = ctl_list_jobs(c, &reply);
+        if (r != 0)
+                return r;
         for (;;) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 uint32_t owner;

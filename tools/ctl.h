@@ -139,6 +139,10 @@ int ctl_write_byte_array(sd_bus_message *m, int fd);
  * the daemon answers, before anything is printed about how the job ended. */
 int ctl_wait_job(Ctl *c, uint64_t id, const char *path, void (*before_end)(void *userdata), void *userdata);
 
+/* Calls ListJobs and enters its array: read "(tosi)" entries from *ret (id, path, state, returncode).
+ * Returns 0, or the exit code after printing why. */
+int ctl_list_jobs(Ctl *c, sd_bus_message **ret);
+
 /* Watches, before the first call goes out so that no change is missed, procpoold's bus name
  * (NameOwnerChanged to on_owner_changed) and the jobs' ends (JobFinished to on_finished), and reads who owns
  * the name now into *ret_owner ("" if nobody; free it). */
