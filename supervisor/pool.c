@@ -218,6 +218,9 @@ unsigned pool_queue_position(Pool *p, Job *j) {
         bool before_u = true;
         size_t rank = 0, ahead;
 
+        /* One waiting for its dependencies or a time starts after every job that may start now. */
+        if (j->waiting)
+                return (unsigned) MIN(p->n_queued, (size_t) UINT_MAX);
         if (j->queue_index == SIZE_MAX)
                 return 0;
         /* Its place among its owner's jobs: O(n) in its owner's queue. */

@@ -597,6 +597,33 @@ static void test_retry(Fixture *f, gconstpointer unused) {
                              "org.freedesktop.DBus.Error.InvalidArgs", "does not go with");
 }
 
+/* A job that waits for a dependency is behind every job of its pool that may start now. */
+static void test_waiting_queue_position(Fixture *f, gconstpointer unused) {
+        g_autofree char *pool = create_pool(f, "one", 1);
+        g_autofree char *a_on = NULL, *a_go = NULL;
+        g_autofree char *a = submit_gated(f, "a", fixture_options("pool", g_variant_new_string("one"), NULL),
+                                          &a_on, &a_go);
+        const char *t[] = { "true", NULL };
+        guint64 ids[] = { 1 };
+        g_autofree char *waiting = fixture_submit(
+                f, t,
+                fixture_options("pool", g_variant_new_string("one"), "after",
+                                g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, ids, 1, sizeof(guint64)),
+                                NULL));
+        g_autofree char *ready =
+                fixture_submit(f, t, fixture_options("pool", g_variant_new_string("one"), NULL));
+        g_autoptr(GVariant) w = NULL, r = NULL;
+
+        g_assert_true(fixture_wait_for_file(a_on));
+        w = fixture_get_property(f, waiting, JOB_IFACE, "QueuePosition");
+        r = fixture_get_property(f, ready, JOB_IFACE, "QueuePosition");
+        g_assert_cmpuint(g_variant_get_uint32(r), ==, 0);
+        g_assert_cmpuint(g_variant_get_uint32(w), ==, 1);
+        fixture_gate_open(a_go);
+        g_assert_true(fixture_wait_finished(f, waiting));
+        g_assert_true(fixture_wait_finished(f, ready));
+}
+
 /* A job waiting for its next attempt waits again after a restart, and counts on from where it was. */
 static void test_retry_survives_restart(Fixture *f, gconstpointer unused) {
         g_autofree char *count = fixture_gate_path(f, "count");
@@ -645,6 +672,8 @@ int main(int argc, char *argv[]) {
                     test_after_survives_restart);
         FIXTURE_ADD("/procpool/queue-control/not-before", fixture_setup, NULL, test_not_before);
         FIXTURE_ADD("/procpool/queue-control/retry", fixture_setup, NULL, test_retry);
+        FIXTURE_ADD("/procpool/queue-control/waiting-queue-position", fixture_setup, NULL,
+                    test_waiting_queue_position);
         FIXTURE_ADD("/procpool/queue-control/retry-survives-restart", fixture_setup, NULL,
                     test_retry_survives_restart);
         return g_test_run();
