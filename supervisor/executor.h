@@ -40,6 +40,10 @@ typedef struct ExecutorEvents {
         /* The job could not be started, or, once started, not supervised (error is a negative errno,
          * detail says what failed, or is NULL); nothing of it runs any more. */
         void (*failed)(Job *j, int error, const char *detail);
+        /* Where the job runs, once the executor knows: an id the job has outside the daemon (a Slurm job
+         * id) and the machine it runs on; either may be NULL. The job keeps copies. May come after
+         * started, and more than once (the last one stands); never after exited or failed. */
+        void (*placed)(Job *j, const char *external_id, const char *node);
 } ExecutorEvents;
 
 /* One per kind of executor. A job's runtime (void *) is what the executor keeps for it while it runs:
