@@ -546,6 +546,20 @@ static void test_migrates_schema_3(Fixture *f, gconstpointer unused) {
         fixture_assert_state(f, job, "exited");
         stop_daemon(f);
         g_assert_cmpint(user_version(db), ==, 4);
+
+        /* Where a job ran, as an executor of another place would have stored it, is read back. */
+        g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
+        g_assert_cmpint(
+                sqlite3_exec(s, "UPDATE jobs SET external_id = '77', node = 'node-2'", NULL, NULL, NULL), ==,
+                SQLITE_OK);
+        sqlite3_close(s);
+        f->daemon_pid = fixture_start_daemon(f, NULL);
+        g_free(external_id);
+        g_free(node);
+        external_id = job_string(f, job, "ExternalId");
+        node = job_string(f, job, "Node");
+        g_assert_cmpstr(external_id, ==, "77");
+        g_assert_cmpstr(node, ==, "node-2");
 }
 
 /* A Slurm pool whose executor cannot be set up when the daemon starts (its slurm.conf is gone) does not
