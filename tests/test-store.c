@@ -560,6 +560,27 @@ static void test_migrates_schema_3(Fixture *f, gconstpointer unused) {
         node = job_string(f, job, "Node");
         g_assert_cmpstr(external_id, ==, "77");
         g_assert_cmpstr(node, ==, "node-2");
+
+        /* procpoolctl status shows them, in text and in JSON. */
+        {
+                g_autofree char *address = g_strdup_printf("--address=%s", f->address);
+                g_autofree char *out = NULL, *json = NULL, *id = g_path_get_basename(job);
+                const char *ctl = g_getenv("PROCPOOLCTL");
+                int status;
+
+                g_assert_true(g_spawn_sync(NULL,
+                                           (char *[]) { (char *) ctl, address, (char *) "status", id, NULL },
+                                           NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error));
+                g_assert_no_error(error);
+                g_assert_true(g_spawn_check_wait_status(status, NULL));
+                g_assert_nonnull(strstr(out, "\nExternal id: 77\n       Node: node-2\n"));
+                g_assert_true(g_spawn_sync(
+                        NULL,
+                        (char *[]) { (char *) ctl, address, (char *) "--json", (char *) "status", id, NULL },
+                        NULL, G_SPAWN_DEFAULT, NULL, NULL, &json, NULL, &status, &error));
+                g_assert_no_error(error);
+                g_assert_nonnull(strstr(json, "\"external_id\":\"77\",\"node\":\"node-2\""));
+        }
 }
 
 /* A Slurm pool whose executor cannot be set up when the daemon starts (its slurm.conf is gone) does not
