@@ -34,6 +34,8 @@
 #define PROCPOOL_ERROR_POOL_EXISTS "org.procpool.Error.PoolExists"
 #define PROCPOOL_ERROR_POOL_BUSY "org.procpool.Error.PoolBusy"
 #define PROCPOOL_ERROR_OUTPUT_RELEASED "org.procpool.Error.OutputReleased"
+/* CreatePool: the pool's executor could not be set up (a Slurm cluster whose CPUs sinfo cannot count). */
+#define PROCPOOL_ERROR_EXECUTOR_UNAVAILABLE "org.procpool.Error.ExecutorUnavailable"
 
 /* ---- options of Submit, Call and Communicate (a{sv}) ------------------------------------------------ */
 
@@ -60,7 +62,14 @@
 
 /* ---- settings of CreatePool (a{sv}) ---------------------------------------------------------------- */
 
-#define PROCPOOL_POOL_SETTING_SIZE "size" /* u */
+#define PROCPOOL_POOL_SETTING_SIZE "size"             /* u */
+#define PROCPOOL_POOL_SETTING_EXECUTOR "executor"     /* s: PROCPOOL_EXECUTOR_* */
+#define PROCPOOL_POOL_SETTING_SLURM_CONF "slurm-conf" /* s: an absolute path; slurm pools only */
+#define PROCPOOL_POOL_SETTING_PARTITION "partition"   /* s: slurm pools only */
+
+/* Executors a pool's jobs run on (Pool1.Executor). */
+#define PROCPOOL_EXECUTOR_LOCAL "local" /* child processes of procpoold */
+#define PROCPOOL_EXECUTOR_SLURM "slurm" /* srun steps on a Slurm cluster */
 
 /* ---- polkit actions (data/org.procpool.policy), asked on the system instance --------------------- */
 

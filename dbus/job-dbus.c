@@ -649,6 +649,15 @@ static int append_attempt(sd_bus_message *m, Job *j) {
         return sd_bus_message_append_basic(m, 'u', &n);
 }
 
+/* Where the job's current attempt runs or ran, as its executor said: "" for the local executor's jobs. */
+static int append_external_id(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->external_id ?: "");
+}
+
+static int append_node_name(sd_bus_message *m, Job *j) {
+        return sd_bus_message_append_basic(m, 's', job_get_record(j)->node ?: "");
+}
+
 /* X(name, signature, vtable flags, the JobChange that carries it, the function that appends it, whether
  * it is private). CPUUsageUSec and MemoryPeak are read live while the job runs: no change signals for
  * them then (EmitsChangedSignal false), but the PropertiesChanged of the job's end carries their final
@@ -693,7 +702,10 @@ static int append_attempt(sd_bus_message *m, Job *j) {
         X("NotBeforeUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_not_before, true)                   \
         X("Retry", "u", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry, true)                                \
         X("RetryDelayUSec", "t", SD_BUS_VTABLE_PROPERTY_CONST, 0, append_retry_delay, true)                 \
-        X("Attempt", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ATTEMPT, append_attempt, true)
+        X("Attempt", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_ATTEMPT, append_attempt, true)    \
+        X("ExternalId", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PLACED, append_external_id,    \
+          true)                                                                                             \
+        X("Node", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE, JOB_CHANGE_PLACED, append_node_name, true)
 
 typedef struct JobProperty {
         const char *name;

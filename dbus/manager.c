@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <search.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -22,6 +23,8 @@
 #include "cgroup.h"
 #include "config.h"
 #include "executor-local.h"
+#include "executor-slurm.h"
+#include "executor-unavailable.h"
 #include "job-dbus.h"
 #include "log.h"
 #include "macro.h"
@@ -616,8 +619,10 @@ Manager *manager_free(Manager *m) {
         m->freeing = true;
         /* Jobs first, while their pools and executors still exist. */
         m->registry = registry_free(m->registry);
-        for (size_t i = 0; i < m->n_pools; i++)
+        for (size_t i = 0; i < m->n_pools; i++) {
                 pool_free(m->pools[i].pool);
+                executor_free(m->pools[i].executor);
+        }
         m->pools = mfree(m->pools);
         m->n_pools = 0;
         m->pool = NULL;
@@ -768,27 +773,151 @@ Pool *manager_find_pool(Manager *m, const char *name) {
         return NULL;
 }
 
-int manager_add_pool(Manager *m, const char *name, unsigned size, Pool **ret) {
+static bool partition_is_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > MANAGER_PARTITION_MAX || s[0] == '-')
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                      *c == '_' || *c == '-' || *c == '.'))
+                        return false;
+        return true;
+}
+
+static int why(char **ret_why, const char *format, ...) _printf_(2, 3);
+static int why(char **ret_why, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(ret_why, format, ap) < 0)
+                *ret_why = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+int manager_check_pool_settings(const PoolExecutorSettings *s, char **ret_why) {
+        const char *kind = s->kind ?: PROCPOOL_EXECUTOR_LOCAL;
+        struct stat st;
+        int fd;
+
+        *ret_why = NULL;
+        if (strcmp(kind, PROCPOOL_EXECUTOR_LOCAL) == 0) {
+                if (s->slurm_conf)
+                        return why(ret_why, "Pool setting '" PROCPOOL_POOL_SETTING_SLURM_CONF
+                                            "' is for pools of executor '" PROCPOOL_EXECUTOR_SLURM "' only");
+                if (s->partition)
+                        return why(ret_why, "Pool setting '" PROCPOOL_POOL_SETTING_PARTITION
+                                            "' is for pools of executor '" PROCPOOL_EXECUTOR_SLURM "' only");
+                return 0;
+        }
+        if (strcmp(kind, PROCPOOL_EXECUTOR_SLURM) != 0)
+                return why(ret_why,
+                           "Unknown executor '%.64s%s' in pool setting '" PROCPOOL_POOL_SETTING_EXECUTOR
+                           "' (" PROCPOOL_EXECUTOR_LOCAL " or " PROCPOOL_EXECUTOR_SLURM ")",
+                           kind, strlen(kind) > 64 ? "..." : "");
+        if (s->slurm_conf) {
+                if (s->slurm_conf[0] != '/' || strlen(s->slurm_conf) >= PATH_MAX)
+                        return why(ret_why,
+                                   "Pool setting '" PROCPOOL_POOL_SETTING_SLURM_CONF
+                                   "' must be an absolute path, not '%.64s%s'",
+                                   s->slurm_conf, strlen(s->slurm_conf) > 64 ? "..." : "");
+                fd = open(s->slurm_conf, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0)
+                        return why(ret_why, "Pool setting '" PROCPOOL_POOL_SETTING_SLURM_CONF "': %s: %s",
+                                   s->slurm_conf, strerror(errno));
+                if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                        (void) close(fd);
+                        return why(ret_why,
+                                   "Pool setting '" PROCPOOL_POOL_SETTING_SLURM_CONF
+                                   "': %s is not a regular file",
+                                   s->slurm_conf);
+                }
+                (void) close(fd);
+        }
+        if (s->partition && !partition_is_valid(s->partition))
+                return why(ret_why,
+                           "Pool setting '" PROCPOOL_POOL_SETTING_PARTITION
+                           "' must be 1 to %u of A-Z, a-z, 0-9, '_', '-' and '.', not starting with '-'",
+                           MANAGER_PARTITION_MAX);
+        return 0;
+}
+
+int manager_pool_executor_new(Manager *m, const PoolExecutorSettings *s, unsigned *size, Executor **ret,
+                              char **ret_why) {
+        Executor *e = NULL;
+        unsigned n;
+        int r;
+
+        *ret_why = NULL;
+        if (!s || !s->kind || strcmp(s->kind, PROCPOOL_EXECUTOR_LOCAL) == 0) {
+                *ret = NULL;
+                return 0;
+        }
+        assert(strcmp(s->kind, PROCPOOL_EXECUTOR_SLURM) == 0);
+        if (*size == 0) {
+                r = executor_slurm_cpus(s->slurm_conf, s->partition, &n);
+                if (r >= 0 && n == 0)
+                        r = -ENODATA;
+                if (r < 0) {
+                        if (asprintf(
+                                    ret_why,
+                                    "Failed to count the CPUs of the Slurm cluster with sinfo, for the pool's "
+                                    "size: %s; give it a '" PROCPOOL_POOL_SETTING_SIZE "'",
+                                    strerror(-r)) < 0)
+                                *ret_why = NULL;
+                        return r;
+                }
+        }
+        r = executor_slurm_new(m->event, s->slurm_conf, s->partition, &e);
+        if (r < 0) {
+                if (asprintf(ret_why, "Failed to set up the Slurm executor: %s", strerror(-r)) < 0)
+                        *ret_why = NULL;
+                return r;
+        }
+        if (*size == 0)
+                *size = n;
+        *ret = e;
+        return 0;
+}
+
+int manager_add_pool(Manager *m, const char *name, unsigned size, const PoolExecutorSettings *settings,
+                     Executor *executor, Pool **ret) {
         PoolConfig config = m->config.pool;
         ManagerPool *l;
         Pool *p;
         int r;
 
-        if (manager_find_pool(m, name))
+        if (manager_find_pool(m, name)) {
+                executor_free(executor);
                 return -EEXIST;
-        if (m->n_pools >= MANAGER_POOLS_MAX)
+        }
+        if (m->n_pools >= MANAGER_POOLS_MAX) {
+                executor_free(executor);
                 return -E2BIG;
+        }
         l = realloc(m->pools, (m->n_pools + 1) * sizeof(ManagerPool));
-        if (!l)
+        if (!l) {
+                executor_free(executor);
                 return -ENOMEM;
+        }
         m->pools = l;
         if (size > 0)
                 config.pool_size = size;
-        r = pool_new(m->event, m->registry, name, &config, m->executor, &p);
-        if (r < 0)
+        r = pool_new(m->event, m->registry, name, &config, executor ?: m->executor, &p);
+        if (r < 0) {
+                executor_free(executor);
                 return r;
+        }
+        r = pool_set_executor_settings(
+                p, settings ?: &(PoolExecutorSettings) { .kind = PROCPOOL_EXECUTOR_LOCAL });
+        if (r < 0) {
+                pool_free(p);
+                executor_free(executor);
+                return r;
+        }
         pool_set_userdata(p, m);
-        m->pools[m->n_pools++] = (ManagerPool) { .pool = p };
+        m->pools[m->n_pools++] = (ManagerPool) { .pool = p, .executor = executor };
         if (ret)
                 *ret = p;
         return 0;
@@ -798,8 +927,12 @@ void manager_remove_pool(Manager *m, Pool *p) {
         assert(p != m->pool);
         for (size_t i = 0; i < m->n_pools; i++)
                 if (m->pools[i].pool == p) {
+                        Executor *e = m->pools[i].executor;
+
                         pool_retire(p, m->pool);
                         pool_free(p);
+                        /* After the pool: its finished jobs, now "default"'s, hold no runtime of it. */
+                        executor_free(e);
                         memmove(m->pools + i, m->pools + i + 1, (m->n_pools - i - 1) * sizeof(ManagerPool));
                         m->n_pools--;
                         return;
@@ -828,20 +961,43 @@ static Pool *pool_for_name(const char *name, void *userdata) {
         return p ?: m->pool;
 }
 
-static int load_pool(const char *name, unsigned size, bool paused, void *userdata) {
+/* A pool read back from the store. One whose executor cannot be set up now (a slurm.conf gone since) is
+ * kept, with its jobs, on an executor that fails each of them as it would start, saying why: the daemon
+ * starts, and the pool can be removed once its queue is empty. */
+static int load_pool(const StorePool *sp, void *userdata) {
+        PoolExecutorSettings settings = { .kind = sp->executor,
+                                          .slurm_conf = sp->slurm_conf,
+                                          .partition = sp->partition };
+        _cleanup_free_ char *why = NULL, *detail = NULL;
         Manager *m = userdata;
-        Pool *p = manager_find_pool(m, name);
+        Pool *p = manager_find_pool(m, sp->name);
+        Executor *e = NULL;
+        unsigned size = sp->size;
         int r;
 
-        if (!pool_name_is_valid(name))
+        if (!pool_name_is_valid(sp->name))
                 return -EBADMSG;
-        if (!p) {
-                r = manager_add_pool(m, name, size, &p);
+        if (p) {
+                (void) pool_set_size(p, size);
+                pool_set_paused(p, sp->paused);
+                return 0;
+        }
+        r = manager_check_pool_settings(&settings, &why);
+        if (r >= 0)
+                r = manager_pool_executor_new(m, &settings, &size, &e, &why);
+        if (r < 0) {
+                log_warning("Pool %s cannot run jobs, its jobs fail as they start: %s", sp->name,
+                            why ?: strerror(-r));
+                if (asprintf(&detail, "Pool '%s' cannot run jobs: %s", sp->name, why ?: strerror(-r)) < 0)
+                        return log_oom();
+                r = executor_unavailable_new(r, detail, &e);
                 if (r < 0)
                         return r;
-        } else
-                (void) pool_set_size(p, size);
-        pool_set_paused(p, paused);
+        }
+        r = manager_add_pool(m, sp->name, size, &settings, e, &p);
+        if (r < 0)
+                return r;
+        pool_set_paused(p, sp->paused);
         return 0;
 }
 
@@ -1038,7 +1194,7 @@ int manager_startup(Manager *m) {
         r = executor_local_new(m->event, setup_cgroups(m), &m->executor);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the local executor: %m");
-        r = manager_add_pool(m, POOL_DEFAULT_NAME, 0, &m->pool);
+        r = manager_add_pool(m, POOL_DEFAULT_NAME, 0, NULL, NULL, &m->pool);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the pool: %m");
         r = setup_store(m);

@@ -57,8 +57,12 @@ uint64_t manager_held_max(BusKind kind);
 /* A pool and what its bus object last said of its counts. */
 typedef struct ManagerPool {
         Pool *pool;
+        Executor *executor; /* the pool's own (a Slurm pool's), freed after it; NULL: it shares m->executor */
         unsigned last_running, last_queued;
 } ManagerPool;
+
+/* The longest partition name a Slurm pool takes (Pool setting "partition"). */
+#define MANAGER_PARTITION_MAX 64U
 
 /* Pools a daemon holds at most, "default" included. */
 #define MANAGER_POOLS_MAX 256U
@@ -70,7 +74,7 @@ typedef struct Manager {
         Registry *registry; /* every job, by id */
         char *state_dir;    /* the job store and the spool, or the private spool when ephemeral */
         int state_lock_fd;  /* held while the daemon uses the state dir */
-        Executor *executor; /* runs every pool's jobs */
+        Executor *executor; /* the local executor, which every local pool shares */
         ManagerPool *pools; /* by creation; pools[0] is the pool "default" */
         size_t n_pools;
         Pool *pool;    /* pools[0].pool: "default", whose size PoolSize is */
@@ -125,9 +129,19 @@ int manager_reexecute(Manager *m, Serializer *s);
 
 /* The pool called name, or NULL. */
 Pool *manager_find_pool(Manager *m, const char *name);
-/* A new pool called name of size slots (0: the default), not yet stored; -EEXIST if there is one,
- * -E2BIG past MANAGER_POOLS_MAX. */
-int manager_add_pool(Manager *m, const char *name, unsigned size, Pool **ret);
+/* Whether settings may make a pool (CreatePool's executor, slurm-conf and partition): -EINVAL if not,
+ * with a sentence that names the setting in *ret_why. */
+int manager_check_pool_settings(const PoolExecutorSettings *settings, char **ret_why);
+/* The executor a pool of settings (checked) runs its jobs on: NULL in *ret for the local one every local
+ * pool shares, else one of the pool's own. A Slurm pool whose *size is 0 gets the cluster's CPUs there
+ * (sinfo: this blocks for up to a few seconds). On failure, a sentence in *ret_why. */
+int manager_pool_executor_new(Manager *m, const PoolExecutorSettings *settings, unsigned *size,
+                              Executor **ret, char **ret_why);
+/* A new pool called name of size slots (0: the default), not yet stored, running its jobs on executor
+ * (taken over, also on failure; NULL: the shared local one), with settings (NULL: local) kept for the
+ * store; -EEXIST if there is one, -E2BIG past MANAGER_POOLS_MAX. */
+int manager_add_pool(Manager *m, const char *name, unsigned size, const PoolExecutorSettings *settings,
+                     Executor *executor, Pool **ret);
 /* Removes a pool that holds no unfinished job; its finished ones stay, counted in "default". */
 void manager_remove_pool(Manager *m, Pool *p);
 /* Jobs running and queued in all pools. */

@@ -83,6 +83,22 @@ static int property_get_paused(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "b", (int) pool_get_paused(userdata));
 }
 
+static int property_get_executor(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s",
+                                     pool_get_executor_settings(userdata).kind ?: PROCPOOL_EXECUTOR_LOCAL);
+}
+
+static int property_get_slurm_conf(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", pool_get_executor_settings(userdata).slurm_conf ?: "");
+}
+
+static int property_get_partition(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", pool_get_executor_settings(userdata).partition ?: "");
+}
+
 int bus_pool_set_size(Manager *m, Pool *p, sd_bus_message *message, uint32_t n, sd_bus_error *error) {
         int r;
 
@@ -147,6 +163,9 @@ static const sd_bus_vtable pool_vtable[] = {
         SD_BUS_PROPERTY("Running", "u", property_get_running, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Queued", "u", property_get_queued, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Paused", "b", property_get_paused, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Executor", "s", property_get_executor, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("SlurmConf", "s", property_get_slurm_conf, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Partition", "s", property_get_partition, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Pause", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_pause,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Resume", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_resume,

@@ -418,9 +418,29 @@ static int method_reexecute(sd_bus_message *message, void *userdata, sd_bus_erro
         return 1;
 }
 
+/* Reads the value of pool setting key, of type s ('u' or 's'), into ret. */
+static int read_pool_setting(sd_bus_message *message, const char *key, char type, void *ret,
+                             sd_bus_error *error) {
+        const char signature[2] = { type, 0 };
+        int r;
+
+        r = sd_bus_message_enter_container(message, 'v', signature);
+        if (r == -ENXIO || r == -EBADMSG)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Pool setting '%s' must be of type '%c'", key, type);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_basic(message, type, ret);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(message);
+}
+
 static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *why = NULL;
+        PoolExecutorSettings settings = { .kind = PROCPOOL_EXECUTOR_LOCAL };
         Manager *m = userdata;
+        Executor *executor = NULL;
         const char *name;
         uint32_t size = 0;
         Pool *p;
@@ -438,24 +458,24 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
                 r = sd_bus_message_read(message, "s", &key);
                 if (r < 0)
                         return r;
-                if (strcmp(key, PROCPOOL_POOL_SETTING_SIZE) != 0)
+                if (strcmp(key, PROCPOOL_POOL_SETTING_SIZE) == 0) {
+                        r = read_pool_setting(message, key, 'u', &size, error);
+                        if (r < 0)
+                                return r;
+                        if (size == 0)
+                                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                        "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
+                                                        "' must be at least 1");
+                } else if (strcmp(key, PROCPOOL_POOL_SETTING_EXECUTOR) == 0)
+                        r = read_pool_setting(message, key, 's', &settings.kind, error);
+                else if (strcmp(key, PROCPOOL_POOL_SETTING_SLURM_CONF) == 0)
+                        r = read_pool_setting(message, key, 's', &settings.slurm_conf, error);
+                else if (strcmp(key, PROCPOOL_POOL_SETTING_PARTITION) == 0)
+                        r = read_pool_setting(message, key, 's', &settings.partition, error);
+                else
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown pool setting '%s'", key);
-                r = sd_bus_message_enter_container(message, 'v', "u");
-                if (r == -ENXIO || r == -EBADMSG)
-                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
-                                                "' must be of type 'u'");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(message, "u", &size);
-                if (r < 0)
-                        return r;
-                if (size == 0)
-                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                "Pool setting '" PROCPOOL_POOL_SETTING_SIZE
-                                                "' must be at least 1");
-                r = sd_bus_message_exit_container(message);
+                                                 "Unknown pool setting '%.64s%s'", key,
+                                                 strlen(key) > 64 ? "..." : "");
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(message);
@@ -476,10 +496,20 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
                         error, SD_BUS_ERROR_INVALID_ARGS,
                         "'%.64s%s' is not a pool name (1 to %u of A-Z, a-z, 0-9, '_' and '-')", name,
                         strlen(name) > 64 ? "..." : "", POOL_NAME_MAX);
+        r = manager_check_pool_settings(&settings, &why);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, why ?: "Invalid pool settings");
         if (m->shutting_down)
                 return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
                                         "procpoold is shutting down and creates no pools");
-        r = manager_add_pool(m, name, size, &p);
+        if (manager_find_pool(m, name))
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_POOL_EXISTS, "Pool '%s' exists already", name);
+        /* A Slurm pool of no given size asks the cluster (sinfo) here, for a few seconds at most. */
+        r = manager_pool_executor_new(m, &settings, &size, &executor, &why);
+        if (r < 0)
+                return sd_bus_error_setf(error, PROCPOOL_ERROR_EXECUTOR_UNAVAILABLE, "Pool '%s': %s", name,
+                                         why ?: strerror(-r));
+        r = manager_add_pool(m, name, size, &settings, executor, &p);
         if (r == -EEXIST)
                 return sd_bus_error_setf(error, PROCPOOL_ERROR_POOL_EXISTS, "Pool '%s' exists already", name);
         if (r == -E2BIG)
@@ -498,7 +528,7 @@ static int method_create_pool(sd_bus_message *message, void *userdata, sd_bus_er
                                                name);
         }
         pool_bus_emit_added(m, p);
-        log_info("pool %s created with %u slots", name, pool_get_size(p));
+        log_info("pool %s created with %u slots, executor %s", name, pool_get_size(p), settings.kind);
         path = pool_path(p);
         if (!path)
                 return -ENOMEM;

@@ -146,6 +146,7 @@ Job *job_new_loaded(Pool *pool, JobRecord *record) {
         j->r = *record;
         job_spec_init(&record->spec); /* taken over */
         record->reason.detail = NULL;
+        record->external_id = record->node = NULL;
         j->r.pid = 0;
         j->queue_index = SIZE_MAX;
         j->output_fd[JOB_STDOUT] = j->output_fd[JOB_STDERR] = -EBADF;
@@ -173,6 +174,8 @@ Job *job_free(Job *j) {
                 closep(&j->output_fd[s]);
         job_spec_done(&j->r.spec);
         free(j->r.reason.detail);
+        free(j->r.external_id);
+        free(j->r.node);
         free(j);
         return NULL;
 }
@@ -983,6 +986,10 @@ static void job_retry(Job *j) {
         j->r.returncode = 0;
         j->r.started_at = 0;
         j->r.cpu_usage_usec = j->r.memory_peak = 0;
+        if (j->r.external_id || j->r.node)
+                what |= JOB_CHANGE_PLACED;
+        j->r.external_id = mfree(j->r.external_id);
+        j->r.node = mfree(j->r.node);
         j->r.attempt++;
         j->r.wait_until_usec = now_usec(CLOCK_REALTIME) + j->r.spec.retry_delay_usec;
         pool_job_retry(j->pool, j);
@@ -1025,10 +1032,41 @@ static void on_executor_exited(Job *j, const ExecutorExit *exit) {
         job_finish(j, state);
 }
 
+static bool streq_null(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void on_executor_placed(Job *j, const char *external_id, const char *node) {
+        char *x = NULL, *n = NULL;
+
+        assert(!job_state_is_final(j->r.state));
+
+        if (streq_null(external_id, j->r.external_id) && streq_null(node, j->r.node))
+                return;
+        if (external_id) {
+                x = strdup(external_id);
+                if (!x)
+                        return; /* where it runs is not known: it still runs as it would */
+        }
+        if (node) {
+                n = strdup(node);
+                if (!n) {
+                        free(x);
+                        return;
+                }
+        }
+        free(j->r.external_id);
+        free(j->r.node);
+        j->r.external_id = x;
+        j->r.node = n;
+        pool_job_changed(j->pool, j, JOB_CHANGE_PLACED);
+}
+
 const ExecutorEvents job_executor_events = {
         .started = on_executor_started,
         .output = on_executor_output,
         .main_exited = on_executor_main_exited,
         .exited = on_executor_exited,
         .failed = on_executor_failed,
+        .placed = on_executor_placed,
 };

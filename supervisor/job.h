@@ -41,6 +41,7 @@ typedef enum JobChange {
         JOB_CHANGE_WAITING = 1 << 8, /* WaitingFor: a job it waits for ended */
         JOB_CHANGE_ATTEMPT = 1 << 9, /* Attempt: it failed and waits to run again */
         JOB_CHANGE_PAUSED = 1 << 10,
+        JOB_CHANGE_PLACED = 1 << 11, /* ExternalId and Node: its executor said where it runs */
 } JobChange;
 
 /* Why a job ended as it did, or is being stopped: structured, so that the layer that talks to people
@@ -166,6 +167,11 @@ typedef struct JobRecord {
         unsigned attempt;         /* 1 for the first run, counting up with each retry */
         uint64_t wait_until_usec; /* CLOCK_REALTIME: not started before (not-before, or a retry's delay) */
         bool paused;              /* stopped by job_pause() until job_resume() or its stop; never stored */
+        /* Where its last attempt ran, as its executor said (ExecutorEvents.placed): an id outside the
+         * daemon (a Slurm job id) and the machine; NULL where not said. A retry clears them: they are the
+         * current attempt's. */
+        char *external_id;
+        char *node;
 } JobRecord;
 
 static inline bool job_state_is_final(JobState s) {

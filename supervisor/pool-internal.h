@@ -11,6 +11,7 @@ struct Pool {
         Registry *registry;
         PoolConfig config;
         Executor *executor;
+        char *executor_kind, *slurm_conf, *partition; /* PoolExecutorSettings, kept for the store */
 
         void *users;      /* tsearch() tree of UserUsage, by uid; each holds its uid's queue */
         size_t n_queued;  /* in all the uids' queues */

@@ -575,9 +575,45 @@ Pool *pool_free(Pool *p) {
         quota_free_all(&p->users);
         sd_event_source_disable_unref(p->schedule_source);
         sd_event_unref(p->event);
+        free(p->executor_kind);
+        free(p->slurm_conf);
+        free(p->partition);
         free(p->name);
         free(p);
         return NULL;
+}
+
+static int strdup_or_null(const char *s, char **ret) {
+        char *c = NULL;
+
+        if (s) {
+                c = strdup(s);
+                if (!c)
+                        return -ENOMEM;
+        }
+        free(*ret);
+        *ret = c;
+        return 0;
+}
+
+int pool_set_executor_settings(Pool *p, const PoolExecutorSettings *settings) {
+        int r;
+
+        r = strdup_or_null(settings->kind, &p->executor_kind);
+        if (r < 0)
+                return r;
+        r = strdup_or_null(settings->slurm_conf, &p->slurm_conf);
+        if (r < 0)
+                return r;
+        return strdup_or_null(settings->partition, &p->partition);
+}
+
+PoolExecutorSettings pool_get_executor_settings(const Pool *p) {
+        return (PoolExecutorSettings) {
+                .kind = p->executor_kind,
+                .slurm_conf = p->slurm_conf,
+                .partition = p->partition,
+        };
 }
 
 typedef struct HandOver {

@@ -51,6 +51,15 @@ typedef struct PoolConfig {
 #define POOL_DEFAULT_NAME "default"
 bool pool_name_is_valid(const char *name);
 
+/* Which executor runs a pool's jobs, and with what, as its creator chose: kept with the pool's settings
+ * so that the next start makes the same executor again. The pool only keeps them; the layer above makes
+ * the executor. NULL: unset (a NULL kind is the shared local executor). */
+typedef struct PoolExecutorSettings {
+        const char *kind; /* PROCPOOL_EXECUTOR_* */
+        const char *slurm_conf;
+        const char *partition;
+} PoolExecutorSettings;
+
 /* A pool called name whose jobs get their ids from registry and run on executor, which stays its
  * caller's (several pools may share one) and must outlive the pool. */
 int pool_new(sd_event *event, Registry *registry, const char *name, const PoolConfig *config,
@@ -58,6 +67,10 @@ int pool_new(sd_event *event, Registry *registry, const char *name, const PoolCo
 /* Frees the pool. Its jobs must be gone: the registry frees them (registry_free()), or another pool took
  * over its finished ones (pool_retire()). */
 Pool *pool_free(Pool *p);
+/* Sets what pool_get_executor_settings() returns (copies), before pool_save(). */
+int pool_set_executor_settings(Pool *p, const PoolExecutorSettings *settings);
+/* Pointers into the pool's copies, valid while the pool lives. */
+PoolExecutorSettings pool_get_executor_settings(const Pool *p);
 /* Stores a new pool's settings (a pool's changes are stored as they happen). */
 void pool_save(Pool *p);
 /* Before p is removed for good: its finished jobs (it must have no other) are counted as to's from now

@@ -58,6 +58,7 @@ struct Registry {
                 char name[POOL_NAME_MAX + 1];
                 unsigned size;
                 bool paused, removed;
+                Pool *pool; /* its executor settings, which never change; NULL once removed */
         } * pool_changes;
         size_t n_pool_changes, allocated_pool_changes;
         uint64_t stored_next_id;
@@ -362,7 +363,7 @@ static void registry_job_deleted(Registry *r, uint64_t id) {
         flush_arm(r);
 }
 
-static void pool_change(Registry *r, const char *name, unsigned size, bool paused, bool removed) {
+static void pool_change(Registry *r, Pool *p, const char *name, unsigned size, bool paused, bool removed) {
         struct PoolChange *c = NULL;
 
         if (!r->store)
@@ -380,15 +381,16 @@ static void pool_change(Registry *r, const char *name, unsigned size, bool pause
         c->size = size;
         c->paused = paused;
         c->removed = removed;
+        c->pool = p;
         flush_arm(r);
 }
 
 void registry_pool_changed(Registry *r, Pool *p) {
-        pool_change(r, pool_get_name(p), pool_get_size(p), pool_get_paused(p), false);
+        pool_change(r, p, pool_get_name(p), pool_get_size(p), pool_get_paused(p), false);
 }
 
 void registry_pool_removed(Registry *r, const char *name) {
-        pool_change(r, name, 0, false, true);
+        pool_change(r, NULL, name, 0, false, true);
 }
 
 int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata),
@@ -445,9 +447,19 @@ static int store_write(Registry *r) {
         }
         for (size_t i = 0; i < r->n_pool_changes; i++) {
                 const struct PoolChange *c = &r->pool_changes[i];
+                PoolExecutorSettings e = {};
 
+                if (!c->removed)
+                        e = pool_get_executor_settings(c->pool);
                 k = c->removed ? store_delete_pool(r->store, c->name)
-                               : store_put_pool(r->store, c->name, c->size, c->paused);
+                               : store_put_pool(r->store, &(StorePool) {
+                                                                  .name = c->name,
+                                                                  .size = c->size,
+                                                                  .paused = c->paused,
+                                                                  .executor = e.kind,
+                                                                  .slurm_conf = e.slurm_conf,
+                                                                  .partition = e.partition,
+                                                          });
                 if (k < 0)
                         goto fail;
         }

@@ -80,6 +80,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "CREATE TABLE pools (name TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL, paused INTEGER NOT NULL);"
         "INSERT INTO pools (name, size, paused) SELECT 'default', value, 0 FROM settings WHERE key = 'pool-size';"
         "DELETE FROM settings WHERE key = 'pool-size';",
+        /* 3 -> 4: executors per pool (a Slurm cluster), and where a job ran */
+        "ALTER TABLE pools ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';"
+        "ALTER TABLE pools ADD COLUMN slurm_conf TEXT;" /* NULL: srun's default */
+        "ALTER TABLE pools ADD COLUMN partition TEXT;"  /* NULL: the cluster's default */
+        "ALTER TABLE jobs ADD COLUMN external_id TEXT;"
+        "ALTER TABLE jobs ADD COLUMN node TEXT;",
 };
 
 #define JOB_COLUMNS                                                                                             \
@@ -89,8 +95,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "submitted_at, started_at, finished_at, cpu_usage_usec, memory_peak, stdout_size, stdout_flags, "       \
         "stderr_size, stderr_flags, user_uid, user_gid, user_groups, pool, after_ids, not_before_usec, retry, " \
         "retry_delay_usec, attempt, wait_until_usec, reason_dependency, reason_dependency_state, "              \
-        "reason_dependency_returncode"
-#define N_JOB_COLUMNS 46
+        "reason_dependency_returncode, external_id, node"
+#define N_JOB_COLUMNS 48
 
 void store_release_memory(Store *s) {
         (void) sqlite3_db_release_memory(s->db);
@@ -130,6 +136,13 @@ static int sqlite_errno(int rc) {
 
 static int exec(Store *s, const char *sql) {
         return sqlite_errno(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *t) {
+        if (t)
+                sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, i);
 }
 
 static int prepare(Store *s, const char *sql, sqlite3_stmt **ret) {
@@ -270,11 +283,15 @@ int store_open(const char *path, StoreSync sync, Store **ret, char **ret_error) 
         r = prepare(
                 s,
                 "INSERT OR REPLACE INTO jobs (" JOB_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
                 &s->put_job);
         if (r >= 0)
-                r = prepare(s, "INSERT OR REPLACE INTO pools (name, size, paused) VALUES (?, ?, ?)",
-                            &s->put_pool);
+                r = prepare(
+                        s,
+                        "INSERT OR REPLACE INTO pools (name, size, paused, executor, slurm_conf, partition) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        &s->put_pool);
         if (r >= 0)
                 r = prepare(s, "DELETE FROM pools WHERE name = ?", &s->delete_pool);
         if (r >= 0)
@@ -546,13 +563,18 @@ int store_put_job(Store *s, const JobRecord *r) {
         sqlite3_bind_int64(st, i++, (sqlite3_int64) r->reason.dependency);
         sqlite3_bind_int(st, i++, r->reason.dependency_state);
         sqlite3_bind_int(st, i++, r->reason.dependency_returncode);
+        bind_text_or_null(st, i++, r->external_id);
+        bind_text_or_null(st, i++, r->node);
         return step_done(st);
 }
 
-int store_put_pool(Store *s, const char *name, unsigned size, bool paused) {
-        sqlite3_bind_text(s->put_pool, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s->put_pool, 2, size);
-        sqlite3_bind_int(s->put_pool, 3, paused);
+int store_put_pool(Store *s, const StorePool *p) {
+        sqlite3_bind_text(s->put_pool, 1, p->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->put_pool, 2, p->size);
+        sqlite3_bind_int(s->put_pool, 3, p->paused);
+        sqlite3_bind_text(s->put_pool, 4, p->executor ?: "local", -1, SQLITE_STATIC);
+        bind_text_or_null(s->put_pool, 5, p->slurm_conf);
+        bind_text_or_null(s->put_pool, 6, p->partition);
         return step_done(s->put_pool);
 }
 
@@ -561,23 +583,33 @@ int store_delete_pool(Store *s, const char *name) {
         return step_done(s->delete_pool);
 }
 
-int store_load_pools(Store *s, int (*f)(const char *name, unsigned size, bool paused, void *userdata),
-                     void *userdata) {
+int store_load_pools(Store *s, int (*f)(const StorePool *p, void *userdata), void *userdata) {
         sqlite3_stmt *st;
         int rc, r = 0;
 
-        rc = sqlite3_prepare_v2(s->db, "SELECT name, size, paused FROM pools ORDER BY name", -1, &st, NULL);
+        rc = sqlite3_prepare_v2(
+                s->db,
+                "SELECT name, size, paused, executor, slurm_conf, partition FROM pools ORDER BY "
+                "name",
+                -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(rc);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *name = (const char *) sqlite3_column_text(st, 0);
                 sqlite3_int64 size = sqlite3_column_int64(st, 1);
+                StorePool p = {
+                        .name = (const char *) sqlite3_column_text(st, 0),
+                        .size = (unsigned) size,
+                        .paused = sqlite3_column_int(st, 2) != 0,
+                        .executor = (const char *) sqlite3_column_text(st, 3),
+                        .slurm_conf = (const char *) sqlite3_column_text(st, 4),
+                        .partition = (const char *) sqlite3_column_text(st, 5),
+                };
 
-                if (!name || size <= 0 || size > UINT32_MAX) {
+                if (!p.name || !p.executor || size <= 0 || size > UINT32_MAX) {
                         r = -EBADMSG;
                         break;
                 }
-                r = f(name, (unsigned) size, sqlite3_column_int(st, 2) != 0, userdata);
+                r = f(&p, userdata);
                 if (r < 0)
                         break;
         }
@@ -705,6 +737,8 @@ static int read_job(sqlite3_stmt *st, JobRecord *r) {
         r->reason.dependency = (uint64_t) sqlite3_column_int64(st, i++);
         r->reason.dependency_state = sqlite3_column_int(st, i++);
         r->reason.dependency_returncode = sqlite3_column_int(st, i++);
+        r->external_id = column_strdup(st, i++);
+        r->node = column_strdup(st, i++);
         if (r->state < 0 || r->state >= _JOB_STATE_MAX || r->reason.kind < 0 ||
             r->reason.kind >= _JOB_REASON_MAX || r->reason.stream < 0 ||
             r->reason.stream >= _JOB_STREAM_MAX || r->reason.dependency_state < 0 ||
@@ -728,6 +762,8 @@ int store_load_jobs(Store *s, int (*f)(JobRecord *r, void *userdata), void *user
                         r = f(&rec, userdata);
                 job_spec_done(&rec.spec);
                 free(rec.reason.detail);
+                free(rec.external_id);
+                free(rec.node);
                 if (r < 0)
                         break;
         }

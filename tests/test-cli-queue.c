@@ -675,7 +675,9 @@ static const char bash_script[] =
         "comp procpoolctl clean --f\n"
         "comp procpoolctl pause --p\n"
         "comp procpoolctl res\n"
-        "comp procpoolctl cl\n";
+        "comp procpoolctl cl\n"
+        "comp procpoolctl pool create cluster --ex\n"
+        "comp procpoolctl pool create cluster --executor ''\n";
 
 static void test_completion(Fixture *f, gconstpointer data) {
         g_autofree char *file = g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tools",
@@ -703,7 +705,7 @@ static void test_completion(Fixture *f, gconstpointer data) {
                 g_assert_no_error(error);
                 g_test_message("%s", out);
                 lines = g_strsplit(out, "\n", -1);
-                g_assert_cmpuint(g_strv_length(lines), >=, 8);
+                g_assert_cmpuint(g_strv_length(lines), >=, 10);
                 g_assert_cmpstr(lines[0], ==, "list create remove size");
                 g_assert_cmpstr(lines[1], ==, "default build");
                 g_assert_cmpstr(lines[2], ==, "default build");
@@ -712,6 +714,8 @@ static void test_completion(Fixture *f, gconstpointer data) {
                 g_assert_cmpstr(lines[5], ==, "--pool=");
                 g_assert_cmpstr(lines[6], ==, "resume restart");
                 g_assert_cmpstr(lines[7], ==, "clean");
+                g_assert_cmpstr(lines[8], ==, "--executor=");
+                g_assert_cmpstr(lines[9], ==, "local slurm");
         }
         if (fish) {
                 g_autofree char *script = g_strdup_printf(
@@ -734,6 +738,72 @@ static void test_completion(Fixture *f, gconstpointer data) {
         ctl_result_clear(&r);
 }
 
+/* ---- pools of an executor ---------------------------------------------------------------------------- */
+
+static void test_pool_executor(Fixture *f, gconstpointer data) {
+        g_autofree char *conf = g_build_filename(f->state_dir, "slurm.conf", NULL);
+        g_autofree char *conf_arg = g_strdup_printf("--slurm-conf=%s", conf);
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *id = NULL;
+        JsonObject *o;
+        CtlResult r = {};
+
+        /* pool list has an EXECUTOR column; --json says executor, slurm_conf and partition */
+        g_assert_cmpint(ctl(f, &r, "pool", "create", "here", "--executor=local", "--size=2", NULL), ==, 0);
+        g_assert_cmpint(ctl(f, &r, "pool", "list", NULL), ==, 0);
+        g_assert_nonnull(strstr(r.out_str, "PAUSED EXECUTOR\n"));
+        g_assert_nonnull(strstr(r.out_str, "no     local\n"));
+        o = pool_listed(f, &root, "here", NULL);
+        g_assert_nonnull(o);
+        g_assert_cmpstr(json_object_get_string_member(o, "executor"), ==, "local");
+        g_assert_cmpstr(json_object_get_string_member(o, "slurm_conf"), ==, "");
+        g_assert_cmpstr(json_object_get_string_member(o, "partition"), ==, "");
+        g_clear_pointer(&root, json_node_unref);
+
+        /* the daemon's words for settings it refuses */
+        g_assert_cmpint(ctl(f, &r, "pool", "create", "x", "--executor=ssh", NULL), ==, 1);
+        g_assert_cmpstr(
+                r.err_str, ==,
+                "Failed to create pool x: Unknown executor 'ssh' in pool setting 'executor' (local or "
+                "slurm)\n");
+        g_assert_cmpint(ctl(f, &r, "pool", "create", "x", "--partition=debug", NULL), ==, 1);
+        g_assert_cmpstr(r.err_str, ==,
+                        "Failed to create pool x: Pool setting 'partition' is for pools of executor 'slurm' "
+                        "only\n");
+        g_assert_cmpint(ctl(f, &r, "--json", "pool", "create", "x", "--executor=slurm",
+                            "--slurm-conf=slurm.conf", NULL),
+                        ==, 1);
+        assert_json_error(&r, "org.freedesktop.DBus.Error.InvalidArgs", "must be an absolute path");
+        /* a cluster that cannot be asked for its CPUs, and no --size */
+        g_assert_true(g_file_set_contents(conf, "# no cluster here\n", -1, NULL));
+        g_assert_cmpint(ctl(f, &r, "--json", "pool", "create", "cluster", "--executor=slurm", conf_arg,
+                            "--partition=debug", NULL),
+                        ==, 1);
+        assert_json_error(&r, "org.procpool.Error.ExecutorUnavailable", "Pool 'cluster': ");
+        g_assert_null(pool_listed(f, &root, "cluster", NULL));
+        g_clear_pointer(&root, json_node_unref);
+
+        /* the options are pool create's only */
+        g_assert_cmpint(ctl(f, &r, "pool", "list", "--executor=slurm", NULL), ==, 2);
+        g_assert_nonnull(strstr(r.err_str, "Option --executor is only valid for 'pool create'"));
+        g_assert_cmpint(ctl(f, &r, "list", "--partition=debug", NULL), ==, 2);
+        g_assert_nonnull(strstr(r.err_str, "Option --partition is not valid for 'list'"));
+
+        /* a local job has no place elsewhere: status says none, --json says "" */
+        id = id_text(submit_with(f, (const char *const[]) { "--pool=here", NULL }, "true"));
+        g_assert_true(job_wait_state(f, parse_id(id), "exited"));
+        g_assert_cmpint(ctl(f, &r, "status", id, NULL), ==, 0);
+        g_assert_null(strstr(r.out_str, "External id:"));
+        g_assert_null(strstr(r.out_str, "Node:"));
+        g_assert_cmpint(ctl(f, &r, "--json", "status", id, NULL), ==, 0);
+        {
+                g_autoptr(JsonNode) c = parse_json(r.out_str);
+                g_assert_cmpstr(json_object_get_string_member(json_object_of(c), "external_id"), ==, "");
+                g_assert_cmpstr(json_object_get_string_member(json_object_of(c), "node"), ==, "");
+        }
+        ctl_result_clear(&r);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
@@ -742,6 +812,7 @@ int main(int argc, char **argv) {
         FIXTURE_ADD("/procpool/cli/queue/pool/access", fixture_setup_open_bus, pool_of_four,
                     test_pool_access);
         FIXTURE_ADD("/procpool/cli/queue/pool/submit", fixture_setup, pool_of_four, test_pool_submit);
+        FIXTURE_ADD("/procpool/cli/queue/pool/executor", fixture_setup, pool_of_four, test_pool_executor);
         FIXTURE_ADD("/procpool/cli/queue/pool/pause", fixture_setup, pool_of_four, test_pool_pause);
         FIXTURE_ADD("/procpool/cli/queue/after", fixture_setup, pool_of_four, test_after);
         FIXTURE_ADD("/procpool/cli/queue/at", fixture_setup, pool_of_four, test_at);

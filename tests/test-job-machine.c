@@ -13,6 +13,7 @@
 #include "executor.h"
 #include "pool.h"
 #include "registry.h"
+#include "store.h"
 #include "unit-util.h"
 
 /* ---- the fake executor ------------------------------------------------------------------------------ */
@@ -85,6 +86,11 @@ static void fake_exit_later(FakeJob *fj, int code) {
         g_assert_cmpint(sd_event_add_defer(fj->fake->event, &fj->exit_source, on_fake_exit, fj), >=, 0);
 }
 
+/* The job runs at external_id on node, as a remote executor says once it knows. */
+static void fake_placed(FakeJob *fj, const char *external_id, const char *node) {
+        fj->fake->executor.events->placed(fj->job, external_id, node);
+}
+
 static int fake_signal(Executor *e, void *runtime, int sig) {
         FakeJob *fj = runtime;
         g_string_append_printf(fake_of(e)->log, "sig %" G_GUINT64_FORMAT " %d, ", fj->id, sig);
@@ -150,8 +156,13 @@ static const char *state_name(JobState s) {
 
 static void on_changed(Job *j, JobChange what, void *userdata) {
         Ctx *c = userdata;
-        if ((what & JOB_CHANGE_STATE) && job_get_record(j)->state == JOB_RUNNING)
-                g_string_append_printf(c->events, "run %" G_GUINT64_FORMAT ", ", job_get_record(j)->id);
+        const JobRecord *r = job_get_record(j);
+
+        if ((what & JOB_CHANGE_STATE) && r->state == JOB_RUNNING)
+                g_string_append_printf(c->events, "run %" G_GUINT64_FORMAT ", ", r->id);
+        if (what & JOB_CHANGE_PLACED)
+                g_string_append_printf(c->events, "placed %" G_GUINT64_FORMAT " %s@%s, ", r->id,
+                                       r->external_id ?: "-", r->node ?: "-");
 }
 
 static void on_finished(Job *j, void *userdata) {
@@ -285,6 +296,117 @@ static void finish_running(Ctx *c) {
 }
 
 /* ---- the cases -------------------------------------------------------------------------------------- */
+
+static int load_job(JobRecord *r, void *userdata) {
+        GString *s = userdata;
+        g_string_append_printf(s, "job %" G_GUINT64_FORMAT " %s@%s, ", r->id, r->external_id ?: "-",
+                               r->node ?: "-");
+        return 0;
+}
+
+static int load_pool(const StorePool *p, void *userdata) {
+        GString *s = userdata;
+        g_string_append_printf(s, "pool %s %u %d %s %s %s, ", p->name, p->size, p->paused, p->executor,
+                               p->slurm_conf ?: "-", p->partition ?: "-");
+        return 0;
+}
+
+/* The store keeps where a job ran and which executor a pool has, with what. */
+static void test_placed_stored(void) {
+        char *dir = spool_dir_new();
+        g_autofree char *path = g_build_filename(dir, "jobs.db", NULL);
+        g_autofree char *wal = g_strconcat(path, "-wal", NULL), *shm = g_strconcat(path, "-shm", NULL);
+        char *why = NULL;
+        GString *seen = g_string_new(NULL);
+        JobRecord a = { .id = 1,
+                        .state = JOB_EXITED,
+                        .attempt = 1,
+                        .external_id = (char *) "77",
+                        .node = (char *) "n1" };
+        JobRecord b = { .id = 2, .state = JOB_EXITED, .attempt = 1 };
+        char *argv[] = { (char *) "x", NULL };
+        Store *store;
+
+        a.spec.argv = b.spec.argv = argv;
+        g_assert_cmpint(store_open(path, STORE_SYNC_NORMAL, &store, &why), ==, 0);
+        g_assert_cmpint(store_begin(store), ==, 0);
+        g_assert_cmpint(store_put_job(store, &a), ==, 0);
+        g_assert_cmpint(store_put_job(store, &b), ==, 0);
+        g_assert_cmpint(store_put_pool(store, &(StorePool) { .name = "cluster",
+                                                             .size = 6,
+                                                             .executor = "slurm",
+                                                             .slurm_conf = "/etc/slurm/slurm.conf",
+                                                             .partition = "debug" }),
+                        ==, 0);
+        g_assert_cmpint(store_put_pool(store, &(StorePool) { .name = "here", .size = 2, .paused = true }), ==,
+                        0);
+        g_assert_cmpint(store_commit(store), ==, 0);
+        store = store_free(store);
+
+        g_assert_cmpint(store_open(path, STORE_SYNC_NORMAL, &store, &why), ==, 0);
+        g_assert_cmpint(store_load_jobs(store, load_job, seen), ==, 0);
+        g_assert_cmpint(store_load_pools(store, load_pool, seen), ==, 0);
+        g_assert_cmpstr(seen->str, ==,
+                        "job 1 77@n1, job 2 -@-, pool cluster 6 0 slurm /etc/slurm/slurm.conf debug, "
+                        "pool here 2 1 local - -, ");
+        store = store_free(store);
+        g_string_free(seen, TRUE);
+        (void) g_unlink(wal);
+        (void) g_unlink(shm);
+        spool_dir_free(dir);
+}
+
+/* Where a job runs, as its executor says: kept (copies), reported once per change, cleared when the
+ * attempt is retried (they are the current attempt's), and kept once the job ended. */
+static void test_placed(void) {
+        char id[] = "4242", node[] = "node1";
+        const JobRecord *r;
+        JobSpec spec;
+        Job *j = NULL;
+        Ctx c;
+
+        ctx_init(&c, 1);
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("x");
+        spec.owner = 1000;
+        spec.retry = 1;
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, 0);
+        r = job_get_record(j);
+        ctx_settle(&c);
+        g_assert_cmpint(r->state, ==, JOB_RUNNING);
+        g_assert_null(r->external_id);
+        g_assert_null(r->node);
+
+        fake_placed(fake_job(&c, j), id, node);
+        /* Copies: the executor's strings may go. */
+        memset(id, 'x', strlen(id));
+        memset(node, 'x', strlen(node));
+        g_assert_cmpstr(r->external_id, ==, "4242");
+        g_assert_cmpstr(r->node, ==, "node1");
+        /* The same again changes nothing; a new node, or none, does. */
+        fake_placed(fake_job(&c, j), "4242", "node1");
+        fake_placed(fake_job(&c, j), "4242", "node2");
+        fake_placed(fake_job(&c, j), "4242", NULL);
+        g_assert_null(r->node);
+        fake_placed(fake_job(&c, j), "4242", "node2");
+
+        /* The attempt fails and runs again: where it ran goes with it. */
+        fake_exit_later(fake_job(&c, j), 1);
+        CTX_RUN_UNTIL(&c, r->attempt == 2 && r->state == JOB_RUNNING);
+        g_assert_null(r->external_id);
+        g_assert_null(r->node);
+        fake_placed(fake_job(&c, j), "4243", "node3");
+        fake_exit_later(fake_job(&c, j), 0);
+        ctx_settle(&c);
+        g_assert_cmpint(r->state, ==, JOB_EXITED);
+        g_assert_cmpstr(r->external_id, ==, "4243");
+        g_assert_cmpstr(r->node, ==, "node3");
+        g_assert_cmpstr(c.events->str, ==,
+                        "run 1, placed 1 4242@node1, placed 1 4242@node2, placed 1 4242@-, "
+                        "placed 1 4242@node2, placed 1 -@-, run 1, placed 1 4243@node3, end 1 exited 0, ");
+        ctx_done(&c);
+}
 
 static void test_queue_order(void) {
         static const int32_t prios[] = { 0, 5, -1, 5, 10, 0, INT32_MIN, INT32_MAX };
@@ -878,6 +1000,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/job-machine/timeout-escalation", test_timeout_escalation);
         g_test_add_func("/procpool/job-machine/cancel-starting", test_cancel_starting);
         g_test_add_func("/procpool/job-machine/start-failure", test_start_failure);
+        g_test_add_func("/procpool/job-machine/placed", test_placed);
+        g_test_add_func("/procpool/job-machine/placed-stored", test_placed_stored);
         g_test_add_func("/procpool/job-machine/retention", test_retention);
         g_test_add_func("/procpool/job-machine/retain-per-uid", test_retain_per_uid);
         g_test_add_func("/procpool/job-machine/user-queue-accounting", test_user_queue_accounting);

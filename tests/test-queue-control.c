@@ -653,6 +653,104 @@ static void test_retry_survives_restart(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(runs, ==, "1\n");
 }
 
+/* ---- executors per pool --------------------------------------------------------------------------- */
+
+static char *pool_s(Fixture *f, const char *path, const char *name) {
+        g_autoptr(GVariant) v = fixture_get_property(f, path, POOL_IFACE, name);
+        return g_variant_dup_string(v, NULL);
+}
+
+static void expect_create_error(Fixture *f, const char *name, GVariant *settings, const char *error,
+                                const char *text) {
+        fixture_expect_error(f, MANAGER_PATH, MANAGER_IFACE, "CreatePool",
+                             g_variant_new("(s@a{sv})", name, settings), error, text);
+}
+
+#define INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
+
+/* The settings executor, slurm-conf and partition: checked, each error naming the setting; kept as the
+ * pool's Executor, SlurmConf and Partition; a local job says nowhere else it ran. */
+static void test_pool_executor_settings(Fixture *f, gconstpointer unused) {
+        g_autofree char *conf = g_build_filename(f->state_dir, "slurm.conf", NULL);
+        g_autofree char *def = g_strdup("/org/procpool/Supervisor1/pool/default"), *path = NULL;
+        g_autofree char *kind = NULL, *slurm_conf = NULL, *partition = NULL, *def_kind = NULL;
+        g_autofree char *external_id = NULL, *node = NULL, *job = NULL;
+        const char *argv_true[] = { "true", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, x = NULL, n = NULL;
+
+        /* A local pool, said so or not. */
+        r = fixture_call(f, "CreatePool",
+                         g_variant_new("(s@a{sv})", "here",
+                                       fixture_options("executor", g_variant_new_string("local"), "size",
+                                                       g_variant_new_uint32(2), NULL)),
+                         &error);
+        g_assert_no_error(error);
+        g_variant_get(r, "(o)", &path);
+        kind = pool_s(f, path, "Executor");
+        slurm_conf = pool_s(f, path, "SlurmConf");
+        partition = pool_s(f, path, "Partition");
+        g_assert_cmpstr(kind, ==, "local");
+        g_assert_cmpstr(slurm_conf, ==, "");
+        g_assert_cmpstr(partition, ==, "");
+        g_assert_cmpuint(pool_u(f, path, "Size"), ==, 2);
+        def_kind = pool_s(f, def, "Executor");
+        g_assert_cmpstr(def_kind, ==, "local");
+
+        /* Errors name the setting. */
+        expect_create_error(f, "x", fixture_options("executor", g_variant_new_string("ssh"), NULL),
+                            INVALID_ARGS, "Unknown executor 'ssh' in pool setting 'executor'");
+        expect_create_error(f, "x", fixture_options("executor", g_variant_new_uint32(1), NULL), INVALID_ARGS,
+                            "'executor' must be of type 's'");
+        expect_create_error(f, "x", fixture_options("slurm-conf", g_variant_new_string(conf), NULL),
+                            INVALID_ARGS, "'slurm-conf' is for pools of executor 'slurm' only");
+        expect_create_error(f, "x",
+                            fixture_options("executor", g_variant_new_string("local"), "partition",
+                                            g_variant_new_string("debug"), NULL),
+                            INVALID_ARGS, "'partition' is for pools of executor 'slurm' only");
+        expect_create_error(f, "x",
+                            fixture_options("executor", g_variant_new_string("slurm"), "slurm-conf",
+                                            g_variant_new_string("etc/slurm.conf"), NULL),
+                            INVALID_ARGS, "'slurm-conf' must be an absolute path, not 'etc/slurm.conf'");
+        expect_create_error(f, "x",
+                            fixture_options("executor", g_variant_new_string("slurm"), "slurm-conf",
+                                            g_variant_new_string(conf), NULL),
+                            INVALID_ARGS, "No such file or directory");
+        expect_create_error(f, "x",
+                            fixture_options("executor", g_variant_new_string("slurm"), "slurm-conf",
+                                            g_variant_new_string(f->state_dir), NULL),
+                            INVALID_ARGS, "is not a regular file");
+        expect_create_error(f, "x",
+                            fixture_options("executor", g_variant_new_string("slurm"), "partition",
+                                            g_variant_new_string("de bug"), NULL),
+                            INVALID_ARGS, "'partition' must be 1 to 64 of");
+        expect_create_error(f, "x",
+                            fixture_options("executor", g_variant_new_string("slurm"), "partition",
+                                            g_variant_new_string("--uid=0"), NULL),
+                            INVALID_ARGS, "'partition' must be 1 to 64 of");
+        expect_create_error(f, "x", fixture_options("nodes", g_variant_new_string("3"), NULL), INVALID_ARGS,
+                            "Unknown pool setting 'nodes'");
+
+        /* A Slurm pool whose cluster cannot be asked for its CPUs (no sinfo, or a slurm.conf of no
+         * cluster) and whose size is not given is refused, and leaves no pool behind. */
+        g_assert_true(g_file_set_contents(conf, "# no cluster here\n", -1, &error));
+        expect_create_error(f, "cluster",
+                            fixture_options("executor", g_variant_new_string("slurm"), "slurm-conf",
+                                            g_variant_new_string(conf), "partition",
+                                            g_variant_new_string("debug"), NULL),
+                            "org.procpool.Error.ExecutorUnavailable", "Pool 'cluster': ");
+        fixture_expect_error(f, MANAGER_PATH, MANAGER_IFACE, "RemovePool", g_variant_new("(s)", "cluster"),
+                             "org.procpool.Error.NoSuchPool", "no pool 'cluster'");
+
+        /* A local job ran nowhere else. */
+        job = fixture_submit(f, argv_true, fixture_options("pool", g_variant_new_string("here"), NULL));
+        g_assert_true(fixture_wait_finished(f, job));
+        x = fixture_get_property(f, job, JOB_IFACE, "ExternalId");
+        n = fixture_get_property(f, job, JOB_IFACE, "Node");
+        g_assert_cmpstr(g_variant_get_string(x, NULL), ==, "");
+        g_assert_cmpstr(g_variant_get_string(n, NULL), ==, "");
+}
+
 int main(int argc, char *argv[]) {
         if (argc == 5 && g_str_equal(argv[1], "--as-other-user"))
                 return run_as_other(argv[2], argv[3], argv[4]);
@@ -667,6 +765,8 @@ int main(int argc, char *argv[]) {
         FIXTURE_ADD("/procpool/queue-control/pool-manage-denied", fixture_setup_open_bus, NULL,
                     test_pool_manage_denied);
         FIXTURE_ADD("/procpool/queue-control/pool-pause", fixture_setup, NULL, test_pool_pause);
+        FIXTURE_ADD("/procpool/queue-control/pool-executor-settings", fixture_setup, NULL,
+                    test_pool_executor_settings);
         FIXTURE_ADD("/procpool/queue-control/after-chain", fixture_setup, NULL, test_after_chain);
         FIXTURE_ADD("/procpool/queue-control/after-survives-restart", fixture_setup, NULL,
                     test_after_survives_restart);

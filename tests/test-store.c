@@ -447,7 +447,7 @@ static const char *const system_pool1[] = { "--system", "--pool-size=1", NULL };
 /* A store of schema 1, from before a job had a user of its own and before named pools, is migrated when
  * it is opened: its queued job runs as the daemon, as it was submitted to (on the system instance those
  * were root's), its pool size setting becomes the default pool's, and the store is of the current
- * schema (3) afterwards. */
+ * schema (4) afterwards. */
 static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "id -u; exit 4", NULL };
         g_autofree char *blocker = fixture_submit_sleeper(f, NULL), *queued = fixture_submit(f, argv, NULL);
@@ -458,7 +458,7 @@ static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
 
         g_assert_true(fixture_wait_state(f, queued, "queued"));
         stop_daemon(f);
-        g_assert_cmpint(user_version(db), ==, 3);
+        g_assert_cmpint(user_version(db), ==, 4);
         g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
         g_assert_cmpint(
                 sqlite3_exec(
@@ -470,7 +470,9 @@ static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
                         "ALTER TABLE jobs DROP COLUMN wait_until_usec; "
                         "ALTER TABLE jobs DROP COLUMN reason_dependency; "
                         "ALTER TABLE jobs DROP COLUMN reason_dependency_state; "
-                        "ALTER TABLE jobs DROP COLUMN reason_dependency_returncode; DROP TABLE pools; "
+                        "ALTER TABLE jobs DROP COLUMN reason_dependency_returncode; "
+                        "ALTER TABLE jobs DROP COLUMN external_id; ALTER TABLE jobs DROP COLUMN node; "
+                        "DROP TABLE pools; "
                         "INSERT INTO settings (key, value) VALUES ('pool-size', 3); PRAGMA user_version = 1",
                         NULL, NULL, NULL),
                 ==, SQLITE_OK);
@@ -485,7 +487,142 @@ static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
         out = job_stdout(f, queued);
         g_assert_cmpstr(out, ==, "0\n");
         stop_daemon(f);
-        g_assert_cmpint(user_version(db), ==, 3);
+        g_assert_cmpint(user_version(db), ==, 4);
+}
+
+static char *pool_string(Fixture *f, const char *name, const char *property) {
+        g_autofree char *path = g_strdup_printf("/org/procpool/Supervisor1/pool/%s", name);
+        g_autoptr(GVariant) v = fixture_get_property(f, path, "org.procpool.Pool1", property);
+        return g_variant_dup_string(v, NULL);
+}
+
+static guint32 pool_size(Fixture *f, const char *name) {
+        g_autofree char *path = g_strdup_printf("/org/procpool/Supervisor1/pool/%s", name);
+        g_autoptr(GVariant) v = fixture_get_property(f, path, "org.procpool.Pool1", "Size");
+        return g_variant_get_uint32(v);
+}
+
+/* A store of schema 3, from before pools had executors and jobs a place outside the daemon: its pools
+ * become local ones, as they were, its jobs ran nowhere else, and the store is of schema 4 afterwards. */
+static void test_migrates_schema_3(Fixture *f, gconstpointer unused) {
+        const char *argv_true[] = { "true", NULL };
+        g_autofree char *db = g_build_filename(f->state_dir, "jobs.db", NULL), *job = NULL;
+        g_autofree char *kind = NULL, *conf = NULL, *partition = NULL, *external_id = NULL, *node = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        sqlite3 *s;
+
+        r = fixture_call(
+                f, "CreatePool",
+                g_variant_new("(s@a{sv})", "mine", fixture_options("size", g_variant_new_uint32(3), NULL)),
+                &error);
+        g_assert_no_error(error);
+        job = fixture_submit(f, argv_true, fixture_options("pool", g_variant_new_string("mine"), NULL));
+        g_assert_true(fixture_wait_state(f, job, "exited"));
+        stop_daemon(f);
+        g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
+        g_assert_cmpint(
+                sqlite3_exec(s,
+                             "ALTER TABLE jobs DROP COLUMN external_id; ALTER TABLE jobs DROP COLUMN node; "
+                             "ALTER TABLE pools DROP COLUMN executor; "
+                             "ALTER TABLE pools DROP COLUMN slurm_conf; "
+                             "ALTER TABLE pools DROP COLUMN partition; PRAGMA user_version = 3",
+                             NULL, NULL, NULL),
+                ==, SQLITE_OK);
+        sqlite3_close(s);
+
+        f->daemon_pid = fixture_start_daemon(f, NULL);
+        kind = pool_string(f, "mine", "Executor");
+        conf = pool_string(f, "mine", "SlurmConf");
+        partition = pool_string(f, "mine", "Partition");
+        g_assert_cmpstr(kind, ==, "local");
+        g_assert_cmpstr(conf, ==, "");
+        g_assert_cmpstr(partition, ==, "");
+        g_assert_cmpuint(pool_size(f, "mine"), ==, 3);
+        external_id = job_string(f, job, "ExternalId");
+        node = job_string(f, job, "Node");
+        g_assert_cmpstr(external_id, ==, "");
+        g_assert_cmpstr(node, ==, "");
+        fixture_assert_state(f, job, "exited");
+        stop_daemon(f);
+        g_assert_cmpint(user_version(db), ==, 4);
+
+        /* Where a job ran, as an executor of another place would have stored it, is read back. */
+        g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
+        g_assert_cmpint(
+                sqlite3_exec(s, "UPDATE jobs SET external_id = '77', node = 'node-2'", NULL, NULL, NULL), ==,
+                SQLITE_OK);
+        sqlite3_close(s);
+        f->daemon_pid = fixture_start_daemon(f, NULL);
+        g_free(external_id);
+        g_free(node);
+        external_id = job_string(f, job, "ExternalId");
+        node = job_string(f, job, "Node");
+        g_assert_cmpstr(external_id, ==, "77");
+        g_assert_cmpstr(node, ==, "node-2");
+
+        /* procpoolctl status shows them, in text and in JSON. */
+        {
+                g_autofree char *address = g_strdup_printf("--address=%s", f->address);
+                g_autofree char *out = NULL, *json = NULL, *id = g_path_get_basename(job);
+                const char *ctl = g_getenv("PROCPOOLCTL");
+                int status;
+
+                g_assert_true(g_spawn_sync(NULL,
+                                           (char *[]) { (char *) ctl, address, (char *) "status", id, NULL },
+                                           NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error));
+                g_assert_no_error(error);
+                g_assert_true(g_spawn_check_wait_status(status, NULL));
+                g_assert_nonnull(strstr(out, "\nExternal id: 77\n       Node: node-2\n"));
+                g_assert_true(g_spawn_sync(
+                        NULL,
+                        (char *[]) { (char *) ctl, address, (char *) "--json", (char *) "status", id, NULL },
+                        NULL, G_SPAWN_DEFAULT, NULL, NULL, &json, NULL, &status, &error));
+                g_assert_no_error(error);
+                g_assert_nonnull(strstr(json, "\"external_id\":\"77\",\"node\":\"node-2\""));
+        }
+}
+
+/* A Slurm pool whose executor cannot be set up when the daemon starts (its slurm.conf is gone) does not
+ * keep the daemon from starting: the pool is there with its settings, and its jobs fail as they would
+ * start, saying why; a queued one of the last run too. The pool can be removed. */
+static void test_slurm_pool_unavailable(Fixture *f, gconstpointer unused) {
+        const char *argv_true[] = { "true", NULL };
+        g_autofree char *db = g_build_filename(f->state_dir, "jobs.db", NULL);
+        g_autofree char *conf = g_build_filename(f->state_dir, "gone", "slurm.conf", NULL);
+        g_autofree char *sql = NULL, *kind = NULL, *slurm_conf = NULL, *partition = NULL, *job = NULL;
+        g_autofree char *state = NULL, *error_text = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        int rc;
+        sqlite3 *s;
+
+        stop_daemon(f);
+        g_assert_cmpint(sqlite3_open(db, &s), ==, SQLITE_OK);
+        sql = g_strdup_printf("INSERT INTO pools (name, size, paused, executor, slurm_conf, partition) "
+                              "VALUES ('cluster', 5, 0, 'slurm', '%s', 'debug')",
+                              conf);
+        g_assert_cmpint(sqlite3_exec(s, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+        sqlite3_close(s);
+
+        f->daemon_pid = fixture_start_daemon(f, NULL);
+        kind = pool_string(f, "cluster", "Executor");
+        slurm_conf = pool_string(f, "cluster", "SlurmConf");
+        partition = pool_string(f, "cluster", "Partition");
+        g_assert_cmpstr(kind, ==, "slurm");
+        g_assert_cmpstr(slurm_conf, ==, conf);
+        g_assert_cmpstr(partition, ==, "debug");
+        g_assert_cmpuint(pool_size(f, "cluster"), ==, 5);
+
+        job = fixture_submit(f, argv_true, fixture_options("pool", g_variant_new_string("cluster"), NULL));
+        g_assert_true(fixture_wait_finished(f, job));
+        fixture_job_outcome(f, job, &state, &rc, &error_text);
+        g_assert_cmpstr(state, ==, "failed");
+        g_assert_nonnull(strstr(error_text, "Pool 'cluster' cannot run jobs: Pool setting 'slurm-conf': "));
+        g_assert_nonnull(strstr(error_text, "No such file or directory"));
+
+        r = fixture_call(f, "RemovePool", g_variant_new("(s)", "cluster"), &error);
+        g_assert_no_error(error);
 }
 
 static void test_refuses_locked(Fixture *f, gconstpointer unused) {
@@ -577,6 +714,10 @@ int main(int argc, char *argv[]) {
                    fixture_teardown);
         g_test_add("/procpool/store/migrates-schema-1", Fixture, system_pool1, fixture_setup,
                    test_migrates_schema_1, fixture_teardown);
+        g_test_add("/procpool/store/migrates-schema-3", Fixture, NULL, fixture_setup, test_migrates_schema_3,
+                   fixture_teardown);
+        g_test_add("/procpool/store/slurm-pool-unavailable", Fixture, NULL, fixture_setup,
+                   test_slurm_pool_unavailable, fixture_teardown);
         g_test_add("/procpool/store/refuses-locked", Fixture, NULL, fixture_setup, test_refuses_locked,
                    fixture_teardown);
         g_test_add("/procpool/store/refuses-read-only", Fixture, NULL, fixture_setup, test_refuses_read_only,

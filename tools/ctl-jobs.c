@@ -220,6 +220,9 @@ static void print_job_status(const JobInfo *j) {
         _cleanup_free_ char *cmd = format_command_safe(j->argv);
         _cleanup_free_ char *label = escape_for_terminal(j->label);
         _cleanup_free_ char *error = escape_for_terminal(j->error);
+        /* What a cluster's controller said: not procpoold's words either. */
+        _cleanup_free_ char *external_id = escape_for_terminal(j->external_id);
+        _cleanup_free_ char *node = escape_for_terminal(j->node);
         struct passwd *pw = getpwuid(j->owner);
 
         printf("Job %" PRIu64 " - %s\n", j->id, label && *label ? label : cmd ? cmd : "");
@@ -259,6 +262,10 @@ static void print_job_status(const JobInfo *j) {
         }
         if (j->pool && *j->pool)
                 printf("       Pool: %s\n", j->pool);
+        if (external_id && *external_id)
+                printf("External id: %s\n", external_id);
+        if (node && *node)
+                printf("       Node: %s\n", node);
         if (j->n_after > 0) {
                 printf("      After:");
                 for (size_t i = 0; i < j->n_after; i++)

@@ -18,11 +18,15 @@ typedef struct PoolInfo {
         char *path;
         uint32_t size, running, queued;
         bool paused;
+        char *executor, *slurm_conf, *partition; /* NULL: not said (a daemon from before executors) */
 } PoolInfo;
 
 static void pool_info_done(PoolInfo *p) {
         free(p->name);
         free(p->path);
+        free(p->executor);
+        free(p->slurm_conf);
+        free(p->partition);
         *p = (PoolInfo) {};
 }
 
@@ -75,7 +79,24 @@ static int list_pools(Ctl *c, PoolList *ret, sd_bus_error *error) {
         return 0;
 }
 
-/* Reads the pool's Size, Running, Queued and Paused into p. */
+/* Reads a string property's variant into *ret. */
+static int read_string(sd_bus_message *reply, char **ret) {
+        const char *s;
+        char *c;
+        int r;
+
+        r = sd_bus_message_read(reply, "v", "s", &s);
+        if (r < 0)
+                return r;
+        c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        free(*ret);
+        *ret = c;
+        return 0;
+}
+
+/* Reads the pool's Size, Running, Queued, Paused, Executor, SlurmConf and Partition into p. */
 static int pool_read(Ctl *c, PoolInfo *p, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
@@ -103,7 +124,13 @@ static int pool_read(Ctl *c, PoolInfo *p, sd_bus_error *error) {
                         int b;
                         r = sd_bus_message_read(reply, "v", "b", &b);
                         p->paused = b;
-                } else
+                } else if (strcmp(name, "Executor") == 0)
+                        r = read_string(reply, &p->executor);
+                else if (strcmp(name, "SlurmConf") == 0)
+                        r = read_string(reply, &p->slurm_conf);
+                else if (strcmp(name, "Partition") == 0)
+                        r = read_string(reply, &p->partition);
+                else
                         r = sd_bus_message_skip(reply, "v");
                 if (r < 0)
                         return r;
@@ -153,6 +180,12 @@ static void json_write_pool(FILE *f, const PoolInfo *p) {
                 ",\"paused\":%s,\"path\":",
                 p->size, p->running, p->queued, p->paused ? "true" : "false");
         json_write_string(f, p->path);
+        fputs(",\"executor\":", f);
+        json_write_string(f, p->executor ?: PROCPOOL_EXECUTOR_LOCAL);
+        fputs(",\"slurm_conf\":", f);
+        json_write_string(f, p->slurm_conf ?: "");
+        fputs(",\"partition\":", f);
+        json_write_string(f, p->partition ?: "");
         fputc('}', f);
 }
 
@@ -178,7 +211,7 @@ static int print_pool_json(Ctl *c, const char *name, const char *path) {
 }
 
 static int pool_list(Ctl *c) {
-        static const char *const headers[] = { "NAME", "SIZE", "RUNNING", "QUEUED", "PAUSED" };
+        static const char *const headers[] = { "NAME", "SIZE", "RUNNING", "QUEUED", "PAUSED", "EXECUTOR" };
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         PoolList l = {};
         Table *t = NULL;
@@ -218,7 +251,12 @@ static int pool_list(Ctl *c) {
                 snprintf(size, sizeof size, "%" PRIu32, p->size);
                 snprintf(running, sizeof running, "%" PRIu32, p->running);
                 snprintf(queued, sizeof queued, "%" PRIu32, p->queued);
-                const char *const row[] = { p->name, size, running, queued, p->paused ? "yes" : "no" };
+                const char *const row[] = { p->name,
+                                            size,
+                                            running,
+                                            queued,
+                                            p->paused ? "yes" : "no",
+                                            p->executor ?: PROCPOOL_EXECUTOR_LOCAL };
                 if (table_add_row(t, row) < 0)
                         t = table_free(t);
         }
@@ -249,6 +287,12 @@ static int pool_create(Ctl *c, const char *name) {
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0 && c->pool_size_set)
                 r = sd_bus_message_append(m, "{sv}", PROCPOOL_POOL_SETTING_SIZE, "u", c->pool_size);
+        if (r >= 0 && c->executor)
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_POOL_SETTING_EXECUTOR, "s", c->executor);
+        if (r >= 0 && c->slurm_conf)
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_POOL_SETTING_SLURM_CONF, "s", c->slurm_conf);
+        if (r >= 0 && c->partition)
+                r = sd_bus_message_append(m, "{sv}", PROCPOOL_POOL_SETTING_PARTITION, "s", c->partition);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -333,6 +377,11 @@ int verb_pool(Ctl *c, int argc, char **argv) {
         if (c->pool_size_set && strcmp(sub, "create") != 0)
                 return pool_usage("Option --size is only valid for 'pool create'; use 'pool size %s N'.",
                                   argc > 2 ? argv[2] : "NAME");
+        if ((c->executor || c->slurm_conf || c->partition) && strcmp(sub, "create") != 0)
+                return pool_usage("Option %s is only valid for 'pool create'.", c->executor ? "--executor"
+                                                                                : c->slurm_conf
+                                                                                        ? "--slurm-conf"
+                                                                                        : "--partition");
         if (strcmp(sub, "list") == 0) {
                 if (argc > 2)
                         return pool_usage("Too many arguments for 'pool list'.");

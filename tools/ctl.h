@@ -57,7 +57,10 @@ typedef struct Ctl {
         const char *pool;   /* --pool: the job's pool; list's filter; the pool pause and resume act on */
         uint32_t pool_size; /* pool create --size */
         bool pool_size_set;
-        bool failed_only; /* clean --failed-only */
+        const char *executor;   /* pool create --executor */
+        const char *slurm_conf; /* pool create --slurm-conf */
+        const char *partition;  /* pool create --partition */
+        bool failed_only;       /* clean --failed-only */
 
         /* map's own options */
         bool keep_order;
@@ -95,6 +98,7 @@ typedef struct JobInfo {
         uint64_t not_before_usec;
         uint32_t retry, attempt;
         uint64_t retry_delay_usec;
+        char *external_id, *node; /* where it runs or ran outside procpoold (a Slurm pool's); NULL: nowhere */
 } JobInfo;
 
 /* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */

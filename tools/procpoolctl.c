@@ -129,12 +129,18 @@ static const Verb verbs[] = {
           "      --failed-only          Only the jobs that did not exit with code 0\n" },
         { "pool", verb_pool, 1, 3, false, "pool list|create|remove|size ...",
           "List, create, remove and resize pools",
-          "pool list                    List the pools: size, running and queued jobs, paused\n"
-          "pool create NAME [--size=N]  Create pool NAME, N jobs at once (default: procpoold's)\n"
+          "pool list                    List the pools: size, running and queued jobs, paused, executor\n"
+          "pool create NAME [--size=N]  Create pool NAME, N jobs at once (default: procpoold's, or the\n"
+          "                             CPUs of a Slurm pool's cluster)\n"
           "pool remove NAME             Remove pool NAME; it must have no queued or running job\n"
           "pool size NAME [N]           Show how many jobs pool NAME runs at once, or set it to N\n"
           "\nSubmit to a pool with 'submit --pool=NAME'; pause it with 'pause --pool=NAME'.",
-          "      --size=N               pool create: the pool's size\n" },
+          "      --size=N               pool create: the pool's size\n"
+          "      --executor=local|slurm pool create: where its jobs run: child processes of procpoold\n"
+          "                             (local, the default) or srun steps on a Slurm cluster\n"
+          "      --slurm-conf=PATH      pool create --executor=slurm: the cluster's slurm.conf\n"
+          "                             (absolute; default: srun's own)\n"
+          "      --partition=NAME       pool create --executor=slurm: the partition its jobs run in\n" },
         { "pool-size", verb_pool_size, 0, 1, false, "pool-size [N]", "Show or set how many jobs run at once",
           "Show how many jobs may run at once, or set it to N.", NULL },
         { "monitor", verb_monitor, 0, 0, false, "monitor", "Print job events as they happen",
@@ -187,6 +193,9 @@ enum {
         ARG_RETRY,
         ARG_RETRY_DELAY,
         ARG_SIZE,
+        ARG_EXECUTOR,
+        ARG_SLURM_CONF,
+        ARG_PARTITION,
         ARG_FAILED_ONLY,
 };
 
@@ -225,6 +234,9 @@ static const struct option options[] = {
         { "retry", required_argument, NULL, ARG_RETRY },
         { "retry-delay", required_argument, NULL, ARG_RETRY_DELAY },
         { "size", required_argument, NULL, ARG_SIZE },
+        { "executor", required_argument, NULL, ARG_EXECUTOR },
+        { "slurm-conf", required_argument, NULL, ARG_SLURM_CONF },
+        { "partition", required_argument, NULL, ARG_PARTITION },
         { "failed-only", no_argument, NULL, ARG_FAILED_ONLY },
         {},
 };
@@ -472,6 +484,15 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 c->pool_size = (uint32_t) n;
                 c->pool_size_set = true;
                 return 0;
+        case ARG_EXECUTOR:
+                c->executor = optarg;
+                return 0;
+        case ARG_SLURM_CONF:
+                c->slurm_conf = optarg;
+                return 0;
+        case ARG_PARTITION:
+                c->partition = optarg;
+                return 0;
         case ARG_FAILED_ONLY:
                 c->failed_only = true;
                 return 0;
@@ -572,6 +593,12 @@ static int run(Ctl *c, int argc, char **argv) {
                 return usage_error("Option --pool is not valid for '%s'.", v->name);
         if (c->pool_size_set && v->run != verb_pool)
                 return usage_error("Option --size is not valid for '%s'.", v->name);
+        if (v->run != verb_pool && (c->executor || c->slurm_conf || c->partition))
+                return usage_error("Option %s is not valid for '%s'.",
+                                   c->executor     ? "--executor"
+                                   : c->slurm_conf ? "--slurm-conf"
+                                                   : "--partition",
+                                   v->name);
         if (c->failed_only && v->run != verb_clean)
                 return usage_error("Option --failed-only is not valid for '%s'.", v->name);
         if (signal_seen && v->run != verb_kill)
@@ -983,6 +1010,10 @@ int job_info_read_properties(sd_bus_message *m, JobInfo *info) {
                         r = sd_bus_message_read(m, "v", "t", &info->retry_delay_usec);
                 else if (strcmp(name, "Attempt") == 0)
                         r = sd_bus_message_read(m, "v", "u", &info->attempt);
+                else if (strcmp(name, "ExternalId") == 0)
+                        r = read_string_variant(m, &info->external_id);
+                else if (strcmp(name, "Node") == 0)
+                        r = read_string_variant(m, &info->node);
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
@@ -1024,6 +1055,8 @@ void job_info_done(JobInfo *info) {
         free(info->pool);
         free(info->after);
         free(info->waiting_for);
+        free(info->external_id);
+        free(info->node);
         *info = (JobInfo) {};
 }
 
@@ -1071,6 +1104,10 @@ void json_write_job(FILE *f, const JobInfo *j) {
                 ",\"attempt\":%" PRIu32 ",\"retry\":%" PRIu32 ",\"retry_delay_usec\":%" PRIu64
                 ",\"not_before_usec\":%" PRIu64,
                 j->attempt, j->retry, j->retry_delay_usec, j->not_before_usec);
+        fputs(",\"external_id\":", f);
+        json_write_string(f, j->external_id ? j->external_id : "");
+        fputs(",\"node\":", f);
+        json_write_string(f, j->node ? j->node : "");
         fprintf(f, ",\"output_incomplete\":%s}", j->output_incomplete ? "true" : "false");
 }
 

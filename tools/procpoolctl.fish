@@ -102,3 +102,6 @@ complete -c procpoolctl -n "__fish_seen_subcommand_from clean" -l failed-only -d
 complete -c procpoolctl -n "__procpoolctl_pool_needs_sub" -x -a 'list create remove size'
 complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from remove size" -x -a '(__procpoolctl_pools)'
 complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from create" -l size -x -d 'Jobs at once'
+complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from create" -l executor -x -a 'local slurm' -d 'Where its jobs run'
+complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from create" -l slurm-conf -r -F -d "The Slurm cluster's slurm.conf"
+complete -c procpoolctl -n "__fish_seen_subcommand_from pool; and __fish_seen_subcommand_from create" -l partition -x -d 'The Slurm partition its jobs run in'
