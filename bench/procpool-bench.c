@@ -29,6 +29,10 @@ extern char **environ;
  * measured on this daemon, which the runner reports as such, not as a broken harness. */
 #define EXIT_REFUSED 3
 static bool refused = false;
+/* --direct: the address is procpoold's private socket, a peer-to-peer connection on which messages carry
+ * no destination and signals come only after Subscribe(). */
+static bool direct = false;
+#define DEST (direct ? NULL : PROCPOOL_BUS_NAME)
 
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -41,6 +45,7 @@ typedef struct {
         unsigned count;
         unsigned parallel;
         unsigned window;
+        unsigned batch;
         size_t size;
         pid_t pid;
 } Args;
@@ -96,7 +101,7 @@ static int bus_open(const char *address, sd_bus **ret) {
         r = sd_bus_set_address(bus, address);
         if (r < 0)
                 return r;
-        r = sd_bus_set_bus_client(bus, 1);
+        r = sd_bus_set_bus_client(bus, !direct);
         if (r < 0)
                 return r;
         r = sd_bus_negotiate_fds(bus, 1);
@@ -106,6 +111,15 @@ static int bus_open(const char *address, sd_bus **ret) {
         if (r < 0) {
                 fprintf(stderr, "Failed to connect to %s: %s\n", address, strerror(-r));
                 return r;
+        }
+        if (direct) {
+                /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does. */
+                r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Subscribe",
+                                       NULL, NULL, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "Subscribe on %s failed: %s\n", address, strerror(-r));
+                        return r;
+                }
         }
         *ret = TAKE_PTR(bus);
         return 0;
@@ -150,7 +164,7 @@ static int set_pool_size(sd_bus *bus, unsigned size) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_set_property(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_set_property(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                 "PoolSize", &error, "u", (uint32_t) size);
         if (r < 0)
                 fprintf(stderr, "Failed to set PoolSize to %u: %s\n", size, error.message ?: strerror(-r));
@@ -224,7 +238,7 @@ static int cmd_call(const Args *a) {
                 uint64_t t0 = now_nsec();
                 int32_t rc;
 
-                r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
                                                    PROCPOOL_MANAGER_INTERFACE, "Call");
                 if (r < 0)
                         return r;
@@ -265,7 +279,7 @@ static int cmd_ping(const Args *a) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 uint64_t t0 = now_nsec();
 
-                r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH,
                                        "org.freedesktop.DBus.Peer", "Ping", &error, NULL, NULL);
                 if (r < 0) {
                         fprintf(stderr, "Ping failed: %s\n", error.message ?: strerror(-r));
@@ -611,6 +625,78 @@ static int on_job_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return 0;
 }
 
+static int on_submit_many_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SubmitRun *s = userdata;
+
+        s->in_flight--;
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                /* A batch is all or nothing, and its size is not in the reply: the run is void. */
+                if (s->bad++ == 0)
+                        fprintf(stderr, "SubmitMany failed: %s\n", sd_bus_message_get_error(m)->message);
+                s->done = true;
+                return 0;
+        }
+        if (s->to_send == 0 && s->in_flight == 0)
+                s->replies_done = true;
+        if (s->finished >= s->want && s->replies_done)
+                s->done = true;
+        return 0;
+}
+
+static int append_batch(sd_bus_message *m, char **argv, unsigned n) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "as");
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < n; i++) {
+                r = sd_bus_message_append_strv(m, argv);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(m, "a{sv}", 0);
+}
+
+/* Sends SubmitMany calls of `batch` jobs of argv each, at most `window` waiting for their reply at once,
+ * until s->to_send jobs are sent. */
+static int submit_many_pipelined(sd_bus *bus, SubmitRun *s, char **argv, unsigned batch, unsigned window) {
+        int r;
+
+        while (!s->done) {
+                while (s->to_send > 0 && s->in_flight < window) {
+                        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                        unsigned n = MIN(batch, s->to_send);
+
+                        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
+                                                           PROCPOOL_MANAGER_INTERFACE, "SubmitMany");
+                        if (r < 0)
+                                return r;
+                        r = append_batch(m, argv, n);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_call_async(bus, NULL, m, on_submit_many_reply, s, CALL_TIMEOUT_USEC);
+                        if (r < 0)
+                                return r;
+                        s->to_send -= n;
+                        s->in_flight++;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (s->done)
+                        break;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        return r;
+        }
+        return 0;
+}
+
 /* Sends Submits of argv, at most `window` waiting for their reply at once, until `count` are sent. */
 static int submit_pipelined(sd_bus *bus, SubmitRun *s, char **argv, unsigned window) {
         int r;
@@ -619,7 +705,7 @@ static int submit_pipelined(sd_bus *bus, SubmitRun *s, char **argv, unsigned win
                 while (s->to_send > 0 && s->in_flight < window) {
                         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
-                        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
                                                            PROCPOOL_MANAGER_INTERFACE, "Submit");
                         if (r < 0)
                                 return r;
@@ -659,7 +745,7 @@ static int cmd_submit(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH,
                                 PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
@@ -673,6 +759,37 @@ static int cmd_submit(const Args *a) {
                 return -EIO;
         }
         print_throughput("procpool", a, now_nsec() - t0);
+        return 0;
+}
+
+static int cmd_submit_many(const Args *a) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
+        SubmitRun s = { .to_send = a->count, .want = a->count };
+        uint64_t t0;
+        int r;
+
+        r = bus_open(a->address, &bus);
+        if (r < 0)
+                return r;
+        r = set_pool_size(bus, a->parallel);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                "JobFinished", on_job_finished, &s);
+        if (r < 0)
+                return r;
+
+        t0 = now_nsec();
+        /* A few batches in flight keep the daemon busy while the next one is on its way. */
+        r = submit_many_pipelined(bus, &s, true_argv, a->batch, 4);
+        if (r < 0)
+                return r;
+        if (s.bad > 0) {
+                fprintf(stderr, "%u of %u jobs failed\n", s.bad, a->count);
+                return -EIO;
+        }
+        print_throughput("procpool-many", a, now_nsec() - t0);
         return 0;
 }
 
@@ -829,7 +946,7 @@ static int cmd_communicate(const Args *a) {
                 size_t out_size, err_size;
                 int32_t rc;
 
-                r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
                                                    PROCPOOL_MANAGER_INTERFACE, "Communicate");
                 if (r < 0)
                         return r;
@@ -898,7 +1015,7 @@ static int new_cat_call(sd_bus *bus, int stdin_fd, int stdout_fd, sd_bus_message
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
                                            PROCPOOL_MANAGER_INTERFACE, "Call");
         if (r < 0)
                 return r;
@@ -1029,7 +1146,7 @@ static void print_rss(const char *name, const Rss *r, bool comma) {
 
 static int get_u32(sd_bus *bus, const char *name, uint32_t *ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_get_property_trivial(bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        int r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH,
                                             PROCPOOL_MANAGER_INTERFACE, name, &error, 'u', ret);
         if (r < 0)
                 fprintf(stderr, "Failed to read %s: %s\n", name, error.message ?: strerror(-r));
@@ -1080,7 +1197,7 @@ static int cmd_memory(const Args *a) {
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH,
                                 PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
@@ -1114,7 +1231,7 @@ static int cmd_memory(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, PROCPOOL_BUS_NAME, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error,
+        r = sd_bus_call_method(bus, DEST, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error,
                                NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "Cancel of the blocker failed: %s\n", error.message ?: strerror(-r));
@@ -1133,7 +1250,7 @@ static int cmd_memory(const Args *a) {
                 return r;
 
         for (unsigned i = 0; i < s.n_paths; i++) {
-                r = sd_bus_call_method_async(bus, NULL, PROCPOOL_BUS_NAME, paths[i], PROCPOOL_JOB_INTERFACE,
+                r = sd_bus_call_method_async(bus, NULL, DEST, paths[i], PROCPOOL_JOB_INTERFACE,
                                              "Release", on_release_reply, &rr, NULL);
                 if (r < 0)
                         return r;
@@ -1183,6 +1300,19 @@ static int cmd_ready(const Args *a) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
+        if (direct) {
+                /* The socket is there once the daemon serves it; connecting (and Subscribe) is the test. */
+                for (unsigned i = 0; i < 1000; i++) {
+                        r = bus_open(a->address, &bus);
+                        if (r >= 0)
+                                return 0;
+                        if (r != -ENOENT && r != -ECONNREFUSED)
+                                return r;
+                        (void) usleep(10 * 1000);
+                }
+                fprintf(stderr, "nothing listened on %s within 10 s\n", a->address);
+                return -ETIMEDOUT;
+        }
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
@@ -1218,6 +1348,7 @@ static const struct {
         { "systemd-call", cmd_systemd_call, "transient unit of /bin/true, as systemd-run --wait" },
         { "floor-throughput", cmd_floor_throughput, "--count /bin/true, --parallel at once, in C" },
         { "submit", cmd_submit, "--count Submits of /bin/true at PoolSize --parallel" },
+        { "submit-many", cmd_submit_many, "--count jobs of /bin/true in SubmitMany calls of --batch each" },
         { "floor-cat", cmd_floor_cat, "--size bytes through cat on our own pipes" },
         { "communicate", cmd_communicate, "--size bytes through cat with Communicate" },
         { "call-fds", cmd_call_fds, "--size bytes through cat, Call with stdin/stdout fds" },
@@ -1225,7 +1356,7 @@ static const struct {
 };
 
 static void help(void) {
-        printf("procpool-bench COMMAND [--address=BUS] [--count=N] [--parallel=N] [--window=N] [--size=BYTES] "
+        printf("procpool-bench COMMAND [--address=BUS] [--direct] [--count=N] [--batch=N] [--parallel=N] [--window=N] [--size=BYTES] "
                "[--pid=PID]\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 printf("  %-18s %s\n", commands[i].name, commands[i].help);
@@ -1248,10 +1379,12 @@ int main(int argc, char *argv[]) {
                 { "address", required_argument, NULL, 'a' },  { "count", required_argument, NULL, 'n' },
                 { "parallel", required_argument, NULL, 'p' }, { "window", required_argument, NULL, 'w' },
                 { "size", required_argument, NULL, 's' },     { "pid", required_argument, NULL, 'P' },
+                { "batch", required_argument, NULL, 'b' },    { "direct", no_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        Args a = { .count = 100, .parallel = ncpu > 0 ? (unsigned) ncpu : 1, .window = 1024, .size = 65536 };
+        Args a = { .count = 100, .parallel = ncpu > 0 ? (unsigned) ncpu : 1, .window = 1024, .batch = 1000,
+                   .size = 65536 };
         unsigned long long v;
         int c, r;
 
@@ -1266,6 +1399,10 @@ int main(int argc, char *argv[]) {
                         a.address = optarg;
                         continue;
                 }
+                if (c == 'd') {
+                        direct = true;
+                        continue;
+                }
                 if (parse_unsigned(optarg, &v) < 0)
                         return 2;
                 if (c == 'n')
@@ -1278,13 +1415,15 @@ int main(int argc, char *argv[]) {
                         a.size = v;
                 else if (c == 'P')
                         a.pid = v;
+                else if (c == 'b')
+                        a.batch = v;
         }
         if (optind != argc - 1) {
                 help();
                 return 2;
         }
-        if (a.count == 0 || a.parallel == 0 || a.window == 0) {
-                fprintf(stderr, "--count, --parallel and --window must be positive\n");
+        if (a.count == 0 || a.parallel == 0 || a.window == 0 || a.batch == 0) {
+                fprintf(stderr, "--count, --parallel, --window and --batch must be positive\n");
                 return 2;
         }
         /* A job's pipe closing under us must be an error return, not a signal. */
