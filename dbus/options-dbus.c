@@ -240,11 +240,12 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
         case OPT_STDOUT:
         case OPT_STDERR:
                 if (kind == REQUEST_SUBMIT_MANY)
-                        return sd_bus_error_setf(error, INVALID_ARGS,
-                                                 "Option '%s' passes an fd, which the one job it goes to uses "
-                                                 "up: SubmitMany's options are every job's, and take no fds; "
-                                                 "Submit a job that needs one on its own",
-                                                 options[key].name);
+                        return sd_bus_error_setf(
+                                error, INVALID_ARGS,
+                                "Option '%s' passes an fd, which the one job it goes to uses "
+                                "up: SubmitMany's options are every job's, and take no fds; "
+                                "Submit a job that needs one on its own",
+                                options[key].name);
                 break;
         default:
                 break;
@@ -506,10 +507,11 @@ int request_parse_many(sd_bus_message *m, Request *ret, char ****ret_argvs, size
                 if (r > 0)
                         break;
                 if (n >= REQUEST_MANY_MAX) {
-                        r = sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                              "argvs has more than %u entries; one SubmitMany takes at most %u "
-                                              "jobs",
-                                              REQUEST_MANY_MAX, REQUEST_MANY_MAX);
+                        r = sd_bus_error_setf(
+                                error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                "argvs has more than %u entries; one SubmitMany takes at most %u "
+                                "jobs",
+                                REQUEST_MANY_MAX, REQUEST_MANY_MAX);
                         goto fail;
                 }
                 if (n + 1 > allocated) {
@@ -530,8 +532,8 @@ int request_parse_many(sd_bus_message *m, Request *ret, char ****ret_argvs, size
                 }
                 argvs[n++] = argv;
                 if (!argv || !argv[0]) {
-                        r = sd_bus_error_setf(error, INVALID_ARGS, "argvs[%zu]: empty argv, name a program to run",
-                                              n - 1);
+                        r = sd_bus_error_setf(error, INVALID_ARGS,
+                                              "argvs[%zu]: empty argv, name a program to run", n - 1);
                         goto fail;
                 }
                 if (argv[0][0] == '\0') {

@@ -150,7 +150,8 @@ static int request_admit(Manager *m, sd_bus_message *message, Client *c, Request
         p = req->spec.pool ? manager_find_pool(m, req->spec.pool) : m->pool;
         if (!p)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option '" PROCPOOL_OPTION_POOL "': there is no pool '%s' (ListPools)",
+                                         "Option '" PROCPOOL_OPTION_POOL
+                                         "': there is no pool '%s' (ListPools)",
                                          req->spec.pool);
         *ret_pool = p;
         return 1;
@@ -309,8 +310,9 @@ static void on_many_stored(int error, void *userdata) {
                 r = sd_bus_send(NULL, reply, NULL);
 finish:
         if (r < 0)
-                log_debug_errno(r, "Failed to answer SubmitMany of jobs %" PRIu64 " to %" PRIu64 ": %m, ignoring",
-                                b->first_id, b->first_id + b->n - 1);
+                log_debug_errno(
+                        r, "Failed to answer SubmitMany of jobs %" PRIu64 " to %" PRIu64 ": %m, ignoring",
+                        b->first_id, b->first_id + b->n - 1);
         sd_bus_message_unref(b->handle);
         free(b);
 }
@@ -331,15 +333,17 @@ static int batch_room_error(Manager *m, Pool *p, int r, size_t n, size_t fit, ui
 
         switch (r) {
         case POOL_ERROR_USER_QUEUE_FULL:
-                return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
-                                         "%zu jobs do not fit: uid %u may queue %zu more (--max-queued-per-user "
-                                         "%u); none was queued",
-                                         n, (unsigned) uid, fit, pc->per_user.max_queued);
+                return sd_bus_error_setf(
+                        error, PROCPOOL_ERROR_QUEUE_FULL,
+                        "%zu jobs do not fit: uid %u may queue %zu more (--max-queued-per-user "
+                        "%u); none was queued",
+                        n, (unsigned) uid, fit, pc->per_user.max_queued);
         case POOL_ERROR_QUEUE_FULL:
-                return sd_bus_error_setf(error, PROCPOOL_ERROR_QUEUE_FULL,
-                                         "%zu jobs do not fit: the queue takes %zu more (MaxQueued %u); none was "
-                                         "queued",
-                                         n, fit, pc->max_queued);
+                return sd_bus_error_setf(
+                        error, PROCPOOL_ERROR_QUEUE_FULL,
+                        "%zu jobs do not fit: the queue takes %zu more (MaxQueued %u); none was "
+                        "queued",
+                        n, fit, pc->max_queued);
         default:
                 return submit_error(m, p, r, uid, spec, error);
         }

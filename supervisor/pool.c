@@ -644,7 +644,8 @@ int pool_check_room(Pool *p, const JobSpec *specs, size_t n, size_t *ret_fit) {
         u = quota_find(&p->users, owner);
         queued = u ? u->n_queued + u->n_waiting : 0;
         if (p->config.per_user.max_queued > 0 && queued + n > p->config.per_user.max_queued) {
-                *ret_fit = queued < p->config.per_user.max_queued ? p->config.per_user.max_queued - queued : 0;
+                *ret_fit =
+                        queued < p->config.per_user.max_queued ? p->config.per_user.max_queued - queued : 0;
                 return POOL_ERROR_USER_QUEUE_FULL;
         }
         r = registry_make_room(p->registry, owner, cost);

@@ -409,8 +409,8 @@ int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, v
         return 0;
 }
 
-int registry_await_stored_many(Registry *r, uint64_t first_id, uint64_t n, void (*done)(int error, void *userdata),
-                               void *userdata) {
+int registry_await_stored_many(Registry *r, uint64_t first_id, uint64_t n,
+                               void (*done)(int error, void *userdata), void *userdata) {
         assert(n > 0 && first_id + n <= r->next_id);
 
         if (!r->store) {
@@ -419,7 +419,8 @@ int registry_await_stored_many(Registry *r, uint64_t first_id, uint64_t n, void 
         }
         if (grow((void **) &r->acks, &r->allocated_acks, r->n_acks, sizeof(struct Ack)) < 0)
                 return -ENOMEM;
-        r->acks[r->n_acks++] = (struct Ack) { .id = first_id, .n = n, .done_many = done, .userdata = userdata };
+        r->acks[r->n_acks++] =
+                (struct Ack) { .id = first_id, .n = n, .done_many = done, .userdata = userdata };
         /* One ack however many jobs: the commit that holds their inserts is the one that answers. */
         if (r->n_acks >= REGISTRY_ACKS_MAX)
                 (void) registry_flush(r);
