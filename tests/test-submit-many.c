@@ -81,7 +81,9 @@ static const char *const pool2[] = { "--pool-size=2", NULL };
 
 /* n jobs, their paths in the order of the argvs and their ids consecutive; each runs its own command. */
 static void test_happy(Fixture *f, gconstpointer unused) {
-        const char *scripts[] = { "echo zero", "echo one", "echo two; exit 2", "echo three", "echo four", NULL };
+        const char *scripts[] = {
+                "echo zero", "echo one", "echo two; exit 2", "echo three", "echo four", NULL
+        };
         g_auto(GStrv) paths = submit_many(f, sh_argvs(scripts), NULL);
         const char *expected[] = { "zero\n", "one\n", "two\n", "three\n", "four\n" };
 
@@ -128,8 +130,9 @@ static void test_all_or_nothing(Fixture *f, gconstpointer unused) {
         /* A bad option is every job's. */
         expect_many_error(f, true_argvs(3), fixture_options("cwd", g_variant_new_string("relative"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "Option 'cwd'");
-        expect_many_error(f, true_argvs(3), fixture_options("after", g_variant_new("at", NULL), "bogus",
-                                                            g_variant_new_boolean(TRUE), NULL),
+        expect_many_error(f, true_argvs(3),
+                          fixture_options("after", g_variant_new("at", NULL), "bogus",
+                                          g_variant_new_boolean(TRUE), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "Unknown option 'bogus'");
         expect_many_error(f, true_argvs(2), fixture_options("pool", g_variant_new_string("nosuch"), NULL),
                           "org.freedesktop.DBus.Error.InvalidArgs", "there is no pool 'nosuch'");
@@ -142,7 +145,8 @@ static void test_all_or_nothing(Fixture *f, gconstpointer unused) {
                 g_variant_builder_add(&b, "^as", one);
                 g_variant_builder_add(&b, "^as", argv_big);
                 expect_many_error(f, g_variant_builder_end(&b), NULL,
-                                  "org.freedesktop.DBus.Error.LimitsExceeded", "argvs[1]: argv and environment");
+                                  "org.freedesktop.DBus.Error.LimitsExceeded",
+                                  "argvs[1]: argv and environment");
         }
         /* More jobs than one call takes. */
         expect_many_error(f, true_argvs(4097), NULL, "org.freedesktop.DBus.Error.LimitsExceeded",
@@ -179,20 +183,21 @@ static void test_all_or_nothing(Fixture *f, gconstpointer unused) {
 
 /* The options are every job's. */
 static void test_options_shared(Fixture *f, gconstpointer unused) {
-        const char *scripts[] = { "echo \"a $X $(pwd)\"", "echo \"b $X $(pwd)\"", "echo \"c $X $(pwd)\"", NULL };
+        const char *scripts[] = { "echo \"a $X $(pwd)\"", "echo \"b $X $(pwd)\"", "echo \"c $X $(pwd)\"",
+                                  NULL };
         g_autofree char *sleeper = fixture_submit_sleeper(f, NULL);
         g_auto(GStrv) paths = NULL;
         const char *env[] = { "X=shared", NULL };
 
         /* after the sleeper: they wait for it, all three. */
-        paths = submit_many(f, sh_argvs(scripts),
-                            fixture_options("environment", g_variant_new_strv(env, -1), "cwd",
-                                            g_variant_new_string("/tmp"), "label", g_variant_new_string("batch"),
-                                            "priority", g_variant_new_int32(7), "after",
-                                            g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64,
-                                                                      (guint64[]) { path_id(sleeper) }, 1,
-                                                                      sizeof(guint64)),
-                                            NULL));
+        paths = submit_many(
+                f, sh_argvs(scripts),
+                fixture_options(
+                        "environment", g_variant_new_strv(env, -1), "cwd", g_variant_new_string("/tmp"),
+                        "label", g_variant_new_string("batch"), "priority", g_variant_new_int32(7), "after",
+                        g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, (guint64[]) { path_id(sleeper) }, 1,
+                                                  sizeof(guint64)),
+                        NULL));
         for (guint i = 0; i < 3; i++) {
                 g_autoptr(GVariant) label = fixture_get_property(f, paths[i], JOB_IFACE, "Label");
                 g_autoptr(GVariant) prio = fixture_get_property(f, paths[i], JOB_IFACE, "Priority");
@@ -360,8 +365,8 @@ static void test_listener_hears_all(Fixture *f, gconstpointer unused) {
         /* Four batches sent at once: the daemon takes them in one go where it can. */
         for (guint k = 0; k < 4; k++)
                 g_dbus_connection_call(f->conn, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "SubmitMany",
-                                       g_variant_new("(@aas@a{sv})", true_argvs(50), FIXTURE_NO_OPTIONS), NULL,
-                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+                                       g_variant_new("(@aas@a{sv})", true_argvs(50), FIXTURE_NO_OPTIONS),
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
         g_assert_true(fixture_iterate_until(all_heard, &l));
         g_assert_cmpuint(g_hash_table_size(l.added), ==, 200);
         g_assert_cmpuint(g_hash_table_size(l.finished), ==, 200);
@@ -387,9 +392,11 @@ int main(int argc, char *argv[]) {
         FIXTURE_ADD("/procpool/submit-many/all-or-nothing", fixture_setup, pool2, test_all_or_nothing);
         FIXTURE_ADD("/procpool/submit-many/options-shared", fixture_setup, pool2, test_options_shared);
         FIXTURE_ADD("/procpool/submit-many/queue-full", fixture_setup, queue3, test_queue_full);
-        FIXTURE_ADD("/procpool/submit-many/user-queue-full", fixture_setup, user_queue2, test_user_queue_full);
+        FIXTURE_ADD("/procpool/submit-many/user-queue-full", fixture_setup, user_queue2,
+                    test_user_queue_full);
         FIXTURE_ADD("/procpool/submit-many/other-uid", fixture_setup_open_bus, NULL, test_other_uid);
         FIXTURE_ADD("/procpool/submit-many/durable", fixture_setup, pool1, test_durable);
-        FIXTURE_ADD("/procpool/submit-many/listener-hears-all", fixture_setup, pool4, test_listener_hears_all);
+        FIXTURE_ADD("/procpool/submit-many/listener-hears-all", fixture_setup, pool4,
+                    test_listener_hears_all);
         return g_test_run();
 }
