@@ -92,8 +92,8 @@ static void test_submit_many(Fixture *f, gconstpointer unused) {
         Calls calls;
 
         calls_start(f, &calls);
-        g_assert_cmpint(ctl(f, &r, "submit", "--label=batch", "--", "sh", "-c", "echo [{}]", ":::", "a b", "c",
-                            "", NULL),
+        g_assert_cmpint(ctl(f, &r, "submit", "--label=batch", "--", "sh", "-c", "echo [{}]", ":::", "a b",
+                            "c", "", NULL),
                         ==, 0);
         g_assert_cmpstr(r.out_str, ==, "1\n2\n3\n");
         g_assert_cmpstr(r.err_str, ==, "");
@@ -123,7 +123,8 @@ static void test_submit_many(Fixture *f, gconstpointer unused) {
         }
 
         /* --wait waits for all of them, and exits as wait does: 1 if one did not exit 0. */
-        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "sh", "-c", "exit {}", ":::", "0", "3", NULL), ==, 1);
+        g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "sh", "-c", "exit {}", ":::", "0", "3", NULL),
+                        ==, 1);
         g_assert_cmpstr(r.out_str, ==, "6\n7\n");
         g_assert_nonnull(strstr(r.err_str, "Job 7 exited with code 3"));
         g_assert_cmpint(ctl(f, &r, "submit", "--wait", "--", "true", ":::", "a", "b", NULL), ==, 0);
@@ -251,7 +252,8 @@ static gpointer old_daemon_thread(gpointer data) {
 
 /* submit with several commands falls back to one Submit each, in order, where SubmitMany is unknown. */
 static void test_submit_fallback(Fixture *f, gconstpointer unused) {
-        OldDaemon d = { .context = g_main_context_new(), .address = f->address,
+        OldDaemon d = { .context = g_main_context_new(),
+                        .address = f->address,
                         .argvs = g_ptr_array_new_with_free_func(g_free) };
         GThread *t;
         CtlResult r = {};
@@ -288,8 +290,10 @@ static void test_submit_fallback(Fixture *f, gconstpointer unused) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         FIXTURE_ADD("/procpool/cli/submit/many", fixture_setup, pool2, test_submit_many);
-        FIXTURE_ADD("/procpool/cli/submit/many-queue-full", fixture_setup, queue2, test_submit_many_queue_full);
+        FIXTURE_ADD("/procpool/cli/submit/many-queue-full", fixture_setup, queue2,
+                    test_submit_many_queue_full);
         FIXTURE_ADD("/procpool/cli/map/submit-many", fixture_setup, pool2, test_map_batches);
-        FIXTURE_ADD("/procpool/cli/submit/many-fallback", fixture_setup_no_daemon, NULL, test_submit_fallback);
+        FIXTURE_ADD("/procpool/cli/submit/many-fallback", fixture_setup_no_daemon, NULL,
+                    test_submit_fallback);
         return g_test_run();
 }
