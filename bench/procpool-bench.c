@@ -676,6 +676,101 @@ static int cmd_submit(const Args *a) {
         return 0;
 }
 
+/* SubmitMany: jobs a call carries, as procpoolctl map sends them. */
+#define SUBMIT_MANY_CHUNK 128U
+
+typedef struct {
+        SubmitRun *run;
+        unsigned n;
+} ManyCall;
+
+static int on_submit_many_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        ManyCall *c = userdata;
+        SubmitRun *s = c->run;
+
+        s->in_flight -= c->n;
+        if (sd_bus_message_is_method_error(m, NULL)) {
+                if (s->bad++ == 0)
+                        fprintf(stderr, "SubmitMany failed: %s\n", sd_bus_message_get_error(m)->message);
+                s->want -= c->n;
+        }
+        free(c);
+        if (s->to_send == 0 && s->in_flight == 0)
+                s->replies_done = true;
+        if (s->finished >= s->want && s->replies_done)
+                s->done = true;
+        return 0;
+}
+
+static int cmd_submit_many(const Args *a) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
+        SubmitRun s = { .to_send = a->count, .want = a->count };
+        uint64_t t0;
+        int r;
+
+        r = bus_open(a->address, &bus);
+        if (r < 0)
+                return r;
+        r = set_pool_size(bus, a->parallel);
+        if (r < 0)
+                return r;
+        r = sd_bus_match_signal(bus, &match, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
+        if (r < 0)
+                return r;
+
+        t0 = now_nsec();
+        while (!s.done) {
+                while (s.to_send > 0 && s.in_flight < a->window) {
+                        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                        unsigned n = s.to_send < SUBMIT_MANY_CHUNK ? s.to_send : SUBMIT_MANY_CHUNK;
+                        ManyCall *c;
+
+                        r = sd_bus_message_new_method_call(bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                                           PROCPOOL_MANAGER_INTERFACE, "SubmitMany");
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_open_container(m, 'a', "as");
+                        for (unsigned i = 0; r >= 0 && i < n; i++)
+                                r = sd_bus_message_append_strv(m, true_argv);
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(m);
+                        if (r >= 0)
+                                r = sd_bus_message_append(m, "a{sv}", 0);
+                        if (r < 0)
+                                return r;
+                        c = malloc(sizeof(ManyCall));
+                        if (!c)
+                                return -ENOMEM;
+                        *c = (ManyCall) { &s, n };
+                        r = sd_bus_call_async(bus, NULL, m, on_submit_many_reply, c, CALL_TIMEOUT_USEC);
+                        if (r < 0) {
+                                free(c);
+                                return r;
+                        }
+                        s.to_send -= n;
+                        s.in_flight += n;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (s.done)
+                        break;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        return r;
+        }
+        if (s.bad > 0) {
+                fprintf(stderr, "%u of %u jobs failed\n", s.bad, a->count);
+                return -EIO;
+        }
+        print_throughput("procpool-many", a, now_nsec() - t0);
+        return 0;
+}
+
 /* ---- 3. communicate through cat ------------------------------------------------------------------- */
 
 static void fill_input(uint8_t *buf, size_t size) {
@@ -1218,6 +1313,8 @@ static const struct {
         { "systemd-call", cmd_systemd_call, "transient unit of /bin/true, as systemd-run --wait" },
         { "floor-throughput", cmd_floor_throughput, "--count /bin/true, --parallel at once, in C" },
         { "submit", cmd_submit, "--count Submits of /bin/true at PoolSize --parallel" },
+        { "submit-many", cmd_submit_many,
+          "--count jobs of /bin/true in SubmitMany calls of 128, --window jobs out at once" },
         { "floor-cat", cmd_floor_cat, "--size bytes through cat on our own pipes" },
         { "communicate", cmd_communicate, "--size bytes through cat with Communicate" },
         { "call-fds", cmd_call_fds, "--size bytes through cat, Call with stdin/stdout fds" },
