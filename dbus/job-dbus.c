@@ -142,13 +142,9 @@ JobBus *job_bus_new(Manager *m, Client *client) {
         return jb;
 }
 
-static JobChange changed_unlink(Manager *m, JobBus *jb);
-static int on_changed(sd_event_source *s, void *userdata);
-
 JobBus *job_bus_free(JobBus *jb) {
         if (!jb)
                 return NULL;
-        (void) changed_unlink(jb->manager, jb);
         while (jb->waiters) {
                 Waiter *w = jb->waiters;
                 jb->waiters = w->next;
@@ -1174,18 +1170,6 @@ int job_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
 int job_bus_add(Manager *m) {
         int r;
 
-        /* After everything else the loop has to do: a job that starts and ends meanwhile tells both in
-         * one PropertiesChanged. */
-        r = sd_event_add_defer(m->event, &m->changed_source, on_changed, m);
-        if (r < 0)
-                return r;
-        r = sd_event_source_set_priority(m->changed_source, SD_EVENT_PRIORITY_IDLE);
-        if (r < 0)
-                return r;
-        r = sd_event_source_set_enabled(m->changed_source, SD_EVENT_OFF);
-        if (r < 0)
-                return r;
-
         r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PATH_PREFIX, PROCPOOL_JOB_INTERFACE,
                                        m->config.system_policy ? job_vtable_system : job_vtable,
                                        job_object_find, m);
@@ -1274,98 +1258,15 @@ static int emit_changed(Manager *m, Job *j, JobChange what) {
         return sd_bus_send(m->bus, s, NULL);
 }
 
-static void send_changed(Manager *m, Job *j, JobChange what) {
-        int r = emit_changed(m, j, what);
+void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
+        int r;
+
+        if (what == 0)
+                return;
+        r = emit_changed(m, j, what);
         if (r < 0)
                 log_debug_errno(r, "Failed to send PropertiesChanged for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);
-}
-
-/* Takes jb out of the list of coalesced changes; returns what it had. */
-static JobChange changed_unlink(Manager *m, JobBus *jb) {
-        JobChange what = jb->changed;
-
-        if (what == 0)
-                return 0;
-        if (jb->changed_prev)
-                jb->changed_prev->changed_next = jb->changed_next;
-        else
-                m->changed_head = jb->changed_next;
-        if (jb->changed_next)
-                jb->changed_next->changed_prev = jb->changed_prev;
-        else
-                m->changed_tail = jb->changed_prev;
-        jb->changed_prev = jb->changed_next = NULL;
-        jb->changed = 0;
-        m->n_changed--;
-        return what;
-}
-
-static void flush_all_changed(Manager *m) {
-        while (m->changed_head) {
-                JobBus *jb = m->changed_head;
-                JobChange what = changed_unlink(m, jb);
-
-                send_changed(m, jb->job, what);
-        }
-}
-
-static int on_changed(sd_event_source *s, void *userdata) {
-        flush_all_changed(userdata);
-        return 0;
-}
-
-/* Coalesced changes waiting at most: past them, everything waiting goes out. */
-#define CHANGED_MAX 256U
-
-void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
-        JobBus *jb = job_bus(j);
-
-        if (what == 0)
-                return;
-        /* What a call changed is answered with it in hand: its caller sees the signal before the reply.
-         * An older change of the job goes out with it, in one message. */
-        if (!jb || !m->changed_source || sd_bus_get_current_message(m->bus)) {
-                if (jb)
-                        what |= changed_unlink(m, jb);
-                send_changed(m, j, what);
-                return;
-        }
-        jb->job = j;
-        if (jb->changed == 0) {
-                jb->changed_prev = m->changed_tail;
-                if (m->changed_tail)
-                        m->changed_tail->changed_next = jb;
-                else
-                        m->changed_head = jb;
-                m->changed_tail = jb;
-                m->n_changed++;
-        }
-        jb->changed |= what;
-        if (m->n_changed >= CHANGED_MAX)
-                flush_all_changed(m);
-        else
-                (void) sd_event_source_set_enabled(m->changed_source, SD_EVENT_ONESHOT);
-}
-
-void job_bus_flush_changed(Job *j) {
-        JobBus *jb = job_bus(j);
-        JobChange what;
-
-        if (!jb || jb->changed == 0)
-                return;
-        what = changed_unlink(jb->manager, jb);
-        send_changed(jb->manager, j, what);
-}
-
-void job_bus_flush_all_changed(Manager *m) {
-        flush_all_changed(m);
-}
-
-void job_bus_drop_changed(Manager *m) {
-        while (m->changed_head)
-                (void) changed_unlink(m, m->changed_head);
-        m->changed_source = sd_event_source_disable_unref(m->changed_source);
 }
 
 /* The interfaces GetManagedObjects lists for a job: sd-bus adds the standard ones to each object. */

@@ -23,10 +23,6 @@ typedef struct JobBus {
         Manager *manager;
         Client *client;
         struct Waiter *waiters;
-        /* A PropertiesChanged not sent yet: what changed, in m->changed_head's list while it is not 0. */
-        Job *job;
-        JobChange changed;
-        struct JobBus *changed_prev, *changed_next;
 } JobBus;
 
 extern const sd_bus_vtable job_vtable[];
@@ -60,17 +56,8 @@ void job_bus_interrupt_waiters(Job *j);
 void job_bus_interrupt_waiters_reexec(Job *j);
 /* Forgets, without replying, the waiters that sender sent. */
 void job_bus_drop_waiters(Job *j, const char *sender);
-/* PropertiesChanged for what changed. Changes a client's call makes are sent at once; those the loop's
- * own events make (a job started, ended, a timer) are coalesced per job, one message with all of them,
- * sent once the loop is idle, before the job's JobFinished or InterfacesRemoved, or when many wait. */
+/* PropertiesChanged for what changed; InterfacesAdded and InterfacesRemoved of the ObjectManager. */
 void job_bus_emit_changed(Manager *m, Job *j, JobChange what);
-/* Sends the job's coalesced PropertiesChanged now, if one waits: before anything that must come after it. */
-void job_bus_flush_changed(Job *j);
-/* Sends every coalesced PropertiesChanged now: before the daemon stops or re-executes. */
-void job_bus_flush_all_changed(Manager *m);
-/* Forgets every coalesced PropertiesChanged unsent: the daemon is being freed. */
-void job_bus_drop_changed(Manager *m);
-/* InterfacesAdded and InterfacesRemoved of the ObjectManager. */
 void job_bus_emit_added(Manager *m, Job *j);
 void job_bus_emit_removed(Manager *m, Job *j);
 /* On the system instance a job's private properties (its command line, label, cwd, environment, output,

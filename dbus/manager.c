@@ -301,8 +301,6 @@ static void manager_check_stopped(Manager *m) {
 static void on_job_finished(Job *j, void *userdata) {
         Manager *m = userdata;
 
-        /* Its final properties first: a listener's cache is final before it hears of the end. */
-        job_bus_flush_changed(j);
         job_bus_reply_all(j);
         supervisor_emit_job_finished(m, j);
         log_job(m, j, "finished");
@@ -312,10 +310,8 @@ static void on_job_finished(Job *j, void *userdata) {
 static void on_job_removed(Job *j, void *userdata) {
         Manager *m = userdata;
 
-        if (!m->freeing) {
-                job_bus_flush_changed(j);
+        if (!m->freeing)
                 job_bus_emit_removed(m, j);
-        }
         job_bus_free(job_bus(j));
 }
 
@@ -629,7 +625,6 @@ Manager *manager_free(Manager *m) {
         m->authz = authz_free(m->authz);
         m->filter_slot = sd_bus_slot_unref(m->filter_slot);
         tdestroy(m->clients, free_client_node);
-        job_bus_drop_changed(m);
         sd_event_source_disable_unref(m->counts_source);
         sd_event_source_disable_unref(m->status_source);
         sd_event_source_disable_unref(m->idle_source);
@@ -1142,9 +1137,6 @@ int manager_flush(Manager *m) {
         sigset_t alrm, old_mask;
         uint64_t queued = 0;
         int r;
-
-        /* Coalesced PropertiesChanged first: what a listener should have heard goes with the rest. */
-        job_bus_flush_all_changed(m);
 
         if (!m->bus || sd_bus_get_n_queued_write(m->bus, &queued) < 0 || queued == 0)
                 return 0;

@@ -82,11 +82,6 @@ typedef struct Manager {
         ReplyBound *reply_bound;
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
-        /* Jobs whose PropertiesChanged waits (job-dbus.c): what they report is coalesced until the loop
-         * has nothing more urgent to do, or the job ends or goes. Oldest first. */
-        struct JobBus *changed_head, *changed_tail;
-        size_t n_changed;
-        sd_event_source *changed_source;
         sd_event_source *status_source; /* rate-limits STATUS= */
         sd_event_source *idle_source;
         unsigned last_running, last_queued;

@@ -124,9 +124,7 @@ static int match_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_
         jp = &j;
         if (job_info_read_properties(msg, &j) < 0)
                 return 0;
-        /* A job that started and ended while procpoold was busy reports both in one PropertiesChanged:
-         * its StartedAt says that it ran. */
-        if (j.state && (strcmp(j.state, PROCPOOL_STATE_RUNNING) == 0 || j.started_at != 0))
+        if (j.state && strcmp(j.state, PROCPOOL_STATE_RUNNING) == 0)
                 print_started(m, job_path_to_id(sd_bus_message_get_path(msg)), j.pid);
         return 0;
 }
