@@ -254,6 +254,18 @@ static gboolean run_op(GDBusConnection *c, const char *op) {
                         return TRUE;
                 }
                 print_outcome(verb, r, error);
+        } else if (g_str_equal(verb, "submit-many")) {
+                /* The job twice, in one SubmitMany. */
+                GVariant *options;
+                char **argv = parse_job(w + 1, &options, &flags);
+                GVariantBuilder b;
+
+                g_variant_builder_init(&b, G_VARIANT_TYPE("aas"));
+                g_variant_builder_add(&b, "^as", argv);
+                g_variant_builder_add(&b, "^as", argv);
+                r = call(c, MANAGER_PATH, MANAGER_IFACE, "SubmitMany",
+                         g_variant_new("(aas@a{sv})", &b, options), flags, &error);
+                print_outcome(verb, r, error);
         } else if (g_str_equal(verb, "get") && w[1] && w[2]) {
                 r = call(c, w[1], "org.freedesktop.DBus.Properties", "Get",
                          g_variant_new("(ss)", JOB_IFACE, w[2]), flags, &error);
