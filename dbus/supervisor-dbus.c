@@ -390,6 +390,7 @@ static int method_submit_many(sd_bus_message *message, void *userdata, sd_bus_er
                                 job_spec_done(&specs[k]);
                         goto out;
                 }
+                strv_free(specs[i].argv); /* the options' copy has an empty one */
                 specs[i].argv = TAKE_PTR(argvs[i]);
         }
         r = pool_check_room(p, specs, n, &fit);
