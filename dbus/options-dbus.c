@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Decoding and validating a request's argv, input and a{sv} options from a method call. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -236,6 +237,22 @@ static int read_option(sd_bus_message *m, int key, RequestKind kind, Request *re
         case OPT_STOP_TIMEOUT:
                 return sd_bus_message_read_basic(m, 't', &spec->stop_timeout_usec);
         case OPT_STDIN:
+        case OPT_STDOUT:
+        case OPT_STDERR:
+                if (kind == REQUEST_SUBMIT_MANY)
+                        return sd_bus_error_setf(
+                                error, INVALID_ARGS,
+                                "Option '%s' passes an fd, which the one job it goes to uses "
+                                "up: SubmitMany's options are every job's, and take no fds; "
+                                "Submit a job that needs one on its own",
+                                options[key].name);
+                break;
+        default:
+                break;
+        }
+
+        switch (key) {
+        case OPT_STDIN:
                 if (kind == REQUEST_COMMUNICATE)
                         return sd_bus_error_setf(error, INVALID_ARGS,
                                                  "Option 'stdin' does not go with Communicate: its input "
@@ -408,6 +425,7 @@ int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_erro
 
         job_spec_init(&req.spec);
         req.spec.cancel_on_disconnect = kind != REQUEST_SUBMIT;
+        assert(kind != REQUEST_SUBMIT_MANY);
 
         r = read_strv_bounded(m, "argv", &req.spec.argv, error);
         if (r < 0)
@@ -454,6 +472,113 @@ int request_parse(sd_bus_message *m, RequestKind kind, Request *ret, sd_bus_erro
         return 0;
 fail:
         request_done(&req);
+        return r;
+}
+
+void request_argvs_free(char ***argvs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                strv_free(argvs[i]);
+        free(argvs);
+}
+
+/* error, with "argvs[i]: " before its message. */
+static int error_at(sd_bus_error *error, size_t i, const sd_bus_error *e) {
+        return sd_bus_error_setf(error, e->name, "argvs[%zu]: %s", i, e->message ?: "invalid");
+}
+
+int request_parse_many(sd_bus_message *m, Request *ret, char ****ret_argvs, size_t *ret_n,
+                       sd_bus_error *error) {
+        char ***argvs = NULL;
+        size_t n = 0, allocated = 0, bytes = 0;
+        Request req = {};
+        int r;
+
+        job_spec_init(&req.spec);
+        r = sd_bus_message_enter_container(m, 'a', "as");
+        if (r < 0)
+                goto fail;
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                char **argv = NULL;
+
+                r = sd_bus_message_at_end(m, false);
+                if (r < 0)
+                        goto fail;
+                if (r > 0)
+                        break;
+                if (n >= REQUEST_MANY_MAX) {
+                        r = sd_bus_error_setf(
+                                error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                "argvs has more than %u entries; one SubmitMany takes at most %u "
+                                "jobs",
+                                REQUEST_MANY_MAX, REQUEST_MANY_MAX);
+                        goto fail;
+                }
+                if (n + 1 > allocated) {
+                        size_t a = allocated ? allocated * 2 : 16;
+                        char ***k = realloc(argvs, a * sizeof(char **));
+                        if (!k) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        argvs = k;
+                        allocated = a;
+                }
+                r = read_strv_bounded(m, "argv", &argv, &e);
+                if (r < 0) {
+                        if (sd_bus_error_is_set(&e))
+                                r = error_at(error, n, &e);
+                        goto fail;
+                }
+                argvs[n++] = argv;
+                if (!argv || !argv[0]) {
+                        r = sd_bus_error_setf(error, INVALID_ARGS,
+                                              "argvs[%zu]: empty argv, name a program to run", n - 1);
+                        goto fail;
+                }
+                if (argv[0][0] == '\0') {
+                        r = sd_bus_error_setf(error, INVALID_ARGS,
+                                              "argvs[%zu]: argv[0] is empty, name a program to run", n - 1);
+                        goto fail;
+                }
+                for (char **a = argv; *a; a++)
+                        bytes += strlen(*a) + 1;
+                if (bytes > REQUEST_MANY_MAX_BYTES) {
+                        r = sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                              "argvs[%zu]: the argvs up to here take more than %u bytes, the "
+                                              "most one SubmitMany takes",
+                                              n - 1, REQUEST_MANY_MAX_BYTES);
+                        goto fail;
+                }
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                goto fail;
+        if (n == 0) {
+                r = sd_bus_error_set(error, INVALID_ARGS, "argvs is empty: name at least one command");
+                goto fail;
+        }
+
+        r = read_options(m, REQUEST_SUBMIT_MANY, &req, error);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                r = check_size(argvs[i], req.spec.environment, &e);
+                if (r < 0) {
+                        r = error_at(error, i, &e);
+                        goto fail;
+                }
+        }
+
+        *ret = req;
+        *ret_argvs = argvs;
+        *ret_n = n;
+        return 0;
+fail:
+        request_done(&req);
+        request_argvs_free(argvs, n);
         return r;
 }
 

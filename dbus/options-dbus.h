@@ -19,10 +19,16 @@
 #define REQUEST_AFTER_MAX 1024U
 #define REQUEST_RETRY_MAX 1000U
 
+/* SubmitMany: the most jobs one call takes, and the most bytes their argvs take in all (each argv also
+ * stays within REQUEST_ARGS_MAX_BYTES and REQUEST_ARGS_MAX_ENTRIES with the environment). */
+#define REQUEST_MANY_MAX 4096U
+#define REQUEST_MANY_MAX_BYTES (16U * 1024U * 1024U)
+
 typedef enum RequestKind {
         REQUEST_SUBMIT,
         REQUEST_CALL,
         REQUEST_COMMUNICATE,
+        REQUEST_SUBMIT_MANY, /* one set of options for many argvs: no fds */
 } RequestKind;
 
 typedef struct Request {
@@ -37,6 +43,13 @@ typedef struct Request {
  * fills error (InvalidArgs naming the problem) and returns a negative errno; ret is then untouched.
  * On success the caller owns ret->spec. */
 int request_parse(sd_bus_message *message, RequestKind kind, Request *ret, sd_bus_error *error);
+/* Reads SubmitMany's "aas a{sv}": the argvs into *ret_argvs (*ret_n of them, at least one), the options
+ * into ret (whose spec.argv is NULL). Options that one job uses up (fds) are refused; an error about one
+ * argv names its index ("argvs[3]: ..."). On success the caller owns both (request_argvs_free()). */
+int request_parse_many(sd_bus_message *message, Request *ret, char ****ret_argvs, size_t *ret_n,
+                       sd_bus_error *error);
+/* Frees n argvs and the array. */
+void request_argvs_free(char ***argvs, size_t n);
 /* Frees what req holds. */
 void request_done(Request *req);
 /* Sets whom the job runs as: the user option's user, else uid, from the user database: its uid, primary

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The manager object /org/procpool/Supervisor1: org.procpool.Supervisor1 and the ObjectManager. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,11 +116,51 @@ static int check_after(Manager *m, const JobSpec *spec, sd_bus_error *error) {
         return 0;
 }
 
+/* What every request that makes jobs passes after it was parsed: whom they run as, the question to polkit
+ * (once, however many jobs), the owner, the pool. 1: admitted, *ret_pool set; 0: polkit is asked, and the
+ * request comes again. */
+static int request_admit(Manager *m, sd_bus_message *message, Client *c, Request *req, Pool **ret_pool,
+                         sd_bus_error *error) {
+        AuthzAction action = AUTHZ_RUN;
+        Pool *p;
+        int r;
+
+        if (!m->config.system_policy && req->user)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "Option '" PROCPOOL_OPTION_USER "' needs the system instance "
+                                        "(procpoold --system); this one runs every job as its own uid");
+        /* On the system instance a job runs as its caller, or as the user option's user: resolved before
+         * the question, which depends on it (a user option naming the caller asks for no more). */
+        if (m->config.system_policy) {
+                r = request_resolve_user(req, client_uid(c), error);
+                if (r < 0)
+                        return r;
+                if (req->user && req->spec.user.uid != client_uid(c))
+                        action = AUTHZ_RUN_AS;
+        }
+        r = authz_check(m->authz, message, action, error);
+        if (r <= 0)
+                return r;
+        req->spec.owner = client_uid(c);
+        if (req->spec.retry > 0 && (req->spec.passed_fds != 0 || req->spec.has_input))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "Option '" PROCPOOL_OPTION_RETRY "' does not go with fds passed as "
+                                        "stdin, stdout or stderr, nor with Communicate's input: the first "
+                                        "attempt uses them up");
+        p = req->spec.pool ? manager_find_pool(m, req->spec.pool) : m->pool;
+        if (!p)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option '" PROCPOOL_OPTION_POOL
+                                         "': there is no pool '%s' (ListPools)",
+                                         req->spec.pool);
+        *ret_pool = p;
+        return 1;
+}
+
 /* Validates and queues a request; on success returns the job, its JobBus attached. While polkit is asked
  * returns 0 with *ret NULL: the handler sends nothing and returns 1, and the request comes again. */
 static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
                           sd_bus_error *error) {
-        AuthzAction action = AUTHZ_RUN;
         Request req;
         Client *c;
         Pool *p;
@@ -133,44 +176,11 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         r = request_parse(message, kind, &req, error);
         if (r < 0)
                 return r;
-        if (!m->config.system_policy && req.user) {
-                request_done(&req);
-                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
-                                        "Option '" PROCPOOL_OPTION_USER "' needs the system instance "
-                                        "(procpoold --system); this one runs every job as its own uid");
-        }
-        /* On the system instance a job runs as its caller, or as the user option's user: resolved before
-         * the question, which depends on it (a user option naming the caller asks for no more). */
-        if (m->config.system_policy) {
-                r = request_resolve_user(&req, client_uid(c), error);
-                if (r < 0) {
-                        request_done(&req);
-                        return r;
-                }
-                if (req.user && req.spec.user.uid != client_uid(c))
-                        action = AUTHZ_RUN_AS;
-        }
-        r = authz_check(m->authz, message, action, error);
+        r = request_admit(m, message, c, &req, &p, error);
         if (r <= 0) {
                 request_done(&req);
                 if (r == 0)
                         *ret = NULL;
-                return r;
-        }
-        req.spec.owner = client_uid(c);
-        if (req.spec.retry > 0 && (req.spec.passed_fds != 0 || req.spec.has_input)) {
-                request_done(&req);
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                        "Option '" PROCPOOL_OPTION_RETRY "' does not go with fds passed as "
-                                        "stdin, stdout or stderr, nor with Communicate's input: the first "
-                                        "attempt uses them up");
-        }
-        p = req.spec.pool ? manager_find_pool(m, req.spec.pool) : m->pool;
-        if (!p) {
-                r = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                      "Option '" PROCPOOL_OPTION_POOL "': there is no pool '%s' (ListPools)",
-                                      req.spec.pool);
-                request_done(&req);
                 return r;
         }
 
@@ -264,6 +274,173 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
         if (!j)
                 return 1; /* polkit is asked; the request comes again */
         return supervisor_reply_when_stored(m, message, j);
+}
+
+/* A SubmitMany waiting for its jobs' commit: one reply, with every path, or one error. */
+typedef struct Batch {
+        sd_bus_message *handle; /* job_bus_reply_handle() of the call */
+        uint64_t first_id;
+        size_t n;
+} Batch;
+
+static void on_many_stored(int error, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Batch *b = userdata;
+        int r;
+
+        if (error < 0) {
+                r = sd_bus_reply_method_errnof(b->handle, error,
+                                               "Failed to store jobs %" PRIu64 " to %" PRIu64
+                                               " in the state dir: %m; none of them was queued",
+                                               b->first_id, b->first_id + b->n - 1);
+                goto finish;
+        }
+        r = sd_bus_message_new_method_return(b->handle, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "o");
+        for (size_t i = 0; r >= 0 && i < b->n; i++) {
+                char path[sizeof(JOB_PATH_PREFIX) + 24];
+
+                (void) snprintf(path, sizeof(path), JOB_PATH_PREFIX "/%" PRIu64, b->first_id + i);
+                r = sd_bus_message_append_basic(reply, 'o', path);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+finish:
+        if (r < 0)
+                log_debug_errno(
+                        r, "Failed to answer SubmitMany of jobs %" PRIu64 " to %" PRIu64 ": %m, ignoring",
+                        b->first_id, b->first_id + b->n - 1);
+        sd_bus_message_unref(b->handle);
+        free(b);
+}
+
+/* Cancels the first n jobs of a batch that could not be queued as a whole: nobody hears of them. */
+static void batch_cancel(Manager *m, uint64_t first_id, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                Job *j = registry_find(m->registry, first_id + i);
+                if (j)
+                        (void) job_cancel(j);
+        }
+}
+
+/* The error for a batch that does not fit as a whole: how many would. */
+static int batch_room_error(Manager *m, Pool *p, int r, size_t n, size_t fit, uid_t uid, const JobSpec *spec,
+                            sd_bus_error *error) {
+        const PoolConfig *pc = pool_get_config(p);
+
+        switch (r) {
+        case POOL_ERROR_USER_QUEUE_FULL:
+                return sd_bus_error_setf(
+                        error, PROCPOOL_ERROR_QUEUE_FULL,
+                        "%zu jobs do not fit: uid %u may queue %zu more (--max-queued-per-user "
+                        "%u); none was queued",
+                        n, (unsigned) uid, fit, pc->per_user.max_queued);
+        case POOL_ERROR_QUEUE_FULL:
+                return sd_bus_error_setf(
+                        error, PROCPOOL_ERROR_QUEUE_FULL,
+                        "%zu jobs do not fit: the queue takes %zu more (MaxQueued %u); none was "
+                        "queued",
+                        n, fit, pc->max_queued);
+        default:
+                return submit_error(m, p, r, uid, spec, error);
+        }
+}
+
+static int method_submit_many(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ JobSpec *specs = NULL;
+        Manager *m = userdata;
+        char ***argvs = NULL;
+        size_t n = 0, fit, done = 0;
+        uint64_t first_id;
+        Batch *b = NULL;
+        Request req;
+        Client *c;
+        Pool *p;
+        int r;
+
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and takes no new jobs");
+        r = manager_get_client(m, message, &c);
+        if (r < 0)
+                return r;
+        r = request_parse_many(message, &req, &argvs, &n, error);
+        if (r < 0)
+                return r;
+        r = request_admit(m, message, c, &req, &p, error);
+        if (r <= 0)
+                goto out;
+        /* Every job of the batch has the same "after": checked once, against the ids before the batch's. */
+        r = check_after(m, &req.spec, error);
+        if (r < 0)
+                goto out;
+
+        specs = calloc(n, sizeof(JobSpec));
+        if (!specs) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = job_spec_copy(&req.spec, &specs[i]);
+                if (r < 0) {
+                        for (size_t k = 0; k < i; k++)
+                                job_spec_done(&specs[k]);
+                        goto out;
+                }
+                strv_free(specs[i].argv); /* the options' copy has an empty one */
+                specs[i].argv = TAKE_PTR(argvs[i]);
+        }
+        r = pool_check_room(p, specs, n, &fit);
+        if (r < 0) {
+                r = batch_room_error(m, p, r, n, fit, req.spec.owner, &specs[0], error);
+                goto out_specs;
+        }
+        b = calloc(1, sizeof(Batch));
+        if (!b) {
+                r = -ENOMEM;
+                goto out_specs;
+        }
+        r = job_bus_reply_handle(message, &b->handle);
+        if (r < 0)
+                goto out_specs;
+
+        first_id = registry_get_next_id(m->registry);
+        for (; done < n; done++) {
+                Job *j;
+
+                r = supervisor_submit_spec(m, c, p, &specs[done], &j, error);
+                if (r < 0)
+                        break;
+                assert(job_get_record(j)->id == first_id + done);
+        }
+        if (r < 0) {
+                /* Only running out of memory gets here, past pool_check_room(): what was queued goes. */
+                batch_cancel(m, first_id, done);
+                goto out_specs;
+        }
+        b->first_id = first_id;
+        b->n = n;
+        r = registry_await_stored_many(m->registry, first_id, n, on_many_stored, b);
+        if (r < 0) {
+                batch_cancel(m, first_id, n);
+                goto out_specs;
+        }
+        b = NULL;
+        r = 1; /* the reply comes once the jobs are stored */
+out_specs:
+        for (size_t i = done; i < n; i++)
+                job_spec_done(&specs[i]);
+out:
+        if (b) {
+                sd_bus_message_unref(b->handle);
+                free(b);
+        }
+        request_argvs_free(argvs, n);
+        request_done(&req);
+        return r == 0 ? 1 : r; /* 0: polkit is asked; the request comes again */
 }
 
 /* Call and Communicate whose job the store refused: their callers hear why, and the job is gone. */
@@ -655,6 +832,8 @@ const sd_bus_vtable supervisor_vtable[] = {
         SD_BUS_PROPERTY("JobCgroups", "b", property_get_job_cgroups, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Submit", SD_BUS_ARGS("as", argv, "a{sv}", options), SD_BUS_RESULT("o", job),
                                 method_submit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SubmitMany", SD_BUS_ARGS("aas", argvs, "a{sv}", options),
+                                SD_BUS_RESULT("ao", jobs), method_submit_many, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Call", SD_BUS_ARGS("as", argv, "a{sv}", options),
                                 SD_BUS_RESULT("i", returncode), method_call, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Communicate", SD_BUS_ARGS("as", argv, "ay", input, "a{sv}", options),

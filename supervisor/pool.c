@@ -660,6 +660,37 @@ int pool_validate(Pool *p, const JobSpec *spec, JobSpecField *ret_field) {
         return p->executor->vtable->validate(p->executor, spec, ret_field);
 }
 
+int pool_check_room(Pool *p, const JobSpec *specs, size_t n, size_t *ret_fit) {
+        size_t queued = p->n_queued + p->n_waiting, cost = 0;
+        uid_t owner = n > 0 ? specs[0].owner : 0;
+        const UserUsage *u;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                assert(specs[i].owner == owner && job_spec_count_fds(&specs[i]) == 0);
+                cost += job_spec_cost(&specs[i]);
+        }
+        *ret_fit = 0;
+        if (p->shutting_down)
+                return POOL_ERROR_SHUTTING_DOWN;
+        if (queued + n > p->config.max_queued) {
+                *ret_fit = queued < p->config.max_queued ? p->config.max_queued - queued : 0;
+                return POOL_ERROR_QUEUE_FULL;
+        }
+        u = quota_find(&p->users, owner);
+        queued = u ? u->n_queued + u->n_waiting : 0;
+        if (p->config.per_user.max_queued > 0 && queued + n > p->config.per_user.max_queued) {
+                *ret_fit =
+                        queued < p->config.per_user.max_queued ? p->config.per_user.max_queued - queued : 0;
+                return POOL_ERROR_USER_QUEUE_FULL;
+        }
+        r = registry_make_room(p->registry, owner, cost);
+        if (r < 0)
+                return r;
+        *ret_fit = n;
+        return 0;
+}
+
 int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret) {
         size_t cost = job_spec_cost(spec);
         JobSpecField field;

@@ -82,6 +82,11 @@ void pool_retire(Pool *p, Pool *to);
  * the event loop, never inside this call. */
 int pool_submit(Pool *p, JobSpec *spec, void *userdata, Job **ret);
 /* Whether the pool's executor can honour spec: POOL_ERROR_NOT_SUPPORTED naming the field if not. */
+/* Whether the n jobs of specs (one owner, no fds passed) fit the queue, the per-uid queue and the bytes held,
+ * as a whole, as pool_submit() checks each: 0, or the POOL_ERROR_* they meet, with *ret_fit set to how many
+ * would fit the queue that is full (0 for the bytes held). Finished jobs may be released to make room, as
+ * pool_submit() does. */
+int pool_check_room(Pool *p, const JobSpec *specs, size_t n, size_t *ret_fit);
 int pool_validate(Pool *p, const JobSpec *spec, JobSpecField *ret_field);
 int pool_set_size(Pool *p, unsigned size);
 /* A paused pool starts nothing; what runs goes on. Stored, as the size is. */

@@ -17,6 +17,13 @@ static void usage_free(void *p) {
         free(u);
 }
 
+const UserUsage *quota_find(void *const *tree, uid_t uid) {
+        UserUsage key = { .uid = uid }, **found;
+
+        found = tfind(&key, tree, usage_compare);
+        return found ? *found : NULL;
+}
+
 UserUsage *quota_ref(void **tree, uid_t uid) {
         UserUsage key = { .uid = uid }, **found, *u;
 

@@ -32,6 +32,8 @@ struct UserUsage {
         uint64_t round;                   /* the round of its next turn */
 };
 
+/* The record of uid in *tree, or NULL where it has none. */
+const UserUsage *quota_find(void *const *tree, uid_t uid);
 /* The record of uid in *tree, made if there is none yet; takes a job reference. NULL on OOM. */
 UserUsage *quota_ref(void **tree, uid_t uid);
 /* Drops a job reference; frees the record with the last one. */

@@ -50,7 +50,9 @@ struct Registry {
         size_t n_dirty, allocated_dirty, n_deleted, allocated_deleted;
         struct Ack {
                 uint64_t id;
+                uint64_t n; /* jobs id to id + n - 1, which done_many hears of as one */
                 void (*done)(Job *j, int error, void *userdata);
+                void (*done_many)(int error, void *userdata);
                 void *userdata;
         } * acks;
         size_t n_acks, allocated_acks;
@@ -401,7 +403,27 @@ int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, v
         }
         if (grow((void **) &r->acks, &r->allocated_acks, r->n_acks, sizeof(struct Ack)) < 0)
                 return -ENOMEM;
-        r->acks[r->n_acks++] = (struct Ack) { j->r.id, done, userdata };
+        r->acks[r->n_acks++] = (struct Ack) { .id = j->r.id, .n = 1, .done = done, .userdata = userdata };
+        if (r->n_acks >= REGISTRY_ACKS_MAX)
+                (void) registry_flush(r);
+        else
+                flush_arm(r);
+        return 0;
+}
+
+int registry_await_stored_many(Registry *r, uint64_t first_id, uint64_t n,
+                               void (*done)(int error, void *userdata), void *userdata) {
+        assert(n > 0 && first_id + n <= r->next_id);
+
+        if (!r->store) {
+                done(0, userdata);
+                return 0;
+        }
+        if (grow((void **) &r->acks, &r->allocated_acks, r->n_acks, sizeof(struct Ack)) < 0)
+                return -ENOMEM;
+        r->acks[r->n_acks++] =
+                (struct Ack) { .id = first_id, .n = n, .done_many = done, .userdata = userdata };
+        /* One ack however many jobs: the commit that holds their inserts is the one that answers. */
         if (r->n_acks >= REGISTRY_ACKS_MAX)
                 (void) registry_flush(r);
         else
@@ -469,6 +491,21 @@ fail:
         return k;
 }
 
+/* A job whose caller hears that the store refused it: it is forgotten unless it has gone on already. */
+static void ack_refused(Registry *r, uint64_t id) {
+        Job *j = registry_find(r, id);
+
+        if (j && j->starting)
+                pool_job_unstart(j->pool, j); /* taken out to start in this very batch */
+        if (j && !job_state_is_final(j->r.state) && !j->starting && j->r.state == JOB_QUEUED) {
+                registry_drop(r, j);
+                /* Its id was seen (InterfacesAdded): the next id is stored with the next commit, so that
+                 * it is not given again after a restart. */
+                registry_job_deleted(r, id);
+                registry_check_idle(r);
+        }
+}
+
 int registry_flush(Registry *r) {
         struct Ack *acks;
         size_t n_acks;
@@ -492,20 +529,15 @@ int registry_flush(Registry *r) {
                 /* What nobody was told is stored is refused and forgotten; every other change is kept
                  * and tried again. */
                 for (size_t i = 0; i < n_acks; i++) {
-                        Job *j = registry_find(r, acks[i].id);
-                        if (!j)
-                                continue;
-                        acks[i].done(j, k, acks[i].userdata);
-                        j = registry_find(r, acks[i].id);
-                        if (j && j->starting)
-                                pool_job_unstart(j->pool, j); /* taken out to start in this very batch */
-                        if (j && !job_state_is_final(j->r.state) && !j->starting &&
-                            j->r.state == JOB_QUEUED) {
-                                registry_drop(r, j);
-                                /* Its id was seen (InterfacesAdded): the next id is stored with the next
-                                 * commit, so that it is not given again after a restart. */
-                                registry_job_deleted(r, acks[i].id);
-                                registry_check_idle(r);
+                        if (acks[i].done_many)
+                                acks[i].done_many(k, acks[i].userdata);
+                        for (uint64_t id = acks[i].id; id < acks[i].id + acks[i].n; id++) {
+                                Job *j = registry_find(r, id);
+                                if (!j)
+                                        continue;
+                                if (acks[i].done)
+                                        acks[i].done(j, k, acks[i].userdata);
+                                ack_refused(r, id);
                         }
                 }
                 free(acks);
@@ -524,7 +556,13 @@ int registry_flush(Registry *r) {
                 r->stored_next_id = r->next_id;
         r->n_dirty = r->n_deleted = r->n_pool_changes = 0;
         for (size_t i = 0; i < n_acks; i++) {
-                Job *j = registry_find(r, acks[i].id);
+                Job *j;
+
+                if (acks[i].done_many) {
+                        acks[i].done_many(0, acks[i].userdata);
+                        continue;
+                }
+                j = registry_find(r, acks[i].id);
                 if (j)
                         acks[i].done(j, 0, acks[i].userdata);
         }

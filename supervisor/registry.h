@@ -79,6 +79,11 @@ void registry_coldplug(Registry *r);
  * registry forgets j (job_removed is called). Without a store, calls done(j, 0) at once. */
 int registry_await_stored(Registry *r, Job *j, void (*done)(Job *j, int error, void *userdata),
                           void *userdata);
+/* As registry_await_stored(), once for the jobs first_id to first_id + n - 1 (a batch, added together):
+ * done(0) once all of them are stored, in one commit, or done(error) once, when the store refused them,
+ * after which the registry forgets every one of them that is still queued. */
+int registry_await_stored_many(Registry *r, uint64_t first_id, uint64_t n,
+                               void (*done)(int error, void *userdata), void *userdata);
 /* Writes what changed now; returns 0, or the store's error (the changes are kept and tried again). */
 int registry_flush(Registry *r);
 

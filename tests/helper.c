@@ -33,6 +33,7 @@ static int run_client(const char *address, const char *mode, const char *const *
         g_autoptr(GDBusConnection) c = fixture_connect(address, &error);
         g_autoptr(GVariant) r = NULL;
         gboolean communicate = g_str_equal(mode, "communicate"), submit = g_str_equal(mode, "submit");
+        gboolean many = g_str_equal(mode, "submit-many");
 
         if (!c) {
                 g_print("connect-failed=%s\n", error->message);
@@ -47,6 +48,18 @@ static int run_client(const char *address, const char *mode, const char *const *
                         "priority", g_variant_new_int32((gint32) g_ascii_strtoll(cmd[0], NULL, 10)), NULL);
                 r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Submit",
                                                 g_variant_new("(^as@a{sv})", cmd + 1, options), NULL,
+                                                G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
+        } else if (many) {
+                /* Each word is a command of its own. */
+                GVariantBuilder b;
+
+                g_variant_builder_init(&b, G_VARIANT_TYPE("aas"));
+                for (const char *const *w = cmd; *w; w++) {
+                        const char *one[] = { *w, NULL };
+                        g_variant_builder_add(&b, "^as", one);
+                }
+                r = g_dbus_connection_call_sync(c, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "SubmitMany",
+                                                g_variant_new("(aas@a{sv})", &b, FIXTURE_NO_OPTIONS), NULL,
                                                 G_DBUS_CALL_FLAGS_NONE, CLIENT_TIMEOUT_MSEC, NULL, &error);
         } else if (communicate)
                 r = g_dbus_connection_call_sync(
@@ -66,6 +79,9 @@ static int run_client(const char *address, const char *mode, const char *const *
                 const char *path;
                 g_variant_get(r, "(&o)", &path);
                 g_print("path=%s\n", path);
+        } else if (many) {
+                g_autoptr(GVariant) paths = g_variant_get_child_value(r, 0);
+                g_print("paths=%zu\n", g_variant_n_children(paths));
         } else if (communicate) {
                 g_autoptr(GVariant) out = NULL, err = NULL;
                 int rc;
@@ -238,6 +254,18 @@ static gboolean run_op(GDBusConnection *c, const char *op) {
                         return TRUE;
                 }
                 print_outcome(verb, r, error);
+        } else if (g_str_equal(verb, "submit-many")) {
+                /* The job twice, in one SubmitMany. */
+                GVariant *options;
+                char **argv = parse_job(w + 1, &options, &flags);
+                GVariantBuilder b;
+
+                g_variant_builder_init(&b, G_VARIANT_TYPE("aas"));
+                g_variant_builder_add(&b, "^as", argv);
+                g_variant_builder_add(&b, "^as", argv);
+                r = call(c, MANAGER_PATH, MANAGER_IFACE, "SubmitMany",
+                         g_variant_new("(aas@a{sv})", &b, options), flags, &error);
+                print_outcome(verb, r, error);
         } else if (g_str_equal(verb, "get") && w[1] && w[2]) {
                 r = call(c, w[1], "org.freedesktop.DBus.Properties", "Get",
                          g_variant_new("(ss)", JOB_IFACE, w[2]), flags, &error);
@@ -368,7 +396,7 @@ int main(int argc, char *argv[]) {
         if (argc == 5 && g_str_equal(argv[1], "listen"))
                 return run_listener(argv[2], argv[3], argv[4]);
         fprintf(stderr,
-                "usage: %s client ADDRESS call|communicate CMD... | client ADDRESS submit PRIORITY CMD... | "
+                "usage: %s client ADDRESS call|communicate CMD... | client ADDRESS submit-many WORD... | client ADDRESS submit PRIORITY CMD... | "
                 "drain TEXT GATE | script ADDRESS OP... | listen ADDRESS READY STOP\n",
                 argv[0]);
         return 2;

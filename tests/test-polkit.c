@@ -209,18 +209,19 @@ static void test_run_denied(Fixture *f, gconstpointer data) {
         g_autofree char *call = g_strdup_printf("call -- touch %s", marker);
         g_autofree char *submit = g_strdup_printf("submit -- touch %s", marker);
         g_autofree char *communicate = g_strdup_printf("communicate -- touch %s", marker);
-        const char *const ops[] = { call, submit, communicate, NULL };
-        g_autofree char *out = NULL, *expected = NULL, *mine = NULL;
+        g_autofree char *many = g_strdup_printf("submit-many -- touch %s", marker);
+        const char *const ops[] = { call, submit, communicate, many, NULL };
+        g_autofree char *out = NULL, *expected = NULL, *mine = NULL, *batch = NULL;
         g_auto(GStrv) lines = NULL;
 
         g_assert_true(fixture_polkit_answers(f, user2(), "org.procpool.run", FALSE));
         out = fixture_user_client(f, user2(), ops);
         lines = g_strsplit(g_strstrip(out), "\n", -1);
-        g_assert_cmpuint(g_strv_length(lines), ==, 3);
+        g_assert_cmpuint(g_strv_length(lines), ==, 4);
         expected = g_strdup_printf("uid %u is not allowed to run jobs through procpoold (polkit action "
                                    "org.procpool.run)",
                                    (unsigned) user2()->uid);
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
                 assert_error_line(lines[i], ERROR_ACCESS_DENIED, expected);
         /* Nothing of theirs ran, or was even queued. */
         g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
@@ -231,6 +232,9 @@ static void test_run_denied(Fixture *f, gconstpointer data) {
         /* procpool-test1 still runs jobs: the default. */
         mine = op(f, user1(), "call -- true");
         g_assert_cmpstr(mine, ==, "call (0,)");
+        /* ...and batches of them, asked about once. */
+        batch = op(f, user1(), "submit-many -- true");
+        g_assert_true(g_str_has_prefix(batch, "submit-many (['" MANAGER_PATH "/job/"));
         fixture_remove_tree(dir);
 }
 

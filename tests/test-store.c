@@ -678,6 +678,21 @@ static void test_store_full(Fixture *f, gconstpointer unused) {
         g_assert_nonnull(error);
         g_assert_nonnull(strstr(error->message, "not queued"));
         g_clear_error(&error);
+        /* A SubmitMany is one commit: refused as a whole, none of its jobs left queued. */
+        {
+                GVariantBuilder b;
+
+                g_variant_builder_init(&b, G_VARIANT_TYPE("aas"));
+                for (int i = 0; i < 3; i++)
+                        g_variant_builder_add(&b, "^as", argv_true);
+                r = fixture_call(f, "SubmitMany", g_variant_new("(aas@a{sv})", &b, FIXTURE_NO_OPTIONS),
+                                 &error);
+                g_assert_null(r);
+                g_assert_nonnull(error);
+                g_assert_nonnull(strstr(error->message, "none of them was queued"));
+                g_clear_error(&error);
+                g_assert_cmpuint(fixture_manager_u(f, "Queued"), ==, 0);
+        }
 
         /* Room again: the daemon, still serving, takes jobs as before. */
         g_assert_cmpint(g_unlink(filler), ==, 0);

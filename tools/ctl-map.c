@@ -29,6 +29,8 @@
 /* procpoolctl or the daemon failed (unreachable, a Submit refused): GNU parallel's status for its own
  * errors, above any count of failed jobs. */
 #define EXIT_MAP_ERROR 255
+/* Lines one SubmitMany carries at most: a few calls fill the window, and the daemon's bound (4096) is far. */
+#define MAP_BATCH_MAX 128
 /* Calls out at once, answers awaited: the system bus's dbus-daemon lets a connection await 128
  * (max_replies_per_connection) and fails the calls past that. */
 #define MAP_CALLS_MAX 100
@@ -46,6 +48,7 @@ typedef enum MapPhase {
 } MapPhase;
 
 typedef struct Map Map;
+typedef struct MapBatch MapBatch;
 
 typedef struct MapJob {
         Map *map;
@@ -69,10 +72,11 @@ typedef struct MapJob {
 struct Map {
         Ctl *ctl;
         sd_event *event;
-        char **command;          /* CMD ARG... as given */
-        bool substitute;         /* some word holds {}: else the line is appended */
-        sd_bus_message *options; /* the a{sv} every Submit carries, built once */
-        bool fds_ok;             /* the bus passes fds: OpenOutput, else GetOutput */
+        char **command;           /* CMD ARG... as given */
+        sd_bus_message *options;  /* the a{sv} every Submit carries, built once */
+        bool no_many;             /* the daemon has no SubmitMany: one Submit per line */
+        struct MapBatch *batches; /* SubmitMany calls out */
+        bool fds_ok;              /* the bus passes fds: OpenOutput, else GetOutput */
 
         MapJob **jobs; /* by line, from 0; NULL once printed (or dropped) and freed */
         size_t n_jobs, n_allocated;
@@ -104,11 +108,21 @@ struct Map {
         char *owner;
 };
 
+/* A SubmitMany out: its jobs, in the order of its argvs. */
+struct MapBatch {
+        Map *map;
+        sd_bus_slot *slot;
+        MapJob *jobs[MAP_BATCH_MAX];
+        size_t n;
+        MapBatch *next;
+};
+
 static bool streq(const char *a, const char *b) {
         return strcmp(a ?: "", b ?: "") == 0;
 }
 
 static void map_fill(Map *m);
+static MapJob *map_next_pending(Map *m);
 
 /* ---- the command line of one line ------------------------------------------------------------------- */
 
@@ -137,24 +151,61 @@ static char *replace_braces(const char *s, const char *input) {
         return buf;
 }
 
-/* The argv of a line: {} replaced in every word, or the line appended when no word has one. */
-static char **map_argv(Map *m, const char *input) {
+/* Whether s is UTF-8 text, as D-Bus takes a string: no overlong forms, surrogates or code points past
+ * U+10FFFF. */
+static bool utf8_is_valid(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        while (*p) {
+                unsigned c = *p, n;
+                uint32_t cp;
+
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3, cp = c & 0x07;
+                else
+                        return false;
+                for (unsigned i = 1; i <= n; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                p += n + 1;
+        }
+        return true;
+}
+
+char **ctl_command_argv(char *const *command, const char *input) {
         size_t n = 0;
+        bool substitute = false;
         char **argv;
 
-        while (m->command[n])
+        while (command[n]) {
+                if (strstr(command[n], "{}"))
+                        substitute = true;
                 n++;
+        }
         argv = calloc(n + 2, sizeof(char *));
         if (!argv)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
-                argv[i] = m->substitute ? replace_braces(m->command[i], input) : strdup(m->command[i]);
+                argv[i] = substitute ? replace_braces(command[i], input) : strdup(command[i]);
                 if (!argv[i]) {
                         strv_free(argv);
                         return NULL;
                 }
         }
-        if (!m->substitute) {
+        if (!substitute) {
                 argv[n] = strdup(input);
                 if (!argv[n]) {
                         strv_free(argv);
@@ -162,6 +213,11 @@ static char **map_argv(Map *m, const char *input) {
                 }
         }
         return argv;
+}
+
+/* The argv of a line: {} replaced in every word, or the line appended when no word has one. */
+static char **map_argv(Map *m, const char *input) {
+        return ctl_command_argv(m->command, input);
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------------ */
@@ -769,6 +825,45 @@ static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_
 
 /* ---- submitting ----------------------------------------------------------------------------------------- */
 
+/* QueueFull: the job is back in line, sent again once a job ended; one at a time until one is taken. */
+static void map_job_requeue(Map *m, MapJob *j) {
+        active_remove(m, j);
+        j->phase = MAP_PENDING;
+        m->n_pending++;
+        if (j->seq - 1 < m->next_submit)
+                m->next_submit = j->seq - 1;
+        m->submit_limit = 1;
+        if (!m->queue_full) {
+                m->queue_full = true;
+                (void) sd_event_source_set_time_relative(m->retry_timer, QUEUE_FULL_RETRY_USEC);
+                (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+/* The daemon took the job as path: it is cancelled if map is stopping, and its end is watched. */
+static int map_job_submitted(Map *m, MapJob *j, const char *path) {
+        j->path = strdup(path);
+        if (!j->path)
+                return -ENOMEM;
+        j->id = job_path_to_id(j->path);
+        if (m->stopping) {
+                j->cancelled = true;
+                (void) sd_bus_call_method_async(m->ctl->bus, NULL, PROCPOOL_BUS_NAME, j->path,
+                                                PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
+        }
+        /* A job of an id not known yet ended while this Submit was out: it may have been this one. */
+        if (m->n_unknown_finished != j->unknown_at_send)
+                (void) map_job_check(j);
+        else
+                j->phase = MAP_RUNNING;
+        return 0;
+}
+
+static void map_grow_submit_limit(Map *m) {
+        if (m->submit_limit < MAP_WINDOW)
+                m->submit_limit = m->submit_limit * 2 < MAP_WINDOW ? m->submit_limit * 2 : MAP_WINDOW;
+}
+
 static int on_submit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         MapJob *j = userdata;
         Map *m = j->map;
@@ -779,18 +874,7 @@ static int on_submit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         map_call_answered(m, &j->slot);
         m->n_submitting--;
         if (e && sd_bus_error_has_name(e, PROCPOOL_ERROR_QUEUE_FULL) && !m->stopping) {
-                /* Back in line, sent again once a job ended; one Submit at a time until one is taken. */
-                active_remove(m, j);
-                j->phase = MAP_PENDING;
-                m->n_pending++;
-                if (j->seq - 1 < m->next_submit)
-                        m->next_submit = j->seq - 1;
-                m->submit_limit = 1;
-                if (!m->queue_full) {
-                        m->queue_full = true;
-                        (void) sd_event_source_set_time_relative(m->retry_timer, QUEUE_FULL_RETRY_USEC);
-                        (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_ONESHOT);
-                }
+                map_job_requeue(m, j);
                 map_fill(m);
                 return 0;
         }
@@ -805,11 +889,8 @@ static int on_submit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 return 0;
         }
         r = sd_bus_message_read(reply, "o", &path);
-        if (r >= 0) {
-                j->path = strdup(path);
-                if (!j->path)
-                        r = -ENOMEM;
-        }
+        if (r >= 0)
+                r = map_job_submitted(m, j, path);
         if (r < 0) {
                 (void) ctl_log_error(m->ctl, NULL, r, "Failed to read the reply of Submit");
                 map_fail(m, EXIT_MAP_ERROR);
@@ -817,41 +898,31 @@ static int on_submit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 map_fill(m);
                 return 0;
         }
-        j->id = job_path_to_id(j->path);
-        if (m->submit_limit < MAP_WINDOW)
-                m->submit_limit = m->submit_limit * 2 < MAP_WINDOW ? m->submit_limit * 2 : MAP_WINDOW;
-        if (m->stopping) {
-                j->cancelled = true;
-                (void) sd_bus_call_method_async(m->ctl->bus, NULL, PROCPOOL_BUS_NAME, j->path,
-                                                PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
-        }
-        /* A job of an id not known yet ended while this Submit was out: it may have been this one. */
-        if (m->n_unknown_finished != j->unknown_at_send)
-                (void) map_job_check(j);
-        else
-                j->phase = MAP_RUNNING;
+        map_grow_submit_limit(m);
         map_fill(m);
         return 0;
 }
 
-/* Builds the Submit of a line: its argv, then --pool's option and the options every job shares. */
-static int map_new_submit(Map *m, MapJob *j, sd_bus_message **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+/* The argv of a line, or NULL with -EINVAL for a line D-Bus cannot carry: not UTF-8, or holding a NUL. */
+static int map_job_argv(Map *m, MapJob *j, char ***ret) {
         _cleanup_strv_free_ char **argv = NULL;
-        int r;
 
         if (!j->input)
                 return -EINVAL;
         argv = map_argv(m, j->input);
         if (!argv)
                 return -ENOMEM;
-        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Submit");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append_strv(msg, argv); /* -EINVAL for a word that is not UTF-8 */
-        if (r < 0)
-                return r;
+        for (char **a = argv; *a; a++)
+                if (!utf8_is_valid(*a))
+                        return -EINVAL;
+        *ret = TAKE_PTR(argv);
+        return 0;
+}
+
+/* Appends --pool's option and the options every job shares. */
+static int map_append_options(Map *m, sd_bus_message *msg) {
+        int r;
+
         r = sd_bus_message_open_container(msg, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -864,11 +935,54 @@ static int map_new_submit(Map *m, MapJob *j, sd_bus_message **ret) {
         r = sd_bus_message_copy(msg, m->options, true);
         if (r < 0)
                 return r;
-        r = sd_bus_message_close_container(msg);
+        return sd_bus_message_close_container(msg);
+}
+
+/* Builds the Submit of a line: its argv, then the options. */
+static int map_new_submit(Map *m, MapJob *j, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        int r;
+
+        r = map_job_argv(m, j, &argv);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                           PROCPOOL_MANAGER_INTERFACE, "Submit");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_strv(msg, argv);
+        if (r < 0)
+                return r;
+        r = map_append_options(m, msg);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(msg);
         return 0;
+}
+
+/* A line D-Bus cannot carry is not run, and counts as failed. */
+static void map_job_unsendable(Map *m, MapJob *j) {
+        if (m->ctl->json)
+                ctl_json_error("org.freedesktop.DBus.Error.InvalidArgs",
+                               "Line is not UTF-8 text, or holds a NUL byte: not run");
+        else
+                fprintf(stderr, "Line %zu is not UTF-8 text, or holds a NUL byte: not run.\n", j->seq);
+        m->n_failed++;
+        if (m->ctl->halt_on_error) {
+                m->halt_exit = EXIT_FAILED;
+                map_stop(m);
+        }
+        map_job_done(j);
+}
+
+/* The job's call went out: it is active, and counts as submitting. */
+static void map_job_sent(Map *m, MapJob *j) {
+        j->phase = MAP_SUBMITTING;
+        j->unknown_at_send = m->n_unknown_finished;
+        m->n_pending--;
+        m->n_submitting++;
+        active_add(m, j);
 }
 
 static void map_submit(Map *m, MapJob *j) {
@@ -877,35 +991,183 @@ static void map_submit(Map *m, MapJob *j) {
 
         r = map_new_submit(m, j, &msg);
         if (r == -EINVAL) {
-                /* D-Bus carries text: a line that is not UTF-8, or holds a NUL, cannot be an argument. */
-                if (m->ctl->json)
-                        ctl_json_error("org.freedesktop.DBus.Error.InvalidArgs",
-                                       "Line is not UTF-8 text, or holds a NUL byte: not run");
-                else
-                        fprintf(stderr, "Line %zu is not UTF-8 text, or holds a NUL byte: not run.\n",
-                                j->seq);
-                m->n_failed++;
-                if (m->ctl->halt_on_error) {
-                        m->halt_exit = EXIT_FAILED;
-                        map_stop(m);
-                }
-                map_job_done(j);
+                map_job_unsendable(m, j);
                 return;
         }
         if (r >= 0) {
                 r = sd_bus_call_async(m->ctl->bus, &j->slot, msg, on_submit_reply, j, UINT64_MAX);
                 if (r >= 0) {
-                        j->phase = MAP_SUBMITTING;
                         m->n_calls++;
-                        j->unknown_at_send = m->n_unknown_finished;
-                        m->n_pending--;
-                        m->n_submitting++;
-                        active_add(m, j);
+                        map_job_sent(m, j);
                         return;
                 }
         }
         (void) ctl_log_error(m->ctl, NULL, r, "Failed to submit line %zu", j->seq);
         map_fail(m, EXIT_MAP_ERROR);
+}
+
+/* ---- SubmitMany: the lines of a chunk in one call ------------------------------------------------------ */
+
+static MapBatch *map_batch_free(MapBatch *b) {
+        if (!b)
+                return NULL;
+        sd_bus_slot_unref(b->slot);
+        free(b);
+        return NULL;
+}
+
+static void map_batch_unlink(Map *m, MapBatch *b) {
+        for (MapBatch **p = &m->batches; *p; p = &(*p)->next)
+                if (*p == b) {
+                        *p = b->next;
+                        break;
+                }
+}
+
+/* The line an error of SubmitMany names ("argvs[3]: ..."), or the batch's first. */
+static size_t map_batch_error_line(MapBatch *b, const sd_bus_error *e) {
+        unsigned long i;
+
+        if (e->message && sscanf(e->message, "argvs[%lu]", &i) == 1 && i < b->n)
+                return b->jobs[i]->seq;
+        return b->jobs[0]->seq;
+}
+
+static int on_submit_many_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        MapBatch *b = userdata;
+        Map *m = b->map;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
+        int r;
+
+        map_call_answered(m, &b->slot);
+        map_batch_unlink(m, b);
+        m->n_submitting -= b->n;
+        if (e && sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_METHOD) && !m->stopping) {
+                /* An older procpoold: these lines and every next one go with Submit. */
+                m->no_many = true;
+                for (size_t i = 0; i < b->n; i++) {
+                        MapJob *j = b->jobs[i];
+
+                        active_remove(m, j);
+                        j->phase = MAP_PENDING;
+                        m->n_pending++;
+                        if (j->seq - 1 < m->next_submit)
+                                m->next_submit = j->seq - 1;
+                }
+                goto finish;
+        }
+        if (e && sd_bus_error_has_name(e, PROCPOOL_ERROR_QUEUE_FULL) && !m->stopping) {
+                /* None of them was queued. */
+                for (size_t i = 0; i < b->n; i++)
+                        map_job_requeue(m, b->jobs[i]);
+                goto finish;
+        }
+        if (e) {
+                /* No job: nothing to cancel or release. */
+                if (!m->stopping) {
+                        (void) ctl_log_error(m->ctl, e, -EIO, "Failed to submit line %zu",
+                                             map_batch_error_line(b, e));
+                        map_fail(m, EXIT_MAP_ERROR);
+                }
+                for (size_t i = 0; i < b->n; i++)
+                        map_job_done(b->jobs[i]);
+                goto finish;
+        }
+        r = sd_bus_message_enter_container(reply, 'a', "o");
+        for (size_t i = 0; i < b->n; i++) {
+                MapJob *j = b->jobs[i];
+
+                if (r >= 0) {
+                        r = sd_bus_message_read_basic(reply, 'o', &path);
+                        if (r == 0)
+                                r = -EBADMSG; /* fewer paths than lines */
+                }
+                if (r >= 0)
+                        r = map_job_submitted(m, j, path);
+                if (r < 0)
+                        map_job_done(j);
+        }
+        if (r < 0) {
+                (void) ctl_log_error(m->ctl, NULL, r, "Failed to read the reply of SubmitMany");
+                map_fail(m, EXIT_MAP_ERROR);
+        } else
+                map_grow_submit_limit(m);
+finish:
+        map_batch_free(b);
+        map_fill(m);
+        return 0;
+}
+
+/* Sends up to max pending lines in one SubmitMany; returns how many lines it took (sent, or not run
+ * because D-Bus cannot carry them), 0 when none is pending. */
+static size_t map_submit_batch(Map *m, size_t max) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        MapBatch *b;
+        size_t taken = 0;
+        int r;
+
+        b = calloc(1, sizeof(MapBatch));
+        if (!b) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        b->map = m;
+        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                                           PROCPOOL_MANAGER_INTERFACE, "SubmitMany");
+        if (r >= 0)
+                r = sd_bus_message_open_container(msg, 'a', "as");
+        while (r >= 0 && b->n < max && !m->stopping) {
+                _cleanup_strv_free_ char **argv = NULL;
+                MapJob *j = map_next_pending(m);
+
+                if (!j)
+                        break;
+                taken++;
+                r = map_job_argv(m, j, &argv);
+                if (r == -EINVAL) {
+                        map_job_unsendable(m, j);
+                        r = 0;
+                        continue;
+                }
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(msg, argv);
+                if (r >= 0) {
+                        /* Out of the pending lines, so that the next one is found; sent below. */
+                        j->phase = MAP_SUBMITTING;
+                        b->jobs[b->n++] = j;
+                }
+        }
+        if (r >= 0 && (b->n == 0 || m->stopping)) {
+                /* None, or a line not run halted map: nothing more goes out. */
+                for (size_t i = 0; i < b->n; i++)
+                        b->jobs[i]->phase = MAP_PENDING;
+                free(b);
+                return taken;
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(msg);
+        if (r >= 0)
+                r = map_append_options(m, msg);
+        if (r >= 0)
+                r = sd_bus_call_async(m->ctl->bus, &b->slot, msg, on_submit_many_reply, b, UINT64_MAX);
+        if (r < 0)
+                goto fail;
+        m->n_calls++;
+        for (size_t i = 0; i < b->n; i++)
+                map_job_sent(m, b->jobs[i]);
+        b->next = m->batches;
+        m->batches = b;
+        return taken;
+fail:
+        if (b)
+                for (size_t i = 0; i < b->n; i++)
+                        b->jobs[i]->phase = MAP_PENDING;
+        free(b);
+        (void) ctl_log_error(m->ctl, NULL, r, "Failed to submit line %zu",
+                             taken > 0 && m->next_submit < m->n_jobs ? m->next_submit + 1 : m->n_jobs);
+        map_fail(m, EXIT_MAP_ERROR);
+        return taken;
 }
 
 static MapJob *map_next_pending(Map *m) {
@@ -936,10 +1198,17 @@ static void map_fill(Map *m) {
                 if (m->n_active >= MAP_WINDOW || m->queue_full || m->n_submitting >= m->submit_limit ||
                     m->n_calls >= MAP_CALLS_MAX)
                         break;
-                j = map_next_pending(m);
-                if (j) {
-                        map_submit(m, j);
-                        continue;
+                if (!m->no_many) {
+                        size_t room = MIN(MAP_WINDOW - m->n_active, m->submit_limit - m->n_submitting);
+
+                        if (map_submit_batch(m, MIN(room, (size_t) MAP_BATCH_MAX)) > 0)
+                                continue;
+                } else {
+                        j = map_next_pending(m);
+                        if (j) {
+                                map_submit(m, j);
+                                continue;
+                        }
                 }
                 if (m->eof || m->input_source)
                         break;
@@ -1016,6 +1285,11 @@ static int map_watch(Map *m) {
 }
 
 static void map_done(Map *m) {
+        while (m->batches) {
+                MapBatch *b = m->batches;
+                m->batches = b->next;
+                map_batch_free(b);
+        }
         for (size_t i = 0; i < m->n_jobs; i++)
                 map_job_free(m->jobs[i]);
         free(m->jobs);
@@ -1092,9 +1366,6 @@ int verb_map(Ctl *c, int argc, char **argv) {
         Map m = { .ctl = c, .command = argv + 1, .submit_limit = MAP_WINDOW };
         int r;
 
-        for (char **a = m.command; *a; a++)
-                if (strstr(*a, "{}"))
-                        m.substitute = true;
         if (c->joblog) {
                 m.joblog = fopen(c->joblog, "we");
                 if (!m.joblog) {

@@ -1118,15 +1118,89 @@ int verb_call(Ctl *c, int argc, char **argv) {
         return r;
 }
 
-int verb_submit(Ctl *c, int argc, char **argv) {
-        _cleanup_free_ char *path = NULL;
-        uint64_t id;
+/* Submit's several commands, as GNU parallel takes them: CMD [ARG...] ::: INPUT... */
+#define SUBMIT_INPUTS_SEPARATOR ":::"
+/* Commands one SubmitMany carries: the daemon's bound. More go in several calls. */
+#define SUBMIT_MANY_MAX 4096U
+
+/* Submits command once per input with Submit, one call each: for a procpoold without SubmitMany. */
+static int submit_each(Ctl *c, char **command, char **inputs, size_t n, char **paths) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_strv_free_ char **argv = ctl_command_argv(command, inputs[i]);
+                int r;
+
+                if (!argv)
+                        return ctl_log_error(c, NULL, -ENOMEM, "Failed to submit '%s'", command[0]);
+                r = submit_job(c, argv, false, -1, &paths[i]);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Submits command once per input, in chunks of one SubmitMany each (or with Submit, where the daemon
+ * has no SubmitMany); on success paths[i] is the job of inputs[i]. Returns 0 or an exit code. */
+static int submit_many(Ctl *c, char **command, char **inputs, size_t n, char **paths) {
         int r;
 
-        r = submit_job(c, argv + 1, false, -1, &path);
+        r = ctl_connect(c);
         if (r != 0)
                 return r;
-        id = job_path_to_id(path);
+        for (size_t done = 0; done < n;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+                size_t k = MIN(n - done, (size_t) SUBMIT_MANY_MAX);
+
+                r = new_job_call(c, "SubmitMany", &m);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "as");
+                for (size_t i = done; r >= 0 && i < done + k; i++) {
+                        _cleanup_strv_free_ char **argv = ctl_command_argv(command, inputs[i]);
+
+                        r = argv ? sd_bus_message_append_strv(m, argv) : -ENOMEM;
+                        if (r == -EINVAL) {
+                                fprintf(stderr,
+                                        "Argument %zu after '" SUBMIT_INPUTS_SEPARATOR
+                                        "' is not UTF-8 text: nothing was submitted from it on.\n",
+                                        i + 1);
+                                return EXIT_FAILED;
+                        }
+                }
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = append_job_options(c, m, false, -1);
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to build the SubmitMany call");
+                r = sd_bus_call(c->bus, m, 0, &error, &reply);
+                if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                        /* An older procpoold: one Submit each, in order. */
+                        return submit_each(c, command, inputs + done, n - done, paths + done);
+                if (r < 0)
+                        return ctl_log_error(c, &error, r, "Failed to submit '%s'", command[0]);
+                r = sd_bus_message_enter_container(reply, 'a', "o");
+                for (size_t i = done; r >= 0 && i < done + k; i++) {
+                        const char *path;
+
+                        r = sd_bus_message_read_basic(reply, 'o', &path);
+                        if (r == 0)
+                                r = -EBADMSG;
+                        if (r > 0) {
+                                paths[i] = strdup(path);
+                                if (!paths[i])
+                                        r = -ENOMEM;
+                        }
+                }
+                if (r < 0)
+                        return ctl_log_error(c, NULL, r, "Failed to read the reply of SubmitMany");
+                done += k;
+        }
+        return 0;
+}
+
+static void print_submitted(Ctl *c, const char *path) {
+        uint64_t id = job_path_to_id(path);
+
         if (c->json && c->wait) {
                 /* One JSON value: the job as it ended, which has the id and the path too. */
         } else if (c->json) {
@@ -1135,20 +1209,63 @@ int verb_submit(Ctl *c, int argc, char **argv) {
                 printf("}\n");
         } else
                 printf("%" PRIu64 "\n", id);
+}
+
+int verb_submit(Ctl *c, int argc, char **argv) {
+        char **command = argv + 1, **inputs = NULL, **paths = NULL;
+        size_t n = 1;
+        int r;
+
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], SUBMIT_INPUTS_SEPARATOR) == 0) {
+                        if (i == 1) {
+                                fprintf(stderr,
+                                        "'submit' needs a command before '" SUBMIT_INPUTS_SEPARATOR
+                                        "': procpoolctl submit -- CMD [ARG...] " SUBMIT_INPUTS_SEPARATOR
+                                        " ARG...\n");
+                                return EXIT_USAGE;
+                        }
+                        if (i == argc - 1) {
+                                fprintf(stderr,
+                                        "'submit' needs at least one argument after '" SUBMIT_INPUTS_SEPARATOR
+                                        "': each makes one job\n");
+                                return EXIT_USAGE;
+                        }
+                        argv[i] = NULL; /* ends the command */
+                        inputs = argv + i + 1;
+                        n = (size_t) (argc - i - 1);
+                        break;
+                }
+
+        paths = calloc(n, sizeof(char *));
+        if (!paths)
+                return ctl_log_error(c, NULL, -ENOMEM, "Failed to submit '%s'", command[0]);
+        if (inputs)
+                r = submit_many(c, command, inputs, n, paths);
+        else
+                r = submit_job(c, command, false, -1, &paths[0]);
+        /* What was queued is shown, also when a later chunk failed. */
+        for (size_t i = 0; i < n && paths[i]; i++)
+                print_submitted(c, paths[i]);
         fflush(stdout);
 
-        if (c->wait) {
-                Waiter w = { .ctl = c };
+        if (r == 0 && c->wait) {
+                Waiter w = { .ctl = c, .json_array = n > 1 };
 
-                r = waiter_add(&w, id, path);
-                if (r < 0)
-                        r = ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, id);
-                else
+                for (size_t i = 0; r == 0 && i < n; i++)
+                        if (waiter_add(&w, job_path_to_id(paths[i]), paths[i]) < 0)
+                                r = ctl_log_error(c, NULL, -ENOMEM, "Failed to wait for job %" PRIu64,
+                                                  job_path_to_id(paths[i]));
+                if (r == 0) {
+                        w.progress = !c->quiet && !c->json && isatty(STDERR_FILENO) && w.n_jobs > 1;
                         r = waiter_run(&w);
+                }
                 waiter_done(&w);
-                return r;
         }
-        return EXIT_SUCCESS;
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        return r == 0 ? EXIT_SUCCESS : r;
 }
 
 int ctl_wait_job(Ctl *c, uint64_t id, const char *path, void (*before_end)(void *userdata), void *userdata) {

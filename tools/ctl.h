@@ -193,6 +193,9 @@ void json_list_end(JsonList *l);
 int verb_call(Ctl *c, int argc, char **argv);
 int verb_communicate(Ctl *c, int argc, char **argv);
 int verb_submit(Ctl *c, int argc, char **argv);
+/* The argv of command for one input, as map and submit's ":::" build it: every {} in every word replaced
+ * by input, or input appended when no word holds {}. NULL on OOM. */
+char **ctl_command_argv(char *const *command, const char *input);
 int verb_map(Ctl *c, int argc, char **argv);
 int verb_wait(Ctl *c, int argc, char **argv);
 int verb_list(Ctl *c, int argc, char **argv);

@@ -62,9 +62,11 @@ static const Verb verbs[] = {
           "Read all of stdin, run CMD in the pool with it as input, then write the job's stdout and\n"
           "stderr, and exit with its code.",
           JOB_OPTIONS_HELP },
-        { "submit", verb_submit, 1, UINT_MAX_ARGS, true, "submit [OPTIONS...] [--wait] -- CMD [ARG...]",
-          "Queue CMD and print its job id",
-          "Queue CMD as a job and print its id. Its output is kept for 'procpoolctl output'.",
+        { "submit", verb_submit, 1, UINT_MAX_ARGS, true,
+          "submit [OPTIONS...] [--wait] -- CMD [ARG...] [::: INPUT...]", "Queue CMD and print its job id",
+          "Queue CMD as a job and print its id. Its output is kept for 'procpoolctl output'.\n"
+          "With ::: INPUT..., queue one job per INPUT, as GNU parallel does: every {} in CMD and its\n"
+          "arguments replaced by it, or it added as the last argument; all of them or none, one id a line.",
           JOB_OPTIONS_HELP "      --wait                 Wait for the job and exit with its code\n" },
         { "map", verb_map, 1, UINT_MAX_ARGS, true, "map [OPTIONS...] -- CMD [ARG...] < LINES",
           "Run CMD once per line of stdin, as GNU parallel does",

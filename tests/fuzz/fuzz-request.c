@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libFuzzer target: builds a method call from the input and decodes it with request_parse(). */
+/* libFuzzer target: builds a method call from the input and decodes it with request_parse(), or a
+ * SubmitMany with request_parse_many(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -16,7 +17,8 @@
 #include "options-dbus.h"
 
 /* The input, read front to back; past its end every read is 0, so any input is a valid program:
- *   flags(1): bit 0 set: an 'ay' input follows argv (the shape of Communicate)
+ *   flags(1): bit 0 set: an 'ay' input follows argv (the shape of Communicate); bit 1 set: argvs
+ *   instead of argv, the shape of SubmitMany: n_argvs(1) % 9, then each argv as below
  *   argc(1) % 9, then each argument as a string
  *   [input: length(2) % 4097, bytes]
  *   n_options(1) % 16, then each option: key selector(1), type selector(1), value
@@ -187,10 +189,19 @@ static int build(sd_bus_message *m, Reader *r) {
         uint8_t flags = next_byte(r);
         int q;
 
-        q = append_strv(m, r, next_byte(r) % 9);
+        if (flags & 2) {
+                unsigned n = next_byte(r) % 9;
+
+                q = sd_bus_message_open_container(m, 'a', "as");
+                for (unsigned i = 0; q >= 0 && i < n; i++)
+                        q = append_strv(m, r, next_byte(r) % 9);
+                if (q >= 0)
+                        q = sd_bus_message_close_container(m);
+        } else
+                q = append_strv(m, r, next_byte(r) % 9);
         if (q < 0)
                 return q;
-        if (flags & 1) {
+        if (flags & 1 && !(flags & 2)) {
                 static uint8_t input[4096];
                 size_t n = next_u64(r, 2) % (sizeof(input) + 1);
                 for (size_t i = 0; i < n; i++)
@@ -261,6 +272,29 @@ static void check_spec(const Request *req, RequestKind kind) {
                 abort();
 }
 
+/* What request_parse_many() promises of a SubmitMany it accepts: at least one argv, each as Submit's,
+ * options that hold no fd. */
+static void check_many(sd_bus_message *m) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        char ***argvs;
+        size_t n;
+        Request req;
+
+        if (request_parse_many(m, &req, &argvs, &n, &error) >= 0) {
+                if (n == 0 || n > REQUEST_MANY_MAX || req.spec.argv || job_spec_count_fds(&req.spec) != 0)
+                        abort();
+                for (size_t i = 0; i < n; i++) {
+                        req.spec.argv = argvs[i];
+                        check_spec(&req, REQUEST_SUBMIT);
+                }
+                req.spec.argv = NULL;
+                request_done(&req);
+                request_argvs_free(argvs, n);
+        } else if (sd_bus_error_is_set(&error) && !error.message)
+                abort();
+        sd_bus_error_free(&error);
+}
+
 /* Open fds referring to a file of fd_pool: a copy a request took and did not close adds one. Other
  * fds come and go (libFuzzer's symbolizer pipes), so only these are counted. */
 static unsigned count_pool_copies(void) {
@@ -316,7 +350,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (sd_bus_message_new_method_call(bus, &m, "org.procpool.Supervisor1", "/org/procpool/Supervisor1",
                                            "org.procpool.Supervisor1", "Submit") < 0)
                 abort();
-        if (build(m, &r) >= 0 && sd_bus_message_seal(m, ++cookie, 0) >= 0)
+        if (size > 0 && (data[0] & 2)) {
+                if (build(m, &r) >= 0 && sd_bus_message_seal(m, ++cookie, 0) >= 0)
+                        check_many(m);
+        } else if (build(m, &r) >= 0 && sd_bus_message_seal(m, ++cookie, 0) >= 0)
                 for (RequestKind kind = REQUEST_SUBMIT; kind <= REQUEST_COMMUNICATE; kind++) {
                         sd_bus_error error = SD_BUS_ERROR_NULL;
                         Request req;
