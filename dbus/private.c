@@ -177,6 +177,29 @@ static int charge_filter(sd_bus_message *message, void *userdata, sd_bus_error *
         return 0;
 }
 
+/* Clients made for a bus (busctl --address, gdbus --address, GDBus with MESSAGE_BUS_CONNECTION) say Hello
+ * first and may add match rules: they get a unique name of their own, and their rules are kept by
+ * themselves (sd-bus and GDBus match signals locally as well); Subscribe() is what brings signals. */
+static int method_hello(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        DirectConnection *c = userdata;
+        char name[64];
+
+        (void) snprintf(name, sizeof(name), ":direct.%s", c->name + strlen("@direct-"));
+        return sd_bus_reply_method_return(message, "s", name);
+}
+
+static int method_noop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static const sd_bus_vtable driver_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Hello", "", "s", method_hello, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("AddMatch", "s", "", method_noop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("RemoveMatch", "s", "", method_noop, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
 static unsigned count_uid(PrivateSocket *p, uid_t uid) {
         unsigned n = 0;
 
@@ -242,6 +265,9 @@ static int connection_new(PrivateSocket *p, int fd, const struct ucred *ucred) {
                 r = sd_bus_add_filter(c->bus, NULL, charge_filter, c);
         if (r >= 0)
                 r = manager_serve_bus(m, c->bus);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(c->bus, NULL, "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                             driver_vtable, c);
         if (r >= 0)
                 r = sd_event_add_time_relative(m->event, &c->auth_timer, CLOCK_MONOTONIC,
                                                PRIVATE_AUTH_TIMEOUT_USEC, 0, on_auth_timeout, c);

@@ -207,7 +207,7 @@ static int queue_refresh(Waiter *w) {
                 return 0;
         }
         w->queue_refresh_again = false;
-        r = sd_bus_call_method_async(w->ctl->bus, &w->queue_slot, PROCPOOL_BUS_NAME, w->jobs[0].path,
+        r = sd_bus_call_method_async(w->ctl->bus, &w->queue_slot, ctl_destination(w->ctl), w->jobs[0].path,
                                      "org.freedesktop.DBus.Properties", "GetAll", on_queue_info, w, "s",
                                      PROCPOOL_JOB_INTERFACE);
         if (r < 0)
@@ -248,6 +248,9 @@ static int queue_watch(Waiter *w) {
         r = sd_bus_match_signal(bus, &w->queue_added_match, NULL, PROCPOOL_OBJECT_PATH,
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", match_queue_changed,
                                 w);
+        if (r < 0)
+                return r;
+        r = ctl_subscribe(w->ctl);
         if (r < 0)
                 return r;
         return queue_refresh(w);
@@ -315,7 +318,7 @@ static int new_job_method(Waiter *w, const char *path, const char *interface, co
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(w->ctl->bus, &m, PROCPOOL_BUS_NAME, path, interface, member);
+        r = sd_bus_message_new_method_call(w->ctl->bus, &m, ctl_destination(w->ctl), path, interface, member);
         if (r < 0)
                 return r;
         r = sd_bus_message_set_auto_start(m, false);
@@ -473,7 +476,7 @@ static int job_fetch_output(WaitJob *j, int32_t rc) {
         j->returncode = rc;
         j->phase = WAIT_FETCHING;
         j->slot = sd_bus_slot_unref(j->slot);
-        r = sd_bus_call_method_async(j->waiter->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+        r = sd_bus_call_method_async(j->waiter->ctl->bus, &j->slot, ctl_destination(j->waiter->ctl), j->path,
                                      PROCPOOL_JOB_INTERFACE, "GetOutput", on_output_reply, j, NULL);
         if (r < 0)
                 return job_finish(j, ctl_log_error(j->waiter->ctl, NULL, r,
@@ -689,7 +692,7 @@ int ctl_list_jobs(Ctl *c, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                "ListJobs", &error, &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to list jobs");
@@ -719,6 +722,9 @@ int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handl
                                 PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_finished, userdata);
         if (r < 0)
                 return r;
+        /* A direct connection has no bus names to follow; its signals come once it asked. */
+        if (c->direct)
+                return ctl_subscribe(c) < 0 ? -EIO : set_string(ret_owner, "");
         r = sd_bus_call_method(c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                "org.freedesktop.DBus", "GetNameOwner", &error, &reply, "s",
                                PROCPOOL_BUS_NAME);
@@ -753,7 +759,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 if (w->jobs[i].phase == WAIT_DONE || !w->jobs[i].path)
                         continue;
                 /* The reply's slot floats: it lives as long as the bus does. */
-                int r = sd_bus_call_method_async(w->ctl->bus, NULL, PROCPOOL_BUS_NAME, w->jobs[i].path,
+                int r = sd_bus_call_method_async(w->ctl->bus, NULL, ctl_destination(w->ctl), w->jobs[i].path,
                                                  PROCPOOL_JOB_INTERFACE, "Cancel", on_cancel_reply,
                                                  &w->jobs[i], NULL);
                 if (r < 0)
@@ -768,7 +774,7 @@ static bool job_pause_or_resume(WaitJob *j, const char *method) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(j->waiter->ctl->bus, PROCPOOL_BUS_NAME, j->path, PROCPOOL_JOB_INTERFACE,
+        r = sd_bus_call_method(j->waiter->ctl->bus, ctl_destination(j->waiter->ctl), j->path, PROCPOOL_JOB_INTERFACE,
                                method, &error, NULL, NULL);
         if (r >= 0)
                 return true;
@@ -1034,7 +1040,7 @@ int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int cancel_on_d
 }
 
 static int new_job_call(Ctl *c, const char *member, sd_bus_message **ret) {
-        return sd_bus_message_new_method_call(c->bus, ret, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        return sd_bus_message_new_method_call(c->bus, ret, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                               PROCPOOL_MANAGER_INTERFACE, member);
 }
 
@@ -1184,7 +1190,7 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
                         break;
                 if (ctl_state_is_final(state))
                         continue;
-                if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                if (sd_bus_get_property_trivial(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE,
                                                 "Owner", &e, 'u', &owner) < 0)
                         continue; /* released meanwhile */
                 if (owner != uid)
