@@ -34,6 +34,7 @@ struct DirectConnection {
         pid_t pid;
         uint64_t start_time; /* the peer's start time (/proc/<pid>/stat), 0 if unknown */
         bool subscribed;
+        bool ready; /* authenticated, and what came with the end of the authentication processed */
         bool closing; /* freed after this loop iteration */
         uint64_t queued; /* what was sent to it since its queue was last empty, about */
         sd_event_source *auth_timer;
@@ -350,6 +351,20 @@ static int on_post(sd_event_source *s, void *userdata) {
                 if (c->closing) {
                         connection_free(c);
                         continue;
+                }
+                if (!c->ready && sd_bus_is_ready(c->bus) > 0) {
+                        int r;
+
+                        /* What a client sent right after BEGIN was read with it and waits in sd-bus's
+                         * buffer, not in the socket, which may stay quiet: process it now. */
+                        c->ready = true;
+                        c->auth_timer = sd_event_source_disable_unref(c->auth_timer);
+                        while ((r = sd_bus_process(c->bus, NULL)) > 0)
+                                ;
+                        if (r < 0) {
+                                connection_close(c);
+                                continue;
+                        }
                 }
                 if (sd_bus_get_n_queued_write(c->bus, &n) < 0 || n == 0) {
                         c->queued = 0;
