@@ -324,7 +324,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 return 0;
         }
         p->warned_total = false;
-        if (ucred.uid != 0 && count_uid(p, ucred.uid) >= m->config.private_max_connections_per_user) {
+        if (count_uid(p, ucred.uid) >= m->config.private_max_connections_per_user) {
                 if (p->warned_uid != ucred.uid)
                         log_warning("uid %u has %u direct connections open, the most it may "
                                     "(--max-direct-connections-per-user); refusing more until some close",
