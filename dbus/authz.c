@@ -262,7 +262,8 @@ static int query_send(Authz *a, AuthzQuery *q) {
         if (r < 0)
                 return r;
         r = sd_bus_message_append(call, "sa{ss}us", action_ids[q->action], 0,
-                                  q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0U, q->cancellation_id ?: "");
+                                  q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0U,
+                                  q->cancellation_id ?: "");
         if (r < 0)
                 return r;
         return sd_bus_call_async(bus, &q->slot, call, on_check_reply, q,

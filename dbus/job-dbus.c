@@ -1241,8 +1241,7 @@ static int emit_changed(sd_bus *bus, Manager *m, Job *j, JobChange what) {
 
         if (!path)
                 return -ENOMEM;
-        r = sd_bus_message_new_signal(bus, &s, path, "org.freedesktop.DBus.Properties",
-                                      "PropertiesChanged");
+        r = sd_bus_message_new_signal(bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged");
         if (r < 0)
                 return r;
         r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);

@@ -224,7 +224,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg, bool *private_
                         break;
                 case ARG_MAX_DIRECT_PER_USER:
                         if (parse_unsigned(optarg, 1, UINT32_MAX, &v) < 0)
-                                return usage_error("max-direct-connections-per-user", "a whole number from 1");
+                                return usage_error("max-direct-connections-per-user",
+                                                   "a whole number from 1");
                         cfg->private_max_connections_per_user = v;
                         break;
                 case ARG_DESERIALIZE:

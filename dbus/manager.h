@@ -85,7 +85,7 @@ typedef struct Manager {
         ReplyBound *reply_bound;
         /* Direct connections (private.h), NULL without the private socket. */
         PrivateSocket *private;
-        int private_inherited_fd; /* the listening socket the last image handed over, or -EBADF */
+        int private_inherited_fd;   /* the listening socket the last image handed over, or -EBADF */
         Deserializer *deserializer; /* while take_over() reads what the last image handed over */
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */

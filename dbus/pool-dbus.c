@@ -176,7 +176,8 @@ static int send_pool_signal(sd_bus *bus, void *userdata) {
 
         switch (x->kind) {
         case 0:
-                return sd_bus_emit_properties_changed_strv(bus, x->path, PROCPOOL_POOL_INTERFACE, x->properties);
+                return sd_bus_emit_properties_changed_strv(bus, x->path, PROCPOOL_POOL_INTERFACE,
+                                                           x->properties);
         case 1:
                 return sd_bus_emit_object_added(bus, x->path);
         default:

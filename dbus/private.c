@@ -34,8 +34,8 @@ struct DirectConnection {
         pid_t pid;
         uint64_t start_time; /* the peer's start time (/proc/<pid>/stat), 0 if unknown */
         bool subscribed;
-        bool ready; /* authenticated, and what came with the end of the authentication processed */
-        bool closing; /* freed after this loop iteration */
+        bool ready;      /* authenticated, and what came with the end of the authentication processed */
+        bool closing;    /* freed after this loop iteration */
         uint64_t queued; /* what was sent to it since its queue was last empty, about */
         sd_event_source *auth_timer;
         sd_bus_slot *disconnected_slot;
@@ -301,7 +301,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         if (cfd < 0) {
                 if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                         return 0;
-                log_warning_errno(errno, "Failed to accept a direct connection: %m; not accepting for a second");
+                log_warning_errno(errno,
+                                  "Failed to accept a direct connection: %m; not accepting for a second");
                 /* Out of fds, most likely: the pending peer would wake the loop at once, again and again. */
                 (void) sd_event_source_set_enabled(p->listen_source, SD_EVENT_OFF);
                 if (!p->retry_source)

@@ -570,8 +570,8 @@ static int property_get_pool_size(sd_bus *bus, const char *path, const char *int
 }
 
 static int send_pool_size_changed(sd_bus *bus, void *userdata) {
-        return sd_bus_emit_properties_changed(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "PoolSize",
-                                              NULL);
+        return sd_bus_emit_properties_changed(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                              "PoolSize", NULL);
 }
 
 static int property_set_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -627,8 +627,8 @@ static int method_subscribe(sd_bus_message *message, void *userdata, sd_bus_erro
         sd_bus *bus = sd_bus_message_get_bus(message);
 
         if (bus != m->bus)
-                (void) private_socket_subscribe(m->private, bus,
-                                                sd_bus_message_is_method_call(message, NULL, "Subscribe") > 0);
+                (void) private_socket_subscribe(
+                        m->private, bus, sd_bus_message_is_method_call(message, NULL, "Subscribe") > 0);
         return sd_bus_reply_method_return(message, NULL);
 }
 
@@ -689,8 +689,8 @@ static int send_job_finished(sd_bus *bus, void *userdata) {
         JobFinishedSignal *x = userdata;
 
         /* Every listener hears it: on the system instance the return code is private, and reads 0. */
-        return sd_bus_emit_signal(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished", "tosi",
-                                  x->record->id, x->path, job_state_to_string(x->record->state),
+        return sd_bus_emit_signal(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished",
+                                  "tosi", x->record->id, x->path, job_state_to_string(x->record->state),
                                   (int32_t) (x->m->config.system_policy ? 0 : x->record->returncode));
 }
 

@@ -69,8 +69,9 @@ static int raw_connect_as(uid_t uid) {
                 /* Only system calls between fork() and _exit(). */
                 char cbuf[CMSG_SPACE(sizeof(int))] = {};
                 struct iovec iov = { .iov_base = (char *) "x", .iov_len = 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                                     .msg_controllen = sizeof(cbuf) };
+                struct msghdr mh = {
+                        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)
+                };
                 struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
                 int s;
 
@@ -89,8 +90,9 @@ static int raw_connect_as(uid_t uid) {
         {
                 char cbuf[CMSG_SPACE(sizeof(int))] = {};
                 struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                                     .msg_controllen = sizeof(cbuf) };
+                struct msghdr mh = {
+                        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)
+                };
                 g_assert_cmpint(recvmsg(pair[0], &mh, MSG_CMSG_CLOEXEC), ==, 1);
                 memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
         }
@@ -141,8 +143,8 @@ static void raw_send(int fd, GDBusMessage *m, guint32 serial) {
 
 /* Pings over fd and reads the reply: the connection is served. */
 static gboolean raw_ping(int fd) {
-        g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(NULL, MANAGER_PATH, "org.freedesktop.DBus.Peer",
-                                                                  "Ping");
+        g_autoptr(GDBusMessage) m =
+                g_dbus_message_new_method_call(NULL, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping");
         guchar header[16];
         ssize_t k;
 
@@ -224,8 +226,8 @@ static void test_no_reader(Fixture *f, gconstpointer unused) {
         for (guint32 i = 0; i < 6; i++) {
                 g_autoptr(GDBusMessage) m =
                         g_dbus_message_new_method_call(NULL, MANAGER_PATH, MANAGER_IFACE, "Communicate");
-                g_dbus_message_set_body(m, g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0),
-                                                         FIXTURE_NO_OPTIONS));
+                g_dbus_message_set_body(
+                        m, g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0), FIXTURE_NO_OPTIONS));
                 raw_send(fd, m, 10 + i);
         }
         g_assert_true(wait_closed(fd));
@@ -295,8 +297,8 @@ static void test_fd_crowd(Fixture *f, gconstpointer unused) {
 }
 
 int main(int argc, char *argv[]) {
-        static const char *const caps[] = { "--max-direct-connections-per-user=2", "--max-direct-connections=3",
-                                            "--system", NULL };
+        static const char *const caps[] = { "--max-direct-connections-per-user=2",
+                                            "--max-direct-connections=3", "--system", NULL };
         static const char *const plain[] = { NULL };
         static const char *const crowd[] = { "--max-direct-connections-per-user=32", NULL };
 

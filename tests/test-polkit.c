@@ -547,10 +547,10 @@ static int run_direct_client(const char *socket) {
         int rc;
 
         g_assert_no_error(error);
-        r = g_dbus_connection_call_sync(c, NULL, MANAGER_PATH, MANAGER_IFACE, "Communicate",
-                                        g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0),
-                                                      FIXTURE_NO_OPTIONS),
-                                        NULL, G_DBUS_CALL_FLAGS_NONE, 90 * 1000, NULL, &error);
+        r = g_dbus_connection_call_sync(
+                c, NULL, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0), FIXTURE_NO_OPTIONS), NULL,
+                G_DBUS_CALL_FLAGS_NONE, 90 * 1000, NULL, &error);
         if (!r) {
                 g_autofree char *name = g_dbus_error_get_remote_error(error);
                 g_print("error=%s: %s\n", name, error->message);

@@ -63,8 +63,8 @@ static GDBusConnection *direct(void) {
                 socket_address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
 
         g_assert_no_error(error);
-        r = g_dbus_connection_call_sync(c, NULL, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
-                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        r = g_dbus_connection_call_sync(c, NULL, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL,
+                                        NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_no_error(error);
         return c;
 }
@@ -73,8 +73,8 @@ static GDBusConnection *direct(void) {
 static GVariant *dcall(GDBusConnection *c, const char *path, const char *iface, const char *method,
                        GVariant *params, GUnixFDList *fds, GError **error) {
         return g_dbus_connection_call_with_unix_fd_list_sync(c, NULL, path, iface, method, params, NULL,
-                                                             G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds, NULL, NULL,
-                                                             error);
+                                                             G_DBUS_CALL_FLAGS_NONE, G_MAXINT, fds, NULL,
+                                                             NULL, error);
 }
 
 static GVariant *dmanager(GDBusConnection *c, const char *method, GVariant *params, GError **error) {
@@ -100,7 +100,8 @@ static void test_call_fd(Fixture *f, gconstpointer unused) {
         g_assert_no_error(error);
         close(p[1]);
         r = dcall(c, MANAGER_PATH, MANAGER_IFACE, "Call",
-                  g_variant_new("(^as@a{sv})", argv, fixture_options("stdout", g_variant_new_handle(index), NULL)),
+                  g_variant_new("(^as@a{sv})", argv,
+                                fixture_options("stdout", g_variant_new_handle(index), NULL)),
                   fds, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(i)", &rc);
@@ -120,7 +121,8 @@ static void test_communicate(Fixture *f, gconstpointer unused) {
         gint32 rc;
 
         r = dmanager(c, "Communicate",
-                     g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("abc\n", 4), FIXTURE_NO_OPTIONS), &error);
+                     g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("abc\n", 4), FIXTURE_NO_OPTIONS),
+                     &error);
         g_assert_no_error(error);
         g_variant_get(r, "(i@ay@ay)", &rc, &out, &err);
         g_assert_cmpint(rc, ==, 2);
@@ -165,8 +167,8 @@ static void test_errors(Fixture *f, gconstpointer unused) {
         }
         {
                 g_autoptr(GError) error = NULL;
-                g_autoptr(GVariant) r = dmanager(c, "Call", g_variant_new("(^as@a{sv})", missing, FIXTURE_NO_OPTIONS),
-                                                 &error);
+                g_autoptr(GVariant) r = dmanager(
+                        c, "Call", g_variant_new("(^as@a{sv})", missing, FIXTURE_NO_OPTIONS), &error);
                 fixture_assert_error(error, ERROR_SPAWN_FAILED, "/nonexistent/program");
         }
 }
@@ -199,7 +201,8 @@ static gboolean heard_finished(gpointer data) {
  * sent before this Ping's reply has been dispatched once the reply is in. */
 static void drain(GDBusConnection *c) {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = dcall(c, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL, &error);
+        g_autoptr(GVariant) r =
+                dcall(c, MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL, &error);
 
         g_assert_no_error(error);
         while (g_main_context_iteration(NULL, FALSE))
@@ -260,8 +263,8 @@ static char *run(const char *const *argv, const char *const *envp, int *ret_stat
         g_autofree char *err = NULL;
         char *out = NULL;
 
-        g_assert_true(g_spawn_sync(NULL, (char **) argv, (char **) envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
-                                   ret_status, &error));
+        g_assert_true(g_spawn_sync(NULL, (char **) argv, (char **) envp, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                   &out, &err, ret_status, &error));
         g_assert_no_error(error);
         g_test_message("%s -> %d\nstdout: %s\nstderr: %s", argv[0], *ret_status, out, err);
         return out;
@@ -270,10 +273,11 @@ static char *run(const char *const *argv, const char *const *envp, int *ret_stat
 /* busctl reaches the daemon by the socket's address (it says Hello, which a direct connection answers). */
 static void test_busctl(Fixture *f, gconstpointer unused) {
         g_autofree char *address = g_strdup_printf("--address=%s", socket_address);
-        const char *const argv[] = { "busctl", address, "call", BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Call",
-                                     "asa{sv}", "--", "3", "sh", "-c", "exit 3", "0", NULL };
-        const char *const get[] = { "busctl", address, "get-property", BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                                    "MaxQueued", NULL };
+        const char *const argv[] = { "busctl",      address, "call",    BUS_NAME, MANAGER_PATH,
+                                     MANAGER_IFACE, "Call",  "asa{sv}", "--",     "3",
+                                     "sh",          "-c",    "exit 3",  "0",      NULL };
+        const char *const get[] = { "busctl",     address,       "get-property", BUS_NAME,
+                                    MANAGER_PATH, MANAGER_IFACE, "MaxQueued",    NULL };
         g_autofree char *out = NULL, *prop = NULL;
         int status;
 
@@ -340,8 +344,8 @@ static void test_procpoolctl(Fixture *f, gconstpointer unused) {
                 int out_fd;
 
                 g_assert_true(g_spawn_async_with_pipes(NULL, (char **) wait_argv, (char **) env_socket_no_bus,
-                                                       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL, &out_fd,
-                                                       NULL, &error));
+                                                       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL,
+                                                       &out_fd, NULL, &error));
                 g_assert_no_error(error);
                 g_assert_true(fixture_wait_started(f, path));
                 fixture_gate_open(gate);

@@ -523,8 +523,8 @@ int verb_clean(Ctl *c, int argc, char **argv) {
                         if (strcmp(state, PROCPOOL_STATE_EXITED) == 0 && rc == 0)
                                 continue;
                 }
-                r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE, "Release", &e,
-                                       NULL, NULL);
+                r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE, "Release",
+                                       &e, NULL, NULL);
                 if (r < 0) {
                         if (sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_OBJECT))
                                 continue; /* released meanwhile */

@@ -549,8 +549,8 @@ static void map_job_ready(MapJob *j) {
                 return;
         j->phase = MAP_READY;
         /* No reply wanted: the job is forgotten whatever comes of it (released meanwhile by retention). */
-        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path, PROCPOOL_JOB_INTERFACE,
-                                        "Release", NULL, NULL, NULL);
+        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
+                                        PROCPOOL_JOB_INTERFACE, "Release", NULL, NULL, NULL);
         if (!j->fetch_failed)
                 joblog_write(m, j);
         if (map_job_failed(j) && !(j->cancelled && streq(j->info.state, PROCPOOL_STATE_CANCELLED))) {
@@ -999,8 +999,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int map_build_options(Map *m) {
         int r;
 
-        r = sd_bus_message_new_method_call(m->ctl->bus, &m->options, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Submit");
+        r = sd_bus_message_new_method_call(m->ctl->bus, &m->options, ctl_destination(m->ctl),
+                                           PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Submit");
         if (r < 0)
                 return r;
         r = append_job_options(m->ctl, m->options, false, true);

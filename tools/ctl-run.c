@@ -774,8 +774,8 @@ static bool job_pause_or_resume(WaitJob *j, const char *method) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(j->waiter->ctl->bus, ctl_destination(j->waiter->ctl), j->path, PROCPOOL_JOB_INTERFACE,
-                               method, &error, NULL, NULL);
+        r = sd_bus_call_method(j->waiter->ctl->bus, ctl_destination(j->waiter->ctl), j->path,
+                               PROCPOOL_JOB_INTERFACE, method, &error, NULL, NULL);
         if (r >= 0)
                 return true;
         if (sd_bus_error_get_errno(&error) != PROCPOOL_ERRNO_NOT_RUNNING && !j->waiter->ctl->quiet)

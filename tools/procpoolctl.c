@@ -740,8 +740,8 @@ static int direct_open(const char *path, sd_bus **ret) {
         /* A round trip before anything else: it proves procpoold took the connection (one it refuses is
          * closed at once), and the first message that passes fds must not come with the end of the
          * authentication, which sd-bus refuses. */
-        r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
-                               NULL);
+        r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL,
+                               NULL, NULL);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(bus);
