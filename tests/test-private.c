@@ -425,6 +425,58 @@ static void test_reexec(Fixture *f, gconstpointer unused) {
         fixture_assert_answers(f);
 }
 
+/* The connections accepted on the socket: /proc/net/unix lists the listening socket and each accepted one
+ * under its path. */
+static guint socket_connections(void) {
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+        guint n = 0;
+
+        g_assert_true(g_file_get_contents("/proc/net/unix", &text, NULL, NULL));
+        lines = g_strsplit(text, "\n", -1);
+        for (char **l = lines; *l; l++)
+                n += g_str_has_suffix(*l, socket_path);
+        return n > 0 ? n - 1 : 0;
+}
+
+static gboolean has_connection(gpointer unused) {
+        return socket_connections() > 0;
+}
+
+/* procpoolctl wait over the socket goes on through a re-exec (which closes direct connections) over the
+ * bus, and exits with the job's code. */
+static void test_wait_through_reexec(Fixture *f, gconstpointer unused) {
+        g_autofree char *xdg = g_strdup_printf("XDG_RUNTIME_DIR=%s", runtime_dir);
+        g_autofree char *bus = g_strdup_printf("DBUS_SESSION_BUS_ADDRESS=%s", f->address);
+        const char *const env[] = { xdg, bus, "PATH=/usr/bin:/bin", NULL };
+        g_autofree char *gate = fixture_gate_path(f, "go");
+        g_autofree char *script = g_strdup_printf("%s; exit 9", fixture_gate_wait_sh(gate));
+        const char *const argv[] = { "sh", "-c", script, NULL };
+        g_autofree char *path = fixture_submit(f, argv, NULL);
+        g_autofree char *id = g_path_get_basename(path);
+        const char *const wait_argv[] = { g_getenv("PROCPOOLCTL"), "wait", id, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        int status;
+        GPid pid;
+
+        g_assert_cmpuint(socket_connections(), ==, 0);
+        g_assert_true(g_spawn_async(NULL, (char **) wait_argv, (char **) env, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                    NULL, &pid, &error));
+        g_assert_no_error(error);
+        /* It connected to the socket, not only to the bus. */
+        g_assert_true(fixture_iterate_until(has_connection, NULL));
+        r = fixture_call(f, "Reexecute", NULL, &error);
+        g_assert_no_error(error);
+        fixture_wait_for_name(f, f->daemon_pid);
+        fixture_gate_open(gate);
+        g_assert_true(fixture_wait_pid_exit(pid));
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_spawn_close_pid(pid);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 9);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 #define ADD(name, fn) g_test_add("/procpool/private/" name, Fixture, NULL, setup, fn, teardown)
@@ -437,5 +489,6 @@ int main(int argc, char *argv[]) {
         ADD("socket-file", test_socket_file);
         ADD("no-socket", test_no_socket);
         ADD("reexec", test_reexec);
+        ADD("wait-through-reexec", test_wait_through_reexec);
         return g_test_run();
 }

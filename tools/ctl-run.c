@@ -415,14 +415,45 @@ static char *path_in_message(const char *message) {
         return strndup(p, n);
 }
 
+static int waiter_watch(Waiter *w);
+
+/* A direct connection does not outlive a re-exec of procpoold, and has no bus name to follow it by: once
+ * a wait on one is cut, every wait goes on over the bus, where the name tells when procpoold is back. */
+static int waiter_to_bus(Waiter *w) {
+        Ctl *c = w->ctl;
+        int r;
+
+        if (!c->direct)
+                return 0;
+        w->owner_match = sd_bus_slot_unref(w->owner_match);
+        w->finished_match = sd_bus_slot_unref(w->finished_match);
+        queue_watch_end(w);
+        /* Closed at the end: this may run within its dispatch, and other waits' calls on it end there. */
+        c->old_bus = c->bus;
+        c->bus = NULL;
+        c->direct = c->subscribed = false;
+        c->force_bus = true;
+        r = ctl_connect(c);
+        if (r != 0)
+                return -ENOTCONN;
+        r = sd_bus_attach_event(c->bus, w->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        return waiter_watch(w);
+}
+
 /* A wait ended without the job's end: procpoold interrupted it, or left. Finds out whether the job goes
  * on, and waits for it again once procpoold is back. */
 static int job_interrupted(WaitJob *j, sd_bus_message *m, const sd_bus_error *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *get = NULL;
         Waiter *w = j->waiter;
         const char *sender = sd_bus_message_get_sender(m);
-        bool departed = error_is_departure(e);
+        bool departed = error_is_departure(e) || w->ctl->direct;
         int r;
+
+        r = waiter_to_bus(w);
+        if (r < 0)
+                return job_finish(j, ctl_log_error(w->ctl, e, r, "Failed to wait for job %" PRIu64, j->id));
 
         /* A bus error comes from the bus; the daemon meant is the one the call went to. */
         r = set_string(&j->interrupted_by, departed || !sender ? j->sent_to : sender);

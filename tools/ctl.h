@@ -74,6 +74,7 @@ typedef struct Ctl {
         sd_bus *bus;
         bool direct;     /* bus is a direct connection to procpoold's private socket, not the bus */
         bool subscribed; /* it called Subscribe() on it */
+        sd_bus *old_bus; /* a direct connection given up for the bus (see waiter_to_bus()), closed at exit */
         bool absent;     /* the daemon turned out not to be running */
 } Ctl;
 

@@ -516,6 +516,9 @@ static void ctl_done(Ctl *c) {
         strv_free(c->environment);
         free(c->after);
         c->bus = sd_bus_flush_close_unref(c->bus);
+        if (c->old_bus)
+                (void) sd_bus_detach_event(c->old_bus);
+        c->old_bus = sd_bus_close_unref(c->old_bus);
 }
 
 static int run(Ctl *c, int argc, char **argv) {
