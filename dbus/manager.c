@@ -670,7 +670,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->freeing = true;
-        /* Direct connections first: their clients go while the jobs are there to be told. */
+        /* Direct connections first, while what they refer to is there. */
         m->private = private_socket_free(m->private);
         closep(&m->private_inherited_fd);
         /* Jobs first, while their pools and executors still exist. */

@@ -130,7 +130,8 @@ static DirectConnection *connection_free(DirectConnection *c) {
         if (!c)
                 return NULL;
         p = c->socket;
-        if (!c->closing)
+        /* Not while the daemon is freed: its jobs are told nothing then, and the clients go with it. */
+        if (!c->closing && !p->manager->freeing)
                 manager_client_left(p->manager, c->name);
         if (c->prev)
                 c->prev->next = c->next;
