@@ -296,11 +296,77 @@ static void test_fd_crowd(Fixture *f, gconstpointer unused) {
         g_assert_cmpuint(fixture_proc_fd_count(f->daemon_pid), <=, before);
 }
 
+/* A fuzz case, in the daemon as it runs: streams that are a valid authentication and a few valid calls,
+ * with a few bytes changed at random (the seed is printed, and PROCPOOL_FUZZ_SEED replays one), sent on
+ * many connections at once and then closed for writing. Whatever each makes of it, the daemon answers or
+ * closes, goes on serving, and holds no fd more than before. */
+static void test_mutations(Fixture *f, gconstpointer unused) {
+        const char *const argv[] = { "true", NULL };
+        const char *const bad[] = { "/nonexistent", NULL };
+        const char *seed_text = g_getenv("PROCPOOL_FUZZ_SEED");
+        guint32 seed = seed_text ? (guint32) g_ascii_strtoull(seed_text, NULL, 10) : g_random_int();
+        g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+        g_autoptr(GByteArray) stream = g_byte_array_new();
+        g_autofree char *digits = g_strdup_printf("%u", (unsigned) getuid());
+        guint before = fixture_proc_fd_count(f->daemon_pid);
+        int fds[120];
+
+        g_test_message("seed %u", seed);
+        {
+                g_autoptr(GString) auth = g_string_new("");
+                g_string_append_c(auth, '\0');
+                g_string_append(auth, "AUTH EXTERNAL ");
+                for (size_t i = 0; digits[i]; i++)
+                        g_string_append_printf(auth, "%02x", (unsigned char) digits[i]);
+                g_string_append(auth, "\r\nBEGIN\r\n");
+                g_byte_array_append(stream, (const guint8 *) auth->str, auth->len);
+        }
+        for (guint32 serial = 1; serial <= 4; serial++) {
+                g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(
+                        NULL, serial == 3 ? MANAGER_PATH "/job/1" : MANAGER_PATH,
+                        serial == 3 ? JOB_IFACE : MANAGER_IFACE, serial == 3 ? "Cancel" : "Call");
+                g_autoptr(GError) error = NULL;
+                g_autofree guchar *blob = NULL;
+                gsize size;
+
+                if (serial != 3)
+                        g_dbus_message_set_body(m, g_variant_new("(^as@a{sv})", serial == 2 ? bad : argv,
+                                                                 FIXTURE_NO_OPTIONS));
+                g_dbus_message_set_serial(m, serial);
+                blob = g_dbus_message_to_blob(m, &size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+                g_assert_no_error(error);
+                g_byte_array_append(stream, blob, size);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
+                g_autoptr(GByteArray) s = g_byte_array_sized_new(stream->len);
+                guint changes = g_rand_int_range(rand, 1, 9);
+
+                g_byte_array_append(s, stream->data, stream->len);
+                for (guint k = 0; k < changes; k++) {
+                        guint at = g_rand_int_range(rand, 0, (gint32) s->len);
+                        s->data[at] = (guint8) g_rand_int_range(rand, 0, 256);
+                }
+                if (g_rand_boolean(rand))
+                        g_byte_array_set_size(s, g_rand_int_range(rand, 1, (gint32) s->len + 1));
+                fds[i] = raw_connect_as(getuid());
+                (void) send(fds[i], s->data, s->len, MSG_NOSIGNAL);
+                (void) shutdown(fds[i], SHUT_WR);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
+                g_assert_true(wait_closed(fds[i]));
+                close(fds[i]);
+        }
+        g_assert_true(kill(f->daemon_pid, 0) == 0);
+        fixture_assert_answers(f);
+        g_assert_cmpuint(fixture_proc_fd_count(f->daemon_pid), <=, before);
+}
+
 int main(int argc, char *argv[]) {
         static const char *const caps[] = { "--max-direct-connections-per-user=2",
                                             "--max-direct-connections=3", "--system", NULL };
         static const char *const plain[] = { NULL };
         static const char *const crowd[] = { "--max-direct-connections-per-user=32", NULL };
+        static const char *const many[] = { "--max-direct-connections-per-user=256", NULL };
 
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/fault-direct/caps", Fixture, caps, setup, test_caps, teardown);
@@ -308,5 +374,6 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/fault-direct/no-auth", Fixture, plain, setup, test_no_auth, teardown);
         g_test_add("/procpool/fault-direct/garbage", Fixture, plain, setup, test_garbage, teardown);
         g_test_add("/procpool/fault-direct/fd-crowd", Fixture, crowd, setup, test_fd_crowd, teardown);
+        g_test_add("/procpool/fault-direct/mutations", Fixture, many, setup, test_mutations, teardown);
         return g_test_run();
 }
