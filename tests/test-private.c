@@ -256,6 +256,37 @@ static void test_subscribe(Fixture *f, gconstpointer unused) {
         g_dbus_connection_signal_unsubscribe(b, sb);
 }
 
+/* A direct connection that closes is a caller that left: its Call's job (cancel-on-disconnect) is
+ * cancelled, a Submit's job runs on. */
+static void test_caller_left(Fixture *f, gconstpointer unused) {
+        g_autoptr(GDBusConnection) c = direct();
+        g_autofree char *gate = fixture_gate_path(f, "never");
+        g_autofree char *script = fixture_gate_wait_sh(gate);
+        const char *const argv[] = { "sh", "-c", script, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) submitted = NULL;
+        g_autofree char *kept = NULL;
+        const char *call_path = MANAGER_PATH "/job/1";
+        FixtureReply reply = {};
+
+        g_dbus_connection_call(c, NULL, MANAGER_PATH, MANAGER_IFACE, "Call",
+                               g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
+                               G_MAXINT, NULL, fixture_on_reply, &reply);
+        submitted = dmanager(c, "Submit", g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), &error);
+        g_assert_no_error(error);
+        g_variant_get(submitted, "(o)", &kept);
+        g_assert_true(fixture_wait_started(f, call_path));
+        g_assert_true(fixture_wait_started(f, kept));
+        g_assert_true(g_dbus_connection_close_sync(c, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(fixture_wait_finished(f, call_path));
+        fixture_assert_state(f, call_path, "cancelled");
+        fixture_assert_state(f, kept, "running");
+        g_assert_true(fixture_reply_wait(&reply));
+        fixture_reply_clear(&reply);
+        fixture_job_call_ok(f, kept, "Cancel", NULL);
+}
+
 /* ---- other clients ---------------------------------------------------------------------------------- */
 
 static char *run(const char *const *argv, const char *const *envp, int *ret_status) {
@@ -491,6 +522,7 @@ int main(int argc, char *argv[]) {
         ADD("communicate", test_communicate);
         ADD("errors", test_errors);
         ADD("subscribe", test_subscribe);
+        ADD("caller-left", test_caller_left);
         ADD("busctl", test_busctl);
         ADD("procpoolctl", test_procpoolctl);
         ADD("socket-file", test_socket_file);
