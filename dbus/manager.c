@@ -1218,7 +1218,13 @@ int manager_flush(Manager *m) {
         uint64_t queued = 0;
         int r;
 
-        if (!m->bus || sd_bus_get_n_queued_write(m->bus, &queued) < 0 || queued == 0)
+        if (!m->bus)
+                return 0;
+        if (sd_bus_get_n_queued_write(m->bus, &queued) < 0)
+                queued = 0;
+        /* Direct connections too: a caller there hears why its call ends (Interrupted, naming its job),
+         * as one on the bus does. */
+        if (queued == 0 && !private_socket_has_queued(m->private))
                 return 0;
         /* sd_bus_flush() has no timeout: SIGALRM interrupts its poll, and it returns -EINTR. */
         sigemptyset(&alrm);
@@ -1226,11 +1232,17 @@ int manager_flush(Manager *m) {
         (void) sigaction(SIGALRM, &sa, &old_sa);
         (void) sigprocmask(SIG_UNBLOCK, &alrm, &old_mask);
         (void) setitimer(ITIMER_REAL, &deadline, NULL);
-        r = sd_bus_flush(m->bus);
+        r = queued > 0 ? sd_bus_flush(m->bus) : 0;
+        if (r != -EINTR && private_socket_flush(m->private) == -EINTR)
+                r = -EINTR;
         (void) setitimer(ITIMER_REAL, &off, NULL);
         (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
         (void) sigaction(SIGALRM, &old_sa, NULL);
-        if (r == -EINTR && sd_bus_get_n_queued_write(m->bus, &queued) >= 0)
+        if (r == -EINTR && (sd_bus_get_n_queued_write(m->bus, &queued) < 0 || queued == 0))
+                log_warning("A direct connection did not take what procpoold wrote to it within %" PRIu64
+                            " s; going on without it",
+                            (uint64_t) (MANAGER_FLUSH_USEC / USEC_PER_SEC));
+        else if (r == -EINTR)
                 log_warning("The bus did not take %" PRIu64 " messages within %" PRIu64
                             " s (it holds too much of "
                             "procpoold's for clients that do not read them); going on without them",

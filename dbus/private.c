@@ -546,6 +546,30 @@ bool private_socket_peer(PrivateSocket *p, sd_bus *bus, pid_t *ret_pid, uint64_t
         return true;
 }
 
+bool private_socket_has_queued(PrivateSocket *p) {
+        for (DirectConnection *c = p ? p->connections : NULL; c; c = c->next) {
+                uint64_t n = 0;
+
+                if (!c->closing && sd_bus_get_n_queued_write(c->bus, &n) >= 0 && n > 0)
+                        return true;
+        }
+        return false;
+}
+
+int private_socket_flush(PrivateSocket *p) {
+        for (DirectConnection *c = p ? p->connections : NULL; c; c = c->next) {
+                uint64_t n = 0;
+                int r;
+
+                if (c->closing || sd_bus_get_n_queued_write(c->bus, &n) < 0 || n == 0)
+                        continue;
+                r = sd_bus_flush(c->bus);
+                if (r == -EINTR)
+                        return r;
+        }
+        return 0;
+}
+
 unsigned private_socket_get_n_connections(const PrivateSocket *p) {
         return p ? p->n_connections : 0;
 }

@@ -47,3 +47,8 @@ bool private_socket_owns(PrivateSocket *p, sd_bus *bus);
 bool private_socket_peer(PrivateSocket *p, sd_bus *bus, pid_t *ret_pid, uint64_t *ret_start_time,
                          uid_t *ret_uid);
 unsigned private_socket_get_n_connections(const PrivateSocket *p);
+/* Whether any connection has messages its peer has not taken yet. */
+bool private_socket_has_queued(PrivateSocket *p);
+/* Writes what is queued for each connection, blocking (manager_flush() bounds it in time); returns
+ * -EINTR as soon as one write is interrupted. */
+int private_socket_flush(PrivateSocket *p);

@@ -270,8 +270,8 @@ static void test_caller_left(Fixture *f, gconstpointer unused) {
         FixtureReply reply = {};
 
         g_dbus_connection_call(c, NULL, MANAGER_PATH, MANAGER_IFACE, "Call",
-                               g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL, G_DBUS_CALL_FLAGS_NONE,
-                               G_MAXINT, NULL, fixture_on_reply, &reply);
+                               g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), NULL,
+                               G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL, fixture_on_reply, &reply);
         submitted = dmanager(c, "Submit", g_variant_new("(^as@a{sv})", argv, FIXTURE_NO_OPTIONS), &error);
         g_assert_no_error(error);
         g_variant_get(submitted, "(o)", &kept);
@@ -480,8 +480,8 @@ static gboolean await_connection(void) {
         return FALSE;
 }
 
-/* procpoolctl wait over the socket goes on through a re-exec (which closes direct connections) over the
- * bus, and exits with the job's code. */
+/* procpoolctl call over the socket goes on through a re-exec (which closes direct connections, after the
+ * Interrupted that names the job) over the bus, and exits with the job's code. */
 static void test_wait_through_reexec(Fixture *f, gconstpointer unused) {
         g_autofree char *xdg = g_strdup_printf("XDG_RUNTIME_DIR=%s", runtime_dir);
         g_autofree char *bus = g_strdup_printf("DBUS_SESSION_BUS_ADDRESS=%s", f->address);
@@ -489,10 +489,8 @@ static void test_wait_through_reexec(Fixture *f, gconstpointer unused) {
         g_autofree char *gate = fixture_gate_path(f, "go");
         g_autofree char *wait_sh = fixture_gate_wait_sh(gate);
         g_autofree char *script = g_strdup_printf("%s; exit 9", wait_sh);
-        const char *const argv[] = { "sh", "-c", script, NULL };
-        g_autofree char *path = fixture_submit(f, argv, NULL);
-        g_autofree char *id = g_path_get_basename(path);
-        const char *const wait_argv[] = { g_getenv("PROCPOOLCTL"), "wait", id, NULL };
+        const char *const wait_argv[] = { g_getenv("PROCPOOLCTL"), "call", "--", "sh", "-c", script, NULL };
+        const char *path = MANAGER_PATH "/job/1";
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = NULL;
         int status;
@@ -502,8 +500,9 @@ static void test_wait_through_reexec(Fixture *f, gconstpointer unused) {
         g_assert_true(g_spawn_async(NULL, (char **) wait_argv, (char **) env, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
                                     NULL, &pid, &error));
         g_assert_no_error(error);
-        /* It connected to the socket, not only to the bus. */
+        /* It connected to the socket, not only to the bus, and its Call is in: the job runs. */
         g_assert_true(await_connection());
+        g_assert_true(fixture_wait_started(f, path));
         r = fixture_call(f, "Reexecute", NULL, &error);
         g_assert_no_error(error);
         fixture_wait_for_name(f, f->daemon_pid);
