@@ -18,6 +18,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "private.h"
 #include "procpool-api.h"
 
 #define POLKIT_BUS_NAME "org.freedesktop.PolicyKit1"
@@ -41,6 +42,9 @@ struct AuthzQuery {
         sd_bus_message *message; /* the request, held until it is dispatched again */
         char *sender;
         uid_t uid;
+        bool direct;         /* from a direct connection: polkit is asked about its process */
+        pid_t pid;           /* the peer's, as SO_PEERCRED said */
+        uint64_t start_time; /* and its start time */
         AuthzAction action;
         bool read;        /* authz_check_read(): never interactive, a no is no error */
         bool interactive; /* polkit may ask the user */
@@ -209,8 +213,8 @@ static int read_result(AuthzQuery *q, sd_bus_message *reply) {
 
 static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         AuthzQuery *q = userdata;
-        Authz *a = q->authz;
-        sd_bus *bus = a->manager->bus;
+        /* The connection the request came on: the bus, or a direct connection. */
+        sd_bus *bus = sd_bus_message_get_bus(q->message);
         int r;
 
         q->slot = sd_bus_slot_unref(q->slot);
@@ -248,9 +252,18 @@ static int query_send(Authz *a, AuthzQuery *q) {
                                            "CheckAuthorization");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(
-                call, "(sa{sv})sa{ss}us", "system-bus-name", 1, "name", "s", q->sender, action_ids[q->action],
-                0, q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0U, q->cancellation_id ?: "");
+        if (q->direct)
+                /* A peer of the private socket has no bus name: the process that connected, by its pid
+                 * and start time (never a bare pid, which may be reused), with its uid from SO_PEERCRED. */
+                r = sd_bus_message_append(call, "(sa{sv})", "unix-process", 3, "pid", "u", (uint32_t) q->pid,
+                                          "start-time", "t", q->start_time, "uid", "i", (int32_t) q->uid);
+        else
+                r = sd_bus_message_append(call, "(sa{sv})", "system-bus-name", 1, "name", "s", q->sender);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(call, "sa{ss}us", action_ids[q->action], 0,
+                                  q->interactive ? POLKIT_ALLOW_USER_INTERACTION : 0U,
+                                  q->cancellation_id ?: "");
         if (r < 0)
                 return r;
         return sd_bus_call_async(bus, &q->slot, call, on_check_reply, q,
@@ -295,7 +308,7 @@ static int query_answer(AuthzQuery *q, sd_bus_error *error) {
 
 static int check(Authz *a, sd_bus_message *message, AuthzAction action, bool read, sd_bus_error *error) {
         Manager *m = a->manager;
-        const char *sender = sd_bus_message_get_sender(message);
+        const char *sender = manager_message_sender(message);
         AuthzQuery *q;
         Client *c;
         uid_t uid;
@@ -359,6 +372,23 @@ static int check(Authz *a, sd_bus_message *message, AuthzAction action, bool rea
         if (!q->sender) {
                 query_free(q);
                 return -ENOMEM;
+        }
+        if (sd_bus_message_get_bus(message) != m->bus) {
+                uid_t peer_uid;
+
+                q->direct = private_socket_peer(m->private, sd_bus_message_get_bus(message), &q->pid,
+                                                &q->start_time, &peer_uid);
+                if (!q->direct || q->start_time == 0) {
+                        /* Without its start time, polkit would be asked about a bare pid: no. */
+                        query_free(q);
+                        if (read)
+                                return -EACCES;
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                                 "Failed to identify the process of uid %u on the private "
+                                                 "socket (it may have exited), so polkit cannot be asked; "
+                                                 "use the bus",
+                                                 (unsigned) uid);
+                }
         }
         r = query_send(a, q);
         if (r < 0) {

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "job-dbus.h"
+#include "private.h"
 #include "log.h"
 #include "macro.h"
 #include "procpool-api.h"
@@ -261,7 +262,7 @@ void job_bus_drop_waiters(Job *j, const char *sender) {
         JobBus *jb = job_bus(j);
 
         for (Waiter **w = &jb->waiters; *w;) {
-                const char *s = sd_bus_message_get_sender((*w)->message);
+                const char *s = manager_message_sender((*w)->message);
                 if (s && strcmp(s, sender) == 0) {
                         Waiter *dead = *w;
                         *w = dead->next;
@@ -311,7 +312,10 @@ static bool ends_in_error(const JobRecord *r) {
 
 /* Replies to message; *ret_handed_over says whether the reply carried the output. */
 static int reply_one(Job *j, sd_bus_message *message, WaiterKind kind, bool *ret_handed_over) {
-        ReplyBound *bound = job_bus(j)->manager->reply_bound;
+        Manager *m = job_bus(j)->manager;
+        /* A direct connection has its own bound (private.h), charged below. */
+        bool direct = sd_bus_message_get_bus(message) != m->bus;
+        ReplyBound *bound = direct ? NULL : m->reply_bound;
         const char *sender = sd_bus_message_get_sender(message);
         const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *error = NULL;
@@ -345,6 +349,8 @@ static int reply_one(Job *j, sd_bus_message *message, WaiterKind kind, bool *ret
         /* The output goes only to a client that reads what it is sent (reply-bound.h); else it stays with
          * the job, and the caller hears where. */
         size = 512 + r->output[JOB_STDOUT].size + r->output[JOB_STDERR].size;
+        if (direct)
+                private_socket_charge(m->private, sd_bus_message_get_bus(message), size);
         switch (reply_bound_admit(bound, sender, size)) {
         case REPLY_DROP:
                 return 0;
@@ -1179,15 +1185,15 @@ int job_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         return authz_check_read(m->authz, message) == 0 ? 1 : 0;
 }
 
-int job_bus_add(Manager *m) {
+int job_bus_add(Manager *m, sd_bus *bus) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, JOB_PATH_PREFIX, PROCPOOL_JOB_INTERFACE,
+        r = sd_bus_add_fallback_vtable(bus, NULL, JOB_PATH_PREFIX, PROCPOOL_JOB_INTERFACE,
                                        m->config.system_policy ? job_vtable_system : job_vtable,
                                        job_object_find, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_node_enumerator(m->bus, NULL, JOB_PATH_PREFIX, job_node_enumerator, m);
+        return sd_bus_add_node_enumerator(bus, NULL, JOB_PATH_PREFIX, job_node_enumerator, m);
 }
 
 /* The signals below are built by hand, not through sd_bus_emit_object_added() and
@@ -1233,15 +1239,21 @@ static int append_job_properties(sd_bus_message *m, Job *j, JobChange what, bool
         return sd_bus_message_close_container(m);
 }
 
-static int emit_changed(Manager *m, Job *j, JobChange what) {
+/* What the builders below are given for one bus: manager_emit() calls them per connection. */
+typedef struct JobSignal {
+        Manager *m;
+        Job *j;
+        JobChange what;
+} JobSignal;
+
+static int emit_changed(sd_bus *bus, Manager *m, Job *j, JobChange what) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         _cleanup_free_ char *path = job_path(j);
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = sd_bus_message_new_signal(m->bus, &s, path, "org.freedesktop.DBus.Properties",
-                                      "PropertiesChanged");
+        r = sd_bus_message_new_signal(bus, &s, path, "org.freedesktop.DBus.Properties", "PropertiesChanged");
         if (r < 0)
                 return r;
         r = sd_bus_message_append_basic(s, 's', PROCPOOL_JOB_INTERFACE);
@@ -1267,15 +1279,21 @@ static int emit_changed(Manager *m, Job *j, JobChange what) {
         r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
-        return sd_bus_send(m->bus, s, NULL);
+        return sd_bus_send(bus, s, NULL);
+}
+
+static int send_changed(sd_bus *bus, void *userdata) {
+        JobSignal *x = userdata;
+        return emit_changed(bus, x->m, x->j, x->what);
 }
 
 void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
+        JobSignal x = { .m = m, .j = j, .what = what };
         int r;
 
         if (what == 0)
                 return;
-        r = emit_changed(m, j, what);
+        r = manager_emit(m, send_changed, &x);
         if (r < 0)
                 log_debug_errno(r, "Failed to send PropertiesChanged for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);
@@ -1289,14 +1307,14 @@ static const char *const job_standard_interfaces[] = {
 };
 
 /* An ObjectManager signal about j, its path appended. */
-static int new_object_manager_signal(Manager *m, Job *j, const char *member, sd_bus_message **ret) {
+static int new_object_manager_signal(sd_bus *bus, Job *j, const char *member, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         _cleanup_free_ char *path = job_path(j);
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = sd_bus_message_new_signal(m->bus, &s, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
+        r = sd_bus_message_new_signal(bus, &s, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
                                       member);
         if (r < 0)
                 return r;
@@ -1307,11 +1325,11 @@ static int new_object_manager_signal(Manager *m, Job *j, const char *member, sd_
         return 0;
 }
 
-static int emit_added(Manager *m, Job *j) {
+static int emit_added(sd_bus *bus, Manager *m, Job *j) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
-        r = new_object_manager_signal(m, j, "InterfacesAdded", &s);
+        r = new_object_manager_signal(bus, j, "InterfacesAdded", &s);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(s, 'a', "{sa{sv}}");
@@ -1338,14 +1356,14 @@ static int emit_added(Manager *m, Job *j) {
         r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
-        return sd_bus_send(m->bus, s, NULL);
+        return sd_bus_send(bus, s, NULL);
 }
 
-static int emit_removed(Manager *m, Job *j) {
+static int emit_removed(sd_bus *bus, Manager *m, Job *j) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
-        r = new_object_manager_signal(m, j, "InterfacesRemoved", &s);
+        r = new_object_manager_signal(bus, j, "InterfacesRemoved", &s);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(s, 'a', "s");
@@ -1362,20 +1380,32 @@ static int emit_removed(Manager *m, Job *j) {
         r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
-        return sd_bus_send(m->bus, s, NULL);
+        return sd_bus_send(bus, s, NULL);
 }
 
 /* A signal that cannot be sent (out of memory, a full outgoing queue) is lost for every listener alike;
  * the daemon goes on. */
+static int send_added(sd_bus *bus, void *userdata) {
+        JobSignal *x = userdata;
+        return emit_added(bus, x->m, x->j);
+}
+
+static int send_removed(sd_bus *bus, void *userdata) {
+        JobSignal *x = userdata;
+        return emit_removed(bus, x->m, x->j);
+}
+
 void job_bus_emit_added(Manager *m, Job *j) {
-        int r = emit_added(m, j);
+        JobSignal x = { .m = m, .j = j };
+        int r = manager_emit(m, send_added, &x);
         if (r < 0)
                 log_debug_errno(r, "Failed to send InterfacesAdded for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);
 }
 
 void job_bus_emit_removed(Manager *m, Job *j) {
-        int r = emit_removed(m, j);
+        JobSignal x = { .m = m, .j = j };
+        int r = manager_emit(m, send_removed, &x);
         if (r < 0)
                 log_debug_errno(r, "Failed to send InterfacesRemoved for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);

@@ -27,7 +27,7 @@ typedef struct JobBus {
 
 extern const sd_bus_vtable job_vtable[];
 
-int job_bus_add(Manager *m);
+int job_bus_add(Manager *m, sd_bus *bus);
 /* The job an object path names, or NULL. */
 Job *job_bus_find(Manager *m, const char *path);
 /* The job's object path; free it. */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manager.h"
 #include "parse-util.h"
+#include "private.h"
 #include "spawn.h"
 
 static void help(void) {
@@ -48,9 +49,19 @@ static void help(void) {
                "                           --system, else $XDG_STATE_HOME/procpool)\n"
                "     --sync=normal|full    normal: a crash of procpoold loses no acknowledged job;\n"
                "                           full: neither does a power cut, at a cost per commit\n"
-               "     --ephemeral           Keep no store: jobs and output end with the daemon\n",
+               "     --ephemeral           Keep no store: jobs and output end with the daemon\n"
+               "     --private-socket=PATH Also serve direct connections on PATH (default:\n"
+               "                           $RUNTIME_DIRECTORY/private, else /run/procpool/private\n"
+               "                           with --system, else $XDG_RUNTIME_DIR/procpool/private;\n"
+               "                           none with --address)\n"
+               "     --no-private-socket   Serve on the bus only\n"
+               "     --max-direct-connections=N\n"
+               "                           Take at most N direct connections (default: %u)\n"
+               "     --max-direct-connections-per-user=N\n"
+               "                           Take at most N direct connections of one uid (default: %u)\n",
                program_invocation_short_name, POOL_MAX_QUEUED_DEFAULT, REGISTRY_RETAIN_UIDS,
-               REGISTRY_RETAIN_DEFAULT, POOL_MAX_QUEUED_PER_USER_DEFAULT);
+               REGISTRY_RETAIN_DEFAULT, POOL_MAX_QUEUED_PER_USER_DEFAULT, PRIVATE_CONNECTIONS_MAX_DEFAULT,
+               PRIVATE_CONNECTIONS_MAX_PER_USER_DEFAULT);
 }
 
 enum {
@@ -70,6 +81,10 @@ enum {
         ARG_STATE_DIR,
         ARG_SYNC,
         ARG_EPHEMERAL,
+        ARG_PRIVATE_SOCKET,
+        ARG_NO_PRIVATE_SOCKET,
+        ARG_MAX_DIRECT,
+        ARG_MAX_DIRECT_PER_USER,
         ARG_DESERIALIZE,
 };
 
@@ -79,7 +94,7 @@ static int usage_error(const char *option, const char *expected) {
 }
 
 /* Returns 1 to run, 0 to exit successfully (--help, --version), -1 on a usage error. */
-static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
+static int parse_argv(int argc, char *argv[], ManagerConfig *cfg, bool *private_socket_set) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -98,6 +113,10 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "sync", required_argument, NULL, ARG_SYNC },
                 { "ephemeral", no_argument, NULL, ARG_EPHEMERAL },
+                { "private-socket", required_argument, NULL, ARG_PRIVATE_SOCKET },
+                { "no-private-socket", no_argument, NULL, ARG_NO_PRIVATE_SOCKET },
+                { "max-direct-connections", required_argument, NULL, ARG_MAX_DIRECT },
+                { "max-direct-connections-per-user", required_argument, NULL, ARG_MAX_DIRECT_PER_USER },
                 /* Internal, not in --help: the daemon passes it to itself when it re-executes. */
                 { "deserialize", required_argument, NULL, ARG_DESERIALIZE },
                 {}
@@ -188,6 +207,27 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
                 case ARG_EPHEMERAL:
                         cfg->ephemeral = true;
                         break;
+                case ARG_PRIVATE_SOCKET:
+                        if (optarg[0] != '/')
+                                return usage_error("private-socket", "an absolute path");
+                        cfg->private_socket = optarg;
+                        *private_socket_set = true;
+                        break;
+                case ARG_NO_PRIVATE_SOCKET:
+                        cfg->private_socket = NULL;
+                        *private_socket_set = true;
+                        break;
+                case ARG_MAX_DIRECT:
+                        if (parse_unsigned(optarg, 1, UINT32_MAX, &v) < 0)
+                                return usage_error("max-direct-connections", "a whole number from 1");
+                        cfg->private_max_connections = v;
+                        break;
+                case ARG_MAX_DIRECT_PER_USER:
+                        if (parse_unsigned(optarg, 1, UINT32_MAX, &v) < 0)
+                                return usage_error("max-direct-connections-per-user",
+                                                   "a whole number from 1");
+                        cfg->private_max_connections_per_user = v;
+                        break;
                 case ARG_DESERIALIZE:
                         if (parse_unsigned(optarg, 3, INT32_MAX, &v) < 0 || fcntl((int) v, F_GETFD) < 0)
                                 return usage_error("deserialize", "an open fd (internal, for re-executing)");
@@ -208,6 +248,28 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg) {
         return 1;
 }
 
+/* Where the private socket is unless --private-socket or --no-private-socket says: systemd's
+ * RuntimeDirectory=, else /run/procpool for the system instance and $XDG_RUNTIME_DIR/procpool for a user's.
+ * A daemon on a bus given by --address has none: it is a test's or a private one, and two of them must not
+ * take each other's socket. */
+static int default_private_socket(const ManagerConfig *cfg, char **ret) {
+        const char *e = getenv("RUNTIME_DIRECTORY");
+
+        *ret = NULL;
+        if (cfg->bus_kind == BUS_ADDRESS)
+                return 0;
+        if (e && e[0] == '/')
+                return asprintf(ret, "%.*s/private", (int) strcspn(e, ":"), e) < 0 ? -ENOMEM : 0;
+        if (cfg->bus_kind == BUS_SYSTEM) {
+                *ret = strdup("/run/procpool/private");
+                return *ret ? 0 : -ENOMEM;
+        }
+        e = getenv("XDG_RUNTIME_DIR");
+        if (!e || e[0] != '/')
+                return 0;
+        return asprintf(ret, "%s/procpool/private", e) < 0 ? -ENOMEM : 0;
+}
+
 int main(int argc, char *argv[]) {
         ManagerConfig cfg = {
                 .bus_kind = BUS_USER,
@@ -215,6 +277,8 @@ int main(int argc, char *argv[]) {
                         .retain = REGISTRY_RETAIN_DEFAULT,
                         .retain_usec = REGISTRY_RETAIN_USEC_DEFAULT,
                 },
+                .private_max_connections = PRIVATE_CONNECTIONS_MAX_DEFAULT,
+                .private_max_connections_per_user = PRIVATE_CONNECTIONS_MAX_PER_USER_DEFAULT,
                 .pool = {
                         .max_queued = POOL_MAX_QUEUED_DEFAULT,
                         .output_limit = JOB_OUTPUT_LIMIT_DEFAULT,
@@ -225,6 +289,8 @@ int main(int argc, char *argv[]) {
                 },
         };
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_free_ char *private_socket = NULL;
+        bool private_socket_set = false;
         rlim_t nofile;
         sigset_t mask;
         int r;
@@ -232,9 +298,17 @@ int main(int argc, char *argv[]) {
         cfg.argv = argv;
         cfg.deserialize_fd = -EBADF;
         log_setup(program_invocation_short_name);
-        r = parse_argv(argc, argv, &cfg);
+        r = parse_argv(argc, argv, &cfg, &private_socket_set);
         if (r <= 0)
                 return r == 0 ? EXIT_SUCCESS : 2;
+        if (!private_socket_set) {
+                r = default_private_socket(&cfg, &private_socket);
+                if (r < 0) {
+                        log_oom();
+                        return EXIT_FAILURE;
+                }
+                cfg.private_socket = private_socket;
+        }
         cfg.registry.max_held_bytes = manager_held_max(cfg.bus_kind);
         cfg.registry.max_held_bytes_per_user = REGISTRY_HELD_PER_USER(cfg.registry.max_held_bytes);
         /* As systemd advises a daemon that uses no select(); its jobs get the old soft limit back. */

@@ -30,6 +30,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "pool-dbus.h"
+#include "private.h"
 #include "procpool-api.h"
 #include "reply-bound.h"
 #include "supervisor-dbus.h"
@@ -95,17 +96,9 @@ static void client_gone(Client *c) {
         client_free(c);
 }
 
-/* One match for every connection that leaves the bus: the bus sends NameOwnerChanged after
- * anything the connection sent, so a client is never missed, and no per-client rule is needed. */
-static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *name, *old_owner, *new_owner;
+void manager_client_left(Manager *m, const char *name) {
         Client key, **found;
 
-        if (sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner) < 0)
-                return 0;
-        if (name[0] != ':' || new_owner[0] != '\0')
-                return 0;
         /* What it waits for polkit for is dropped first: nothing it asked for may start now. */
         authz_name_gone(m->authz, name);
         reply_bound_forget(m->reply_bound, name);
@@ -113,6 +106,19 @@ static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_
         found = tfind(&key, &m->clients, client_compare);
         if (found)
                 client_gone(*found);
+}
+
+/* One match for every connection that leaves the bus: the bus sends NameOwnerChanged after
+ * anything the connection sent, so a client is never missed, and no per-client rule is needed. */
+static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (name[0] != ':' || new_owner[0] != '\0')
+                return 0;
+        manager_client_left(m, name);
         return 0;
 }
 
@@ -133,9 +139,22 @@ static int filter_message(sd_bus_message *message, void *userdata, sd_bus_error 
         return job_bus_filter(m, message, error);
 }
 
+const char *manager_message_sender(sd_bus_message *message) {
+        const char *sender = sd_bus_message_get_sender(message), *name = NULL;
+        sd_bus *bus;
+
+        if (sender)
+                return sender;
+        /* A direct connection's messages have no sender: the connection is the client. */
+        bus = sd_bus_message_get_bus(message);
+        if (bus && sd_bus_is_server(bus) > 0 && sd_bus_get_description(bus, &name) >= 0)
+                return name;
+        return NULL;
+}
+
 int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        const char *sender = sd_bus_message_get_sender(message);
+        const char *sender = manager_message_sender(message);
         Client key = { .name = (char *) sender }, *c, **found;
         uid_t uid;
         int r;
@@ -147,6 +166,9 @@ int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
                 *ret = *found;
                 return 0;
         }
+        /* A direct connection's client was made when it connected; one that is not there has left. */
+        if (sender[0] != ':')
+                return -EPERM;
 
         r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
         if (r < 0)
@@ -166,6 +188,24 @@ int manager_get_client(Manager *m, sd_bus_message *message, Client **ret) {
                 return -ENOMEM;
         }
         *ret = c;
+        return 0;
+}
+
+int manager_add_client(Manager *m, const char *name, uid_t uid) {
+        Client key = { .name = (char *) name }, *c;
+
+        if (tfind(&key, &m->clients, client_compare))
+                return -EEXIST;
+        c = calloc(1, sizeof(Client));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->uid = uid;
+        c->name = strdup(name);
+        if (!c->name || !tsearch(c, &m->clients, client_compare)) {
+                client_free(c);
+                return -ENOMEM;
+        }
         return 0;
 }
 
@@ -422,6 +462,9 @@ static int serialize_client(Job *j, void *userdata) {
 
         if (!jb->client || job_state_is_final(job_get_record(j)->state))
                 return 0;
+        /* A direct connection ends with this image: its jobs are tied to no caller in the next. */
+        if (jb->client->name[0] != ':')
+                return 0;
         return serialize_itemf(userdata, "client", "%" PRIu64 " %s", job_get_record(j)->id, jb->client->name);
 }
 
@@ -435,6 +478,12 @@ int manager_serialize(Manager *m, Serializer *s) {
         r = registry_foreach(m->registry, serialize_client, s);
         if (r < 0)
                 return r;
+        /* The private socket goes on listening: a peer that connects meanwhile waits in its backlog. */
+        if (m->private) {
+                r = serialize_fd(s, "private-socket", private_socket_get_fd(m->private), false);
+                if (r < 0)
+                        return r;
+        }
         r = registry_serialize(m->registry, s);
         if (r < 0)
                 return r;
@@ -450,6 +499,10 @@ static int deserialize_item(const SerializedItem *item, void *userdata) {
         Client *c;
         Job *j;
 
+        if (strcmp(item->key, "private-socket") == 0) {
+                closep(&m->private_inherited_fd);
+                return deserializer_take_fd(m->deserializer, item->value, &m->private_inherited_fd);
+        }
         if (strcmp(item->key, "client") != 0)
                 return 0;
         errno = 0;
@@ -479,7 +532,9 @@ static void take_over(Manager *m) {
                                      "jobs it ran end failed");
                 return;
         }
+        m->deserializer = &d;
         r = registry_deserialize(m->registry, &d, deserialize_item, m);
+        m->deserializer = NULL;
         if (r < 0)
                 log_warning_errno(r, "Failed to take over every job procpoold ran before it re-executed: %m; "
                                      "those end failed");
@@ -588,6 +643,7 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->state_lock_fd = -EBADF;
+        m->private_inherited_fd = -EBADF;
         m->config = *config;
         /* Started by systemd, with a journal to take the structured job lines. */
         m->under_systemd = (getenv("INVOCATION_ID") || getenv("JOURNAL_STREAM")) &&
@@ -617,6 +673,9 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->freeing = true;
+        /* Direct connections first, while what they refer to is there. */
+        m->private = private_socket_free(m->private);
+        closep(&m->private_inherited_fd);
         /* Jobs first, while their pools and executors still exist. */
         m->registry = registry_free(m->registry);
         for (size_t i = 0; i < m->n_pools; i++) {
@@ -1224,22 +1283,20 @@ int manager_startup(Manager *m) {
         r = authz_new(m, &m->authz);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up authorization: %m");
-        r = sd_bus_add_filter(m->bus, &m->filter_slot, filter_message, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the bus filter: %m");
         r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                 "org.freedesktop.DBus", "NameOwnerChanged", match_name_owner_changed, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch clients leaving the bus: %m");
-        r = supervisor_bus_add(m);
+        r = manager_serve_bus(m, m->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to serve %s: %m", PROCPOOL_OBJECT_PATH);
-        r = job_bus_add(m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to serve the job objects: %m");
-        r = pool_bus_add(m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to serve the pool objects: %m");
+                return log_error_errno(r, "Failed to serve the objects on the bus: %m");
+        if (m->config.private_socket) {
+                r = private_socket_new(m, m->config.private_socket, TAKE_FD(m->private_inherited_fd),
+                                       &m->private);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to listen on the private socket %s: %m",
+                                               m->config.private_socket);
+        }
 
         r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
         if (r == -EEXIST || r == -EALREADY)
@@ -1259,6 +1316,29 @@ int manager_startup(Manager *m) {
                           manager_running(m), manager_queued(m), registry_get_n_finished_total(m->registry),
                           pool_get_size(m->pool), m->cgroups_unusable ? CGROUPS_UNUSABLE_NOTE : "");
         return 0;
+}
+
+int manager_serve_bus(Manager *m, sd_bus *bus) {
+        int r;
+
+        r = sd_bus_add_filter(bus, bus == m->bus ? &m->filter_slot : NULL, filter_message, m);
+        if (r < 0)
+                return r;
+        r = supervisor_bus_add(m, bus);
+        if (r < 0)
+                return r;
+        r = job_bus_add(m, bus);
+        if (r < 0)
+                return r;
+        return pool_bus_add(m, bus);
+}
+
+int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata) {
+        int r, k;
+
+        r = send(m->bus, userdata);
+        k = private_socket_foreach_subscribed(m->private, send, userdata);
+        return r < 0 ? r : k;
 }
 
 int manager_run(Manager *m) {
@@ -1294,7 +1374,13 @@ int manager_flush(Manager *m) {
         uint64_t queued = 0;
         int r;
 
-        if (!m->bus || sd_bus_get_n_queued_write(m->bus, &queued) < 0 || queued == 0)
+        if (!m->bus)
+                return 0;
+        if (sd_bus_get_n_queued_write(m->bus, &queued) < 0)
+                queued = 0;
+        /* Direct connections too: a caller there hears why its call ends (Interrupted, naming its job),
+         * as one on the bus does. */
+        if (queued == 0 && !private_socket_has_queued(m->private))
                 return 0;
         /* sd_bus_flush() has no timeout: SIGALRM interrupts its poll, and it returns -EINTR. */
         sigemptyset(&alrm);
@@ -1302,11 +1388,17 @@ int manager_flush(Manager *m) {
         (void) sigaction(SIGALRM, &sa, &old_sa);
         (void) sigprocmask(SIG_UNBLOCK, &alrm, &old_mask);
         (void) setitimer(ITIMER_REAL, &deadline, NULL);
-        r = sd_bus_flush(m->bus);
+        r = queued > 0 ? sd_bus_flush(m->bus) : 0;
+        if (r != -EINTR && private_socket_flush(m->private) == -EINTR)
+                r = -EINTR;
         (void) setitimer(ITIMER_REAL, &off, NULL);
         (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
         (void) sigaction(SIGALRM, &old_sa, NULL);
-        if (r == -EINTR && sd_bus_get_n_queued_write(m->bus, &queued) >= 0)
+        if (r == -EINTR && (sd_bus_get_n_queued_write(m->bus, &queued) < 0 || queued == 0))
+                log_warning("A direct connection did not take what procpoold wrote to it within %" PRIu64
+                            " s; going on without it",
+                            (uint64_t) (MANAGER_FLUSH_USEC / USEC_PER_SEC));
+        else if (r == -EINTR)
                 log_warning("The bus did not take %" PRIu64 " messages within %" PRIu64
                             " s (it holds too much of "
                             "procpoold's for clients that do not read them); going on without them",

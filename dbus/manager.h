@@ -34,12 +34,15 @@ typedef struct ManagerConfig {
         const char *state_dir;      /* NULL: the default for the bus (manager_default_state_dir()) */
         bool ephemeral;             /* no store: nothing outlives the daemon */
         StoreSync sync;
+        const char *private_socket; /* the private socket's path; NULL: none */
+        unsigned private_max_connections, private_max_connections_per_user;
         char **argv;        /* the command line, given again to the next image on a re-exec */
         int deserialize_fd; /* --deserialize: what the last image handed over, or -EBADF */
 } ManagerConfig;
 
 typedef struct Client Client;
 typedef struct ReplyBound ReplyBound;
+typedef struct PrivateSocket PrivateSocket;
 
 /* The most one captured stream may hold: GetOutput and Communicate replies carry two streams, and a
  * D-Bus message is at most 128 MiB (the system bus's dbus-daemon takes 32 MiB). */
@@ -84,6 +87,10 @@ typedef struct Manager {
 
         /* What may wait at the bus for clients that do not read. */
         ReplyBound *reply_bound;
+        /* Direct connections (private.h), NULL without the private socket. */
+        PrivateSocket *private;
+        int private_inherited_fd;   /* the listening socket the last image handed over, or -EBADF */
+        Deserializer *deserializer; /* while take_over() reads what the last image handed over */
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */
@@ -118,6 +125,20 @@ int manager_flush(Manager *m);
 /* The uid and connection record of a method call's sender, looked up once per connection. */
 int manager_get_client(Manager *m, sd_bus_message *message, Client **ret);
 uid_t client_uid(const Client *c);
+/* Who sent message: its unique bus name, or the name of the direct connection it came on ("@direct-N",
+ * which a bus name never is); NULL if neither. Every per-client record is keyed by it. */
+const char *manager_message_sender(sd_bus_message *message);
+/* A client known by its connection rather than by the bus (a direct connection), of uid. */
+int manager_add_client(Manager *m, const char *name, uid_t uid);
+/* The client called name left (its bus name went, its direct connection closed): its requests waiting for
+ * polkit and its replies go, and its jobs that asked for it are cancelled. */
+void manager_client_left(Manager *m, const char *name);
+/* Serves every object, filter and method of the daemon on bus: the bus, or a direct connection. */
+int manager_serve_bus(Manager *m, sd_bus *bus);
+/* Sends a signal: send(bus, userdata) builds and sends it on the bus, then on every direct connection
+ * that subscribed (a message is built for one connection and cannot be sent on another). Returns the
+ * first error. */
+int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata);
 
 /* Writes what the next image needs to carry on after a re-exec into s (see serialize.h): every unfinished
  * job with its runtime, and who submitted it. The store must be flushed first. */

@@ -173,35 +173,56 @@ static const sd_bus_vtable pool_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int pool_bus_add(Manager *m) {
+int pool_bus_add(Manager *m, sd_bus *bus) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, PROCPOOL_POOL_PATH_PREFIX, PROCPOOL_POOL_INTERFACE,
+        r = sd_bus_add_fallback_vtable(bus, NULL, PROCPOOL_POOL_PATH_PREFIX, PROCPOOL_POOL_INTERFACE,
                                        pool_vtable, pool_object_find, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_node_enumerator(m->bus, NULL, PROCPOOL_POOL_PATH_PREFIX, pool_node_enumerator, m);
+        return sd_bus_add_node_enumerator(bus, NULL, PROCPOOL_POOL_PATH_PREFIX, pool_node_enumerator, m);
+}
+
+/* A pool's signal: its path, and the properties that changed (PropertiesChanged) or NULL. */
+typedef struct PoolSignal {
+        const char *path;
+        char **properties;
+        int kind; /* 0 changed, 1 added, 2 removed */
+} PoolSignal;
+
+static int send_pool_signal(sd_bus *bus, void *userdata) {
+        PoolSignal *x = userdata;
+
+        switch (x->kind) {
+        case 0:
+                return sd_bus_emit_properties_changed_strv(bus, x->path, PROCPOOL_POOL_INTERFACE,
+                                                           x->properties);
+        case 1:
+                return sd_bus_emit_object_added(bus, x->path);
+        default:
+                return sd_bus_emit_object_removed(bus, x->path);
+        }
+}
+
+static void emit_pool_signal(Manager *m, Pool *p, int kind, char **properties) {
+        _cleanup_free_ char *path = pool_path(p);
+        PoolSignal x = { .path = path, .properties = properties, .kind = kind };
+
+        if (path)
+                (void) manager_emit(m, send_pool_signal, &x);
 }
 
 void pool_bus_emit_changed(Manager *m, Pool *p, const char *property) {
-        _cleanup_free_ char *path = pool_path(p);
-
-        if (path)
-                (void) sd_bus_emit_properties_changed(m->bus, path, PROCPOOL_POOL_INTERFACE, property, NULL);
+        const char *names[] = { property, NULL };
+        emit_pool_signal(m, p, 0, (char **) names);
 }
 
 void pool_bus_emit_added(Manager *m, Pool *p) {
-        _cleanup_free_ char *path = pool_path(p);
-
-        if (path)
-                (void) sd_bus_emit_object_added(m->bus, path);
+        emit_pool_signal(m, p, 1, NULL);
 }
 
 void pool_bus_emit_removed(Manager *m, Pool *p) {
-        _cleanup_free_ char *path = pool_path(p);
-
-        if (path)
-                (void) sd_bus_emit_object_removed(m->bus, path);
+        emit_pool_signal(m, p, 2, NULL);
 }
 
 void pool_bus_emit_counts_changed(Manager *m) {
@@ -218,11 +239,7 @@ void pool_bus_emit_counts_changed(Manager *m) {
                 names[n] = NULL;
                 mp->last_running = running;
                 mp->last_queued = queued;
-                if (n > 0) {
-                        _cleanup_free_ char *path = pool_path(mp->pool);
-                        if (path)
-                                (void) sd_bus_emit_properties_changed_strv(
-                                        m->bus, path, PROCPOOL_POOL_INTERFACE, (char **) names);
-                }
+                if (n > 0)
+                        emit_pool_signal(m, mp->pool, 0, (char **) names);
         }
 }

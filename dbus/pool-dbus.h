@@ -8,7 +8,7 @@
 
 #include "manager.h"
 
-int pool_bus_add(Manager *m);
+int pool_bus_add(Manager *m, sd_bus *bus);
 /* The pool's object path (its name encoded as sd_bus_path_encode() does); free it. */
 char *pool_path(const Pool *p);
 /* Whether the sender of message may change pools (create, resize, pause, remove): org.procpool.manage, as

@@ -329,7 +329,7 @@ static uint64_t job_properties_size(Job *j) {
 
 /* At most what the reply to a method call weighs: exact where the daemon knows it before it answers
  * (GetOutput), an upper bound from what it holds for what sd-bus answers itself. */
-static uint64_t reply_size(Manager *m, sd_bus_message *message) {
+uint64_t reply_bound_reply_size(Manager *m, sd_bus_message *message) {
         const char *iface = sd_bus_message_get_interface(message),
                    *member = sd_bus_message_get_member(message), *path = sd_bus_message_get_path(message);
         uint64_t n = registry_get_n_jobs(m->registry);
@@ -366,7 +366,7 @@ int reply_bound_filter(sd_bus_message *message, void *userdata, sd_bus_error *re
         if (sd_bus_message_get_type(message, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
                 return 0;
         sender = sd_bus_message_get_sender(message);
-        switch (reply_bound_admit(m->reply_bound, sender, reply_size(m, message))) {
+        switch (reply_bound_admit(m->reply_bound, sender, reply_bound_reply_size(m, message))) {
         case REPLY_SEND:
                 return 0;
         case REPLY_DROP:

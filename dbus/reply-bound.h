@@ -37,6 +37,8 @@ ReplyVerdict reply_bound_admit(ReplyBound *b, const char *sender, uint64_t size)
 int reply_bound_refuse(ReplyBound *b, const char *sender, sd_bus_error *error);
 /* The sender left the bus: what was counted for it goes. */
 void reply_bound_forget(ReplyBound *b, const char *sender);
+/* At most what the reply to message weighs. */
+uint64_t reply_bound_reply_size(Manager *m, sd_bus_message *message);
 /* The sd-bus filter that applies the bounds to every method call before it is dispatched, with the size
  * its reply will have at most; userdata is the Manager. */
 int reply_bound_filter(sd_bus_message *message, void *userdata, sd_bus_error *error);

@@ -16,6 +16,7 @@
 #include "macro.h"
 #include "options-dbus.h"
 #include "pool-dbus.h"
+#include "private.h"
 #include "supervisor-dbus.h"
 
 /* The error for a spec the pool's executor cannot honour. */
@@ -775,6 +776,11 @@ static int property_get_pool_size(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append(reply, "u", pool_get_size(m->pool));
 }
 
+static int send_pool_size_changed(sd_bus *bus, void *userdata) {
+        return sd_bus_emit_properties_changed(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                              "PoolSize", NULL);
+}
+
 static int property_set_pool_size(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *value, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -787,7 +793,7 @@ static int property_set_pool_size(sd_bus *bus, const char *path, const char *int
         r = bus_pool_set_size(m, m->pool, value, n, error);
         if (r < 0)
                 return r;
-        (void) sd_bus_emit_properties_changed(bus, path, interface, "PoolSize", NULL);
+        (void) manager_emit(m, send_pool_size_changed, NULL);
         return 1;
 }
 
@@ -821,6 +827,18 @@ static int property_get_job_cgroups(sd_bus *bus, const char *path, const char *i
         return sd_bus_message_append(reply, "b", (int) m->job_cgroups);
 }
 
+/* Signals go to a direct connection only once it asked; on the bus they go to every match rule, and
+ * these change nothing. */
+static int method_subscribe(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        sd_bus *bus = sd_bus_message_get_bus(message);
+
+        if (bus != m->bus)
+                (void) private_socket_subscribe(
+                        m->private, bus, sd_bus_message_is_method_call(message, NULL, "Subscribe") > 0);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
 const sd_bus_vtable supervisor_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_WRITABLE_PROPERTY("PoolSize", "u", property_get_pool_size, property_set_pool_size, 0,
@@ -851,31 +869,47 @@ const sd_bus_vtable supervisor_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListPools", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", pools), method_list_pools,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Subscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_subscribe,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Unsubscribe", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_subscribe,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobFinished", SD_BUS_ARGS("t", id, "o", job, "s", state, "i", returncode),
                                 0),
         SD_BUS_VTABLE_END,
 };
 
-int supervisor_bus_add(Manager *m) {
+int supervisor_bus_add(Manager *m, sd_bus *bus) {
         int r;
 
-        r = sd_bus_add_object_vtable(m->bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_add_object_vtable(bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                      supervisor_vtable, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_object_manager(m->bus, NULL, PROCPOOL_OBJECT_PATH);
+        return sd_bus_add_object_manager(bus, NULL, PROCPOOL_OBJECT_PATH);
+}
+
+typedef struct JobFinishedSignal {
+        Manager *m;
+        const JobRecord *record;
+        const char *path;
+} JobFinishedSignal;
+
+static int send_job_finished(sd_bus *bus, void *userdata) {
+        JobFinishedSignal *x = userdata;
+
+        /* Every listener hears it: on the system instance the return code is private, and reads 0. */
+        return sd_bus_emit_signal(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished",
+                                  "tosi", x->record->id, x->path, job_state_to_string(x->record->state),
+                                  (int32_t) (x->m->config.system_policy ? 0 : x->record->returncode));
 }
 
 void supervisor_emit_job_finished(Manager *m, Job *j) {
-        const JobRecord *r = job_get_record(j);
         _cleanup_free_ char *path = job_path(j);
+        JobFinishedSignal x = { .m = m, .record = job_get_record(j), .path = path };
 
         if (!path)
                 return;
-        /* Every listener hears it: on the system instance the return code is private, and reads 0. */
-        (void) sd_bus_emit_signal(m->bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished",
-                                  "tosi", r->id, path, job_state_to_string(r->state),
-                                  (int32_t) (m->config.system_policy ? 0 : r->returncode));
+        (void) manager_emit(m, send_job_finished, &x);
 }
 
 int supervisor_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
@@ -900,6 +934,11 @@ int supervisor_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *err
         return r < 0 ? r : 0;
 }
 
+static int send_counts_changed(sd_bus *bus, void *userdata) {
+        return sd_bus_emit_properties_changed_strv(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                                   userdata);
+}
+
 void supervisor_emit_counts_changed(Manager *m) {
         const char *names[3];
         size_t n = 0;
@@ -914,7 +953,6 @@ void supervisor_emit_counts_changed(Manager *m) {
         m->last_running = running;
         m->last_queued = queued;
         if (n > 0)
-                (void) sd_bus_emit_properties_changed_strv(m->bus, PROCPOOL_OBJECT_PATH,
-                                                           PROCPOOL_MANAGER_INTERFACE, (char **) names);
+                (void) manager_emit(m, send_counts_changed, names);
         pool_bus_emit_counts_changed(m);
 }

@@ -6,7 +6,7 @@
 
 extern const sd_bus_vtable supervisor_vtable[];
 
-int supervisor_bus_add(Manager *m);
+int supervisor_bus_add(Manager *m, sd_bus *bus);
 /* Queues a job made from spec (taken over on success) in pool p for client c, who submitted it; what the
  * pool refuses becomes a D-Bus error in error. */
 int supervisor_submit_spec(Manager *m, Client *c, Pool *p, JobSpec *spec, Job **ret, sd_bus_error *error);

@@ -536,9 +536,95 @@ static void test_procpoolctl(Fixture *f, gconstpointer data) {
         g_assert_nonnull(strstr(err, "must authenticate to run jobs as another user"));
 }
 
+/* ---- the private socket ------------------------------------------------------------------------------ */
+
+/* Child side of direct_client(): "--direct-client SOCKET": Communicate of "id -u" over a direct connection
+ * to SOCKET. Prints "rc=N out=UID" or "error=NAME: MESSAGE". */
+static int run_direct_client(const char *socket) {
+        g_autofree char *address = g_strdup_printf("unix:path=%s", socket);
+        const char *const argv[] = { "id", "-u", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync(
+                address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+        g_autoptr(GVariant) r = NULL, out = NULL, errv = NULL;
+        g_autofree char *text = NULL;
+        int rc;
+
+        g_assert_no_error(error);
+        r = g_dbus_connection_call_sync(
+                c, NULL, MANAGER_PATH, MANAGER_IFACE, "Communicate",
+                g_variant_new("(^as@ay@a{sv})", argv, fixture_bytes("", 0), FIXTURE_NO_OPTIONS), NULL,
+                G_DBUS_CALL_FLAGS_NONE, 90 * 1000, NULL, &error);
+        if (!r) {
+                g_autofree char *name = g_dbus_error_get_remote_error(error);
+                g_print("error=%s: %s\n", name, error->message);
+                return 0;
+        }
+        g_variant_get(r, "(i@ay@ay)", &rc, &out, &errv);
+        text = fixture_bytes_text(out);
+        g_print("rc=%d out=%s", rc, text);
+        return 0;
+}
+
+static char *private_dir;
+
+static char *direct_client(const FixtureUser *user) {
+        g_autofree char *self = fixture_self();
+        g_autofree char *socket = g_build_filename(private_dir, "private", NULL);
+        const char *argv[] = { self, "--direct-client", socket, NULL };
+        g_autofree char *err = NULL;
+        char *out = NULL;
+        int status = fixture_run_as_user(user, argv, NULL, &out, &err);
+
+        if (!g_spawn_check_wait_status(status, NULL))
+                g_error("direct client as %s failed: %s", user->name, err);
+        g_test_message("as %s over the socket: %s", user->name, out);
+        return g_strstrip(out);
+}
+
+static void setup_private(Fixture *f, gconstpointer data) {
+        g_autofree char *arg = NULL;
+
+        private_dir = make_dir(0755);
+        arg = g_strdup_printf("--private-socket=%s/private", private_dir);
+        const char *const args[] = { "--system", arg, NULL };
+        fixture_setup_system_bus(f, NULL);
+        fixture_polkit_start(f, data, TRUE);
+        f->daemon_pid = fixture_start_daemon(f, args);
+}
+
+static void teardown_private(Fixture *f, gconstpointer data) {
+        fixture_teardown(f, data);
+        fixture_remove_tree(private_dir);
+        g_clear_pointer(&private_dir, g_free);
+}
+
+/* Over the private socket, polkit is asked about the peer's process (unix-process: pid, start time, and
+ * the uid of SO_PEERCRED), and its rules decide as on the bus: procpool-test1 runs as itself, procpool-test2
+ * is denied by the rule that names it. The socket is usable by every user. */
+static void test_private_socket(Fixture *f, gconstpointer data) {
+        g_autofree char *socket = g_build_filename(private_dir, "private", NULL);
+        g_autofree char *allowed = NULL, *denied = NULL, *expected_out = NULL, *expected_error = NULL;
+        struct stat st;
+
+        g_assert_cmpint(stat(socket, &st), ==, 0);
+        g_assert_cmpint(st.st_mode & 07777, ==, 0666);
+        g_assert_true(fixture_polkit_answers(f, user2(), "org.procpool.run", FALSE));
+        allowed = direct_client(user1());
+        expected_out = g_strdup_printf("rc=0 out=%u", (unsigned) user1()->uid);
+        g_assert_cmpstr(allowed, ==, expected_out);
+        denied = direct_client(user2());
+        expected_error = g_strdup_printf("uid %u is not allowed to run jobs through procpoold (polkit action "
+                                         "org.procpool.run)",
+                                         (unsigned) user2()->uid);
+        assert_error_line(denied, ERROR_ACCESS_DENIED, expected_error);
+}
+
 int main(int argc, char *argv[]) {
         if (argc == 5 && g_str_equal(argv[1], "--sh-client"))
                 return run_sh_client(argv[2], argv[3], argv[4]);
+        if (argc == 3 && g_str_equal(argv[1], "--direct-client"))
+                return run_direct_client(argv[2]);
 
         g_test_init(&argc, &argv, NULL);
         if (getuid() != 0) {
@@ -567,5 +653,7 @@ int main(int argc, char *argv[]) {
         ADD("quotas", quotas, test_quotas);
         ADD("procpoolctl", plain, test_procpoolctl);
 #undef ADD
+        g_test_add("/procpool/polkit/private-socket", Fixture, rules_deny_run_user2, setup_private,
+                   test_private_socket, teardown_private);
         return g_test_run();
 }

@@ -51,6 +51,8 @@ int verb_daemon_reexec(Ctl *c, int argc, char **argv) {
         const char *owner;
         int r;
 
+        /* Its name is what says the new image is up: the bus, and a re-exec ends direct connections. */
+        c->force_bus = true;
         r = ctl_connect(c);
         if (r != 0)
                 return r;
@@ -84,7 +86,7 @@ int verb_daemon_reexec(Ctl *c, int argc, char **argv) {
                 r = ctl_log_error(c, NULL, r, "Failed to set up the event loop");
                 goto finish;
         }
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                "Reexecute", &error, NULL, NULL);
         if (r < 0) {
                 r = ctl_log_error(c, &error, r, "Failed to re-execute procpoold");

@@ -384,10 +384,10 @@ static int for_each_job(Ctl *c, int argc, char **argv, const char *method, const
                         continue;
                 }
                 if (types)
-                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                        r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE,
                                                method, &error, NULL, types, arg);
                 else
-                        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                        r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE,
                                                method, &error, NULL, NULL);
                 if (r < 0) {
                         ret = ctl_log_error(c, &error, r, "Failed to %s job %" PRIu64, what, id);
@@ -465,7 +465,7 @@ int verb_restart(Ctl *c, int argc, char **argv) {
                                 break;
                         continue;
                 }
-                r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "Restart",
+                r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE, "Restart",
                                        &error, &reply, NULL);
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "o", &new_path);
@@ -515,7 +515,7 @@ int verb_clean(Ctl *c, int argc, char **argv) {
                 if (!ctl_state_is_final(state))
                         continue;
                 /* Only the caller's own jobs, whoever the caller is: root's clean leaves others' alone. */
-                if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                if (sd_bus_get_property_trivial(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE,
                                                 "Owner", &e, 'u', &owner) < 0)
                         continue; /* released meanwhile */
                 if (owner != uid)
@@ -523,15 +523,15 @@ int verb_clean(Ctl *c, int argc, char **argv) {
                 if (c->failed_only) {
                         /* Read again: ListJobs says 0 for a return code the caller may not read, and
                          * the caller reads its own. */
-                        if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path,
+                        if (sd_bus_get_property_trivial(c->bus, ctl_destination(c), path,
                                                         PROCPOOL_JOB_INTERFACE, "ReturnCode", &e, 'i',
                                                         &rc) < 0)
                                 continue;
                         if (strcmp(state, PROCPOOL_STATE_EXITED) == 0 && rc == 0)
                                 continue;
                 }
-                r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "Release", &e,
-                                       NULL, NULL);
+                r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE, "Release",
+                                       &e, NULL, NULL);
                 if (r < 0) {
                         if (sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_OBJECT))
                                 continue; /* released meanwhile */
@@ -566,15 +566,15 @@ static int read_pool_counts(Ctl *c, sd_bus_error *error, uint32_t *ret_running, 
         uint32_t running, queued, max_queued;
         int r;
 
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_get_property_trivial(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                         PROCPOOL_MANAGER_INTERFACE, "Running", error, 'u', &running);
         if (r < 0)
                 return r;
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_get_property_trivial(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                         PROCPOOL_MANAGER_INTERFACE, "Queued", error, 'u', &queued);
         if (r < 0)
                 return r;
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_get_property_trivial(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                         PROCPOOL_MANAGER_INTERFACE, "MaxQueued", error, 'u', &max_queued);
         if (r < 0)
                 return r;
@@ -599,7 +599,7 @@ int verb_pool_size(Ctl *c, int argc, char **argv) {
                 r = ctl_connect(c);
                 if (r != 0)
                         return r;
-                r = sd_bus_set_property(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+                r = sd_bus_set_property(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                         PROCPOOL_MANAGER_INTERFACE, "PoolSize", &error, "u", (uint32_t) n);
                 if (r < 0)
                         return ctl_log_error(c, &error, r, "Failed to set the pool size to %lld", n);
@@ -609,7 +609,7 @@ int verb_pool_size(Ctl *c, int argc, char **argv) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_get_property_trivial(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                         PROCPOOL_MANAGER_INTERFACE, "PoolSize", &error, 'u', &size);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to read the pool size");

@@ -373,7 +373,7 @@ static void map_stop(Map *m) {
                         j->cancelled = true;
                         /* No reply wanted: a job that ended meanwhile answers NotRunning, which changes
                          * nothing. */
-                        (void) sd_bus_call_method_async(m->ctl->bus, NULL, PROCPOOL_BUS_NAME, j->path,
+                        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
                                                         PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
                 }
         }
@@ -605,7 +605,7 @@ static void map_job_ready(MapJob *j) {
                 return;
         j->phase = MAP_READY;
         /* No reply wanted: the job is forgotten whatever comes of it (released meanwhile by retention). */
-        (void) sd_bus_call_method_async(m->ctl->bus, NULL, PROCPOOL_BUS_NAME, j->path, PROCPOOL_JOB_INTERFACE,
+        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path, PROCPOOL_JOB_INTERFACE,
                                         "Release", NULL, NULL, NULL);
         if (!j->fetch_failed)
                 joblog_write(m, j);
@@ -702,18 +702,18 @@ static void map_job_fetch(MapJob *j) {
                 m->n_ended--;
         j->phase = MAP_FETCHING;
         if (j->info.state && !m->ctl->joblog && !m->ctl->json) {
-                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, ctl_destination(m->ctl), j->path,
                                              "org.freedesktop.DBus.Properties", "Get", on_returncode_reply, j,
                                              "ss", PROCPOOL_JOB_INTERFACE, "ReturnCode");
         } else
-                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, ctl_destination(m->ctl), j->path,
                                              "org.freedesktop.DBus.Properties", "GetAll", on_props_reply, j,
                                              "s", PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "state");
         else
                 m->n_calls++;
-        r = sd_bus_call_method_async(m->ctl->bus, &j->output_slot, PROCPOOL_BUS_NAME, j->path,
+        r = sd_bus_call_method_async(m->ctl->bus, &j->output_slot, ctl_destination(m->ctl), j->path,
                                      PROCPOOL_JOB_INTERFACE, m->fds_ok ? "OpenOutput" : "GetOutput",
                                      on_output_reply, j, NULL);
         if (r < 0)
@@ -758,7 +758,7 @@ static int map_job_check(MapJob *j) {
         assert(!j->slot);
         j->phase = MAP_CHECKING;
         j->end_seen = false;
-        r = sd_bus_call_method_async(j->map->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+        r = sd_bus_call_method_async(j->map->ctl->bus, &j->slot, ctl_destination(j->map->ctl), j->path,
                                      "org.freedesktop.DBus.Properties", "GetAll", on_check_reply, j, "s",
                                      PROCPOOL_JOB_INTERFACE);
         if (r < 0)
@@ -848,7 +848,7 @@ static int map_job_submitted(Map *m, MapJob *j, const char *path) {
         j->id = job_path_to_id(j->path);
         if (m->stopping) {
                 j->cancelled = true;
-                (void) sd_bus_call_method_async(m->ctl->bus, NULL, PROCPOOL_BUS_NAME, j->path,
+                (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
                                                 PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
         }
         /* A job of an id not known yet ended while this Submit was out: it may have been this one. */
@@ -947,7 +947,7 @@ static int map_new_submit(Map *m, MapJob *j, sd_bus_message **ret) {
         r = map_job_argv(m, j, &argv);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
                                            PROCPOOL_MANAGER_INTERFACE, "Submit");
         if (r < 0)
                 return r;
@@ -1113,7 +1113,7 @@ static size_t map_submit_batch(Map *m, size_t max) {
                 goto fail;
         }
         b->map = m;
-        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
                                            PROCPOOL_MANAGER_INTERFACE, "SubmitMany");
         if (r >= 0)
                 r = sd_bus_message_open_container(msg, 'a', "as");
@@ -1268,7 +1268,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int map_build_options(Map *m) {
         int r;
 
-        r = sd_bus_message_new_method_call(m->ctl->bus, &m->options, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_message_new_method_call(m->ctl->bus, &m->options, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
                                            PROCPOOL_MANAGER_INTERFACE, "Submit");
         if (r < 0)
                 return r;

@@ -141,8 +141,8 @@ static int match_job_finished(sd_bus_message *msg, void *userdata, sd_bus_error 
                 return 0;
         monitor_forget(m, id);
         /* Why it ended as it did: the job's Error, empty if it exited by itself (or was released at once). */
-        if (sd_bus_get_property_string(m->ctl->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "Error",
-                                       NULL, &error) < 0)
+        if (sd_bus_get_property_string(m->ctl->bus, ctl_destination(m->ctl), path, PROCPOOL_JOB_INTERFACE,
+                                       "Error", NULL, &error) < 0)
                 error = NULL;
         if (m->ctl->json) {
                 printf("{\"event\":\"finished\",\"id\":%" PRIu64 ",\"state\":", id);
@@ -182,8 +182,11 @@ static int monitor_subscribe(Monitor *m) {
                              match_properties_changed, m);
         if (r < 0)
                 return r;
-        return sd_bus_match_signal(bus, NULL, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                   "JobFinished", match_job_finished, m);
+        r = sd_bus_match_signal(bus, NULL, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                "JobFinished", match_job_finished, m);
+        if (r < 0)
+                return r;
+        return ctl_subscribe(m->ctl);
 }
 
 /* Makes event run the bus until SIGINT or SIGTERM comes or the bus goes away. */

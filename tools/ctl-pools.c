@@ -49,7 +49,7 @@ static int list_pools(Ctl *c, PoolList *ret, sd_bus_error *error) {
         const char *name, *path;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                "ListPools", error, &reply, NULL);
         if (r < 0)
                 return r;
@@ -101,7 +101,7 @@ static int pool_read(Ctl *c, PoolInfo *p, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, p->path, "org.freedesktop.DBus.Properties",
+        r = sd_bus_call_method(c->bus, ctl_destination(c), p->path, "org.freedesktop.DBus.Properties",
                                "GetAll", error, &reply, "s", PROCPOOL_POOL_INTERFACE);
         if (r < 0)
                 return r;
@@ -279,7 +279,7 @@ static int pool_create(Ctl *c, const char *name) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_message_new_method_call(c->bus, &m, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        r = sd_bus_message_new_method_call(c->bus, &m, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                            PROCPOOL_MANAGER_INTERFACE, "CreatePool");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", name);
@@ -315,7 +315,7 @@ static int pool_remove(Ctl *c, const char *name) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                "RemovePool", &error, NULL, "s", name);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to remove pool %s", name);
@@ -342,7 +342,7 @@ static int pool_size(Ctl *c, const char *name, const char *value) {
         if (r != 0)
                 return r;
         if (value) {
-                r = sd_bus_set_property(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_POOL_INTERFACE, "Size",
+                r = sd_bus_set_property(c->bus, ctl_destination(c), path, PROCPOOL_POOL_INTERFACE, "Size",
                                         &error, "u", (uint32_t) n);
                 if (r < 0)
                         return ctl_log_error(c, &error, r, "Failed to set the size of pool %s to %lld", name,
@@ -351,7 +351,7 @@ static int pool_size(Ctl *c, const char *name, const char *value) {
         }
         if (c->json)
                 return print_pool_json(c, name, path);
-        r = sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_POOL_INTERFACE, "Size",
+        r = sd_bus_get_property_trivial(c->bus, ctl_destination(c), path, PROCPOOL_POOL_INTERFACE, "Size",
                                         &error, 'u', &size);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to read the size of pool %s", name);
@@ -410,7 +410,7 @@ int ctl_pool_pause_or_resume(Ctl *c, const char *name, bool pause) {
         r = ctl_pool_path(c, name, &path);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_POOL_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_POOL_INTERFACE,
                                pause ? "Pause" : "Resume", &error, NULL, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to %s pool %s", pause ? "pause" : "resume", name);

@@ -207,7 +207,7 @@ static int queue_refresh(Waiter *w) {
                 return 0;
         }
         w->queue_refresh_again = false;
-        r = sd_bus_call_method_async(w->ctl->bus, &w->queue_slot, PROCPOOL_BUS_NAME, w->jobs[0].path,
+        r = sd_bus_call_method_async(w->ctl->bus, &w->queue_slot, ctl_destination(w->ctl), w->jobs[0].path,
                                      "org.freedesktop.DBus.Properties", "GetAll", on_queue_info, w, "s",
                                      PROCPOOL_JOB_INTERFACE);
         if (r < 0)
@@ -248,6 +248,9 @@ static int queue_watch(Waiter *w) {
         r = sd_bus_match_signal(bus, &w->queue_added_match, NULL, PROCPOOL_OBJECT_PATH,
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", match_queue_changed,
                                 w);
+        if (r < 0)
+                return r;
+        r = ctl_subscribe(w->ctl);
         if (r < 0)
                 return r;
         return queue_refresh(w);
@@ -315,7 +318,7 @@ static int new_job_method(Waiter *w, const char *path, const char *interface, co
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(w->ctl->bus, &m, PROCPOOL_BUS_NAME, path, interface, member);
+        r = sd_bus_message_new_method_call(w->ctl->bus, &m, ctl_destination(w->ctl), path, interface, member);
         if (r < 0)
                 return r;
         r = sd_bus_message_set_auto_start(m, false);
@@ -412,14 +415,45 @@ static char *path_in_message(const char *message) {
         return strndup(p, n);
 }
 
+static int waiter_watch(Waiter *w);
+
+/* A direct connection does not outlive a re-exec of procpoold, and has no bus name to follow it by: once
+ * a wait on one is cut, every wait goes on over the bus, where the name tells when procpoold is back. */
+static int waiter_to_bus(Waiter *w) {
+        Ctl *c = w->ctl;
+        int r;
+
+        if (!c->direct)
+                return 0;
+        w->owner_match = sd_bus_slot_unref(w->owner_match);
+        w->finished_match = sd_bus_slot_unref(w->finished_match);
+        queue_watch_end(w);
+        /* Closed at the end: this may run within its dispatch, and other waits' calls on it end there. */
+        c->old_bus = c->bus;
+        c->bus = NULL;
+        c->direct = c->subscribed = false;
+        c->force_bus = true;
+        r = ctl_connect(c);
+        if (r != 0)
+                return -ENOTCONN;
+        r = sd_bus_attach_event(c->bus, w->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        return waiter_watch(w);
+}
+
 /* A wait ended without the job's end: procpoold interrupted it, or left. Finds out whether the job goes
  * on, and waits for it again once procpoold is back. */
 static int job_interrupted(WaitJob *j, sd_bus_message *m, const sd_bus_error *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *get = NULL;
         Waiter *w = j->waiter;
         const char *sender = sd_bus_message_get_sender(m);
-        bool departed = error_is_departure(e);
+        bool departed = error_is_departure(e) || w->ctl->direct;
         int r;
+
+        r = waiter_to_bus(w);
+        if (r < 0)
+                return job_finish(j, ctl_log_error(w->ctl, e, r, "Failed to wait for job %" PRIu64, j->id));
 
         /* A bus error comes from the bus; the daemon meant is the one the call went to. */
         r = set_string(&j->interrupted_by, departed || !sender ? j->sent_to : sender);
@@ -473,7 +507,7 @@ static int job_fetch_output(WaitJob *j, int32_t rc) {
         j->returncode = rc;
         j->phase = WAIT_FETCHING;
         j->slot = sd_bus_slot_unref(j->slot);
-        r = sd_bus_call_method_async(j->waiter->ctl->bus, &j->slot, PROCPOOL_BUS_NAME, j->path,
+        r = sd_bus_call_method_async(j->waiter->ctl->bus, &j->slot, ctl_destination(j->waiter->ctl), j->path,
                                      PROCPOOL_JOB_INTERFACE, "GetOutput", on_output_reply, j, NULL);
         if (r < 0)
                 return job_finish(j, ctl_log_error(j->waiter->ctl, NULL, r,
@@ -689,7 +723,7 @@ int ctl_list_jobs(Ctl *c, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                "ListJobs", &error, &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to list jobs");
@@ -719,6 +753,9 @@ int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handl
                                 PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_finished, userdata);
         if (r < 0)
                 return r;
+        /* A direct connection has no bus names to follow; its signals come once it asked. */
+        if (c->direct)
+                return ctl_subscribe(c) < 0 ? -EIO : set_string(ret_owner, "");
         r = sd_bus_call_method(c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                "org.freedesktop.DBus", "GetNameOwner", &error, &reply, "s",
                                PROCPOOL_BUS_NAME);
@@ -753,7 +790,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 if (w->jobs[i].phase == WAIT_DONE || !w->jobs[i].path)
                         continue;
                 /* The reply's slot floats: it lives as long as the bus does. */
-                int r = sd_bus_call_method_async(w->ctl->bus, NULL, PROCPOOL_BUS_NAME, w->jobs[i].path,
+                int r = sd_bus_call_method_async(w->ctl->bus, NULL, ctl_destination(w->ctl), w->jobs[i].path,
                                                  PROCPOOL_JOB_INTERFACE, "Cancel", on_cancel_reply,
                                                  &w->jobs[i], NULL);
                 if (r < 0)
@@ -768,8 +805,8 @@ static bool job_pause_or_resume(WaitJob *j, const char *method) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(j->waiter->ctl->bus, PROCPOOL_BUS_NAME, j->path, PROCPOOL_JOB_INTERFACE,
-                               method, &error, NULL, NULL);
+        r = sd_bus_call_method(j->waiter->ctl->bus, ctl_destination(j->waiter->ctl), j->path,
+                               PROCPOOL_JOB_INTERFACE, method, &error, NULL, NULL);
         if (r >= 0)
                 return true;
         if (sd_bus_error_get_errno(&error) != PROCPOOL_ERRNO_NOT_RUNNING && !j->waiter->ctl->quiet)
@@ -1034,7 +1071,7 @@ int append_job_options(Ctl *c, sd_bus_message *m, bool pass_fds, int cancel_on_d
 }
 
 static int new_job_call(Ctl *c, const char *member, sd_bus_message **ret) {
-        return sd_bus_message_new_method_call(c->bus, ret, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH,
+        return sd_bus_message_new_method_call(c->bus, ret, ctl_destination(c), PROCPOOL_OBJECT_PATH,
                                               PROCPOOL_MANAGER_INTERFACE, member);
 }
 
@@ -1301,7 +1338,7 @@ static int add_own_unfinished_jobs(Ctl *c, Waiter *w) {
                         break;
                 if (ctl_state_is_final(state))
                         continue;
-                if (sd_bus_get_property_trivial(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE,
+                if (sd_bus_get_property_trivial(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE,
                                                 "Owner", &e, 'u', &owner) < 0)
                         continue; /* released meanwhile */
                 if (owner != uid)

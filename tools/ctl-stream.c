@@ -201,7 +201,7 @@ static int output_from_message(Ctl *c, uint64_t id, const char *path) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "GetOutput", &error,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE, "GetOutput", &error,
                                &reply, NULL);
         if (r < 0)
                 return ctl_log_error(c, &error, r, "Failed to get the output of job %" PRIu64, id);
@@ -251,7 +251,7 @@ int verb_output(Ctl *c, int argc, char **argv) {
                 return EXIT_FAILED;
         }
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, PROCPOOL_JOB_INTERFACE, "OpenOutput", &error,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), path, PROCPOOL_JOB_INTERFACE, "OpenOutput", &error,
                                &reply, NULL);
         if (r < 0 && !c->follow && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
                 return output_from_message(c, id, path); /* a daemon from before OpenOutput */

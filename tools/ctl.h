@@ -8,6 +8,7 @@
 #include <systemd/sd-bus.h>
 
 #include "macro.h"
+#include "procpool-api.h"
 
 /* Exit codes of procpoolctl itself; a job's own code is passed through as it is. */
 enum {
@@ -22,6 +23,7 @@ typedef struct Ctl {
         const char *host;
         const char *machine;
         const char *address;
+        bool force_bus; /* --bus: never the private socket */
         bool json;
         bool no_legend;
         bool quiet;
@@ -73,8 +75,16 @@ typedef struct Ctl {
 
         const char *verb;
         sd_bus *bus;
-        bool absent; /* the daemon turned out not to be running */
+        bool direct;     /* bus is a direct connection to procpoold's private socket, not the bus */
+        bool subscribed; /* it called Subscribe() on it */
+        sd_bus *old_bus; /* a direct connection given up for the bus (see waiter_to_bus()), closed at exit */
+        bool absent;     /* the daemon turned out not to be running */
 } Ctl;
+
+/* The destination of calls to procpoold: its bus name, or none on a direct connection. */
+static inline const char *ctl_destination(const Ctl *c) {
+        return c->direct ? NULL : PROCPOOL_BUS_NAME;
+}
 
 /* One job's properties, as org.procpool.Job1 has them. */
 typedef struct JobInfo {
@@ -101,8 +111,13 @@ typedef struct JobInfo {
         char *external_id, *node; /* where it runs or ran outside procpoold (a Slurm pool's); NULL: nowhere */
 } JobInfo;
 
-/* Connects to the bus the options name, once; returns 0 or an exit code after printing why. */
+/* Connects to procpoold, once: over its private socket when it is there and takes the connection (not with
+ * --bus, --address, -H or -M), else over the bus the options name; returns 0 or an exit code after
+ * printing why. */
 int ctl_connect(Ctl *c);
+/* Asks procpoold for its signals, which a direct connection gets only once it asked; nothing on the bus.
+ * Call before the first call whose signals matter. */
+int ctl_subscribe(Ctl *c);
 
 /* Prints "<what>: <error>" on stderr, or that procpoold is not running when the error says the name
  * has no owner; returns EXIT_FAILED. */

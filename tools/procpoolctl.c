@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "procpool-api.h"
@@ -164,6 +165,7 @@ static const char global_options_help[] =
         "  -H, --host=[USER@]HOST     Talk to the system bus of a remote host over SSH\n"
         "  -M, --machine=NAME         Talk to the bus of a local container\n"
         "      --address=ADDRESS      Talk to the bus at this D-Bus address\n"
+        "      --bus                  Talk over the bus, not procpoold's private socket\n"
         "      --json                 Print JSON: results, jobs and errors (see procpoolctl(1))\n"
         "      --no-legend            Do not print the header and footer of tables\n"
         "  -q, --quiet                Print no progress and no informational messages\n"
@@ -174,6 +176,7 @@ enum {
         ARG_USER,
         ARG_SYSTEM,
         ARG_ADDRESS,
+        ARG_BUS,
         ARG_JSON,
         ARG_NO_LEGEND,
         ARG_TIMEOUT,
@@ -210,6 +213,7 @@ static const struct option options[] = {
         { "host", required_argument, NULL, 'H' },
         { "machine", required_argument, NULL, 'M' },
         { "address", required_argument, NULL, ARG_ADDRESS },
+        { "bus", no_argument, NULL, ARG_BUS },
         { "json", no_argument, NULL, ARG_JSON },
         { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
         { "quiet", no_argument, NULL, 'q' },
@@ -360,6 +364,9 @@ static int handle_option(Ctl *c, int opt, const Verb *v, const char **job_option
                 return 0;
         case ARG_ADDRESS:
                 c->address = optarg;
+                return 0;
+        case ARG_BUS:
+                c->force_bus = true;
                 return 0;
         case ARG_JSON:
                 c->json = true;
@@ -532,6 +539,9 @@ static void ctl_done(Ctl *c) {
         strv_free(c->environment);
         free(c->after);
         c->bus = sd_bus_flush_close_unref(c->bus);
+        if (c->old_bus)
+                (void) sd_bus_detach_event(c->old_bus);
+        c->old_bus = sd_bus_close_unref(c->old_bus);
 }
 
 static int run(Ctl *c, int argc, char **argv) {
@@ -677,11 +687,128 @@ static int bus_open_address(const char *address, sd_bus **ret) {
         return 0;
 }
 
+/* How long a direct connection may take to be authenticated before procpoolctl takes the bus instead: a
+ * daemon that re-executes takes the connection up from its socket's backlog within this. */
+#define DIRECT_READY_USEC (5ULL * 1000000ULL)
+
+/* procpoold's private socket for the instance the options name, or NULL (not for a remote bus or an
+ * address, nor with --bus). */
+static char *private_socket_path(const Ctl *c) {
+        const char *e;
+        char *p;
+
+        if (c->force_bus || c->address || c->host || c->machine)
+                return NULL;
+        if (c->system)
+                return strdup("/run/procpool/private");
+        e = getenv("XDG_RUNTIME_DIR");
+        if (!e || e[0] != '/')
+                return NULL;
+        return asprintf(&p, "%s/procpool/private", e) < 0 ? NULL : p;
+}
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* A direct connection to the private socket at path, authenticated; negative if there is none or
+ * procpoold refused it (too many connections), so that the bus is taken instead. */
+static int direct_open(const char *path, sd_bus **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *address = NULL;
+        uint64_t deadline;
+        int r;
+
+        if (access(path, F_OK) < 0)
+                return -errno;
+        /* A D-Bus address escapes every byte but these as %XX. */
+        address = malloc(strlen("unix:path=") + 3 * strlen(path) + 1);
+        if (!address)
+                return -ENOMEM;
+        char *a = stpcpy(address, "unix:path=");
+        for (const char *p = path; *p; p++)
+                if (strchr("-_/.\\*", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= 'A' && *p <= 'Z'))
+                        *a++ = *p;
+                else
+                        a += sprintf(a, "%%%02x", (unsigned char) *p);
+        *a = '\0';
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        /* Authenticated, or refused: a refused connection must not be the one the commands use. */
+        deadline = monotonic_usec() + DIRECT_READY_USEC;
+        for (;;) {
+                uint64_t now;
+
+                r = sd_bus_is_ready(bus);
+                if (r != 0)
+                        break;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        break;
+                if (r > 0)
+                        continue;
+                now = monotonic_usec();
+                if (now >= deadline) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                r = sd_bus_wait(bus, deadline - now);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0)
+                return r;
+        /* A round trip before anything else: it proves procpoold took the connection (one it refuses is
+         * closed at once), and the first message that passes fds must not come with the end of the
+         * authentication, which sd-bus refuses. */
+        r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL,
+                               NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+int ctl_subscribe(Ctl *c) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!c->direct || c->subscribed)
+                return 0;
+        r = sd_bus_call_method(c->bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Subscribe",
+                               &error, NULL, NULL);
+        if (r < 0)
+                return r;
+        c->subscribed = true;
+        return 0;
+}
+
 int ctl_connect(Ctl *c) {
+        _cleanup_free_ char *private_path = NULL;
         int r;
 
         if (c->bus)
                 return 0;
+        private_path = private_socket_path(c);
+        if (private_path && direct_open(private_path, &c->bus) >= 0) {
+                c->direct = true;
+                r = sd_bus_set_allow_interactive_authorization(c->bus, !c->no_ask_password);
+                if (r >= 0)
+                        return 0;
+                c->bus = sd_bus_unref(c->bus);
+                c->direct = false;
+        }
         if (c->address)
                 r = bus_open_address(c->address, &c->bus);
         else if (c->host)
@@ -831,7 +958,7 @@ int ctl_job_path(Ctl *c, uint64_t id, char **ret_path) {
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+        r = sd_bus_call_method(c->bus, ctl_destination(c), PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                "GetJob", &error, &reply, "t", id);
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
@@ -1032,7 +1159,7 @@ int ctl_job_info(Ctl *c, const char *path, JobInfo *ret, sd_bus_error *error) {
         JobInfo info = {};
         int r;
 
-        r = sd_bus_call_method(c->bus, PROCPOOL_BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll",
+        r = sd_bus_call_method(c->bus, ctl_destination(c), path, "org.freedesktop.DBus.Properties", "GetAll",
                                error, &reply, "s", PROCPOOL_JOB_INTERFACE);
         if (r < 0)
                 return r;
