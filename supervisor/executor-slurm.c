@@ -153,6 +153,13 @@ static uint64_t now_monotonic(void) {
 }
 
 static void slurm_job_launch_or_fail(SlurmJob *sj);
+
+static bool strv_contains_ptr(char *const *l, const char *p) {
+        for (; l && *l; l++)
+                if (*l == p)
+                        return true;
+        return false;
+}
 static void slurm_job_lookup(SlurmJob *sj);
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata);
 
@@ -360,7 +367,7 @@ static void slurm_job_keep_diag(SlurmJob *sj, const char *data, size_t size) {
 }
 
 static bool line_is_slurms(const char *data, size_t size, bool *ret_undecided) {
-        static const char *const prefixes[] = { "srun: ", "slurmstepd: ", "procpool-slurm: " };
+        static const char *const prefixes[] = { "srun: ", "slurmstepd: ", "slurmstepd-", "procpool-slurm: " };
         bool undecided = false;
 
         for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
@@ -376,7 +383,7 @@ static bool line_is_slurms(const char *data, size_t size, bool *ret_undecided) {
         return false;
 }
 
-/* stderr as srun writes it: lines that start with "srun: ", "slurmstepd: " (Slurm's) or
+/* stderr as srun writes it: lines that start with "srun: ", "slurmstepd: " or "slurmstepd-<node>: " (Slurm's) or
  * "procpool-slurm: " (the wrapper's) are kept as diagnostics, everything else is the task's and goes to
  * the job as it comes. Only the start of a line waits, until it can be told apart. */
 static void slurm_job_stderr(SlurmJob *sj, const char *data, size_t size) {
@@ -881,9 +888,11 @@ static int slurm_job_launch(SlurmJob *sj) {
         env = job_io_build_env(se->base_environment, sj->spec);
         if (!env)
                 return -ENOMEM;
-        /* A job's own SLURM_* or SRUN_* would steer srun, as the daemon's would. */
+        /* A job's own SLURM_* or SRUN_* would steer srun, as the daemon's would: only the executor's
+         * own (SLURM_CONF, SLURM_EXIT_IMMEDIATE) stay. */
         for (size_t i = 0, k = 0;; i++) {
-                if (env[i] && (strncmp(env[i], "SLURM_", 6) == 0 || strncmp(env[i], "SRUN_", 5) == 0))
+                if (env[i] && (strncmp(env[i], "SLURM_", 6) == 0 || strncmp(env[i], "SRUN_", 5) == 0) &&
+                    strv_contains_ptr(sj->spec->environment, env[i]))
                         continue;
                 env[k++] = env[i];
                 if (!env[i])
