@@ -103,8 +103,8 @@ struct SlurmJob {
         /* The streams: the job's stdin (a pipe the daemon feeds, kept open across launches so that
          * unread input stays; or the caller's fd, duplicated) and stdout/stderr (pipes per launch, or the
          * caller's fds, duplicated: the job gives its own up once started). */
-        int stdin_fd;      /* the child's end, handed to each srun */
-        int input_fd;      /* the daemon's writing end */
+        int stdin_fd; /* the child's end, handed to each srun */
+        int input_fd; /* the daemon's writing end */
         sd_event_source *input_source;
         size_t input_written;
         int passed_fd[_JOB_STREAM_MAX];
@@ -561,9 +561,9 @@ static char *scontrol_field(const char *out, const char *key) {
 }
 
 static bool state_is_final(const char *state) {
-        static const char *const final[] = { "COMPLETED", "FAILED",   "CANCELLED",     "TIMEOUT",
-                                             "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",    "DEADLINE",
-                                             "OUT_OF_MEMORY" };
+        static const char *const final[] = { "COMPLETED", "FAILED",    "CANCELLED",
+                                             "TIMEOUT",   "NODE_FAIL", "PREEMPTED",
+                                             "BOOT_FAIL", "DEADLINE",  "OUT_OF_MEMORY" };
         for (size_t i = 0; i < ELEMENTSOF(final); i++)
                 if (strcmp(state, final[i]) == 0)
                         return true;
@@ -594,16 +594,18 @@ static void slurm_job_end(SlurmJob *sj, const char *state, const char *exit_code
                 return;
         }
         if (strcmp(state, "TIMEOUT") == 0) {
-                slurm_job_report_failed(sj, -ETIME, "Slurm's time limit ended the job (Slurm job %s ended TIMEOUT)",
-                                        id);
+                slurm_job_report_failed(sj, -ETIME,
+                                        "Slurm's time limit ended the job (Slurm job %s ended TIMEOUT)", id);
                 return;
         }
         if (strcmp(state, "CANCELLED") == 0 && !sj->stopping) {
-                slurm_job_report_failed(sj, -ECANCELED,
-                                        "Slurm cancelled the job, not procpool (Slurm job %s ended CANCELLED)", id);
+                slurm_job_report_failed(
+                        sj, -ECANCELED,
+                        "Slurm cancelled the job, not procpool (Slurm job %s ended CANCELLED)", id);
                 return;
         }
-        if (strcmp(state, "COMPLETED") != 0 && strcmp(state, "FAILED") != 0 && strcmp(state, "CANCELLED") != 0) {
+        if (strcmp(state, "COMPLETED") != 0 && strcmp(state, "FAILED") != 0 &&
+            strcmp(state, "CANCELLED") != 0) {
                 slurm_job_report_failed(sj, -EIO, "Slurm ended the job: Slurm job %s ended %s", id, state);
                 return;
         }
@@ -613,7 +615,8 @@ static void slurm_job_end(SlurmJob *sj, const char *state, const char *exit_code
                 return;
         }
         if (sig == 0 && code == WRAP_EXIT_EXEC && (sj->marker_seen || sj->passed_fd[JOB_STDERR] >= 0)) {
-                slurm_job_report_failed(sj, -ENOENT, "Failed to execute '%s' on node %s: No such file or directory",
+                slurm_job_report_failed(sj, -ENOENT,
+                                        "Failed to execute '%s' on node %s: No such file or directory",
                                         sj->spec->argv[0], sj->node ?: "(unknown)");
                 return;
         }
@@ -642,15 +645,16 @@ static void on_state(SlurmJob *sj, int status, const char *out) {
                 slurm_job_end_by_status(sj);
                 return;
         }
-        if (sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC, STATE_INTERVAL_USEC, 0,
-                                       on_timer, sj) < 0) {
+        if (sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC, STATE_INTERVAL_USEC,
+                                       0, on_timer, sj) < 0) {
                 slurm_job_end_by_status(sj);
                 return;
         }
 }
 
 static void slurm_job_query_state(SlurmJob *sj) {
-        char *argv[] = { (char *) "scontrol", (char *) "-o", (char *) "show", (char *) "job", sj->slurm_id, NULL };
+        char *argv[] = { (char *) "scontrol", (char *) "-o", (char *) "show",
+                         (char *) "job",      sj->slurm_id,  NULL };
 
         sj->state_tries++;
         if (helper_start(sj->executor, sj, argv, on_state, &sj->query) < 0)
@@ -709,13 +713,15 @@ static void on_lookup(SlurmJob *sj, int status, const char *out) {
         if (sj->placed)
                 return;
         sj->lookup_interval = MIN(sj->lookup_interval * 2, LOOKUP_MAX_USEC);
-        (void) sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC, sj->lookup_interval,
-                                          0, on_timer, sj); /* without it the end's look finds it */
+        (void) sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC,
+                                          sj->lookup_interval, 0, on_timer,
+                                          sj); /* without it the end's look finds it */
 }
 
 static void slurm_job_lookup(SlurmJob *sj) {
-        char *argv[] = { (char *) "squeue", (char *) "-h", (char *) "-t", (char *) "all", (char *) "-n", sj->name,
-                         (char *) "-o", (char *) "%i|%N|%T|%k", NULL };
+        char *argv[] = { (char *) "squeue", (char *) "-h",          (char *) "-t",
+                         (char *) "all",    (char *) "-n",          sj->name,
+                         (char *) "-o",     (char *) "%i|%N|%T|%k", NULL };
 
         if (sj->query)
                 return;
@@ -826,21 +832,21 @@ static int slurm_job_argv(SlurmJob *sj, char ***ret) {
         argv = calloc(20 + na, sizeof(char *));
         if (!argv)
                 return -ENOMEM;
-#define ADD(s)                                          \
-        do {                                            \
-                argv[n] = strdup(s);                    \
-                if (!argv[n++]) {                       \
-                        strv_free(argv);                \
-                        return -ENOMEM;                 \
-                }                                       \
+#define ADD(s)                           \
+        do {                             \
+                argv[n] = strdup(s);     \
+                if (!argv[n++]) {        \
+                        strv_free(argv); \
+                        return -ENOMEM;  \
+                }                        \
         } while (0)
-#define ADDF(...)                                       \
-        do {                                            \
+#define ADDF(...)                                            \
+        do {                                                 \
                 if (asprintf(&argv[n++], __VA_ARGS__) < 0) { \
-                        argv[n - 1] = NULL;             \
-                        strv_free(argv);                \
-                        return -ENOMEM;                 \
-                }                                       \
+                        argv[n - 1] = NULL;                  \
+                        strv_free(argv);                     \
+                        return -ENOMEM;                      \
+                }                                            \
         } while (0)
         ADD("srun");
         ADD("--quiet");
@@ -941,13 +947,14 @@ static int slurm_job_launch(SlurmJob *sj) {
         for (int s = 0; s < _JOB_STREAM_MAX; s++) {
                 if (sj->output_fd[s] < 0)
                         continue;
-                r = sd_event_add_io(se->event, &sj->output_source[s], sj->output_fd[s], EPOLLIN, on_output, sj);
+                r = sd_event_add_io(se->event, &sj->output_source[s], sj->output_fd[s], EPOLLIN, on_output,
+                                    sj);
                 if (r < 0)
                         goto fail_running;
         }
         sj->lookup_interval = LOOKUP_MIN_USEC;
-        r = sd_event_add_time_relative(se->event, &sj->timer, CLOCK_MONOTONIC, sj->lookup_interval, 0, on_timer,
-                                       sj);
+        r = sd_event_add_time_relative(se->event, &sj->timer, CLOCK_MONOTONIC, sj->lookup_interval, 0,
+                                       on_timer, sj);
         if (r < 0)
                 goto fail_running;
         return 0;
@@ -1077,10 +1084,12 @@ static int slurm_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
         }
         if (sj->input_fd >= 0) {
                 if (spec->input_size > JOB_IO_READ_CHUNK) /* fewer wakeups for bulk input; best effort */
-                        (void) fcntl(sj->input_fd, F_SETPIPE_SZ, (int) MIN(spec->input_size, JOB_IO_BULK_PIPE_SIZE));
+                        (void) fcntl(sj->input_fd, F_SETPIPE_SZ,
+                                     (int) MIN(spec->input_size, JOB_IO_BULK_PIPE_SIZE));
                 if (spec->input_size == 0)
                         slurm_job_close_input(sj);
-                else if (sd_event_add_io(se->event, &sj->input_source, sj->input_fd, EPOLLOUT, on_input, sj) < 0) {
+                else if (sd_event_add_io(se->event, &sj->input_source, sj->input_fd, EPOLLOUT, on_input, sj) <
+                         0) {
                         (void) kill(sj->pid, SIGKILL); /* nothing is allocated yet this early */
                         slurm_job_report_failed(sj, -ENOMEM, "Failed to watch srun's stdin");
                         return 0;
@@ -1107,7 +1116,8 @@ static int slurm_stop(Executor *e, void *runtime, ExecutorStop how) {
                 /* Between two launches: nothing runs; the end is reported from the loop. */
                 close_source(&sj->timer);
                 sj->killed = how == EXECUTOR_STOP_KILL;
-                return sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC, 0, 0, on_timer, sj);
+                return sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC, 0, 0,
+                                                  on_timer, sj);
         }
         if (how == EXECUTOR_STOP_KILL) {
                 sj->killed = true;
@@ -1131,8 +1141,9 @@ static void slurm_job_abandon(SlurmJob *sj) {
         if (sj->pid == 0)
                 return;
         if (!sj->slurm_id) {
-                char *argv[] = { (char *) "squeue", (char *) "-h", (char *) "-t", (char *) "all", (char *) "-n",
-                                 sj->name, (char *) "-o", (char *) "%i|%N|%T|%k", NULL };
+                char *argv[] = { (char *) "squeue", (char *) "-h",          (char *) "-t",
+                                 (char *) "all",    (char *) "-n",          sj->name,
+                                 (char *) "-o",     (char *) "%i|%N|%T|%k", NULL };
                 _cleanup_free_ char *out = NULL, *node = NULL;
                 if (helper_run_blocking(se, argv, 5 * USEC_PER_SEC, &out) >= 0)
                         (void) parse_lookup(sj, out, &sj->slurm_id, &node);

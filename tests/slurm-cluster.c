@@ -54,12 +54,13 @@ SlurmCluster *slurm_cluster_new(void) {
         g_free(out);
         /* A test that aborts must not leave the cluster running: a guard stops it once this process is
          * gone, which closes the guard's stdin. */
-        g_autofree char *guard = g_strdup_printf("read _; '%s' stop '%s'; rm -rf '%s'", script, c->dir, c->dir);
+        g_autofree char *guard =
+                g_strdup_printf("read _; '%s' stop '%s'; rm -rf '%s'", script, c->dir, c->dir);
         GPid pid;
-        if (g_spawn_async_with_pipes(NULL, (char *[]) { (char *) "/bin/sh", (char *) "-c", guard, NULL }, NULL,
-                                     G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
-                                             G_SPAWN_STDERR_TO_DEV_NULL,
-                                     NULL, NULL, &pid, &c->guard_fd, NULL, NULL, NULL))
+        if (g_spawn_async_with_pipes(
+                    NULL, (char *[]) { (char *) "/bin/sh", (char *) "-c", guard, NULL }, NULL,
+                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                    NULL, &pid, &c->guard_fd, NULL, NULL, NULL))
                 c->guard_pid = pid;
         return c;
 }
@@ -97,7 +98,8 @@ static char *job_field(SlurmCluster *c, const char *id, const char *key) {
 
 bool slurm_cluster_wait_job_final(SlurmCluster *c, const char *id, unsigned timeout_s) {
         gint64 deadline = g_get_monotonic_time() + (gint64) timeout_s * G_USEC_PER_SEC;
-        static const char *const running[] = { "PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED" };
+        static const char *const running[] = { "PENDING", "RUNNING", "COMPLETING", "CONFIGURING",
+                                               "SUSPENDED" };
 
         /* Slurm's state changes outside this process: it is looked at until it settles. */
         while (g_get_monotonic_time() < deadline) {

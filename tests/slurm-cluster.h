@@ -7,8 +7,8 @@
 #include <stdbool.h>
 
 typedef struct SlurmCluster {
-        char *dir;  /* everything of the cluster is under it */
-        char *conf; /* its slurm.conf: SLURM_CONF for clients */
+        char *dir;     /* everything of the cluster is under it */
+        char *conf;    /* its slurm.conf: SLURM_CONF for clients */
         int guard_pid; /* stops the cluster when the test process is gone, aborted or not */
         int guard_fd;
 } SlurmCluster;

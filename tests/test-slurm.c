@@ -81,8 +81,8 @@ static void ctx_init(Ctx *c, unsigned pool_size) {
         g_assert_cmpint(spool_open(c->spool_dir, &spool), ==, 0);
         g_assert_cmpint(registry_new(c->event, &rc, spool, &callbacks, c, &c->registry), ==, 0);
         g_assert_cmpint(executor_slurm_new(c->event, cluster->conf, NULL, &c->executor), ==, 0);
-        g_assert_cmpint(pool_new(c->event, c->registry, POOL_DEFAULT_NAME, &config, c->executor, &c->pool), ==,
-                        0);
+        g_assert_cmpint(pool_new(c->event, c->registry, POOL_DEFAULT_NAME, &config, c->executor, &c->pool),
+                        ==, 0);
         /* Hear placed as the bus layer will, passing everything on to the model. */
         model_events = c->executor->events;
         c->events = *model_events;
@@ -101,9 +101,9 @@ static void ctx_done(Ctx *c) {
 }
 
 /* Runs the loop until cond holds, at most timeout_s seconds. */
-#define RUN_UNTIL(c, cond, timeout_s)                                                            \
+#define RUN_UNTIL(c, cond, timeout_s)                                                             \
         do {                                                                                      \
-                gint64 _deadline = g_get_monotonic_time() + (gint64) (timeout_s) * G_USEC_PER_SEC; \
+                gint64 _deadline = g_get_monotonic_time() + (gint64) (timeout_s) *G_USEC_PER_SEC; \
                 while (!(cond)) {                                                                 \
                         g_assert_cmpint(g_get_monotonic_time(), <, _deadline);                    \
                         g_assert_cmpint(sd_event_run((c)->event, 100000), >=, 0);                 \
@@ -409,7 +409,8 @@ static void test_executor_freed(void) {
         for (int i = 0; i < 2; i++)
                 wait_output(&c, j[i], JOB_STDOUT, "ready");
         RUN_UNTIL(&c, g_hash_table_size(c.placed) == 2, 30);
-        char *ids[2] = { g_strdup(placed_of(&c, j[0])->external_id), g_strdup(placed_of(&c, j[1])->external_id) };
+        char *ids[2] = { g_strdup(placed_of(&c, j[0])->external_id),
+                         g_strdup(placed_of(&c, j[1])->external_id) };
         /* The daemon lets go of everything at once, as at its exit. */
         ctx_done(&c);
         for (int i = 0; i < 2; i++) {
@@ -435,7 +436,8 @@ static void test_burst(void) {
                 g_assert_cmpstr(out, ==, want);
                 /* Slurm never queued it: it started when it was submitted. */
                 g_assert_nonnull(placed_of(&c, jobs[i]));
-                g_assert_true(slurm_cluster_job_started_at_once(cluster, placed_of(&c, jobs[i])->external_id));
+                g_assert_true(
+                        slurm_cluster_job_started_at_once(cluster, placed_of(&c, jobs[i])->external_id));
         }
         ctx_done(&c);
 }
