@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The test side of tests/slurm/cluster. */
+#include <stdarg.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,6 +121,21 @@ bool slurm_cluster_job_started_at_once(SlurmCluster *c, const char *id) {
         g_autofree char *start = job_field(c, id, "StartTime");
 
         return submit && start && strcmp(submit, start) == 0;
+}
+
+void slurm_cluster_run(SlurmCluster *c, const char *program, ...) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        const char *a;
+        va_list ap;
+
+        g_ptr_array_add(argv, (char *) program);
+        va_start(ap, program);
+        while ((a = va_arg(ap, const char *)))
+                g_ptr_array_add(argv, (char *) a);
+        va_end(ap);
+        g_ptr_array_add(argv, NULL);
+        g_autofree char *out = run(c, (char **) argv->pdata);
+        g_assert_nonnull(out);
 }
 
 void slurm_cluster_free(SlurmCluster *c) {

@@ -25,5 +25,8 @@ char *slurm_cluster_squeue(SlurmCluster *c, const char *name);
 bool slurm_cluster_wait_job_final(SlurmCluster *c, const char *id, unsigned timeout_s);
 /* Whether Slurm job id started the second it was submitted: Slurm did not queue it. */
 bool slurm_cluster_job_started_at_once(SlurmCluster *c, const char *id);
+/* Runs scontrol or scancel with args (NULL-terminated) as an administrator of the cluster would; asserts
+ * that it succeeds. */
+void slurm_cluster_run(SlurmCluster *c, const char *program, ...);
 /* Cancels what runs on it, stops every daemon it started and removes its directory. */
 void slurm_cluster_free(SlurmCluster *c);

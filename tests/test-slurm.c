@@ -444,6 +444,63 @@ static void test_burst(void) {
         ctx_done(&c);
 }
 
+static void test_exec_not_found(void) {
+        Ctx c;
+        Job *j;
+        JobSpec spec;
+
+        ctx_init(&c, 1);
+        job_spec_init(&spec);
+        spec.argv = g_new0(char *, 2);
+        spec.argv[0] = strdup("procpool-no-such-program");
+        spec.owner = getuid();
+        g_assert_cmpint(pool_submit(c.pool, &spec, NULL, &j), ==, 0);
+        wait_end(&c, j, 60);
+        g_assert_cmpint(rec(j)->state, ==, JOB_FAILED);
+        g_autofree char *detail = error_detail(j);
+        g_assert_nonnull(strstr(detail, "Failed to execute 'procpool-no-such-program' on node n"));
+        g_autofree char *err = output(j, JOB_STDERR);
+        g_assert_cmpstr(err, ==, "");
+        ctx_done(&c);
+}
+
+/* Slurm ends a job by its own decision: never "exited". */
+static void test_cancelled_by_slurm(void) {
+        Ctx c;
+        Job *j;
+
+        ctx_init(&c, 1);
+        j = submit_script(&c, "echo ready; exec sleep 600");
+        wait_output(&c, j, JOB_STDOUT, "ready");
+        RUN_UNTIL(&c, placed_of(&c, j), 30);
+        slurm_cluster_run(cluster, "scancel", placed_of(&c, j)->external_id, NULL);
+        wait_end(&c, j, 60);
+        g_assert_cmpint(rec(j)->state, ==, JOB_FAILED);
+        g_autofree char *detail = error_detail(j);
+        g_assert_nonnull(strstr(detail, "Slurm cancelled the job, not procpool"));
+        g_autofree char *err = output(j, JOB_STDERR);
+        g_assert_cmpstr(err, ==, ""); /* slurmstepd's "*** JOB ... CANCELLED ***" is not the task's */
+        ctx_done(&c);
+}
+
+static void test_slurm_time_limit(void) {
+        Ctx c;
+        Job *j;
+
+        ctx_init(&c, 1);
+        j = submit_script(&c, "echo ready; exec sleep 600");
+        wait_output(&c, j, JOB_STDOUT, "ready");
+        RUN_UNTIL(&c, placed_of(&c, j), 30);
+        /* Slurm's limits are whole minutes: the shortest there is. */
+        g_autofree char *arg = g_strdup_printf("JobId=%s", placed_of(&c, j)->external_id);
+        slurm_cluster_run(cluster, "scontrol", "update", arg, "TimeLimit=1", NULL);
+        wait_end(&c, j, 180);
+        g_assert_cmpint(rec(j)->state, ==, JOB_FAILED);
+        g_autofree char *detail = error_detail(j);
+        g_assert_nonnull(strstr(detail, "Slurm's time limit ended the job"));
+        ctx_done(&c);
+}
+
 /* Destructive cases last: a node, then the controller, go down. */
 
 static void test_node_failure(void) {
@@ -517,6 +574,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/slurm/bad-cwd", test_bad_cwd);
         g_test_add_func("/procpool/slurm/executor-freed", test_executor_freed);
         g_test_add_func("/procpool/slurm/burst", test_burst);
+        g_test_add_func("/procpool/slurm/exec-not-found", test_exec_not_found);
+        g_test_add_func("/procpool/slurm/cancelled-by-slurm", test_cancelled_by_slurm);
+        g_test_add_func("/procpool/slurm/slurm-time-limit", test_slurm_time_limit);
         g_test_add_func("/procpool/slurm/node-failure", test_node_failure);
         g_test_add_func("/procpool/slurm/controller-down", test_controller_down);
         r = g_test_run();
