@@ -37,9 +37,10 @@
 /* squeue while srun runs: soon after the start, then less often. */
 #define LOOKUP_MIN_USEC (30ULL * USEC_PER_MSEC)
 #define LOOKUP_MAX_USEC (1000ULL * USEC_PER_MSEC)
-/* scontrol after srun exited, while the job is still completing: every 100 ms, 100 times at most. */
+/* scontrol after srun exited, while the job is still completing: every 100 ms, for 30 s at most (a step
+ * killed with scancel --signal=9 completes some 10 s later). */
 #define STATE_INTERVAL_USEC (100ULL * USEC_PER_MSEC)
-#define STATE_TRIES 100
+#define STATE_TRIES 300
 /* A helper (squeue, scontrol, scancel) that takes longer is killed. */
 #define HELPER_TIMEOUT_USEC (15ULL * USEC_PER_SEC)
 #define HELPER_OUTPUT_MAX (256U * 1024U)
@@ -604,6 +605,10 @@ static void slurm_job_end(SlurmJob *sj, const char *state, const char *exit_code
                         "Slurm cancelled the job, not procpool (Slurm job %s ended CANCELLED)", id);
                 return;
         }
+        if (strcmp(state, "CANCELLED") == 0 && sig == 0 && code == 0)
+                /* A step sent SIGKILL (scancel --signal=9) is cancelled by slurmstepd, its ExitCode 0:0:
+                 * it was killed by what procpool sent. */
+                sig = sj->killed ? SIGKILL : SIGTERM;
         if (strcmp(state, "COMPLETED") != 0 && strcmp(state, "FAILED") != 0 &&
             strcmp(state, "CANCELLED") != 0) {
                 slurm_job_report_failed(sj, -EIO, "Slurm ended the job: Slurm job %s ended %s", id, state);

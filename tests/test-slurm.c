@@ -444,6 +444,53 @@ static void test_burst(void) {
         ctx_done(&c);
 }
 
+static void test_cpus(void) {
+        unsigned n = 0;
+
+        g_assert_cmpint(executor_slurm_cpus(cluster->conf, NULL, &n), ==, 0);
+        g_assert_cmpuint(n, ==, 6);
+        n = 0;
+        g_assert_cmpint(executor_slurm_cpus(cluster->conf, "main", &n), ==, 0);
+        g_assert_cmpuint(n, ==, 6);
+        g_assert_cmpint(executor_slurm_cpus("/nonexistent/slurm.conf", NULL, &n), <, 0);
+}
+
+static void test_timeout_kill(void) {
+        Ctx c;
+        Job *j;
+
+        ctx_init(&c, 1);
+        /* It ignores TERM: after the stop timeout, KILL. */
+        j = submit(&c, &(Submit) { .script = "trap '' TERM; echo ready; while :; do sleep 0.1; done",
+                                   .timeout_usec = 2 * G_USEC_PER_SEC,
+                                   .stop_timeout_usec = 1 * G_USEC_PER_SEC });
+        wait_end(&c, j, 60);
+        g_assert_cmpint(rec(j)->state, ==, JOB_TIMED_OUT);
+        g_assert_cmpint(rec(j)->returncode, ==, -SIGKILL);
+        ctx_done(&c);
+}
+
+static void test_shutdown(void) {
+        Ctx c;
+        Job *j[2];
+
+        ctx_init(&c, 2);
+        for (int i = 0; i < 2; i++)
+                j[i] = submit_script(&c, "echo ready; exec sleep 600");
+        for (int i = 0; i < 2; i++)
+                wait_output(&c, j[i], JOB_STDOUT, "ready");
+        RUN_UNTIL(&c, g_hash_table_size(c.placed) == 2, 30);
+        /* procpoold stops: what runs is stopped, through Slurm. */
+        pool_shutdown(c.pool, true);
+        for (int i = 0; i < 2; i++) {
+                wait_end(&c, j[i], 60);
+                g_assert_cmpint(rec(j[i])->state, ==, JOB_FAILED);
+                g_assert_cmpint(rec(j[i])->reason.kind, ==, JOB_REASON_DAEMON_STOPPED);
+                g_assert_true(slurm_cluster_wait_job_final(cluster, placed_of(&c, j[i])->external_id, 30));
+        }
+        ctx_done(&c);
+}
+
 static void test_exec_not_found(void) {
         Ctx c;
         Job *j;
@@ -563,17 +610,20 @@ int main(int argc, char *argv[]) {
          * suite fails rather than pass unseen. */
         if (!cluster)
                 g_error("No Slurm cluster could be started (tests/slurm/cluster)");
+        g_test_add_func("/procpool/slurm/cpus", test_cpus);
         g_test_add_func("/procpool/slurm/exit-codes", test_exit_codes);
         g_test_add_func("/procpool/slurm/environment-scrubbed", test_environment_scrubbed);
         g_test_add_func("/procpool/slurm/binary-stdin-stdout", test_binary_stdin_stdout);
         g_test_add_func("/procpool/slurm/passed-fds", test_passed_fds);
         g_test_add_func("/procpool/slurm/timeout", test_timeout);
+        g_test_add_func("/procpool/slurm/timeout-kill", test_timeout_kill);
         g_test_add_func("/procpool/slurm/cancel-running", test_cancel_running);
         g_test_add_func("/procpool/slurm/kill-trapped-signal", test_kill_trapped_signal);
         g_test_add_func("/procpool/slurm/spread", test_spread);
         g_test_add_func("/procpool/slurm/bad-cwd", test_bad_cwd);
         g_test_add_func("/procpool/slurm/executor-freed", test_executor_freed);
         g_test_add_func("/procpool/slurm/burst", test_burst);
+        g_test_add_func("/procpool/slurm/shutdown", test_shutdown);
         g_test_add_func("/procpool/slurm/exec-not-found", test_exec_not_found);
         g_test_add_func("/procpool/slurm/cancelled-by-slurm", test_cancelled_by_slurm);
         g_test_add_func("/procpool/slurm/slurm-time-limit", test_slurm_time_limit);
