@@ -650,6 +650,7 @@ static void on_state(SlurmJob *sj, int status, const char *out) {
                 slurm_job_end_by_status(sj);
                 return;
         }
+        close_source(&sj->timer);
         if (sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC, STATE_INTERVAL_USEC,
                                        0, on_timer, sj) < 0) {
                 slurm_job_end_by_status(sj);
@@ -718,6 +719,7 @@ static void on_lookup(SlurmJob *sj, int status, const char *out) {
         if (sj->placed)
                 return;
         sj->lookup_interval = MIN(sj->lookup_interval * 2, LOOKUP_MAX_USEC);
+        close_source(&sj->timer);
         (void) sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC,
                                           sj->lookup_interval, 0, on_timer,
                                           sj); /* without it the end's look finds it */
@@ -781,6 +783,7 @@ static void slurm_job_after_srun(SlurmJob *sj) {
                         sj->diag_size = 0;
                         sj->retry_interval = sj->retry_interval ? MIN(sj->retry_interval * 2, RETRY_MAX_USEC)
                                                                 : RETRY_MIN_USEC;
+                        close_source(&sj->timer);
                         if (sd_event_add_time_relative(sj->executor->event, &sj->timer, CLOCK_MONOTONIC,
                                                        sj->retry_interval, 0, on_timer, sj) >= 0)
                                 return;
@@ -1176,11 +1179,14 @@ static void slurm_free(Executor *e) {
         /* Helpers that still run (scancel sent at the end) are waited for, briefly. */
         while (se->helpers) {
                 SlurmHelper *h = se->helpers;
-                for (int i = 0; i < 50 && waitpid(h->pid, NULL, WNOHANG) == 0; i++)
-                        (void) usleep(100 * 1000);
-                (void) kill(h->pid, SIGKILL);
+                pid_t k = 0;
                 close_source(&h->child_source);
-                (void) waitpid(h->pid, NULL, 0);
+                for (int i = 0; i < 50 && (k = waitpid(h->pid, NULL, WNOHANG)) == 0; i++)
+                        (void) usleep(100 * 1000);
+                if (k == 0) {
+                        (void) kill(h->pid, SIGKILL);
+                        (void) waitpid(h->pid, NULL, 0);
+                }
                 helper_free(h);
         }
         strv_free(se->base_environment);
