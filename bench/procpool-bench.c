@@ -114,8 +114,8 @@ static int bus_open(const char *address, sd_bus **ret) {
         }
         if (direct) {
                 /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does. */
-                r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Subscribe",
-                                       NULL, NULL, NULL);
+                r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                       "Subscribe", NULL, NULL, NULL);
                 if (r < 0) {
                         fprintf(stderr, "Subscribe on %s failed: %s\n", address, strerror(-r));
                         return r;
@@ -164,8 +164,8 @@ static int set_pool_size(sd_bus *bus, unsigned size) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_set_property(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                "PoolSize", &error, "u", (uint32_t) size);
+        r = sd_bus_set_property(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "PoolSize",
+                                &error, "u", (uint32_t) size);
         if (r < 0)
                 fprintf(stderr, "Failed to set PoolSize to %u: %s\n", size, error.message ?: strerror(-r));
         sd_bus_error_free(&error);
@@ -279,8 +279,8 @@ static int cmd_ping(const Args *a) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 uint64_t t0 = now_nsec();
 
-                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH,
-                                       "org.freedesktop.DBus.Peer", "Ping", &error, NULL, NULL);
+                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer", "Ping",
+                                       &error, NULL, NULL);
                 if (r < 0) {
                         fprintf(stderr, "Ping failed: %s\n", error.message ?: strerror(-r));
                         sd_bus_error_free(&error);
@@ -745,8 +745,8 @@ static int cmd_submit(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH,
-                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
+        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
 
@@ -1015,8 +1015,8 @@ static int new_cat_call(sd_bus *bus, int stdin_fd, int stdout_fd, sd_bus_message
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Call");
+        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                           "Call");
         if (r < 0)
                 return r;
         r = sd_bus_message_append_strv(m, cat_argv);
@@ -1146,8 +1146,8 @@ static void print_rss(const char *name, const Rss *r, bool comma) {
 
 static int get_u32(sd_bus *bus, const char *name, uint32_t *ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH,
-                                            PROCPOOL_MANAGER_INTERFACE, name, &error, 'u', ret);
+        int r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, name,
+                                            &error, 'u', ret);
         if (r < 0)
                 fprintf(stderr, "Failed to read %s: %s\n", name, error.message ?: strerror(-r));
         sd_bus_error_free(&error);
@@ -1197,8 +1197,8 @@ static int cmd_memory(const Args *a) {
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH,
-                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
+        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
         r = set_pool_size(bus, 1);
@@ -1231,8 +1231,7 @@ static int cmd_memory(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, DEST, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error,
-                               NULL, NULL);
+        r = sd_bus_call_method(bus, DEST, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error, NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "Cancel of the blocker failed: %s\n", error.message ?: strerror(-r));
                 sd_bus_error_free(&error);
@@ -1250,8 +1249,8 @@ static int cmd_memory(const Args *a) {
                 return r;
 
         for (unsigned i = 0; i < s.n_paths; i++) {
-                r = sd_bus_call_method_async(bus, NULL, DEST, paths[i], PROCPOOL_JOB_INTERFACE,
-                                             "Release", on_release_reply, &rr, NULL);
+                r = sd_bus_call_method_async(bus, NULL, DEST, paths[i], PROCPOOL_JOB_INTERFACE, "Release",
+                                             on_release_reply, &rr, NULL);
                 if (r < 0)
                         return r;
                 rr.in_flight++;
@@ -1383,7 +1382,10 @@ int main(int argc, char *argv[]) {
                 { "help", no_argument, NULL, 'h' },           {},
         };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        Args a = { .count = 100, .parallel = ncpu > 0 ? (unsigned) ncpu : 1, .window = 1024, .batch = 1000,
+        Args a = { .count = 100,
+                   .parallel = ncpu > 0 ? (unsigned) ncpu : 1,
+                   .window = 1024,
+                   .batch = 1000,
                    .size = 65536 };
         unsigned long long v;
         int c, r;

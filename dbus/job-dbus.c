@@ -101,6 +101,11 @@ static char *job_error_text_full(const JobRecord *r) {
                 break;
         case JOB_REASON_LOST:
                 return strdup("Failed to watch the started process");
+        case JOB_REASON_RUN_FAILED:
+                if (why->detail)
+                        return strdup(why->detail);
+                k = asprintf(&e, "Failed while it ran: %s", strerror(why->error));
+                break;
         case JOB_REASON_DAEMON_STOPPED:
                 return strdup("procpoold stopped while it ran");
         case JOB_REASON_CALLER_GONE:

@@ -18,20 +18,14 @@
 #include <unistd.h>
 
 #include "executor-local.h"
+#include "job-io.h"
 #include "macro.h"
 #include "spawn.h"
 
-/* Bytes read from one stream per wakeup: enough for throughput, small enough to stay fair. */
-#define READ_CHUNK (64U * 1024U)
-#define READS_PER_WAKEUP 16
-/* Pipes of jobs that move data in bulk grow to this (the default pipe-max-size). */
-#define BULK_PIPE_SIZE (1024 * 1024)
 /* How often the process groups of stopped jobs whose main process is gone are looked at: soon after,
  * then less and less often. Their stop timeout bounds how long. */
 #define GROUP_CHECK_MIN_USEC (5ULL * 1000ULL)
 #define GROUP_CHECK_MAX_USEC (200ULL * 1000ULL)
-
-extern char **environ;
 
 typedef struct LocalExecutor {
         Executor executor;
@@ -91,78 +85,6 @@ static void closedirp(DIR **d) {
 }
 
 static void local_job_group_wait(LocalJob *lj);
-
-/* ---- the environment --------------------------------------------------------------------------------- */
-
-/* Variables that belong to the daemon's own service manager and must never reach a job. */
-static bool env_is_private(const char *e) {
-        static const char *const names[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
-                                             "LISTEN_FDNAMES=", "WATCHDOG_" };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (strncmp(e, names[i], strlen(names[i])) == 0)
-                        return true;
-        return false;
-}
-
-static char **base_environment_new(void) {
-        size_t n = 0, k = 0;
-        char **l;
-
-        for (char **e = environ; e && *e; e++)
-                n++;
-        l = calloc(n + 1, sizeof(char *));
-        if (!l)
-                return NULL;
-        for (char **e = environ; e && *e; e++) {
-                if (env_is_private(*e) || !strchr(*e, '='))
-                        continue;
-                l[k] = strdup(*e);
-                if (!l[k]) {
-                        strv_free(l);
-                        return NULL;
-                }
-                k++;
-        }
-        return l;
-}
-
-static const char *env_lookup(char *const *env, const char *name) {
-        size_t len = strlen(name);
-        for (char *const *e = env; e && *e; e++)
-                if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-                        return *e + len + 1;
-        return NULL;
-}
-
-/* The job's environment: pointers into the base environment and the job's own entries. */
-static char **build_env(LocalExecutor *le, const JobSpec *spec) {
-        char **base = spec->clear_environment ? NULL : le->base_environment;
-        size_t nb = 0, no = 0, n = 0;
-        char **env;
-
-        for (char **e = base; e && *e; e++)
-                nb++;
-        for (char **e = spec->environment; e && *e; e++)
-                no++;
-        env = calloc(nb + no + 1, sizeof(char *));
-        if (!env)
-                return NULL;
-        for (size_t i = 0; i < nb; i++) {
-                const char *eq = strchr(base[i], '=');
-                size_t len = eq ? (size_t) (eq - base[i] + 1) : strlen(base[i]);
-                bool overridden = false;
-                for (size_t k = 0; k < no; k++)
-                        if (strncmp(spec->environment[k], base[i], len) == 0) {
-                                overridden = true;
-                                break;
-                        }
-                if (!overridden)
-                        env[n++] = base[i];
-        }
-        for (size_t k = 0; k < no; k++)
-                env[n++] = spec->environment[k];
-        return env;
-}
 
 /* ---- the running job --------------------------------------------------------------------------------- */
 
@@ -251,27 +173,14 @@ static void local_job_free(LocalJob *lj) {
         free(lj);
 }
 
+static void local_job_sink(void *userdata, JobStream s, const void *data, size_t size) {
+        LocalJob *lj = userdata;
+        lj->executor->executor.events->output(lj->job, s, data, size);
+}
+
 /* Reads what a stream has and reports it; returns false once it reached EOF or failed. */
 static bool local_job_read(LocalJob *lj, JobStream s) {
-        static char buffer[READ_CHUNK];
-
-        for (int n = 0; n < READS_PER_WAKEUP; n++) {
-                ssize_t k = read(lj->output_fd[s], buffer, sizeof(buffer));
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return errno == EAGAIN;
-                }
-                if (k == 0)
-                        return false;
-                /* A full pipe means a stream in bulk: a larger pipe takes it in fewer wakeups. */
-                if ((size_t) k >= READ_CHUNK && !lj->pipe_grown[s]) {
-                        (void) fcntl(lj->output_fd[s], F_SETPIPE_SZ, BULK_PIPE_SIZE); /* best effort */
-                        lj->pipe_grown[s] = true;
-                }
-                lj->executor->executor.events->output(lj->job, s, buffer, (size_t) k);
-        }
-        return true;
+        return job_io_read(lj->output_fd[s], &lj->pipe_grown[s], s, local_job_sink, lj);
 }
 
 static int on_output(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -285,21 +194,9 @@ static int on_output(sd_event_source *source, int fd, uint32_t revents, void *us
 
 static int on_stdin(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         LocalJob *lj = userdata;
-        const JobSpec *spec = lj->spec;
 
-        while (lj->input_written < spec->input_size) {
-                ssize_t k = write(fd, (const char *) spec->input + lj->input_written,
-                                  spec->input_size - lj->input_written);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        break; /* EPIPE: the child closed its stdin; what it did not read is dropped */
-                }
-                lj->input_written += k;
-        }
-        local_job_close_stdin(lj);
+        if (!job_io_write_input(fd, lj->spec, &lj->input_written))
+                local_job_close_stdin(lj);
         return 0;
 }
 
@@ -458,19 +355,6 @@ static void local_job_group_wait(LocalJob *lj) {
 
 /* ---- starting ---------------------------------------------------------------------------------------- */
 
-static int open_pipe(int ret_fds[2], bool parent_reads) {
-        if (pipe2(ret_fds, O_CLOEXEC) < 0)
-                return -errno;
-        /* Only the daemon's end is non-blocking: the child gets an ordinary pipe. */
-        if (fcntl(ret_fds[parent_reads ? 0 : 1], F_SETFL, O_NONBLOCK) < 0) {
-                int e = errno;
-                closep(&ret_fds[0]);
-                closep(&ret_fds[1]);
-                return -e;
-        }
-        return 0;
-}
-
 static const char *spawn_stage_verb(SpawnStage stage) {
         switch (stage) {
         case SPAWN_STAGE_CHDIR:
@@ -524,9 +408,9 @@ static int local_job_watch(LocalJob *lj) {
                         return r;
         }
         if (lj->stdin_fd >= 0) {
-                if (lj->spec->input_size > READ_CHUNK) /* fewer wakeups for bulk input; best effort */
+                if (lj->spec->input_size > JOB_IO_READ_CHUNK) /* fewer wakeups for bulk input; best effort */
                         (void) fcntl(lj->stdin_fd, F_SETPIPE_SZ,
-                                     (int) MIN(lj->spec->input_size, BULK_PIPE_SIZE));
+                                     (int) MIN(lj->spec->input_size, JOB_IO_BULK_PIPE_SIZE));
                 if (lj->spec->input_size == 0)
                         local_job_close_stdin(lj);
                 else {
@@ -577,7 +461,7 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
         pid_t pid;
         int r;
 
-        env = build_env(le, spec);
+        env = job_io_build_env(le->base_environment, spec);
         if (!env)
                 return -ENOMEM;
         lj = local_job_new(le, j, spec);
@@ -589,7 +473,7 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
                 .program = spec->argv[0],
                 .argv = spec->argv,
                 .envp = env,
-                .path_env = env_lookup(env, "PATH"),
+                .path_env = job_io_env_lookup(env, "PATH"),
                 .cwd = spec->cwd,
                 .cgroup_procs_fd = -EBADF,
                 .set_user = spec->user.set,
@@ -602,7 +486,7 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
         if (r < 0)
                 goto fail_setup;
         if (spec->has_input) {
-                r = open_pipe(in, false);
+                r = job_io_open_pipe(in, false);
                 if (r < 0)
                         goto fail_setup;
                 req.fds[0] = in[0];
@@ -613,7 +497,7 @@ static int local_start(Executor *e, Job *j, uint64_t id, JobSpec *spec, void **r
                         req.fds[1 + s] = spec->fds[1 + s];
                         continue;
                 }
-                r = open_pipe(out[s], true);
+                r = job_io_open_pipe(out[s], true);
                 if (r < 0)
                         goto fail_setup;
                 req.fds[1 + s] = out[s][1];
@@ -1018,7 +902,7 @@ int executor_local_new(sd_event *event, CgroupRoot *cgroup, Executor **ret) {
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 rl.rlim_cur = 1024;
         le->fd_reserve_start = (int) MIN(rl.rlim_cur - rl.rlim_cur / 4, (rlim_t) INT_MAX);
-        le->base_environment = base_environment_new();
+        le->base_environment = job_io_base_environment_new(NULL);
         if (!le->base_environment) {
                 local_free(&le->executor);
                 return -ENOMEM;

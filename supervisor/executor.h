@@ -37,8 +37,10 @@ typedef struct ExecutorEvents {
         void (*main_exited)(Job *j, int returncode);
         /* The job is over: nothing it started runs any more. */
         void (*exited)(Job *j, const ExecutorExit *exit);
-        /* The job could not be started, or, once started, not supervised (error is a negative errno,
-         * detail says what failed, or is NULL); nothing of it runs any more. */
+        /* The job could not be started, or, once started, not supervised or ended for a reason outside
+         * the job, such as the failure of the node it ran on (error is a negative errno, detail says what
+         * failed, or is NULL); nothing of it runs any more. A started job so reported ends failed, unless
+         * it was being stopped: then its stop's reason stands. */
         void (*failed)(Job *j, int error, const char *detail);
         /* Where the job runs, once the executor knows: an id the job has outside the daemon (a Slurm job
          * id) and the machine it runs on; either may be NULL. The job keeps copies. May come after

@@ -847,7 +847,46 @@ static void on_executor_started(Job *j, pid_t pid) {
                 pool_job_changed(j->pool, j, JOB_CHANGE_ERROR);
 }
 
+/* The state a running job ends in, from why it was stopped and its return code. */
+static JobState job_end_state(const Job *j, int returncode) {
+        switch (j->r.reason.kind) {
+        case JOB_REASON_TIMEOUT:
+                return JOB_TIMED_OUT;
+        case JOB_REASON_CANCEL:
+                return JOB_CANCELLED;
+        case JOB_REASON_OUTPUT_LIMIT:
+        case JOB_REASON_USER_OUTPUT_LIMIT:
+                return JOB_KILLED;
+        case JOB_REASON_LOST:
+        case JOB_REASON_DAEMON_STOPPED:
+        case JOB_REASON_RUN_FAILED:
+                return JOB_FAILED;
+        default:
+                return returncode < 0 ? JOB_KILLED : JOB_EXITED;
+        }
+}
+
+/* A running job its executor saw end for a reason outside the job (a remote executor's node failed, say):
+ * failed, unless it was being stopped, whose reason stands. Not run again: the failure is not the
+ * job's. */
+static void on_executor_failed_running(Job *j, int error, const char *detail) {
+        if (j->r.reason.kind == JOB_REASON_NONE) {
+                j->r.reason = (JobReason) {
+                        .kind = JOB_REASON_RUN_FAILED,
+                        .error = error < 0 ? -error : error,
+                        .detail = detail ? strdup(detail) : NULL,
+                };
+                job_finish(j, JOB_FAILED);
+                return;
+        }
+        job_finish(j, job_end_state(j, j->r.returncode));
+}
+
 static void on_executor_failed(Job *j, int error, const char *detail) {
+        if (j->r.state == JOB_RUNNING) {
+                on_executor_failed_running(j, error, detail);
+                return;
+        }
         assert(j->starting && j->r.state == JOB_QUEUED);
 
         if (j->stop_pending == JOB_REASON_CANCEL) {
@@ -1007,24 +1046,7 @@ static void on_executor_exited(Job *j, const ExecutorExit *exit) {
         j->r.returncode = exit->returncode;
         j->r.cpu_usage_usec = exit->cpu_usage_usec;
         j->r.memory_peak = exit->memory_peak;
-        switch (j->r.reason.kind) {
-        case JOB_REASON_TIMEOUT:
-                state = JOB_TIMED_OUT;
-                break;
-        case JOB_REASON_CANCEL:
-                state = JOB_CANCELLED;
-                break;
-        case JOB_REASON_OUTPUT_LIMIT:
-        case JOB_REASON_USER_OUTPUT_LIMIT:
-                state = JOB_KILLED;
-                break;
-        case JOB_REASON_LOST:
-        case JOB_REASON_DAEMON_STOPPED:
-                state = JOB_FAILED;
-                break;
-        default:
-                state = exit->returncode < 0 ? JOB_KILLED : JOB_EXITED;
-        }
+        state = job_end_state(j, exit->returncode);
         if (job_should_retry(j, state)) {
                 job_retry(j);
                 return;

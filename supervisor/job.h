@@ -59,6 +59,8 @@ typedef enum JobReasonKind {
         JOB_REASON_CALLER_GONE,       /* its caller left while the daemon was down */
         JOB_REASON_INPUT_LOST,        /* the fds or input it was given did not outlive the daemon */
         JOB_REASON_DEPENDENCY,        /* a job of "after" did not exit 0: dependency, state, returncode */
+        JOB_REASON_RUN_FAILED,        /* it ran, and its executor saw it end for a reason outside the job
+                                       * (a node failure, the cluster's own limit or cancel): error, detail */
         _JOB_REASON_MAX,              /* the store keeps these numbers: append only */
 } JobReasonKind;
 
@@ -66,8 +68,8 @@ typedef struct JobReason {
         JobReasonKind kind;
         JobStream stream;          /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT */
         uint64_t limit;            /* OUTPUT_LIMIT, USER_OUTPUT_LIMIT: the limit passed, in bytes */
-        int error;                 /* START_FAILED, LOST: a positive errno */
-        char *detail;              /* START_FAILED: the executor's own account of what failed, or NULL */
+        int error;                 /* START_FAILED, LOST, RUN_FAILED: a positive errno */
+        char *detail;              /* START_FAILED, RUN_FAILED: the executor's own account, or NULL */
         uint64_t dependency;       /* DEPENDENCY: the job's id */
         JobState dependency_state; /* DEPENDENCY: how it ended; _JOB_STATE_MAX: released unseen */
         int dependency_returncode;

@@ -5,56 +5,19 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #include "fixture.h"
+#include "slurm-cluster.h"
 
 #define POOL_IFACE "org.procpool.Pool1"
 #define CLUSTER_POOL_PATH MANAGER_PATH "/pool/cluster"
 
-static char *cluster_dir;    /* the cluster's temporary directory */
-static char *cluster_conf;   /* the slurm.conf `cluster start` printed */
-static char *cluster_script; /* tests/slurm/cluster */
-
-/* ---- the cluster ------------------------------------------------------------------------------------- */
-
-/* Runs `tests/slurm/cluster verb dir`; returns its stdout, its exit status asserted 0. */
-static char *cluster_run(const char *verb) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *err = NULL;
-        char *out = NULL;
-        int status;
-
-        g_assert_true(g_spawn_sync(NULL, (char *[]) { cluster_script, (char *) verb, cluster_dir, NULL },
-                                   NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
-        g_assert_no_error(error);
-        if (!g_spawn_check_wait_status(status, &error))
-                g_error("%s %s %s failed: %s\n%s", cluster_script, verb, cluster_dir, error->message, err);
-        return out;
-}
-
-static void cluster_start(void) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL;
-
-        cluster_script =
-                g_build_filename(g_getenv("PROCPOOL_SOURCE_ROOT"), "tests", "slurm", "cluster", NULL);
-        cluster_dir = g_dir_make_tmp("procpool-slurm-XXXXXX", &error);
-        g_assert_no_error(error);
-        out = cluster_run("start");
-        cluster_conf = g_strdup(g_strstrip(out));
-        g_assert_true(g_path_is_absolute(cluster_conf));
-        g_assert_true(g_file_test(cluster_conf, G_FILE_TEST_IS_REGULAR));
-}
-
-static void cluster_stop(void) {
-        g_free(cluster_run("stop"));
-        fixture_remove_tree(cluster_dir);
-        g_clear_pointer(&cluster_dir, g_free);
-        g_clear_pointer(&cluster_conf, g_free);
-        g_clear_pointer(&cluster_script, g_free);
-}
+static SlurmCluster *cluster;    /* one for every case, stopped by its guard if the test aborts */
+static const char *cluster_conf; /* its slurm.conf */
 
 /* ---- helpers ----------------------------------------------------------------------------------------- */
 
@@ -156,6 +119,10 @@ static void test_placed(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(out, ==, expected);
         /* The signal came before the job's end, whose PropertiesChanged JobFinished follows. */
         fixture_sync_with_daemon(f->conn);
+        /* The subscription delivers in this thread's default context: what the daemon sent before the Ping's
+         * answer is there to dispatch now. */
+        while (g_main_context_iteration(NULL, FALSE))
+                ;
         g_free(expected);
         expected = g_strdup_printf("%s@%s, ", x, n);
         g_assert_nonnull(strstr(p.seen->str, expected));
@@ -211,6 +178,39 @@ static void test_kept_across_restart(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(x3, !=, x);
 }
 
+/* What the README has a new user type: a Slurm pool made with procpoolctl, and a command run on it. */
+static void test_procpoolctl_call(Fixture *f, gconstpointer unused) {
+        g_autofree char *address = g_strdup_printf("--address=%s", f->address);
+        g_autofree char *conf = g_strdup_printf("--slurm-conf=%s", cluster_conf);
+        g_autofree char *out = NULL, *err = NULL, *expected = NULL;
+        g_autoptr(GError) error = NULL;
+        char host[256];
+        int status;
+
+        g_assert_true(g_spawn_sync(NULL,
+                                   (char *[]) { (char *) g_getenv("PROCPOOLCTL"), address, (char *) "pool",
+                                                (char *) "create", (char *) "cluster",
+                                                (char *) "--executor=slurm", conf, NULL },
+                                   NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err, &status, &error));
+        g_assert_no_error(error);
+        if (!g_spawn_check_wait_status(status, NULL))
+                g_error("procpoolctl pool create failed: %s", err);
+        g_clear_pointer(&err, g_free);
+        g_assert_true(g_spawn_sync(NULL,
+                                   (char *[]) { (char *) g_getenv("PROCPOOLCTL"), address, (char *) "call",
+                                                (char *) "--pool=cluster", (char *) "--", (char *) "hostname",
+                                                NULL },
+                                   NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &error));
+        g_assert_no_error(error);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        g_assert_cmpstr(err, ==, "");
+        /* Every node of the throw-away cluster is this machine. */
+        g_assert_cmpint(gethostname(host, sizeof(host)), ==, 0);
+        expected = g_strdup_printf("%s\n", host);
+        g_assert_cmpstr(out, ==, expected);
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
@@ -218,8 +218,11 @@ int main(int argc, char *argv[]) {
         FIXTURE_ADD("/procpool/slurm/pool-settings", fixture_setup, NULL, test_pool_settings);
         FIXTURE_ADD("/procpool/slurm/placed", fixture_setup, NULL, test_placed);
         FIXTURE_ADD("/procpool/slurm/kept-across-restart", fixture_setup, NULL, test_kept_across_restart);
-        cluster_start();
+        FIXTURE_ADD("/procpool/slurm/procpoolctl-call", fixture_setup, NULL, test_procpoolctl_call);
+        cluster = slurm_cluster_new();
+        g_assert_nonnull(cluster);
+        cluster_conf = cluster->conf;
         r = g_test_run();
-        cluster_stop();
+        slurm_cluster_free(cluster);
         return r;
 }
