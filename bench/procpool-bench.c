@@ -33,6 +33,9 @@ static bool refused = false;
  * no destination and signals come only after Subscribe(). */
 static bool direct = false;
 #define DEST (direct ? NULL : PROCPOOL_BUS_NAME)
+/* --no-subscribe: the client never calls Subscribe(), so that a daemon with --bus-signals=subscribed sends
+ * it nothing; submit then learns the jobs' end from Running and Queued instead of JobFinished. */
+static bool no_subscribe = false;
 
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -112,12 +115,17 @@ static int bus_open(const char *address, sd_bus **ret) {
                 fprintf(stderr, "Failed to connect to %s: %s\n", address, strerror(-r));
                 return r;
         }
-        if (direct) {
-                /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does. */
-                r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Subscribe",
-                                       NULL, NULL, NULL);
-                if (r < 0) {
-                        fprintf(stderr, "Subscribe on %s failed: %s\n", address, strerror(-r));
+        if (!no_subscribe) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does;
+                 * so does the bus from a daemon with --bus-signals=subscribed. One older than Subscribe()
+                 * sends them anyway. */
+                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                       "Subscribe", &error, NULL, NULL);
+                if (r < 0 && !sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+                        fprintf(stderr, "Subscribe on %s failed: %s\n", address,
+                                error.message ?: strerror(-r));
                         return r;
                 }
         }
@@ -164,8 +172,8 @@ static int set_pool_size(sd_bus *bus, unsigned size) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_set_property(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                "PoolSize", &error, "u", (uint32_t) size);
+        r = sd_bus_set_property(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "PoolSize",
+                                &error, "u", (uint32_t) size);
         if (r < 0)
                 fprintf(stderr, "Failed to set PoolSize to %u: %s\n", size, error.message ?: strerror(-r));
         sd_bus_error_free(&error);
@@ -279,8 +287,8 @@ static int cmd_ping(const Args *a) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 uint64_t t0 = now_nsec();
 
-                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH,
-                                       "org.freedesktop.DBus.Peer", "Ping", &error, NULL, NULL);
+                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.Peer", "Ping",
+                                       &error, NULL, NULL);
                 if (r < 0) {
                         fprintf(stderr, "Ping failed: %s\n", error.message ?: strerror(-r));
                         sd_bus_error_free(&error);
@@ -596,7 +604,8 @@ static int on_submit_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         if (sd_bus_message_is_method_error(m, NULL)) {
                 if (s->bad++ == 0)
                         fprintf(stderr, "Submit failed: %s\n", sd_bus_message_get_error(m)->message);
-                s->want--;
+                if (s->want > 0)
+                        s->want--;
         } else if (s->paths && sd_bus_message_read(m, "o", &path) >= 0)
                 s->paths[s->n_paths++] = strdup(path);
         if (s->to_send == 0 && s->in_flight == 0)
@@ -732,10 +741,34 @@ static int submit_pipelined(sd_bus *bus, SubmitRun *s, char **argv, unsigned win
         return 0;
 }
 
+/* Without signals: waits until the daemon runs and queues nothing, asking every millisecond. */
+static int wait_idle(sd_bus *bus) {
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                uint32_t running, queued;
+                int r;
+
+                r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                                "Running", &error, 'u', &running);
+                if (r >= 0)
+                        r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH,
+                                                        PROCPOOL_MANAGER_INTERFACE, "Queued", &error, 'u',
+                                                        &queued);
+                if (r < 0) {
+                        fprintf(stderr, "Failed to read Running and Queued: %s\n",
+                                error.message ?: strerror(-r));
+                        return r;
+                }
+                if (running == 0 && queued == 0)
+                        return 0;
+                (void) usleep(1000);
+        }
+}
+
 static int cmd_submit(const Args *a) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
-        SubmitRun s = { .to_send = a->count, .want = a->count };
+        SubmitRun s = { .to_send = a->count, .want = no_subscribe ? 0 : a->count };
         uint64_t t0;
         int r;
 
@@ -745,15 +778,23 @@ static int cmd_submit(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH,
-                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
-        if (r < 0)
-                return r;
+        if (!no_subscribe) {
+                r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                        "JobFinished", on_job_finished, &s);
+                if (r < 0)
+                        return r;
+        }
 
         t0 = now_nsec();
         r = submit_pipelined(bus, &s, true_argv, a->window);
         if (r < 0)
                 return r;
+        /* No JobFinished counted their ends, nor whether they failed. */
+        if (no_subscribe) {
+                r = wait_idle(bus);
+                if (r < 0)
+                        return r;
+        }
         if (s.bad > 0) {
                 fprintf(stderr, "%u of %u jobs failed\n", s.bad, a->count);
                 return -EIO;
@@ -1015,8 +1056,8 @@ static int new_cat_call(sd_bus *bus, int stdin_fd, int stdout_fd, sd_bus_message
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Call");
+        r = sd_bus_message_new_method_call(bus, &m, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                           "Call");
         if (r < 0)
                 return r;
         r = sd_bus_message_append_strv(m, cat_argv);
@@ -1146,8 +1187,8 @@ static void print_rss(const char *name, const Rss *r, bool comma) {
 
 static int get_u32(sd_bus *bus, const char *name, uint32_t *ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH,
-                                            PROCPOOL_MANAGER_INTERFACE, name, &error, 'u', ret);
+        int r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, name,
+                                            &error, 'u', ret);
         if (r < 0)
                 fprintf(stderr, "Failed to read %s: %s\n", name, error.message ?: strerror(-r));
         sd_bus_error_free(&error);
@@ -1197,8 +1238,8 @@ static int cmd_memory(const Args *a) {
         r = bus_open(a->address, &bus);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH,
-                                PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_job_finished, &s);
+        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                "JobFinished", on_job_finished, &s);
         if (r < 0)
                 return r;
         r = set_pool_size(bus, 1);
@@ -1231,8 +1272,7 @@ static int cmd_memory(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(bus, DEST, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error,
-                               NULL, NULL);
+        r = sd_bus_call_method(bus, DEST, paths[0], PROCPOOL_JOB_INTERFACE, "Cancel", &error, NULL, NULL);
         if (r < 0) {
                 fprintf(stderr, "Cancel of the blocker failed: %s\n", error.message ?: strerror(-r));
                 sd_bus_error_free(&error);
@@ -1250,8 +1290,8 @@ static int cmd_memory(const Args *a) {
                 return r;
 
         for (unsigned i = 0; i < s.n_paths; i++) {
-                r = sd_bus_call_method_async(bus, NULL, DEST, paths[i], PROCPOOL_JOB_INTERFACE,
-                                             "Release", on_release_reply, &rr, NULL);
+                r = sd_bus_call_method_async(bus, NULL, DEST, paths[i], PROCPOOL_JOB_INTERFACE, "Release",
+                                             on_release_reply, &rr, NULL);
                 if (r < 0)
                         return r;
                 rr.in_flight++;
@@ -1356,7 +1396,7 @@ static const struct {
 };
 
 static void help(void) {
-        printf("procpool-bench COMMAND [--address=BUS] [--direct] [--count=N] [--batch=N] [--parallel=N] [--window=N] [--size=BYTES] "
+        printf("procpool-bench COMMAND [--address=BUS] [--direct] [--no-subscribe] [--count=N] [--batch=N] [--parallel=N] [--window=N] [--size=BYTES] "
                "[--pid=PID]\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 printf("  %-18s %s\n", commands[i].name, commands[i].help);
@@ -1376,14 +1416,23 @@ static int parse_unsigned(const char *s, unsigned long long *ret) {
 
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "address", required_argument, NULL, 'a' },  { "count", required_argument, NULL, 'n' },
-                { "parallel", required_argument, NULL, 'p' }, { "window", required_argument, NULL, 'w' },
-                { "size", required_argument, NULL, 's' },     { "pid", required_argument, NULL, 'P' },
-                { "batch", required_argument, NULL, 'b' },    { "direct", no_argument, NULL, 'd' },
-                { "help", no_argument, NULL, 'h' },           {},
+                { "address", required_argument, NULL, 'a' },
+                { "count", required_argument, NULL, 'n' },
+                { "parallel", required_argument, NULL, 'p' },
+                { "window", required_argument, NULL, 'w' },
+                { "size", required_argument, NULL, 's' },
+                { "pid", required_argument, NULL, 'P' },
+                { "batch", required_argument, NULL, 'b' },
+                { "direct", no_argument, NULL, 'd' },
+                { "no-subscribe", no_argument, NULL, 'S' },
+                { "help", no_argument, NULL, 'h' },
+                {},
         };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        Args a = { .count = 100, .parallel = ncpu > 0 ? (unsigned) ncpu : 1, .window = 1024, .batch = 1000,
+        Args a = { .count = 100,
+                   .parallel = ncpu > 0 ? (unsigned) ncpu : 1,
+                   .window = 1024,
+                   .batch = 1000,
                    .size = 65536 };
         unsigned long long v;
         int c, r;
@@ -1401,6 +1450,10 @@ int main(int argc, char *argv[]) {
                 }
                 if (c == 'd') {
                         direct = true;
+                        continue;
+                }
+                if (c == 'S') {
+                        no_subscribe = true;
                         continue;
                 }
                 if (parse_unsigned(optarg, &v) < 0)
