@@ -157,16 +157,37 @@ static void test_subscriber_left(Fixture *f, gconstpointer unused) {
         listener_stop(&a);
 }
 
+static void on_owner_changed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                             const char *member, GVariant *params, gpointer userdata) {
+        const char *name, *old_owner, *new_owner;
+
+        g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
+        if (*new_owner)
+                *(gboolean *) userdata = TRUE;
+}
+
+static gboolean is_true(gpointer data) {
+        return *(gboolean *) data;
+}
+
 /* A re-exec keeps who subscribed: the signals go on, and stop once the subscriber unsubscribes. */
 static void test_reexec(Fixture *f, gconstpointer unused) {
         g_autoptr(GError) error = NULL;
+        gboolean back = FALSE;
         Listener a;
+        guint sub;
 
         listener_start(f, &a);
         call_manager(a.c, "Subscribe");
+        /* The name's next owner is the new image: the old one keeps it until its exec. */
+        sub = g_dbus_connection_signal_subscribe(f->conn, "org.freedesktop.DBus", "org.freedesktop.DBus",
+                                                 "NameOwnerChanged", "/org/freedesktop/DBus", BUS_NAME,
+                                                 G_DBUS_SIGNAL_FLAGS_NONE, on_owner_changed, &back, NULL);
+        fixture_sync_with_daemon(f->conn);
         g_autoptr(GVariant) r = fixture_call(f, "Reexecute", NULL, &error);
         g_assert_no_error(error);
-        fixture_wait_for_name(f, f->daemon_pid);
+        g_assert_true(fixture_iterate_until(is_true, &back));
+        g_dbus_connection_signal_unsubscribe(f->conn, sub);
         a.heard = (Heard) {};
         run_job(f);
         drain(&a);
