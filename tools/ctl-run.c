@@ -757,8 +757,9 @@ int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handl
         if (r < 0)
                 return r;
         /* Signals come to a direct connection once it asked, and on the bus too from a daemon that runs
-         * with --bus-signals=subscribed. */
-        if (ctl_subscribe(c) < 0)
+         * with --bus-signals=subscribed. There they only tell an interruption's end sooner: the waits are
+         * calls, and a failure to subscribe does not stop them. */
+        if (ctl_subscribe(c) < 0 && c->direct)
                 return -EIO;
         /* A direct connection has no bus names to follow. */
         if (c->direct)
