@@ -123,7 +123,10 @@ static int bus_open(const char *address, sd_bus **ret) {
                  * sends them anyway. */
                 r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
                                        "Subscribe", &error, NULL, NULL);
-                if (r < 0 && !sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+                /* ready asks before the daemon is there, for the name alone. */
+                if (r < 0 &&
+                    !sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_METHOD, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                            SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
                         fprintf(stderr, "Subscribe on %s failed: %s\n", address,
                                 error.message ?: strerror(-r));
                         return r;
