@@ -33,6 +33,9 @@ static bool refused = false;
  * no destination and signals come only after Subscribe(). */
 static bool direct = false;
 #define DEST (direct ? NULL : PROCPOOL_BUS_NAME)
+/* --no-subscribe: the client never calls Subscribe(), so that a daemon with --bus-signals=subscribed sends
+ * it nothing; submit then learns the jobs' end from Running and Queued instead of JobFinished. */
+static bool no_subscribe = false;
 
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -112,12 +115,20 @@ static int bus_open(const char *address, sd_bus **ret) {
                 fprintf(stderr, "Failed to connect to %s: %s\n", address, strerror(-r));
                 return r;
         }
-        if (direct) {
-                /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does. */
-                r = sd_bus_call_method(bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                       "Subscribe", NULL, NULL, NULL);
-                if (r < 0) {
-                        fprintf(stderr, "Subscribe on %s failed: %s\n", address, strerror(-r));
+        if (!no_subscribe) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does;
+                 * so does the bus from a daemon with --bus-signals=subscribed. One older than Subscribe()
+                 * sends them anyway. */
+                r = sd_bus_call_method(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                       "Subscribe", &error, NULL, NULL);
+                /* ready asks before the daemon is there, for the name alone. */
+                if (r < 0 &&
+                    !sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_METHOD, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                            SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+                        fprintf(stderr, "Subscribe on %s failed: %s\n", address,
+                                error.message ?: strerror(-r));
                         return r;
                 }
         }
@@ -596,7 +607,8 @@ static int on_submit_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         if (sd_bus_message_is_method_error(m, NULL)) {
                 if (s->bad++ == 0)
                         fprintf(stderr, "Submit failed: %s\n", sd_bus_message_get_error(m)->message);
-                s->want--;
+                if (s->want > 0)
+                        s->want--;
         } else if (s->paths && sd_bus_message_read(m, "o", &path) >= 0)
                 s->paths[s->n_paths++] = strdup(path);
         if (s->to_send == 0 && s->in_flight == 0)
@@ -732,10 +744,35 @@ static int submit_pipelined(sd_bus *bus, SubmitRun *s, char **argv, unsigned win
         return 0;
 }
 
+/* Without signals: waits until the daemon runs and queues nothing, asking every 20 ms (two calls each
+ * time: a cost per job next to nothing at thousands of jobs a second). */
+static int wait_idle(sd_bus *bus) {
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                uint32_t running, queued;
+                int r;
+
+                r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                                "Running", &error, 'u', &running);
+                if (r >= 0)
+                        r = sd_bus_get_property_trivial(bus, DEST, PROCPOOL_OBJECT_PATH,
+                                                        PROCPOOL_MANAGER_INTERFACE, "Queued", &error, 'u',
+                                                        &queued);
+                if (r < 0) {
+                        fprintf(stderr, "Failed to read Running and Queued: %s\n",
+                                error.message ?: strerror(-r));
+                        return r;
+                }
+                if (running == 0 && queued == 0)
+                        return 0;
+                (void) usleep(20000);
+        }
+}
+
 static int cmd_submit(const Args *a) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
-        SubmitRun s = { .to_send = a->count, .want = a->count };
+        SubmitRun s = { .to_send = a->count, .want = no_subscribe ? 0 : a->count };
         uint64_t t0;
         int r;
 
@@ -745,15 +782,23 @@ static int cmd_submit(const Args *a) {
         r = set_pool_size(bus, a->parallel);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                "JobFinished", on_job_finished, &s);
-        if (r < 0)
-                return r;
+        if (!no_subscribe) {
+                r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                        "JobFinished", on_job_finished, &s);
+                if (r < 0)
+                        return r;
+        }
 
         t0 = now_nsec();
         r = submit_pipelined(bus, &s, true_argv, a->window);
         if (r < 0)
                 return r;
+        /* No JobFinished counted their ends, nor whether they failed. */
+        if (no_subscribe) {
+                r = wait_idle(bus);
+                if (r < 0)
+                        return r;
+        }
         if (s.bad > 0) {
                 fprintf(stderr, "%u of %u jobs failed\n", s.bad, a->count);
                 return -EIO;
@@ -1355,7 +1400,7 @@ static const struct {
 };
 
 static void help(void) {
-        printf("procpool-bench COMMAND [--address=BUS] [--direct] [--count=N] [--batch=N] [--parallel=N] [--window=N] [--size=BYTES] "
+        printf("procpool-bench COMMAND [--address=BUS] [--direct] [--no-subscribe] [--count=N] [--batch=N] [--parallel=N] [--window=N] [--size=BYTES] "
                "[--pid=PID]\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 printf("  %-18s %s\n", commands[i].name, commands[i].help);
@@ -1375,11 +1420,17 @@ static int parse_unsigned(const char *s, unsigned long long *ret) {
 
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "address", required_argument, NULL, 'a' },  { "count", required_argument, NULL, 'n' },
-                { "parallel", required_argument, NULL, 'p' }, { "window", required_argument, NULL, 'w' },
-                { "size", required_argument, NULL, 's' },     { "pid", required_argument, NULL, 'P' },
-                { "batch", required_argument, NULL, 'b' },    { "direct", no_argument, NULL, 'd' },
-                { "help", no_argument, NULL, 'h' },           {},
+                { "address", required_argument, NULL, 'a' },
+                { "count", required_argument, NULL, 'n' },
+                { "parallel", required_argument, NULL, 'p' },
+                { "window", required_argument, NULL, 'w' },
+                { "size", required_argument, NULL, 's' },
+                { "pid", required_argument, NULL, 'P' },
+                { "batch", required_argument, NULL, 'b' },
+                { "direct", no_argument, NULL, 'd' },
+                { "no-subscribe", no_argument, NULL, 'S' },
+                { "help", no_argument, NULL, 'h' },
+                {},
         };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         Args a = { .count = 100,
@@ -1403,6 +1454,10 @@ int main(int argc, char *argv[]) {
                 }
                 if (c == 'd') {
                         direct = true;
+                        continue;
+                }
+                if (c == 'S') {
+                        no_subscribe = true;
                         continue;
                 }
                 if (parse_unsigned(optarg, &v) < 0)

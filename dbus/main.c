@@ -55,6 +55,10 @@ static void help(void) {
                "                           with --system, else $XDG_RUNTIME_DIR/procpool/private;\n"
                "                           none with --address)\n"
                "     --no-private-socket   Serve on the bus only\n"
+               "     --bus-signals=always|subscribed\n"
+               "                           always: send signals on the bus to every match rule\n"
+               "                           (default); subscribed: only while a bus client has\n"
+               "                           called Subscribe()\n"
                "     --max-direct-connections=N\n"
                "                           Take at most N direct connections (default: %u)\n"
                "     --max-direct-connections-per-user=N\n"
@@ -85,6 +89,7 @@ enum {
         ARG_NO_PRIVATE_SOCKET,
         ARG_MAX_DIRECT,
         ARG_MAX_DIRECT_PER_USER,
+        ARG_BUS_SIGNALS,
         ARG_DESERIALIZE,
 };
 
@@ -118,6 +123,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg, bool *private_
                 { "max-direct-connections", required_argument, NULL, ARG_MAX_DIRECT },
                 { "max-direct-connections-per-user", required_argument, NULL, ARG_MAX_DIRECT_PER_USER },
                 /* Internal, not in --help: the daemon passes it to itself when it re-executes. */
+                { "bus-signals", required_argument, NULL, ARG_BUS_SIGNALS },
                 { "deserialize", required_argument, NULL, ARG_DESERIALIZE },
                 {}
         };
@@ -227,6 +233,14 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *cfg, bool *private_
                                 return usage_error("max-direct-connections-per-user",
                                                    "a whole number from 1");
                         cfg->private_max_connections_per_user = v;
+                        break;
+                case ARG_BUS_SIGNALS:
+                        if (strcmp(optarg, "always") == 0)
+                                cfg->bus_signals = BUS_SIGNALS_ALWAYS;
+                        else if (strcmp(optarg, "subscribed") == 0)
+                                cfg->bus_signals = BUS_SIGNALS_SUBSCRIBED;
+                        else
+                                return usage_error("bus-signals", "always or subscribed");
                         break;
                 case ARG_DESERIALIZE:
                         if (parse_unsigned(optarg, 3, INT32_MAX, &v) < 0 || fcntl((int) v, F_GETFD) < 0)

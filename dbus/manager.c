@@ -272,6 +272,55 @@ static void check_clients(Manager *m) {
         free(l.clients);
 }
 
+static int track_subscriber(Manager *m, const char *name) {
+        int r;
+
+        if (!m->subscribed) {
+                r = sd_bus_track_new(m->bus, &m->subscribed, NULL, NULL);
+                if (r < 0)
+                        return r;
+                /* A client that subscribed twice is subscribed until it unsubscribed twice, as on systemd. */
+                r = sd_bus_track_set_recursive(m->subscribed, true);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_track_add_name(m->subscribed, name);
+}
+
+/* A subscriber a re-exec handed over may have left meanwhile, unseen: it is subscribed no more. */
+static void check_subscribers(Manager *m) {
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0;
+
+        if (sd_bus_track_count(m->subscribed) == 0)
+                return;
+        names = calloc(sd_bus_track_count(m->subscribed) + 1, sizeof(char *));
+        if (!names)
+                return (void) log_oom();
+        for (const char *s = sd_bus_track_first(m->subscribed); s; s = sd_bus_track_next(m->subscribed)) {
+                names[n] = strdup(s);
+                if (!names[n])
+                        return (void) log_oom();
+                n++;
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                int has = 1, r;
+
+                r = sd_bus_call_method(m->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s", names[i]);
+                if (r >= 0)
+                        r = sd_bus_message_read(reply, "b", &has);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to ask whether %s is still on the bus: %m, ignoring",
+                                          names[i]);
+                else if (!has)
+                        while (sd_bus_track_remove_name(m->subscribed, names[i]) > 0)
+                                ;
+        }
+}
+
 /* ---- logging --------------------------------------------------------------------------------- */
 
 static char *argv_join(char **argv) {
@@ -478,6 +527,13 @@ int manager_serialize(Manager *m, Serializer *s) {
         r = registry_foreach(m->registry, serialize_client, s);
         if (r < 0)
                 return r;
+        /* Who subscribed, once per Subscribe(): signals go on reaching them. */
+        for (const char *n = sd_bus_track_first(m->subscribed); n; n = sd_bus_track_next(m->subscribed))
+                for (unsigned i = sd_bus_track_count_name(m->subscribed, n); i > 0; i--) {
+                        r = serialize_item(s, "subscriber", n);
+                        if (r < 0)
+                                return r;
+                }
         /* The private socket goes on listening: a peer that connects meanwhile waits in its backlog. */
         if (m->private) {
                 r = serialize_fd(s, "private-socket", private_socket_get_fd(m->private), false);
@@ -502,6 +558,13 @@ static int deserialize_item(const SerializedItem *item, void *userdata) {
         if (strcmp(item->key, "private-socket") == 0) {
                 closep(&m->private_inherited_fd);
                 return deserializer_take_fd(m->deserializer, item->value, &m->private_inherited_fd);
+        }
+        if (strcmp(item->key, "subscriber") == 0) {
+                if (item->value[0] != ':')
+                        return -EBADMSG;
+                if (m->config.bus_signals == BUS_SIGNALS_ALWAYS)
+                        return 0;
+                return track_subscriber(m, item->value);
         }
         if (strcmp(item->key, "client") != 0)
                 return 0;
@@ -689,6 +752,7 @@ Manager *manager_free(Manager *m) {
         m->authz = authz_free(m->authz);
         m->filter_slot = sd_bus_slot_unref(m->filter_slot);
         tdestroy(m->clients, free_client_node);
+        sd_bus_track_unref(m->subscribed);
         sd_event_source_disable_unref(m->counts_source);
         sd_event_source_disable_unref(m->status_source);
         sd_event_source_disable_unref(m->idle_source);
@@ -1309,8 +1373,10 @@ int manager_startup(Manager *m) {
         /* What the last run left unfinished ends now, with the bus there to hear of it; what a re-exec
          * handed over is watched again. */
         registry_coldplug(m->registry);
-        if (m->took_over)
+        if (m->took_over) {
                 check_clients(m);
+                check_subscribers(m);
+        }
         (void) registry_flush(m->registry);
         (void) sd_notifyf(0, "READY=1\nSTATUS=%u running, %u queued, %" PRIu64 " finished, pool size %u%s",
                           manager_running(m), manager_queued(m), registry_get_n_finished_total(m->registry),
@@ -1333,12 +1399,34 @@ int manager_serve_bus(Manager *m, sd_bus *bus) {
         return pool_bus_add(m, bus);
 }
 
-int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata) {
-        int r, k;
+/* With --bus-signals=subscribed, a signal nobody asked for costs neither the daemon nor dbus-daemon: the
+ * daemon cannot learn which match rules the bus holds, but it knows who subscribed. */
+static bool bus_signals_wanted(Manager *m) {
+        return m->config.bus_signals == BUS_SIGNALS_ALWAYS || sd_bus_track_count(m->subscribed) > 0;
+}
 
-        r = send(m->bus, userdata);
+int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata) {
+        int r = 0, k;
+
+        if (bus_signals_wanted(m))
+                r = send(m->bus, userdata);
         k = private_socket_foreach_subscribed(m->private, send, userdata);
         return r < 0 ? r : k;
+}
+
+int manager_subscribe(Manager *m, sd_bus_message *message, bool b) {
+        const char *sender = sd_bus_message_get_sender(message);
+
+        assert(sd_bus_message_get_bus(message) == m->bus);
+
+        /* Without the gate they change nothing, and cost the bus no match rule per client. */
+        if (m->config.bus_signals == BUS_SIGNALS_ALWAYS || !sender)
+                return 0;
+        if (b)
+                return track_subscriber(m, sender);
+        /* Unsubscribe() of a client that is not subscribed succeeds, as it always did here. */
+        (void) sd_bus_track_remove_name(m->subscribed, sender);
+        return 0;
 }
 
 int manager_run(Manager *m) {

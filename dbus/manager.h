@@ -22,6 +22,14 @@ typedef enum BusKind {
         BUS_ADDRESS,
 } BusKind;
 
+/* Which signals go on the bus (--bus-signals=): to every match rule as ever, or only while a bus client
+ * has called Subscribe(), as systemd's Manager does. Direct connections subscribe each on their own. */
+typedef enum BusSignals {
+        BUS_SIGNALS_ALWAYS,
+        BUS_SIGNALS_SUBSCRIBED,
+        _BUS_SIGNALS_MAX,
+} BusSignals;
+
 typedef struct ManagerConfig {
         BusKind bus_kind; /* where to connect */
         const char *address;
@@ -36,6 +44,7 @@ typedef struct ManagerConfig {
         StoreSync sync;
         const char *private_socket; /* the private socket's path; NULL: none */
         unsigned private_max_connections, private_max_connections_per_user;
+        BusSignals bus_signals;
         char **argv;        /* the command line, given again to the next image on a re-exec */
         int deserialize_fd; /* --deserialize: what the last image handed over, or -EBADF */
 } ManagerConfig;
@@ -91,6 +100,9 @@ typedef struct Manager {
         PrivateSocket *private;
         int private_inherited_fd;   /* the listening socket the last image handed over, or -EBADF */
         Deserializer *deserializer; /* while take_over() reads what the last image handed over */
+        /* The bus clients that called Subscribe() (once per call) and have not called Unsubscribe() nor
+         * left the bus; with BUS_SIGNALS_SUBSCRIBED, signals go on the bus only while there is one. */
+        sd_bus_track *subscribed;
 
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */
@@ -139,6 +151,8 @@ int manager_serve_bus(Manager *m, sd_bus *bus);
  * that subscribed (a message is built for one connection and cannot be sent on another). Returns the
  * first error. */
 int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata);
+/* Subscribe() (b) or Unsubscribe() of the sender of message on the bus. */
+int manager_subscribe(Manager *m, sd_bus_message *message, bool b);
 
 /* Writes what the next image needs to carry on after a re-exec into s (see serialize.h): every unfinished
  * job with its runtime, and who submitted it. The store must be flushed first. */

@@ -827,15 +827,21 @@ static int property_get_job_cgroups(sd_bus *bus, const char *path, const char *i
         return sd_bus_message_append(reply, "b", (int) m->job_cgroups);
 }
 
-/* Signals go to a direct connection only once it asked; on the bus they go to every match rule, and
- * these change nothing. */
+/* Signals go to a direct connection only once it asked. On the bus they go to every match rule, unless
+ * --bus-signals=subscribed: then only while a bus client is subscribed. */
 static int method_subscribe(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         sd_bus *bus = sd_bus_message_get_bus(message);
+        bool b = sd_bus_message_is_method_call(message, NULL, "Subscribe") > 0;
+        int r;
 
         if (bus != m->bus)
-                (void) private_socket_subscribe(
-                        m->private, bus, sd_bus_message_is_method_call(message, NULL, "Subscribe") > 0);
+                (void) private_socket_subscribe(m->private, bus, b);
+        else {
+                r = manager_subscribe(m, message, b);
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_reply_method_return(message, NULL);
 }
 

@@ -308,12 +308,17 @@ static void test_options(Fixture *f, gconstpointer data) {
         ctl_result_clear(&r);
 }
 
+/* A daemon that sends signals on the bus only to subscribers. */
+static const char *const subscribed_args[] = { "--bus-signals=subscribed", NULL };
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
 #define ADD(name, fn) FIXTURE_ADD("/procpool/cli/map/" name, fixture_setup, NULL, fn)
         ADD("keep-order", test_keep_order);
         ADD("completion-order", test_completion_order);
+        FIXTURE_ADD("/procpool/cli/map/subscribed/completion-order", fixture_setup, subscribed_args,
+                    test_completion_order);
         ADD("exit-code", test_exit_code);
         ADD("joblog", test_joblog);
         ADD("halt-on-error", test_halt_on_error);

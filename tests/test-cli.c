@@ -1391,6 +1391,8 @@ static void test_options_sent(Fixture *f, gconstpointer data) {
         g_clear_pointer(&rec.argv, g_strfreev);
 }
 
+static const char *const subscribed_args[] = { "--bus-signals=subscribed", NULL };
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
@@ -1428,6 +1430,15 @@ int main(int argc, char **argv) {
         ADD("fish-completion", test_fish_completion);
         ADD("zsh-completion", test_zsh_completion);
         ADD("monitor/json-error", test_monitor_json_error);
+        /* Against a daemon that sends signals on the bus only to subscribers, procpoolctl subscribes. */
+#define ADD_SUBSCRIBED(name, fn) \
+        FIXTURE_ADD("/procpool/cli/subscribed/" name, fixture_setup, subscribed_args, fn)
+        ADD_SUBSCRIBED("call/exit-code", test_call_exit_code);
+        ADD_SUBSCRIBED("submit", test_submit);
+        ADD_SUBSCRIBED("wait/mixed", test_wait_mixed);
+        ADD_SUBSCRIBED("wait/all", test_wait_all);
+        ADD_SUBSCRIBED("monitor", test_monitor);
+        ADD_SUBSCRIBED("monitor/json", test_monitor_json);
 #undef ADD
         FIXTURE_ADD("/procpool/cli/absent", fixture_setup_no_daemon, NULL, test_absent);
         FIXTURE_ADD("/procpool/cli/options/sent", fixture_setup_no_daemon, NULL, test_options_sent);

@@ -605,8 +605,8 @@ static void map_job_ready(MapJob *j) {
                 return;
         j->phase = MAP_READY;
         /* No reply wanted: the job is forgotten whatever comes of it (released meanwhile by retention). */
-        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path, PROCPOOL_JOB_INTERFACE,
-                                        "Release", NULL, NULL, NULL);
+        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
+                                        PROCPOOL_JOB_INTERFACE, "Release", NULL, NULL, NULL);
         if (!j->fetch_failed)
                 joblog_write(m, j);
         if (map_job_failed(j) && !(j->cancelled && streq(j->info.state, PROCPOOL_STATE_CANCELLED))) {
@@ -810,6 +810,9 @@ static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_
         if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0 ||
             !streq(name, PROCPOOL_BUS_NAME))
                 return 0;
+        /* A new procpoold knows none of its predecessor's subscribers. */
+        if (new_owner[0])
+                (void) ctl_subscribe_again(m->ctl);
         if (new_owner[0] && !streq(new_owner, m->owner))
                 for (size_t i = 0; i < m->n_active; i++)
                         if (m->active[i]->phase == MAP_RUNNING)
@@ -1268,8 +1271,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int map_build_options(Map *m) {
         int r;
 
-        r = sd_bus_message_new_method_call(m->ctl->bus, &m->options, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Submit");
+        r = sd_bus_message_new_method_call(m->ctl->bus, &m->options, ctl_destination(m->ctl),
+                                           PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Submit");
         if (r < 0)
                 return r;
         r = append_job_options(m->ctl, m->options, false, true);

@@ -164,11 +164,36 @@ static int on_monitor_signal(sd_event_source *s, const struct signalfd_siginfo *
         return sd_event_exit(sd_event_source_get_event(s), EXIT_SUCCESS);
 }
 
+/* procpoold took its name: one that started (or restarted) after the monitor did knows nothing of its
+ * Subscribe(). */
+static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Monitor *m = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0 ||
+            strcmp(name, PROCPOOL_BUS_NAME) != 0)
+                return 0;
+        if (new_owner[0])
+                (void) ctl_subscribe_again(m->ctl);
+        return 0;
+}
+
 /* No sender in the rules: a well-known name in a match is resolved by the bus, not by sd-bus's own
  * filtering; the paths and interfaces are procpool's alone. */
 static int monitor_subscribe(Monitor *m) {
         sd_bus *bus = m->ctl->bus;
         int r;
+
+        if (!m->ctl->direct) {
+                r = sd_bus_add_match(
+                        bus, NULL,
+                        "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                        "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+                        "arg0='" PROCPOOL_BUS_NAME "'",
+                        match_name_owner_changed, m);
+                if (r < 0)
+                        return r;
+        }
 
         r = sd_bus_match_signal(bus, NULL, NULL, PROCPOOL_OBJECT_PATH, "org.freedesktop.DBus.ObjectManager",
                                 "InterfacesAdded", match_interfaces_added, m);

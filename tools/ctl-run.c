@@ -681,6 +681,9 @@ static int match_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_er
         if (set_string(&w->owner, new_owner) < 0)
                 return sd_event_exit(w->event,
                                      ctl_log_error(w->ctl, NULL, -ENOMEM, "Failed to follow procpoold"));
+        /* A new procpoold knows none of its predecessor's subscribers. */
+        if (!isempty(new_owner))
+                (void) ctl_subscribe_again(w->ctl);
         for (size_t i = 0; i < w->n_jobs; i++) {
                 WaitJob *j = &w->jobs[i];
 
@@ -753,9 +756,14 @@ int ctl_watch_daemon(Ctl *c, sd_bus_slot **ret_owner_match, sd_bus_message_handl
                                 PROCPOOL_MANAGER_INTERFACE, "JobFinished", on_finished, userdata);
         if (r < 0)
                 return r;
-        /* A direct connection has no bus names to follow; its signals come once it asked. */
+        /* Signals come to a direct connection once it asked, and on the bus too from a daemon that runs
+         * with --bus-signals=subscribed. There they only tell an interruption's end sooner: the waits are
+         * calls, and a failure to subscribe does not stop them. */
+        if (ctl_subscribe(c) < 0 && c->direct)
+                return -EIO;
+        /* A direct connection has no bus names to follow. */
         if (c->direct)
-                return ctl_subscribe(c) < 0 ? -EIO : set_string(ret_owner, "");
+                return set_string(ret_owner, "");
         r = sd_bus_call_method(c->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                "org.freedesktop.DBus", "GetNameOwner", &error, &reply, "s",
                                PROCPOOL_BUS_NAME);

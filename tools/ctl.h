@@ -115,9 +115,13 @@ typedef struct JobInfo {
  * --bus, --address, -H or -M), else over the bus the options name; returns 0 or an exit code after
  * printing why. */
 int ctl_connect(Ctl *c);
-/* Asks procpoold for its signals, which a direct connection gets only once it asked; nothing on the bus.
- * Call before the first call whose signals matter. */
+/* Asks procpoold for its signals, which a direct connection gets only once it asked, and the bus too when
+ * procpoold runs with --bus-signals=subscribed. Call before the first call whose signals matter. A daemon
+ * without Subscribe() or, on the bus, none running is no error. */
 int ctl_subscribe(Ctl *c);
+/* Subscribe() again, without waiting for its reply, to a procpoold that took the bus name anew (it
+ * restarted); nothing on a direct connection. */
+int ctl_subscribe_again(Ctl *c);
 
 /* Prints "<what>: <error>" on stderr, or that procpoold is not running when the error says the name
  * has no owner; returns EXIT_FAILED. */

@@ -780,14 +780,58 @@ static int direct_open(const char *path, sd_bus **ret) {
         return 0;
 }
 
-int ctl_subscribe(Ctl *c) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+static int new_subscribe_call(Ctl *c, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        if (!c->direct || c->subscribed)
+        r = sd_bus_message_new_method_call(c->bus, &m, ctl_destination(c), PROCPOOL_OBJECT_PATH,
+                                           PROCPOOL_MANAGER_INTERFACE, "Subscribe");
+        if (r < 0)
+                return r;
+        /* Asking for signals does not start procpoold: one that starts later is asked again
+         * (ctl_subscribe_again()). */
+        r = sd_bus_message_set_auto_start(m, false);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int ctl_subscribe(Ctl *c) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        if (c->subscribed)
                 return 0;
-        r = sd_bus_call_method(c->bus, NULL, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Subscribe",
-                               &error, NULL, NULL);
+        r = new_subscribe_call(c, &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(c->bus, m, 0, &error, NULL);
+        /* A daemon older than Subscribe() sends every signal anyway; on the bus, one that is not running
+         * has none to send. */
+        if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                return 0;
+        if (r < 0 && !c->direct &&
+            sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                return 0;
+        if (r < 0)
+                return r;
+        c->subscribed = true;
+        return 0;
+}
+
+int ctl_subscribe_again(Ctl *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        if (c->direct)
+                return 0;
+        r = new_subscribe_call(c, &m);
+        if (r < 0)
+                return r;
+        /* No reply is waited for: this runs within a signal's dispatch, and an error changes nothing. */
+        r = sd_bus_call_async(c->bus, NULL, m, NULL, NULL, 0);
         if (r < 0)
                 return r;
         c->subscribed = true;
