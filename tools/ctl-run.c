@@ -399,8 +399,17 @@ static bool error_is_interruption(const sd_bus_error *e) {
 
 /* The daemon went away under a call without answering it (re-executing, say). */
 static bool error_is_departure(const sd_bus_error *e) {
-        return sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
-                                      SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED);
+        int k;
+
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED))
+                return true;
+        /* A call on a connection the peer reset (a direct one, closed by a re-exec while our last message
+         * was unread) ends with the errno itself, System.Error.ECONNRESET. */
+        if (!e || !e->name || strncmp(e->name, "System.Error.", strlen("System.Error.")) != 0)
+                return false;
+        k = sd_bus_error_get_errno(e);
+        return k == ECONNRESET || k == EPIPE || k == ENOTCONN || k == ECONNABORTED || k == ESHUTDOWN;
 }
 
 /* "... job 7 (/org/procpool/Supervisor1/job/7) goes on ...": the path the message names, or NULL. */
