@@ -34,9 +34,10 @@ struct DirectConnection {
         pid_t pid;
         uint64_t start_time; /* the peer's start time (/proc/<pid>/stat), 0 if unknown */
         bool subscribed;
-        bool ready;      /* authenticated, and what came with the end of the authentication processed */
-        bool closing;    /* freed after this loop iteration */
-        uint64_t queued; /* what was sent to it since its queue was last empty, about */
+        bool ready;       /* authenticated, and what came with the end of the authentication processed */
+        bool closing;     /* freed after this loop iteration */
+        uint64_t queued;  /* what was sent to it since its queue was last empty, about */
+        uint64_t largest; /* the largest reply of those: one reply of any size may wait */
         sd_event_source *auth_timer;
         sd_bus_slot *disconnected_slot;
         DirectConnection *prev, *next;
@@ -170,12 +171,17 @@ static int on_auth_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void connection_charge(DirectConnection *c, uint64_t size) {
+        c->queued += size;
+        c->largest = MAX(c->largest, size);
+}
+
 /* Counts what each method call's reply will weigh against the bound of its peer. */
 static int charge_filter(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         DirectConnection *c = userdata;
 
         if (sd_bus_message_is_method_call(message, NULL, NULL))
-                c->queued += reply_bound_reply_size(c->socket->manager, message);
+                connection_charge(c, reply_bound_reply_size(c->socket->manager, message));
         return 0;
 }
 
@@ -369,10 +375,13 @@ static int on_post(sd_event_source *s, void *userdata) {
                         }
                 }
                 if (sd_bus_get_n_queued_write(c->bus, &n) < 0 || n == 0) {
-                        c->queued = 0;
+                        c->queued = c->largest = 0;
                         continue;
                 }
-                if (n <= 1 || (c->queued <= PRIVATE_QUEUE_MAX_BYTES && n <= PRIVATE_QUEUE_MAX_MESSAGES))
+                /* One reply of any size (a large Communicate's) may wait while the peer reads it, and with
+                 * it what the bound allows: the signals of a subscriber, say. */
+                if (n <= 1 ||
+                    (c->queued - c->largest <= PRIVATE_QUEUE_MAX_BYTES && n <= PRIVATE_QUEUE_MAX_MESSAGES))
                         continue;
                 log_warning("Direct connection %s of uid %u (pid %d) does not read what it is sent (%" PRIu64
                             " messages, about %" PRIu64 " bytes waiting); disconnecting it",
@@ -527,7 +536,7 @@ void private_socket_charge(PrivateSocket *p, sd_bus *bus, uint64_t size) {
         DirectConnection *c = find(p, bus);
 
         if (c)
-                c->queued += size;
+                connection_charge(c, size);
 }
 
 bool private_socket_owns(PrivateSocket *p, sd_bus *bus) {
