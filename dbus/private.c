@@ -378,10 +378,13 @@ static int on_post(sd_event_source *s, void *userdata) {
                         c->queued = c->largest = 0;
                         continue;
                 }
-                /* One reply of any size (a large Communicate's) may wait while the peer reads it, and with
-                 * it what the bound allows: the signals of a subscriber, say. */
+                /* One reply of any size may wait while the peer reads it, beside what the bound allows
+                 * (a subscriber's signals, say): a reply larger than the bound, a large Communicate's, is
+                 * not counted against it. Smaller ones are, so that a peer that reads none of them is
+                 * still found out at the bound. */
+                uint64_t exempt = c->largest > PRIVATE_QUEUE_MAX_BYTES ? c->largest : 0;
                 if (n <= 1 ||
-                    (c->queued - c->largest <= PRIVATE_QUEUE_MAX_BYTES && n <= PRIVATE_QUEUE_MAX_MESSAGES))
+                    (c->queued - exempt <= PRIVATE_QUEUE_MAX_BYTES && n <= PRIVATE_QUEUE_MAX_MESSAGES))
                         continue;
                 log_warning("Direct connection %s of uid %u (pid %d) does not read what it is sent (%" PRIu64
                             " messages, about %" PRIu64 " bytes waiting); disconnecting it",
