@@ -36,6 +36,9 @@ static bool direct = false;
 /* --no-subscribe: the client never calls Subscribe(), so that a daemon with --bus-signals=subscribed sends
  * it nothing; submit then learns the jobs' end from Running and Queued instead of JobFinished. */
 static bool no_subscribe = false;
+/* Only the commands that wait for JobFinished subscribe: a client that only calls asks for no signals,
+ * which on a direct connection it then is not sent. */
+static bool needs_signals = false;
 
 #define SYSTEMD_NAME "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -115,7 +118,7 @@ static int bus_open(const char *address, sd_bus **ret) {
                 fprintf(stderr, "Failed to connect to %s: %s\n", address, strerror(-r));
                 return r;
         }
-        if (!no_subscribe) {
+        if (!no_subscribe && needs_signals) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
                 /* A direct connection hears signals only once it asks, as a systemctl client of PID 1 does;
@@ -1488,6 +1491,9 @@ int main(int argc, char *argv[]) {
 
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (strcmp(argv[optind], commands[i].name) == 0) {
+                        needs_signals = strcmp(commands[i].name, "submit") == 0 ||
+                                        strcmp(commands[i].name, "submit-many") == 0 ||
+                                        strcmp(commands[i].name, "memory") == 0;
                         r = commands[i].run(&a);
                         if (r < 0) {
                                 if (refused)
