@@ -293,7 +293,12 @@ static void test_fd_crowd(Fixture *f, gconstpointer unused) {
                 close(fds[i]);
         }
         fixture_assert_answers(f);
-        g_assert_cmpuint(fixture_proc_fd_count(f->daemon_pid), <=, before);
+        /* A peer sees its connection closed before the daemon has freed it (after that loop iteration), and
+         * nothing signals the free: /proc is looked at again every millisecond, within the fixture's bound. */
+        for (int i = 0; fixture_proc_fd_count(f->daemon_pid) > before; i++) {
+                g_assert_cmpint(i, <, FIXTURE_WAIT_SEC * 1000);
+                g_usleep(1000);
+        }
 }
 
 /* A fuzz case, in the daemon as it runs: streams that are a valid authentication and a few valid calls,
@@ -358,7 +363,12 @@ static void test_mutations(Fixture *f, gconstpointer unused) {
         }
         g_assert_true(kill(f->daemon_pid, 0) == 0);
         fixture_assert_answers(f);
-        g_assert_cmpuint(fixture_proc_fd_count(f->daemon_pid), <=, before);
+        /* A peer sees its connection closed before the daemon has freed it (after that loop iteration), and
+         * nothing signals the free: /proc is looked at again every millisecond, within the fixture's bound. */
+        for (int i = 0; fixture_proc_fd_count(f->daemon_pid) > before; i++) {
+                g_assert_cmpint(i, <, FIXTURE_WAIT_SEC * 1000);
+                g_usleep(1000);
+        }
 }
 
 int main(int argc, char *argv[]) {
