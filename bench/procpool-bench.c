@@ -772,7 +772,10 @@ static int wait_idle(sd_bus *bus) {
         }
 }
 
-static int cmd_submit(const Args *a) {
+/* Throughput: --count jobs of /bin/true at PoolSize --parallel, one Submit each, or (batch > 0) in
+ * SubmitMany calls of batch jobs; timed until every JobFinished (or, with --no-subscribe, until the daemon
+ * is idle). */
+static int submit_throughput(const Args *a, unsigned batch) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
         SubmitRun s = { .to_send = a->count, .want = no_subscribe ? 0 : a->count };
@@ -793,7 +796,9 @@ static int cmd_submit(const Args *a) {
         }
 
         t0 = now_nsec();
-        r = submit_pipelined(bus, &s, true_argv, a->window);
+        /* A few batches in flight keep the daemon busy while the next one is on its way. */
+        r = batch > 0 ? submit_many_pipelined(bus, &s, true_argv, batch, 4)
+                      : submit_pipelined(bus, &s, true_argv, a->window);
         if (r < 0)
                 return r;
         /* No JobFinished counted their ends, nor whether they failed. */
@@ -806,39 +811,16 @@ static int cmd_submit(const Args *a) {
                 fprintf(stderr, "%u of %u jobs failed\n", s.bad, a->count);
                 return -EIO;
         }
-        print_throughput("procpool", a, now_nsec() - t0);
+        print_throughput(batch > 0 ? "procpool-many" : "procpool", a, now_nsec() - t0);
         return 0;
 }
 
+static int cmd_submit(const Args *a) {
+        return submit_throughput(a, 0);
+}
+
 static int cmd_submit_many(const Args *a) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL;
-        SubmitRun s = { .to_send = a->count, .want = a->count };
-        uint64_t t0;
-        int r;
-
-        r = bus_open(a->address, &bus);
-        if (r < 0)
-                return r;
-        r = set_pool_size(bus, a->parallel);
-        if (r < 0)
-                return r;
-        r = sd_bus_match_signal(bus, &match, DEST, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
-                                "JobFinished", on_job_finished, &s);
-        if (r < 0)
-                return r;
-
-        t0 = now_nsec();
-        /* A few batches in flight keep the daemon busy while the next one is on its way. */
-        r = submit_many_pipelined(bus, &s, true_argv, a->batch, 4);
-        if (r < 0)
-                return r;
-        if (s.bad > 0) {
-                fprintf(stderr, "%u of %u jobs failed\n", s.bad, a->count);
-                return -EIO;
-        }
-        print_throughput("procpool-many", a, now_nsec() - t0);
-        return 0;
+        return submit_throughput(a, a->batch);
 }
 
 /* ---- 3. communicate through cat ------------------------------------------------------------------- */
