@@ -5,9 +5,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "log.h"
+
+/* The longest line written; the journal's own line limit is far larger, but no message of ours is. */
+#define LOG_LINE_MAX 4096
 
 static const char *log_ident = "procpool";
 static bool log_to_journal = false;
@@ -41,14 +45,26 @@ int log_internal(int level, int error, const char *format, ...) {
         if (level > log_max_level)
                 return -e;
         errno = e != 0 ? e : saved; /* for %m */
-        if (log_to_journal)
-                fprintf(stderr, "<%d>", level);
-        else
-                fprintf(stderr, "%s: ", log_ident);
+        /* One write per line: stderr is unbuffered, and the daemon logs a line per job. */
+        char line[LOG_LINE_MAX];
+        int n = log_to_journal ? snprintf(line, sizeof(line), "<%d>", level)
+                               : snprintf(line, sizeof(line), "%s: ", log_ident);
+        if (n < 0 || (size_t) n >= sizeof(line))
+                n = 0;
         va_start(ap, format);
-        vfprintf(stderr, format, ap);
+        int k = vsnprintf(line + n, sizeof(line) - n, format, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        if (k < 0)
+                k = 0;
+        /* A longer line is cut, its end marked: "...". */
+        if ((size_t) n + k >= sizeof(line) - 1) {
+                n = sizeof(line) - 5;
+                memcpy(line + n, "...", 3);
+                n += 3;
+        } else
+                n += k;
+        line[n++] = '\n';
+        fwrite(line, 1, n, stderr);
         errno = saved;
         return -e;
 }
