@@ -210,6 +210,7 @@ int job_bus_add_waiter(Job *j, sd_bus_message *message, WaiterKind kind) {
 void job_bus_fail_waiters(Job *j, int error) {
         JobBus *jb = job_bus(j);
 
+        manager_flush_signals(jb->manager);
         while (jb->waiters) {
                 Waiter *w = jb->waiters;
                 int r;
@@ -230,6 +231,7 @@ static void interrupt_waiters(Job *j, bool reexecuting) {
         JobBus *jb = job_bus(j);
         uint64_t id = job_get_record(j)->id;
 
+        manager_flush_signals(jb->manager);
         while (jb->waiters) {
                 Waiter *w = jb->waiters;
                 int r;
@@ -328,6 +330,8 @@ static int reply_one(Job *j, sd_bus_message *message, WaiterKind kind, bool *ret
         int k;
 
         *ret_handed_over = false;
+        /* The caller's connection hears the job's signals before the answer (manager.h). */
+        manager_flush_signals_for(m, sd_bus_message_get_bus(message));
 
         if (ends_in_error(r)) {
                 error = job_error_text(r);
@@ -1251,7 +1255,7 @@ typedef struct JobSignal {
         JobChange what;
 } JobSignal;
 
-static int emit_changed(sd_bus *bus, Manager *m, Job *j, JobChange what) {
+static int build_changed(sd_bus *bus, Manager *m, Job *j, JobChange what, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         _cleanup_free_ char *path = job_path(j);
         int r;
@@ -1284,12 +1288,13 @@ static int emit_changed(sd_bus *bus, Manager *m, Job *j, JobChange what) {
         r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
-        return sd_bus_send(bus, s, NULL);
+        *ret = TAKE_PTR(s);
+        return 0;
 }
 
-static int send_changed(sd_bus *bus, void *userdata) {
+static int send_changed(sd_bus *bus, void *userdata, sd_bus_message **ret) {
         JobSignal *x = userdata;
-        return emit_changed(bus, x->m, x->j, x->what);
+        return build_changed(bus, x->m, x->j, x->what, ret);
 }
 
 void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
@@ -1298,7 +1303,7 @@ void job_bus_emit_changed(Manager *m, Job *j, JobChange what) {
 
         if (what == 0)
                 return;
-        r = manager_emit(m, send_changed, &x);
+        r = manager_queue_signal(m, send_changed, &x);
         if (r < 0)
                 log_debug_errno(r, "Failed to send PropertiesChanged for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);
@@ -1330,7 +1335,7 @@ static int new_object_manager_signal(sd_bus *bus, Job *j, const char *member, sd
         return 0;
 }
 
-static int emit_added(sd_bus *bus, Manager *m, Job *j) {
+static int build_added(sd_bus *bus, Manager *m, Job *j, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
@@ -1361,10 +1366,11 @@ static int emit_added(sd_bus *bus, Manager *m, Job *j) {
         r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
-        return sd_bus_send(bus, s, NULL);
+        *ret = TAKE_PTR(s);
+        return 0;
 }
 
-static int emit_removed(sd_bus *bus, Manager *m, Job *j) {
+static int build_removed(sd_bus *bus, Manager *m, Job *j, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
         int r;
 
@@ -1385,24 +1391,25 @@ static int emit_removed(sd_bus *bus, Manager *m, Job *j) {
         r = sd_bus_message_close_container(s);
         if (r < 0)
                 return r;
-        return sd_bus_send(bus, s, NULL);
+        *ret = TAKE_PTR(s);
+        return 0;
 }
 
 /* A signal that cannot be sent (out of memory, a full outgoing queue) is lost for every listener alike;
  * the daemon goes on. */
-static int send_added(sd_bus *bus, void *userdata) {
+static int send_added(sd_bus *bus, void *userdata, sd_bus_message **ret) {
         JobSignal *x = userdata;
-        return emit_added(bus, x->m, x->j);
+        return build_added(bus, x->m, x->j, ret);
 }
 
-static int send_removed(sd_bus *bus, void *userdata) {
+static int send_removed(sd_bus *bus, void *userdata, sd_bus_message **ret) {
         JobSignal *x = userdata;
-        return emit_removed(bus, x->m, x->j);
+        return build_removed(bus, x->m, x->j, ret);
 }
 
 void job_bus_emit_added(Manager *m, Job *j) {
         JobSignal x = { .m = m, .j = j };
-        int r = manager_emit(m, send_added, &x);
+        int r = manager_queue_signal(m, send_added, &x);
         if (r < 0)
                 log_debug_errno(r, "Failed to send InterfacesAdded for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);
@@ -1410,7 +1417,7 @@ void job_bus_emit_added(Manager *m, Job *j) {
 
 void job_bus_emit_removed(Manager *m, Job *j) {
         JobSignal x = { .m = m, .j = j };
-        int r = manager_emit(m, send_removed, &x);
+        int r = manager_queue_signal(m, send_removed, &x);
         if (r < 0)
                 log_debug_errno(r, "Failed to send InterfacesRemoved for job %" PRIu64 ": %m, ignoring",
                                 job_get_record(j)->id);

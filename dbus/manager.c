@@ -128,8 +128,17 @@ static int match_name_owner_changed(sd_bus_message *message, void *userdata, sd_
  * wait. */
 static int filter_message(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        sd_bus *bus = sd_bus_message_get_bus(message);
         int r;
 
+        /* Whatever this message brings is answered after the signals already made (manager.h). */
+        if (m->dispatch_bus != bus) {
+                sd_bus_unref(m->dispatch_bus);
+                m->dispatch_bus = sd_bus_ref(bus);
+        }
+        m->queue_in_dispatch = false;
+        if (m->n_signals > 0)
+                manager_flush_signals_for(m, bus);
         authz_dispatching(m->authz, message);
         if (!m->config.system_policy || !sd_bus_message_is_method_call(message, NULL, NULL))
                 return 0;
@@ -444,6 +453,8 @@ static const RegistryCallbacks registry_callbacks = {
 
 /* ---- event sources ----------------------------------------------------------------------------- */
 
+static int on_signals(sd_event_source *s, void *userdata);
+
 static int on_counts(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
@@ -753,6 +764,11 @@ Manager *manager_free(Manager *m) {
         m->filter_slot = sd_bus_slot_unref(m->filter_slot);
         tdestroy(m->clients, free_client_node);
         sd_bus_track_unref(m->subscribed);
+        for (size_t i = 0; i < m->n_signals; i++)
+                sd_bus_message_unref(m->signals[i]);
+        free(m->signals);
+        sd_event_source_disable_unref(m->signal_source);
+        sd_bus_unref(m->dispatch_bus);
         sd_event_source_disable_unref(m->counts_source);
         sd_event_source_disable_unref(m->status_source);
         sd_event_source_disable_unref(m->idle_source);
@@ -1326,6 +1342,13 @@ int manager_startup(Manager *m) {
         if (m->config.deserialize_fd >= 0)
                 take_over(m);
 
+        /* Job signals go out once the loop is idle: after the spawn of the job that is being started and
+         * the answer to whoever waits for the one that ended. */
+        r = sd_event_add_defer(m->event, &m->signal_source, on_signals, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add an event source: %m");
+        (void) sd_event_source_set_priority(m->signal_source, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_enabled(m->signal_source, SD_EVENT_OFF);
         r = sd_event_add_time_relative(m->event, &m->counts_source, CLOCK_MONOTONIC, COUNTS_INTERVAL_USEC,
                                        USEC_PER_MSEC, on_counts, m);
         if (r < 0)
@@ -1408,9 +1431,92 @@ static bool bus_signals_wanted(Manager *m) {
 int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata) {
         int r = 0, k;
 
+        manager_flush_signals(m);
         if (bus_signals_wanted(m))
                 r = send(m->bus, userdata);
         k = private_socket_foreach_subscribed(m->private, send, userdata);
+        return r < 0 ? r : k;
+}
+
+void manager_flush_signals_for(Manager *m, sd_bus *bus) {
+        size_t kept = 0;
+
+        /* In order; one that cannot be sent (its direct connection closed meanwhile) is dropped. */
+        for (size_t i = 0; i < m->n_signals; i++) {
+                sd_bus_message *s = m->signals[i];
+
+                if (bus && sd_bus_message_get_bus(s) != bus) {
+                        m->signals[kept++] = s;
+                        continue;
+                }
+                (void) sd_bus_send(NULL, s, NULL);
+                sd_bus_message_unref(s);
+        }
+        m->n_signals = kept;
+        if (kept == 0 && m->signal_source)
+                (void) sd_event_source_set_enabled(m->signal_source, SD_EVENT_OFF);
+}
+
+void manager_reply_later(Manager *m, bool b) {
+        m->queue_in_dispatch = b;
+}
+
+/* A request is being handled, and its reply goes out when the handler returns. */
+static bool replying_now(Manager *m) {
+        return m->dispatch_bus && sd_bus_get_current_message(m->dispatch_bus) && !m->queue_in_dispatch;
+}
+
+static int on_signals(sd_event_source *s, void *userdata) {
+        manager_flush_signals(userdata);
+        return 0;
+}
+
+typedef struct QueuedBuild {
+        Manager *m;
+        int (*build)(sd_bus *bus, void *userdata, sd_bus_message **ret);
+        void *userdata;
+} QueuedBuild;
+
+static int queue_one(sd_bus *bus, void *userdata) {
+        QueuedBuild *q = userdata;
+        Manager *m = q->m;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+        int r;
+
+        r = q->build(bus, q->userdata, &s);
+        if (r < 0)
+                return r;
+        /* Before the loop runs (jobs read back at startup), before a reply, or when the queue is full: at
+         * once. */
+        if (!m->signal_source || m->n_signals >= MANAGER_SIGNALS_MAX || replying_now(m)) {
+                manager_flush_signals(m);
+                return sd_bus_send(NULL, s, NULL);
+        }
+        if (m->n_signals == m->n_signals_allocated) {
+                size_t n = MAX(m->n_signals_allocated * 2, (size_t) 16);
+                sd_bus_message **a = reallocarray(m->signals, n, sizeof(*a));
+
+                if (!a) {
+                        manager_flush_signals(m);
+                        return sd_bus_send(NULL, s, NULL);
+                }
+                m->signals = a;
+                m->n_signals_allocated = n;
+        }
+        m->signals[m->n_signals++] = TAKE_PTR(s);
+        if (m->n_signals == 1)
+                (void) sd_event_source_set_enabled(m->signal_source, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+int manager_queue_signal(Manager *m, int (*build)(sd_bus *bus, void *userdata, sd_bus_message **ret),
+                         void *userdata) {
+        QueuedBuild q = { .m = m, .build = build, .userdata = userdata };
+        int r = 0, k;
+
+        if (bus_signals_wanted(m))
+                r = queue_one(m->bus, &q);
+        k = private_socket_foreach_subscribed(m->private, queue_one, &q);
         return r < 0 ? r : k;
 }
 
@@ -1464,6 +1570,7 @@ int manager_flush(Manager *m) {
 
         if (!m->bus)
                 return 0;
+        manager_flush_signals(m);
         if (sd_bus_get_n_queued_write(m->bus, &queued) < 0)
                 queued = 0;
         /* Direct connections too: a caller there hears why its call ends (Interrupted, naming its job),

@@ -66,6 +66,9 @@ uint64_t manager_held_max(BusKind kind);
  * holds too much of it for clients that do not read must not hold the daemon. */
 #define MANAGER_FLUSH_USEC (5ULL * 1000000ULL)
 
+/* Signals the queue holds at most (manager_queue_signal()): each is a few hundred bytes. */
+#define MANAGER_SIGNALS_MAX 1024U
+
 /* A pool and what its bus object last said of its counts. */
 typedef struct ManagerPool {
         Pool *pool;
@@ -104,6 +107,13 @@ typedef struct Manager {
          * left the bus; with BUS_SIGNALS_SUBSCRIBED, signals go on the bus only while there is one. */
         sd_bus_track *subscribed;
 
+        /* Job signals built and waiting to be sent once the loop has nothing more urgent to do (see
+         * manager_queue_signal()), in the order they were built. */
+        sd_bus_message **signals;
+        size_t n_signals, n_signals_allocated;
+        sd_event_source *signal_source;
+        sd_bus *dispatch_bus;   /* the connection whose message was dispatched last (a reference) */
+        bool queue_in_dispatch; /* the request being handled is answered later (manager_reply_later()) */
         sd_event_source *counts_source; /* coalesces Running/Queued PropertiesChanged */
         sd_event_source *status_source; /* rate-limits STATUS= */
         sd_event_source *idle_source;
@@ -151,6 +161,26 @@ int manager_serve_bus(Manager *m, sd_bus *bus);
  * that subscribed (a message is built for one connection and cannot be sent on another). Returns the
  * first error. */
 int manager_emit(Manager *m, int (*send)(sd_bus *bus, void *userdata), void *userdata);
+/* As manager_emit(), but build(bus, userdata, &message) only builds the message, which may wait in the
+ * daemon's signal queue until the loop is idle: a job is spawned before its signals go out, and a caller
+ * on the private socket is answered before the bus hears of the job's end. What a client sees on its
+ * own connection keeps its order:
+ *   - a signal made while a request is handled goes out at once (after the queue), before the request's
+ *     reply, unless the handler said its reply comes later (manager_reply_later());
+ *   - before a connection's next message is dispatched, and before a reply that comes later is sent on
+ *     it (manager_flush_signals_for()), the signals queued for it go out;
+ *   - manager_emit() sends the queue first.
+ * At most MANAGER_SIGNALS_MAX wait; the one past that sends them all. */
+int manager_queue_signal(Manager *m, int (*build)(sd_bus *bus, void *userdata, sd_bus_message **ret),
+                         void *userdata);
+/* Sends the queued signals for bus now (NULL: every one), in order. */
+void manager_flush_signals_for(Manager *m, sd_bus *bus);
+static inline void manager_flush_signals(Manager *m) {
+        manager_flush_signals_for(m, NULL);
+}
+/* Called by a handler whose reply is sent later (Call, Communicate): the signals it makes may wait in
+ * the queue (b), until it is done (!b). */
+void manager_reply_later(Manager *m, bool b);
 /* Subscribe() (b) or Unsubscribe() of the sender of message on the bus. */
 int manager_subscribe(Manager *m, sd_bus_message *message, bool b);
 

@@ -233,6 +233,7 @@ static void on_submit_stored(Job *j, int error, void *userdata) {
         _cleanup_free_ char *path = NULL;
         int r;
 
+        manager_flush_signals_for(job_bus(j)->manager, sd_bus_message_get_bus(message));
         if (error < 0)
                 r = sd_bus_reply_method_errnof(message, error,
                                                "Failed to store job %" PRIu64
@@ -279,6 +280,7 @@ static int method_submit(sd_bus_message *message, void *userdata, sd_bus_error *
 
 /* A SubmitMany waiting for its jobs' commit: one reply, with every path, or one error. */
 typedef struct Batch {
+        Manager *m;
         sd_bus_message *handle; /* job_bus_reply_handle() of the call */
         uint64_t first_id;
         size_t n;
@@ -289,6 +291,7 @@ static void on_many_stored(int error, void *userdata) {
         Batch *b = userdata;
         int r;
 
+        manager_flush_signals_for(b->m, sd_bus_message_get_bus(b->handle));
         if (error < 0) {
                 r = sd_bus_reply_method_errnof(b->handle, error,
                                                "Failed to store jobs %" PRIu64 " to %" PRIu64
@@ -422,6 +425,7 @@ static int method_submit_many(sd_bus_message *message, void *userdata, sd_bus_er
                 batch_cancel(m, first_id, done);
                 goto out_specs;
         }
+        b->m = m;
         b->first_id = first_id;
         b->n = n;
         r = registry_await_stored_many(m->registry, first_id, n, on_many_stored, b);
@@ -455,19 +459,24 @@ static int submit_and_wait(sd_bus_message *message, Manager *m, RequestKind kind
         Job *j;
         int r;
 
+        /* The job's InterfacesAdded need not go out before its spawn: its caller's answer comes later,
+         * after the signals queued for its connection (manager.h). */
+        manager_reply_later(m, true);
         r = submit_request(m, message, kind, &j, error);
-        if (r < 0)
-                return r;
-        if (!j)
-                return 1; /* polkit is asked; the request comes again */
-        r = job_bus_add_waiter(j, message, wkind);
-        if (r >= 0)
-                r = registry_await_stored(m->registry, j, on_call_stored, NULL);
+        if (r >= 0 && j) {
+                r = job_bus_add_waiter(j, message, wkind);
+                if (r >= 0)
+                        r = registry_await_stored(m->registry, j, on_call_stored, NULL);
+                if (r < 0)
+                        (void) job_cancel(j); /* nobody could hear how it ends */
+        }
+        manager_reply_later(m, false);
         if (r < 0) {
-                (void) job_cancel(j); /* nobody could hear how it ends */
+                /* The error goes out when this returns: after what was said meanwhile. */
+                manager_flush_signals(m);
                 return r;
         }
-        return 1; /* the reply comes when the job ends */
+        return 1; /* the reply comes when the job ends, or polkit is asked and the request comes again */
 }
 
 static int method_call(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -900,13 +909,22 @@ typedef struct JobFinishedSignal {
         const char *path;
 } JobFinishedSignal;
 
-static int send_job_finished(sd_bus *bus, void *userdata) {
+static int build_job_finished(sd_bus *bus, void *userdata, sd_bus_message **ret) {
         JobFinishedSignal *x = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+        int r;
 
+        r = sd_bus_message_new_signal(bus, &s, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE,
+                                      "JobFinished");
+        if (r < 0)
+                return r;
         /* Every listener hears it: on the system instance the return code is private, and reads 0. */
-        return sd_bus_emit_signal(bus, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "JobFinished",
-                                  "tosi", x->record->id, x->path, job_state_to_string(x->record->state),
+        r = sd_bus_message_append(s, "tosi", x->record->id, x->path, job_state_to_string(x->record->state),
                                   (int32_t) (x->m->config.system_policy ? 0 : x->record->returncode));
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
 }
 
 void supervisor_emit_job_finished(Manager *m, Job *j) {
@@ -915,7 +933,7 @@ void supervisor_emit_job_finished(Manager *m, Job *j) {
 
         if (!path)
                 return;
-        (void) manager_emit(m, send_job_finished, &x);
+        (void) manager_queue_signal(m, build_job_finished, &x);
 }
 
 int supervisor_bus_filter(Manager *m, sd_bus_message *message, sd_bus_error *error) {
