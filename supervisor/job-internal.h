@@ -42,6 +42,7 @@ struct Job {
         size_t held_cost;                   /* counted in the registry's held bytes, and its owner's */
         struct RegistryUser *holder;        /* its owner's share of what the registry holds */
         bool store_dirty;                   /* its record changed since it was last stored */
+        bool store_lazy;                    /* ... but nothing asked for a commit of its own yet */
         uint64_t finished_monotonic;        /* when it ended, for retention */
         Job *finished_prev, *finished_next; /* the list of finished jobs, oldest first */
         Job *user_finished_prev, *user_finished_next; /* its owner's finished jobs, oldest first */

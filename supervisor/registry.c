@@ -344,16 +344,28 @@ static void flush_arm(Registry *r) {
                 (void) sd_event_source_set_enabled(r->flush_source, SD_EVENT_ONESHOT);
 }
 
+/* Marks j to be written with the next commit; arm: make that commit happen (else it goes with whichever
+ * comes next). */
+static void job_dirty(Registry *r, Job *j, bool arm) {
+        if (!r->store)
+                return;
+        if (j->store_dirty && !j->store_lazy)
+                return; /* its commit is armed already */
+        if (!j->store_dirty) {
+                /* Out of memory, the job is written with the next one that fits: mark nothing, lose
+                 * nothing acknowledged (its insert is held by its ack). */
+                if (grow((void **) &r->dirty, &r->allocated_dirty, r->n_dirty, sizeof(uint64_t)) < 0)
+                        return;
+                r->dirty[r->n_dirty++] = j->r.id;
+                j->store_dirty = true;
+        }
+        j->store_lazy = !arm;
+        if (arm)
+                flush_arm(r);
+}
+
 void registry_job_dirty(Registry *r, Job *j) {
-        if (!r->store || j->store_dirty)
-                return;
-        /* Out of memory, the job is written with the next one that fits: mark nothing, lose nothing
-         * acknowledged (its insert is held by its ack). */
-        if (grow((void **) &r->dirty, &r->allocated_dirty, r->n_dirty, sizeof(uint64_t)) < 0)
-                return;
-        r->dirty[r->n_dirty++] = j->r.id;
-        j->store_dirty = true;
-        flush_arm(r);
+        job_dirty(r, j, true);
 }
 
 static void registry_job_deleted(Registry *r, uint64_t id) {
@@ -550,7 +562,7 @@ int registry_flush(Registry *r) {
         for (size_t i = 0; i < r->n_dirty; i++) {
                 Job *j = registry_find(r, r->dirty[i]);
                 if (j)
-                        j->store_dirty = false;
+                        j->store_dirty = j->store_lazy = false;
         }
         if (r->n_deleted > 0)
                 r->stored_next_id = r->next_id;
@@ -796,7 +808,14 @@ void registry_job_added(Registry *r, Job *j) {
 }
 
 void registry_job_changed(Registry *r, Job *j, JobChange what) {
-        registry_job_dirty(r, j);
+        /* A start whose mark is stored (the commit before the executor was called): the store reads the
+         * job running already, and after a crash it ends failed whatever its pid was. Its pid and start
+         * time go with the next commit, at the latest its end's, rather than in a commit of their own
+         * while it runs. */
+        bool started = what == (JOB_CHANGE_STATE | JOB_CHANGE_PID | JOB_CHANGE_STARTED_AT) &&
+                       j->r.state == JOB_RUNNING && !j->store_dirty;
+
+        job_dirty(r, j, !started);
         if (r->callbacks->job_changed)
                 r->callbacks->job_changed(j, what, r->userdata);
 }
