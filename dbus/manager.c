@@ -810,9 +810,10 @@ static int mkdir_parents(const char *path) {
         return 0;
 }
 
-/* Removes the private spool dir of an ephemeral daemon: flat, of the daemon's own making. */
+/* Removes the private spool dir of an ephemeral daemon: flat, of the daemon's own making, its lock file
+ * included (a dir of mkdtemp()'s making is nobody else's to lock). */
 static void remove_private_dir(const char *path) {
-        _cleanup_free_ char *output = NULL;
+        _cleanup_free_ char *output = NULL, *lock = NULL;
 
         if (asprintf(&output, "%s/output", path) >= 0) {
                 DIR *d = opendir(output);
@@ -825,6 +826,8 @@ static void remove_private_dir(const char *path) {
                 }
                 (void) rmdir(output);
         }
+        if (asprintf(&lock, "%s/lock", path) >= 0)
+                (void) unlink(lock);
         (void) rmdir(path);
 }
 
