@@ -826,9 +826,10 @@ static int mkdir_parents(const char *path) {
         return 0;
 }
 
-/* Removes the private spool dir of an ephemeral daemon: flat, of the daemon's own making. */
+/* Removes the private spool dir of an ephemeral daemon: flat, of the daemon's own making, its lock file
+ * included (a dir of mkdtemp()'s making is nobody else's to lock). */
 static void remove_private_dir(const char *path) {
-        _cleanup_free_ char *output = NULL;
+        _cleanup_free_ char *output = NULL, *lock = NULL;
 
         if (asprintf(&output, "%s/output", path) >= 0) {
                 DIR *d = opendir(output);
@@ -841,6 +842,8 @@ static void remove_private_dir(const char *path) {
                 }
                 (void) rmdir(output);
         }
+        if (asprintf(&lock, "%s/lock", path) >= 0)
+                (void) unlink(lock);
         (void) rmdir(path);
 }
 
@@ -1213,6 +1216,31 @@ static int open_bus(Manager *m) {
         return 0;
 }
 
+/* Connects to the bus, on the loop, with the bound of what waits there for clients; nothing with BUS_NONE. */
+static int connect_bus(Manager *m) {
+        int r;
+
+        if (m->config.bus_kind == BUS_NONE)
+                return 0;
+        r = open_bus(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s bus: %m",
+                                       bus_kind_to_string(m->config.bus_kind));
+        (void) sd_bus_set_exit_on_disconnect(m->bus, true);
+        /* sd-bus would flush the connection when the loop exits, with no bound: manager_run() does. */
+        (void) sd_bus_set_close_on_exit(m->bus, false);
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        r = reply_bound_new(m->bus, m->config.bus_kind, &m->reply_bound);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bounds of replies: %m");
+        r = sd_bus_add_filter(m->bus, NULL, reply_bound_filter, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the bus filter: %m");
+        return 0;
+}
+
 /* Asks the service manager whether our unit has Delegate=yes: systemd does not always mark a
  * delegated cgroup with an xattr (not on hybrid hierarchies, for one). */
 static bool systemd_says_delegated(Manager *m) {
@@ -1313,22 +1341,9 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the registry: %m");
 
-        r = open_bus(m);
+        r = connect_bus(m);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m",
-                                       bus_kind_to_string(m->config.bus_kind));
-        (void) sd_bus_set_exit_on_disconnect(m->bus, true);
-        /* sd-bus would flush the connection when the loop exits, with no bound: manager_run() does. */
-        (void) sd_bus_set_close_on_exit(m->bus, false);
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-        r = reply_bound_new(m->bus, m->config.bus_kind, &m->reply_bound);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the bounds of replies: %m");
-        r = sd_bus_add_filter(m->bus, NULL, reply_bound_filter, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the bus filter: %m");
+                return r;
 
         r = executor_local_new(m->event, setup_cgroups(m), &m->executor);
         if (r < 0)
@@ -1370,13 +1385,16 @@ int manager_startup(Manager *m) {
         r = authz_new(m, &m->authz);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up authorization: %m");
-        r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                "org.freedesktop.DBus", "NameOwnerChanged", match_name_owner_changed, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch clients leaving the bus: %m");
-        r = manager_serve_bus(m, m->bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to serve the objects on the bus: %m");
+        if (m->bus) {
+                r = sd_bus_match_signal(m->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus", "NameOwnerChanged", match_name_owner_changed,
+                                        m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch clients leaving the bus: %m");
+                r = manager_serve_bus(m, m->bus);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve the objects on the bus: %m");
+        }
         if (m->config.private_socket) {
                 r = private_socket_new(m, m->config.private_socket, TAKE_FD(m->private_inherited_fd),
                                        &m->private);
@@ -1385,7 +1403,7 @@ int manager_startup(Manager *m) {
                                                m->config.private_socket);
         }
 
-        r = sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0);
+        r = m->bus ? sd_bus_request_name(m->bus, PROCPOOL_BUS_NAME, 0) : 0;
         if (r == -EEXIST || r == -EALREADY)
                 return log_error_errno(r,
                                        "Failed to acquire bus name %s: another process owns it "

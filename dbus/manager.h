@@ -20,6 +20,10 @@ typedef enum BusKind {
         BUS_USER,
         BUS_SYSTEM,
         BUS_ADDRESS,
+        /* No bus: only the private socket serves, and the caller runs the loop (manager_run() needs a
+         * bus). For tests/fuzz/fuzz-private.c, which drives the daemon in its own process; main() never
+         * sets it. Signals go to subscribed direct connections only: set BUS_SIGNALS_SUBSCRIBED. */
+        BUS_NONE,
 } BusKind;
 
 /* Which signals go on the bus (--bus-signals=): to every match rule as ever, or only while a bus client

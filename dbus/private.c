@@ -347,49 +347,59 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
+/* What on_post() looks at in an open connection: what came with the end of its authentication, and the
+ * bound of what waits unread for it. Either may close it. */
+static void connection_check(DirectConnection *c) {
+        uint64_t n = 0;
+
+        if (!c->ready && sd_bus_is_ready(c->bus) > 0) {
+                int r;
+
+                /* What a client sent right after BEGIN was read with it and waits in sd-bus's buffer, not
+                 * in the socket, which may stay quiet: process it now. */
+                c->ready = true;
+                c->auth_timer = sd_event_source_disable_unref(c->auth_timer);
+                while ((r = sd_bus_process(c->bus, NULL)) > 0)
+                        ;
+                if (r < 0) {
+                        connection_close(c);
+                        return;
+                }
+                /* The peer's end of the stream may have come with it too: then it is closing now. */
+                if (c->closing)
+                        return;
+        }
+        if (sd_bus_get_n_queued_write(c->bus, &n) < 0 || n == 0) {
+                c->queued = c->largest = 0;
+                return;
+        }
+        /* One reply of any size may wait while the peer reads it, beside what the bound allows (a
+         * subscriber's signals, say): a reply larger than the bound, a large Communicate's, is not counted
+         * against it. Smaller ones are, so that a peer that reads none of them is still found out at the
+         * bound. */
+        uint64_t exempt = c->largest > PRIVATE_QUEUE_MAX_BYTES ? c->largest : 0;
+        if (n <= 1 || (c->queued - exempt <= PRIVATE_QUEUE_MAX_BYTES && n <= PRIVATE_QUEUE_MAX_MESSAGES))
+                return;
+        log_warning("Direct connection %s of uid %u (pid %d) does not read what it is sent (%" PRIu64
+                    " messages, about %" PRIu64 " bytes waiting); disconnecting it",
+                    c->name, (unsigned) c->uid, (int) c->pid, n, c->queued);
+        connection_close(c);
+}
+
 /* After each loop iteration: a peer whose unread messages pass the bound is disconnected, and closed
- * connections are freed (not within their own dispatch). */
+ * connections are freed (not within their own dispatch). What closes here is freed in the same pass: a
+ * post source runs only after another source, and nothing else may come for a long time (the peer that
+ * left with its authentication, or stopped reading, wakes the loop no more), while the connection holds
+ * its fd, what waits for it and a place under the caps. */
 static int on_post(sd_event_source *s, void *userdata) {
         PrivateSocket *p = userdata;
 
         for (DirectConnection *c = p->connections, *next; c; c = next) {
-                uint64_t n = 0;
-
                 next = c->next;
-                if (c->closing) {
+                if (!c->closing)
+                        connection_check(c);
+                if (c->closing)
                         connection_free(c);
-                        continue;
-                }
-                if (!c->ready && sd_bus_is_ready(c->bus) > 0) {
-                        int r;
-
-                        /* What a client sent right after BEGIN was read with it and waits in sd-bus's
-                         * buffer, not in the socket, which may stay quiet: process it now. */
-                        c->ready = true;
-                        c->auth_timer = sd_event_source_disable_unref(c->auth_timer);
-                        while ((r = sd_bus_process(c->bus, NULL)) > 0)
-                                ;
-                        if (r < 0) {
-                                connection_close(c);
-                                continue;
-                        }
-                }
-                if (sd_bus_get_n_queued_write(c->bus, &n) < 0 || n == 0) {
-                        c->queued = c->largest = 0;
-                        continue;
-                }
-                /* One reply of any size may wait while the peer reads it, beside what the bound allows
-                 * (a subscriber's signals, say): a reply larger than the bound, a large Communicate's, is
-                 * not counted against it. Smaller ones are, so that a peer that reads none of them is
-                 * still found out at the bound. */
-                uint64_t exempt = c->largest > PRIVATE_QUEUE_MAX_BYTES ? c->largest : 0;
-                if (n <= 1 ||
-                    (c->queued - exempt <= PRIVATE_QUEUE_MAX_BYTES && n <= PRIVATE_QUEUE_MAX_MESSAGES))
-                        continue;
-                log_warning("Direct connection %s of uid %u (pid %d) does not read what it is sent (%" PRIu64
-                            " messages, about %" PRIu64 " bytes waiting); disconnecting it",
-                            c->name, (unsigned) c->uid, (int) c->pid, n, c->queued);
-                connection_close(c); /* freed on the next pass */
         }
         return 0;
 }

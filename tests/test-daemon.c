@@ -19,7 +19,8 @@ static void run_done(Run *r) {
         g_free(r->err);
 }
 
-static void run_daemon(Run *ret, const char *const *args) {
+/* Runs procpoold with args, in envp (NULL: the test's environment), until it exits. */
+static void run_daemon_env(Run *ret, const char *const *args, char **envp) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
         g_autoptr(GError) error = NULL;
 
@@ -27,9 +28,13 @@ static void run_daemon(Run *ret, const char *const *args) {
         for (const char *const *a = args; *a; a++)
                 g_ptr_array_add(argv, (gpointer) *a);
         g_ptr_array_add(argv, NULL);
-        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &ret->out,
+        g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &ret->out,
                                    &ret->err, &ret->status, &error));
         g_assert_no_error(error);
+}
+
+static void run_daemon(Run *ret, const char *const *args) {
+        run_daemon_env(ret, args, NULL);
 }
 
 static void test_help(void) {
@@ -109,6 +114,34 @@ static void test_name_taken(Fixture *f, gconstpointer unused) {
         run_done(&r);
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error), ==, 6);
         g_assert_no_error(error);
+}
+
+/* An ephemeral daemon keeps its spool in a dir of its own making under $RUNTIME_DIRECTORY, and leaves
+ * nothing of it when it exits (here at once, the bus name being taken; every exit frees the same way). */
+static void test_ephemeral_leaves_nothing(Fixture *f, gconstpointer unused) {
+        g_autofree char *address = g_strdup_printf("--address=%s", f->address);
+        const char *args[] = { address, "--ephemeral", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *runtime = g_dir_make_tmp("procpool-runtime-XXXXXX", &error);
+        g_auto(GStrv) envp = NULL;
+        g_autoptr(GDir) d = NULL;
+        g_autofree char *left = NULL;
+        Run r = {};
+
+        g_assert_no_error(error);
+        envp = g_environ_setenv(g_get_environ(), "RUNTIME_DIRECTORY", runtime, TRUE);
+        run_daemon_env(&r, args, envp);
+        g_assert_true(WIFEXITED(r.status));
+        g_assert_cmpint(WEXITSTATUS(r.status), !=, 0);
+        g_assert_nonnull(strstr(r.err, "already running"));
+        run_done(&r);
+        d = g_dir_open(runtime, 0, &error);
+        g_assert_no_error(error);
+        left = g_strdup(g_dir_read_name(d));
+        if (left)
+                fixture_remove_tree(runtime);
+        g_assert_cmpstr(left, ==, NULL);
+        g_assert_cmpint(rmdir(runtime), ==, 0);
 }
 
 /* Without a store: the v1 stop, in which every waiting caller hears Cancelled. */
@@ -229,6 +262,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/procpool/daemon/bad-options", test_bad_options);
         g_test_add_func("/procpool/daemon/no-bus", test_no_bus);
         FIXTURE_ADD("/procpool/daemon/name-taken", fixture_setup, NULL, test_name_taken);
+        FIXTURE_ADD("/procpool/daemon/ephemeral-leaves-nothing", fixture_setup, NULL,
+                    test_ephemeral_leaves_nothing);
         FIXTURE_ADD("/procpool/daemon/sigterm", fixture_setup, pool2, test_sigterm);
         FIXTURE_ADD("/procpool/daemon/shutting-down", fixture_setup, pool2_stored, test_shutting_down);
         return g_test_run();

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Hostile and slow peers of the private socket: the caps on connections per uid and in all, a peer that
- * never reads, one that never authenticates, one that sends garbage before or after authenticating, and
- * a crowd of silent ones against the fd limit. The daemon goes on serving everyone else. */
+ * never reads, one that never authenticates, one that sends garbage before or after authenticating, one
+ * that authenticates and leaves in one go, and a crowd of silent ones against the fd limit. The daemon
+ * goes on serving everyone else. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -301,6 +302,35 @@ static void test_fd_crowd(Fixture *f, gconstpointer unused) {
         }
 }
 
+/* A peer whose whole stream, its authentication and its end, waits in the socket when the daemon first
+ * looks (here: the daemon is stopped meanwhile) is done with in one pass of the loop, and its place is
+ * free at once: with one connection allowed in all, the next peer is served, though nothing else woke the
+ * loop. (Found by tests/fuzz/fuzz-private.) */
+static void test_auth_and_leave(Fixture *f, gconstpointer unused) {
+        g_autofree char *digits = g_strdup_printf("%u", (unsigned) getuid());
+        g_autoptr(GString) stream = g_string_new("");
+        int a, b;
+
+        g_string_append_c(stream, '\0');
+        g_string_append(stream, "AUTH EXTERNAL ");
+        for (size_t i = 0; digits[i]; i++)
+                g_string_append_printf(stream, "%02x", (unsigned char) digits[i]);
+        g_string_append(stream, "\r\nBEGIN\r\n");
+
+        g_assert_cmpint(kill(f->daemon_pid, SIGSTOP), ==, 0);
+        a = raw_connect_as(getuid());
+        g_assert_cmpint(send(a, stream->str, stream->len, MSG_NOSIGNAL), ==, (gssize) stream->len);
+        g_assert_cmpint(shutdown(a, SHUT_WR), ==, 0);
+        g_assert_cmpint(kill(f->daemon_pid, SIGCONT), ==, 0);
+        g_assert_true(wait_closed(a));
+        close(a);
+
+        b = raw_connect_as(getuid());
+        g_assert_true(raw_auth(b, getuid()));
+        g_assert_true(raw_ping(b));
+        close(b);
+}
+
 /* A fuzz case, in the daemon as it runs: streams that are a valid authentication and a few valid calls,
  * with a few bytes changed at random (the seed is printed, and PROCPOOL_FUZZ_SEED replays one), sent on
  * many connections at once and then closed for writing. Whatever each makes of it, the daemon answers or
@@ -377,6 +407,7 @@ int main(int argc, char *argv[]) {
         static const char *const plain[] = { NULL };
         static const char *const crowd[] = { "--max-direct-connections-per-user=32", NULL };
         static const char *const many[] = { "--max-direct-connections-per-user=256", NULL };
+        static const char *const one[] = { "--max-direct-connections=1", NULL };
 
         g_test_init(&argc, &argv, NULL);
         g_test_add("/procpool/fault-direct/caps", Fixture, caps, setup, test_caps, teardown);
@@ -384,6 +415,8 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/fault-direct/no-auth", Fixture, plain, setup, test_no_auth, teardown);
         g_test_add("/procpool/fault-direct/garbage", Fixture, plain, setup, test_garbage, teardown);
         g_test_add("/procpool/fault-direct/fd-crowd", Fixture, crowd, setup, test_fd_crowd, teardown);
+        g_test_add("/procpool/fault-direct/auth-and-leave", Fixture, one, setup, test_auth_and_leave,
+                   teardown);
         g_test_add("/procpool/fault-direct/mutations", Fixture, many, setup, test_mutations, teardown);
         return g_test_run();
 }
