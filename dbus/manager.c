@@ -1443,6 +1443,8 @@ int manager_serve_bus(Manager *m, sd_bus *bus) {
 /* With --bus-signals=subscribed, a signal nobody asked for costs neither the daemon nor dbus-daemon: the
  * daemon cannot learn which match rules the bus holds, but it knows who subscribed. */
 static bool bus_signals_wanted(Manager *m) {
+        if (!m->bus) /* BUS_NONE: direct connections only */
+                return false;
         return m->config.bus_signals == BUS_SIGNALS_ALWAYS || sd_bus_track_count(m->subscribed) > 0;
 }
 
