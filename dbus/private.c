@@ -253,8 +253,12 @@ static int connection_new(PrivateSocket *p, int fd, const struct ucred *ucred) {
                 goto fail;
         }
         r = sd_bus_set_server(c->bus, 1, p->id);
+        /* fds pass only for root and the daemon's own uid: sd-bus keeps the fds of a message it drops
+         * as malformed open for good (the bus checks messages before they reach the daemon; a direct
+         * peer's reach it as sent), so any other uid could fill the daemon's fd table. Others pass fds
+         * over the bus. */
         if (r >= 0)
-                r = sd_bus_negotiate_fds(c->bus, 1);
+                r = sd_bus_negotiate_fds(c->bus, c->uid == 0 || c->uid == geteuid());
         if (r >= 0)
                 r = sd_bus_set_description(c->bus, c->name);
         if (r >= 0)

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -212,6 +214,141 @@ static void test_caps(Fixture *f, gconstpointer unused) {
         close(b1);
 }
 
+/* ---- fds from peers that are not trusted ----------------------------------------------------------- */
+
+/* Authenticates as uid asking for fd passing; TRUE if the daemon agreed. The connection goes on either
+ * way (BEGIN is sent). */
+static gboolean raw_auth_fds(int fd, uid_t uid) {
+        g_autofree char *digits = g_strdup_printf("%u", (unsigned) uid);
+        g_autoptr(GString) auth = g_string_new("");
+        char line[256];
+        size_t n = 0;
+
+        g_string_append_c(auth, '\0');
+        g_string_append(auth, "AUTH EXTERNAL ");
+        for (size_t i = 0; digits[i]; i++)
+                g_string_append_printf(auth, "%02x", (unsigned char) digits[i]);
+        g_string_append(auth, "\r\nNEGOTIATE_UNIX_FD\r\n");
+        g_assert_cmpint(send(fd, auth->str, auth->len, MSG_NOSIGNAL), ==, (gssize) auth->len);
+        /* Two lines: OK, then AGREE_UNIX_FD or ERROR. */
+        for (int lines = 0; lines < 2 && n < sizeof(line) - 1;) {
+                ssize_t k = recv(fd, line + n, 1, 0);
+                g_assert_cmpint(k, ==, 1);
+                if (line[n++] == '\n')
+                        lines++;
+        }
+        line[n] = '\0';
+        g_assert_true(g_str_has_prefix(line, "OK "));
+        g_assert_cmpint(send(fd, "BEGIN\r\n", 7, MSG_NOSIGNAL), ==, 7);
+        return strstr(line, "\nAGREE_UNIX_FD\r\n") != NULL;
+}
+
+/* Sends a method call with a path and no member, which sd-bus drops as malformed, with n_fds copies of
+ * /dev/null attached. */
+static void raw_send_malformed_with_fds(int fd, int n_fds) {
+        /* Header: little endian, method call, no flags, version 1, no body, serial 1; fields: PATH "/x",
+         * UNIX_FDS n_fds. */
+        uint8_t blob[40] = { 'l',
+                             1,
+                             0,
+                             1,
+                             0,
+                             0,
+                             0,
+                             0,
+                             1,
+                             0,
+                             0,
+                             0,
+                             24,
+                             0,
+                             0,
+                             0,
+                             1,
+                             1,
+                             'o',
+                             0,
+                             2,
+                             0,
+                             0,
+                             0,
+                             '/',
+                             'x',
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             0,
+                             9,
+                             1,
+                             'u',
+                             0,
+                             (uint8_t) n_fds,
+                             0,
+                             0,
+                             0 };
+        int fds[64];
+        char cbuf[CMSG_SPACE(sizeof(fds))];
+        struct iovec iov = { .iov_base = blob, .iov_len = sizeof(blob) };
+        struct msghdr mh = { .msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = cbuf,
+                             .msg_controllen = CMSG_SPACE(n_fds * sizeof(int)) };
+        struct cmsghdr *cm;
+
+        g_assert_cmpint(n_fds, <=, (int) G_N_ELEMENTS(fds));
+        memset(cbuf, 0, sizeof(cbuf));
+        for (int i = 0; i < n_fds; i++)
+                g_assert_cmpint(fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), >=, 0);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, n_fds * sizeof(int));
+        /* The daemon may have closed the connection already: that is one of the right answers. */
+        (void) sendmsg(fd, &mh, MSG_NOSIGNAL);
+        for (int i = 0; i < n_fds; i++)
+                close(fds[i]);
+}
+
+/* On the system instance a direct connection of a uid other than root passes no fds: sd-bus keeps the
+ * fds of a message it drops as malformed open for good, so such a peer could fill the daemon's fd table.
+ * Ten connections of another uid each send 50 fds with malformed messages: the daemon holds none of
+ * them afterwards, and serves that uid and everyone else. Root's direct connections pass fds. */
+static void test_untrusted_fds(Fixture *f, gconstpointer unused) {
+        guint before;
+        int fd;
+
+        if (!fixture_have_root()) {
+                g_test_skip("needs root, to connect as another uid");
+                return;
+        }
+        fd = raw_connect_as(0);
+        g_assert_true(raw_auth_fds(fd, 0));
+        g_assert_true(raw_ping(fd));
+        close(fd);
+
+        before = fixture_proc_fd_count(f->daemon_pid);
+        for (int i = 0; i < 10; i++) {
+                fd = raw_connect_as(OTHER_UID);
+                g_assert_false(raw_auth_fds(fd, OTHER_UID));
+                raw_send_malformed_with_fds(fd, 50);
+                g_assert_true(wait_closed(fd) || raw_ping(fd));
+                close(fd);
+        }
+        /* As in fd-crowd: the daemon frees a closed connection one loop iteration after its peer sees it. */
+        for (int i = 0; fixture_proc_fd_count(f->daemon_pid) > before; i++) {
+                g_assert_cmpint(i, <, FIXTURE_WAIT_SEC * 1000);
+                g_usleep(1000);
+        }
+        fd = raw_connect_as(OTHER_UID);
+        g_assert_true(raw_auth(fd, OTHER_UID));
+        g_assert_true(raw_ping(fd));
+        close(fd);
+        fixture_assert_answers(f);
+}
+
 /* ---- a peer that does not read ---------------------------------------------------------------------- */
 
 /* A peer asks for replies of 8 MB each and never reads them: it is disconnected once what waits for it
@@ -405,6 +542,7 @@ int main(int argc, char *argv[]) {
         static const char *const caps[] = { "--max-direct-connections-per-user=2",
                                             "--max-direct-connections=3", "--system", NULL };
         static const char *const plain[] = { NULL };
+        static const char *const system[] = { "--system", NULL };
         static const char *const crowd[] = { "--max-direct-connections-per-user=32", NULL };
         static const char *const many[] = { "--max-direct-connections-per-user=256", NULL };
         static const char *const one[] = { "--max-direct-connections=1", NULL };
@@ -418,5 +556,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/fault-direct/auth-and-leave", Fixture, one, setup, test_auth_and_leave,
                    teardown);
         g_test_add("/procpool/fault-direct/mutations", Fixture, many, setup, test_mutations, teardown);
+        g_test_add("/procpool/fault-direct/untrusted-fds", Fixture, system, setup, test_untrusted_fds,
+                   teardown);
         return g_test_run();
 }

@@ -4,7 +4,9 @@
  * --system as an unprivileged user. Who reads what is test-privacy.c's. */
 #include <errno.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -620,6 +622,62 @@ static void test_private_socket(Fixture *f, gconstpointer data) {
         assert_error_line(denied, ERROR_ACCESS_DENIED, expected_error);
 }
 
+/* Child setup of procpoolctl_direct(): /run/procpool is the test's private dir, in a mount namespace of
+ * the child's own, where procpoolctl --system looks for the socket; then the user. */
+static void become_user_with_socket(gpointer user) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 ||
+            mkdir("/run/procpool", 0755) < 0 || mount(private_dir, "/run/procpool", NULL, MS_BIND, NULL) < 0)
+                _exit(98);
+        fixture_become_user(user);
+}
+
+/* procpoolctl --system args... as user, with the daemon's private socket where procpoolctl looks for it. */
+static int procpoolctl_direct(Fixture *f, const FixtureUser *user, const char *const *args, char **ret_out,
+                              char **ret_err) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "DBUS_SYSTEM_BUS_ADDRESS", f->address, TRUE);
+        g_autoptr(GError) error = NULL;
+        int status;
+
+        g_ptr_array_add(argv, (gpointer) ctl_path());
+        g_ptr_array_add(argv, (gpointer) "--system");
+        for (const char *const *a = args; *a; a++)
+                g_ptr_array_add(argv, (gpointer) *a);
+        g_ptr_array_add(argv, NULL);
+        g_assert_true(g_spawn_sync("/", (char **) argv->pdata, env, G_SPAWN_DEFAULT, become_user_with_socket,
+                                   (gpointer) user, ret_out, ret_err, &status, &error));
+        g_assert_no_error(error);
+        g_test_message("procpoolctl as %s, socket at /run/procpool -> %d\nstdout: %s\nstderr: %s", user->name,
+                       status, *ret_out, *ret_err);
+        g_assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* On the system instance a direct connection passes fds only for root (see the fault suite's
+ * untrusted-fds): procpoolctl call, which passes its stdin, stdout and stderr, takes the bus for another
+ * user, and commands without fds the socket; either way the user sees the same. */
+static void test_private_socket_procpoolctl(Fixture *f, gconstpointer data) {
+        g_autofree char *out = NULL, *err = NULL, *expected = NULL;
+        const char *const call[] = { "call", "--", "sh", "-c", "id -u; echo to-stderr >&2", NULL };
+        const char *const submit[] = { "submit", "--wait", "--", "echo", "submitted", NULL };
+        const char *const output[] = { "output", "2", NULL };
+
+        expected = g_strdup_printf("%u\n", (unsigned) user1()->uid);
+        g_assert_cmpint(procpoolctl_direct(f, user1(), call, &out, &err), ==, 0);
+        g_assert_cmpstr(out, ==, expected);
+        g_assert_nonnull(strstr(err, "to-stderr\n"));
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+
+        g_assert_cmpint(procpoolctl_direct(f, user1(), submit, &out, &err), ==, 0);
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(procpoolctl_direct(f, user1(), output, &out, &err), ==, 0);
+        g_assert_cmpstr(out, ==, "submitted\n");
+        fixture_assert_outcome(f, MANAGER_PATH "/job/1", "exited", 0);
+}
+
 int main(int argc, char *argv[]) {
         if (argc == 5 && g_str_equal(argv[1], "--sh-client"))
                 return run_sh_client(argv[2], argv[3], argv[4]);
@@ -655,5 +713,7 @@ int main(int argc, char *argv[]) {
 #undef ADD
         g_test_add("/procpool/polkit/private-socket", Fixture, rules_deny_run_user2, setup_private,
                    test_private_socket, teardown_private);
+        g_test_add("/procpool/polkit/private-socket-procpoolctl", Fixture, NULL, setup_private,
+                   test_private_socket_procpoolctl, teardown_private);
         return g_test_run();
 }

@@ -1119,7 +1119,7 @@ static int submit_job(Ctl *c, char **argv, bool pass_fds, int cancel_on_disconne
         char *p;
         int r;
 
-        r = ctl_connect(c);
+        r = pass_fds ? ctl_connect_fds(c) : ctl_connect(c);
         if (r != 0)
                 return r;
         if (pass_fds && sd_bus_can_send(c->bus, SD_BUS_TYPE_UNIX_FD) <= 0) {

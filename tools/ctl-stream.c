@@ -240,6 +240,10 @@ int verb_output(Ctl *c, int argc, char **argv) {
 
         if (ctl_parse_job_ids(2, argv, 1, &id) != 0)
                 return EXIT_USAGE;
+        /* OpenOutput's fds: over the bus if a direct connection does not pass them. */
+        r = ctl_connect_fds(c);
+        if (r != 0)
+                return r;
         r = ctl_job_path(c, id, &path);
         if (r != 0)
                 return r;

@@ -115,6 +115,9 @@ typedef struct JobInfo {
  * --bus, --address, -H or -M), else over the bus the options name; returns 0 or an exit code after
  * printing why. */
 int ctl_connect(Ctl *c);
+/* As ctl_connect(), for a command that passes fds: a direct connection that cannot pass them (procpoold
+ * passes fds there only with root and its own uid) is given up for the bus. */
+int ctl_connect_fds(Ctl *c);
 /* Asks procpoold for its signals, which a direct connection gets only once it asked, and the bus too when
  * procpoold runs with --bus-signals=subscribed. Call before the first call whose signals matter. A daemon
  * without Subscribe() or, on the bus, none running is no error. */

@@ -882,6 +882,21 @@ int ctl_connect(Ctl *c) {
         return 0;
 }
 
+int ctl_connect_fds(Ctl *c) {
+        bool force_bus = c->force_bus;
+        int r;
+
+        r = ctl_connect(c);
+        if (r != 0 || !c->direct || sd_bus_can_send(c->bus, SD_BUS_TYPE_UNIX_FD) > 0)
+                return r;
+        c->bus = sd_bus_flush_close_unref(c->bus);
+        c->direct = false;
+        c->force_bus = true;
+        r = ctl_connect(c);
+        c->force_bus = force_bus;
+        return r;
+}
+
 void ctl_print_error_message(const char *prefix, const char *message) {
         /* The daemon's words may quote what a client chose (a program's name, a directory). */
         _cleanup_free_ char *safe = escape_for_terminal(message);
