@@ -288,8 +288,13 @@ static int connection_new(PrivateSocket *p, int fd, const struct ucred *ucred) {
         log_debug("direct connection %s from uid %u, pid %d", c->name, (unsigned) c->uid, (int) c->pid);
         return 0;
 fail:
-        log_warning_errno(r, "Failed to set up a direct connection of uid %u: %m, closing it",
-                          (unsigned) ucred->uid);
+        /* A peer that left before it was set up is no news (any local user could fill the log so). */
+        if (r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN)
+                log_debug_errno(r, "Direct connection of uid %u left before it was set up: %m",
+                                (unsigned) ucred->uid);
+        else
+                log_warning_errno(r, "Failed to set up a direct connection of uid %u: %m, closing it",
+                                  (unsigned) ucred->uid);
         connection_free(c);
         return r;
 }

@@ -468,6 +468,53 @@ static void test_auth_and_leave(Fixture *f, gconstpointer unused) {
         close(b);
 }
 
+/* The daemon's stderr, for the test that reads its log. */
+static char *log_path;
+
+static void setup_logged(Fixture *f, gconstpointer data) {
+        g_autoptr(GError) error = NULL;
+        int saved = dup(STDERR_FILENO), fd;
+
+        fd = g_file_open_tmp("procpool-fault-direct-log-XXXXXX", &log_path, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(saved, >=, 0);
+        g_assert_cmpint(dup2(fd, STDERR_FILENO), ==, STDERR_FILENO);
+        setup_with(f, data);
+        g_assert_cmpint(dup2(saved, STDERR_FILENO), ==, STDERR_FILENO);
+        close(saved);
+        close(fd);
+}
+
+static void teardown_logged(Fixture *f, gconstpointer data) {
+        teardown(f, data);
+        (void) unlink(log_path);
+        g_clear_pointer(&log_path, g_free);
+}
+
+/* Peers that connect and close before the daemon accepts them (it is stopped meanwhile) are let go
+ * quietly: any local user could otherwise fill the log with warnings. The daemon serves the next peer. */
+static void test_leave_before_accept(Fixture *f, gconstpointer unused) {
+        g_autofree char *log = NULL;
+        int fd;
+
+        g_assert_cmpint(kill(f->daemon_pid, SIGSTOP), ==, 0);
+        for (int i = 0; i < 20; i++) {
+                fd = raw_connect_as(getuid());
+                /* A reset rather than an orderly end: data left unread makes close() send RST. */
+                g_assert_cmpint(setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger) { 1, 0 },
+                                           sizeof(struct linger)),
+                                ==, 0);
+                close(fd);
+        }
+        g_assert_cmpint(kill(f->daemon_pid, SIGCONT), ==, 0);
+        fd = raw_connect_as(getuid());
+        g_assert_true(raw_auth(fd, getuid()));
+        g_assert_true(raw_ping(fd));
+        close(fd);
+        g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+        g_assert_null(strstr(log, "direct connection"));
+}
+
 /* A fuzz case, in the daemon as it runs: streams that are a valid authentication and a few valid calls,
  * with a few bytes changed at random (the seed is printed, and PROCPOOL_FUZZ_SEED replays one), sent on
  * many connections at once and then closed for writing. Whatever each makes of it, the daemon answers or
@@ -558,5 +605,7 @@ int main(int argc, char *argv[]) {
         g_test_add("/procpool/fault-direct/mutations", Fixture, many, setup, test_mutations, teardown);
         g_test_add("/procpool/fault-direct/untrusted-fds", Fixture, system, setup, test_untrusted_fds,
                    teardown);
+        g_test_add("/procpool/fault-direct/leave-before-accept", Fixture, plain, setup_logged,
+                   test_leave_before_accept, teardown_logged);
         return g_test_run();
 }
