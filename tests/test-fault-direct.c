@@ -105,18 +105,25 @@ static int raw_connect_as(uid_t uid) {
         return fd;
 }
 
-/* Authenticates as uid (EXTERNAL); TRUE if the daemon said OK, FALSE if it closed the connection. */
-static gboolean raw_auth(int fd, uid_t uid) {
+/* What a client says to authenticate as uid (EXTERNAL), up to and with its first line's end. */
+static GString *auth_start(uid_t uid) {
         g_autofree char *digits = g_strdup_printf("%u", (unsigned) uid);
-        g_autoptr(GString) auth = g_string_new("");
-        char line[256];
-        size_t n = 0;
+        GString *auth = g_string_new("");
 
         g_string_append_c(auth, '\0');
         g_string_append(auth, "AUTH EXTERNAL ");
         for (size_t i = 0; digits[i]; i++)
                 g_string_append_printf(auth, "%02x", (unsigned char) digits[i]);
         g_string_append(auth, "\r\n");
+        return auth;
+}
+
+/* Authenticates as uid (EXTERNAL); TRUE if the daemon said OK, FALSE if it closed the connection. */
+static gboolean raw_auth(int fd, uid_t uid) {
+        g_autoptr(GString) auth = auth_start(uid);
+        char line[256];
+        size_t n = 0;
+
         if (send(fd, auth->str, auth->len, MSG_NOSIGNAL) != (ssize_t) auth->len)
                 return FALSE;
         while (n < sizeof(line) - 1) {
@@ -219,16 +226,11 @@ static void test_caps(Fixture *f, gconstpointer unused) {
 /* Authenticates as uid asking for fd passing; TRUE if the daemon agreed. The connection goes on either
  * way (BEGIN is sent). */
 static gboolean raw_auth_fds(int fd, uid_t uid) {
-        g_autofree char *digits = g_strdup_printf("%u", (unsigned) uid);
-        g_autoptr(GString) auth = g_string_new("");
+        g_autoptr(GString) auth = auth_start(uid);
         char line[256];
         size_t n = 0;
 
-        g_string_append_c(auth, '\0');
-        g_string_append(auth, "AUTH EXTERNAL ");
-        for (size_t i = 0; digits[i]; i++)
-                g_string_append_printf(auth, "%02x", (unsigned char) digits[i]);
-        g_string_append(auth, "\r\nNEGOTIATE_UNIX_FD\r\n");
+        g_string_append(auth, "NEGOTIATE_UNIX_FD\r\n");
         g_assert_cmpint(send(fd, auth->str, auth->len, MSG_NOSIGNAL), ==, (gssize) auth->len);
         /* Two lines: OK, then AGREE_UNIX_FD or ERROR. */
         for (int lines = 0; lines < 2 && n < sizeof(line) - 1;) {

@@ -485,11 +485,13 @@ static const char *ctl_path(void) {
         return p;
 }
 
-/* procpoolctl --system args... as user, the private bus as the system bus; returns its exit code. */
-static int ctl_as(Fixture *f, const FixtureUser *user, const char *const *args, char **ret_out,
-                  char **ret_err) {
+/* procpoolctl --system args... as user, the private bus as the system bus, after child_setup (which
+ * becomes user); returns its exit code. */
+static int ctl_as_with(Fixture *f, const FixtureUser *user, GSpawnChildSetupFunc child_setup,
+                       const char *const *args, char **ret_out, char **ret_err) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
         g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "DBUS_SYSTEM_BUS_ADDRESS", f->address, TRUE);
+        g_autoptr(GError) error = NULL;
         int status;
 
         g_ptr_array_add(argv, (gpointer) ctl_path());
@@ -497,12 +499,18 @@ static int ctl_as(Fixture *f, const FixtureUser *user, const char *const *args, 
         for (const char *const *a = args; *a; a++)
                 g_ptr_array_add(argv, (gpointer) *a);
         g_ptr_array_add(argv, NULL);
-        status = fixture_run_as_user(user, (const char *const *) argv->pdata, (const char *const *) env,
-                                     ret_out, ret_err);
+        g_assert_true(g_spawn_sync("/", (char **) argv->pdata, env, G_SPAWN_DEFAULT, child_setup,
+                                   (gpointer) user, ret_out, ret_err, &status, &error));
+        g_assert_no_error(error);
         g_test_message("procpoolctl as %s -> %d\nstdout: %s\nstderr: %s", user->name, status, *ret_out,
                        *ret_err);
         g_assert_true(WIFEXITED(status));
         return WEXITSTATUS(status);
+}
+
+static int ctl_as(Fixture *f, const FixtureUser *user, const char *const *args, char **ret_out,
+                  char **ret_err) {
+        return ctl_as_with(f, user, fixture_become_user, args, ret_out, ret_err);
 }
 
 static void test_procpoolctl(Fixture *f, gconstpointer data) {
@@ -635,23 +643,7 @@ static void become_user_with_socket(gpointer user) {
 /* procpoolctl --system args... as user, with the daemon's private socket where procpoolctl looks for it. */
 static int procpoolctl_direct(Fixture *f, const FixtureUser *user, const char *const *args, char **ret_out,
                               char **ret_err) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "DBUS_SYSTEM_BUS_ADDRESS", f->address, TRUE);
-        g_autoptr(GError) error = NULL;
-        int status;
-
-        g_ptr_array_add(argv, (gpointer) ctl_path());
-        g_ptr_array_add(argv, (gpointer) "--system");
-        for (const char *const *a = args; *a; a++)
-                g_ptr_array_add(argv, (gpointer) *a);
-        g_ptr_array_add(argv, NULL);
-        g_assert_true(g_spawn_sync("/", (char **) argv->pdata, env, G_SPAWN_DEFAULT, become_user_with_socket,
-                                   (gpointer) user, ret_out, ret_err, &status, &error));
-        g_assert_no_error(error);
-        g_test_message("procpoolctl as %s, socket at /run/procpool -> %d\nstdout: %s\nstderr: %s", user->name,
-                       status, *ret_out, *ret_err);
-        g_assert_true(WIFEXITED(status));
-        return WEXITSTATUS(status);
+        return ctl_as_with(f, user, become_user_with_socket, args, ret_out, ret_err);
 }
 
 /* On the system instance a direct connection passes fds only for root (see the fault suite's
