@@ -492,6 +492,16 @@ void fixture_job_call_ok(Fixture *f, const char *job_path, const char *method, G
         g_assert_no_error(error);
 }
 
+char *fixture_job_stdout(Fixture *f, const char *job_path) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = fixture_job_call(f, job_path, "GetOutput", NULL, &error);
+        g_autoptr(GVariant) out = NULL;
+
+        g_assert_no_error(error);
+        out = g_variant_get_child_value(r, 0);
+        return fixture_bytes_text(out);
+}
+
 void fixture_expect_error(Fixture *f, const char *path, const char *iface, const char *method,
                           GVariant *params, const char *name, const char *text) {
         g_autoptr(GError) error = NULL;

@@ -116,6 +116,8 @@ GVariant *fixture_call_raw(GDBusConnection *c, const char *path, const char *ifa
                            GVariant *params, GError **error);
 /* Calls a job method that must succeed. */
 void fixture_job_call_ok(Fixture *f, const char *job_path, const char *method, GVariant *params);
+/* A job's captured stdout, from GetOutput (which must succeed), as a string. */
+char *fixture_job_stdout(Fixture *f, const char *job_path);
 /* Calls and asserts the D-Bus error name (and text, if given); no reply may come. */
 void fixture_expect_error(Fixture *f, const char *path, const char *iface, const char *method,
                           GVariant *params, const char *name, const char *text);

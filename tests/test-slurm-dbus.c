@@ -53,16 +53,6 @@ static char *job_s(Fixture *f, const char *path, const char *name) {
         return g_variant_dup_string(v, NULL);
 }
 
-static char *job_stdout(Fixture *f, const char *path) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error);
-        g_autoptr(GVariant) out = NULL;
-
-        g_assert_no_error(error);
-        out = g_variant_get_child_value(r, 0);
-        return fixture_bytes_text(out);
-}
-
 /* The values of ExternalId and Node each PropertiesChanged of a job carried, as "id@node, ". */
 typedef struct {
         GString *seen;
@@ -110,7 +100,7 @@ static void test_placed(Fixture *f, gconstpointer unused) {
         job = fixture_submit(f, argv, fixture_options("pool", g_variant_new_string("cluster"), NULL));
         g_assert_true(fixture_wait_finished(f, job));
         fixture_assert_outcome(f, job, "exited", 0);
-        out = job_stdout(f, job);
+        out = fixture_job_stdout(f, job);
         x = job_s(f, job, "ExternalId");
         n = job_s(f, job, "Node");
         g_assert_cmpstr(x, !=, "");

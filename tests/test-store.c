@@ -45,19 +45,6 @@ static guint64 job_u64(Fixture *f, const char *path, const char *name) {
         return g_variant_get_uint64(v);
 }
 
-static char *job_stdout(Fixture *f, const char *path) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error);
-        g_autoptr(GVariant) out = NULL;
-        gsize n;
-        const char *p;
-
-        g_assert_no_error(error);
-        out = g_variant_get_child_value(r, 0);
-        p = g_variant_get_fixed_array(out, &n, 1);
-        return g_strndup(p, n);
-}
-
 /* JobFinished as a listener hears it: "id state" entries. */
 typedef struct {
         GPtrArray *seen;
@@ -165,7 +152,7 @@ static void test_crash(Fixture *f, gconstpointer unused) {
         fixture_job_outcome(f, running, &state, &rc, &error_text);
         g_assert_cmpstr(state, ==, "failed");
         g_assert_cmpstr(error_text, ==, "procpoold stopped while it ran");
-        out = job_stdout(f, running);
+        out = fixture_job_stdout(f, running);
         g_assert_cmpstr(out, ==, "partial\n");
         /* The Call's caller is gone with the daemon's last run: cancelled, as if it had left. */
         assert_finished_heard(&fin, path_id(call_path), "cancelled");
@@ -190,7 +177,7 @@ static void test_crash(Fixture *f, gconstpointer unused) {
         g_assert_cmpstr(state, ==, "exited");
         g_assert_cmpint(rc, ==, 3);
         g_free(out);
-        out = job_stdout(f, finished);
+        out = fixture_job_stdout(f, finished);
         g_assert_cmpstr(out, ==, "finished-output\n");
 
         /* Ids go on; the pool size set at run time is kept. */
@@ -254,7 +241,7 @@ static void test_stop(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, queued, "exited"));
         fixture_job_outcome(f, queued, &state, &rc, &error_text);
         g_assert_cmpint(rc, ==, 5);
-        out = job_stdout(f, queued);
+        out = fixture_job_stdout(f, queued);
         g_assert_cmpstr(out, ==, "ran\n");
         g_clear_pointer(&state, g_free);
         g_clear_pointer(&error_text, g_free);
@@ -484,7 +471,7 @@ static void test_migrates_schema_1(Fixture *f, gconstpointer unused) {
         g_assert_true(fixture_wait_state(f, queued, "exited"));
         fixture_job_outcome(f, queued, &state, &rc, &error_text);
         g_assert_cmpint(rc, ==, 4);
-        out = job_stdout(f, queued);
+        out = fixture_job_stdout(f, queued);
         g_assert_cmpstr(out, ==, "0\n");
         stop_daemon(f);
         g_assert_cmpint(user_version(db), ==, 4);

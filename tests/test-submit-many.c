@@ -60,16 +60,6 @@ static guint n_jobs(Fixture *f) {
         return (guint) g_variant_n_children(l);
 }
 
-static char *job_stdout(Fixture *f, const char *path) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = fixture_job_call(f, path, "GetOutput", NULL, &error);
-        g_autoptr(GVariant) out = NULL;
-
-        g_assert_no_error(error);
-        out = g_variant_get_child_value(r, 0);
-        return fixture_bytes_text(out);
-}
-
 static guint64 path_id(const char *path) {
         return g_ascii_strtoull(strrchr(path, '/') + 1, NULL, 10);
 }
@@ -94,7 +84,7 @@ static void test_happy(Fixture *f, gconstpointer unused) {
                 g_assert_cmpuint(path_id(paths[i]), ==, path_id(paths[0]) + i);
                 g_assert_true(fixture_wait_finished(f, paths[i]));
                 fixture_assert_outcome(f, paths[i], "exited", i == 2 ? 2 : 0);
-                out = job_stdout(f, paths[i]);
+                out = fixture_job_stdout(f, paths[i]);
                 g_assert_cmpstr(out, ==, expected[i]);
         }
         /* The next batch's ids follow. */
@@ -222,7 +212,7 @@ static void test_options_shared(Fixture *f, gconstpointer unused) {
 
                 g_assert_true(fixture_wait_finished(f, paths[i]));
                 fixture_assert_outcome(f, paths[i], "exited", 0);
-                out = job_stdout(f, paths[i]);
+                out = fixture_job_stdout(f, paths[i]);
                 g_assert_cmpstr(out, ==, expected);
         }
 }
@@ -290,7 +280,7 @@ static void test_durable(Fixture *f, gconstpointer unused) {
 
                 g_assert_true(fixture_wait_finished(f, paths[i]));
                 fixture_assert_outcome(f, paths[i], "exited", 0);
-                out = job_stdout(f, paths[i]);
+                out = fixture_job_stdout(f, paths[i]);
                 g_assert_cmpstr(out, ==, expected);
         }
         fixture_assert_state(f, sleeper, "failed");
