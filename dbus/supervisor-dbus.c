@@ -158,6 +158,14 @@ static int request_admit(Manager *m, sd_bus_message *message, Client *c, Request
         return 1;
 }
 
+/* The client of a request for new jobs, unless the daemon is shutting down. */
+static int request_client(Manager *m, sd_bus_message *message, Client **ret, sd_bus_error *error) {
+        if (m->shutting_down)
+                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
+                                        "procpoold is shutting down and takes no new jobs");
+        return manager_get_client(m, message, ret);
+}
+
 /* Validates and queues a request; on success returns the job, its JobBus attached. While polkit is asked
  * returns 0 with *ret NULL: the handler sends nothing and returns 1, and the request comes again. */
 static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind, Job **ret,
@@ -167,10 +175,7 @@ static int submit_request(Manager *m, sd_bus_message *message, RequestKind kind,
         Pool *p;
         int r;
 
-        if (m->shutting_down)
-                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
-                                        "procpoold is shutting down and takes no new jobs");
-        r = manager_get_client(m, message, &c);
+        r = request_client(m, message, &c, error);
         if (r < 0)
                 return r;
 
@@ -365,10 +370,7 @@ static int method_submit_many(sd_bus_message *message, void *userdata, sd_bus_er
         Pool *p;
         int r;
 
-        if (m->shutting_down)
-                return sd_bus_error_set(error, PROCPOOL_ERROR_SHUTTING_DOWN,
-                                        "procpoold is shutting down and takes no new jobs");
-        r = manager_get_client(m, message, &c);
+        r = request_client(m, message, &c, error);
         if (r < 0)
                 return r;
         r = request_parse_many(message, &req, &argvs, &n, error);

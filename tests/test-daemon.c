@@ -248,6 +248,20 @@ static void test_shutting_down(Fixture *f, gconstpointer unused) {
         r = fixture_call(f, "Submit", g_variant_new("(^as@a{sv})", t, FIXTURE_NO_OPTIONS), &error);
         g_assert_null(r);
         fixture_assert_error(error, "org.procpool.Error.ShuttingDown", NULL);
+        g_clear_error(&error);
+        /* A batch too. */
+        {
+                const char *const *argvs[] = { t, t };
+                GVariantBuilder b;
+
+                g_variant_builder_init(&b, G_VARIANT_TYPE("aas"));
+                for (size_t i = 0; i < G_N_ELEMENTS(argvs); i++)
+                        g_variant_builder_add(&b, "^as", argvs[i]);
+                r = fixture_call(f, "SubmitMany", g_variant_new("(aas@a{sv})", &b, FIXTURE_NO_OPTIONS),
+                                 &error);
+                g_assert_null(r);
+                fixture_assert_error(error, "org.procpool.Error.ShuttingDown", NULL);
+        }
         fixture_gate_open(release);
         g_assert_cmpint(waitpid(f->daemon_pid, &status, 0), ==, f->daemon_pid);
         f->daemon_pid = 0;
