@@ -83,9 +83,23 @@ static gboolean name_has_owner(GDBusConnection *c, const char *name) {
         return has;
 }
 
+/* The pid of the connection that owns name (a well-known or unique name); 0 if none does. */
+static GPid owner_pid(GDBusConnection *c, const char *name) {
+        g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                c, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                "GetConnectionUnixProcessID", g_variant_new("(s)", name), G_VARIANT_TYPE("(u)"),
+                G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+        guint32 pid = 0;
+
+        if (r)
+                g_variant_get(r, "(u)", &pid);
+        return (GPid) pid;
+}
+
 typedef struct {
         const char *name;
         gboolean owned; /* wanted: the name has an owner, or has none */
+        GPid owner;     /* with owned: the owner must be this process (0: any) */
         gboolean done;
         gboolean died; /* the process watched exited first */
 } NameWait;
@@ -96,8 +110,11 @@ static void on_name_owner_changed(GDBusConnection *c, const char *sender, const 
         const char *name, *old_owner, *new_owner;
 
         g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
-        if (g_str_equal(name, w->name) && (new_owner[0] != '\0') == w->owned)
-                w->done = TRUE;
+        if (!g_str_equal(name, w->name) || (new_owner[0] != '\0') != w->owned)
+                return;
+        if (w->owned && w->owner > 0 && owner_pid(c, new_owner) != w->owner)
+                return;
+        w->done = TRUE;
 }
 
 static gboolean on_watched_exit(int fd, GIOCondition condition, gpointer data) {
@@ -107,10 +124,13 @@ static gboolean on_watched_exit(int fd, GIOCondition condition, gpointer data) {
         return G_SOURCE_REMOVE;
 }
 
-/* Waits until name has an owner (owned) or none; with watch > 0, stops early if that process exits. */
-static gboolean wait_name(Fixture *f, const char *name, gboolean owned, GPid watch, gboolean *ret_died) {
+/* Waits until name has an owner (owned) or none; with watch > 0, stops early if that process exits. With
+ * owner > 0, the owner must be that process: a daemon killed a moment ago may still own the name until
+ * the bus has seen its connection close. */
+static gboolean wait_name_of(Fixture *f, const char *name, gboolean owned, GPid owner, GPid watch,
+                             gboolean *ret_died) {
         GMainContext *ctx = g_main_context_new();
-        NameWait w = { .name = name, .owned = owned };
+        NameWait w = { .name = name, .owned = owned, .owner = owner };
         GSource *exited = NULL;
         int pidfd = -1;
         guint sub;
@@ -128,7 +148,8 @@ static gboolean wait_name(Fixture *f, const char *name, gboolean owned, GPid wat
                 g_source_attach(exited, ctx);
         }
         /* Asked after subscribing: a change after the answer is signalled. */
-        if (name_has_owner(f->conn, name) == owned)
+        if (name_has_owner(f->conn, name) == owned &&
+            (!owned || owner <= 0 || owner_pid(f->conn, name) == owner))
                 w.done = TRUE;
         run_until(ctx, &w.done);
         if (exited) {
@@ -142,10 +163,14 @@ static gboolean wait_name(Fixture *f, const char *name, gboolean owned, GPid wat
         return w.done && !w.died;
 }
 
+static gboolean wait_name(Fixture *f, const char *name, gboolean owned, GPid watch, gboolean *ret_died) {
+        return wait_name_of(f, name, owned, 0, watch, ret_died);
+}
+
 void fixture_wait_for_name(Fixture *f, GPid pid) {
         gboolean died = FALSE;
 
-        if (wait_name(f, BUS_NAME, TRUE, pid, &died))
+        if (wait_name_of(f, BUS_NAME, TRUE, pid, pid, &died))
                 return;
         if (died)
                 g_error("procpoold exited before it took its bus name");

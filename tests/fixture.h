@@ -80,7 +80,8 @@ GPid fixture_start_daemon_env(Fixture *f, const char *const *extra_args, const c
 void fixture_restart_daemon_nofile(Fixture *f, const char *const *extra_args, rlim_t soft, rlim_t hard);
 /* Removes a state dir and everything in it. */
 void fixture_remove_tree(const char *path);
-/* Waits until procpoold owns its bus name; fails the test if pid exits first. */
+/* Waits until procpoold, pid itself (not one killed a moment ago), owns its bus name; fails the test if
+ * pid exits first. */
 void fixture_wait_for_name(Fixture *f, GPid pid);
 /* Sends SIGTERM to pid and waits for it (SIGKILL after 10 s); returns its wait status. */
 int fixture_stop_daemon(GPid pid);
