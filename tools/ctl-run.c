@@ -44,8 +44,10 @@ typedef struct WaitJob {
         Waiter *waiter;
         uint64_t id;
         char *path;           /* NULL while a Communicate call has not named its job */
-        sd_bus_message *call; /* communicate: the Communicate call, sent first instead of Wait */
-        const char *command;  /* communicate: the program, for messages */
+        char **communicate;   /* communicate: its argv; Communicate goes first instead of Wait */
+        const uint8_t *input; /* communicate: the job's standard input */
+        size_t input_size;
+        const char *command; /* communicate: the program, for messages */
         sd_bus_slot *slot;
         int exit;
         WaitPhase phase;
@@ -85,7 +87,6 @@ static void waiter_done(Waiter *w) {
         for (size_t i = 0; i < w->n_jobs; i++) {
                 WaitJob *j = &w->jobs[i];
                 sd_bus_slot_unref(j->slot);
-                sd_bus_message_unref(j->call);
                 free(j->path);
                 free(j->sent_to);
                 free(j->interrupted_by);
@@ -568,7 +569,7 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         r = sd_bus_message_read(m, "i", &rc);
         if (r < 0)
                 return job_finish(j, ctl_log_error(w->ctl, NULL, r, "Failed to read the reply of Wait"));
-        if (j->call || j->fetch_output)
+        if (j->communicate || j->fetch_output)
                 return job_fetch_output(j, rc);
         if (w->n_jobs > 1 && rc != 0 && !w->ctl->quiet && !w->ctl->json) {
                 show_progress(w, true);
@@ -872,6 +873,32 @@ static void waiter_print_json(Waiter *w) {
         json_list_end(&l);
 }
 
+static int new_communicate_call(Ctl *c, char **argv, const uint8_t *input, size_t input_size,
+                                sd_bus_message **ret);
+
+/* The first call about j: Communicate, which makes the job, or Wait for the job made already. */
+static int job_send_first(WaitJob *j) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        Ctl *c = j->waiter->ctl;
+        int r;
+
+        if (!j->communicate)
+                return job_send_wait(j);
+        r = set_string(&j->sent_to, j->waiter->owner);
+        if (r < 0)
+                return r;
+        r = new_communicate_call(c, j->communicate, j->input, j->input_size, &m);
+        if (r < 0)
+                return r;
+        return sd_bus_call_async(c->bus, &j->slot, m, on_communicate_reply, j, NO_TIMEOUT);
+}
+
+/* The direct connection closed before the waits went out: procpoold re-executed (or stopped) since the
+ * job was submitted. */
+static bool waiter_lost_direct(Waiter *w) {
+        return w->ctl->direct && sd_bus_is_open(w->ctl->bus) <= 0;
+}
+
 /* Waits for every job in w; returns the exit code: one job's own, or 0 only if all exited 0. */
 static int waiter_run(Waiter *w) {
         Ctl *c = w->ctl;
@@ -900,19 +927,23 @@ static int waiter_run(Waiter *w) {
                         return ctl_log_error(c, NULL, r, "Failed to watch for signals");
         }
         r = waiter_watch(w);
+        if (r < 0 && waiter_lost_direct(w))
+                r = waiter_to_bus(w);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to watch procpoold on the bus");
         for (size_t i = 0; i < w->n_jobs; i++) {
                 WaitJob *j = &w->jobs[i];
 
                 j->waiter = w;
-                if (j->call) {
-                        r = set_string(&j->sent_to, w->owner);
+                r = job_send_first(j);
+                /* Nothing went out: the call is made again on the bus. */
+                if (r < 0 && waiter_lost_direct(w)) {
+                        r = waiter_to_bus(w);
                         if (r >= 0)
-                                r = sd_bus_call_async(c->bus, &j->slot, j->call, on_communicate_reply, j,
-                                                      NO_TIMEOUT);
-                } else
-                        r = job_send_wait(j);
+                                r = job_send_first(j);
+                }
+                if (r < 0 && j->communicate)
+                        return ctl_log_error(c, NULL, r, "Failed to run '%s'", j->command);
                 if (r < 0)
                         return ctl_log_error(c, NULL, r, "Failed to wait for job %" PRIu64, j->id);
         }
@@ -1501,13 +1532,12 @@ int verb_communicate(Ctl *c, int argc, char **argv) {
         if (!j)
                 return ctl_log_error(c, NULL, -ENOMEM, "Failed to run '%s'", argv[1]);
         j->command = argv[1];
-        r = new_communicate_call(c, argv + 1, input ? input : (const uint8_t *) "", input_size, &j->call);
-        if (r < 0)
-                r = ctl_log_error(c, NULL, r, "Failed to build the Communicate call");
-        else
-                /* A signal ends procpoolctl as it would any command; the daemon cancels the job when this
-                 * connection goes away (cancel-on-disconnect is the default for Communicate). */
-                r = waiter_run(&w);
+        j->communicate = argv + 1;
+        j->input = input ? input : (const uint8_t *) "";
+        j->input_size = input_size;
+        /* A signal ends procpoolctl as it would any command; the daemon cancels the job when this
+         * connection goes away (cancel-on-disconnect is the default for Communicate). */
+        r = waiter_run(&w);
         waiter_done(&w);
         return r;
 }
