@@ -177,6 +177,88 @@ void fixture_wait_for_name(Fixture *f, GPid pid) {
         g_error("procpoold did not take its bus name within %d s", FIXTURE_WAIT_SEC);
 }
 
+char *fixture_name_owner(Fixture *f) {
+        g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+                f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                "GetNameOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE,
+                -1, NULL, NULL);
+        char *owner;
+
+        if (!r)
+                return NULL;
+        g_variant_get(r, "(s)", &owner);
+        return owner;
+}
+
+static void on_owner_watched(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                             const char *signal, GVariant *params, gpointer data) {
+        FixtureOwnerWatch *w = data;
+        const char *name, *old_owner, *new_owner;
+
+        g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
+        if (g_str_equal(old_owner, w->old_owner) && !*new_owner)
+                w->left = TRUE;
+        if (*new_owner && !w->new_owner && (!g_str_equal(new_owner, w->old_owner) || w->left))
+                w->new_owner = g_strdup(new_owner);
+}
+
+void fixture_watch_owner(Fixture *f, FixtureOwnerWatch *w) {
+        *w = (FixtureOwnerWatch) {};
+        /* Subscribed first: a change after the owner is read is signalled. */
+        w->subscription = g_dbus_connection_signal_subscribe(
+                f->conn, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+                "/org/freedesktop/DBus", BUS_NAME, G_DBUS_SIGNAL_FLAGS_NONE, on_owner_watched, w, NULL);
+        w->old_owner = fixture_name_owner(f) ?: g_strdup("");
+}
+
+static gboolean owner_taken(gpointer data) {
+        return ((FixtureOwnerWatch *) data)->new_owner != NULL;
+}
+
+void fixture_await_new_owner(Fixture *f, FixtureOwnerWatch *w) {
+        g_assert_true(fixture_iterate_until(owner_taken, w));
+        g_dbus_connection_signal_unsubscribe(f->conn, w->subscription);
+        g_free(w->old_owner);
+        g_free(w->new_owner);
+        *w = (FixtureOwnerWatch) {};
+}
+
+void fixture_reexecute(Fixture *f) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL;
+        FixtureOwnerWatch w;
+
+        fixture_watch_owner(f, &w);
+        r = fixture_call(f, "Reexecute", NULL, &error);
+        g_assert_no_error(error);
+        fixture_await_new_owner(f, &w);
+        g_assert_cmpint(owner_pid(f->conn, BUS_NAME), ==, f->daemon_pid);
+}
+
+char *fixture_read_to_end(int fd) {
+        GString *s = g_string_new(NULL);
+        char buf[4096];
+        ssize_t k;
+
+        while ((k = read(fd, buf, sizeof(buf))) != 0) {
+                if (k < 0 && errno == EINTR)
+                        continue;
+                g_assert_cmpint(k, >, 0);
+                g_string_append_len(s, buf, k);
+        }
+        return g_string_free(s, FALSE);
+}
+
+char *fixture_read_line(GDataInputStream *in, const char *what) {
+        g_autoptr(GError) error = NULL;
+        char *line = g_data_input_stream_read_line(in, NULL, NULL, &error);
+
+        g_assert_no_error(error);
+        g_assert_nonnull(line);
+        g_test_message("%s: %s", what, line);
+        return line;
+}
+
 /* ---- the bus and the daemon ------------------------------------------------------------------ */
 
 GPid fixture_start_daemon(Fixture *f, const char *const *extra_args) {

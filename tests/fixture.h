@@ -83,8 +83,28 @@ void fixture_remove_tree(const char *path);
 /* Waits until procpoold, pid itself (not one killed a moment ago), owns its bus name; fails the test if
  * pid exits first. */
 void fixture_wait_for_name(Fixture *f, GPid pid);
+/* The unique name that owns procpoold's bus name now; NULL if none does. */
+char *fixture_name_owner(Fixture *f);
+/* Watches procpoold's bus name being taken anew (a re-exec, a start): from its owner now, if any. */
+typedef struct FixtureOwnerWatch {
+        char *old_owner;
+        char *new_owner; /* set once another connection, or the old one again after leaving, owns the name */
+        gboolean left;
+        guint subscription;
+} FixtureOwnerWatch;
+void fixture_watch_owner(Fixture *f, FixtureOwnerWatch *w);
+/* Waits until w sees the name taken anew, fails the test after FIXTURE_WAIT_SEC, and ends the watch. */
+void fixture_await_new_owner(Fixture *f, FixtureOwnerWatch *w);
+/* Supervisor1.Reexecute(), and back: returns once procpoold's next image owns its name (fixture_wait_for_name()
+ * cannot tell: the image before it is the same process). */
+void fixture_reexecute(Fixture *f);
 /* Sends SIGTERM to pid and waits for it (SIGKILL after 10 s); returns its wait status. */
 int fixture_stop_daemon(GPid pid);
+
+/* Reads fd to its end (failing the test on an error) and returns what it read. */
+char *fixture_read_to_end(int fd);
+/* Reads one line from in, failing the test at its end; logs it, prefixed with what. */
+char *fixture_read_line(GDataInputStream *in, const char *what);
 
 /* A new connection to the bus at address; NULL and error if it cannot connect. */
 GDBusConnection *fixture_connect(const char *address, GError **error);

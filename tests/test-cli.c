@@ -735,16 +735,6 @@ static void test_pool_size(Fixture *f, gconstpointer data) {
 
 /* ---- monitor ---------------------------------------------------------------------------------------- */
 
-static char *read_line(GDataInputStream *in) {
-        g_autoptr(GError) error = NULL;
-        char *line = g_data_input_stream_read_line(in, NULL, NULL, &error);
-
-        g_assert_no_error(error);
-        g_assert_nonnull(line);
-        g_test_message("monitor: %s", line);
-        return line;
-}
-
 static void check_monitor(Fixture *f, gboolean json) {
         const char *args_text[] = { "monitor", NULL };
         const char *args_json[] = { "--json", "monitor", NULL };
@@ -762,16 +752,16 @@ static void check_monitor(Fixture *f, gboolean json) {
         out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
         err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(p));
         /* its subscriptions are in place once it says so */
-        ready = read_line(err);
+        ready = fixture_read_line(err, "monitor");
         g_assert_true(g_str_has_prefix(ready, "Monitoring"));
 
         path = fixture_submit(f, sleep_argv, fixture_options("label", g_variant_new_string("mon"), NULL));
         id = last_job(f);
-        submitted = read_line(out);
-        started = read_line(out);
+        submitted = fixture_read_line(out, "monitor");
+        started = fixture_read_line(out, "monitor");
         fixture_job_call(f, path, "Kill", g_variant_new("(i)", SIGKILL), &error);
         g_assert_no_error(error);
-        finished = read_line(out);
+        finished = fixture_read_line(out, "monitor");
 
         if (json) {
                 g_autoptr(JsonNode) a = parse_json(submitted), b = parse_json(started),

@@ -274,20 +274,6 @@ static GVariant *submit_with_fds(Fixture *f, const char *const *argv, const char
                 20000, list, NULL, NULL, error);
 }
 
-static char *read_all(int fd) {
-        GString *s = g_string_new(NULL);
-        char buf[4096];
-        ssize_t k;
-
-        while ((k = read(fd, buf, sizeof(buf))) != 0) {
-                if (k < 0 && errno == EINTR)
-                        continue;
-                g_assert_cmpint(k, >, 0);
-                g_string_append_len(s, buf, k);
-        }
-        return g_string_free(s, FALSE);
-}
-
 static void test_stdio_fds(Fixture *f, gconstpointer unused) {
         const char *argv[] = { "sh", "-c", "tr a-z A-Z; echo err >&2", NULL };
         const char *keys[] = { "stdin", "stdout", NULL };
@@ -307,7 +293,7 @@ static void test_stdio_fds(Fixture *f, gconstpointer unused) {
         close(out[1]);
         g_assert_cmpint(write(in[1], "bytes flow\n", 11), ==, 11);
         close(in[1]);
-        data = read_all(out[0]);
+        data = fixture_read_to_end(out[0]);
         close(out[0]);
         g_assert_cmpstr(data, ==, "BYTES FLOW\n");
         g_assert_true(fixture_wait_state(f, path, "exited"));
@@ -657,7 +643,7 @@ static void test_communicate_stdout_fd(Fixture *f, gconstpointer unused) {
         g_assert_cmpint(rc, ==, 0);
         g_assert_cmpuint(g_variant_get_size(o), ==, 0);
         g_assert_cmpmem(g_variant_get_data(e), g_variant_get_size(e), "err\n", 4);
-        data = read_all(p[0]);
+        data = fixture_read_to_end(p[0]);
         close(p[0]);
         g_assert_cmpstr(data, ==, "abc");
 }

@@ -480,38 +480,144 @@ static gboolean await_connection(void) {
         return FALSE;
 }
 
+/* The environment procpoolctl runs in here: the daemon's runtime dir, where it finds the socket, and the
+ * bus. */
+static char **ctl_env(Fixture *f) {
+        char **env = g_new0(char *, 4);
+
+        env[0] = g_strdup_printf("XDG_RUNTIME_DIR=%s", runtime_dir);
+        env[1] = g_strdup_printf("DBUS_SESSION_BUS_ADDRESS=%s", f->address);
+        env[2] = g_strdup("PATH=/usr/bin:/bin");
+        return env;
+}
+
 /* procpoolctl call over the socket goes on through a re-exec (which closes direct connections, after the
  * Interrupted that names the job) over the bus, and exits with the job's code. */
 static void test_wait_through_reexec(Fixture *f, gconstpointer unused) {
-        g_autofree char *xdg = g_strdup_printf("XDG_RUNTIME_DIR=%s", runtime_dir);
-        g_autofree char *bus = g_strdup_printf("DBUS_SESSION_BUS_ADDRESS=%s", f->address);
-        const char *const env[] = { xdg, bus, "PATH=/usr/bin:/bin", NULL };
+        g_auto(GStrv) env = ctl_env(f);
         g_autofree char *gate = fixture_gate_path(f, "go");
         g_autofree char *wait_sh = fixture_gate_wait_sh(gate);
         g_autofree char *script = g_strdup_printf("%s; exit 9", wait_sh);
         const char *const wait_argv[] = { g_getenv("PROCPOOLCTL"), "call", "--", "sh", "-c", script, NULL };
         const char *path = MANAGER_PATH "/job/1";
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = NULL;
         int status;
         GPid pid;
 
         g_assert_cmpuint(socket_connections(), ==, 0);
-        g_assert_true(g_spawn_async(NULL, (char **) wait_argv, (char **) env, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                                    NULL, &pid, &error));
+        g_assert_true(g_spawn_async(NULL, (char **) wait_argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                    &pid, &error));
         g_assert_no_error(error);
         /* It connected to the socket, not only to the bus, and its Call is in: the job runs. */
         g_assert_true(await_connection());
         g_assert_true(fixture_wait_started(f, path));
-        r = fixture_call(f, "Reexecute", NULL, &error);
-        g_assert_no_error(error);
-        fixture_wait_for_name(f, f->daemon_pid);
+        fixture_reexecute(f);
         fixture_gate_open(gate);
         g_assert_true(fixture_wait_pid_exit(pid));
         g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
         g_spawn_close_pid(pid);
         g_assert_true(WIFEXITED(status));
         g_assert_cmpint(WEXITSTATUS(status), ==, 9);
+}
+
+static int compare_strings(gconstpointer a, gconstpointer b) {
+        return g_strcmp0(*(char *const *) a, *(char *const *) b);
+}
+
+/* procpoolctl map over the socket goes on through a re-exec over the bus: the jobs that ran through it
+ * are printed once they end, the lines read after it are run by the next image, none is lost or run
+ * twice, and every job is released. */
+static void test_map_through_reexec(Fixture *f, gconstpointer unused) {
+        g_auto(GStrv) env = ctl_env(f);
+        g_autofree char *gate = fixture_gate_path(f, "go");
+        g_autofree char *wait_sh = fixture_gate_wait_sh(gate);
+        g_autofree char *script = g_strdup_printf("%s; echo out-$1", wait_sh);
+        const char *const map_argv[] = {
+                g_getenv("PROCPOOLCTL"), "map", "--", "sh", "-c", script, "sh", NULL
+        };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = NULL, jobs = NULL;
+        const char *const true_argv[] = { "true", NULL };
+        g_autofree char *out = NULL, *next = NULL;
+        g_auto(GStrv) lines = NULL;
+        int in_fd, out_fd, status;
+        GPid pid;
+
+        g_assert_cmpuint(socket_connections(), ==, 0);
+        g_assert_true(g_spawn_async_with_pipes(NULL, (char **) map_argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                               NULL, &pid, &in_fd, &out_fd, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(write(in_fd, "1\n2\n", 4), ==, 4);
+        /* It took the socket, and its jobs are in: the first one runs. */
+        g_assert_true(await_connection());
+        g_assert_true(fixture_wait_started(f, MANAGER_PATH "/job/1"));
+        fixture_reexecute(f);
+        /* A line read after the re-exec goes to the next image. */
+        g_assert_cmpint(write(in_fd, "3\n", 2), ==, 2);
+        g_assert_cmpint(close(in_fd), ==, 0);
+        fixture_gate_open(gate);
+        out = fixture_read_to_end(out_fd);
+        g_assert_cmpint(close(out_fd), ==, 0);
+        g_assert_true(fixture_wait_pid_exit(pid));
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_spawn_close_pid(pid);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+        lines = g_strsplit(out, "\n", -1);
+        g_assert_cmpuint(g_strv_length(lines), ==, 4);
+        g_assert_cmpstr(lines[3], ==, "");
+        qsort(lines, 3, sizeof(char *), compare_strings);
+        g_assert_cmpstr(lines[0], ==, "out-1");
+        g_assert_cmpstr(lines[1], ==, "out-2");
+        g_assert_cmpstr(lines[2], ==, "out-3");
+        /* map released each job, and made three, not one more: the next is 4. */
+        r = fixture_call(f, "ListJobs", NULL, &error);
+        g_assert_no_error(error);
+        jobs = g_variant_get_child_value(r, 0);
+        g_assert_cmpuint(g_variant_n_children(jobs), ==, 0);
+        next = fixture_submit(f, true_argv, NULL);
+        g_assert_cmpstr(next, ==, MANAGER_PATH "/job/4");
+}
+
+/* procpoolctl monitor over the socket follows procpoold onto the bus when a re-exec closes its connection:
+ * it says so, keeps running, and prints the next image's events. */
+static void test_monitor_through_reexec(Fixture *f, gconstpointer unused) {
+        g_autoptr(GSubprocessLauncher) l =
+                g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+        const char *const argv[] = { g_getenv("PROCPOOLCTL"), "monitor", NULL };
+        const char *const true_argv[] = { "true", NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) p = NULL;
+        g_autoptr(GDataInputStream) out = NULL, err = NULL;
+        g_autofree char *ready = NULL, *followed = NULL, *submitted = NULL, *path = NULL;
+
+        g_subprocess_launcher_setenv(l, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
+        g_subprocess_launcher_setenv(l, "DBUS_SESSION_BUS_ADDRESS", f->address, TRUE);
+        g_assert_cmpuint(socket_connections(), ==, 0);
+        p = g_subprocess_launcher_spawnv(l, argv, &error);
+        g_assert_no_error(error);
+        out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+        err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(p));
+        /* Subscribed once it says so, over the socket. */
+        ready = fixture_read_line(err, "monitor");
+        g_assert_true(g_str_has_prefix(ready, "Monitoring"));
+        g_assert_cmpuint(socket_connections(), ==, 1);
+
+        fixture_reexecute(f);
+        followed = fixture_read_line(err, "monitor");
+        g_assert_cmpstr(
+                followed, ==,
+                "procpoold closed the direct connection (it re-executed or stopped); monitoring over the "
+                "bus.");
+        path = fixture_submit(f, true_argv, NULL);
+        g_assert_cmpstr(path, ==, MANAGER_PATH "/job/1");
+        submitted = fixture_read_line(out, "monitor");
+        g_assert_cmpstr(submitted, ==, "Job 1 submitted: true");
+        g_subprocess_send_signal(p, SIGTERM);
+        g_assert_true(g_subprocess_wait(p, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_get_if_exited(p));
+        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
 }
 
 int main(int argc, char *argv[]) {
@@ -528,5 +634,7 @@ int main(int argc, char *argv[]) {
         ADD("no-socket", test_no_socket);
         ADD("reexec", test_reexec);
         ADD("wait-through-reexec", test_wait_through_reexec);
+        ADD("map-through-reexec", test_map_through_reexec);
+        ADD("monitor-through-reexec", test_monitor_through_reexec);
         return g_test_run();
 }

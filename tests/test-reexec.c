@@ -48,20 +48,6 @@ static char *wait_for_gate(const Scratch *s) {
         return g_strdup_printf("while ! [ -e '%s' ]; do sleep 0.02; done", s->gate);
 }
 
-static char *name_owner(Fixture *f) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-                f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                "GetNameOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE,
-                -1, NULL, &error);
-        char *owner;
-
-        if (!r)
-                return NULL;
-        g_variant_get(r, "(s)", &owner);
-        return owner;
-}
-
 static guint32 name_pid(Fixture *f) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
@@ -75,58 +61,18 @@ static guint32 name_pid(Fixture *f) {
         return pid;
 }
 
-typedef struct OwnerWatch {
-        char *old_owner;
-        char *new_owner; /* set once another connection, or the old one again after leaving, owns the name */
-        gboolean left;
-} OwnerWatch;
-
-static void on_name_owner_changed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                                  const char *signal, GVariant *params, gpointer data) {
-        OwnerWatch *w = data;
-        const char *name, *old_owner, *new_owner;
-
-        g_variant_get(params, "(&s&s&s)", &name, &old_owner, &new_owner);
-        if (g_str_equal(old_owner, w->old_owner) && !*new_owner)
-                w->left = TRUE;
-        if (*new_owner && !w->new_owner && (!g_str_equal(new_owner, w->old_owner) || w->left))
-                w->new_owner = g_strdup(new_owner);
-}
-
-static gboolean owner_changed(gpointer data) {
-        return ((OwnerWatch *) data)->new_owner != NULL;
-}
-
-static guint watch_owner(Fixture *f, OwnerWatch *w) {
-        w->old_owner = name_owner(f);
-        g_assert_nonnull(w->old_owner);
-        return g_dbus_connection_signal_subscribe(f->conn, "org.freedesktop.DBus", "org.freedesktop.DBus",
-                                                  "NameOwnerChanged", "/org/freedesktop/DBus", BUS_NAME,
-                                                  G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, w, NULL);
-}
-
 /* Waits until procpoold owns its name again after a re-exec, and checks that it is the same process, still
  * the test's child. */
-static void await_reexecuted(Fixture *f, OwnerWatch *w, guint subscription) {
-        g_assert_true(fixture_iterate_until(owner_changed, w));
-        g_dbus_connection_signal_unsubscribe(f->conn, subscription);
+static void await_reexecuted(Fixture *f, FixtureOwnerWatch *w) {
+        fixture_await_new_owner(f, w);
         g_assert_cmpuint(name_pid(f), ==, (guint32) f->daemon_pid);
         g_assert_cmpint(waitpid(f->daemon_pid, NULL, WNOHANG), ==, 0);
-        g_free(w->old_owner);
-        g_free(w->new_owner);
-        *w = (OwnerWatch) {};
 }
 
 /* Supervisor1.Reexecute(), and back. */
 static void reexecute(Fixture *f) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = NULL;
-        OwnerWatch w = {};
-        guint sub = watch_owner(f, &w);
-
-        r = fixture_call(f, "Reexecute", NULL, &error);
-        g_assert_no_error(error);
-        await_reexecuted(f, &w, sub);
+        fixture_reexecute(f);
+        g_assert_cmpint(waitpid(f->daemon_pid, NULL, WNOHANG), ==, 0);
 }
 
 /* Waits until stream s ("stdout" 0, "stderr" 1) of a job holds at least min bytes: what the job signals. */
@@ -437,8 +383,7 @@ static void test_caller_gone(Fixture *f, gconstpointer unused) {
         g_autoptr(GDBusConnection) caller = NULL;
         g_autoptr(GError) error = NULL, wait_error = NULL;
         g_autoptr(GVariant) r = NULL, r2 = NULL;
-        OwnerWatch w = {};
-        guint sub;
+        FixtureOwnerWatch w;
         Reply call_reply = {};
 
         caller =
@@ -454,12 +399,12 @@ static void test_caller_gone(Fixture *f, gconstpointer unused) {
         await_output(f, path, 0, strlen("ready\n"));
 
         /* The caller leaves while procpoold re-executes: no image of it may see it go. */
-        sub = watch_owner(f, &w);
+        fixture_watch_owner(f, &w);
         r = fixture_call(f, "Reexecute", NULL, &error);
         g_assert_no_error(error);
         g_assert_true(g_dbus_connection_close_sync(caller, NULL, &error));
         g_assert_no_error(error);
-        await_reexecuted(f, &w, sub);
+        await_reexecuted(f, &w);
 
         /* Bounded, so that a job nobody cancels fails the test rather than hangs it. */
         r2 = g_dbus_connection_call_sync(f->conn, BUS_NAME, path, JOB_IFACE, "Wait", NULL, NULL,
@@ -556,7 +501,7 @@ static void test_ctl(Fixture *f, gconstpointer unused) {
         g_autoptr(GBytes) input_bytes = NULL, out = NULL, err = NULL, empty = g_bytes_new_static("", 0);
         g_autoptr(GSubprocess) call_p = NULL, comm_p = NULL, wait_p = NULL, reexec_p = NULL;
         g_autoptr(GError) error = NULL;
-        g_autofree char *owner = name_owner(f), *owner_after = NULL;
+        g_autofree char *owner = fixture_name_owner(f), *owner_after = NULL;
         FixtureWaitWatch watch = { .path = submitted_path };
         Communicated c = {};
         char before[7];
@@ -593,7 +538,7 @@ static void test_ctl(Fixture *f, gconstpointer unused) {
         g_assert_true(g_subprocess_wait(reexec_p, NULL, &error));
         g_assert_no_error(error);
         g_assert_cmpint(ctl_status(reexec_p), ==, 0);
-        owner_after = name_owner(f);
+        owner_after = fixture_name_owner(f);
         g_assert_nonnull(owner_after);
         g_assert_cmpstr(owner_after, !=, owner);
         g_assert_cmpuint(name_pid(f), ==, (guint32) f->daemon_pid);
@@ -639,7 +584,7 @@ static void test_access_denied(Fixture *f, gconstpointer unused) {
                 g_test_skip("needs root to call as another uid");
                 return;
         }
-        before = name_owner(f);
+        before = fixture_name_owner(f);
         g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, become_other, NULL, &out,
                                    &err, &status, &error));
         g_assert_no_error(error);
@@ -647,7 +592,7 @@ static void test_access_denied(Fixture *f, gconstpointer unused) {
         g_assert_false(g_spawn_check_wait_status(status, NULL));
         g_assert_nonnull(strstr(err, "org.freedesktop.DBus.Error.AccessDenied"));
         /* It did not re-execute. */
-        after = name_owner(f);
+        after = fixture_name_owner(f);
         g_assert_cmpstr(after, ==, before);
 }
 
@@ -655,14 +600,14 @@ static const char *const ephemeral[] = { "--ephemeral", NULL };
 
 static void test_ephemeral(Fixture *f, gconstpointer unused) {
         const char *t[] = { "true", NULL };
-        g_autofree char *before = name_owner(f), *after = NULL;
+        g_autofree char *before = fixture_name_owner(f), *after = NULL;
         g_autoptr(GVariant) r = NULL;
         g_autoptr(GError) error = NULL, error2 = NULL;
 
         r = fixture_call(f, "Reexecute", NULL, &error);
         g_assert_null(r);
         fixture_assert_error(error, "org.freedesktop.DBus.Error.NotSupported", "--ephemeral");
-        after = name_owner(f);
+        after = fixture_name_owner(f);
         g_assert_cmpstr(after, ==, before);
         g_assert_cmpint(fixture_call_argv(f, t, NULL, &error2), ==, 0);
         g_assert_no_error(error2);
@@ -682,29 +627,20 @@ static void copy_binary(const char *from, const char *dir, const char *to) {
         g_assert_no_errno(rename(tmp, to));
 }
 
-static gboolean owned(gpointer data) {
-        return ((OwnerWatch *) data)->new_owner != NULL;
-}
-
 /* procpoold from binary, on f's bus, with its state in dir; returns once it owns its name. */
 static GPid start_daemon_binary(Fixture *f, const char *binary, const char *dir) {
         g_autofree char *address = g_strdup_printf("--address=%s", f->address);
         g_autofree char *state = g_strdup_printf("--state-dir=%s/state", dir);
         const char *argv[] = { binary, address, state, NULL };
         g_autoptr(GError) error = NULL;
-        OwnerWatch w = { .old_owner = g_strdup("") };
-        guint sub = g_dbus_connection_signal_subscribe(
-                f->conn, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
-                "/org/freedesktop/DBus", BUS_NAME, G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, &w, NULL);
+        FixtureOwnerWatch w;
         GPid pid;
 
+        fixture_watch_owner(f, &w);
         g_assert_true(g_spawn_async(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
                                     &error));
         g_assert_no_error(error);
-        g_assert_true(fixture_iterate_until(owned, &w));
-        g_dbus_connection_signal_unsubscribe(f->conn, sub);
-        g_free(w.old_owner);
-        g_free(w.new_owner);
+        fixture_await_new_owner(f, &w);
         return pid;
 }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ typedef struct MapJob {
         bool end_seen;            /* JobFinished named it while its properties were being asked */
         bool cancelled;           /* map cancelled it: --halt-on-error, or a signal */
         bool fetch_failed;        /* its properties or output could not be read: counts as failed */
+        bool lost;                /* procpoold left before it answered about the job: asked again when back */
         sd_bus_slot *slot;        /* Submit, or the properties */
         sd_bus_slot *output_slot; /* OpenOutput or GetOutput */
         JobInfo info;
@@ -104,8 +106,10 @@ struct Map {
         int halt_exit; /* --halt-on-error: the first failed job's exit code */
         int signal;
         int error_exit;
-        sd_bus_slot *finished_match, *owner_match;
+        sd_bus_slot *finished_match, *owner_match, *disconnected_match;
         char *owner;
+        bool away;       /* procpoold left (a re-exec, a restart): nothing is sent until it is back */
+        bool seen_leave; /* it left once: calls no longer start it by bus activation */
 };
 
 /* A SubmitMany out: its jobs, in the order of its argvs. */
@@ -218,6 +222,57 @@ char **ctl_command_argv(char *const *command, const char *input) {
 /* The argv of a line: {} replaced in every word, or the line appended when no word has one. */
 static char **map_argv(Map *m, const char *input) {
         return ctl_command_argv(m->command, input);
+}
+
+/* ---- calls ------------------------------------------------------------------------------------------- */
+
+/* A new call to procpoold. Once procpoold has been seen to leave, no call starts it by bus activation:
+ * while it re-executes its name has no owner for a moment, and under systemd an activation then turns
+ * into another reload of the unit. Such a call fails at once, and map waits for the name. */
+static int map_new_call(Map *m, const char *path, const char *interface, const char *member,
+                        sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, ctl_destination(m->ctl), path, interface,
+                                           member);
+        if (r < 0)
+                return r;
+        if (m->seen_leave) {
+                r = sd_bus_message_set_auto_start(msg, false);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(msg);
+        return 0;
+}
+
+/* A call about the job at path, as sd_bus_call_method_async() makes one; no reply is wanted when
+ * callback is NULL. */
+static int map_call_job(Map *m, sd_bus_slot **slot, const char *path, const char *interface,
+                        const char *member, sd_bus_message_handler_t callback, void *userdata,
+                        const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        va_list ap;
+        int r;
+
+        r = map_new_call(m, path, interface, member, &msg);
+        if (r < 0)
+                return r;
+        if (types && types[0]) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(msg, types, ap);
+                va_end(ap);
+                if (r < 0)
+                        return r;
+        }
+        if (!callback) {
+                r = sd_bus_message_set_expect_reply(msg, false);
+                if (r < 0)
+                        return r;
+                return sd_bus_send(m->ctl->bus, msg, NULL);
+        }
+        return sd_bus_call_async(m->ctl->bus, slot, msg, callback, userdata, 0);
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------------ */
@@ -373,8 +428,8 @@ static void map_stop(Map *m) {
                         j->cancelled = true;
                         /* No reply wanted: a job that ended meanwhile answers NotRunning, which changes
                          * nothing. */
-                        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
-                                                        PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
+                        (void) map_call_job(m, NULL, j->path, PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL,
+                                            NULL);
                 }
         }
 }
@@ -597,16 +652,64 @@ static bool map_job_failed(MapJob *j) {
         return j->fetch_failed || !streq(j->info.state, PROCPOOL_STATE_EXITED) || j->info.returncode != 0;
 }
 
+static int map_job_check(MapJob *j);
+
+/* A call got no answer because procpoolctl's connection to procpoold ended or procpoold left the bus.
+ * On a direct connection, its Disconnected comes after every such answer and takes map to the bus. On
+ * the bus, with no owner of the name (as the error or NameOwnerChanged said) map waits for the next
+ * one; else the name has a new owner already, or will have by the time a call reaches it (the bus let
+ * the old one go with its calls at once). */
+static void map_daemon_left(Map *m, const sd_bus_error *e) {
+        m->seen_leave = true;
+        if (m->ctl->direct) {
+                m->away = true;
+                return;
+        }
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+                free(m->owner);
+                m->owner = NULL;
+        }
+        m->away = !m->owner || !m->owner[0];
+}
+
+/* Whether a call could not be sent because the direct connection closed (procpoold re-executed or
+ * stopped): it is sent again once procpoold is back, as one it did not answer. */
+static bool map_send_lost(Map *m, int r) {
+        if (!m->ctl->direct || (sd_bus_is_open(m->ctl->bus) > 0 && r != -ECONNRESET && r != -EPIPE))
+                return false;
+        m->away = m->seen_leave = true;
+        return true;
+}
+
+/* procpoold left before it answered what the job's state or output is: the answers in hand are dropped,
+ * and the job is asked about again once procpoold is back, as one that may have ended meanwhile. */
+static void map_job_lost(MapJob *j) {
+        Map *m = j->map;
+
+        if (j->slot || j->output_slot)
+                return;
+        j->lost = false;
+        closep(&j->fds[0]);
+        closep(&j->fds[1]);
+        j->output = sd_bus_message_unref(j->output);
+        job_info_done(&j->info);
+        j->info = (JobInfo) {};
+        j->phase = MAP_RUNNING;
+        if (!m->away)
+                (void) map_job_check(j);
+}
+
 /* Both answers are in: the job is released (its output is in hand), logged, counted and printed. */
 static void map_job_ready(MapJob *j) {
         Map *m = j->map;
 
         if (j->slot || j->output_slot)
                 return;
+        if (j->lost)
+                return map_job_lost(j);
         j->phase = MAP_READY;
         /* No reply wanted: the job is forgotten whatever comes of it (released meanwhile by retention). */
-        (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
-                                        PROCPOOL_JOB_INTERFACE, "Release", NULL, NULL, NULL);
+        (void) map_call_job(m, NULL, j->path, PROCPOOL_JOB_INTERFACE, "Release", NULL, NULL, NULL);
         if (!j->fetch_failed)
                 joblog_write(m, j);
         if (map_job_failed(j) && !(j->cancelled && streq(j->info.state, PROCPOOL_STATE_CANCELLED))) {
@@ -635,12 +738,16 @@ static int on_props_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         MapJob *j = userdata;
         Map *m = j->map; /* the job may be printed and freed below */
         const sd_bus_error *e = sd_bus_message_get_error(reply);
+        bool left = e && ctl_error_is_departure(e);
         int r = 0;
 
         map_call_answered(m, &j->slot);
-        if (!e)
+        if (left) {
+                map_daemon_left(m, e);
+                j->lost = true;
+        } else if (!e)
                 r = job_info_read_properties(reply, &j->info);
-        if (e || r < 0)
+        if ((e && !left) || r < 0)
                 map_job_fetch_failed(j, e, r < 0 ? r : -EIO, "state");
         map_job_ready(j);
         map_fill(m);
@@ -651,12 +758,16 @@ static int on_returncode_reply(sd_bus_message *reply, void *userdata, sd_bus_err
         MapJob *j = userdata;
         Map *m = j->map; /* the job may be printed and freed below */
         const sd_bus_error *e = sd_bus_message_get_error(reply);
+        bool left = e && ctl_error_is_departure(e);
         int r = 0;
 
         map_call_answered(m, &j->slot);
-        if (!e)
+        if (left) {
+                map_daemon_left(m, e);
+                j->lost = true;
+        } else if (!e)
                 r = sd_bus_message_read(reply, "v", "i", &j->info.returncode);
-        if (e || r < 0)
+        if ((e && !left) || r < 0)
                 map_job_fetch_failed(j, e, r < 0 ? r : -EIO, "return code");
         map_job_ready(j);
         map_fill(m);
@@ -670,7 +781,11 @@ static int on_output_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         int r = 0;
 
         map_call_answered(m, &j->output_slot);
-        if (!e && m->fds_ok)
+        if (e && ctl_error_is_departure(e)) {
+                map_daemon_left(m, e);
+                j->lost = true;
+                e = NULL;
+        } else if (!e && m->fds_ok)
                 for (int i = 0; i < 2 && r >= 0; i++) {
                         int fd;
 
@@ -702,28 +817,27 @@ static void map_job_fetch(MapJob *j) {
                 m->n_ended--;
         j->phase = MAP_FETCHING;
         if (j->info.state && !m->ctl->joblog && !m->ctl->json) {
-                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, ctl_destination(m->ctl), j->path,
-                                             "org.freedesktop.DBus.Properties", "Get", on_returncode_reply, j,
-                                             "ss", PROCPOOL_JOB_INTERFACE, "ReturnCode");
+                r = map_call_job(m, &j->slot, j->path, "org.freedesktop.DBus.Properties", "Get",
+                                 on_returncode_reply, j, "ss", PROCPOOL_JOB_INTERFACE, "ReturnCode");
         } else
-                r = sd_bus_call_method_async(m->ctl->bus, &j->slot, ctl_destination(m->ctl), j->path,
-                                             "org.freedesktop.DBus.Properties", "GetAll", on_props_reply, j,
-                                             "s", PROCPOOL_JOB_INTERFACE);
-        if (r < 0)
+                r = map_call_job(m, &j->slot, j->path, "org.freedesktop.DBus.Properties", "GetAll",
+                                 on_props_reply, j, "s", PROCPOOL_JOB_INTERFACE);
+        if (r < 0 && map_send_lost(m, r))
+                j->lost = true;
+        else if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "state");
         else
                 m->n_calls++;
-        r = sd_bus_call_method_async(m->ctl->bus, &j->output_slot, ctl_destination(m->ctl), j->path,
-                                     PROCPOOL_JOB_INTERFACE, m->fds_ok ? "OpenOutput" : "GetOutput",
-                                     on_output_reply, j, NULL);
-        if (r < 0)
+        r = map_call_job(m, &j->output_slot, j->path, PROCPOOL_JOB_INTERFACE,
+                         m->fds_ok ? "OpenOutput" : "GetOutput", on_output_reply, j, NULL);
+        if (r < 0 && map_send_lost(m, r))
+                j->lost = true;
+        else if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "output");
         else
                 m->n_calls++;
         map_job_ready(j);
 }
-
-static int map_job_check(MapJob *j);
 
 static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         MapJob *j = userdata;
@@ -732,6 +846,15 @@ static int on_check_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         JobInfo info = {};
 
         map_call_answered(m, &j->slot);
+        if (e && ctl_error_is_departure(e)) {
+                /* Asked again once procpoold is back. */
+                map_daemon_left(m, e);
+                j->phase = MAP_RUNNING;
+                if (!m->away)
+                        (void) map_job_check(j);
+                map_fill(m);
+                return 0;
+        }
         if (e || job_info_read_properties(reply, &info) < 0) {
                 job_info_done(&info);
                 /* Gone already: released by someone else. What is left to know is asked once more. */
@@ -756,12 +879,17 @@ static int map_job_check(MapJob *j) {
         int r;
 
         assert(!j->slot);
+        if (j->map->away) {
+                j->phase = MAP_RUNNING; /* asked once procpoold is back */
+                return 0;
+        }
         j->phase = MAP_CHECKING;
         j->end_seen = false;
-        r = sd_bus_call_method_async(j->map->ctl->bus, &j->slot, ctl_destination(j->map->ctl), j->path,
-                                     "org.freedesktop.DBus.Properties", "GetAll", on_check_reply, j, "s",
-                                     PROCPOOL_JOB_INTERFACE);
-        if (r < 0)
+        r = map_call_job(j->map, &j->slot, j->path, "org.freedesktop.DBus.Properties", "GetAll",
+                         on_check_reply, j, "s", PROCPOOL_JOB_INTERFACE);
+        if (r < 0 && map_send_lost(j->map, r))
+                j->phase = MAP_RUNNING; /* asked once procpoold is back */
+        else if (r < 0)
                 map_job_fetch(j);
         else
                 j->map->n_calls++;
@@ -801,7 +929,25 @@ static int match_job_finished(sd_bus_message *msg, void *userdata, sd_bus_error 
         return 0;
 }
 
-/* procpoold is back on the bus (it re-executed): jobs that ended while it was away are asked about. */
+static int map_watch(Map *m);
+
+/* procpoold is back: jobs that ended while it was away are asked about, and lines are sent again. */
+static void map_back(Map *m) {
+        m->away = false;
+        for (size_t i = 0; i < m->n_active; i++) {
+                MapJob *j = m->active[i];
+
+                if (j->phase != MAP_RUNNING)
+                        continue;
+                /* A Cancel sent while procpoold was away went nowhere. */
+                if (j->cancelled)
+                        (void) map_call_job(m, NULL, j->path, PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL,
+                                            NULL);
+                (void) map_job_check(j);
+        }
+}
+
+/* procpoold took its name on the bus (it re-executed, or started again). */
 static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         Map *m = userdata;
         const char *name, *old_owner, *new_owner;
@@ -813,28 +959,60 @@ static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_
         /* A new procpoold knows none of its predecessor's subscribers. */
         if (new_owner[0])
                 (void) ctl_subscribe_again(m->ctl);
-        if (new_owner[0] && !streq(new_owner, m->owner))
-                for (size_t i = 0; i < m->n_active; i++)
-                        if (m->active[i]->phase == MAP_RUNNING)
-                                (void) map_job_check(m->active[i]);
+        bool back = new_owner[0] && !streq(new_owner, m->owner);
         o = strdup(new_owner);
         if (o) {
                 free(m->owner);
                 m->owner = o;
         }
+        m->away = !new_owner[0];
+        m->seen_leave = m->seen_leave || !new_owner[0];
+        if (back)
+                map_back(m);
+        map_fill(m);
+        return 0;
+}
+
+/* The direct connection closed: procpoold re-executed (it closes direct connections, and keeps its jobs)
+ * or stopped. map goes on over the bus, where the name tells when procpoold is back. The calls out on the
+ * direct connection have had their answers already (no reply): sd-bus sends Disconnected last. */
+static int match_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Map *m = userdata;
+        int r;
+
+        m->owner_match = sd_bus_slot_unref(m->owner_match);
+        m->finished_match = sd_bus_slot_unref(m->finished_match);
+        m->disconnected_match = sd_bus_slot_unref(m->disconnected_match);
+        m->away = m->seen_leave = true;
+        r = ctl_leave_direct(m->ctl, m->event);
+        if (r >= 0) {
+                m->fds_ok = sd_bus_can_send(m->ctl->bus, SD_BUS_TYPE_UNIX_FD) > 0;
+                r = map_watch(m);
+        }
+        if (r < 0) {
+                (void) ctl_log_error(m->ctl, NULL, r, "Failed to follow procpoold on the bus");
+                return sd_event_exit(m->event, EXIT_MAP_ERROR);
+        }
+        if (m->owner && m->owner[0])
+                map_back(m);
         map_fill(m);
         return 0;
 }
 
 /* ---- submitting ----------------------------------------------------------------------------------------- */
 
-/* QueueFull: the job is back in line, sent again once a job ended; one at a time until one is taken. */
-static void map_job_requeue(Map *m, MapJob *j) {
+/* The line was not taken: it is pending again, and is sent again. */
+static void map_job_unsubmit(Map *m, MapJob *j) {
         active_remove(m, j);
         j->phase = MAP_PENDING;
         m->n_pending++;
         if (j->seq - 1 < m->next_submit)
                 m->next_submit = j->seq - 1;
+}
+
+/* QueueFull: the job is back in line, sent again once a job ended; one at a time until one is taken. */
+static void map_job_requeue(Map *m, MapJob *j) {
+        map_job_unsubmit(m, j);
         m->submit_limit = 1;
         if (!m->queue_full) {
                 m->queue_full = true;
@@ -851,8 +1029,7 @@ static int map_job_submitted(Map *m, MapJob *j, const char *path) {
         j->id = job_path_to_id(j->path);
         if (m->stopping) {
                 j->cancelled = true;
-                (void) sd_bus_call_method_async(m->ctl->bus, NULL, ctl_destination(m->ctl), j->path,
-                                                PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
+                (void) map_call_job(m, NULL, j->path, PROCPOOL_JOB_INTERFACE, "Cancel", NULL, NULL, NULL);
         }
         /* A job of an id not known yet ended while this Submit was out: it may have been this one. */
         if (m->n_unknown_finished != j->unknown_at_send)
@@ -878,6 +1055,13 @@ static int on_submit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         m->n_submitting--;
         if (e && sd_bus_error_has_name(e, PROCPOOL_ERROR_QUEUE_FULL) && !m->stopping) {
                 map_job_requeue(m, j);
+                map_fill(m);
+                return 0;
+        }
+        if (e && ctl_error_is_departure(e) && !m->stopping) {
+                /* As for SubmitMany: not read, so not taken; sent again once procpoold is back. */
+                map_daemon_left(m, e);
+                map_job_unsubmit(m, j);
                 map_fill(m);
                 return 0;
         }
@@ -950,8 +1134,7 @@ static int map_new_submit(Map *m, MapJob *j, sd_bus_message **ret) {
         r = map_job_argv(m, j, &argv);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Submit");
+        r = map_new_call(m, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Submit", &msg);
         if (r < 0)
                 return r;
         r = sd_bus_message_append_strv(msg, argv);
@@ -1004,6 +1187,8 @@ static void map_submit(Map *m, MapJob *j) {
                         map_job_sent(m, j);
                         return;
                 }
+                if (map_send_lost(m, r))
+                        return; /* pending still */
         }
         (void) ctl_log_error(m->ctl, NULL, r, "Failed to submit line %zu", j->seq);
         map_fail(m, EXIT_MAP_ERROR);
@@ -1049,15 +1234,16 @@ static int on_submit_many_reply(sd_bus_message *reply, void *userdata, sd_bus_er
         if (e && sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_METHOD) && !m->stopping) {
                 /* An older procpoold: these lines and every next one go with Submit. */
                 m->no_many = true;
-                for (size_t i = 0; i < b->n; i++) {
-                        MapJob *j = b->jobs[i];
-
-                        active_remove(m, j);
-                        j->phase = MAP_PENDING;
-                        m->n_pending++;
-                        if (j->seq - 1 < m->next_submit)
-                                m->next_submit = j->seq - 1;
-                }
+                for (size_t i = 0; i < b->n; i++)
+                        map_job_unsubmit(m, b->jobs[i]);
+                goto finish;
+        }
+        if (e && ctl_error_is_departure(e) && !m->stopping) {
+                /* procpoold left before it read the call (it answers what it read before it goes): no
+                 * job was made, and the lines go again once it is back. */
+                map_daemon_left(m, e);
+                for (size_t i = 0; i < b->n; i++)
+                        map_job_unsubmit(m, b->jobs[i]);
                 goto finish;
         }
         if (e && sd_bus_error_has_name(e, PROCPOOL_ERROR_QUEUE_FULL) && !m->stopping) {
@@ -1116,8 +1302,7 @@ static size_t map_submit_batch(Map *m, size_t max) {
                 goto fail;
         }
         b->map = m;
-        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, ctl_destination(m->ctl), PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "SubmitMany");
+        r = map_new_call(m, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "SubmitMany", &msg);
         if (r >= 0)
                 r = sd_bus_message_open_container(msg, 'a', "as");
         while (r >= 0 && b->n < max && !m->stopping) {
@@ -1163,10 +1348,16 @@ static size_t map_submit_batch(Map *m, size_t max) {
         m->batches = b;
         return taken;
 fail:
+        /* Pending again, and found again: map_next_pending() went past them. */
         if (b)
-                for (size_t i = 0; i < b->n; i++)
+                for (size_t i = 0; i < b->n; i++) {
                         b->jobs[i]->phase = MAP_PENDING;
+                        if (b->jobs[i]->seq - 1 < m->next_submit)
+                                m->next_submit = b->jobs[i]->seq - 1;
+                }
         free(b);
+        if (map_send_lost(m, r))
+                return taken; /* pending still */
         (void) ctl_log_error(m->ctl, NULL, r, "Failed to submit line %zu",
                              taken > 0 && m->next_submit < m->n_jobs ? m->next_submit + 1 : m->n_jobs);
         map_fail(m, EXIT_MAP_ERROR);
@@ -1191,15 +1382,16 @@ static void map_fill(Map *m) {
         int r;
 
         /* Ended jobs first: they make room in the window. */
-        for (size_t i = m->n_active; i > 0 && m->n_ended > 0 && m->n_calls + 2 <= MAP_CALLS_MAX; i--)
+        for (size_t i = m->n_active; i > 0 && m->n_ended > 0 && !m->away && m->n_calls + 2 <= MAP_CALLS_MAX;
+             i--)
                 if (i - 1 < m->n_active && m->active[i - 1]->phase == MAP_ENDED)
                         map_job_fetch(m->active[i - 1]);
 
         while (!m->stopping) {
                 MapJob *j;
 
-                if (m->n_active >= MAP_WINDOW || m->queue_full || m->n_submitting >= m->submit_limit ||
-                    m->n_calls >= MAP_CALLS_MAX)
+                if (m->n_active >= MAP_WINDOW || m->queue_full || m->away ||
+                    m->n_submitting >= m->submit_limit || m->n_calls >= MAP_CALLS_MAX)
                         break;
                 if (!m->no_many) {
                         size_t room = MIN(MAP_WINDOW - m->n_active, m->submit_limit - m->n_submitting);
@@ -1283,6 +1475,15 @@ static int map_build_options(Map *m) {
 
 /* Before the first Submit, so that no job's end can pass unheard. */
 static int map_watch(Map *m) {
+        int r;
+
+        if (m->ctl->direct) {
+                r = sd_bus_match_signal(m->ctl->bus, &m->disconnected_match, NULL,
+                                        "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                                        "Disconnected", match_disconnected, m);
+                if (r < 0)
+                        return r;
+        }
         return ctl_watch_daemon(m->ctl, &m->owner_match, match_name_owner_changed, &m->finished_match,
                                 match_job_finished, m, &m->owner);
 }
@@ -1301,6 +1502,7 @@ static void map_done(Map *m) {
         sd_bus_message_unref(m->options);
         sd_bus_slot_unref(m->finished_match);
         sd_bus_slot_unref(m->owner_match);
+        sd_bus_slot_unref(m->disconnected_match);
         sd_event_source_disable_unref(m->input_source);
         sd_event_source_disable_unref(m->retry_timer);
         if (m->joblog)

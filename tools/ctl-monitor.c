@@ -15,6 +15,7 @@
 
 typedef struct Monitor {
         Ctl *ctl;
+        sd_event *event;
         /* Jobs whose start was printed: a job that starts while it is added shows as running in
          * InterfacesAdded already, and its State change must not print it twice. */
         uint64_t *started;
@@ -178,13 +179,40 @@ static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_
         return 0;
 }
 
+static int monitor_subscribe(Monitor *m);
+
+/* The direct connection closed: procpoold re-executed (which closes direct connections) or stopped. The
+ * monitor goes on over the bus, where it follows procpoold through both, as if it had started there. */
+static int match_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Monitor *m = userdata;
+        int r;
+
+        r = ctl_leave_direct(m->ctl, m->event);
+        if (r >= 0)
+                r = sd_bus_set_exit_on_disconnect(m->ctl->bus, true);
+        if (r >= 0)
+                r = monitor_subscribe(m);
+        if (r < 0)
+                return sd_event_exit(m->event,
+                                     ctl_log_error(m->ctl, NULL, r, "Failed to follow procpoold on the bus"));
+        if (!m->ctl->quiet)
+                fprintf(stderr, "procpoold closed the direct connection (it re-executed or stopped); "
+                                "monitoring over the bus.\n");
+        return 0;
+}
+
 /* No sender in the rules: a well-known name in a match is resolved by the bus, not by sd-bus's own
  * filtering; the paths and interfaces are procpool's alone. */
 static int monitor_subscribe(Monitor *m) {
         sd_bus *bus = m->ctl->bus;
         int r;
 
-        if (!m->ctl->direct) {
+        if (m->ctl->direct) {
+                r = sd_bus_match_signal(bus, NULL, NULL, "/org/freedesktop/DBus/Local",
+                                        "org.freedesktop.DBus.Local", "Disconnected", match_disconnected, m);
+                if (r < 0)
+                        return r;
+        } else {
                 r = sd_bus_add_match(
                         bus, NULL,
                         "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
@@ -214,8 +242,9 @@ static int monitor_subscribe(Monitor *m) {
         return ctl_subscribe(m->ctl);
 }
 
-/* Makes event run the bus until SIGINT or SIGTERM comes or the bus goes away. */
-static int monitor_attach_event(sd_bus *bus, sd_event *event) {
+/* Makes event run the bus until SIGINT or SIGTERM comes or the bus goes away (a direct connection is
+ * given up for the bus instead: see match_disconnected()). */
+static int monitor_attach_event(sd_bus *bus, bool direct, sd_event *event) {
         int r;
 
         r = sd_event_add_signal(event, NULL, SIGINT, on_monitor_signal, NULL);
@@ -225,7 +254,7 @@ static int monitor_attach_event(sd_bus *bus, sd_event *event) {
         if (r < 0)
                 return r;
         r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
+        if (r < 0 || direct)
                 return r;
         return sd_bus_set_exit_on_disconnect(bus, true);
 }
@@ -240,7 +269,17 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         if (r != 0)
                 return r;
 
+        r = sd_event_default(&event);
+        if (r < 0)
+                return ctl_log_error(c, NULL, r, "Failed to set up the event loop");
+        m.event = event;
         r = monitor_subscribe(&m);
+        if (r < 0 && c->direct && sd_bus_is_open(c->bus) <= 0) {
+                /* procpoold re-executed meanwhile: as in match_disconnected(). */
+                r = ctl_leave_direct(c, event);
+                if (r >= 0)
+                        r = monitor_subscribe(&m);
+        }
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to subscribe to job events");
 
@@ -249,10 +288,7 @@ int verb_monitor(Ctl *c, int argc, char **argv) {
         sigaddset(&mask, SIGTERM);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return ctl_log_error(c, NULL, -errno, "Failed to block signals");
-        r = sd_event_default(&event);
-        if (r < 0)
-                return ctl_log_error(c, NULL, r, "Failed to set up the event loop");
-        r = monitor_attach_event(c->bus, event);
+        r = monitor_attach_event(c->bus, c->direct, event);
         if (r < 0)
                 return ctl_log_error(c, NULL, r, "Failed to set up the event loop");
 

@@ -398,21 +398,6 @@ static bool error_is_interruption(const sd_bus_error *e) {
         return sd_bus_error_has_name(e, PROCPOOL_ERROR_INTERRUPTED);
 }
 
-/* The daemon went away under a call without answering it (re-executing, say). */
-static bool error_is_departure(const sd_bus_error *e) {
-        int k;
-
-        if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
-                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED))
-                return true;
-        /* A call on a connection the peer reset (a direct one, closed by a re-exec while our last message
-         * was unread) ends with the errno itself, System.Error.ECONNRESET. */
-        if (!e || !e->name || strncmp(e->name, "System.Error.", strlen("System.Error.")) != 0)
-                return false;
-        k = sd_bus_error_get_errno(e);
-        return k == ECONNRESET || k == EPIPE || k == ENOTCONN || k == ECONNABORTED || k == ESHUTDOWN;
-}
-
 /* "... job 7 (/org/procpool/Supervisor1/job/7) goes on ...": the path the message names, or NULL. */
 static char *path_in_message(const char *message) {
         const char *p = message ? strstr(message, PROCPOOL_JOB_PATH_PREFIX "/") : NULL;
@@ -438,15 +423,8 @@ static int waiter_to_bus(Waiter *w) {
         w->owner_match = sd_bus_slot_unref(w->owner_match);
         w->finished_match = sd_bus_slot_unref(w->finished_match);
         queue_watch_end(w);
-        /* Closed at the end: this may run within its dispatch, and other waits' calls on it end there. */
-        c->old_bus = c->bus;
-        c->bus = NULL;
-        c->direct = c->subscribed = false;
-        c->force_bus = true;
-        r = ctl_connect(c);
-        if (r != 0)
-                return -ENOTCONN;
-        r = sd_bus_attach_event(c->bus, w->event, SD_EVENT_PRIORITY_NORMAL);
+        /* Other waits' calls on the direct connection end within its dispatch, as this one did. */
+        r = ctl_leave_direct(c, w->event);
         if (r < 0)
                 return r;
         return waiter_watch(w);
@@ -458,7 +436,7 @@ static int job_interrupted(WaitJob *j, sd_bus_message *m, const sd_bus_error *e)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *get = NULL;
         Waiter *w = j->waiter;
         const char *sender = sd_bus_message_get_sender(m);
-        bool departed = error_is_departure(e) || w->ctl->direct;
+        bool departed = ctl_error_is_departure(e) || w->ctl->direct;
         int r;
 
         r = waiter_to_bus(w);
@@ -533,7 +511,7 @@ static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         int r;
 
         j->slot = sd_bus_slot_unref(j->slot);
-        if (e && (error_is_interruption(e) || error_is_departure(e)))
+        if (e && (error_is_interruption(e) || ctl_error_is_departure(e)))
                 return job_interrupted(j, m, e);
         queue_watch_end(w);
         if (w->before_end)

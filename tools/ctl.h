@@ -126,6 +126,14 @@ int ctl_subscribe(Ctl *c);
  * restarted); nothing on a direct connection. */
 int ctl_subscribe_again(Ctl *c);
 
+/* Gives up the direct connection, which procpoold closed (it re-executed or stopped), for the bus, and
+ * attaches the bus to event. The direct one is closed at exit: this may run within its dispatch. Nothing is
+ * watched or subscribed on the bus yet. Returns 0 or a negative errno (-ENOTCONN: no bus either). */
+int ctl_leave_direct(Ctl *c, sd_event *event);
+/* Whether a call's error says procpoold went away under it without answering (re-executing, say): no
+ * reply, no owner of its name, or the direct connection reset. */
+bool ctl_error_is_departure(const sd_bus_error *e);
+
 /* Prints "<what>: <error>" on stderr, or that procpoold is not running when the error says the name
  * has no owner; returns EXIT_FAILED. */
 int ctl_log_error(Ctl *c, const sd_bus_error *error, int r, const char *what, ...) _printf_(4, 5);

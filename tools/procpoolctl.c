@@ -812,9 +812,8 @@ int ctl_subscribe(Ctl *c) {
          * has none to send. */
         if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
                 return 0;
-        if (r < 0 && !c->direct &&
-            sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                return 0;
+        if (r < 0 && !c->direct && ctl_error_is_departure(&error))
+                return 0; /* or it left, re-executing say: subscribed again once back */
         if (r < 0)
                 return r;
         c->subscribed = true;
@@ -836,6 +835,38 @@ int ctl_subscribe_again(Ctl *c) {
                 return r;
         c->subscribed = true;
         return 0;
+}
+
+int ctl_leave_direct(Ctl *c, sd_event *event) {
+        int r;
+
+        if (!c->direct)
+                return 0;
+        if (c->old_bus) {
+                (void) sd_bus_detach_event(c->old_bus);
+                c->old_bus = sd_bus_close_unref(c->old_bus);
+        }
+        c->old_bus = TAKE_PTR(c->bus);
+        c->direct = c->subscribed = false;
+        c->force_bus = true;
+        r = ctl_connect(c);
+        if (r != 0)
+                return -ENOTCONN;
+        return sd_bus_attach_event(c->bus, event, SD_EVENT_PRIORITY_NORMAL);
+}
+
+bool ctl_error_is_departure(const sd_bus_error *e) {
+        int k;
+
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                   SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED))
+                return true;
+        /* A call on a connection the peer reset (a direct one, closed by a re-exec while our last message
+         * was unread) ends with the errno itself, System.Error.ECONNRESET. */
+        if (!e || !e->name || strncmp(e->name, "System.Error.", strlen("System.Error.")) != 0)
+                return false;
+        k = sd_bus_error_get_errno(e);
+        return k == ECONNRESET || k == EPIPE || k == ENOTCONN || k == ECONNABORTED || k == ESHUTDOWN;
 }
 
 int ctl_connect(Ctl *c) {
