@@ -973,17 +973,14 @@ static int match_name_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_
         return 0;
 }
 
-/* The direct connection closed: procpoold re-executed (it closes direct connections, and keeps its jobs)
- * or stopped. map goes on over the bus, where the name tells when procpoold is back. The calls out on the
- * direct connection have had their answers already (no reply): sd-bus sends Disconnected last. */
-static int match_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+/* map goes on over the bus, where the name tells when procpoold is back. */
+static int on_follow_to_bus(sd_event_source *s, void *userdata) {
         Map *m = userdata;
         int r;
 
         m->owner_match = sd_bus_slot_unref(m->owner_match);
         m->finished_match = sd_bus_slot_unref(m->finished_match);
         m->disconnected_match = sd_bus_slot_unref(m->disconnected_match);
-        m->away = m->seen_leave = true;
         r = ctl_leave_direct(m->ctl, m->event);
         if (r >= 0) {
                 m->fds_ok = sd_bus_can_send(m->ctl->bus, SD_BUS_TYPE_UNIX_FD) > 0;
@@ -996,6 +993,22 @@ static int match_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (m->owner && m->owner[0])
                 map_back(m);
         map_fill(m);
+        return 0;
+}
+
+/* The direct connection closed: procpoold re-executed (it closes direct connections, and keeps its jobs)
+ * or stopped. The calls out on it have had their answers already (no reply): sd-bus sends Disconnected
+ * last. Its matches are dropped once sd-bus is done running them: on_follow_to_bus() runs next. */
+static int match_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        Map *m = userdata;
+        int r;
+
+        m->away = m->seen_leave = true;
+        r = sd_event_add_defer(m->event, NULL, on_follow_to_bus, m);
+        if (r < 0) {
+                (void) ctl_log_error(m->ctl, NULL, r, "Failed to follow procpoold on the bus");
+                return sd_event_exit(m->event, EXIT_MAP_ERROR);
+        }
         return 0;
 }
 
