@@ -23,11 +23,10 @@
 #define FIXTURE_SERVICE_NOFILE 1024
 
 typedef struct {
-        GTestDBus *bus;
         GDBusConnection *conn; /* the test's own connection to the private bus */
         GPid daemon_pid;
         char *address;
-        GPid bus_pid;     /* a dbus-daemon of fixture_setup_open_bus(), used instead of bus */
+        GPid bus_pid;     /* the test's dbus-daemon, at address */
         char *state_dir;  /* the daemons' --state-dir (job store and spool), removed at teardown */
         char *gate_dir;   /* where fixture_gate_path() puts gates, made on first use */
         uid_t daemon_uid; /* the uid procpoold runs as: the test's own (0), or OTHER_UID */
@@ -44,8 +43,8 @@ typedef struct {
 void fixture_setup(Fixture *f, gconstpointer extra_args);
 void fixture_teardown(Fixture *f, gconstpointer extra_args);
 
-/* As fixture_setup, on a private dbus-daemon that admits every uid (GTestDBus admits only its own),
- * so that a client can talk to procpoold as another user. */
+/* As fixture_setup, on a private dbus-daemon that admits every uid (fixture_setup's admits only its own), so
+ * that a client can talk to procpoold as another user. */
 void fixture_setup_open_bus(Fixture *f, gconstpointer extra_args);
 /* As fixture_setup_open_bus, with procpoold (and so its jobs) run as OTHER_UID: root (the test's own
  * connection) and OTHER_UID (fixture_other_client()) are then two uids that may both run jobs, the

@@ -145,7 +145,7 @@ void slurm_cluster_free(SlurmCluster *c) {
 
         if (!c)
                 return;
-        /* Stopped here, not by the guard: a process forked since it was made (GTestDBus's watcher, say)
+        /* Stopped here, not by the guard: a process forked since it was made (a daemon the test started, say)
          * holds its pipe too, so closing ours need not end the guard's read. */
         out = run(c, (char *[]) { script, (char *) "stop", c->dir, NULL });
         g_autofree char *rm = run(c, (char *[]) { (char *) "rm", (char *) "-rf", c->dir, NULL });
