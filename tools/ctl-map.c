@@ -226,25 +226,11 @@ static char **map_argv(Map *m, const char *input) {
 
 /* ---- calls ------------------------------------------------------------------------------------------- */
 
-/* A new call to procpoold. Once procpoold has been seen to leave, no call starts it by bus activation:
- * while it re-executes its name has no owner for a moment, and under systemd an activation then turns
- * into another reload of the unit. Such a call fails at once, and map waits for the name. */
+/* A new call to procpoold: once it has been seen to leave, one that does not start it by bus activation
+ * (see ctl_new_call()), and map waits for its name. */
 static int map_new_call(Map *m, const char *path, const char *interface, const char *member,
                         sd_bus_message **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_call(m->ctl->bus, &msg, ctl_destination(m->ctl), path, interface,
-                                           member);
-        if (r < 0)
-                return r;
-        if (m->seen_leave) {
-                r = sd_bus_message_set_auto_start(msg, false);
-                if (r < 0)
-                        return r;
-        }
-        *ret = TAKE_PTR(msg);
-        return 0;
+        return ctl_new_call(m->ctl, path, interface, member, !m->seen_leave, ret);
 }
 
 /* A call about the job at path, as sd_bus_call_method_async() makes one; no reply is wanted when
@@ -674,8 +660,9 @@ static void map_daemon_left(Map *m, const sd_bus_error *e) {
 
 /* Whether a call could not be sent because the direct connection closed (procpoold re-executed or
  * stopped): it is sent again once procpoold is back, as one it did not answer. */
-static bool map_send_lost(Map *m, int r) {
-        if (!m->ctl->direct || (sd_bus_is_open(m->ctl->bus) > 0 && r != -ECONNRESET && r != -EPIPE))
+static bool map_send_lost(Map *m) {
+        /* A write that found the peer gone has closed the connection (sd-bus). */
+        if (!m->ctl->direct || sd_bus_is_open(m->ctl->bus) > 0)
                 return false;
         m->away = m->seen_leave = true;
         return true;
@@ -822,7 +809,7 @@ static void map_job_fetch(MapJob *j) {
         } else
                 r = map_call_job(m, &j->slot, j->path, "org.freedesktop.DBus.Properties", "GetAll",
                                  on_props_reply, j, "s", PROCPOOL_JOB_INTERFACE);
-        if (r < 0 && map_send_lost(m, r))
+        if (r < 0 && map_send_lost(m))
                 j->lost = true;
         else if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "state");
@@ -830,7 +817,7 @@ static void map_job_fetch(MapJob *j) {
                 m->n_calls++;
         r = map_call_job(m, &j->output_slot, j->path, PROCPOOL_JOB_INTERFACE,
                          m->fds_ok ? "OpenOutput" : "GetOutput", on_output_reply, j, NULL);
-        if (r < 0 && map_send_lost(m, r))
+        if (r < 0 && map_send_lost(m))
                 j->lost = true;
         else if (r < 0)
                 map_job_fetch_failed(j, NULL, r, "output");
@@ -887,7 +874,7 @@ static int map_job_check(MapJob *j) {
         j->end_seen = false;
         r = map_call_job(j->map, &j->slot, j->path, "org.freedesktop.DBus.Properties", "GetAll",
                          on_check_reply, j, "s", PROCPOOL_JOB_INTERFACE);
-        if (r < 0 && map_send_lost(j->map, r))
+        if (r < 0 && map_send_lost(j->map))
                 j->phase = MAP_RUNNING; /* asked once procpoold is back */
         else if (r < 0)
                 map_job_fetch(j);
@@ -1200,7 +1187,7 @@ static void map_submit(Map *m, MapJob *j) {
                         map_job_sent(m, j);
                         return;
                 }
-                if (map_send_lost(m, r))
+                if (map_send_lost(m))
                         return; /* pending still */
         }
         (void) ctl_log_error(m->ctl, NULL, r, "Failed to submit line %zu", j->seq);
@@ -1369,7 +1356,7 @@ fail:
                                 m->next_submit = b->jobs[i]->seq - 1;
                 }
         free(b);
-        if (map_send_lost(m, r))
+        if (map_send_lost(m))
                 return taken; /* pending still */
         (void) ctl_log_error(m->ctl, NULL, r, "Failed to submit line %zu",
                              taken > 0 && m->next_submit < m->n_jobs ? m->next_submit + 1 : m->n_jobs);

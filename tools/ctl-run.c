@@ -311,24 +311,6 @@ static int set_string(char **field, const char *value) {
 
 static int on_wait_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
 
-/* A call about a job that must not start procpoold by bus activation: while procpoold re-executes, its
- * name has no owner for a moment, and under systemd an activation then turns into another reload of the
- * unit. Without an owner the call fails at once, and the wait goes on once the name is back. */
-static int new_job_method(Waiter *w, const char *path, const char *interface, const char *member,
-                          sd_bus_message **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_call(w->ctl->bus, &m, ctl_destination(w->ctl), path, interface, member);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_set_auto_start(m, false);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(m);
-        return 0;
-}
-
 static int job_send_wait(WaitJob *j) {
         Waiter *w = j->waiter;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -338,7 +320,8 @@ static int job_send_wait(WaitJob *j) {
         r = set_string(&j->sent_to, w->owner);
         if (r < 0)
                 return r;
-        r = new_job_method(w, j->path, PROCPOOL_JOB_INTERFACE, "Wait", &m);
+        /* Never starts procpoold: without an owner the wait goes on once the name is back. */
+        r = ctl_new_call(w->ctl, j->path, PROCPOOL_JOB_INTERFACE, "Wait", false, &m);
         if (r < 0)
                 return r;
         j->slot = sd_bus_slot_unref(j->slot);
@@ -460,7 +443,7 @@ static int job_interrupted(WaitJob *j, sd_bus_message *m, const sd_bus_error *e)
 
         j->phase = WAIT_CHECKING;
         j->slot = sd_bus_slot_unref(j->slot);
-        r = new_job_method(w, j->path, "org.freedesktop.DBus.Properties", "Get", &get);
+        r = ctl_new_call(w->ctl, j->path, "org.freedesktop.DBus.Properties", "Get", false, &get);
         if (r >= 0)
                 r = sd_bus_message_append(get, "ss", PROCPOOL_JOB_INTERFACE, "State");
         if (r >= 0)

@@ -126,6 +126,12 @@ int ctl_subscribe(Ctl *c);
  * restarted); nothing on a direct connection. */
 int ctl_subscribe_again(Ctl *c);
 
+/* A new method call to procpoold on c's bus. With auto_start false it never starts procpoold by bus
+ * activation: while procpoold re-executes its name has no owner for a moment, and under systemd an
+ * activation then turns into another reload of the unit. Such a call fails at once instead. */
+int ctl_new_call(Ctl *c, const char *path, const char *interface, const char *member, bool auto_start,
+                 sd_bus_message **ret);
+
 /* Gives up the direct connection, which procpoold closed (it re-executed or stopped), for the bus, and
  * attaches the bus to event. The direct one is closed at exit: this may run within its dispatch. Nothing is
  * watched or subscribed on the bus yet. Returns 0 or a negative errno (-ENOTCONN: no bus either). */

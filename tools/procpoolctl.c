@@ -780,21 +780,27 @@ static int direct_open(const char *path, sd_bus **ret) {
         return 0;
 }
 
-static int new_subscribe_call(Ctl *c, sd_bus_message **ret) {
+int ctl_new_call(Ctl *c, const char *path, const char *interface, const char *member, bool auto_start,
+                 sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, ctl_destination(c), PROCPOOL_OBJECT_PATH,
-                                           PROCPOOL_MANAGER_INTERFACE, "Subscribe");
+        r = sd_bus_message_new_method_call(c->bus, &m, ctl_destination(c), path, interface, member);
         if (r < 0)
                 return r;
-        /* Asking for signals does not start procpoold: one that starts later is asked again
-         * (ctl_subscribe_again()). */
-        r = sd_bus_message_set_auto_start(m, false);
-        if (r < 0)
-                return r;
+        if (!auto_start) {
+                r = sd_bus_message_set_auto_start(m, false);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(m);
         return 0;
+}
+
+/* Asking for signals does not start procpoold: one that starts later is asked again
+ * (ctl_subscribe_again()). */
+static int new_subscribe_call(Ctl *c, sd_bus_message **ret) {
+        return ctl_new_call(c, PROCPOOL_OBJECT_PATH, PROCPOOL_MANAGER_INTERFACE, "Subscribe", false, ret);
 }
 
 int ctl_subscribe(Ctl *c) {
