@@ -78,13 +78,22 @@ static void shell_type(Shell *sh, const char *text) {
         g_assert_cmpint(write(sh->master, text, strlen(text)), ==, (ssize_t) strlen(text));
 }
 
+/* exit ends the shell; no SIGHUP goes with it: bash drops one that comes while readline reads the line,
+ * the line with it, and waits for input for good. A shell that is still there after the guard is killed, so
+ * that the test fails rather than hangs. */
 static void shell_stop(Shell *sh) {
+        gboolean exited;
         int status;
 
         shell_type(sh, "exit\n");
-        (void) kill(sh->pid, SIGHUP);
+        exited = fixture_wait_pid_exit(sh->pid);
+        if (!exited)
+                (void) kill(sh->pid, SIGKILL);
         g_assert_cmpint(waitpid(sh->pid, &status, 0), ==, sh->pid);
         g_spawn_close_pid(sh->pid);
+        if (!exited)
+                g_test_message("the shell did not exit; the terminal showed:\n%s", sh->screen->str);
+        g_assert_true(exited);
         close(sh->master);
         g_test_message("the terminal showed:\n%s", sh->screen->str);
         g_string_free(sh->screen, TRUE);
